@@ -1,0 +1,27 @@
+# Shared by the scripts in this folder: paths, pins and small helpers.
+# Sourced, never run.
+
+FD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FD_BUILD="${FLIGHTDECK_BUILD_DIR:-$FD_ROOT/build}"
+FD_VENV="$FD_ROOT/.venv"
+FD_CACHE="${FLIGHTDECK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/flightdeck}"
+
+# The Temporal API protos come from this npm package (sdk-core vendors the
+# upstream api repository). Bump both together with the proto layout check in
+# scripts/fetch-temporal-protos.
+FD_PROTO_PACKAGE="@temporalio/core-bridge"
+FD_PROTO_VERSION="1.24.0"
+FD_PROTO_DIR="$FD_CACHE/temporal-protos-$FD_PROTO_VERSION"
+
+fd_say() { printf 'flightdeck: %s\n' "$*" >&2; }
+fd_die() { printf 'flightdeck: error: %s\n' "$*" >&2; exit 1; }
+
+# Runs "$@" with its output in a log file; shows the log's tail on failure.
+fd_quiet() {
+  local log="$1"; shift
+  mkdir -p "$(dirname "$log")"
+  if ! "$@" >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    fd_die "'$*' failed (full log: $log)"
+  fi
+}

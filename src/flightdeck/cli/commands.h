@@ -1,0 +1,39 @@
+// flightdeck/cli/commands.h: the subcommands of the `flightdeck` binary.
+//
+// Each Add*Command registers its options on the CLI11 app and a callback that
+// runs it. Callbacks throw CommandFailed to end with a message and an exit
+// code; nothing else crosses this edge.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <arrow/status.h>
+
+namespace flightdeck::cli {
+
+/// Exit codes scripts can rely on.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // the command ran and failed
+inline constexpr int kExitUsage = 2;    // bad command line
+
+/// Ends the command with `message` on stderr and `exit_code`.
+class CommandFailed : public std::runtime_error {
+ public:
+  CommandFailed(const std::string& message, int exit_code = kExitFailure)
+      : std::runtime_error(message), exit_code_(exit_code) {}
+  int exit_code() const { return exit_code_; }
+
+ private:
+  int exit_code_;
+};
+
+/// Throws CommandFailed("<what>: <status>") unless `status` is OK.
+void Check(const arrow::Status& status, const std::string& what);
+
+void AddNodeCommand(CLI::App& app);
+void AddDevServerCommand(CLI::App& app);
+void AddDemoCommand(CLI::App& app);
+
+}  // namespace flightdeck::cli
