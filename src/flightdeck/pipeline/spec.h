@@ -1,0 +1,134 @@
+// flightdeck/pipeline/spec.h: the pipeline spec, a YAML file a user writes.
+//
+//   name: orders-etl
+//   tenant: acme
+//   source:
+//     generate: {rows: 20000000, seed: 42}        # or parquet|csv|ipc: <path or glob>
+//                                                  # or flight: {ticket: <base64>}
+//   stages:
+//     - filter: "amount > 10 and category is not null"
+//     - with_column: {name: amount_eur, expr: "amount * 0.92"}
+//     - select: [id, customer, amount_eur, category]
+//     - aggregate: {by: [category], aggs: {total: "sum(amount_eur)", orders: "count(id)"}}
+//     - join: {source: {parquet: customers.parquet}, on: [customer], how: left}
+//     - sort: [{column: total, descending: true}]
+//     - limit: 100
+//   sink:
+//     parquet: out/orders                          # or ipc|csv: <dir>, or flight: {dataset: name}
+//   partitions: 8
+//   parallelism: 2
+//   durable: true
+//   retry: {max_attempts: 3, initial_interval_ms: 1000, backoff: 2.0, max_interval_ms: 30000}
+//   nodes: [grpc+tcp://127.0.0.1:7100]
+//   task_queue: flightdeck
+//
+// ParsePipelineSpec checks structure and values before anything starts and
+// names the line and the reason of the first problem it finds. Expressions
+// stay strings here; the frame layer parses them. The workflow receives the
+// spec's text, not a parsed form, so workers of any version parse the same
+// document.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <arrow/result.h>
+
+namespace flightdeck::pipeline {
+
+/// Where rows come from.
+struct SourceSpec {
+  enum class Kind { kGenerate, kParquet, kCsv, kIpc, kFlight };
+  Kind kind = Kind::kGenerate;
+  /// kParquet/kCsv/kIpc: a file, a directory or a glob.
+  std::string path;
+  /// kFlight: the ticket (base64 of its bytes) and optionally the node.
+  std::string ticket;
+  std::string node;
+  /// kGenerate.
+  int64_t rows = 0;
+  uint64_t seed = 42;
+};
+
+struct AggregateSpec {
+  std::vector<std::string> by;
+  /// Output column name -> aggregate expression such as "sum(amount)".
+  std::vector<std::pair<std::string, std::string>> aggs;
+};
+
+struct SortKeySpec {
+  std::string column;
+  bool descending = false;
+  bool nulls_first = false;
+};
+
+struct JoinSpec {
+  SourceSpec source;
+  std::vector<std::string> on;
+  /// inner, left, right, full, semi, anti.
+  std::string how = "inner";
+};
+
+/// One transformation. Exactly the fields of its kind are set.
+struct StageSpec {
+  enum class Kind { kFilter, kWithColumn, kSelect, kAggregate, kJoin, kSort, kLimit };
+  Kind kind = Kind::kFilter;
+  /// 1-based line of the stage in the spec file, for later error messages.
+  int line = 0;
+  std::string expr;                   // kFilter, kWithColumn
+  std::string name;                   // kWithColumn
+  std::vector<std::string> columns;   // kSelect
+  AggregateSpec aggregate;            // kAggregate
+  JoinSpec join;                      // kJoin
+  std::vector<SortKeySpec> sort;      // kSort
+  int64_t limit = 0;                  // kLimit
+};
+
+struct SinkSpec {
+  enum class Kind { kParquet, kCsv, kIpc, kFlight };
+  Kind kind = Kind::kParquet;
+  /// kParquet/kCsv/kIpc: the output directory.
+  std::string path;
+  /// kFlight: the dataset name under the spec's tenant.
+  std::string dataset;
+};
+
+struct RetrySpec {
+  int32_t max_attempts = 3;
+  int64_t initial_interval_ms = 1000;
+  double backoff = 2.0;
+  int64_t max_interval_ms = 30000;
+};
+
+struct PipelineSpec {
+  std::string name;
+  std::string tenant = "default";
+  SourceSpec source;
+  std::vector<StageSpec> stages;
+  SinkSpec sink;
+  int32_t partitions = 1;
+  int32_t parallelism = 2;
+  bool durable = true;
+  RetrySpec retry;
+  std::vector<std::string> nodes;
+  std::string task_queue = "flightdeck";
+  /// Continue-as-new after this many partitions have completed in one run.
+  int32_t partitions_per_run = 1000;
+};
+
+/// Parses and validates a spec. `origin` names the text in errors (usually
+/// the file path). Errors are Invalid with "<origin>:<line>: <reason>".
+arrow::Result<PipelineSpec> ParsePipelineSpec(std::string_view yaml, std::string_view origin);
+
+/// Reads and parses a spec file; IOError when it cannot be read.
+arrow::Result<PipelineSpec> ReadPipelineSpec(const std::string& path);
+
+/// Names of the enum values as written in specs ("filter", "parquet", ...).
+std::string_view KindName(SourceSpec::Kind kind);
+std::string_view KindName(StageSpec::Kind kind);
+std::string_view KindName(SinkSpec::Kind kind);
+
+}  // namespace flightdeck::pipeline
