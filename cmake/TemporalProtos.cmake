@@ -29,7 +29,7 @@ set(_fd_proto_copy "${CMAKE_BINARY_DIR}/temporal_protos")
 set(_fd_proto_gen "${CMAKE_BINARY_DIR}/temporal_protos_gen")
 file(MAKE_DIRECTORY "${_fd_proto_gen}")
 
-file(GLOB_RECURSE _fd_protos RELATIVE "${_fd_proto_src}" CONFIGURE_DEPENDS
+file(GLOB_RECURSE _fd_protos RELATIVE "${_fd_proto_src}"
      "${_fd_proto_src}/temporal/api/*.proto"
      "${_fd_proto_src}/google/api/*.proto"
      "${_fd_proto_src}/google/rpc/*.proto"
