@@ -132,7 +132,7 @@ class SpecReader {
     const std::string what = "stage " + std::to_string(index + 1);
     ARROW_ASSIGN_OR_RAISE(auto kind_value,
                           OneOf(node, what, {"filter", "with_column", "select", "aggregate",
-                                             "join", "sort", "limit"}));
+                                             "join", "sort", "limit", "python"}));
     auto& [kind, value] = kind_value;
     StageSpec stage;
     stage.line = node.Mark().line + 1;
@@ -200,6 +200,14 @@ class SpecReader {
         }
         stage.sort.push_back(std::move(sort_key));
       }
+    } else if (kind == "python") {
+      stage.kind = StageSpec::Kind::kPython;
+      ARROW_RETURN_NOT_OK(ExpectMap(value, label, {"transform", "task_queue"}));
+      if (!value["transform"] || !value["task_queue"]) {
+        return Error(value, label, " needs 'transform' and 'task_queue'");
+      }
+      ARROW_ASSIGN_OR_RAISE(stage.name, String(value["transform"], label + " transform"));
+      ARROW_ASSIGN_OR_RAISE(stage.task_queue, String(value["task_queue"], label + " task_queue"));
     } else {
       stage.kind = StageSpec::Kind::kLimit;
       ARROW_ASSIGN_OR_RAISE(stage.limit, Integer(value, label, 0, std::numeric_limits<int64_t>::max()));
@@ -349,6 +357,7 @@ std::string_view KindName(StageSpec::Kind kind) {
     case StageSpec::Kind::kJoin: return "join";
     case StageSpec::Kind::kSort: return "sort";
     case StageSpec::Kind::kLimit: return "limit";
+    case StageSpec::Kind::kPython: return "python";
   }
   return "?";
 }

@@ -13,6 +13,7 @@
 //     - join: {source: {parquet: customers.parquet}, on: [customer], how: left}
 //     - sort: [{column: total, descending: true}]
 //     - limit: 100
+//     - python: {transform: add_discount, task_queue: py-stages}   # a Python worker's stage
 //   sink:
 //     parquet: out/orders                          # or ipc|csv: <dir>, or flight: {dataset: name}
 //   partitions: 8
@@ -74,12 +75,13 @@ struct JoinSpec {
 
 /// One transformation. Exactly the fields of its kind are set.
 struct StageSpec {
-  enum class Kind { kFilter, kWithColumn, kSelect, kAggregate, kJoin, kSort, kLimit };
+  enum class Kind { kFilter, kWithColumn, kSelect, kAggregate, kJoin, kSort, kLimit, kPython };
   Kind kind = Kind::kFilter;
   /// 1-based line of the stage in the spec file, for later error messages.
   int line = 0;
   std::string expr;                   // kFilter, kWithColumn
-  std::string name;                   // kWithColumn
+  std::string name;                   // kWithColumn; kPython: the transform's name
+  std::string task_queue;             // kPython: where the Python stage worker polls
   std::vector<std::string> columns;   // kSelect
   AggregateSpec aggregate;            // kAggregate
   JoinSpec join;                      // kJoin

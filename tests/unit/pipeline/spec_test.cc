@@ -19,6 +19,7 @@ stages:
   - aggregate: {by: [category], aggs: {total: "sum(amount_eur)", orders: "count(id)"}}
   - sort: [{column: total, descending: true}, category]
   - limit: 100
+  - python: {transform: add_discount, task_queue: py-stages}
 sink:
   parquet: out/orders
 partitions: 8
@@ -36,7 +37,7 @@ TEST(PipelineSpecTest, ParsesEveryField) {
   EXPECT_EQ(spec.source.kind, SourceSpec::Kind::kGenerate);
   EXPECT_EQ(spec.source.rows, 20'000'000);
   EXPECT_EQ(spec.source.seed, 7u);
-  ASSERT_EQ(spec.stages.size(), 7u);
+  ASSERT_EQ(spec.stages.size(), 8u);
   EXPECT_EQ(spec.stages[0].kind, StageSpec::Kind::kFilter);
   EXPECT_EQ(spec.stages[0].expr, "amount > 10 and category is not null");
   EXPECT_EQ(spec.stages[0].line, 6);
@@ -54,6 +55,9 @@ TEST(PipelineSpecTest, ParsesEveryField) {
   EXPECT_EQ(spec.stages[5].sort[1].column, "category");
   EXPECT_FALSE(spec.stages[5].sort[1].descending);
   EXPECT_EQ(spec.stages[6].limit, 100);
+  EXPECT_EQ(spec.stages[7].kind, StageSpec::Kind::kPython);
+  EXPECT_EQ(spec.stages[7].name, "add_discount");
+  EXPECT_EQ(spec.stages[7].task_queue, "py-stages");
   EXPECT_EQ(spec.sink.kind, SinkSpec::Kind::kParquet);
   EXPECT_EQ(spec.sink.path, "out/orders");
   EXPECT_EQ(spec.partitions, 8);
@@ -119,6 +123,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "x.yaml:4: stage 1 (with_column) needs 'name' and 'expr'"},
         BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - join: {source: {parquet: b}, on: [k], how: sideways}\nsink: {parquet: out}\n",
                 "how must be inner, left, right, full, semi or anti, got 'sideways'"},
+        BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - python: {transform: t}\nsink: {parquet: out}\n",
+                "x.yaml:4: stage 1 (python) needs 'transform' and 'task_queue'"},
         BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - aggregate: {by: [k]}\nsink: {parquet: out}\n",
                 "needs 'aggs'"},
         BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - select: []\nsink: {parquet: out}\n",
