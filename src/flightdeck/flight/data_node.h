@@ -1,10 +1,32 @@
 // flightdeck/flight/data_node.h: the Arrow Flight data node.
 //
-// A DataNode holds datasets of record batches and serves them over Flight:
-// DoPut stores the stream sent for a path descriptor, GetFlightInfo and
-// ListFlights describe what is held (rows, bytes, schema, an endpoint on this
-// node), DoGet streams a dataset back by ticket. A dataset becomes visible
-// only once its DoPut stream ended successfully.
+// A DataNode serves a BatchStore over Flight, following the data contract in
+// architecture.md:
+//  - DoPut with a dataset descriptor (dataset_descriptor.h) stores the stream
+//    atomically: the dataset becomes visible only when the stream ended
+//    cleanly; a dropped client, an invalid batch or a full node leaves
+//    nothing. The put's result metadata is one JSON object: the ticket and
+//    the summary (DatasetSummary::ToJson: rows, bytes, schema_fingerprint,
+//    checksum, ...).
+//  - DoGet by ticket streams the batches without copying them (from memory,
+//    or from the memory-mapped disk tier).
+//  - GetFlightInfo / GetSchema on a dataset descriptor, ListFlights with the
+//    criteria as a path prefix: real row and byte counts, one endpoint with
+//    the ticket and this node's location.
+//  - DoExchange: batches streamed in come back through the transform in the
+//    command descriptor (exchange_transform.h).
+//  - DoAction: drop, persist ({"ticket": T}), stats, health, gc; each answers
+//    one JSON result. ListActions lists them.
+// The caller's tenant comes from TenantMiddleware (tenant_middleware.h).
+// Tickets and paths of other tenants are NOT_FOUND, exactly like unknown
+// ones; a put into another tenant's path is PERMISSION_DENIED.
+//
+// Errors travel as gRPC codes: bad descriptors or bodies INVALID_ARGUMENT,
+// unknown tickets NOT_FOUND, corrupt data INTERNAL. A full node fails the put
+// with Arrow's CapacityError, whose message names used, budget and requested
+// bytes; Arrow Flight (C++ and pyarrow) clients receive CapacityError, but
+// Arrow's gRPC transport has no mapping to RESOURCE_EXHAUSTED, so the raw
+// gRPC code is UNKNOWN (see the node's README section).
 //
 //   ARROW_ASSIGN_OR_RAISE(auto node, DataNode::Start({.port = 0}));
 //   // clients connect to node->location()
@@ -17,6 +39,8 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "flightdeck/flight/batch_store.h"
+
 namespace flightdeck::flight {
 
 struct DataNodeOptions {
@@ -27,12 +51,16 @@ struct DataNodeOptions {
   /// SIGINT and SIGTERM shut the node down. Only for the process that owns
   /// the node (the CLI): it replaces those signal handlers.
   bool shutdown_on_signals = false;
+  /// Memory budget, disk tier, compression, default TTL.
+  BatchStoreOptions store;
 };
 
 /// A running Flight server. All methods are thread-safe.
 class DataNode {
  public:
-  /// Binds and starts serving on background threads.
+  /// Opens the store (recovering durable datasets), binds and starts serving
+  /// on background threads. Fails as BatchStore::Open or when the address
+  /// cannot be bound.
   static arrow::Result<std::unique_ptr<DataNode>> Start(DataNodeOptions options);
 
   /// Shutdown(), ignoring its status.
@@ -43,8 +71,11 @@ class DataNode {
   /// Where clients connect: grpc+tcp://host:port.
   const arrow::flight::Location& location() const;
 
-  /// Number of datasets currently held.
+  /// Number of datasets currently held (all tenants).
   size_t dataset_count() const;
+
+  /// The store's counters.
+  StoreStats stats() const;
 
   /// Stops accepting calls, waits for running ones, and joins the server.
   /// Idempotent.
