@@ -16,8 +16,9 @@ void AddNodeCommand(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--memory-budget", options->store.memory_budget_bytes,
-                  "Bytes of record batches held in memory (e.g. 512MB, 8GB); beyond it the "
-                  "least recently used datasets spill to --data-dir")
+                  "Bytes of record batches held in memory (e.g. 512MB, 8GB; 0: half the "
+                  "physical memory); beyond it the least recently used datasets spill to "
+                  "--data-dir")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
   cmd->add_option("--data-dir", options->store.data_dir,

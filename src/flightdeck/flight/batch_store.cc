@@ -1,5 +1,7 @@
 #include "flightdeck/flight/batch_store.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -402,9 +404,13 @@ BatchStore::BatchStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 BatchStore::~BatchStore() = default;
 
 arrow::Result<std::unique_ptr<BatchStore>> BatchStore::Open(BatchStoreOptions options) {
-  if (options.memory_budget_bytes <= 0) {
-    return arrow::Status::Invalid("memory budget must be positive, got ",
+  if (options.memory_budget_bytes < 0) {
+    return arrow::Status::Invalid("memory budget must not be negative, got ",
                                   options.memory_budget_bytes);
+  }
+  if (options.memory_budget_bytes == 0) {
+    options.memory_budget_bytes =
+        static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE) / 2;
   }
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);

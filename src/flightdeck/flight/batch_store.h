@@ -48,8 +48,9 @@ enum class DiskCompression { kNone, kLz4, kZstd };
 arrow::Result<DiskCompression> ParseDiskCompression(const std::string& name);
 
 struct BatchStoreOptions {
-  /// Bytes of record batches the memory tier may hold (puts in flight count).
-  int64_t memory_budget_bytes = int64_t{8} << 30;
+  /// Bytes of record batches the memory tier may hold (puts in flight
+  /// count). Zero: half of the machine's physical memory.
+  int64_t memory_budget_bytes = 0;
   /// Directory of the disk tier and the manifest. Empty: no disk tier, no
   /// spilling, no durable datasets.
   std::string data_dir;

@@ -24,9 +24,11 @@
 // Errors travel as gRPC codes: bad descriptors or bodies INVALID_ARGUMENT,
 // unknown tickets NOT_FOUND, corrupt data INTERNAL. A full node fails the put
 // with Arrow's CapacityError, whose message names used, budget and requested
-// bytes; Arrow Flight (C++ and pyarrow) clients receive CapacityError, but
-// Arrow's gRPC transport has no mapping to RESOURCE_EXHAUSTED, so the raw
-// gRPC code is UNKNOWN (see the node's README section).
+// bytes. Arrow C++ clients get CapacityError back (Flight sends the Arrow code
+// in the x-arrow-status trailer), pyarrow raises FlightServerError. The raw
+// gRPC code is UNKNOWN: Arrow's gRPC transport maps no Arrow status or
+// FlightStatusCode to RESOURCE_EXHAUSTED, and the gRPC inside the pyarrow
+// wheel is hidden, so no interceptor can rewrite it.
 //
 //   ARROW_ASSIGN_OR_RAISE(auto node, DataNode::Start({.port = 0}));
 //   // clients connect to node->location()

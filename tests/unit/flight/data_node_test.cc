@@ -219,5 +219,24 @@ TEST_F(DataNodeTest, DoExchangeAppliesProjectionAndFilter) {
   EXPECT_NE(st.message().find("nope"), std::string::npos) << st.ToString();
 }
 
+TEST(DataNodeCapacityTest, FullNodeFailsThePutWithCapacityErrorAndKeepsNothing) {
+  ASSERT_OK_AND_ASSIGN(auto node, DataNode::Start({.store = {.memory_budget_bytes = 200'000}}));
+  ASSERT_OK_AND_ASSIGN(auto client, fl::FlightClient::Connect(node->location()));
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 50'000}));
+  ASSERT_OK_AND_ASSIGN(auto put, client->DoPut(As("acme"),
+                                               fl::FlightDescriptor::Path({"acme", "o", "0"}),
+                                               table->schema()));
+  arrow::Status st = put.writer->WriteTable(*table, 1000);
+  if (st.ok()) st = put.writer->DoneWriting();
+  arrow::Status closed = put.writer->Close();
+  if (st.ok()) st = closed;
+  // The Arrow code survives the trip in Flight's x-arrow-status trailer.
+  ASSERT_RAISES(CapacityError, st);
+  EXPECT_NE(st.message().find("200000"), std::string::npos) << st.ToString();
+  EXPECT_EQ(node->stats().memory_used_bytes, 0);
+  EXPECT_EQ(node->dataset_count(), 0u);
+  ASSERT_OK(client->Close());
+}
+
 }  // namespace
 }  // namespace flightdeck::flight
