@@ -276,3 +276,27 @@ def test_spill_and_durable_restart(start_data_node, tmp_path):
             client.do_get(flight.Ticket(summary["ticket"].encode()),
                           options=as_tenant("acme")).read_all()
     client.close()
+
+
+def test_corrupt_durable_file_is_reported_not_served(start_data_node, tmp_path):
+    data_dir = tmp_path / "node"
+    node, location = start_data_node("--data-dir", str(data_dir))
+    client = flight.connect(location)
+    cmd = json.dumps({"tenant": "acme", "dataset": "d", "partition": "0", "durable": True})
+    summary = put(client, flight.FlightDescriptor.for_command(cmd.encode()), table(20_000))
+    assert summary["durable"] is True
+    client.close()
+    node.kill()
+
+    (file,) = (data_dir / "durable").iterdir()
+    raw = bytearray(file.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    file.write_bytes(bytes(raw))
+
+    _, location = start_data_node("--data-dir", str(data_dir))
+    client = flight.connect(location)
+    with pytest.raises(flight.FlightInternalError, match="corrupt"):
+        client.do_get(flight.Ticket(summary["ticket"].encode()), options=as_tenant("acme")).read_all()
+    assert action(client, "stats")["datasets_corrupt"] == 1
+    assert list(client.list_flights(options=as_tenant("acme"))) == []
+    client.close()

@@ -171,8 +171,11 @@ TEST_F(BatchStoreTest, CorruptDurableFileIsReportedNotServed) {
   ASSERT_FALSE(file.empty());
   {
     std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(fs::file_size(file) / 2));
-    f.put('\x5a');
+    const auto middle = static_cast<std::streamoff>(fs::file_size(file) / 2);
+    f.seekg(middle);
+    const char byte = static_cast<char>(f.get() ^ 0xff);
+    f.seekp(middle);
+    f.put(byte);
   }
   ASSERT_OK_AND_ASSIGN(auto store, BatchStore::Open({.data_dir = dir_.string()}));
   auto got = store->Get(s.ticket);
@@ -180,6 +183,26 @@ TEST_F(BatchStoreTest, CorruptDurableFileIsReportedNotServed) {
   EXPECT_NE(got.status().message().find("corrupt"), std::string::npos) << got.status().ToString();
   EXPECT_EQ(store->Stats().datasets_corrupt, 1);
   EXPECT_TRUE(store->List("").empty());
+}
+
+TEST_F(BatchStoreTest, SpillFileCorruptedLaterIsDetectedOnRead) {
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 10'000}));
+  const int64_t one = arrow::util::TotalBufferSize(*table);
+  ASSERT_OK_AND_ASSIGN(auto store, BatchStore::Open({.memory_budget_bytes = one * 3 / 2,
+                                                     .data_dir = dir_.string()}));
+  ASSERT_OK_AND_ASSIGN(auto first, Put(*store, "acme/o/0", *table));
+  ASSERT_OK(Put(*store, "acme/o/1", *table));  // spills the first
+  ASSERT_OK_AND_ASSIGN(auto spilled, store->Describe(first.ticket));
+  ASSERT_EQ(spilled.tier, Tier::kDisk);
+  for (const auto& entry : fs::directory_iterator(dir_ / "spill")) {
+    std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(64);
+    const char byte = static_cast<char>(f.get() ^ 0xff);
+    f.seekp(64);
+    f.put(byte);
+  }
+  ASSERT_RAISES(IOError, store->Get(first.ticket));
+  EXPECT_EQ(store->Stats().datasets_corrupt, 1);
 }
 
 TEST_F(BatchStoreTest, LeftoversOfAKilledWriterAreRemovedOnOpen) {
