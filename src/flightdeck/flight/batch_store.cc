@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 
@@ -124,22 +125,33 @@ struct BatchStore::Impl {
     return (dir / (e.summary.ticket.tenant + "." + e.summary.ticket.id + ".arrow")).string();
   }
 
-  // Removes an entry and its files; rewrites the manifest if it was durable.
-  arrow::Status RemoveLocked(const std::string& key) {
+  // Takes an entry out of the maps and the memory accounting; its files and
+  // the manifest are the caller's business.
+  std::optional<Entry> TakeLocked(const std::string& key) {
     auto it = entries.find(key);
-    if (it == entries.end()) return arrow::Status::OK();
+    if (it == entries.end()) return std::nullopt;
     Entry entry = std::move(it->second);
     entries.erase(it);
     auto path_it = by_path.find(entry.summary.path);
     if (path_it != by_path.end() && path_it->second == key) by_path.erase(path_it);
     if (entry.in_memory) memory_used -= entry.summary.bytes;
-    arrow::Status st;
-    if (entry.summary.durable) st = WriteManifestLocked();
-    if (!entry.file.empty()) {
-      std::error_code ec;
-      fs::remove(entry.file, ec);
-    }
-    return st;
+    return entry;
+  }
+
+  // Removes an entry and its file; rewrites the manifest if it was durable.
+  // If that rewrite fails the file stays, as the manifest still names it.
+  arrow::Status RemoveLocked(const std::string& key) {
+    std::optional<Entry> entry = TakeLocked(key);
+    if (!entry) return arrow::Status::OK();
+    if (entry->summary.durable) ARROW_RETURN_NOT_OK(WriteManifestLocked());
+    RemoveFile(entry->file);
+    return arrow::Status::OK();
+  }
+
+  static void RemoveFile(const std::string& file) {
+    if (file.empty()) return;
+    std::error_code ec;
+    fs::remove(file, ec);
   }
 
   arrow::Status WriteManifestLocked() {
@@ -384,19 +396,29 @@ arrow::Result<DatasetSummary> DatasetWriter::Commit() {
   store.reserved -= w.bytes;
   --store.puts_in_flight;
   e.last_used = ++store.clock;
+  // Swap the path's dataset: the manifest is written once, naming the new
+  // dataset and no longer the old one, so a crash leaves one or the other.
   auto old = store.by_path.find(w.path);
-  std::string old_key = old == store.by_path.end() ? "" : old->second;
+  std::optional<Entry> replaced;
+  if (old != store.by_path.end()) replaced = store.TakeLocked(old->second);
   store.entries.emplace(key, std::move(e));
   store.by_path[w.path] = key;
-  arrow::Status st;
-  if (summary.durable) st = store.WriteManifestLocked();
-  if (!st.ok()) {
-    // Not recorded durably: nothing becomes visible.
-    (void)store.RemoveLocked(key);
-    if (!old_key.empty()) store.by_path[w.path] = old_key;
-    return st;
+  if (summary.durable || (replaced && replaced->summary.durable)) {
+    arrow::Status st = store.WriteManifestLocked();
+    if (!st.ok()) {
+      // Not recorded: nothing becomes visible, the old dataset stays.
+      std::optional<Entry> mine = store.TakeLocked(key);
+      if (mine) BatchStore::Impl::RemoveFile(mine->file);
+      if (replaced) {
+        if (replaced->in_memory) store.memory_used += replaced->summary.bytes;
+        const std::string old_key = replaced->summary.ticket.Encode();
+        store.entries.emplace(old_key, std::move(*replaced));
+        store.by_path[w.path] = old_key;
+      }
+      return st;
+    }
   }
-  if (!old_key.empty()) ARROW_RETURN_NOT_OK(store.RemoveLocked(old_key));
+  if (replaced) BatchStore::Impl::RemoveFile(replaced->file);
   return summary;
 }
 

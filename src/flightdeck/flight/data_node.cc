@@ -252,11 +252,23 @@ struct DataNode::Impl {
   DataNodeOptions options;
   std::unique_ptr<DataNodeService> service;
   std::thread serve_thread;
+  std::thread gc_thread;
 
   std::mutex mutex;
   std::condition_variable served_cv;
   bool served = false;     // Serve() returned; guarded by mutex
   bool shut_down = false;  // guarded by mutex
+  std::condition_variable shut_down_cv;
+
+  void CollectGarbageUntilShutDown() {
+    std::unique_lock<std::mutex> lock(mutex);
+    while (!shut_down_cv.wait_for(lock, options.gc_interval, [this] { return shut_down; })) {
+      lock.unlock();
+      auto dropped = service->store().CollectGarbage();
+      if (!dropped.ok()) FD_LOG(kWarning) << "background gc: " << dropped.status().ToString();
+      lock.lock();
+    }
+  }
 };
 
 arrow::Result<std::unique_ptr<DataNode>> DataNode::Start(DataNodeOptions options) {
@@ -282,6 +294,7 @@ arrow::Result<std::unique_ptr<DataNode>> DataNode::Start(DataNodeOptions options
     raw->served = true;
     raw->served_cv.notify_all();
   });
+  impl->gc_thread = std::thread([raw] { raw->CollectGarbageUntilShutDown(); });
   return std::unique_ptr<DataNode>(new DataNode(std::move(impl)));
 }
 
@@ -302,6 +315,8 @@ arrow::Status DataNode::Shutdown() {
     if (impl_->shut_down) return arrow::Status::OK();
     impl_->shut_down = true;
   }
+  impl_->shut_down_cv.notify_all();
+  impl_->gc_thread.join();
   arrow::Status st = impl_->service->Shutdown();
   impl_->serve_thread.join();
   return st;

@@ -34,6 +34,7 @@
 //   // clients connect to node->location()
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -55,6 +56,9 @@ struct DataNodeOptions {
   bool shutdown_on_signals = false;
   /// Memory budget, disk tier, compression, default TTL.
   BatchStoreOptions store;
+  /// How often expired datasets are collected in the background (they are
+  /// invisible from the moment they expire; this frees their memory).
+  std::chrono::milliseconds gc_interval{10'000};
 };
 
 /// A running Flight server. All methods are thread-safe.

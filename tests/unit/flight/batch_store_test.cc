@@ -244,6 +244,26 @@ TEST_F(BatchStoreTest, PutReplacesThePathsEarlierDataset) {
   EXPECT_EQ(store->Stats().datasets, 1);
 }
 
+TEST_F(BatchStoreTest, DurablePutReplacingADurableDatasetKeepsOneFileAndEntry) {
+  ASSERT_OK_AND_ASSIGN(auto first_table, frame::GenerateOrders({.rows = 100, .seed = 1}));
+  ASSERT_OK_AND_ASSIGN(auto second_table, frame::GenerateOrders({.rows = 200, .seed = 2}));
+  DatasetSummary first, second;
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, BatchStore::Open({.data_dir = dir_.string()}));
+    ASSERT_OK_AND_ASSIGN(first, Put(*store, "acme/o/0", *first_table, {.durable = true}));
+    ASSERT_OK_AND_ASSIGN(second, Put(*store, "acme/o/0", *second_table, {.durable = true}));
+  }
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(dir_ / "durable")) files += entry.is_regular_file();
+  EXPECT_EQ(files, 1);
+  ASSERT_OK_AND_ASSIGN(auto store, BatchStore::Open({.data_dir = dir_.string()}));
+  ASSERT_RAISES(KeyError, store->Get(first.ticket));
+  ASSERT_OK_AND_ASSIGN(auto found, store->FindByPath("acme/o/0"));
+  EXPECT_EQ(found.ticket, second.ticket);
+  ASSERT_OK_AND_ASSIGN(auto read, Read(*store, second.ticket));
+  EXPECT_TRUE(read->Equals(*second_table));
+}
+
 TEST_F(BatchStoreTest, PersistWithoutDataDirIsInvalid) {
   ASSERT_OK_AND_ASSIGN(auto store, BatchStore::Open({}));
   ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 10}));

@@ -238,5 +238,22 @@ TEST(DataNodeCapacityTest, FullNodeFailsThePutWithCapacityErrorAndKeepsNothing) 
   ASSERT_OK(client->Close());
 }
 
+TEST(DataNodeGcTest, ExpiredDatasetsAreCollectedInTheBackground) {
+  ASSERT_OK_AND_ASSIGN(auto node,
+                       DataNode::Start({.store = {.default_ttl = std::chrono::milliseconds(20)},
+                                        .gc_interval = std::chrono::milliseconds(10)}));
+  ASSERT_OK_AND_ASSIGN(auto client, fl::FlightClient::Connect(node->location()));
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 1000}));
+  ASSERT_OK_AND_ASSIGN(auto put, client->DoPut(As("acme"),
+                                               fl::FlightDescriptor::Path({"acme", "o", "0"}),
+                                               table->schema()));
+  ASSERT_OK(put.writer->WriteTable(*table, 1000));
+  ASSERT_OK(put.writer->Close());
+  ASSERT_TRUE(testing::WaitFor([&] { return node->stats().datasets == 0; },
+                               std::chrono::seconds(10)));
+  EXPECT_EQ(node->stats().memory_used_bytes, 0);
+  ASSERT_OK(client->Close());
+}
+
 }  // namespace
 }  // namespace flightdeck::flight
