@@ -90,3 +90,19 @@ def dev_server(tmp_path):
         yield server, server.match.group(1)
     finally:
         server.kill()
+
+
+@pytest.fixture
+def start_data_node():
+    """Starts `flightdeck node` processes with extra arguments; returns a
+    function (args) -> (Process, grpc location). All are killed at the end."""
+    started = []
+
+    def start(*args):
+        node = Process(["node", "--port", "0", *args], r"listening on (grpc\+tcp://\S+)")
+        started.append(node)
+        return node, node.match.group(1)
+
+    yield start
+    for node in started:
+        node.kill()

@@ -71,7 +71,7 @@ void RunDemo(const DemoOptions& options) {
 
   auto client = fl::FlightClient::Connect((*node)->location());
   Check(client.status(), "connecting to the data node");
-  auto descriptor = fl::FlightDescriptor::Path({"demo", "orders", "0"});
+  auto descriptor = fl::FlightDescriptor::Path({"default", "orders", "0"});
 
   started = Clock::now();
   auto put = (*client)->DoPut(descriptor, (*table)->schema());

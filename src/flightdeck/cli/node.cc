@@ -8,13 +8,36 @@ namespace flightdeck::cli {
 
 void AddNodeCommand(CLI::App& app) {
   auto options = std::make_shared<flight::DataNodeOptions>();
+  auto compression = std::make_shared<std::string>("none");
+  auto ttl_seconds = std::make_shared<double>(0);
   CLI::App* cmd = app.add_subcommand("node", "Run an Arrow Flight data node");
   cmd->add_option("--host", options->host, "Interface to listen on")->capture_default_str();
   cmd->add_option("--port", options->port, "Port; 0 picks a free one")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
-  cmd->callback([options] {
+  cmd->add_option("--memory-budget", options->store.memory_budget_bytes,
+                  "Bytes of record batches held in memory (e.g. 512MB, 8GB; 0: half the "
+                  "physical memory); beyond it the least recently used datasets spill to "
+                  "--data-dir")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  cmd->add_option("--data-dir", options->store.data_dir,
+                  "Directory of the disk tier and durable datasets (recovered on restart); "
+                  "without it nothing spills and nothing can be persisted");
+  cmd->add_option("--compression", *compression, "Compression of disk tier files")
+      ->check(CLI::IsMember({"none", "lz4", "zstd"}))
+      ->capture_default_str();
+  cmd->add_option("--default-ttl", *ttl_seconds,
+                  "Seconds a dataset lives unless its put says otherwise; 0 forever")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->callback([options, compression, ttl_seconds] {
     options->shutdown_on_signals = true;
+    auto parsed = flight::ParseDiskCompression(*compression);
+    Check(parsed.status(), "--compression");
+    options->store.compression = *parsed;
+    options->store.default_ttl =
+        std::chrono::milliseconds(static_cast<int64_t>(*ttl_seconds * 1000));
     auto node = flight::DataNode::Start(*options);
     Check(node.status(), "cannot start the data node on " + options->host + ":" +
                              std::to_string(options->port));

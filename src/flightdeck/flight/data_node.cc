@@ -1,91 +1,115 @@
 #include "flightdeck/flight/data_node.h"
 
+#include <chrono>
 #include <condition_variable>
 #include <csignal>
-#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include <arrow/buffer.h>
 #include <arrow/flight/server.h>
 #include <arrow/record_batch.h>
-#include <arrow/util/byte_size.h>
+#include <nlohmann/json.hpp>
 
 #include "flightdeck/common/logging.h"
+#include "flightdeck/flight/dataset_descriptor.h"
+#include "flightdeck/flight/exchange_transform.h"
+#include "flightdeck/flight/tenant_middleware.h"
+#include "flightdeck/flight/ticket.h"
 
 namespace flightdeck::flight {
 
 namespace fl = arrow::flight;
+using json = nlohmann::json;
 
 namespace {
 
-// One immutable dataset as stored: the batches exactly as they arrived.
-struct Dataset {
-  std::shared_ptr<arrow::Schema> schema;
-  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
-  int64_t rows = 0;
-  int64_t bytes = 0;
-};
-
-arrow::Result<std::string> PathOf(const fl::FlightDescriptor& descriptor) {
-  if (descriptor.type != fl::FlightDescriptor::PATH || descriptor.path.empty()) {
-    return arrow::Status::Invalid("expected a path descriptor such as tenant/dataset/partition, got ",
-                                  descriptor.ToString());
-  }
-  std::string path;
-  for (const auto& part : descriptor.path) {
-    if (part.empty() || part.find('/') != std::string::npos) {
-      return arrow::Status::Invalid("descriptor path element '", part,
-                                    "' is empty or holds '/'");
-    }
-    if (!path.empty()) path += '/';
-    path += part;
-  }
-  return path;
+// Store errors as Flight statuses: corrupt data is INTERNAL.
+arrow::Status ToFlight(const arrow::Status& st) {
+  if (st.IsIOError()) return fl::MakeFlightError(fl::FlightStatusCode::Internal, st.message());
+  return st;
 }
 
-fl::FlightDescriptor DescriptorOf(const std::string& path) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (true) {
-    size_t end = path.find('/', start);
-    parts.push_back(path.substr(start, end - start));
-    if (end == std::string::npos) break;
-    start = end + 1;
+// The same answer for unknown, malformed and foreign tickets.
+arrow::Status TicketNotFound() { return arrow::Status::KeyError("no dataset for this ticket"); }
+
+arrow::Result<TicketId> TicketFor(const fl::ServerCallContext& context, std::string_view bytes) {
+  ARROW_ASSIGN_OR_RAISE(TicketId ticket, DecodeTicket(bytes));
+  if (ticket.tenant != TenantOf(context)) return TicketNotFound();
+  return ticket;
+}
+
+arrow::Result<TicketId> TicketFromBody(const fl::ServerCallContext& context,
+                                       const std::shared_ptr<arrow::Buffer>& body) {
+  const std::string text = body ? body->ToString() : "";
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("ticket") || !j["ticket"].is_string()) {
+    return arrow::Status::Invalid("action body must be {\"ticket\": \"...\"}, got '",
+                                  text.substr(0, 200), "'");
   }
-  return fl::FlightDescriptor::Path(parts);
+  return TicketFor(context, j["ticket"].get<std::string>());
+}
+
+std::unique_ptr<fl::ResultStream> JsonResult(const std::string& text) {
+  std::vector<fl::Result> results;
+  results.push_back(fl::Result{arrow::Buffer::FromString(text)});
+  return std::make_unique<fl::SimpleResultStream>(std::move(results));
+}
+
+const std::vector<fl::ActionType>& Actions() {
+  static const std::vector<fl::ActionType> kActions = {
+      {"drop", "Drop a dataset. Body: {\"ticket\": T}. Result: {\"dropped\": T}."},
+      {"persist", "Make a dataset durable (fsync, manifest). Body: {\"ticket\": T}. "
+                  "Result: the dataset summary."},
+      {"stats", "Memory and disk accounting and dataset counts, as JSON."},
+      {"health", "{\"status\": \"ok\", ...} while the node serves."},
+      {"gc", "Drop expired datasets. Result: {\"dropped\": N}."},
+  };
+  return kActions;
 }
 
 class DataNodeService : public fl::FlightServerBase {
  public:
+  explicit DataNodeService(std::unique_ptr<BatchStore> store) : store_(std::move(store)) {}
+
   arrow::Status DoPut(const fl::ServerCallContext& context,
                       std::unique_ptr<fl::FlightMessageReader> reader,
                       std::unique_ptr<fl::FlightMetadataWriter> writer) override {
-    ARROW_ASSIGN_OR_RAISE(std::string path, PathOf(reader->descriptor()));
-    auto dataset = std::make_shared<Dataset>();
-    ARROW_ASSIGN_OR_RAISE(dataset->schema, reader->GetSchema());
+    ARROW_ASSIGN_OR_RAISE(DatasetDescriptor target, ParseDatasetDescriptor(reader->descriptor()));
+    const std::string& tenant = TenantOf(context);
+    if (target.tenant != tenant) {
+      return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized,
+                                 "tenant '" + tenant + "' cannot put into tenant '" +
+                                     target.tenant + "'");
+    }
+    ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
+    ARROW_ASSIGN_OR_RAISE(auto put, store_->BeginPut(tenant, target.path(), schema,
+                                                     {target.durable, target.ttl}));
+    // Any early return below destroys `put`, which discards what it held.
     while (true) {
       ARROW_ASSIGN_OR_RAISE(fl::FlightStreamChunk chunk, reader->Next());
       if (!chunk.data) break;
-      dataset->rows += chunk.data->num_rows();
-      dataset->bytes += arrow::util::TotalBufferSize(*chunk.data);
-      dataset->batches.push_back(std::move(chunk.data));
+      ARROW_RETURN_NOT_OK(put->Append(std::move(chunk.data)));
     }
-    // The stream ended cleanly: only now does the dataset become visible.
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      datasets_[path] = dataset;
+    // A client that vanished also ends the stream; only a clean end commits.
+    if (context.is_cancelled()) {
+      return arrow::Status::Cancelled("put of ", target.path(), " was cancelled by the client");
     }
-    FD_LOG(kDebug) << "stored " << path << ": " << dataset->rows << " rows, " << dataset->bytes
-                   << " bytes";
-    return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(DatasetSummary summary, put->Commit());
+    FD_LOG(kDebug) << "stored " << summary.path << ": " << summary.rows << " rows, "
+                   << summary.bytes << " bytes" << (summary.durable ? ", durable" : "");
+    return writer->WriteMetadata(*arrow::Buffer::FromString(summary.ToJson()));
   }
 
   arrow::Status DoGet(const fl::ServerCallContext& context, const fl::Ticket& request,
                       std::unique_ptr<fl::FlightDataStream>* stream) override {
-    ARROW_ASSIGN_OR_RAISE(auto dataset, Find(request.ticket));
+    ARROW_ASSIGN_OR_RAISE(TicketId ticket, TicketFor(context, request.ticket));
+    auto data = store_->Get(ticket);
+    if (!data.ok()) return ToFlight(data.status());
+    // The stream serializes the stored buffers by reference: no copy.
     ARROW_ASSIGN_OR_RAISE(auto reader,
-                          arrow::RecordBatchReader::Make(dataset->batches, dataset->schema));
+                          arrow::RecordBatchReader::Make(std::move(data->batches), data->schema));
     *stream = std::make_unique<fl::RecordBatchStream>(std::move(reader));
     return arrow::Status::OK();
   }
@@ -93,9 +117,8 @@ class DataNodeService : public fl::FlightServerBase {
   arrow::Status GetFlightInfo(const fl::ServerCallContext& context,
                               const fl::FlightDescriptor& request,
                               std::unique_ptr<fl::FlightInfo>* info) override {
-    ARROW_ASSIGN_OR_RAISE(std::string path, PathOf(request));
-    ARROW_ASSIGN_OR_RAISE(auto dataset, Find(path));
-    ARROW_ASSIGN_OR_RAISE(auto made, MakeInfo(path, *dataset));
+    ARROW_ASSIGN_OR_RAISE(DatasetSummary summary, Find(context, request));
+    ARROW_ASSIGN_OR_RAISE(auto made, MakeInfo(summary));
     *info = std::make_unique<fl::FlightInfo>(std::move(made));
     return arrow::Status::OK();
   }
@@ -103,59 +126,124 @@ class DataNodeService : public fl::FlightServerBase {
   arrow::Status GetSchema(const fl::ServerCallContext& context,
                           const fl::FlightDescriptor& request,
                           std::unique_ptr<fl::SchemaResult>* schema) override {
-    ARROW_ASSIGN_OR_RAISE(std::string path, PathOf(request));
-    ARROW_ASSIGN_OR_RAISE(auto dataset, Find(path));
-    ARROW_ASSIGN_OR_RAISE(*schema, fl::SchemaResult::Make(*dataset->schema));
+    ARROW_ASSIGN_OR_RAISE(DatasetSummary summary, Find(context, request));
+    ARROW_ASSIGN_OR_RAISE(auto s, SchemaOf(summary));
+    ARROW_ASSIGN_OR_RAISE(*schema, fl::SchemaResult::Make(*s));
     return arrow::Status::OK();
   }
 
   arrow::Status ListFlights(const fl::ServerCallContext& context, const fl::Criteria* criteria,
                             std::unique_ptr<fl::FlightListing>* listings) override {
-    const std::string prefix = criteria ? criteria->expression : "";
-    std::vector<std::pair<std::string, std::shared_ptr<Dataset>>> matching;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      for (auto it = datasets_.lower_bound(prefix);
-           it != datasets_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
-        matching.emplace_back(it->first, it->second);
-      }
-    }
+    const std::string own = TenantOf(context) + "/";
+    std::string prefix = criteria ? criteria->expression : "";
     std::vector<fl::FlightInfo> infos;
-    for (const auto& [path, dataset] : matching) {
-      ARROW_ASSIGN_OR_RAISE(auto info, MakeInfo(path, *dataset));
-      infos.push_back(std::move(info));
+    // Only the caller's own tenant is visible.
+    if (prefix.compare(0, own.size(), own) == 0 || own.compare(0, prefix.size(), prefix) == 0) {
+      if (prefix.size() < own.size()) prefix = own;
+      for (const auto& summary : store_->List(prefix)) {
+        auto info = MakeInfo(summary);
+        if (info.ok()) infos.push_back(std::move(*info));  // dropped meanwhile: skip
+      }
     }
     *listings = std::make_unique<fl::SimpleFlightListing>(std::move(infos));
     return arrow::Status::OK();
   }
 
-  size_t size() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return datasets_.size();
+  arrow::Status DoExchange(const fl::ServerCallContext& context,
+                           std::unique_ptr<fl::FlightMessageReader> reader,
+                           std::unique_ptr<fl::FlightMessageWriter> writer) override {
+    const fl::FlightDescriptor& descriptor = reader->descriptor();
+    if (descriptor.type != fl::FlightDescriptor::CMD) {
+      return arrow::Status::Invalid(
+          "DoExchange needs a command descriptor holding the transform, e.g. "
+          "{\"select\": [\"a\"], \"filter\": [{\"column\": \"a\", \"op\": \">\", \"value\": 1}]}");
+    }
+    ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
+    ARROW_ASSIGN_OR_RAISE(auto transform, ExchangeTransform::Make(descriptor.cmd, schema));
+    ARROW_RETURN_NOT_OK(writer->Begin(transform->output_schema()));
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(fl::FlightStreamChunk chunk, reader->Next());
+      if (!chunk.data) break;
+      ARROW_ASSIGN_OR_RAISE(auto out, transform->Apply(*chunk.data));
+      ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*out));
+    }
+    return arrow::Status::OK();
   }
+
+  arrow::Status ListActions(const fl::ServerCallContext&,
+                            std::vector<fl::ActionType>* actions) override {
+    *actions = Actions();
+    return arrow::Status::OK();
+  }
+
+  arrow::Status DoAction(const fl::ServerCallContext& context, const fl::Action& action,
+                         std::unique_ptr<fl::ResultStream>* result) override {
+    if (action.type == "drop") {
+      ARROW_ASSIGN_OR_RAISE(TicketId ticket, TicketFromBody(context, action.body));
+      ARROW_RETURN_NOT_OK(ToFlight(store_->Drop(ticket)));
+      *result = JsonResult(json{{"dropped", ticket.Encode()}}.dump());
+    } else if (action.type == "persist") {
+      ARROW_ASSIGN_OR_RAISE(TicketId ticket, TicketFromBody(context, action.body));
+      auto summary = store_->Persist(ticket);
+      if (!summary.ok()) return ToFlight(summary.status());
+      *result = JsonResult(summary->ToJson());
+    } else if (action.type == "stats") {
+      *result = JsonResult(store_->Stats().ToJson());
+    } else if (action.type == "health") {
+      const auto uptime = std::chrono::steady_clock::now() - started_;
+      *result = JsonResult(
+          json{{"status", "ok"},
+               {"uptime_seconds",
+                std::chrono::duration_cast<std::chrono::seconds>(uptime).count()},
+               {"location", location.ToString()}}
+              .dump());
+    } else if (action.type == "gc") {
+      ARROW_ASSIGN_OR_RAISE(int64_t dropped, store_->CollectGarbage());
+      *result = JsonResult(json{{"dropped", dropped}}.dump());
+    } else {
+      return arrow::Status::Invalid("unknown action '", action.type,
+                                    "' (known: drop, persist, stats, health, gc)");
+    }
+    return arrow::Status::OK();
+  }
+
+  BatchStore& store() { return *store_; }
 
   fl::Location location;
 
  private:
-  arrow::Result<std::shared_ptr<Dataset>> Find(const std::string& path) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = datasets_.find(path);
-    if (it == datasets_.end()) {
-      return arrow::Status::KeyError("no dataset for ticket '", path, "'");
+  arrow::Result<DatasetSummary> Find(const fl::ServerCallContext& context,
+                                     const fl::FlightDescriptor& descriptor) {
+    ARROW_ASSIGN_OR_RAISE(DatasetDescriptor target, ParseDatasetDescriptor(descriptor));
+    if (target.tenant != TenantOf(context)) {
+      return arrow::Status::KeyError("no dataset at path '", target.path(), "'");
     }
-    return it->second;
+    auto summary = store_->FindByPath(target.path());
+    if (!summary.ok()) return ToFlight(summary.status());
+    return summary;
   }
 
-  arrow::Result<fl::FlightInfo> MakeInfo(const std::string& path, const Dataset& dataset) const {
+  arrow::Result<std::shared_ptr<arrow::Schema>> SchemaOf(const DatasetSummary& summary) {
+    auto data = store_->Get(summary.ticket);
+    if (!data.ok()) return ToFlight(data.status());
+    return data->schema;
+  }
+
+  arrow::Result<fl::FlightInfo> MakeInfo(const DatasetSummary& summary) {
+    ARROW_ASSIGN_OR_RAISE(auto schema, SchemaOf(summary));
     fl::FlightEndpoint endpoint;
-    endpoint.ticket.ticket = path;
+    endpoint.ticket.ticket = summary.ticket.Encode();
     endpoint.locations.push_back(location);
-    return fl::FlightInfo::Make(*dataset.schema, DescriptorOf(path), {endpoint}, dataset.rows,
-                                dataset.bytes);
+    auto slash1 = summary.path.find('/');
+    auto slash2 = summary.path.find('/', slash1 + 1);
+    auto descriptor = fl::FlightDescriptor::Path(
+        {summary.path.substr(0, slash1), summary.path.substr(slash1 + 1, slash2 - slash1 - 1),
+         summary.path.substr(slash2 + 1)});
+    return fl::FlightInfo::Make(*schema, descriptor, {endpoint}, summary.rows, summary.bytes);
   }
 
-  mutable std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<Dataset>> datasets_;  // guarded by mutex_
+  std::unique_ptr<BatchStore> store_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace
@@ -164,18 +252,33 @@ struct DataNode::Impl {
   DataNodeOptions options;
   std::unique_ptr<DataNodeService> service;
   std::thread serve_thread;
+  std::thread gc_thread;
 
   std::mutex mutex;
   std::condition_variable served_cv;
   bool served = false;     // Serve() returned; guarded by mutex
   bool shut_down = false;  // guarded by mutex
+  std::condition_variable shut_down_cv;
+
+  void CollectGarbageUntilShutDown() {
+    std::unique_lock<std::mutex> lock(mutex);
+    while (!shut_down_cv.wait_for(lock, options.gc_interval, [this] { return shut_down; })) {
+      lock.unlock();
+      auto dropped = service->store().CollectGarbage();
+      if (!dropped.ok()) FD_LOG(kWarning) << "background gc: " << dropped.status().ToString();
+      lock.lock();
+    }
+  }
 };
 
 arrow::Result<std::unique_ptr<DataNode>> DataNode::Start(DataNodeOptions options) {
   auto impl = std::make_unique<Impl>();
-  impl->service = std::make_unique<DataNodeService>();
+  ARROW_ASSIGN_OR_RAISE(auto store, BatchStore::Open(options.store));
+  impl->service = std::make_unique<DataNodeService>(std::move(store));
   ARROW_ASSIGN_OR_RAISE(auto listen, fl::Location::ForGrpcTcp(options.host, options.port));
   fl::FlightServerOptions server_options(listen);
+  server_options.middleware.emplace_back(kTenantMiddlewareKey,
+                                         std::make_shared<TenantMiddlewareFactory>());
   ARROW_RETURN_NOT_OK(impl->service->Init(server_options));
   ARROW_ASSIGN_OR_RAISE(impl->service->location,
                         fl::Location::ForGrpcTcp(options.host, impl->service->port()));
@@ -191,6 +294,7 @@ arrow::Result<std::unique_ptr<DataNode>> DataNode::Start(DataNodeOptions options
     raw->served = true;
     raw->served_cv.notify_all();
   });
+  impl->gc_thread = std::thread([raw] { raw->CollectGarbageUntilShutDown(); });
   return std::unique_ptr<DataNode>(new DataNode(std::move(impl)));
 }
 
@@ -200,7 +304,10 @@ DataNode::~DataNode() { (void)Shutdown(); }
 
 int DataNode::port() const { return impl_->service->port(); }
 const fl::Location& DataNode::location() const { return impl_->service->location; }
-size_t DataNode::dataset_count() const { return impl_->service->size(); }
+size_t DataNode::dataset_count() const {
+  return static_cast<size_t>(impl_->service->store().Stats().datasets);
+}
+StoreStats DataNode::stats() const { return impl_->service->store().Stats(); }
 
 arrow::Status DataNode::Shutdown() {
   {
@@ -208,6 +315,8 @@ arrow::Status DataNode::Shutdown() {
     if (impl_->shut_down) return arrow::Status::OK();
     impl_->shut_down = true;
   }
+  impl_->shut_down_cv.notify_all();
+  impl_->gc_thread.join();
   arrow::Status st = impl_->service->Shutdown();
   impl_->serve_thread.join();
   return st;

@@ -1,21 +1,48 @@
 // flightdeck/flight/data_node.h: the Arrow Flight data node.
 //
-// A DataNode holds datasets of record batches and serves them over Flight:
-// DoPut stores the stream sent for a path descriptor, GetFlightInfo and
-// ListFlights describe what is held (rows, bytes, schema, an endpoint on this
-// node), DoGet streams a dataset back by ticket. A dataset becomes visible
-// only once its DoPut stream ended successfully.
+// A DataNode serves a BatchStore over Flight, following the data contract in
+// architecture.md:
+//  - DoPut with a dataset descriptor (dataset_descriptor.h) stores the stream
+//    atomically: the dataset becomes visible only when the stream ended
+//    cleanly; a dropped client, an invalid batch or a full node leaves
+//    nothing. The put's result metadata is one JSON object: the ticket and
+//    the summary (DatasetSummary::ToJson: rows, bytes, schema_fingerprint,
+//    checksum, ...).
+//  - DoGet by ticket streams the batches without copying them (from memory,
+//    or from the memory-mapped disk tier).
+//  - GetFlightInfo / GetSchema on a dataset descriptor, ListFlights with the
+//    criteria as a path prefix: real row and byte counts, one endpoint with
+//    the ticket and this node's location.
+//  - DoExchange: batches streamed in come back through the transform in the
+//    command descriptor (exchange_transform.h).
+//  - DoAction: drop, persist ({"ticket": T}), stats, health, gc; each answers
+//    one JSON result. ListActions lists them.
+// The caller's tenant comes from TenantMiddleware (tenant_middleware.h).
+// Tickets and paths of other tenants are NOT_FOUND, exactly like unknown
+// ones; a put into another tenant's path is PERMISSION_DENIED.
+//
+// Errors travel as gRPC codes: bad descriptors or bodies INVALID_ARGUMENT,
+// unknown tickets NOT_FOUND, corrupt data INTERNAL. A full node fails the put
+// with Arrow's CapacityError, whose message names used, budget and requested
+// bytes. Arrow C++ clients get CapacityError back (Flight sends the Arrow code
+// in the x-arrow-status trailer), pyarrow raises FlightServerError. The raw
+// gRPC code is UNKNOWN: Arrow's gRPC transport maps no Arrow status or
+// FlightStatusCode to RESOURCE_EXHAUSTED, and the gRPC inside the pyarrow
+// wheel is hidden, so no interceptor can rewrite it.
 //
 //   ARROW_ASSIGN_OR_RAISE(auto node, DataNode::Start({.port = 0}));
 //   // clients connect to node->location()
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
 #include <arrow/flight/types.h>
 #include <arrow/result.h>
 #include <arrow/status.h>
+
+#include "flightdeck/flight/batch_store.h"
 
 namespace flightdeck::flight {
 
@@ -27,12 +54,19 @@ struct DataNodeOptions {
   /// SIGINT and SIGTERM shut the node down. Only for the process that owns
   /// the node (the CLI): it replaces those signal handlers.
   bool shutdown_on_signals = false;
+  /// Memory budget, disk tier, compression, default TTL.
+  BatchStoreOptions store;
+  /// How often expired datasets are collected in the background (they are
+  /// invisible from the moment they expire; this frees their memory).
+  std::chrono::milliseconds gc_interval{10'000};
 };
 
 /// A running Flight server. All methods are thread-safe.
 class DataNode {
  public:
-  /// Binds and starts serving on background threads.
+  /// Opens the store (recovering durable datasets), binds and starts serving
+  /// on background threads. Fails as BatchStore::Open or when the address
+  /// cannot be bound.
   static arrow::Result<std::unique_ptr<DataNode>> Start(DataNodeOptions options);
 
   /// Shutdown(), ignoring its status.
@@ -43,8 +77,11 @@ class DataNode {
   /// Where clients connect: grpc+tcp://host:port.
   const arrow::flight::Location& location() const;
 
-  /// Number of datasets currently held.
+  /// Number of datasets currently held (all tenants).
   size_t dataset_count() const;
+
+  /// The store's counters.
+  StoreStats stats() const;
 
   /// Stops accepting calls, waits for running ones, and joins the server.
   /// Idempotent.

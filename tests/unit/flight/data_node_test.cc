@@ -1,16 +1,28 @@
+// The data node over real Flight calls: opaque tenant-scoped tickets, atomic
+// puts with a summary, GetFlightInfo/GetSchema/ListFlights, DoExchange and
+// the actions.
 #include "flightdeck/flight/data_node.h"
 
 #include <arrow/flight/client.h>
 #include <arrow/table.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "flightdeck/common/testing/gtest_util.h"
+#include "flightdeck/flight/tenant_middleware.h"
 #include "flightdeck/frame/generate.h"
 
 namespace flightdeck::flight {
 namespace {
 
 namespace fl = arrow::flight;
+using json = nlohmann::json;
+
+fl::FlightCallOptions As(const std::string& tenant) {
+  fl::FlightCallOptions options;
+  options.headers.emplace_back(kTenantHeader, tenant);
+  return options;
+}
 
 class DataNodeTest : public ::testing::Test {
  protected:
@@ -23,82 +35,224 @@ class DataNodeTest : public ::testing::Test {
     if (node_) ASSERT_OK(node_->Shutdown());
   }
 
-  arrow::Status Put(const fl::FlightDescriptor& descriptor, const arrow::Table& table) {
-    ARROW_ASSIGN_OR_RAISE(auto put, client_->DoPut(descriptor, table.schema()));
+  // Puts `table` and returns the put's result metadata as JSON.
+  arrow::Result<json> Put(const fl::FlightDescriptor& descriptor, const arrow::Table& table,
+                          const std::string& tenant = "acme") {
+    ARROW_ASSIGN_OR_RAISE(auto put, client_->DoPut(As(tenant), descriptor, table.schema()));
     ARROW_RETURN_NOT_OK(put.writer->WriteTable(table, 1000));
     ARROW_RETURN_NOT_OK(put.writer->DoneWriting());
-    return put.writer->Close();
+    std::shared_ptr<arrow::Buffer> metadata;
+    ARROW_RETURN_NOT_OK(put.reader->ReadMetadata(&metadata));
+    ARROW_RETURN_NOT_OK(put.writer->Close());
+    if (!metadata) return arrow::Status::Invalid("put returned no metadata");
+    return json::parse(metadata->ToString());
+  }
+
+  arrow::Result<std::shared_ptr<arrow::Table>> Get(const std::string& ticket,
+                                                   const std::string& tenant = "acme") {
+    ARROW_ASSIGN_OR_RAISE(auto stream, client_->DoGet(As(tenant), fl::Ticket{ticket}));
+    return stream->ToTable();
+  }
+
+  arrow::Result<json> Action(const std::string& type, const std::string& body,
+                             const std::string& tenant = "acme") {
+    ARROW_ASSIGN_OR_RAISE(auto results,
+                          client_->DoAction(As(tenant), fl::Action{type, arrow::Buffer::FromString(body)}));
+    ARROW_ASSIGN_OR_RAISE(auto result, results->Next());
+    if (!result) return arrow::Status::Invalid("no result");
+    return json::parse(result->body->ToString());
   }
 
   std::unique_ptr<DataNode> node_;
   std::unique_ptr<fl::FlightClient> client_;
 };
 
-TEST_F(DataNodeTest, PutListInfoGetRoundTrip) {
+TEST_F(DataNodeTest, PutReturnsTicketAndSummaryAndStandardFlowReadsItBack) {
   ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 5'500}));
   auto descriptor = fl::FlightDescriptor::Path({"acme", "orders", "0"});
-  ASSERT_OK(Put(descriptor, *table));
+  ASSERT_OK_AND_ASSIGN(json summary, Put(descriptor, *table));
+  EXPECT_EQ(summary["rows"], 5'500);
+  EXPECT_EQ(summary["path"], "acme/orders/0");
+  EXPECT_GT(summary["bytes"].get<int64_t>(), 5'500 * 8 * 2);
+  EXPECT_EQ(summary["checksum"].get<std::string>().size(), 5u + 16u);
+  EXPECT_FALSE(summary["schema_fingerprint"].get<std::string>().empty());
+  const std::string ticket = summary["ticket"];
+  EXPECT_EQ(ticket.find("orders"), std::string::npos) << "tickets are opaque";
   EXPECT_EQ(node_->dataset_count(), 1u);
 
-  ASSERT_OK_AND_ASSIGN(auto info, client_->GetFlightInfo(descriptor));
+  ASSERT_OK_AND_ASSIGN(auto info, client_->GetFlightInfo(As("acme"), descriptor));
   EXPECT_EQ(info->total_records(), 5'500);
-  EXPECT_GT(info->total_bytes(), 5'500 * 8 * 2);
+  EXPECT_EQ(info->total_bytes(), summary["bytes"].get<int64_t>());
   ASSERT_EQ(info->endpoints().size(), 1u);
+  EXPECT_EQ(info->endpoints()[0].ticket.ticket, ticket);
   ASSERT_EQ(info->endpoints()[0].locations.size(), 1u);
   EXPECT_EQ(info->endpoints()[0].locations[0], node_->location());
   arrow::ipc::DictionaryMemo memo;
   ASSERT_OK_AND_ASSIGN(auto schema, info->GetSchema(&memo));
   EXPECT_TRUE(schema->Equals(*table->schema()));
 
-  ASSERT_OK_AND_ASSIGN(auto stream, client_->DoGet(info->endpoints()[0].ticket));
-  ASSERT_OK_AND_ASSIGN(auto read, stream->ToTable());
+  ASSERT_OK_AND_ASSIGN(auto read, Get(info->endpoints()[0].ticket.ticket));
   EXPECT_TRUE(read->Equals(*table));
 
-  ASSERT_OK_AND_ASSIGN(auto schema_result, client_->GetSchema(descriptor));
+  ASSERT_OK_AND_ASSIGN(auto schema_result, client_->GetSchema(As("acme"), descriptor));
   ASSERT_OK_AND_ASSIGN(auto schema2, schema_result->GetSchema(&memo));
   EXPECT_TRUE(schema2->Equals(*table->schema()));
 }
 
-TEST_F(DataNodeTest, ListFlightsFiltersByPrefix) {
+TEST_F(DataNodeTest, CommandDescriptorPutsTheSameWay) {
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 100}));
+  ASSERT_OK_AND_ASSIGN(
+      json summary,
+      Put(fl::FlightDescriptor::Command(R"({"tenant":"acme","dataset":"o","partition":"7"})"),
+          *table));
+  EXPECT_EQ(summary["path"], "acme/o/7");
+  ASSERT_OK_AND_ASSIGN(auto read, Get(summary["ticket"]));
+  EXPECT_TRUE(read->Equals(*table));
+}
+
+TEST_F(DataNodeTest, TicketsAreValidOnlyForTheirTenant) {
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 10}));
+  ASSERT_OK_AND_ASSIGN(json summary, Put(fl::FlightDescriptor::Path({"acme", "o", "0"}), *table));
+  auto foreign = Get(summary["ticket"], "globex");
+  auto unknown = Get("fdt1:acme:0123456789abcdef0123456789abcdef");
+  auto malformed = Get("acme/o/0");
+  ASSERT_RAISES(KeyError, foreign);
+  ASSERT_RAISES(KeyError, unknown);
+  ASSERT_RAISES(KeyError, malformed);
+  EXPECT_EQ(foreign.status().message(), unknown.status().message());
+  EXPECT_EQ(foreign.status().message(), malformed.status().message());
+  // The path of another tenant is not found either.
+  ASSERT_RAISES(KeyError, client_->GetFlightInfo(As("globex"),
+                                                 fl::FlightDescriptor::Path({"acme", "o", "0"})));
+  // And nobody writes into another tenant.
+  auto put = Put(fl::FlightDescriptor::Path({"acme", "o", "1"}), *table, "globex");
+  ASSERT_FALSE(put.ok());
+  EXPECT_NE(put.status().message().find("cannot put"), std::string::npos) << put.status().ToString();
+}
+
+TEST_F(DataNodeTest, ListFlightsFiltersByPrefixWithinTheTenant) {
   ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 10}));
   ASSERT_OK(Put(fl::FlightDescriptor::Path({"acme", "orders", "0"}), *table));
   ASSERT_OK(Put(fl::FlightDescriptor::Path({"acme", "orders", "1"}), *table));
-  ASSERT_OK(Put(fl::FlightDescriptor::Path({"globex", "orders", "0"}), *table));
+  ASSERT_OK(Put(fl::FlightDescriptor::Path({"acme", "users", "0"}), *table));
+  ASSERT_OK(Put(fl::FlightDescriptor::Path({"globex", "orders", "0"}), *table, "globex"));
 
-  ASSERT_OK_AND_ASSIGN(auto all, client_->ListFlights());
-  int count = 0;
-  while (true) {
-    ASSERT_OK_AND_ASSIGN(auto info, all->Next());
-    if (!info) break;
-    ++count;
-  }
-  EXPECT_EQ(count, 3);
-
-  ASSERT_OK_AND_ASSIGN(auto acme, client_->ListFlights(fl::FlightCallOptions{}, fl::Criteria{"acme/"}));
-  std::vector<std::string> paths;
-  while (true) {
-    ASSERT_OK_AND_ASSIGN(auto info, acme->Next());
-    if (!info) break;
-    EXPECT_EQ(info->total_records(), 10);
-    paths.push_back(info->descriptor().path[0] + "/" + info->descriptor().path[2]);
-  }
-  EXPECT_EQ(paths, (std::vector<std::string>{"acme/0", "acme/1"}));
+  auto list = [&](const std::string& tenant, const std::string& prefix) {
+    std::vector<std::string> paths;
+    auto listing = client_->ListFlights(As(tenant), fl::Criteria{prefix});
+    EXPECT_TRUE(listing.ok()) << listing.status().ToString();
+    while (listing.ok()) {
+      auto info = (*listing)->Next();
+      if (!info.ok() || !*info) break;
+      EXPECT_EQ((*info)->total_records(), 10);
+      const auto& path = (*info)->descriptor().path;
+      paths.push_back(path[0] + "/" + path[1] + "/" + path[2]);
+    }
+    return paths;
+  };
+  EXPECT_EQ(list("acme", ""), (std::vector<std::string>{"acme/orders/0", "acme/orders/1",
+                                                        "acme/users/0"}));
+  EXPECT_EQ(list("acme", "acme/orders/"),
+            (std::vector<std::string>{"acme/orders/0", "acme/orders/1"}));
+  EXPECT_EQ(list("acme", "globex/"), std::vector<std::string>{});
+  EXPECT_EQ(list("globex", ""), std::vector<std::string>{"globex/orders/0"});
 }
 
-TEST_F(DataNodeTest, UnknownTicketIsNotFound) {
-  auto stream = client_->DoGet(fl::Ticket{"acme/none/0"});
-  arrow::Status st = stream.ok() ? (*stream)->ToTable().status() : stream.status();
-  // KeyError travels as gRPC NOT_FOUND and comes back as KeyError.
-  ASSERT_RAISES(KeyError, st);
-  EXPECT_NE(st.message().find("acme/none/0"), std::string::npos) << st.ToString();
-}
-
-TEST_F(DataNodeTest, CommandDescriptorIsRejectedAndNothingStored) {
+TEST_F(DataNodeTest, MalformedDescriptorsAreInvalidAndStoreNothing) {
   ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 10}));
-  arrow::Status st = Put(fl::FlightDescriptor::Command("not a path"), *table);
-  ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("path descriptor"), std::string::npos) << st.ToString();
+  for (const auto& descriptor :
+       {fl::FlightDescriptor::Command("not json"), fl::FlightDescriptor::Command(R"({"tenant":"acme"})"),
+        fl::FlightDescriptor::Path({"acme", "o"}), fl::FlightDescriptor::Path({"acme", "", "0"})}) {
+    auto put = Put(descriptor, *table);
+    ASSERT_RAISES(Invalid, put);
+  }
   EXPECT_EQ(node_->dataset_count(), 0u);
+}
+
+TEST_F(DataNodeTest, ActionsDropPersistStatsHealthGc) {
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 10}));
+  ASSERT_OK_AND_ASSIGN(json summary, Put(fl::FlightDescriptor::Path({"acme", "o", "0"}), *table));
+  std::vector<std::string> names;
+  ASSERT_OK_AND_ASSIGN(auto types, client_->ListActions());
+  for (const auto& type : types) names.push_back(type.type);
+  EXPECT_EQ(names, (std::vector<std::string>{"drop", "persist", "stats", "health", "gc"}));
+
+  ASSERT_OK_AND_ASSIGN(json stats, Action("stats", ""));
+  EXPECT_EQ(stats["datasets"], 1);
+  EXPECT_EQ(stats["memory_used_bytes"], summary["bytes"]);
+  ASSERT_OK_AND_ASSIGN(json health, Action("health", ""));
+  EXPECT_EQ(health["status"], "ok");
+  ASSERT_OK_AND_ASSIGN(json gc, Action("gc", ""));
+  EXPECT_EQ(gc["dropped"], 0);
+  const std::string body = json{{"ticket", summary["ticket"]}}.dump();
+  // No data dir: persisting is refused, by name.
+  ASSERT_RAISES(Invalid, Action("persist", body));
+  ASSERT_RAISES(KeyError, Action("drop", body, "globex"));
+  ASSERT_RAISES(Invalid, Action("drop", "{}"));
+  ASSERT_RAISES(Invalid, Action("explode", ""));
+  ASSERT_OK(Action("drop", body));
+  ASSERT_RAISES(KeyError, Get(summary["ticket"]));
+  EXPECT_EQ(node_->dataset_count(), 0u);
+}
+
+TEST_F(DataNodeTest, DoExchangeAppliesProjectionAndFilter) {
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 3000, .batch_rows = 1000}));
+  auto descriptor = fl::FlightDescriptor::Command(
+      R"({"select": ["id", "amount"], "filter": {"column": "id", "op": "<", "value": 1500}})");
+  ASSERT_OK_AND_ASSIGN(auto exchange, client_->DoExchange(As("acme"), descriptor));
+  ASSERT_OK(exchange.writer->Begin(table->schema()));
+  ASSERT_OK(exchange.writer->WriteTable(*table, 1000));
+  ASSERT_OK(exchange.writer->DoneWriting());
+  ASSERT_OK_AND_ASSIGN(auto result, exchange.reader->ToTable());
+  ASSERT_OK(exchange.writer->Close());
+  EXPECT_EQ(result->num_columns(), 2);
+  EXPECT_EQ(result->num_rows(), 1500);
+  EXPECT_EQ(result->schema()->field(1)->name(), "amount");
+
+  ASSERT_OK_AND_ASSIGN(auto bad, client_->DoExchange(As("acme"), fl::FlightDescriptor::Command(
+                                                                      R"({"select": ["nope"]})")));
+  ASSERT_OK(bad.writer->Begin(table->schema()));
+  (void)bad.writer->DoneWriting();
+  auto bad_result = bad.reader->ToTable();
+  arrow::Status st = bad_result.ok() ? bad.writer->Close() : bad_result.status();
+  ASSERT_RAISES(Invalid, st);
+  EXPECT_NE(st.message().find("nope"), std::string::npos) << st.ToString();
+}
+
+TEST(DataNodeCapacityTest, FullNodeFailsThePutWithCapacityErrorAndKeepsNothing) {
+  ASSERT_OK_AND_ASSIGN(auto node, DataNode::Start({.store = {.memory_budget_bytes = 200'000}}));
+  ASSERT_OK_AND_ASSIGN(auto client, fl::FlightClient::Connect(node->location()));
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 50'000}));
+  ASSERT_OK_AND_ASSIGN(auto put, client->DoPut(As("acme"),
+                                               fl::FlightDescriptor::Path({"acme", "o", "0"}),
+                                               table->schema()));
+  arrow::Status st = put.writer->WriteTable(*table, 1000);
+  if (st.ok()) st = put.writer->DoneWriting();
+  arrow::Status closed = put.writer->Close();
+  if (st.ok()) st = closed;
+  // The Arrow code survives the trip in Flight's x-arrow-status trailer.
+  ASSERT_RAISES(CapacityError, st);
+  EXPECT_NE(st.message().find("200000"), std::string::npos) << st.ToString();
+  EXPECT_EQ(node->stats().memory_used_bytes, 0);
+  EXPECT_EQ(node->dataset_count(), 0u);
+  ASSERT_OK(client->Close());
+}
+
+TEST(DataNodeGcTest, ExpiredDatasetsAreCollectedInTheBackground) {
+  ASSERT_OK_AND_ASSIGN(auto node,
+                       DataNode::Start({.store = {.default_ttl = std::chrono::milliseconds(20)},
+                                        .gc_interval = std::chrono::milliseconds(10)}));
+  ASSERT_OK_AND_ASSIGN(auto client, fl::FlightClient::Connect(node->location()));
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 1000}));
+  ASSERT_OK_AND_ASSIGN(auto put, client->DoPut(As("acme"),
+                                               fl::FlightDescriptor::Path({"acme", "o", "0"}),
+                                               table->schema()));
+  ASSERT_OK(put.writer->WriteTable(*table, 1000));
+  ASSERT_OK(put.writer->Close());
+  ASSERT_TRUE(testing::WaitFor([&] { return node->stats().datasets == 0; },
+                               std::chrono::seconds(10)));
+  EXPECT_EQ(node->stats().memory_used_bytes, 0);
+  ASSERT_OK(client->Close());
 }
 
 }  // namespace

@@ -1,0 +1,84 @@
+#include "flightdeck/flight/dataset_descriptor.h"
+
+#include <nlohmann/json.hpp>
+
+#include "flightdeck/flight/ticket.h"
+
+namespace flightdeck::flight {
+
+namespace fl = arrow::flight;
+using json = nlohmann::json;
+
+namespace {
+
+arrow::Status CheckElement(const char* what, const std::string& value) {
+  if (value.empty() || value.size() > 256 || value.find('/') != std::string::npos) {
+    return arrow::Status::Invalid("descriptor ", what, " '", value,
+                                  "' must have 1 to 256 characters and no '/'");
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<DatasetDescriptor> FromCommand(const std::string& cmd) {
+  json j = json::parse(cmd, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return arrow::Status::Invalid(
+        "command descriptor must be a JSON object such as "
+        "{\"tenant\":\"t\",\"dataset\":\"d\",\"partition\":\"0\"}, got '",
+        cmd.substr(0, 200), "'");
+  }
+  DatasetDescriptor out;
+  for (const auto& [key, value] : j.items()) {
+    if (key == "tenant" || key == "dataset" || key == "partition") {
+      if (!value.is_string()) {
+        return arrow::Status::Invalid("command descriptor field '", key, "' must be a string");
+      }
+      (key == "tenant" ? out.tenant : key == "dataset" ? out.dataset : out.partition) =
+          value.get<std::string>();
+    } else if (key == "durable") {
+      if (!value.is_boolean()) return arrow::Status::Invalid("'durable' must be true or false");
+      out.durable = value.get<bool>();
+    } else if (key == "ttl_seconds") {
+      if (!value.is_number() || value.get<double>() < 0) {
+        return arrow::Status::Invalid("'ttl_seconds' must be a number >= 0");
+      }
+      out.ttl = std::chrono::milliseconds(static_cast<int64_t>(value.get<double>() * 1000));
+    } else {
+      return arrow::Status::Invalid("command descriptor has unknown field '", key,
+                                    "' (known: tenant, dataset, partition, durable, ttl_seconds)");
+    }
+  }
+  for (const char* required : {"tenant", "dataset", "partition"}) {
+    if (!j.contains(required)) {
+      return arrow::Status::Invalid("command descriptor lacks '", required, "'");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+arrow::Result<DatasetDescriptor> ParseDatasetDescriptor(const fl::FlightDescriptor& descriptor) {
+  DatasetDescriptor out;
+  if (descriptor.type == fl::FlightDescriptor::PATH) {
+    if (descriptor.path.size() != 3) {
+      return arrow::Status::Invalid(
+          "path descriptor must have 3 elements (tenant, dataset, partition), got ",
+          descriptor.path.size());
+    }
+    out.tenant = descriptor.path[0];
+    out.dataset = descriptor.path[1];
+    out.partition = descriptor.path[2];
+  } else if (descriptor.type == fl::FlightDescriptor::CMD) {
+    ARROW_ASSIGN_OR_RAISE(out, FromCommand(descriptor.cmd));
+  } else {
+    return arrow::Status::Invalid("descriptor must be a path or a command");
+  }
+  ARROW_RETURN_NOT_OK(CheckElement("tenant", out.tenant));
+  ARROW_RETURN_NOT_OK(CheckElement("dataset", out.dataset));
+  ARROW_RETURN_NOT_OK(CheckElement("partition", out.partition));
+  ARROW_RETURN_NOT_OK(ValidateTenant(out.tenant));
+  return out;
+}
+
+}  // namespace flightdeck::flight

@@ -1,0 +1,43 @@
+// flightdeck/flight/dataset_descriptor.h: which dataset a Flight descriptor
+// names.
+//
+// Two forms name the same thing:
+//  - a path descriptor of exactly three elements: tenant, dataset, partition;
+//  - a command descriptor holding JSON:
+//      {"tenant": "acme", "dataset": "orders", "partition": "0",
+//       "durable": true, "ttl_seconds": 3600}
+//    where "durable" (persist before the put returns) and "ttl_seconds"
+//    (time to live; 0 forever) are optional and only mean something to DoPut.
+// Each element is 1 to 256 characters without '/'; the tenant also follows
+// ValidateTenant.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include <arrow/flight/types.h>
+#include <arrow/result.h>
+
+namespace flightdeck::flight {
+
+struct DatasetDescriptor {
+  std::string tenant;
+  std::string dataset;
+  std::string partition;
+  bool durable = false;
+  /// Negative: the node's default.
+  std::chrono::milliseconds ttl{-1};
+
+  /// "tenant/dataset/partition".
+  std::string path() const { return tenant + "/" + dataset + "/" + partition; }
+  /// The path descriptor of path().
+  arrow::flight::FlightDescriptor ToFlightDescriptor() const {
+    return arrow::flight::FlightDescriptor::Path({tenant, dataset, partition});
+  }
+};
+
+/// Parses either form. Invalid (gRPC INVALID_ARGUMENT) naming what is wrong.
+arrow::Result<DatasetDescriptor> ParseDatasetDescriptor(
+    const arrow::flight::FlightDescriptor& descriptor);
+
+}  // namespace flightdeck::flight

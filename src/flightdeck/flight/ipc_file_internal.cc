@@ -1,0 +1,119 @@
+#include "flightdeck/flight/ipc_file_internal.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <arrow/buffer.h>
+#include <arrow/io/file.h>
+#include <arrow/ipc/reader.h>
+#include <arrow/ipc/writer.h>
+#include <arrow/util/compression.h>
+
+#include "flightdeck/flight/checksum_internal.h"
+
+namespace flightdeck::flight::internal {
+
+namespace {
+
+arrow::Status SyncPath(const std::string& path, bool directory) {
+  int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  if (fd < 0) return arrow::Status::IOError("cannot open ", path, " to fsync: ", std::strerror(errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return arrow::Status::IOError("fsync of ", path, " failed: ", std::strerror(err));
+  return arrow::Status::OK();
+}
+
+arrow::Status RenameDurably(const std::string& from, const std::string& to) {
+  ARROW_RETURN_NOT_OK(SyncPath(from, /*directory=*/false));
+  std::error_code ec;
+  std::filesystem::rename(from, to, ec);
+  if (ec) return arrow::Status::IOError("cannot rename ", from, " to ", to, ": ", ec.message());
+  return SyncDirectory(std::filesystem::path(to).parent_path().string());
+}
+
+arrow::Result<WrittenFile> WriteTemporary(
+    const std::string& tmp, const std::shared_ptr<arrow::Schema>& schema,
+    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
+    DiskCompression compression) {
+  auto options = arrow::ipc::IpcWriteOptions::Defaults();
+  if (compression != DiskCompression::kNone) {
+    ARROW_ASSIGN_OR_RAISE(options.codec,
+                          arrow::util::Codec::Create(compression == DiskCompression::kLz4
+                                                         ? arrow::Compression::LZ4_FRAME
+                                                         : arrow::Compression::ZSTD));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto out, arrow::io::FileOutputStream::Open(tmp));
+  ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(out, schema, options));
+  for (const auto& batch : batches) ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
+  ARROW_RETURN_NOT_OK(writer->Close());
+  ARROW_RETURN_NOT_OK(out->Close());
+  WrittenFile written;
+  written.size = static_cast<int64_t>(std::filesystem::file_size(tmp));
+  ARROW_ASSIGN_OR_RAISE(written.checksum, HashFile(tmp));
+  return written;
+}
+
+}  // namespace
+
+arrow::Status SyncDirectory(const std::string& dir) { return SyncPath(dir, /*directory=*/true); }
+
+arrow::Result<WrittenFile> WriteIpcFile(
+    const std::string& path, const std::shared_ptr<arrow::Schema>& schema,
+    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
+    DiskCompression compression) {
+  const std::string tmp = path + ".tmp";
+  auto written = WriteTemporary(tmp, schema, batches, compression);
+  arrow::Status st = written.status();
+  if (st.ok()) st = RenameDurably(tmp, path);
+  if (!st.ok()) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    return st.WithMessage("writing ", path, ": ", st.message());
+  }
+  return written;
+}
+
+arrow::Result<ReadFile> ReadIpcFile(const std::string& path, uint64_t expected_checksum) {
+  ARROW_ASSIGN_OR_RAISE(auto file,
+                        arrow::io::MemoryMappedFile::Open(path, arrow::io::FileMode::READ));
+  ARROW_ASSIGN_OR_RAISE(int64_t size, file->GetSize());
+  ARROW_ASSIGN_OR_RAISE(auto bytes, file->ReadAt(0, size));
+  Hasher hasher;
+  hasher.Update(bytes->data(), static_cast<size_t>(bytes->size()));
+  if (hasher.Digest() != expected_checksum) {
+    return arrow::Status::IOError("file ", path, " is corrupt: checksum ",
+                                  FormatChecksum(hasher.Digest()), ", manifest says ",
+                                  FormatChecksum(expected_checksum));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchFileReader::Open(file));
+  ReadFile read{reader->schema(), {}};
+  read.batches.reserve(reader->num_record_batches());
+  for (int i = 0; i < reader->num_record_batches(); ++i) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, reader->ReadRecordBatch(i));
+    read.batches.push_back(std::move(batch));
+  }
+  return read;
+}
+
+arrow::Status WriteSmallFileAtomically(const std::string& path, const std::string& contents) {
+  const std::string tmp = path + ".tmp";
+  {
+    ARROW_ASSIGN_OR_RAISE(auto out, arrow::io::FileOutputStream::Open(tmp));
+    ARROW_RETURN_NOT_OK(out->Write(contents.data(), static_cast<int64_t>(contents.size())));
+    ARROW_RETURN_NOT_OK(out->Close());
+  }
+  arrow::Status st = RenameDurably(tmp, path);
+  if (!st.ok()) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+  }
+  return st;
+}
+
+}  // namespace flightdeck::flight::internal

@@ -1,0 +1,78 @@
+#include "flightdeck/flight/ticket.h"
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <random>
+
+namespace flightdeck::flight {
+
+namespace {
+
+constexpr std::string_view kPrefix = "fdt1:";
+constexpr size_t kIdHexDigits = 32;
+
+bool IsTenantChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '_' || c == '.' || c == '-';
+}
+
+bool IsLowerHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+}  // namespace
+
+std::string TicketId::Encode() const {
+  std::string out;
+  out.reserve(kPrefix.size() + tenant.size() + 1 + id.size());
+  out.append(kPrefix).append(tenant).append(1, ':').append(id);
+  return out;
+}
+
+TicketId NewTicket(const std::string& tenant) {
+  // random_device reads the OS entropy source; guard it, as its operator()
+  // is not specified to be thread-safe.
+  static std::mutex mutex;
+  static std::random_device device;
+  std::array<uint32_t, 4> words;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto& word : words) word = device();
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  id.reserve(kIdHexDigits);
+  for (uint32_t word : words) {
+    for (int shift = 28; shift >= 0; shift -= 4) id.push_back(kHex[(word >> shift) & 0xf]);
+  }
+  return TicketId{tenant, std::move(id)};
+}
+
+arrow::Result<TicketId> DecodeTicket(std::string_view bytes) {
+  const auto not_found = [] { return arrow::Status::KeyError("no dataset for this ticket"); };
+  if (bytes.substr(0, kPrefix.size()) != kPrefix) return not_found();
+  bytes.remove_prefix(kPrefix.size());
+  const size_t colon = bytes.rfind(':');
+  if (colon == std::string_view::npos) return not_found();
+  std::string_view tenant = bytes.substr(0, colon);
+  std::string_view id = bytes.substr(colon + 1);
+  if (!ValidateTenant(tenant).ok() || id.size() != kIdHexDigits) return not_found();
+  for (char c : id) {
+    if (!IsLowerHex(c)) return not_found();
+  }
+  return TicketId{std::string(tenant), std::string(id)};
+}
+
+arrow::Status ValidateTenant(std::string_view tenant) {
+  if (tenant.empty() || tenant.size() > 64) {
+    return arrow::Status::Invalid("tenant '", tenant, "' must have 1 to 64 characters");
+  }
+  for (char c : tenant) {
+    if (!IsTenantChar(c)) {
+      return arrow::Status::Invalid("tenant '", tenant,
+                                    "' may only hold letters, digits, '_', '.' and '-'");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace flightdeck::flight

@@ -1,0 +1,302 @@
+"""pyarrow.flight against `flightdeck node`: every RPC of the data node,
+tenants, error paths, a client dying mid-put, restarts on a data dir."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+TENANT = b"x-flightdeck-tenant"
+
+
+def as_tenant(name: str) -> flight.FlightCallOptions:
+    return flight.FlightCallOptions(headers=[(TENANT, name.encode())])
+
+
+def table(rows: int, offset: int = 0) -> pa.Table:
+    ids = pa.array(range(offset, offset + rows), type=pa.int64())
+    return pa.table({
+        "id": ids,
+        "amount": pa.array([i * 0.5 for i in range(offset, offset + rows)]),
+        "name": pa.array([f"n{i}" if i % 5 else None for i in range(offset, offset + rows)]),
+    })
+
+
+def put(client, descriptor, data, tenant="acme", chunk=1000):
+    writer, reader = client.do_put(descriptor, data.schema, options=as_tenant(tenant))
+    writer.write_table(data, max_chunksize=chunk)
+    writer.done_writing()
+    metadata = reader.read()
+    writer.close()  # raises the server's error, if any
+    return json.loads(metadata.to_pybytes())
+
+
+def action(client, name, body=b"", tenant="acme"):
+    results = list(client.do_action(flight.Action(name, body), options=as_tenant(tenant)))
+    assert len(results) == 1
+    return json.loads(results[0].body.to_pybytes())
+
+
+def wait_for(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_put_summary_info_schema_get_with_tenants(data_node):
+    client = flight.connect(data_node)
+    data = table(5000)
+    descriptor = flight.FlightDescriptor.for_path("acme", "orders", "0")
+    summary = put(client, descriptor, data)
+    assert summary["rows"] == 5000
+    assert summary["checksum"].startswith("xxh3:")
+    assert summary["schema_fingerprint"]
+    assert summary["durable"] is False
+
+    info = client.get_flight_info(descriptor, options=as_tenant("acme"))
+    assert info.total_records == 5000
+    assert info.total_bytes == summary["bytes"]
+    assert info.endpoints[0].ticket.ticket == summary["ticket"].encode()
+    assert client.get_schema(descriptor, options=as_tenant("acme")).schema == data.schema
+    got = client.do_get(info.endpoints[0].ticket, options=as_tenant("acme")).read_all()
+    assert got.equals(data)
+
+    # Another tenant, or no tenant header ("default"), sees nothing.
+    for options in (as_tenant("globex"), flight.FlightCallOptions()):
+        with pytest.raises(KeyError, match="no dataset for this ticket"):
+            client.do_get(info.endpoints[0].ticket, options=options).read_all()
+        with pytest.raises(KeyError):
+            client.get_flight_info(descriptor, options=options)
+        assert list(client.list_flights(options=options)) == []
+    client.close()
+
+
+def test_command_descriptor_put_and_list_by_prefix(data_node):
+    client = flight.connect(data_node)
+    for partition in ("0", "1"):
+        cmd = json.dumps({"tenant": "acme", "dataset": "orders", "partition": partition})
+        put(client, flight.FlightDescriptor.for_command(cmd.encode()), table(10))
+    put(client, flight.FlightDescriptor.for_path("acme", "users", "0"), table(10))
+    listed = client.list_flights(b"acme/orders/", options=as_tenant("acme"))
+    assert sorted(b"/".join(i.descriptor.path).decode() for i in listed) == [
+        "acme/orders/0", "acme/orders/1"]
+    assert len(list(client.list_flights(options=as_tenant("acme")))) == 3
+    client.close()
+
+
+@pytest.mark.parametrize("descriptor, message", [
+    (flight.FlightDescriptor.for_path("acme", "orders"), "3 elements"),
+    (flight.FlightDescriptor.for_path("acme", "orders", "0", "x"), "3 elements"),
+    (flight.FlightDescriptor.for_command(b"not json"), "JSON object"),
+    (flight.FlightDescriptor.for_command(b'{"tenant": "acme", "dataset": "d"}'), "lacks 'partition'"),
+    (flight.FlightDescriptor.for_command(
+        b'{"tenant": "acme", "dataset": "d", "partition": "0", "bogus": 1}'), "unknown field 'bogus'"),
+    (flight.FlightDescriptor.for_path("ac me", "d", "0"), "tenant 'ac me'"),
+])
+def test_malformed_descriptors_are_invalid_argument(data_node, descriptor, message):
+    client = flight.connect(data_node)
+    with pytest.raises(pa.ArrowInvalid, match=message):
+        put(client, descriptor, table(3))
+    with pytest.raises(pa.ArrowInvalid):
+        client.get_flight_info(descriptor, options=as_tenant("acme"))
+    assert action(client, "stats")["datasets"] == 0
+    client.close()
+
+
+def test_put_into_another_tenant_is_permission_denied(data_node):
+    client = flight.connect(data_node)
+    with pytest.raises(flight.FlightUnauthorizedError, match="cannot put"):
+        put(client, flight.FlightDescriptor.for_path("acme", "d", "0"), table(3), tenant="globex")
+    with pytest.raises(pa.ArrowInvalid, match="x-flightdeck-tenant"):
+        client.list_flights(options=as_tenant("bad tenant!")).__next__()
+    client.close()
+
+
+def test_unknown_and_malformed_tickets_are_not_found_alike(data_node):
+    client = flight.connect(data_node)
+    messages = []
+    for ticket in (b"", b"garbage", b"fdt1:acme:" + b"0" * 32, b"fdt1:acme:zz"):
+        with pytest.raises(KeyError) as raised:
+            client.do_get(flight.Ticket(ticket), options=as_tenant("acme")).read_all()
+        messages.append(str(raised.value).split(". Detail")[0])
+    assert len(set(messages)) == 1, messages
+    client.close()
+
+
+def test_actions(data_node):
+    client = flight.connect(data_node)
+    names = [a.type for a in client.list_actions()]
+    assert names == ["drop", "persist", "stats", "health", "gc"]
+    summary = put(client, flight.FlightDescriptor.for_path("acme", "d", "0"), table(100))
+    stats = action(client, "stats")
+    assert stats["datasets"] == 1 and stats["memory_used_bytes"] == summary["bytes"]
+    assert action(client, "health")["status"] == "ok"
+    assert action(client, "gc") == {"dropped": 0}
+    body = json.dumps({"ticket": summary["ticket"]}).encode()
+    with pytest.raises(pa.ArrowInvalid, match="without a data dir"):
+        action(client, "persist", body)
+    with pytest.raises(KeyError):
+        action(client, "drop", body, tenant="globex")
+    with pytest.raises(pa.ArrowInvalid, match="unknown action 'nope'"):
+        action(client, "nope")
+    with pytest.raises(pa.ArrowInvalid, match="ticket"):
+        action(client, "drop", b"[]")
+    assert action(client, "drop", body) == {"dropped": summary["ticket"]}
+    with pytest.raises(KeyError):
+        client.do_get(flight.Ticket(summary["ticket"].encode()), options=as_tenant("acme")).read_all()
+    client.close()
+
+
+def test_ttl_expires_and_gc_collects(data_node):
+    client = flight.connect(data_node)
+    cmd = json.dumps({"tenant": "acme", "dataset": "d", "partition": "0", "ttl_seconds": 0.05})
+    summary = put(client, flight.FlightDescriptor.for_command(cmd.encode()), table(10))
+    assert summary["expires_at_ms"] > 0
+    ticket = flight.Ticket(summary["ticket"].encode())
+
+    def gone():
+        try:
+            client.do_get(ticket, options=as_tenant("acme")).read_all()
+            return False
+        except KeyError:
+            return True
+    assert wait_for(gone)
+    assert action(client, "gc") == {"dropped": 1}
+    assert action(client, "stats")["datasets"] == 0
+    client.close()
+
+
+def test_do_exchange_projects_and_filters(data_node):
+    client = flight.connect(data_node)
+    data = table(3000)
+    spec = {"select": ["id", "name"], "filter": [{"column": "id", "op": ">=", "value": 1000},
+                                                 {"column": "id", "op": "<", "value": 1100}]}
+    descriptor = flight.FlightDescriptor.for_command(json.dumps(spec).encode())
+    writer, reader = client.do_exchange(descriptor, options=as_tenant("acme"))
+    writer.begin(data.schema)
+    for batch in data.to_batches(max_chunksize=1000):
+        writer.write_batch(batch)
+    writer.done_writing()
+    result = reader.read_all()
+    writer.close()
+    assert result.column_names == ["id", "name"]
+    assert result.column("id").to_pylist() == list(range(1000, 1100))
+
+    bad = flight.FlightDescriptor.for_command(b'{"filter": {"column": "id", "op": "~", "value": 1}}')
+    with pytest.raises(pa.ArrowInvalid, match="op"):
+        writer, reader = client.do_exchange(bad, options=as_tenant("acme"))
+        writer.begin(data.schema)
+        writer.done_writing()
+        reader.read_all()
+    client.close()
+
+
+CLIENT_THAT_DIES = r"""
+import os, sys
+import pyarrow as pa, pyarrow.flight as flight
+client = flight.connect(sys.argv[1])
+data = pa.table({"x": pa.array(range(100_000), type=pa.int64())})
+options = flight.FlightCallOptions(headers=[(b"x-flightdeck-tenant", b"acme")])
+writer, _ = client.do_put(flight.FlightDescriptor.for_path("acme", "d", "0"), data.schema,
+                          options=options)
+for batch in data.to_batches(max_chunksize=10_000)[:5]:
+    writer.write_batch(batch)
+print("wrote", flush=True)
+if sys.argv[2] == "schema":
+    try:
+        writer.write_batch(pa.record_batch({"y": pa.array(["a"])}))
+    except pa.ArrowInvalid as e:
+        print("rejected:", e, flush=True)
+os._exit(1)
+"""
+
+
+@pytest.mark.parametrize("how", ["disconnect", "schema"])
+def test_client_dying_mid_put_leaves_nothing(data_node, how):
+    child = subprocess.run([sys.executable, "-c", CLIENT_THAT_DIES, data_node, how],
+                           capture_output=True, text=True, timeout=60)
+    assert "wrote" in child.stdout, child.stderr
+    if how == "schema":
+        assert "rejected" in child.stdout
+    client = flight.connect(data_node)
+    assert wait_for(lambda: action(client, "stats")["puts_in_flight"] == 0)
+    stats = action(client, "stats")
+    assert stats["datasets"] == 0 and stats["memory_used_bytes"] == 0
+    assert list(client.list_flights(options=as_tenant("acme"))) == []
+    client.close()
+
+
+def test_full_node_answers_capacity_error_with_numbers(start_data_node):
+    # Arrow's gRPC transport cannot send RESOURCE_EXHAUSTED (see data_node.h):
+    # the node fails with CapacityError, which pyarrow raises as FlightServerError.
+    _, location = start_data_node("--memory-budget", "1MB")
+    client = flight.connect(location)
+    with pytest.raises(flight.FlightServerError, match="memory is full") as raised:
+        put(client, flight.FlightDescriptor.for_path("acme", "d", "0"), table(200_000))
+    assert "1048576" in str(raised.value)
+    stats = action(client, "stats")
+    assert stats["datasets"] == 0 and stats["memory_used_bytes"] == 0
+    client.close()
+
+
+def test_spill_and_durable_restart(start_data_node, tmp_path):
+    data_dir = str(tmp_path / "node")
+    node, location = start_data_node("--memory-budget", "2MB", "--data-dir", data_dir,
+                                     "--compression", "lz4")
+    client = flight.connect(location)
+    tables = [table(40_000, offset=i * 40_000) for i in range(4)]
+    summaries = [put(client, flight.FlightDescriptor.for_path("acme", "d", str(i)), t)
+                 for i, t in enumerate(tables)]
+    stats = action(client, "stats")
+    assert stats["spills"] >= 1 and stats["memory_used_bytes"] <= 2 * 1024 * 1024
+    for summary, t in zip(summaries, tables):
+        got = client.do_get(flight.Ticket(summary["ticket"].encode()), options=as_tenant("acme"))
+        assert got.read_all().equals(t)
+    persisted = action(client, "persist", json.dumps({"ticket": summaries[0]["ticket"]}).encode())
+    assert persisted["durable"] is True
+    client.close()
+    node.kill()  # SIGKILL
+
+    _, location = start_data_node("--data-dir", data_dir)
+    client = flight.connect(location)
+    got = client.do_get(flight.Ticket(summaries[0]["ticket"].encode()), options=as_tenant("acme"))
+    assert got.read_all().equals(tables[0])
+    info = client.get_flight_info(flight.FlightDescriptor.for_path("acme", "d", "0"),
+                                  options=as_tenant("acme"))
+    assert info.total_records == 40_000
+    for summary in summaries[1:]:
+        with pytest.raises(KeyError):
+            client.do_get(flight.Ticket(summary["ticket"].encode()),
+                          options=as_tenant("acme")).read_all()
+    client.close()
+
+
+def test_corrupt_durable_file_is_reported_not_served(start_data_node, tmp_path):
+    data_dir = tmp_path / "node"
+    node, location = start_data_node("--data-dir", str(data_dir))
+    client = flight.connect(location)
+    cmd = json.dumps({"tenant": "acme", "dataset": "d", "partition": "0", "durable": True})
+    summary = put(client, flight.FlightDescriptor.for_command(cmd.encode()), table(20_000))
+    assert summary["durable"] is True
+    client.close()
+    node.kill()
+
+    (file,) = (data_dir / "durable").iterdir()
+    raw = bytearray(file.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    file.write_bytes(bytes(raw))
+
+    _, location = start_data_node("--data-dir", str(data_dir))
+    client = flight.connect(location)
+    with pytest.raises(flight.FlightInternalError, match="corrupt"):
+        client.do_get(flight.Ticket(summary["ticket"].encode()), options=as_tenant("acme")).read_all()
+    assert action(client, "stats")["datasets_corrupt"] == 1
+    assert list(client.list_flights(options=as_tenant("acme"))) == []
+    client.close()
