@@ -35,5 +35,6 @@ void Check(const arrow::Status& status, const std::string& what);
 void AddNodeCommand(CLI::App& app);
 void AddDevServerCommand(CLI::App& app);
 void AddDemoCommand(CLI::App& app);
+void AddFrameQueryCommand(CLI::App& app);
 
 }  // namespace flightdeck::cli

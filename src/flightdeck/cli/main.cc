@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   AddNodeCommand(app);
   AddDevServerCommand(app);
   AddDemoCommand(app);
+  AddFrameQueryCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,251 @@
+// flightdeck/frame/data_frame.h: a lazy, immutable DataFrame executed by
+// Arrow Acero.
+//
+// Every operation returns a new DataFrame describing a larger plan; nothing
+// runs until a sink (Collect, Stream, Write*, PutToFlight) is called. Plans
+// stream record batches through Acero; only pipeline breakers (GroupBy, Sort,
+// Distinct, the build side of a Join) hold more than a batch at a time.
+// Scans of Parquet files read only the columns the plan uses and skip row
+// groups whose statistics contradict the filters directly above the scan.
+//
+//   using namespace flightdeck::frame;
+//   ARROW_ASSIGN_OR_RAISE(auto orders, DataFrame::Read("/data/orders", FileFormat::kParquet));
+//   auto top = orders.Filter("amount * 0.92 > 100 and category is not null")
+//                  .GroupBy({"category"})
+//                  .Agg({Sum("amount", "total"), CountAll("orders")})
+//                  .Sort({Desc("total")})
+//                  .Limit(10);
+//   ARROW_ASSIGN_OR_RAISE(auto table, top.Collect());
+//
+// Errors. Operations check their arguments against the input schema at once
+// (unknown column, type mismatch, malformed expression, unknown function), but
+// do not return Result, so that calls chain. A failed operation yields a
+// DataFrame holding that error; later operations keep the first error and
+// every sink returns it. `status()` reports it early. Execution errors (a
+// failing cast, an unreadable file) are returned by the sink.
+//
+// Thread safety: a DataFrame is immutable and may be shared between threads;
+// sinks may run concurrently on the same DataFrame, except that a DataFrame
+// built on a RecordBatchReader or a Flight stream can be executed only once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <arrow/dataset/type_fwd.h>
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+#include <arrow/status.h>
+#include <arrow/table.h>
+#include <arrow/type_fwd.h>
+
+#include "flightdeck/frame/expr.h"
+
+namespace flightdeck::frame {
+
+namespace internal {
+struct PlanNode;
+}  // namespace internal
+
+/// File formats for sources and sinks.
+enum class FileFormat { kParquet, kIpc, kCsv };
+
+/// Parses "parquet", "ipc" / "arrow" / "feather", "csv"; Invalid otherwise.
+arrow::Result<FileFormat> ParseFileFormat(std::string_view name);
+
+/// Join types, with SQL meaning. kSemi / kAnti keep only the left columns.
+enum class JoinKind { kInner, kLeft, kRight, kFull, kSemi, kAnti };
+
+/// Parses "inner", "left", "right", "full" ("outer"), "semi", "anti".
+arrow::Result<JoinKind> ParseJoinKind(std::string_view name);
+
+/// One aggregate of GroupBy().Agg() or DataFrame::Agg(). Build with the
+/// functions below rather than by hand.
+struct Aggregation {
+  /// One of: sum, mean, min, max, count, count_all, count_distinct, stddev,
+  /// variance, first, last.
+  std::string function;
+  /// The input column (empty for count_all).
+  std::string column;
+  /// The output column; defaults to "<function>_<column>".
+  std::string name;
+};
+
+/// Nulls are skipped by every aggregate; an all-null group gives null (count
+/// functions give 0). stddev and variance are the sample statistics (n - 1).
+/// count counts non-null values, count_all counts rows. first / last take the
+/// first / last non-null value in input order; a DataFrame using them runs
+/// single-threaded so that order is the input's.
+Aggregation Sum(std::string column, std::string name = "");
+Aggregation Mean(std::string column, std::string name = "");
+Aggregation Min(std::string column, std::string name = "");
+Aggregation Max(std::string column, std::string name = "");
+Aggregation Count(std::string column, std::string name = "");
+Aggregation CountAll(std::string name = "count");
+Aggregation CountDistinct(std::string column, std::string name = "");
+Aggregation Stddev(std::string column, std::string name = "");
+Aggregation Variance(std::string column, std::string name = "");
+Aggregation First(std::string column, std::string name = "");
+Aggregation Last(std::string column, std::string name = "");
+
+/// One sort key. Nulls go last unless `nulls_first`.
+struct SortKey {
+  std::string column;
+  bool descending = false;
+  bool nulls_first = false;
+};
+SortKey Asc(std::string column, bool nulls_first = false);
+SortKey Desc(std::string column, bool nulls_first = false);
+
+/// Options of DataFrame::WriteDataset.
+struct WriteDatasetOptions {
+  FileFormat format = FileFormat::kParquet;
+  /// Columns whose values name subdirectories (hive style: key=value/). They
+  /// are not stored inside the files.
+  std::vector<std::string> partition_by;
+  /// Upper bound of rows per file (0: no bound).
+  int64_t max_rows_per_file = 0;
+};
+
+/// What a Flight server answered to a DoPut.
+struct FlightPutResult {
+  int64_t rows = 0;
+  int64_t batches = 0;
+  /// The app_metadata of each PutResult message the server sent, in order.
+  std::vector<std::string> server_metadata;
+};
+
+class GroupedFrame;
+
+/// A lazy, immutable query plan. Cheap to copy. See the file comment for the
+/// error and threading contract.
+class DataFrame {
+ public:
+  // --- sources --------------------------------------------------------------
+
+  /// A frame over an in-memory table (the table is shared, not copied).
+  static DataFrame FromTable(std::shared_ptr<arrow::Table> table);
+  /// A frame that streams `reader`. Single use: executing it consumes the
+  /// reader; a second execution fails with Invalid.
+  static DataFrame FromReader(std::shared_ptr<arrow::RecordBatchReader> reader);
+  /// A frame scanning an Arrow dataset (projection and filter pushdown).
+  static DataFrame FromDataset(std::shared_ptr<arrow::dataset::Dataset> dataset);
+  /// A frame over one file or a directory tree of files (local path or URI
+  /// such as file:///x). Hive-style key=value directories become columns.
+  /// Fails with IOError / Invalid when the path is missing or unreadable.
+  static arrow::Result<DataFrame> Read(const std::string& path, FileFormat format);
+  /// A frame streaming DoGet(`ticket`) from the Flight server at `location`
+  /// (e.g. "grpc://127.0.0.1:4000"). Connects and reads the schema now; the
+  /// batches stream when a sink runs. Single use, like FromReader.
+  static arrow::Result<DataFrame> FromFlight(const std::string& location, std::string ticket);
+
+  // --- transformations (lazy; see the file comment for errors) ---------------
+
+  /// Keeps `columns`, in that order.
+  DataFrame Select(const std::vector<std::string>& columns) const;
+  /// Computes one output column per (name, expression) pair, in that order
+  /// (SQL's SELECT list; Select keeps plain columns).
+  DataFrame Project(const std::vector<std::pair<std::string, Expr>>& columns) const;
+  /// Keeps the rows where `predicate` is true (null counts as false).
+  DataFrame Filter(const Expr& predicate) const;
+  /// Filter with a predicate in the expression language (expression_parser.h).
+  DataFrame Filter(std::string_view predicate) const;
+  /// Adds column `name` = `value`, or replaces it in place if it exists.
+  DataFrame WithColumn(const std::string& name, const Expr& value) const;
+  DataFrame WithColumn(const std::string& name, std::string_view expression) const;
+  /// Renames columns: each pair is (old name, new name).
+  DataFrame Rename(const std::vector<std::pair<std::string, std::string>>& renames) const;
+  /// Removes `columns`; every one must exist.
+  DataFrame Drop(const std::vector<std::string>& columns) const;
+  /// Casts `column` to `type` (safe cast: overflow fails at execution).
+  DataFrame Cast(const std::string& column, std::shared_ptr<arrow::DataType> type) const;
+  /// Groups by `keys`; finish with Agg(). Output: keys, then aggregates.
+  GroupedFrame GroupBy(std::vector<std::string> keys) const;
+  /// Aggregates the whole frame into one row.
+  DataFrame Agg(const std::vector<Aggregation>& aggregations) const;
+  /// Hash join on left_keys[i] == right_keys[i] (nulls never match).
+  /// Output: left columns, then right columns (not for kSemi / kAnti); right
+  /// columns whose names collide with a left column get `right_suffix`.
+  DataFrame Join(const DataFrame& right, const std::vector<std::string>& left_keys,
+                 const std::vector<std::string>& right_keys, JoinKind kind = JoinKind::kInner,
+                 const std::string& right_suffix = "_right") const;
+  /// Sorts by `keys` (stable for equal keys is not promised).
+  DataFrame Sort(const std::vector<SortKey>& keys) const;
+  /// Skips `offset` rows, then keeps at most `count`. Deterministic after Sort
+  /// or on ordered sources (tables, readers, single files).
+  DataFrame Limit(int64_t count, int64_t offset = 0) const;
+  /// Removes duplicate rows (nulls compare equal). Row order is not kept.
+  DataFrame Distinct() const;
+  /// All rows of this frame and `other` (UNION ALL); schemas must be equal.
+  DataFrame Union(const DataFrame& other) const;
+
+  // --- inspection -----------------------------------------------------------
+
+  /// OK, or the first error of the operations that built this frame.
+  const arrow::Status& status() const { return status_; }
+  bool ok() const { return status_.ok(); }
+  /// The output schema; the frame's error if it has one.
+  arrow::Result<std::shared_ptr<arrow::Schema>> schema() const;
+  /// The plan as an indented tree, root first, with pushdowns shown, e.g.
+  ///   Limit 10
+  ///     Sort total DESC NULLS LAST
+  ///       Aggregate keys=[category] sum(amount) AS total
+  ///         Scan parquet /data/orders columns=[amount, category] filter=...
+  arrow::Result<std::string> Explain() const;
+
+  // --- sinks (each executes the plan) -----------------------------------------
+
+  /// Runs the plan and gathers the result.
+  arrow::Result<std::shared_ptr<arrow::Table>> Collect() const;
+  /// Runs the plan, yielding batches as they are produced. The plan stops
+  /// when the reader is closed or destroyed.
+  arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> Stream() const;
+  /// Streams the result into one file at `path` (written to a temporary
+  /// name, renamed on success: a failure leaves no file behind).
+  arrow::Status WriteFile(const std::string& path, FileFormat format) const;
+  /// Writes a directory of files, partitioned by options.partition_by. Fails
+  /// with AlreadyExists when `directory` exists; on failure nothing is left.
+  arrow::Status WriteDataset(const std::string& directory,
+                             const WriteDatasetOptions& options) const;
+  /// DoPut of the result to the Flight server at `location` under the path
+  /// descriptor `path` (split on '/'); returns what the server answered.
+  /// The first batch is computed before the call opens, so a plan that fails
+  /// at once uploads nothing. A failure after some batches were sent asks the
+  /// transport to cancel; Flight has no explicit DoPut abort, so a server
+  /// that keeps whatever arrived before end of stream may keep a prefix.
+  arrow::Result<FlightPutResult> PutToFlight(const std::string& location,
+                                             const std::string& path) const;
+
+  /// The plan node (internal use by the frame layer).
+  const std::shared_ptr<const internal::PlanNode>& node() const { return node_; }
+
+ private:
+  friend class GroupedFrame;
+  DataFrame(std::shared_ptr<const internal::PlanNode> node, arrow::Status status);
+  static DataFrame Failed(arrow::Status status);
+  DataFrame Then(arrow::Result<std::shared_ptr<const internal::PlanNode>> next) const;
+
+  std::shared_ptr<const internal::PlanNode> node_;
+  arrow::Status status_;
+};
+
+/// The result of DataFrame::GroupBy; only Agg() may follow.
+class GroupedFrame {
+ public:
+  /// One row per distinct key tuple (null keys form their own group):
+  /// the keys, then one column per aggregation. Row order is not kept.
+  DataFrame Agg(const std::vector<Aggregation>& aggregations) const;
+
+ private:
+  friend class DataFrame;
+  GroupedFrame(DataFrame frame, std::vector<std::string> keys)
+      : frame_(std::move(frame)), keys_(std::move(keys)) {}
+  DataFrame frame_;
+  std::vector<std::string> keys_;
+};
+
+}  // namespace flightdeck::frame

@@ -1,0 +1,240 @@
+#include <optional>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include <arrow/acero/options.h>
+#include <arrow/compute/api_scalar.h>
+#include <arrow/compute/initialize.h>
+#include <arrow/dataset/plan.h>
+#include <arrow/dataset/dataset.h>
+#include <arrow/dataset/scanner.h>
+#include <arrow/table.h>
+#include <arrow/util/thread_pool.h>
+
+#include "flightdeck/frame/plan_internal.h"
+
+namespace flightdeck::frame::internal {
+
+namespace ac = arrow::acero;
+namespace cp = arrow::compute;
+namespace ds = arrow::dataset;
+
+namespace {
+
+using Required = std::optional<std::set<std::string>>;
+
+// The Acero declaration of one non-source node over already lowered inputs.
+ac::Declaration LowerOne(const PlanNode& node, std::vector<ac::Declaration::Input> inputs) {
+  switch (node.kind) {
+    case NodeKind::kFilter:
+      return ac::Declaration("filter", std::move(inputs), ac::FilterNodeOptions(node.predicate));
+    case NodeKind::kProject:
+      return ac::Declaration("project", std::move(inputs),
+                             ac::ProjectNodeOptions(node.expressions, node.names));
+    case NodeKind::kAggregate:
+      return ac::Declaration("aggregate", std::move(inputs),
+                             ac::AggregateNodeOptions(node.aggregates, node.keys));
+    case NodeKind::kJoin:
+      return ac::Declaration("hashjoin", std::move(inputs),
+                             ac::HashJoinNodeOptions(node.join_type, node.left_keys, node.right_keys));
+    case NodeKind::kOrderBy:
+      return ac::Declaration("order_by", std::move(inputs),
+                             ac::OrderByNodeOptions(cp::Ordering(node.sort_keys)));
+    case NodeKind::kFetch:
+      return ac::Declaration("fetch", std::move(inputs), ac::FetchNodeOptions(node.offset, node.count));
+    case NodeKind::kUnion:
+      return ac::Declaration("union", std::move(inputs), ac::ExecNodeOptions{});
+    case NodeKind::kSource:
+    case NodeKind::kScan:
+      break;
+  }
+  return node.source;
+}
+
+// Adds the names `expression` reads to `required`; false if it reads a
+// field by position (then nothing below can be pruned).
+bool AddFields(const cp::Expression& expression, std::set<std::string>* required) {
+  for (const arrow::FieldRef& ref : cp::FieldsInExpression(expression)) {
+    if (ref.name() == nullptr) return false;
+    required->insert(*ref.name());
+  }
+  return true;
+}
+
+std::string Join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const auto& part : parts) {
+    if (!out.empty()) out += ", ";
+    out += part;
+  }
+  return out;
+}
+
+class Lowering {
+ public:
+  explicit Lowering(std::vector<std::string>* explain) : explain_(explain) {}
+
+  arrow::Result<ac::Declaration> Lower(const PlanNode& node, Required required,
+                                       cp::Expression pushed, int depth) {
+    if (node.kind == NodeKind::kScan) return LowerScan(node, required, pushed, depth);
+    Note(depth, node.label);
+    if (node.kind == NodeKind::kSource) return node.source;
+
+    std::vector<Required> child_required(node.inputs.size());
+    cp::Expression child_pushed = cp::literal(true);
+    switch (node.kind) {
+      case NodeKind::kFilter:
+        if (required && AddFields(node.predicate, &*required)) child_required[0] = required;
+        child_pushed = pushed.Equals(cp::literal(true)) ? node.predicate : cp::and_(pushed, node.predicate);
+        break;
+      case NodeKind::kProject: {
+        std::set<std::string> fields;
+        bool by_name = true;
+        for (const auto& expression : node.expressions) by_name &= AddFields(expression, &fields);
+        if (by_name) child_required[0] = fields;
+        break;
+      }
+      case NodeKind::kAggregate: {
+        std::set<std::string> fields;
+        bool by_name = true;
+        for (const auto& key : node.keys) {
+          by_name &= key.name() != nullptr;
+          if (key.name()) fields.insert(*key.name());
+        }
+        for (const auto& aggregate : node.aggregates) {
+          for (const auto& target : aggregate.target) {
+            by_name &= target.name() != nullptr;
+            if (target.name()) fields.insert(*target.name());
+          }
+        }
+        if (by_name) child_required[0] = fields;
+        break;
+      }
+      case NodeKind::kOrderBy:
+        if (required) {
+          bool by_name = true;
+          for (const auto& key : node.sort_keys) {
+            by_name &= key.target.name() != nullptr;
+            if (key.target.name()) required->insert(*key.target.name());
+          }
+          if (by_name) child_required[0] = required;
+        }
+        break;
+      case NodeKind::kFetch:
+        child_required[0] = required;
+        break;
+      default:
+        break;  // joins and unions read every column of their inputs
+    }
+    std::vector<ac::Declaration::Input> inputs;
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      ARROW_ASSIGN_OR_RAISE(auto input,
+                            Lower(*node.inputs[i], child_required[i],
+                                  node.kind == NodeKind::kFilter ? child_pushed : cp::literal(true),
+                                  depth + 1));
+      inputs.push_back(std::move(input));
+    }
+    return LowerOne(node, std::move(inputs));
+  }
+
+ private:
+  arrow::Result<ac::Declaration> LowerScan(const PlanNode& node, const Required& required,
+                                           const cp::Expression& pushed, int depth) {
+    std::vector<std::string> columns;
+    for (const auto& field : node.schema->fields()) {
+      if (!required || required->count(field->name())) columns.push_back(field->name());
+    }
+    auto options = std::make_shared<ds::ScanOptions>();
+    options->dataset_schema = node.dataset->schema();
+    ARROW_ASSIGN_OR_RAISE(options->filter, pushed.Bind(*node.dataset->schema()));
+    ARROW_ASSIGN_OR_RAISE(auto projection,
+                          ds::ProjectionDescr::FromNames(columns, *node.dataset->schema()));
+    ds::SetProjection(options.get(), std::move(projection));
+    std::string line = node.label + " columns=[" + Join(columns) + "]";
+    if (!pushed.Equals(cp::literal(true))) line += " filter=" + pushed.ToString();
+    Note(depth, line);
+    ac::Declaration scan("scan", ds::ScanNodeOptions(node.dataset, options));
+    // The scan node adds fragment bookkeeping columns; keep only ours.
+    std::vector<cp::Expression> refs;
+    for (const auto& column : columns) refs.push_back(cp::field_ref(column));
+    return ac::Declaration::Sequence(
+        {std::move(scan), ac::Declaration("project", ac::ProjectNodeOptions(refs, columns))});
+  }
+
+  void Note(int depth, const std::string& line) {
+    if (explain_) explain_->push_back(std::string(2 * depth, ' ') + line);
+  }
+
+  std::vector<std::string>* explain_;
+};
+
+// The output schema of `declaration`, planned (validated) but not run. A
+// one-thread executor lets order-dependent aggregates (first, last) plan.
+arrow::Result<std::shared_ptr<arrow::Schema>> SchemaOf(const ac::Declaration& declaration) {
+  static auto* pool = new std::shared_ptr<arrow::internal::ThreadPool>(
+      arrow::internal::ThreadPool::Make(1).ValueOrDie());
+  cp::ExecContext context(arrow::default_memory_pool(), pool->get());
+  ARROW_ASSIGN_OR_RAISE(auto plan, ac::ExecPlan::Make(context));
+  ARROW_ASSIGN_OR_RAISE(ac::ExecNode * node, declaration.AddToPlan(plan.get()));
+  return node->output_schema();
+}
+
+}  // namespace
+
+arrow::Status EnsureInitialized() {
+  static const arrow::Status status = [] {
+    ARROW_RETURN_NOT_OK(cp::Initialize());
+    ds::internal::Initialize();
+    return arrow::Status::OK();
+  }();
+  return status;
+}
+
+arrow::Result<NodePtr> Finish(std::shared_ptr<PlanNode> node, const std::string& op) {
+  ARROW_RETURN_NOT_OK(EnsureInitialized());
+  if (node->kind != NodeKind::kSource && node->kind != NodeKind::kScan) {
+    std::vector<ac::Declaration::Input> inputs;
+    for (const auto& input : node->inputs) {
+      node->needs_order |= input->needs_order;
+      ARROW_ASSIGN_OR_RAISE(auto empty, arrow::Table::MakeEmpty(input->schema));
+      inputs.push_back(ac::Declaration("table_source", ac::TableSourceNodeOptions(empty)));
+    }
+    auto schema = SchemaOf(LowerOne(*node, std::move(inputs)));
+    if (!schema.ok()) {
+      // Planning errors here come from the caller's arguments (unknown
+      // columns, no kernel for the argument types): bad input.
+      return arrow::Status::Invalid(op, ": ", schema.status().message());
+    }
+    node->schema = *schema;
+  }
+  return NodePtr(std::move(node));
+}
+
+arrow::Result<ac::Declaration> Lower(const NodePtr& root) {
+  ARROW_RETURN_NOT_OK(EnsureInitialized());
+  return Lowering(nullptr).Lower(*root, std::nullopt, cp::literal(true), 0);
+}
+
+bool NeedsOrder(const NodePtr& root) { return root->needs_order; }
+
+std::string ExplainPlan(const NodePtr& root) {
+  std::vector<std::string> lines;
+  auto lowered = Lowering(&lines).Lower(*root, std::nullopt, cp::literal(true), 0);
+  std::ostringstream out;
+  for (const auto& line : lines) out << line << "\n";
+  if (!lowered.ok()) out << "(cannot be lowered: " << lowered.status().ToString() << ")\n";
+  return out.str();
+}
+
+arrow::Status CheckColumn(const arrow::Schema& schema, const std::string& name,
+                          const std::string& op) {
+  const auto indices = schema.GetAllFieldIndices(name);
+  if (indices.size() == 1) return arrow::Status::OK();
+  std::vector<std::string> names;
+  for (const auto& field : schema.fields()) names.push_back(field->name());
+  return arrow::Status::Invalid(op, ": ", indices.empty() ? "unknown" : "ambiguous", " column '",
+                                name, "' (columns: ", Join(names), ")");
+}
+
+}  // namespace flightdeck::frame::internal

@@ -1,0 +1,310 @@
+"""Oracle tests for the DataFrame layer: the same query through flightdeck
+(`flightdeck frame-query`) and through DuckDB / Polars over the same seeded
+random Parquet files with nulls must give equal results (order-insensitive
+unless the query sorts)."""
+
+import json
+import math
+import random
+import subprocess
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.ipc
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import flightdeck_binary
+
+ROWS = 3000
+
+
+def _maybe(rng, value, null_share=0.1):
+    return None if rng.random() < null_share else value
+
+
+def _make_tables(seed):
+    rng = random.Random(seed)
+    t = pa.table(
+        {
+            "id": pa.array(range(ROWS), pa.int64()),
+            "k1": pa.array([_maybe(rng, rng.randrange(40)) for _ in range(ROWS)], pa.int64()),
+            "k2": pa.array([_maybe(rng, rng.choice("abcdefg")) for _ in range(ROWS)], pa.string()),
+            "x": pa.array([_maybe(rng, round(rng.uniform(-100, 100), 3)) for _ in range(ROWS)], pa.float64()),
+            "y": pa.array([_maybe(rng, rng.randrange(-50, 50)) for _ in range(ROWS)], pa.int64()),
+        }
+    )
+    r = pa.table(
+        {
+            "k1": pa.array([_maybe(rng, rng.randrange(50)) for _ in range(120)], pa.int64()),
+            "k2": pa.array([_maybe(rng, rng.choice("abcdxyz")) for _ in range(120)], pa.string()),
+            "z": pa.array([_maybe(rng, rng.uniform(0, 1)) for _ in range(120)], pa.float64()),
+        }
+    )
+    return t, r
+
+
+@pytest.fixture(scope="module", params=[7, 2024])
+def data(request, tmp_path_factory):
+    d = tmp_path_factory.mktemp(f"oracle{request.param}")
+    t, r = _make_tables(request.param)
+    # Several row groups so that scans run in parallel.
+    pq.write_table(t, d / "t.parquet", row_group_size=700)
+    pq.write_table(r, d / "r.parquet")
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{d / 't.parquet'}')")
+    con.execute(f"CREATE VIEW r AS SELECT * FROM read_parquet('{d / 'r.parquet'}')")
+    return {"dir": d, "t": t, "r": r, "duck": con}
+
+
+def run_flightdeck(data, steps, output_name="out.arrow"):
+    out = data["dir"] / output_name
+    proc = subprocess.run(
+        [
+            flightdeck_binary(),
+            "frame-query",
+            "--input",
+            f"t={data['dir'] / 't.parquet'}",
+            "--input",
+            f"r={data['dir'] / 'r.parquet'}",
+            "--plan",
+            json.dumps({"from": "t", "steps": steps}),
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    reported = json.loads(proc.stdout.strip().splitlines()[-1])
+    with pa.memory_map(str(out)) as source:
+        table = pa.ipc.open_file(source).read_all()
+    assert reported["rows"] == table.num_rows
+    return table
+
+
+def _norm(value):
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return float(f"{value:.9g}")
+    return value
+
+
+def _rows(table):
+    cols = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    return [tuple(_norm(c[i]) for c in cols) for i in range(table.num_rows)]
+
+
+def _sort_key(row):
+    return tuple((v is None, str(type(v)), v if v is not None else 0) for v in row)
+
+
+def assert_same(ours, theirs, ordered=False):
+    assert ours.column_names == theirs.column_names
+    a, b = _rows(ours), _rows(theirs)
+    if not ordered:
+        a, b = sorted(a, key=_sort_key), sorted(b, key=_sort_key)
+    assert len(a) == len(b)
+    assert a == b
+
+
+def duck(data, sql):
+    return data["duck"].sql(sql).to_arrow_table()
+
+
+FILTERS = [
+    "x > 10",
+    "x > 10 and y < 0",
+    "k2 in ('a', 'c', 'zz') or y is null",
+    "not (k1 between 5 and 20)",
+    "k2 is not null and x * 2 + y > 30",
+    "case when y > 0 then x else -x end > 50",
+    "cast(y as double) / 4 < -3.5",
+    "k2 like 'b%' or k1 = 7",
+]
+
+
+@pytest.mark.parametrize("predicate", FILTERS)
+def test_filter_matches_duckdb(data, predicate):
+    ours = run_flightdeck(data, [{"op": "filter", "expr": predicate}])
+    assert_same(ours, duck(data, f"SELECT * FROM t WHERE {predicate}"))
+
+
+@pytest.mark.parametrize("predicate", ["x > 10 and y < 0", "k2 is null or k1 >= 30"])
+def test_filter_matches_polars(data, predicate):
+    ours = run_flightdeck(data, [{"op": "filter", "expr": predicate}])
+    frame = pl.from_arrow(data["t"])
+    theirs = pl.SQLContext(t=frame).execute(f"SELECT * FROM t WHERE {predicate}", eager=True)
+    assert_same(ours, theirs.to_arrow())
+
+
+def test_projection_matches_duckdb(data):
+    columns = [
+        ["id", "id"],
+        ["a", "x * 2 + y"],
+        ["b", "case when y > 3 then 'hi' when y is null then 'none' else 'lo' end"],
+        ["c", "coalesce(k2, 'none') || '-'"],
+        ["d", "y::double / 3"],
+        ["e", "abs(x) - 1"],
+    ]
+    ours = run_flightdeck(data, [{"op": "project", "columns": columns}])
+    sql = ", ".join(f"{expr} AS {name}" for name, expr in columns)
+    assert_same(ours, duck(data, f"SELECT {sql} FROM t"))
+
+
+AGGREGATES = [
+    ("sum", "x", "sum(x)"),
+    ("sum", "y", "sum(y)"),
+    ("mean", "x", "avg(x)"),
+    ("min", "x", "min(x)"),
+    ("max", "y", "max(y)"),
+    ("min", "k2", "min(k2)"),
+    ("count", "x", "count(x)"),
+    ("count_all", "", "count(*)"),
+    ("count_distinct", "y", "count(DISTINCT y)"),
+    ("stddev", "x", "stddev_samp(x)"),
+    ("variance", "y", "var_samp(y)"),
+]
+
+
+@pytest.mark.parametrize("keys", [["k2"], ["k1", "k2"], []])
+def test_every_aggregate_matches_duckdb(data, keys):
+    aggs = [{"fn": fn, "column": column, "name": f"a{i}"} for i, (fn, column, _) in enumerate(AGGREGATES)]
+    steps = [{"op": "group_by", "keys": keys, "aggs": aggs}] if keys else [{"op": "agg", "aggs": aggs}]
+    ours = run_flightdeck(data, steps)
+    select = ", ".join([*keys, *(f"{sql} AS a{i}" for i, (_, _, sql) in enumerate(AGGREGATES))])
+    group = f" GROUP BY {', '.join(keys)}" if keys else ""
+    theirs = duck(data, f"SELECT {select} FROM t{group}")
+    # DuckDB widens sum(int64) to int128 and count to int64: compare as values.
+    theirs = theirs.cast(ours.schema)
+    assert_same(ours, theirs)
+
+
+def test_first_last_match_polars(data):
+    ours = run_flightdeck(
+        data,
+        [{"op": "group_by", "keys": ["k2"], "aggs": [
+            {"fn": "first", "column": "x", "name": "f"}, {"fn": "last", "column": "x", "name": "l"}]}],
+    )
+    theirs = (
+        pl.from_arrow(data["t"])
+        .group_by("k2", maintain_order=True)
+        .agg(pl.col("x").drop_nulls().first().alias("f"), pl.col("x").drop_nulls().last().alias("l"))
+    )
+    assert_same(ours, theirs.to_arrow())
+
+
+def test_group_by_matches_polars(data):
+    ours = run_flightdeck(
+        data,
+        [{"op": "group_by", "keys": ["k1"], "aggs": [
+            {"fn": "sum", "column": "x", "name": "s"}, {"fn": "max", "column": "y", "name": "m"},
+            {"fn": "count_all", "name": "n"}]}],
+    )
+    theirs = pl.from_arrow(data["t"]).group_by("k1").agg(
+        pl.col("x").sum().alias("s"), pl.col("y").max().alias("m"), pl.len().cast(pl.Int64).alias("n")
+    )
+    # Polars sums an all-null group to 0, SQL (and flightdeck) to null.
+    nonnull = pl.from_arrow(data["t"]).group_by("k1").agg(pl.col("x").count().alias("c"))
+    theirs = theirs.join(nonnull, on="k1", nulls_equal=True).with_columns(
+        pl.when(pl.col("c") == 0).then(None).otherwise(pl.col("s")).alias("s")
+    ).drop("c")
+    assert_same(ours, theirs.to_arrow().cast(ours.schema))
+
+
+JOIN_SQL = {
+    "inner": "INNER JOIN",
+    "left": "LEFT JOIN",
+    "right": "RIGHT JOIN",
+    "full": "FULL OUTER JOIN",
+    "semi": "SEMI JOIN",
+    "anti": "ANTI JOIN",
+}
+
+
+@pytest.mark.parametrize("how", list(JOIN_SQL))
+@pytest.mark.parametrize("on", [["k1"], ["k1", "k2"]])
+def test_every_join_type_matches_duckdb(data, how, on):
+    ours = run_flightdeck(data, [{"op": "join", "right": "r", "on": on, "how": how}])
+    condition = " AND ".join(f"t.{k} = r.{k}" for k in on)
+    if how in ("semi", "anti"):
+        sql = f"SELECT t.* FROM t {JOIN_SQL[how]} r ON {condition}"
+    else:
+        sql = (f"SELECT t.*, r.k1 AS k1_right, r.k2 AS k2_right, r.z "
+               f"FROM t {JOIN_SQL[how]} r ON {condition}")
+    assert_same(ours, duck(data, sql))
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        [("y", True, True), ("x", False, False), ("id", False, False)],
+        [("k2", False, True), ("x", True, False), ("id", True, False)],
+    ],
+)
+def test_sort_with_nulls_matches_duckdb(data, keys):
+    by = [{"column": c, "descending": d, "nulls_first": nf} for c, d, nf in keys]
+    ours = run_flightdeck(data, [{"op": "sort", "by": by}])
+    order = ", ".join(f"{c} {'DESC' if d else 'ASC'} NULLS {'FIRST' if nf else 'LAST'}" for c, d, nf in keys)
+    assert_same(ours, duck(data, f"SELECT * FROM t ORDER BY {order}"), ordered=True)
+
+
+def test_sort_limit_matches_duckdb(data):
+    ours = run_flightdeck(data, [{"op": "sort", "by": [{"column": "x", "descending": True}, {"column": "id"}]},
+                                 {"op": "limit", "count": 25, "offset": 5}])
+    assert_same(ours, duck(data, "SELECT * FROM t ORDER BY x DESC NULLS LAST, id LIMIT 25 OFFSET 5"),
+                ordered=True)
+
+
+def test_sort_matches_polars(data):
+    ours = run_flightdeck(data, [{"op": "sort", "by": [{"column": "k1", "nulls_first": True}, {"column": "id"}]}])
+    theirs = pl.from_arrow(data["t"]).sort(["k1", "id"], nulls_last=False)
+    assert_same(ours, theirs.to_arrow(), ordered=True)
+
+
+@pytest.mark.parametrize("columns", [["k1", "k2"], ["k2"], ["k1", "k2", "y"]])
+def test_distinct_matches_duckdb(data, columns):
+    ours = run_flightdeck(data, [{"op": "select", "columns": columns}, {"op": "distinct"}])
+    assert_same(ours, duck(data, f"SELECT DISTINCT {', '.join(columns)} FROM t"))
+
+
+def test_composite_pipeline_matches_duckdb(data):
+    steps = [
+        {"op": "filter", "expr": "x is not null"},
+        {"op": "with_column", "name": "v", "expr": "x * 0.92"},
+        {"op": "join", "right": "r", "on": ["k1"], "how": "left"},
+        {"op": "group_by", "keys": ["k2"], "aggs": [
+            {"fn": "sum", "column": "v", "name": "total"}, {"fn": "count_all", "name": "n"}]},
+        {"op": "sort", "by": [{"column": "total", "descending": True}]},
+    ]
+    ours = run_flightdeck(data, steps)
+    theirs = duck(data, """
+        SELECT t.k2, sum(t.x * 0.92) AS total, count(*) AS n
+        FROM t LEFT JOIN r ON t.k1 = r.k1 WHERE t.x IS NOT NULL
+        GROUP BY t.k2 ORDER BY total DESC NULLS LAST""")
+    assert_same(ours, theirs, ordered=True)
+
+
+@pytest.mark.parametrize(
+    "steps,message",
+    [
+        ([{"op": "filter", "expr": "nope > 1"}], "nope"),
+        ([{"op": "filter", "expr": "x >"}], "position"),
+        ([{"op": "with_column", "name": "q", "expr": "frob(x)"}], "unknown function 'frob'"),
+        ([{"op": "filter", "expr": "k2 > 1"}], "Filter"),
+        ([{"op": "join", "right": "r", "on": ["x"]}], "Join"),
+    ],
+)
+def test_bad_input_is_a_clear_error(data, steps, message):
+    proc = subprocess.run(
+        [flightdeck_binary(), "frame-query", "--input", f"t={data['dir'] / 't.parquet'}",
+         "--input", f"r={data['dir'] / 'r.parquet'}", "--plan", json.dumps({"steps": steps}),
+         "--output", str(data["dir"] / "bad.arrow")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert not (data["dir"] / "bad.arrow").exists()

@@ -1,0 +1,337 @@
+#include "flightdeck/frame/data_frame.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+
+#include <arrow/api.h>
+#include <arrow/compute/api.h>
+#include <gtest/gtest.h>
+
+#include "flightdeck/common/testing/gtest_util.h"
+#include "flightdeck/frame/generate.h"
+#include "unit/frame/frame_test_util.h"
+
+namespace flightdeck::frame {
+namespace {
+
+using testing::ExpectRows;
+using testing::TableFromRows;
+
+std::shared_ptr<arrow::Table> Sales() {
+  auto schema = arrow::schema({arrow::field("id", arrow::int64()), arrow::field("region", arrow::utf8()),
+                               arrow::field("amount", arrow::float64()),
+                               arrow::field("qty", arrow::int32())});
+  return TableFromRows(schema, R"([
+      [1, "north", 10.0, 1],
+      [2, "south", 20.0, 2],
+      [3, "north", null, 3],
+      [4, null, 40.0, null],
+      [5, "south", 50.0, 5],
+      [6, "north", 60.0, 6]])")
+      .ValueOrDie();
+}
+
+std::shared_ptr<arrow::Table> Regions() {
+  auto schema = arrow::schema({arrow::field("region", arrow::utf8()), arrow::field("manager", arrow::utf8())});
+  return TableFromRows(schema, R"([["north", "nia"], ["east", "eve"], [null, "nobody"]])").ValueOrDie();
+}
+
+DataFrame S() { return DataFrame::FromTable(Sales()); }
+
+// Declarative cases: a query over Sales() and its rows, order-insensitive
+// unless `ordered` (sqllogictest style).
+struct QueryCase {
+  const char* name;
+  std::function<DataFrame()> query;
+  const char* rows;
+  bool ordered = false;
+};
+
+class QueryTest : public ::testing::TestWithParam<QueryCase> {};
+
+TEST_P(QueryTest, GivesExpectedRows) {
+  ASSERT_OK_AND_ASSIGN(auto table, GetParam().query().Collect());
+  ExpectRows(table, GetParam().rows, GetParam().ordered);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Operations, QueryTest,
+    ::testing::Values(
+        QueryCase{"select", [] { return S().Select({"qty", "id"}).Filter("id < 3"); },
+                  "[[1, 1], [2, 2]]"},
+        QueryCase{"select_exprs",
+                  [] {
+                    return S().Project({{"id", col("id")}, {"double", col("amount") * 2}}).Filter("id < 4");
+                  },
+                  "[[1, 20.0], [2, 40.0], [3, null]]"},
+        QueryCase{"filter_builder", [] { return S().Filter(col("amount") * 0.5 > lit(20)).Select({"id"}); },
+                  "[[5], [6]]"},
+        QueryCase{"filter_nulls_are_false", [] { return S().Filter("region = 'north'").Select({"id"}); },
+                  "[[1], [3], [6]]"},
+        QueryCase{"with_column_adds",
+                  [] { return S().WithColumn("total", "amount * qty").Select({"id", "total"}).Filter("id <= 2"); },
+                  "[[1, 10.0], [2, 40.0]]"},
+        QueryCase{"with_column_replaces",
+                  [] { return S().WithColumn("qty", "qty + 1").Select({"id", "qty"}).Filter("id >= 4"); },
+                  "[[4, null], [5, 6], [6, 7]]"},
+        QueryCase{"rename",
+                  [] { return S().Rename({{"id", "key"}}).Filter("key = 2").Select({"key", "region"}); },
+                  R"([[2, "south"]])"},
+        QueryCase{"drop", [] { return S().Drop({"region", "amount", "qty"}).Filter("id > 5"); }, "[[6]]"},
+        QueryCase{"cast", [] { return S().Cast("qty", arrow::utf8()).Select({"qty"}).Filter("qty = '5'"); },
+                  R"([["5"]])"},
+        QueryCase{"group_by_all_aggregates",
+                  [] {
+                    return S().GroupBy({"region"}).Agg({Sum("amount", "s"), Mean("amount", "m"),
+                                                        Min("qty", "lo"), Max("qty", "hi"),
+                                                        Count("amount", "n"), CountAll("rows"),
+                                                        CountDistinct("qty", "d")});
+                  },
+                  R"([["north", 70.0, 35.0, 1, 6, 2, 3, 3],
+                      ["south", 70.0, 35.0, 2, 5, 2, 2, 2],
+                      [null, 40.0, 40.0, null, null, 1, 1, 0]])"},
+        QueryCase{"group_by_stddev_variance",
+                  [] {
+                    return S().Filter("region = 'south'").GroupBy({"region"}).Agg(
+                        {Stddev("qty", "sd"), Variance("qty", "var")});
+                  },
+                  R"([["south", 2.1213203435596424, 4.5]])"},
+        QueryCase{"first_last_in_input_order",
+                  [] { return S().GroupBy({"region"}).Agg({First("amount", "f"), Last("amount", "l")}); },
+                  R"([["north", 10.0, 60.0], ["south", 20.0, 50.0], [null, 40.0, 40.0]])"},
+        QueryCase{"global_aggregate",
+                  [] { return S().Agg({Sum("qty", "s"), CountAll("n"), Max("region", "r")}); },
+                  R"([[17, 6, "south"]])"},
+        QueryCase{"global_aggregate_of_empty",
+                  [] { return S().Filter("id > 100").Agg({Sum("qty", "s"), CountAll("n")}); },
+                  "[[null, 0]]"},
+        QueryCase{"inner_join",
+                  [] {
+                    return S().Join(DataFrame::FromTable(Regions()), {"region"}, {"region"}).Select({"id", "manager"});
+                  },
+                  R"([[1, "nia"], [3, "nia"], [6, "nia"]])"},
+        QueryCase{"left_join",
+                  [] {
+                    return S().Join(DataFrame::FromTable(Regions()), {"region"}, {"region"}, JoinKind::kLeft)
+                        .Select({"id", "manager"});
+                  },
+                  R"([[1, "nia"], [2, null], [3, "nia"], [4, null], [5, null], [6, "nia"]])"},
+        QueryCase{"right_join",
+                  [] {
+                    return S().Join(DataFrame::FromTable(Regions()), {"region"}, {"region"}, JoinKind::kRight)
+                        .Select({"id", "region_right"});
+                  },
+                  R"([[1, "north"], [3, "north"], [6, "north"], [null, "east"], [null, null]])"},
+        QueryCase{"full_join",
+                  [] {
+                    return S().Filter("id < 3")
+                        .Join(DataFrame::FromTable(Regions()), {"region"}, {"region"}, JoinKind::kFull)
+                        .Select({"id", "manager"});
+                  },
+                  R"([[1, "nia"], [2, null], [null, "eve"], [null, "nobody"]])"},
+        QueryCase{"semi_join",
+                  [] {
+                    return S().Join(DataFrame::FromTable(Regions()), {"region"}, {"region"}, JoinKind::kSemi)
+                        .Select({"id"});
+                  },
+                  "[[1], [3], [6]]"},
+        QueryCase{"anti_join",
+                  [] {
+                    return S().Join(DataFrame::FromTable(Regions()), {"region"}, {"region"}, JoinKind::kAnti)
+                        .Select({"id"});
+                  },
+                  "[[2], [4], [5]]"},
+        QueryCase{"sort_nulls_last", [] { return S().Sort({Asc("amount")}).Select({"id"}); },
+                  "[[1], [2], [4], [5], [6], [3]]", true},
+        QueryCase{"sort_desc_nulls_first",
+                  [] { return S().Sort({Desc("region", true), Asc("id")}).Select({"id"}); },
+                  "[[4], [2], [5], [1], [3], [6]]", true},
+        QueryCase{"sort_limit_offset", [] { return S().Sort({Desc("id")}).Limit(2, 1).Select({"id"}); },
+                  "[[5], [4]]", true},
+        QueryCase{"limit_zero", [] { return S().Limit(0).Select({"id"}); }, "[]", true},
+        QueryCase{"distinct", [] { return S().Select({"region"}).Distinct(); },
+                  R"([["north"], ["south"], [null]])"},
+        QueryCase{"union",
+                  [] { return S().Filter("id = 1").Union(S().Filter("id = 2")).Select({"id"}); },
+                  "[[1], [2]]"},
+        QueryCase{"empty_input_flows_through",
+                  [] {
+                    return S().Filter("false").WithColumn("x", "id + 1").GroupBy({"region"}).Agg({Sum("x")});
+                  },
+                  "[]"}),
+    [](const ::testing::TestParamInfo<QueryCase>& info) { return std::string(info.param.name); });
+
+// Bad input: a clear error naming the problem, never a crash.
+struct ErrorCase {
+  const char* name;
+  std::function<DataFrame()> query;
+  const char* message;
+};
+
+class BadInputTest : public ::testing::TestWithParam<ErrorCase> {};
+
+TEST_P(BadInputTest, FailsWithClearError) {
+  DataFrame frame = GetParam().query();
+  EXPECT_FALSE(frame.ok());
+  auto result = frame.Collect();
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), frame.status().code());
+  EXPECT_NE(result.status().message().find(GetParam().message), std::string::npos)
+      << result.status().ToString();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Errors, BadInputTest,
+    ::testing::Values(
+        ErrorCase{"unknown_column_select", [] { return S().Select({"nope"}); },
+                  "Select: unknown column 'nope' (columns: id, region, amount, qty)"},
+        ErrorCase{"unknown_column_filter", [] { return S().Filter("nope > 1"); }, "Filter"},
+        ErrorCase{"type_mismatch", [] { return S().Filter("region > 1"); }, "Filter"},
+        ErrorCase{"not_boolean", [] { return S().Filter("id + 1"); }, "bool"},
+        ErrorCase{"malformed", [] { return S().Filter("id >"); }, "position 5"},
+        ErrorCase{"unknown_function", [] { return S().WithColumn("x", "frobnicate(id)"); },
+                  "unknown function 'frobnicate'"},
+        ErrorCase{"unknown_aggregate", [] { return S().Agg({Aggregation{"median", "id", "m"}}); },
+                  "unknown aggregate function 'median'"},
+        ErrorCase{"aggregate_type", [] { return S().Agg({Sum("region")}); }, "Agg"},
+        ErrorCase{"join_key", [] { return S().Join(S(), {"id"}, {"zz"}); }, "Join (right key)"},
+        ErrorCase{"join_key_types", [] { return S().Join(S(), {"id"}, {"region"}); }, "Join"},
+        ErrorCase{"sort_column", [] { return S().Sort({Asc("zz")}); }, "Sort: unknown column 'zz'"},
+        ErrorCase{"union_schema", [] { return S().Union(S().Select({"id"})); }, "Union: schemas differ"},
+        ErrorCase{"negative_limit", [] { return S().Limit(-1); }, "Limit"},
+        ErrorCase{"first_error_wins",
+                  [] { return S().Select({"nope"}).Filter("also bad >").Sort({Asc("x")}); },
+                  "unknown column 'nope'"}),
+    [](const ::testing::TestParamInfo<ErrorCase>& info) { return std::string(info.param.name); });
+
+TEST(DataFrameTest, ExecutionErrorsComeFromTheSink) {
+  // Casting 'north' to an integer fails only when the data is seen.
+  auto frame = DataFrame::FromTable(Sales()).WithColumn("a", "region::int64");
+  ASSERT_TRUE(frame.ok());
+  ASSERT_RAISES(Invalid, frame.Collect());
+}
+
+TEST(DataFrameTest, IsLazyAndImmutable) {
+  DataFrame base = S();
+  DataFrame filtered = base.Filter("id > 3");
+  ASSERT_OK_AND_ASSIGN(auto all, base.Collect());
+  ASSERT_OK_AND_ASSIGN(auto some, filtered.Collect());
+  EXPECT_EQ(all->num_rows(), 6);
+  EXPECT_EQ(some->num_rows(), 3);
+  ASSERT_OK_AND_ASSIGN(auto schema, filtered.WithColumn("z", "id * 2").schema());
+  EXPECT_EQ(schema->field(4)->name(), "z");
+  EXPECT_TRUE(schema->field(4)->type()->Equals(arrow::int64()));
+}
+
+TEST(DataFrameTest, ReaderSourceIsSingleUse) {
+  auto reader = std::make_shared<arrow::TableBatchReader>(Sales());
+  DataFrame frame = DataFrame::FromReader(reader).Filter("id > 1");
+  ASSERT_OK_AND_ASSIGN(auto table, frame.Collect());
+  EXPECT_EQ(table->num_rows(), 5);
+  ASSERT_RAISES(Invalid, frame.Collect());
+}
+
+TEST(DataFrameTest, LongAndWideTables) {
+  ASSERT_OK_AND_ASSIGN(auto orders, GenerateOrders({.rows = 300'000, .batch_rows = 7'000, .seed = 3}));
+  auto frame = DataFrame::FromTable(orders);
+  ASSERT_OK_AND_ASSIGN(auto counted, frame.Agg({CountAll("n"), Count("amount", "valid")}).Collect());
+  ASSERT_OK_AND_ASSIGN(auto valid, arrow::compute::Count(orders->GetColumnByName("amount")));
+  EXPECT_EQ(counted->GetColumnByName("n")->GetScalar(0).ValueOrDie()->ToString(), "300000");
+  EXPECT_TRUE(counted->GetColumnByName("valid")->GetScalar(0).ValueOrDie()->Equals(*valid.scalar()));
+  ASSERT_OK_AND_ASSIGN(auto distinct_ids, frame.Select({"id"}).Distinct().Collect());
+  EXPECT_EQ(distinct_ids->num_rows(), 300'000);
+
+  // 300 columns, derived from one another.
+  DataFrame wide = DataFrame::FromTable(Sales());
+  for (int i = 0; i < 300; ++i) {
+    wide = wide.WithColumn("c" + std::to_string(i), i == 0 ? "id" : "c" + std::to_string(i - 1) + " + 1");
+  }
+  ASSERT_OK_AND_ASSIGN(auto table, wide.Sort({Asc("id")}).Collect());
+  EXPECT_EQ(table->num_columns(), 304);
+  ExpectRows(table->SelectColumns({303}).ValueOrDie(), "[[300], [301], [302], [303], [304], [305]]", true);
+}
+
+TEST(DataFrameTest, StreamYieldsBatches) {
+  ASSERT_OK_AND_ASSIGN(auto orders, GenerateOrders({.rows = 100'000, .batch_rows = 10'000}));
+  ASSERT_OK_AND_ASSIGN(auto reader, DataFrame::FromTable(orders).Filter("customer >= 0").Stream());
+  int64_t rows = 0, batches = 0;
+  for (auto batch : *reader) {
+    ASSERT_OK(batch.status());
+    rows += (*batch)->num_rows();
+    ++batches;
+  }
+  EXPECT_EQ(rows, 100'000);
+  EXPECT_GE(batches, 2);
+}
+
+class FileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("fd_frame_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(FileTest, FilesRoundTripInEveryFormat) {
+  for (FileFormat format : {FileFormat::kParquet, FileFormat::kIpc, FileFormat::kCsv}) {
+    const std::string path = Path("sales." + std::to_string(static_cast<int>(format)));
+    ASSERT_OK(S().Filter("id <= 4").WriteFile(path, format));
+    ASSERT_OK_AND_ASSIGN(auto back, DataFrame::Read(path, format));
+    ASSERT_OK_AND_ASSIGN(auto table, back.Filter("qty is not null").Select({"id", "region"}).Collect());
+    ExpectRows(table, R"([[1, "north"], [2, "south"], [3, "north"]])");
+  }
+  // Nothing but the three files: no temporaries left.
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_), {}), 3);
+}
+
+TEST_F(FileTest, PartitionedDatasetWithPushdown) {
+  ASSERT_OK_AND_ASSIGN(auto orders, GenerateOrders({.rows = 50'000, .batch_rows = 5'000, .seed = 9}));
+  const std::string dir = Path("orders");
+  ASSERT_OK(DataFrame::FromTable(orders).WriteDataset(
+      dir, {.format = FileFormat::kParquet, .partition_by = {"category"}, .max_rows_per_file = 4'000}));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/category=books"));
+  ASSERT_RAISES(AlreadyExists, DataFrame::FromTable(orders).WriteDataset(dir, {}));
+
+  ASSERT_OK_AND_ASSIGN(auto frame, DataFrame::Read(dir, FileFormat::kParquet));
+  auto query = frame.Filter("category = 'books' and amount > 50").Agg({CountAll("n"), Sum("amount", "s")});
+  ASSERT_OK_AND_ASSIGN(auto plan, query.Explain());
+  EXPECT_NE(plan.find("columns=[amount, category]"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("filter="), std::string::npos) << plan;
+  ASSERT_OK_AND_ASSIGN(auto got, query.Collect());
+  ASSERT_OK_AND_ASSIGN(auto want, DataFrame::FromTable(orders)
+                                      .Filter("category = 'books' and amount > 50")
+                                      .Agg({CountAll("n"), Sum("amount", "s")})
+                                      .Collect());
+  EXPECT_EQ(got->column(0)->GetScalar(0).ValueOrDie()->ToString(),
+            want->column(0)->GetScalar(0).ValueOrDie()->ToString());
+  EXPECT_NEAR(std::static_pointer_cast<arrow::DoubleScalar>(got->column(1)->GetScalar(0).ValueOrDie())->value,
+              std::static_pointer_cast<arrow::DoubleScalar>(want->column(1)->GetScalar(0).ValueOrDie())->value,
+              1e-6);
+}
+
+TEST_F(FileTest, ReadErrors) {
+  ASSERT_RAISES(IOError, DataFrame::Read(Path("missing.parquet"), FileFormat::kParquet));
+  ASSERT_OK(S().WriteFile(Path("x.csv"), FileFormat::kCsv));
+  ASSERT_RAISES(Invalid, DataFrame::Read(Path("x.csv"), FileFormat::kParquet));
+  ASSERT_RAISES(Invalid, ParseFileFormat("xlsx"));
+}
+
+TEST(DataFrameTest, ExplainShowsThePlan) {
+  ASSERT_OK_AND_ASSIGN(auto text, S().Filter("amount > 1").GroupBy({"region"}).Agg({Sum("amount", "t")})
+                                      .Sort({Desc("t")}).Limit(1).Explain());
+  EXPECT_NE(text.find("Limit 1\n  Sort t DESC NULLS LAST\n    Aggregate keys=[region] sum(amount) AS t\n"
+                      "      Filter (amount > 1)\n        Table rows=6 columns=4\n"),
+            std::string::npos)
+      << text;
+}
+
+}  // namespace
+}  // namespace flightdeck::frame

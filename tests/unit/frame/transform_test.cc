@@ -1,0 +1,59 @@
+#include "flightdeck/frame/transform.h"
+
+#include <arrow/api.h>
+#include <gtest/gtest.h>
+
+#include "flightdeck/common/testing/gtest_util.h"
+#include "unit/frame/frame_test_util.h"
+
+namespace flightdeck::frame {
+namespace {
+
+using testing::ExpectRows;
+using testing::TableFromRows;
+
+std::shared_ptr<arrow::RecordBatchReader> Input() {
+  auto schema = arrow::schema({arrow::field("id", arrow::int64()), arrow::field("amount", arrow::float64()),
+                               arrow::field("category", arrow::utf8())});
+  auto table = TableFromRows(schema, R"([[1, 10.0, "books"], [2, null, "games"], [3, 200.0, "books"],
+                                         [4, 50.0, null]])")
+                   .ValueOrDie();
+  return std::make_shared<arrow::TableBatchReader>(table);
+}
+
+std::shared_ptr<arrow::Table> Drain(arrow::RecordBatchReader* reader) {
+  return reader->ToTable().ValueOrDie();
+}
+
+TEST(TransformTest, ProjectsAndFilters) {
+  ASSERT_OK_AND_ASSIGN(auto reader, ApplyTransform(Input(), "select id, amount * 2 as twice where category = 'books'"));
+  ASSERT_EQ(reader->schema()->field(1)->name(), "twice");
+  ExpectRows(Drain(reader.get()), "[[1, 20.0], [3, 400.0]]");
+}
+
+TEST(TransformTest, StarAndUnnamedExpressions) {
+  ASSERT_OK_AND_ASSIGN(auto reader, ApplyTransform(Input(), "*, id + 1 where amount is null"));
+  ASSERT_EQ(reader->schema()->num_fields(), 4);
+  EXPECT_EQ(reader->schema()->field(3)->name(), "id + 1");
+  ExpectRows(Drain(reader.get()), R"([[2, null, "games", 3]])");
+}
+
+TEST(TransformTest, FilterOnly) {
+  ASSERT_OK_AND_ASSIGN(auto reader, ApplyTransform(Input(), "WHERE id >= 3"));
+  ExpectRows(Drain(reader.get()), R"([[3, 200.0, "books"], [4, 50.0, null]])");
+}
+
+TEST(TransformTest, BadSpecsFailBeforeReading) {
+  ASSERT_RAISES(Invalid, ApplyTransform(Input(), "select nope"));
+  ASSERT_RAISES(Invalid, ApplyTransform(Input(), "select id where"));
+  ASSERT_RAISES(Invalid, ApplyTransform(Input(), "select id as"));
+  ASSERT_RAISES(Invalid, ApplyTransform(Input(), "where category + 1"));
+  ASSERT_RAISES(Invalid, ApplyTransform(Input(), ""));
+  auto result = ApplyTransform(Input(), "select id, id where id > 1 extra");
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("expected ',', WHERE or end of input"), std::string::npos)
+      << result.status().message();
+}
+
+}  // namespace
+}  // namespace flightdeck::frame
