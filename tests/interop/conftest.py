@@ -7,6 +7,7 @@ import re
 import select
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -26,14 +27,16 @@ def temporal_binary() -> str:
 
 
 class Process:
-    """A flightdeck subcommand whose first stdout line announces where it listens."""
+    """A flightdeck subcommand (or, with `command`, any program) whose stdout
+    announces when it is ready with a line matching `ready_pattern`."""
 
-    def __init__(self, args, ready_pattern, timeout=90.0):
+    def __init__(self, args, ready_pattern, timeout=90.0, command=None, env=None):
         self.proc = subprocess.Popen(
-            [flightdeck_binary(), *args],
+            command if command is not None else [flightdeck_binary(), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=env,
         )
         self.match = self._wait_for_line(re.compile(ready_pattern), timeout)
 
@@ -84,6 +87,55 @@ def dev_server(tmp_path):
     """A `flightdeck dev-server` process; yields (process, host:port)."""
     server = Process(
         ["dev-server", "--port", "0", "--state-dir", str(tmp_path / "temporal")],
+        r"ready at (\S+)",
+    )
+    try:
+        yield server, server.match.group(1)
+    finally:
+        server.kill()
+
+
+def python_with_package_env() -> dict:
+    """The environment of a child Python that imports flightdeck_stage from python/."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in [str(ROOT / "python"), env.get("PYTHONPATH", "")] if p)
+    return env
+
+
+@pytest.fixture
+def stage_worker():
+    """Starts `python -m flightdeck_stage` workers: call start(address, task_queue,
+    *extra_args); each returns its Process once it announced its task queue.
+    All are stopped (SIGTERM, then kill) at teardown."""
+    started = []
+
+    def start(address, task_queue, *extra_args):
+        worker = Process(
+            [], r"flightdeck_stage serving .* on task queue (\S+)", timeout=60.0,
+            command=[sys.executable, "-m", "flightdeck_stage", "--address", address,
+                     "--task-queue", task_queue, *extra_args],
+            env=python_with_package_env(),
+        )
+        started.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            try:
+                worker.terminate(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+@pytest.fixture(scope="module")
+def shared_dev_server(tmp_path_factory):
+    """Like dev_server, but one server for a whole test module (saves its start
+    per test); tests must keep apart by using their own task queues and ids."""
+    server = Process(
+        ["dev-server", "--port", "0", "--state-dir", str(tmp_path_factory.mktemp("temporal"))],
         r"ready at (\S+)",
     )
     try:
