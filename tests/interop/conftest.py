@@ -130,10 +130,11 @@ def stage_worker():
                 worker.kill()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shared_dev_server(tmp_path_factory):
-    """Like dev_server, but one server for a whole test module (saves its start
-    per test); tests must keep apart by using their own task queues and ids."""
+    """Like dev_server, but one server for the whole session (saves its start
+    per test); tests must keep apart by using their own task queues and ids,
+    and must not stop or restart it."""
     server = Process(
         ["dev-server", "--port", "0", "--state-dir", str(tmp_path_factory.mktemp("temporal"))],
         r"ready at (\S+)",
