@@ -144,7 +144,7 @@ def write_dataset(client: flight.FlightClient, node: str, path: List[str], table
                   heartbeat: _Heartbeat) -> Tuple[bytes, Dict[str, Any], List[pa.RecordBatch]]:
     """DoPut of `table` under `path`; returns (ticket, put result or {}, batches sent)."""
     descriptor = flight.FlightDescriptor.for_path(*path)
-    batches = table.combine_chunks().to_batches(max_chunksize=WRITE_CHUNK_ROWS) if table.num_rows else []
+    batches = table.to_batches(max_chunksize=WRITE_CHUNK_ROWS)
     try:
         writer, metadata = client.do_put(descriptor, table.schema, options)
         rows = 0

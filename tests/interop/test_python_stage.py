@@ -220,6 +220,24 @@ def test_python_stages_chain_through_tickets_and_match_local_transforms(
     assert_stage_output(custom, data_node, run, 3, expected_custom)
 
 
+def test_a_stage_whose_transform_keeps_no_rows_writes_an_empty_dataset(
+        shared_dev_server, data_node, stage_worker):
+    _, address = shared_dev_server
+    queue = f"python-stage-{uuid.uuid4()}"
+    stage_worker(address, queue)
+    run = "empty"
+    small = orders(3_000).filter(pc.less_equal(pc.field("amount"), 10.0))
+    assert small.num_rows > 0
+    [ref] = asyncio.run(run_workflows(address, queue, [
+        stage_request(run, 1, "filter_large_amounts", put_input(data_node, run, small))]))
+    expected = builtin_transforms.filter_large_amounts(small)
+    assert expected.num_rows == 0
+    assert ref["rows"] == 0
+    output = read_output(ref)
+    assert output.num_rows == 0 and output.schema.equals(small.schema)
+    assert flight_info(data_node, [TENANT, f"{run}-s1", "0"]).total_records == 0
+
+
 def free_port_with_nothing_listening() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
