@@ -187,13 +187,20 @@ def stage_failure(result) -> ActivityError:
     return activity_error
 
 
+def serve_stage(shared_dev_server, stage_worker, *extra_args):
+    """Starts a stage worker on a fresh task queue; returns (temporal address, queue)."""
+    _, address = shared_dev_server
+    queue = f"python-stage-{uuid.uuid4()}"
+    stage_worker(address, queue, *extra_args)
+    return address, queue
+
+
 def test_python_stages_chain_through_tickets_and_match_local_transforms(
         shared_dev_server, data_node, stage_worker, tmp_path, monkeypatch):
-    _, address = shared_dev_server
     (tmp_path / "custom_stage_transforms.py").write_text(CUSTOM_TRANSFORMS)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    queue = f"python-stage-{uuid.uuid4()}"
-    stage_worker(address, queue, "--transforms", "custom_stage_transforms")
+    address, queue = serve_stage(shared_dev_server, stage_worker,
+                                 "--transforms", "custom_stage_transforms")
 
     run = "chain"
     table = orders(200_000)
@@ -222,9 +229,7 @@ def test_python_stages_chain_through_tickets_and_match_local_transforms(
 
 def test_a_stage_whose_transform_keeps_no_rows_writes_an_empty_dataset(
         shared_dev_server, data_node, stage_worker):
-    _, address = shared_dev_server
-    queue = f"python-stage-{uuid.uuid4()}"
-    stage_worker(address, queue)
+    address, queue = serve_stage(shared_dev_server, stage_worker)
     run = "empty"
     small = orders(3_000).filter(pc.less_equal(pc.field("amount"), 10.0))
     assert small.num_rows > 0
@@ -246,9 +251,7 @@ def free_port_with_nothing_listening() -> int:
 
 def test_stage_errors_fail_the_workflow_with_their_type_and_retryability(
         shared_dev_server, data_node, stage_worker):
-    _, address = shared_dev_server
-    queue = f"python-stage-{uuid.uuid4()}"
-    stage_worker(address, queue)
+    address, queue = serve_stage(shared_dev_server, stage_worker)
     run = "errors"
     input_ref = put_input(data_node, run, orders(1_000))
     unknown_ticket = {**input_ref, "ticket": base64.b64encode(b"fdt1:acme:" + b"0" * 32).decode()}
@@ -312,15 +315,13 @@ def node_lists(node: str, name: str) -> bool:
 
 
 def test_durable_stage_output_is_persisted_when_the_node_can(shared_dev_server, stage_worker, tmp_path):
-    _, address = shared_dev_server
     args = ["node", "--port", "0"]
     if node_supports_data_dir():
         args += ["--data-dir", str(tmp_path / "node")]
     node_process = Process(args, r"listening on (grpc\+tcp://\S+)")
     try:
         node = node_process.match.group(1)
-        queue = f"python-stage-{uuid.uuid4()}"
-        stage_worker(address, queue)
+        address, queue = serve_stage(shared_dev_server, stage_worker)
         run = "durable"
         table = orders(10_000)
         [ref] = asyncio.run(run_workflows(address, queue, [
