@@ -223,6 +223,8 @@ def run_stage(request: StageInput) -> DatasetRef:
         heartbeat("transforming", table.num_rows, force=True)
         try:
             output = fn(table)
+        except ApplicationError:
+            raise  # the transform chose its own error type and retryability
         except Exception as exc:  # a user function: anything can come out
             raise _error("TransformFailed",
                          f"transform {request.transform!r} failed: {type(exc).__name__}: {exc}",

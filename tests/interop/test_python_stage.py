@@ -256,12 +256,14 @@ def test_stage_errors_fail_the_workflow_with_their_type_and_retryability(
     input_ref = put_input(data_node, run, orders(1_000))
     unknown_ticket = {**input_ref, "ticket": base64.b64encode(b"fdt1:acme:" + b"0" * 32).decode()}
     dead_node = {**input_ref, "node": f"grpc+tcp://127.0.0.1:{free_port_with_nothing_listening()}"}
+    no_amount = put_input(data_node, f"{run}-no-amount", orders(100).drop_columns(["amount"]))
 
     results = asyncio.run(run_workflows(address, queue, [
         stage_request(run, 1, "no_such_transform", input_ref),
         stage_request(run, 2, "add_discount", unknown_ticket),
         stage_request(run, 3, "add_discount", dead_node, attempts=2),
         stage_request(run, 4, "add_discount", input_ref, durable="yes"),
+        stage_request(run, 5, "add_discount", no_amount),
     ]))
 
     unknown_transform = stage_failure(results[0])
@@ -286,8 +288,15 @@ def test_stage_errors_fail_the_workflow_with_their_type_and_retryability(
     assert bad_input.cause.non_retryable
     assert "'durable'" in bad_input.cause.message
 
-    # Failed stages wrote nothing: only the input dataset exists.
-    assert datasets_under(data_node, f"{TENANT}/") == [[TENANT.encode(), f"{run}-s0".encode(), b"0"]]
+    broken = stage_failure(results[4])
+    assert broken.cause.type == "TransformFailed"
+    assert broken.cause.non_retryable
+    assert "'add_discount'" in broken.cause.message and "amount" in broken.cause.message
+
+    # Failed stages wrote nothing: only the two input datasets exist.
+    assert sorted(datasets_under(data_node, f"{TENANT}/")) == [
+        [TENANT.encode(), f"{run}-no-amount-s0".encode(), b"0"],
+        [TENANT.encode(), f"{run}-s0".encode(), b"0"]]
 
 
 def node_supports_data_dir() -> bool:
