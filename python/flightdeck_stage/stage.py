@@ -15,6 +15,10 @@ GetFlightInfo(descriptor) gives the ticket, total_records and total_bytes,
 and the fingerprint and checksum are computed here with SHA-256
 ("sha256:<hex>"), which differs from the node's own "xxh3:..." values.
 
+A retried durable stage reuses the output an earlier attempt persisted
+(GetFlightInfo of its path, then persist again for the summary) rather than
+recomputing it; elsewhere outputs are recomputed and replace what was there.
+
 Errors become temporalio ApplicationErrors whose `type` names the kind:
 non-retryable InvalidStageInput, UnknownTransform, UnknownTicket,
 TransformFailed, PermissionDenied, InvalidArgument, NotDurable; retryable
@@ -202,9 +206,40 @@ def persist(client: flight.FlightClient, node: str, ticket: bytes,
     return answer if isinstance(answer, dict) else {}
 
 
-def run_stage(request: StageInput) -> DatasetRef:
+def reuse_durable_output(client: flight.FlightClient, request: StageInput,
+                         options: flight.FlightCallOptions) -> Optional[DatasetRef]:
+    """The output an earlier attempt of this activity left durable, or None.
+
+    Only for durable stages on a node with "persist": a dataset at the output
+    path was put atomically by an earlier attempt of the same run, stage and
+    partition; persisting it again is idempotent and answers its summary
+    (ticket, rows, bytes, fingerprint, checksum).
+    """
+    node = request.input.node
+    if PERSIST_ACTION not in node_actions(client, options):
+        return None
+    descriptor = flight.FlightDescriptor.for_path(*request.output_path())
+    try:
+        info = client.get_flight_info(descriptor, options)
+    except pa.ArrowKeyError:
+        return None
+    except (pa.ArrowException, flight.FlightError) as exc:
+        raise flight_error(exc, f"GetFlightInfo of {'/'.join(request.output_path())} on {node}") from exc
+    if not info.endpoints:
+        return None
+    summary = persist(client, node, info.endpoints[0].ticket.ticket, options) or {}
+    if not isinstance(summary.get("ticket"), str) or not summary.get("checksum"):
+        return None
+    return DatasetRef(node=node, ticket=summary["ticket"].encode("utf-8"), rows=int(summary["rows"]),
+                      bytes=int(summary["bytes"]), schema_fingerprint=str(summary["schema_fingerprint"]),
+                      checksum=str(summary["checksum"]))
+
+
+def run_stage(request: StageInput, attempt: int = 1) -> DatasetRef:
     """The whole stage, outside of Temporal's types (usable from tests and scripts).
 
+    On a retry (attempt > 1) of a durable stage, the output an earlier attempt
+    made durable is reused instead of recomputed (see reuse_durable_output).
     Raises ApplicationError as described in the module comment.
     """
     try:
@@ -219,6 +254,11 @@ def run_stage(request: StageInput) -> DatasetRef:
     except (pa.ArrowException, flight.FlightError) as exc:
         raise flight_error(exc, f"connect to {node}") from exc
     try:
+        if attempt > 1 and request.durable:
+            reused = reuse_durable_output(client, request, options)
+            if reused is not None:
+                heartbeat("reused durable output", reused.rows, force=True)
+                return reused
         table = read_dataset(client, request.input, options, heartbeat)
         heartbeat("transforming", table.num_rows, force=True)
         try:
@@ -259,4 +299,4 @@ def python_stage(payload: Dict[str, Any]) -> Dict[str, Any]:
         request = StageInput.from_json(payload)
     except ValueError as exc:
         raise _error("InvalidStageInput", str(exc), True) from None
-    return run_stage(request).to_json()
+    return run_stage(request, activity.info().attempt).to_json()

@@ -35,11 +35,20 @@ FINGERPRINT = re.compile(r"^(sha256|xxh3):[0-9a-f]{16,64}$")
 
 CUSTOM_TRANSFORMS = '''
 import pyarrow.compute as pc
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from flightdeck_stage import transform
+from flightdeck_stage.transforms import add_discount
 
 @transform("big_spenders")
 def big_spenders(table):
     return table.filter(pc.greater(table.column("amount"), 900.0)).select(["id", "amount"])
+
+@transform("discount_after_a_retry")
+def discount_after_a_retry(table):
+    if activity.info().attempt == 1:
+        raise ApplicationError("first attempts fail", type="Flaky")
+    return add_discount(table)
 '''
 
 
@@ -195,12 +204,17 @@ def serve_stage(shared_dev_server, stage_worker, *extra_args):
     return address, queue
 
 
-def test_python_stages_chain_through_tickets_and_match_local_transforms(
-        shared_dev_server, data_node, stage_worker, tmp_path, monkeypatch):
+def serve_stage_with_custom_transforms(shared_dev_server, stage_worker, tmp_path, monkeypatch):
+    """serve_stage, with --transforms naming a module of CUSTOM_TRANSFORMS."""
     (tmp_path / "custom_stage_transforms.py").write_text(CUSTOM_TRANSFORMS)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    address, queue = serve_stage(shared_dev_server, stage_worker,
-                                 "--transforms", "custom_stage_transforms")
+    return serve_stage(shared_dev_server, stage_worker, "--transforms", "custom_stage_transforms")
+
+
+def test_python_stages_chain_through_tickets_and_match_local_transforms(
+        shared_dev_server, data_node, stage_worker, tmp_path, monkeypatch):
+    address, queue = serve_stage_with_custom_transforms(
+        shared_dev_server, stage_worker, tmp_path, monkeypatch)
 
     run = "chain"
     table = orders(200_000)
@@ -323,11 +337,25 @@ def node_lists(node: str, name: str) -> bool:
         client.close()
 
 
-def test_durable_stage_output_is_persisted_when_the_node_can(shared_dev_server, stage_worker, tmp_path):
+def start_node_with_data_dir_if_supported(tmp_path) -> Process:
     args = ["node", "--port", "0"]
     if node_supports_data_dir():
         args += ["--data-dir", str(tmp_path / "node")]
-    node_process = Process(args, r"listening on (grpc\+tcp://\S+)")
+    return Process(args, r"listening on (grpc\+tcp://\S+)")
+
+
+def put_table(node: str, path, table: pa.Table) -> None:
+    client = flight.connect(node)
+    try:
+        writer, _ = client.do_put(flight.FlightDescriptor.for_path(*path), table.schema, call_options())
+        writer.write_table(table)
+        writer.close()
+    finally:
+        client.close()
+
+
+def test_durable_stage_output_is_persisted_when_the_node_can(shared_dev_server, stage_worker, tmp_path):
+    node_process = start_node_with_data_dir_if_supported(tmp_path)
     try:
         node = node_process.match.group(1)
         address, queue = serve_stage(shared_dev_server, stage_worker)
@@ -340,5 +368,32 @@ def test_durable_stage_output_is_persisted_when_the_node_can(shared_dev_server, 
             # The node's own accounting: the stage output (and only it) is durable.
             [stats] = node_action(node, "stats")
             assert stats["datasets_durable"] == 1, stats
+    finally:
+        node_process.kill()
+
+
+def test_a_retried_durable_stage_reuses_the_output_an_earlier_attempt_left(
+        shared_dev_server, stage_worker, tmp_path, monkeypatch):
+    node_process = start_node_with_data_dir_if_supported(tmp_path)
+    try:
+        node = node_process.match.group(1)
+        address, queue = serve_stage_with_custom_transforms(
+            shared_dev_server, stage_worker, tmp_path, monkeypatch)
+        run = "retry"
+        table = orders(5_000)
+        input_ref = put_input(node, run, table)
+        # What an earlier attempt put at the output path before it failed.
+        earlier = builtin_transforms.add_discount(table.slice(0, 123))
+        put_table(node, [TENANT, f"{run}-s1", "0"], earlier)
+
+        [ref] = asyncio.run(run_workflows(address, queue, [
+            stage_request(run, 1, "discount_after_a_retry", input_ref, durable=True)]))
+        if node_lists(node, "persist"):
+            assert_stage_output(ref, node, run, 1, earlier)  # reused, not recomputed
+            [stats] = node_action(node, "stats")
+            assert stats["datasets_durable"] == 1, stats
+        else:
+            # No durable outputs on this node: the retry recomputes and replaces.
+            assert_stage_output(ref, node, run, 1, builtin_transforms.add_discount(table))
     finally:
         node_process.kill()
