@@ -28,17 +28,31 @@ def temporal_binary() -> str:
 
 class Process:
     """A flightdeck subcommand (or, with `command`, any program) whose stdout
-    announces when it is ready with a line matching `ready_pattern`."""
+    announces when it is ready with a line matching `ready_pattern`. With
+    `stderr_path`, stderr goes to that file (for chatty programs, whose
+    unread pipe would fill up and block them)."""
 
-    def __init__(self, args, ready_pattern, timeout=90.0, command=None, env=None):
-        self.proc = subprocess.Popen(
-            command if command is not None else [flightdeck_binary(), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+    def __init__(self, args, ready_pattern, timeout=90.0, command=None, env=None, stderr_path=None):
+        self.stderr_path = stderr_path
+        stderr = open(stderr_path, "w") if stderr_path else subprocess.PIPE
+        try:
+            self.proc = subprocess.Popen(
+                command if command is not None else [flightdeck_binary(), *args],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env=env,
+            )
+        finally:
+            if stderr_path:
+                stderr.close()
         self.match = self._wait_for_line(re.compile(ready_pattern), timeout)
+
+    def stderr_text(self) -> str:
+        if self.stderr_path:
+            with open(self.stderr_path) as f:
+                return f.read()
+        return self.proc.stderr.read()
 
     def _wait_for_line(self, pattern, timeout):
         deadline = time.monotonic() + timeout
@@ -58,7 +72,7 @@ class Process:
         self.kill()
         raise AssertionError(
             f"{self.proc.args} did not print {pattern.pattern!r} within {timeout}s; "
-            f"stdout={''.join(seen)!r} stderr={self.proc.stderr.read()!r}"
+            f"stdout={''.join(seen)!r} stderr={self.stderr_text()!r}"
         )
 
     def terminate(self, timeout=30.0) -> int:
@@ -104,10 +118,11 @@ def python_with_package_env() -> dict:
 
 
 @pytest.fixture
-def stage_worker():
+def stage_worker(tmp_path):
     """Starts `python -m flightdeck_stage` workers: call start(address, task_queue,
     *extra_args); each returns its Process once it announced its task queue.
-    All are stopped (SIGTERM, then kill) at teardown."""
+    Their stderr (the SDK's logs) goes to files in tmp_path. All are stopped
+    (SIGTERM, then kill) at teardown."""
     started = []
 
     def start(address, task_queue, *extra_args):
@@ -116,6 +131,7 @@ def stage_worker():
             command=[sys.executable, "-m", "flightdeck_stage", "--address", address,
                      "--task-queue", task_queue, *extra_args],
             env=python_with_package_env(),
+            stderr_path=tmp_path / f"stage-worker-{len(started)}.stderr",
         )
         started.append(worker)
         return worker
