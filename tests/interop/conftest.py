@@ -7,6 +7,7 @@ import re
 import select
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -26,16 +27,32 @@ def temporal_binary() -> str:
 
 
 class Process:
-    """A flightdeck subcommand whose first stdout line announces where it listens."""
+    """A flightdeck subcommand (or, with `command`, any program) whose stdout
+    announces when it is ready with a line matching `ready_pattern`. With
+    `stderr_path`, stderr goes to that file (for chatty programs, whose
+    unread pipe would fill up and block them)."""
 
-    def __init__(self, args, ready_pattern, timeout=90.0):
-        self.proc = subprocess.Popen(
-            [flightdeck_binary(), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    def __init__(self, args, ready_pattern, timeout=90.0, command=None, env=None, stderr_path=None):
+        self.stderr_path = stderr_path
+        stderr = open(stderr_path, "w") if stderr_path else subprocess.PIPE
+        try:
+            self.proc = subprocess.Popen(
+                command if command is not None else [flightdeck_binary(), *args],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env=env,
+            )
+        finally:
+            if stderr_path:
+                stderr.close()
         self.match = self._wait_for_line(re.compile(ready_pattern), timeout)
+
+    def stderr_text(self) -> str:
+        if self.stderr_path:
+            with open(self.stderr_path) as f:
+                return f.read()
+        return self.proc.stderr.read()
 
     def _wait_for_line(self, pattern, timeout):
         deadline = time.monotonic() + timeout
@@ -55,7 +72,7 @@ class Process:
         self.kill()
         raise AssertionError(
             f"{self.proc.args} did not print {pattern.pattern!r} within {timeout}s; "
-            f"stdout={''.join(seen)!r} stderr={self.proc.stderr.read()!r}"
+            f"stdout={''.join(seen)!r} stderr={self.stderr_text()!r}"
         )
 
     def terminate(self, timeout=30.0) -> int:
@@ -106,3 +123,55 @@ def start_data_node():
     yield start
     for node in started:
         node.kill()
+
+
+def python_with_package_env() -> dict:
+    """The environment of a child Python that imports flightdeck_stage from python/."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in [str(ROOT / "python"), env.get("PYTHONPATH", "")] if p)
+    return env
+
+
+@pytest.fixture
+def stage_worker(tmp_path):
+    """Starts `python -m flightdeck_stage` workers: call start(address, task_queue,
+    *extra_args); each returns its Process once it announced its task queue.
+    Their stderr (the SDK's logs) goes to files in tmp_path. All are stopped
+    (SIGTERM, then kill) at teardown."""
+    started = []
+
+    def start(address, task_queue, *extra_args):
+        worker = Process(
+            [], r"flightdeck_stage serving .* on task queue (\S+)", timeout=60.0,
+            command=[sys.executable, "-m", "flightdeck_stage", "--address", address,
+                     "--task-queue", task_queue, *extra_args],
+            env=python_with_package_env(),
+            stderr_path=tmp_path / f"stage-worker-{len(started)}.stderr",
+        )
+        started.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            try:
+                worker.terminate(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+@pytest.fixture(scope="session")
+def shared_dev_server(tmp_path_factory):
+    """Like dev_server, but one server for the whole session (saves its start
+    per test); tests must keep apart by using their own task queues and ids,
+    and must not stop or restart it."""
+    server = Process(
+        ["dev-server", "--port", "0", "--state-dir", str(tmp_path_factory.mktemp("temporal"))],
+        r"ready at (\S+)",
+    )
+    try:
+        yield server, server.match.group(1)
+    finally:
+        server.kill()

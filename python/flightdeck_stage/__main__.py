@@ -1,0 +1,41 @@
+"""python -m flightdeck_stage --address HOST:PORT --task-queue Q [--namespace NS] [--transforms MOD ...]"""
+
+import argparse
+import asyncio
+import sys
+
+from flightdeck_stage.worker import load_transform_modules, serve
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m flightdeck_stage",
+        description="Serve the flightdeck.python_stage activity (pyarrow transforms over "
+                    "flightdeck data nodes) on a Temporal task queue.",
+    )
+    parser.add_argument("--address", required=True, help="Temporal frontend, HOST:PORT")
+    parser.add_argument("--namespace", default="default", help="Temporal namespace (default: default)")
+    parser.add_argument("--task-queue", required=True, help="task queue to poll")
+    parser.add_argument("--transforms", action="append", default=[], metavar="MODULE",
+                        help="module to import that registers transforms with @transform "
+                             "(repeatable; the built-in ones are always loaded)")
+    parser.add_argument("--max-concurrent", type=int, default=4,
+                        help="activities run at once (threads); default 4")
+    args = parser.parse_args(argv)
+    if args.max_concurrent < 1:
+        parser.error("--max-concurrent must be >= 1")
+    try:
+        load_transform_modules(args.transforms)
+    except Exception as exc:  # an import of user code: report and exit 1
+        print(f"flightdeck_stage: cannot load transforms: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(serve(args.address, args.namespace, args.task_queue, args.max_concurrent))
+    except (OSError, RuntimeError) as exc:
+        print(f"flightdeck_stage: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
