@@ -287,10 +287,13 @@ arrow::Result<DataFrame> DataFrame::Read(const std::string& path, FileFormat for
   return DataFrame(std::move(node), arrow::Status::OK());
 }
 
-arrow::Result<DataFrame> DataFrame::FromFlight(const std::string& location, std::string ticket) {
+arrow::Result<DataFrame> DataFrame::FromFlight(const std::string& location, std::string ticket,
+                                               const FlightHeaders& headers) {
   ARROW_ASSIGN_OR_RAISE(auto parsed, fl::Location::Parse(location));
   ARROW_ASSIGN_OR_RAISE(auto client, fl::FlightClient::Connect(parsed));
-  ARROW_ASSIGN_OR_RAISE(auto stream, client->DoGet(fl::Ticket{ticket}));
+  fl::FlightCallOptions call_options;
+  call_options.headers = headers;
+  ARROW_ASSIGN_OR_RAISE(auto stream, client->DoGet(call_options, fl::Ticket{ticket}));
   ARROW_ASSIGN_OR_RAISE(auto schema, stream->GetSchema());
   auto reader = std::make_shared<FlightSourceReader>(std::move(client), std::move(stream), schema);
   return DataFrame(SingleUseSource(std::move(reader), "Flight DoGet " + location + " ticket=" + ticket),
@@ -673,7 +676,8 @@ arrow::Status DataFrame::WriteDataset(const std::string& directory,
 }
 
 arrow::Result<FlightPutResult> DataFrame::PutToFlight(const std::string& location,
-                                                      const std::string& path) const {
+                                                      const std::string& path,
+                                                      const FlightHeaders& headers) const {
   ARROW_RETURN_NOT_OK(status_);
   std::vector<std::string> parts;
   size_t start = 0;
@@ -693,6 +697,7 @@ arrow::Result<FlightPutResult> DataFrame::PutToFlight(const std::string& locatio
   if (!st.ok()) return st.WithMessage("PutToFlight ", path, ": ", st.message());
   arrow::StopSource stop;
   fl::FlightCallOptions call_options;
+  call_options.headers = headers;
   call_options.stop_token = stop.token();
   ARROW_ASSIGN_OR_RAISE(auto put, client->DoPut(call_options, fl::FlightDescriptor::Path(parts),
                                                 reader->schema()));

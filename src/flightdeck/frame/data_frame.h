@@ -119,6 +119,10 @@ struct FlightPutResult {
   std::vector<std::string> server_metadata;
 };
 
+/// gRPC headers sent with Flight calls, e.g. {"x-flightdeck-tenant", "acme"}
+/// to act for a tenant on a flightdeck data node.
+using FlightHeaders = std::vector<std::pair<std::string, std::string>>;
+
 class GroupedFrame;
 
 /// A lazy, immutable query plan. Cheap to copy. See the file comment for the
@@ -140,8 +144,10 @@ class DataFrame {
   static arrow::Result<DataFrame> Read(const std::string& path, FileFormat format);
   /// A frame streaming DoGet(`ticket`) from the Flight server at `location`
   /// (e.g. "grpc://127.0.0.1:4000"). Connects and reads the schema now; the
-  /// batches stream when a sink runs. Single use, like FromReader.
-  static arrow::Result<DataFrame> FromFlight(const std::string& location, std::string ticket);
+  /// batches stream when a sink runs. Single use, like FromReader. `headers`
+  /// go with the DoGet call.
+  static arrow::Result<DataFrame> FromFlight(const std::string& location, std::string ticket,
+                                             const FlightHeaders& headers = {});
 
   // --- transformations (lazy; see the file comment for errors) ---------------
 
@@ -212,13 +218,15 @@ class DataFrame {
   arrow::Status WriteDataset(const std::string& directory,
                              const WriteDatasetOptions& options) const;
   /// DoPut of the result to the Flight server at `location` under the path
-  /// descriptor `path` (split on '/'); returns what the server answered.
+  /// descriptor `path` (split on '/'), sending `headers` with the call;
+  /// returns what the server answered.
   /// The first batch is computed before the call opens, so a plan that fails
   /// at once uploads nothing. A failure after some batches were sent asks the
   /// transport to cancel; Flight has no explicit DoPut abort, so a server
   /// that keeps whatever arrived before end of stream may keep a prefix.
   arrow::Result<FlightPutResult> PutToFlight(const std::string& location,
-                                             const std::string& path) const;
+                                             const std::string& path,
+                                             const FlightHeaders& headers = {}) const;
 
   /// The plan node (internal use by the frame layer).
   const std::shared_ptr<const internal::PlanNode>& node() const { return node_; }

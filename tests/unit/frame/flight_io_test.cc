@@ -1,6 +1,7 @@
 // DataFrame sources and sinks against a real flightdeck data node.
 #include <arrow/api.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "flightdeck/common/testing/gtest_util.h"
 #include "flightdeck/flight/data_node.h"
@@ -17,11 +18,21 @@ TEST(FlightIoTest, PutThenGetThroughTheDataFrame) {
 
   auto books = DataFrame::FromTable(orders).Filter("category = 'books'");
   ASSERT_OK_AND_ASSIGN(auto expected, books.Collect());
-  ASSERT_OK_AND_ASSIGN(FlightPutResult put, books.PutToFlight(location, "acme/books/p0"));
+  const FlightHeaders acme = {{"x-flightdeck-tenant", "acme"}};
+  ASSERT_OK_AND_ASSIGN(FlightPutResult put, books.PutToFlight(location, "acme/books/p0", acme));
   EXPECT_EQ(put.rows, expected->num_rows());
   EXPECT_GE(put.batches, 1);
+  // The node answers with the dataset's summary, ticket included.
+  ASSERT_EQ(put.server_metadata.size(), 1u);
+  auto summary = nlohmann::json::parse(put.server_metadata[0]);
+  EXPECT_EQ(summary.at("rows").get<int64_t>(), expected->num_rows());
+  const std::string ticket = summary.at("ticket").get<std::string>();
 
-  ASSERT_OK_AND_ASSIGN(auto remote, DataFrame::FromFlight(location, "acme/books/p0"));
+  // Tickets are valid for their tenant only.
+  auto foreign = DataFrame::FromFlight(location, ticket);
+  ASSERT_RAISES(KeyError, foreign.status());
+
+  ASSERT_OK_AND_ASSIGN(auto remote, DataFrame::FromFlight(location, ticket, acme));
   ASSERT_OK_AND_ASSIGN(auto schema, remote.schema());
   EXPECT_TRUE(schema->Equals(*orders->schema()));
   ASSERT_OK_AND_ASSIGN(auto counted, remote.GroupBy({"category"}).Agg({CountAll("n")}).Collect());
@@ -42,8 +53,10 @@ TEST(FlightIoTest, ErrorsAreReported) {
   EXPECT_FALSE(DataFrame::FromTable(orders).PutToFlight(location, "a//b").ok());
   // A failing plan uploads nothing: the cast fails mid-stream.
   auto failing = DataFrame::FromTable(orders).WithColumn("bad", "category::int64");
-  EXPECT_FALSE(failing.PutToFlight(location, "acme/bad/p0").ok());
-  EXPECT_FALSE(DataFrame::FromFlight(location, "acme/bad/p0").ok());
+  EXPECT_FALSE(failing.PutToFlight(location, "default/bad/p0").ok());
+  EXPECT_EQ(node->dataset_count(), 0u);
+  // Another tenant's path is refused.
+  EXPECT_FALSE(DataFrame::FromTable(orders).PutToFlight(location, "acme/orders/p0").ok());
 }
 
 }  // namespace
