@@ -25,7 +25,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = pathlib.Path(os.environ.get("FLIGHTDECK_BUILD_DIR", ROOT / "build"))
 BINARY = os.environ.get("FLIGHTDECK_BINARY", "")
 if not os.access(BINARY, os.X_OK):
-    BINARY = str(BUILD / "src" / "flightdeck" / "cli" / "flightdeck")
+    BINARY = str(BUILD / "src" / "flightdeck" / "flightdeck")
 
 
 def generate(path: pathlib.Path, rows: int) -> None:
