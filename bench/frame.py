@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import pathlib
+import resource
 import subprocess
 import sys
 import time
@@ -101,7 +102,14 @@ WHERE l_shipdate >= DATE '1994-01-01' AND l_shipdate < DATE '1995-01-01'
 """
 
 
+def cpu_seconds(who):
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def flightdeck_query(path, steps, out):
+    """Runs one query; returns (in-process seconds, CPU seconds of the process)."""
+    cpu_before = cpu_seconds(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(
         [BINARY, "frame-query", "--input", f"lineitem={path}", "--plan", json.dumps({"steps": steps}),
          "--output", str(out)],
@@ -109,7 +117,8 @@ def flightdeck_query(path, steps, out):
     )
     if proc.returncode != 0:
         sys.exit(f"flightdeck frame-query failed: {proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
+    cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before
+    return json.loads(proc.stdout.strip().splitlines()[-1])["seconds"], cpu
 
 
 def polars_q1(path):
@@ -145,13 +154,16 @@ def polars_q6(path):
 
 
 def best(fn, runs):
-    times = []
+    """Best wall time of `runs` calls, the CPU time of that call, the result."""
+    runs_seen = []
     result = None
     for _ in range(runs):
+        cpu_before = cpu_seconds(resource.RUSAGE_SELF)
         start = time.perf_counter()
         result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
+        runs_seen.append((time.perf_counter() - start, cpu_seconds(resource.RUSAGE_SELF) - cpu_before))
+    wall, cpu = min(runs_seen)
+    return wall, cpu, result
 
 
 def main():
@@ -162,7 +174,8 @@ def main():
     data = BUILD / "bench-data"
     path = data / f"lineitem_{args.rows}.parquet"
     generate(path, args.rows)
-    print(f"lineitem: {args.rows:,} rows, {path.stat().st_size / 1e6:.0f} MB Parquet, {os.cpu_count()} cores")
+    print(f"lineitem: {args.rows:,} rows, {path.stat().st_size / 1e6:.0f} MB Parquet, {os.cpu_count()} cores,"
+          f" load average {os.getloadavg()[0]:.1f}")
 
     import pyarrow.ipc as ipc
 
@@ -170,11 +183,11 @@ def main():
     for name, steps, sql, pl_fn in (("q1", Q1_STEPS, Q1_SQL, polars_q1), ("q6", Q6_STEPS, Q6_SQL, polars_q6)):
         out = data / f"{name}_result.arrow"
         # flightdeck reports its in-process time (open, plan, execute, write).
-        fd_times = [flightdeck_query(path, steps, out) for _ in range(args.runs)]
+        fd_s, fd_cpu = min(flightdeck_query(path, steps, out) for _ in range(args.runs))
         ours = ipc.open_file(str(out)).read_all()
         con = duckdb.connect()
-        duck_s, duck_result = best(lambda: con.sql(sql.format(path=path)).to_arrow_table(), args.runs)
-        polars_s, polars_result = best(lambda: pl_fn(str(path)), args.runs)
+        duck_s, duck_cpu, duck_result = best(lambda: con.sql(sql.format(path=path)).to_arrow_table(), args.runs)
+        polars_s, polars_cpu, polars_result = best(lambda: pl_fn(str(path)), args.runs)
         # The three engines must agree before their times mean anything.
         for column in ("revenue",) if name == "q6" else ("sum_charge", "count_order"):
             a = ours.column(column).to_pylist()
@@ -183,13 +196,19 @@ def main():
             for x, y, z in zip(a, b, c):
                 assert abs(x - y) <= 1e-6 * max(1.0, abs(y)) and abs(x - z) <= 1e-6 * max(1.0, abs(z)), (
                     name, column, x, y, z)
-        results[f"{name}_s"] = round(min(fd_times), 4)
+        results[f"{name}_s"] = round(fd_s, 4)
         results[f"duckdb_{name}_s"] = round(duck_s, 4)
         results[f"polars_{name}_s"] = round(polars_s, 4)
-        print(f"{name.upper()}: flightdeck {min(fd_times):.3f} s, duckdb {duck_s:.3f} s, polars {polars_s:.3f} s;"
-              f" flightdeck/duckdb {min(fd_times) / duck_s:.2f}x, flightdeck/polars {min(fd_times) / polars_s:.2f}x")
-        results[f"{name}_vs_duckdb"] = round(min(fd_times) / duck_s, 3)
-        results[f"{name}_vs_polars"] = round(min(fd_times) / polars_s, 3)
+        results[f"{name}_vs_duckdb"] = round(fd_s / duck_s, 3)
+        results[f"{name}_vs_polars"] = round(fd_s / polars_s, 3)
+        # CPU seconds (user + system) of the best run: steadier than wall
+        # time on a machine shared with other work.
+        results[f"{name}_cpu_s"] = round(fd_cpu, 3)
+        results[f"duckdb_{name}_cpu_s"] = round(duck_cpu, 3)
+        results[f"polars_{name}_cpu_s"] = round(polars_cpu, 3)
+        print(f"{name.upper()}: flightdeck {fd_s:.3f} s, duckdb {duck_s:.3f} s, polars {polars_s:.3f} s;"
+              f" flightdeck/duckdb {fd_s / duck_s:.2f}x, flightdeck/polars {fd_s / polars_s:.2f}x;"
+              f" CPU s: flightdeck {fd_cpu:.2f} (whole process), duckdb {duck_cpu:.2f}, polars {polars_cpu:.2f}")
     results["rows"] = args.rows
     print(json.dumps(results))
 
