@@ -171,6 +171,9 @@ class Lowering {
     auto options = std::make_shared<ds::ScanOptions>();
     options->dataset_schema = node.dataset->schema();
     options->use_threads = true;  // decode columns of a row group in parallel
+    // A short readahead bounds memory in flight (default 16 batches); it
+    // costs no speed on our benchmarks and saves page-faulting fresh buffers.
+    options->batch_readahead = 4;
     ARROW_ASSIGN_OR_RAISE(options->filter, pushed.Bind(*node.dataset->schema()));
     ARROW_ASSIGN_OR_RAISE(auto projection,
                           ds::ProjectionDescr::FromNames(columns, *node.dataset->schema()));
