@@ -20,7 +20,8 @@
 // descending?, nulls_first?}]} | limit {count, offset?} | distinct |
 // union {other}. Inputs are files or directories; the format comes from the
 // extension (.parquet, .arrow/.ipc/.feather, .csv) or NAME=PATH@FORMAT.
-// Prints one JSON line: {"rows": N, "seconds": S}.
+// Prints one JSON line: {"rows": N, "seconds": S}, S being the time from
+// start to the result written (opening inputs, planning, executing).
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -176,8 +177,13 @@ void RunFrameQuery(const FrameQueryOptions& options) {
       std::cerr << *explained;
     }
     int64_t rows = 0;
+    double seconds = 0;
+    auto elapsed = [&] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
     if (!options.output.empty()) {
       Check(frame.WriteFile(options.output, FormatOf(options.output, options.output_format)), "query");
+      seconds = elapsed();
       auto back = fr::DataFrame::Read(options.output, FormatOf(options.output, options.output_format));
       Check(back.status(), "reading the result back");
       auto counted = back->Agg({fr::CountAll("n")}).Collect();
@@ -186,9 +192,9 @@ void RunFrameQuery(const FrameQueryOptions& options) {
     } else {
       auto table = frame.Collect();
       Check(table.status(), "query");
+      seconds = elapsed();
       rows = (*table)->num_rows();
     }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::cout << json{{"rows", rows}, {"seconds", seconds}}.dump() << std::endl;
   } catch (const json::exception& e) {
     throw CommandFailed(std::string("bad plan JSON: ") + e.what(), kExitUsage);

@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <map>
-#include <mutex>
 #include <set>
 #include <utility>
 
@@ -254,10 +254,24 @@ DataFrame DataFrame::FromDataset(std::shared_ptr<ds::Dataset> dataset) {
   return DataFrame(std::move(node), arrow::Status::OK());
 }
 
+namespace {
+// Local paths may be relative; Arrow's filesystems want absolute ones.
+arrow::Result<std::shared_ptr<arrow::fs::FileSystem>> FileSystemOf(const std::string& path,
+                                                                  std::string* inner) {
+  if (path.find("://") == std::string::npos && !path.empty() && path[0] != '/') {
+    std::error_code error;
+    const auto absolute = std::filesystem::absolute(path, error);
+    if (error) return arrow::Status::IOError("cannot resolve path '", path, "': ", error.message());
+    return arrow::fs::FileSystemFromUriOrPath(absolute.string(), inner);
+  }
+  return arrow::fs::FileSystemFromUriOrPath(path, inner);
+}
+}  // namespace
+
 arrow::Result<DataFrame> DataFrame::Read(const std::string& path, FileFormat format) {
   EnsureDatasetNodes();
   std::string inner;
-  ARROW_ASSIGN_OR_RAISE(auto fs, arrow::fs::FileSystemFromUriOrPath(path, &inner));
+  ARROW_ASSIGN_OR_RAISE(auto fs, FileSystemOf(path, &inner));
   ARROW_ASSIGN_OR_RAISE(auto info, fs->GetFileInfo(inner));
   if (info.type() == arrow::fs::FileType::NotFound) {
     return arrow::Status::IOError("Read: no file or directory at '", path, "'");
@@ -616,7 +630,7 @@ arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> DataFrame::Stream() con
 arrow::Status DataFrame::WriteFile(const std::string& path, FileFormat format) const {
   ARROW_RETURN_NOT_OK(status_);
   std::string inner;
-  ARROW_ASSIGN_OR_RAISE(auto fs, arrow::fs::FileSystemFromUriOrPath(path, &inner));
+  ARROW_ASSIGN_OR_RAISE(auto fs, FileSystemOf(path, &inner));
   const std::string tmp = TempSibling(inner);
   ARROW_ASSIGN_OR_RAISE(auto reader, Stream());
   auto written = [&]() -> arrow::Status {
@@ -637,7 +651,7 @@ arrow::Status DataFrame::WriteDataset(const std::string& directory,
   ARROW_RETURN_NOT_OK(status_);
   EnsureDatasetNodes();
   std::string inner;
-  ARROW_ASSIGN_OR_RAISE(auto fs, arrow::fs::FileSystemFromUriOrPath(directory, &inner));
+  ARROW_ASSIGN_OR_RAISE(auto fs, FileSystemOf(directory, &inner));
   ARROW_ASSIGN_OR_RAISE(auto info, fs->GetFileInfo(inner));
   if (info.type() != arrow::fs::FileType::NotFound) {
     return arrow::Status::AlreadyExists("WriteDataset: '", directory, "' already exists");

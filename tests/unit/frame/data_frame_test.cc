@@ -305,6 +305,13 @@ TEST_F(FileTest, PartitionedDatasetWithPushdown) {
   ASSERT_OK_AND_ASSIGN(auto plan, query.Explain());
   EXPECT_NE(plan.find("columns=[amount, category]"), std::string::npos) << plan;
   EXPECT_NE(plan.find("filter="), std::string::npos) << plan;
+  // Columns computed but never read are neither computed nor decoded.
+  ASSERT_OK_AND_ASSIGN(auto pruned, frame.WithColumn("eur", "amount * 0.92")
+                                        .WithColumn("unused", "utf8_upper(category)")
+                                        .Filter("customer > 10")
+                                        .Agg({Sum("eur")})
+                                        .Explain());
+  EXPECT_NE(pruned.find("columns=[customer, amount]"), std::string::npos) << pruned;
   ASSERT_OK_AND_ASSIGN(auto got, query.Collect());
   ASSERT_OK_AND_ASSIGN(auto want, DataFrame::FromTable(orders)
                                       .Filter("category = 'books' and amount > 50")
