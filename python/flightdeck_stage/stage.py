@@ -61,7 +61,10 @@ def flight_error(exc: BaseException, doing: str) -> ApplicationError:
         return _error("PermissionDenied", text, True)
     if isinstance(exc, (flight.FlightUnavailableError, flight.FlightTimedOutError)):
         return _error("FlightUnavailable", text, False)
-    if isinstance(exc, pa.ArrowCapacityError):
+    # A full node fails puts with Arrow's CapacityError; pyarrow surfaces it as
+    # ArrowCapacityError or, over Flight, a FlightServerError naming it.
+    if isinstance(exc, pa.ArrowCapacityError) or (
+            isinstance(exc, flight.FlightServerError) and "apacity" in str(exc)):
         return _error("NodeFull", text, False)
     if isinstance(exc, (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)):
         return _error("InvalidArgument", text, True)
