@@ -120,9 +120,9 @@ struct BatchStore::Impl {
     return e.summary.expires_at_ms != 0 && e.summary.expires_at_ms <= NowMs();
   }
 
-  std::string FileFor(const Entry& e, bool durable) const {
+  std::string FileFor(const TicketId& ticket, bool durable) const {
     const fs::path& dir = durable ? durable_dir : spill_dir;
-    return (dir / (e.summary.ticket.tenant + "." + e.summary.ticket.id + ".arrow")).string();
+    return (dir / (ticket.tenant + "." + ticket.id + ".arrow")).string();
   }
 
   // Takes an entry out of the maps and the memory accounting; its files and
@@ -208,7 +208,7 @@ struct BatchStore::Impl {
 
   arrow::Status EvictLocked(Entry& e) {
     if (e.file.empty()) {
-      const std::string file = FileFor(e, /*durable=*/false);
+      const std::string file = FileFor(e.summary.ticket, /*durable=*/false);
       ARROW_ASSIGN_OR_RAISE(auto written,
                             internal::WriteIpcFile(file, e.schema, e.batches, options.compression));
       e.file = file;
@@ -260,22 +260,12 @@ struct BatchStore::Impl {
       e.summary.durable = true;
       e.summary.tier = Tier::kDisk;
       e.in_memory = false;
-      auto hashed = internal::HashFile(e.file);
-      if (!hashed.ok()) {
-        e.corrupt = "file " + e.file + " is missing: " + hashed.status().message();
-      } else if (*hashed != e.file_checksum) {
-        e.corrupt = "file " + e.file + " is corrupt: checksum " +
-                    internal::FormatChecksum(*hashed) + ", manifest says " +
-                    internal::FormatChecksum(e.file_checksum);
-      }
-      if (e.corrupt.empty()) {
-        // Read the schema back: a file that maps and hashes right is served.
-        auto read = internal::ReadIpcFile(e.file, e.file_checksum);
-        if (read.ok()) {
-          e.schema = read->schema;
-        } else {
-          e.corrupt = read.status().message();
-        }
+      // A file that maps, matches its checksum and parses is served.
+      auto read = internal::ReadIpcFile(e.file, e.file_checksum);
+      if (read.ok()) {
+        e.schema = read->schema;
+      } else {
+        e.corrupt = read.status().message();
       }
       if (!e.corrupt.empty()) FD_LOG(kError) << "durable dataset " << e.summary.path << ": " << e.corrupt;
       const std::string key = e.summary.ticket.Encode();
@@ -291,25 +281,45 @@ struct BatchStore::Impl {
     return internal::WriteIpcFile(file, data.schema, data.batches, options.compression);
   }
 
-  arrow::Result<StoredDataset> ReadLocked(Entry& e) {
-    if (!e.corrupt.empty()) {
-      return arrow::Status::IOError("dataset ", e.summary.path, " is corrupt and not served: ",
-                                    e.corrupt);
+  static arrow::Status Corrupt(const Entry& e) {
+    return arrow::Status::IOError("dataset ", e.summary.path, " is corrupt and not served: ",
+                                  e.corrupt);
+  }
+
+  // The batches of a ticket. Files are mapped and verified outside the lock,
+  // so a large disk read does not stall other calls.
+  arrow::Result<StoredDataset> Read(const TicketId& ticket) {
+    for (int attempt = 0;; ++attempt) {
+      StoredDataset data;
+      std::string file;
+      uint64_t checksum = 0;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        ARROW_ASSIGN_OR_RAISE(Entry * e, Lookup(ticket));
+        if (!e->corrupt.empty()) return Corrupt(*e);
+        data = StoredDataset{e->schema, {}, e->summary};
+        if (e->in_memory) {
+          data.batches = e->batches;
+          return data;
+        }
+        file = e->file;
+        checksum = e->file_checksum;
+      }
+      auto read = internal::ReadIpcFile(file, checksum);
+      if (read.ok()) {
+        data.batches = std::move(read->batches);
+        return data;
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      ARROW_ASSIGN_OR_RAISE(Entry * e, Lookup(ticket));  // dropped meanwhile: KeyError
+      // The file moved (spill -> durable) while we read: read the new one.
+      if (e->file != file && attempt < 3) continue;
+      if (e->corrupt.empty()) {
+        e->corrupt = read.status().message();
+        FD_LOG(kError) << "dataset " << e->summary.path << ": " << e->corrupt;
+      }
+      return Corrupt(*e);
     }
-    StoredDataset data{e.schema, {}, e.summary};
-    if (e.in_memory) {
-      data.batches = e.batches;
-      return data;
-    }
-    auto read = internal::ReadIpcFile(e.file, e.file_checksum);
-    if (!read.ok()) {
-      e.corrupt = read.status().message();
-      FD_LOG(kError) << "dataset " << e.summary.path << ": " << e.corrupt;
-      return arrow::Status::IOError("dataset ", e.summary.path, " is corrupt and not served: ",
-                                    e.corrupt);
-    }
-    data.batches = std::move(read->batches);
-    return data;
   }
 };
 
@@ -382,7 +392,7 @@ arrow::Result<DatasetSummary> DatasetWriter::Commit() {
       return arrow::Status::Invalid("cannot persist ", w.path,
                                     ": the data node runs without a data dir");
     }
-    e.file = store.FileFor(e, /*durable=*/true);
+    e.file = store.FileFor(e.summary.ticket, /*durable=*/true);
     ARROW_ASSIGN_OR_RAISE(auto written, store.WriteDurable(e.file, {e.schema, e.batches, {}}));
     e.file_checksum = written.checksum;
     e.file_size = written.size;
@@ -489,18 +499,13 @@ arrow::Result<std::unique_ptr<DatasetWriter>> BatchStore::BeginPut(
 }
 
 arrow::Result<StoredDataset> BatchStore::Get(const TicketId& ticket) {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  ARROW_ASSIGN_OR_RAISE(Entry * e, impl_->Lookup(ticket));
-  return impl_->ReadLocked(*e);
+  return impl_->Read(ticket);
 }
 
 arrow::Result<DatasetSummary> BatchStore::Describe(const TicketId& ticket) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   ARROW_ASSIGN_OR_RAISE(Entry * e, impl_->Lookup(ticket));
-  if (!e->corrupt.empty()) {
-    return arrow::Status::IOError("dataset ", e->summary.path, " is corrupt and not served: ",
-                                  e->corrupt);
-  }
+  if (!e->corrupt.empty()) return Impl::Corrupt(*e);
   return e->summary;
 }
 
@@ -547,15 +552,9 @@ arrow::Result<DatasetSummary> BatchStore::Persist(const TicketId& ticket) {
   if (!impl_->has_disk()) {
     return arrow::Status::Invalid("cannot persist: the data node runs without a data dir");
   }
-  StoredDataset data;
-  std::string file;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    ARROW_ASSIGN_OR_RAISE(Entry * e, impl_->Lookup(ticket));
-    if (e->summary.durable) return e->summary;
-    ARROW_ASSIGN_OR_RAISE(data, impl_->ReadLocked(*e));
-    file = impl_->FileFor(*e, /*durable=*/true);
-  }
+  ARROW_ASSIGN_OR_RAISE(StoredDataset data, impl_->Read(ticket));
+  if (data.summary.durable) return data.summary;
+  const std::string file = impl_->FileFor(ticket, /*durable=*/true);
   ARROW_ASSIGN_OR_RAISE(auto written, impl_->WriteDurable(file, data));
   std::lock_guard<std::mutex> lock(impl_->mutex);
   auto found = impl_->Lookup(ticket);
