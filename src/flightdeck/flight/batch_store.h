@@ -23,8 +23,9 @@
 //   ARROW_ASSIGN_OR_RAISE(DatasetSummary summary, put->Commit());
 //   ARROW_ASSIGN_OR_RAISE(StoredDataset data, store->Get(summary.ticket));
 //
-// All BatchStore methods are thread-safe. Spilling and manifest writes run
-// under the store's lock: they pause other calls while they write.
+// All BatchStore methods are thread-safe. Spill files, durable files and
+// disk reads are written and verified outside the store's lock; manifest
+// rewrites (small) run under it.
 #pragma once
 
 #include <chrono>
