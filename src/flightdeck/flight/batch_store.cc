@@ -549,6 +549,13 @@ arrow::Result<DatasetSummary> BatchStore::Describe(const TicketId& ticket) {
   return e->summary;
 }
 
+arrow::Result<std::shared_ptr<arrow::Schema>> BatchStore::GetSchema(const TicketId& ticket) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  ARROW_ASSIGN_OR_RAISE(Entry * e, impl_->Lookup(ticket));
+  if (!e->corrupt.empty()) return Impl::Corrupt(*e);
+  return e->schema;
+}
+
 arrow::Result<DatasetSummary> BatchStore::FindByPath(const std::string& path) {
   TicketId ticket;
   {

@@ -172,6 +172,9 @@ class BatchStore {
   /// The summary of a ticket; errors as Get, without reading data.
   arrow::Result<DatasetSummary> Describe(const TicketId& ticket);
 
+  /// The schema of a ticket; errors as Describe, without reading data.
+  arrow::Result<std::shared_ptr<arrow::Schema>> GetSchema(const TicketId& ticket);
+
   /// The dataset last committed under `path`; KeyError if none.
   arrow::Result<DatasetSummary> FindByPath(const std::string& path);
 

@@ -224,9 +224,9 @@ class DataNodeService : public fl::FlightServerBase {
   }
 
   arrow::Result<std::shared_ptr<arrow::Schema>> SchemaOf(const DatasetSummary& summary) {
-    auto data = store_->Get(summary.ticket);
-    if (!data.ok()) return ToFlight(data.status());
-    return data->schema;
+    auto schema = store_->GetSchema(summary.ticket);
+    if (!schema.ok()) return ToFlight(schema.status());
+    return schema;
   }
 
   arrow::Result<fl::FlightInfo> MakeInfo(const DatasetSummary& summary) {
