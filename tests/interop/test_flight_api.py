@@ -9,6 +9,7 @@ import time
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+from conftest import flightdeck_binary
 
 TENANT = b"x-flightdeck-tenant"
 
@@ -310,7 +311,6 @@ def test_corrupt_durable_file_is_reported_not_served(start_data_node, tmp_path):
     (["--memory-budget", "lots"], 2, "lots"),
 ])
 def test_bad_node_options_fail_clearly(args, code, message):
-    from conftest import flightdeck_binary
     done = subprocess.run([flightdeck_binary(), "node", "--port", "0", *args],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == code, (done.stdout, done.stderr)

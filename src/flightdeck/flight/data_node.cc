@@ -25,7 +25,8 @@ using json = nlohmann::json;
 
 namespace {
 
-// Store errors as Flight statuses: corrupt data is INTERNAL.
+// Store errors as Flight statuses: corrupt data and failed disk writes are
+// INTERNAL.
 arrow::Status ToFlight(const arrow::Status& st) {
   if (st.IsIOError()) return fl::MakeFlightError(fl::FlightStatusCode::Internal, st.message());
   return st;
@@ -62,7 +63,7 @@ const std::vector<fl::ActionType>& Actions() {
       {"drop", "Drop a dataset. Body: {\"ticket\": T}. Result: {\"dropped\": T}."},
       {"persist", "Make a dataset durable (fsync, manifest). Body: {\"ticket\": T}. "
                   "Result: the dataset summary."},
-      {"stats", "Memory and disk accounting and dataset counts, as JSON."},
+      {"stats", "Node-wide memory and disk accounting and dataset counts, as JSON."},
       {"health", "{\"status\": \"ok\", ...} while the node serves."},
       {"gc", "Drop expired datasets. Result: {\"dropped\": N}."},
   };
@@ -90,13 +91,15 @@ class DataNodeService : public fl::FlightServerBase {
     while (true) {
       ARROW_ASSIGN_OR_RAISE(fl::FlightStreamChunk chunk, reader->Next());
       if (!chunk.data) break;
-      ARROW_RETURN_NOT_OK(put->Append(std::move(chunk.data)));
+      ARROW_RETURN_NOT_OK(ToFlight(put->Append(std::move(chunk.data))));
     }
     // A client that vanished also ends the stream; only a clean end commits.
     if (context.is_cancelled()) {
       return arrow::Status::Cancelled("put of ", target.path(), " was cancelled by the client");
     }
-    ARROW_ASSIGN_OR_RAISE(DatasetSummary summary, put->Commit());
+    auto committed = put->Commit();
+    if (!committed.ok()) return ToFlight(committed.status());
+    const DatasetSummary& summary = *committed;
     FD_LOG(kDebug) << "stored " << summary.path << ": " << summary.rows << " rows, "
                    << summary.bytes << " bytes" << (summary.durable ? ", durable" : "");
     return writer->WriteMetadata(*arrow::Buffer::FromString(summary.ToJson()));
