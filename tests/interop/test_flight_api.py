@@ -9,6 +9,7 @@ import time
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+from conftest import flightdeck_binary
 
 TENANT = b"x-flightdeck-tenant"
 
@@ -154,8 +155,10 @@ def test_actions(data_node):
     client.close()
 
 
-def test_ttl_expires_and_gc_collects(data_node):
-    client = flight.connect(data_node)
+def test_ttl_expires_and_gc_collects(start_data_node):
+    # No background collection during the test: the gc action does it.
+    _, location = start_data_node("--gc-interval", "3600")
+    client = flight.connect(location)
     cmd = json.dumps({"tenant": "acme", "dataset": "d", "partition": "0", "ttl_seconds": 0.05})
     summary = put(client, flight.FlightDescriptor.for_command(cmd.encode()), table(10))
     assert summary["expires_at_ms"] > 0
@@ -300,3 +303,15 @@ def test_corrupt_durable_file_is_reported_not_served(start_data_node, tmp_path):
     assert action(client, "stats")["datasets_corrupt"] == 1
     assert list(client.list_flights(options=as_tenant("acme"))) == []
     client.close()
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--data-dir", "/dev/null/node"], 1, "cannot use data dir /dev/null/node"),
+    (["--compression", "snappy"], 2, "snappy"),
+    (["--memory-budget", "lots"], 2, "lots"),
+])
+def test_bad_node_options_fail_clearly(args, code, message):
+    done = subprocess.run([flightdeck_binary(), "node", "--port", "0", *args],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == code, (done.stdout, done.stderr)
+    assert message in done.stdout + done.stderr

@@ -31,13 +31,19 @@ void AddNodeCommand(CLI::App& app) {
                   "Seconds a dataset lives unless its put says otherwise; 0 forever")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  cmd->callback([options, compression, ttl_seconds] {
+  auto gc_seconds = std::make_shared<double>(10);
+  cmd->add_option("--gc-interval", *gc_seconds,
+                  "Seconds between background collections of expired datasets")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->callback([options, compression, ttl_seconds, gc_seconds] {
     options->shutdown_on_signals = true;
     auto parsed = flight::ParseDiskCompression(*compression);
     Check(parsed.status(), "--compression");
     options->store.compression = *parsed;
     options->store.default_ttl =
         std::chrono::milliseconds(static_cast<int64_t>(*ttl_seconds * 1000));
+    options->gc_interval = std::chrono::milliseconds(static_cast<int64_t>(*gc_seconds * 1000));
     auto node = flight::DataNode::Start(*options);
     Check(node.status(), "cannot start the data node on " + options->host + ":" +
                              std::to_string(options->port));

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -59,6 +60,7 @@ struct Entry {
   int64_t file_size = 0;
   std::string corrupt;  // non-empty: why it is not served
   uint64_t last_used = 0;
+  bool spilling = false;  // a spill file is being written
 };
 
 }  // namespace
@@ -102,6 +104,8 @@ struct BatchStore::Impl {
   int64_t puts_in_flight = 0;
   int64_t spills = 0;
   int64_t spilled_bytes = 0;
+  int64_t spills_in_progress = 0;
+  std::condition_variable spilled_cv;  // a spill ended
   uint64_t clock = 0;  // LRU order
 
   bool has_disk() const { return !options.data_dir.empty(); }
@@ -120,9 +124,9 @@ struct BatchStore::Impl {
     return e.summary.expires_at_ms != 0 && e.summary.expires_at_ms <= NowMs();
   }
 
-  std::string FileFor(const Entry& e, bool durable) const {
+  std::string FileFor(const TicketId& ticket, bool durable) const {
     const fs::path& dir = durable ? durable_dir : spill_dir;
-    return (dir / (e.summary.ticket.tenant + "." + e.summary.ticket.id + ".arrow")).string();
+    return (dir / (ticket.tenant + "." + ticket.id + ".arrow")).string();
   }
 
   // Takes an entry out of the maps and the memory accounting; its files and
@@ -170,61 +174,100 @@ struct BatchStore::Impl {
         (fs::path(options.data_dir) / kManifestName).string(), manifest.dump(1));
   }
 
-  // Makes room for `bytes` more in memory: expired datasets first, then the
-  // least recently used ones go to disk. CapacityError when impossible.
-  arrow::Status ReserveLocked(int64_t bytes) {
-    if (memory_used + bytes <= options.memory_budget_bytes) {
-      memory_used += bytes;
-      reserved += bytes;
-      return arrow::Status::OK();
-    }
-    std::vector<std::string> expired;
-    for (const auto& [key, e] : entries) {
-      if (Expired(e)) expired.push_back(key);
-    }
-    for (const auto& key : expired) ARROW_RETURN_NOT_OK(RemoveLocked(key));
+  // Makes room for `bytes` more in memory and reserves them: expired
+  // datasets go first, then the least recently used ones are released (if
+  // already on disk) or spilled. Spill files are written without holding the
+  // lock; a dataset being spilled stays readable from memory meanwhile.
+  // CapacityError when nothing is left to release.
+  arrow::Status Reserve(int64_t bytes) {
+    std::unique_lock<std::mutex> lock(mutex);
+    bool collected = false;
     while (memory_used + bytes > options.memory_budget_bytes) {
+      if (!collected) {
+        collected = true;
+        std::vector<std::string> expired;
+        for (const auto& [key, e] : entries) {
+          if (Expired(e)) expired.push_back(key);
+        }
+        for (const auto& key : expired) ARROW_RETURN_NOT_OK(RemoveLocked(key));
+        continue;
+      }
       Entry* victim = nullptr;
       if (has_disk()) {
         for (auto& [key, e] : entries) {
-          if (e.in_memory && e.corrupt.empty() && (!victim || e.last_used < victim->last_used)) {
+          if (e.in_memory && !e.spilling && e.corrupt.empty() &&
+              (!victim || e.last_used < victim->last_used)) {
             victim = &e;
           }
         }
       }
       if (!victim) {
+        if (spills_in_progress > 0) {
+          // Another put is spilling: its memory comes free soon.
+          spilled_cv.wait(lock);
+          continue;
+        }
         return arrow::Status::CapacityError(
             "data node memory is full: ", memory_used, " of ", options.memory_budget_bytes,
             " bytes in use (", reserved, " by puts in flight), ", bytes,
             " more requested, and ",
             has_disk() ? "nothing left to spill" : "no data dir to spill to");
       }
-      ARROW_RETURN_NOT_OK(EvictLocked(*victim));
+      if (!victim->file.empty()) {
+        ReleaseMemoryLocked(*victim);  // durable: its file already holds it
+        continue;
+      }
+      ARROW_RETURN_NOT_OK(SpillUnlocked(lock, *victim));
     }
     memory_used += bytes;
     reserved += bytes;
     return arrow::Status::OK();
   }
 
-  arrow::Status EvictLocked(Entry& e) {
-    if (e.file.empty()) {
-      const std::string file = FileFor(e, /*durable=*/false);
-      ARROW_ASSIGN_OR_RAISE(auto written,
-                            internal::WriteIpcFile(file, e.schema, e.batches, options.compression));
-      e.file = file;
-      e.file_checksum = written.checksum;
-      e.file_size = written.size;
-      ++spills;
-      spilled_bytes += e.summary.bytes;
-      FD_LOG(kDebug) << "spilled " << e.summary.path << " (" << e.summary.bytes << " bytes) to "
-                     << file;
+  // Writes `victim` to a spill file with the lock released, then moves it to
+  // the disk tier unless it was dropped, replaced or persisted meanwhile.
+  // REQUIRES: `lock` holds mutex; victim is in memory, not spilling, no file.
+  arrow::Status SpillUnlocked(std::unique_lock<std::mutex>& lock, Entry& victim) {
+    victim.spilling = true;
+    ++spills_in_progress;
+    const std::string key = victim.summary.ticket.Encode();
+    const std::string file = FileFor(victim.summary.ticket, /*durable=*/false);
+    auto schema = victim.schema;
+    auto batches = victim.batches;
+    const int64_t bytes = victim.summary.bytes;
+    lock.unlock();
+    auto written = internal::WriteIpcFile(file, schema, batches, options.compression);
+    batches.clear();
+    lock.lock();
+    --spills_in_progress;
+    spilled_cv.notify_all();
+    auto it = entries.find(key);
+    if (it == entries.end() || !it->second.file.empty()) {
+      // Dropped, replaced or persisted meanwhile: the spill file is not needed.
+      if (written.ok()) RemoveFile(file);
+      if (it != entries.end()) it->second.spilling = false;
+      return arrow::Status::OK();
     }
+    Entry& e = it->second;
+    e.spilling = false;
+    ARROW_RETURN_NOT_OK(written.status());
+    e.file = file;
+    e.file_checksum = written->checksum;
+    e.file_size = written->size;
+    ++spills;
+    spilled_bytes += bytes;
+    FD_LOG(kDebug) << "spilled " << e.summary.path << " (" << bytes << " bytes) to " << file;
+    ReleaseMemoryLocked(e);
+    return arrow::Status::OK();
+  }
+
+  // Drops the in-memory copy of a dataset whose file holds it.
+  void ReleaseMemoryLocked(Entry& e) {
     e.batches.clear();
     e.batches.shrink_to_fit();
     e.in_memory = false;
     e.summary.tier = Tier::kDisk;
     memory_used -= e.summary.bytes;
-    return arrow::Status::OK();
   }
 
   arrow::Status Recover() {
@@ -260,22 +303,12 @@ struct BatchStore::Impl {
       e.summary.durable = true;
       e.summary.tier = Tier::kDisk;
       e.in_memory = false;
-      auto hashed = internal::HashFile(e.file);
-      if (!hashed.ok()) {
-        e.corrupt = "file " + e.file + " is missing: " + hashed.status().message();
-      } else if (*hashed != e.file_checksum) {
-        e.corrupt = "file " + e.file + " is corrupt: checksum " +
-                    internal::FormatChecksum(*hashed) + ", manifest says " +
-                    internal::FormatChecksum(e.file_checksum);
-      }
-      if (e.corrupt.empty()) {
-        // Read the schema back: a file that maps and hashes right is served.
-        auto read = internal::ReadIpcFile(e.file, e.file_checksum);
-        if (read.ok()) {
-          e.schema = read->schema;
-        } else {
-          e.corrupt = read.status().message();
-        }
+      // A file that maps, matches its checksum and parses is served.
+      auto read = internal::ReadIpcFile(e.file, e.file_checksum);
+      if (read.ok()) {
+        e.schema = read->schema;
+      } else {
+        e.corrupt = read.status().message();
       }
       if (!e.corrupt.empty()) FD_LOG(kError) << "durable dataset " << e.summary.path << ": " << e.corrupt;
       const std::string key = e.summary.ticket.Encode();
@@ -291,25 +324,45 @@ struct BatchStore::Impl {
     return internal::WriteIpcFile(file, data.schema, data.batches, options.compression);
   }
 
-  arrow::Result<StoredDataset> ReadLocked(Entry& e) {
-    if (!e.corrupt.empty()) {
-      return arrow::Status::IOError("dataset ", e.summary.path, " is corrupt and not served: ",
-                                    e.corrupt);
+  static arrow::Status Corrupt(const Entry& e) {
+    return arrow::Status::IOError("dataset ", e.summary.path, " is corrupt and not served: ",
+                                  e.corrupt);
+  }
+
+  // The batches of a ticket. Files are mapped and verified outside the lock,
+  // so a large disk read does not stall other calls.
+  arrow::Result<StoredDataset> Read(const TicketId& ticket) {
+    for (int attempt = 0;; ++attempt) {
+      StoredDataset data;
+      std::string file;
+      uint64_t checksum = 0;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        ARROW_ASSIGN_OR_RAISE(Entry * e, Lookup(ticket));
+        if (!e->corrupt.empty()) return Corrupt(*e);
+        data = StoredDataset{e->schema, {}, e->summary};
+        if (e->in_memory) {
+          data.batches = e->batches;
+          return data;
+        }
+        file = e->file;
+        checksum = e->file_checksum;
+      }
+      auto read = internal::ReadIpcFile(file, checksum);
+      if (read.ok()) {
+        data.batches = std::move(read->batches);
+        return data;
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      ARROW_ASSIGN_OR_RAISE(Entry * e, Lookup(ticket));  // dropped meanwhile: KeyError
+      // The file moved (spill -> durable) while we read: read the new one.
+      if (e->file != file && attempt < 3) continue;
+      if (e->corrupt.empty()) {
+        e->corrupt = read.status().message();
+        FD_LOG(kError) << "dataset " << e->summary.path << ": " << e->corrupt;
+      }
+      return Corrupt(*e);
     }
-    StoredDataset data{e.schema, {}, e.summary};
-    if (e.in_memory) {
-      data.batches = e.batches;
-      return data;
-    }
-    auto read = internal::ReadIpcFile(e.file, e.file_checksum);
-    if (!read.ok()) {
-      e.corrupt = read.status().message();
-      FD_LOG(kError) << "dataset " << e.summary.path << ": " << e.corrupt;
-      return arrow::Status::IOError("dataset ", e.summary.path, " is corrupt and not served: ",
-                                    e.corrupt);
-    }
-    data.batches = std::move(read->batches);
-    return data;
   }
 };
 
@@ -351,10 +404,7 @@ arrow::Status DatasetWriter::Append(std::shared_ptr<arrow::RecordBatch> batch) {
                                   " is invalid: ", valid.message());
   }
   const int64_t size = arrow::util::TotalBufferSize(*batch);
-  {
-    std::lock_guard<std::mutex> lock(w.store->mutex);
-    ARROW_RETURN_NOT_OK(w.store->ReserveLocked(size));
-  }
+  ARROW_RETURN_NOT_OK(w.store->Reserve(size));
   w.bytes += size;
   w.rows += batch->num_rows();
   w.hasher.UpdateBatch(*batch);
@@ -382,7 +432,7 @@ arrow::Result<DatasetSummary> DatasetWriter::Commit() {
       return arrow::Status::Invalid("cannot persist ", w.path,
                                     ": the data node runs without a data dir");
     }
-    e.file = store.FileFor(e, /*durable=*/true);
+    e.file = store.FileFor(e.summary.ticket, /*durable=*/true);
     ARROW_ASSIGN_OR_RAISE(auto written, store.WriteDurable(e.file, {e.schema, e.batches, {}}));
     e.file_checksum = written.checksum;
     e.file_size = written.size;
@@ -489,19 +539,21 @@ arrow::Result<std::unique_ptr<DatasetWriter>> BatchStore::BeginPut(
 }
 
 arrow::Result<StoredDataset> BatchStore::Get(const TicketId& ticket) {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  ARROW_ASSIGN_OR_RAISE(Entry * e, impl_->Lookup(ticket));
-  return impl_->ReadLocked(*e);
+  return impl_->Read(ticket);
 }
 
 arrow::Result<DatasetSummary> BatchStore::Describe(const TicketId& ticket) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   ARROW_ASSIGN_OR_RAISE(Entry * e, impl_->Lookup(ticket));
-  if (!e->corrupt.empty()) {
-    return arrow::Status::IOError("dataset ", e->summary.path, " is corrupt and not served: ",
-                                  e->corrupt);
-  }
+  if (!e->corrupt.empty()) return Impl::Corrupt(*e);
   return e->summary;
+}
+
+arrow::Result<std::shared_ptr<arrow::Schema>> BatchStore::GetSchema(const TicketId& ticket) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  ARROW_ASSIGN_OR_RAISE(Entry * e, impl_->Lookup(ticket));
+  if (!e->corrupt.empty()) return Impl::Corrupt(*e);
+  return e->schema;
 }
 
 arrow::Result<DatasetSummary> BatchStore::FindByPath(const std::string& path) {
@@ -547,15 +599,9 @@ arrow::Result<DatasetSummary> BatchStore::Persist(const TicketId& ticket) {
   if (!impl_->has_disk()) {
     return arrow::Status::Invalid("cannot persist: the data node runs without a data dir");
   }
-  StoredDataset data;
-  std::string file;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    ARROW_ASSIGN_OR_RAISE(Entry * e, impl_->Lookup(ticket));
-    if (e->summary.durable) return e->summary;
-    ARROW_ASSIGN_OR_RAISE(data, impl_->ReadLocked(*e));
-    file = impl_->FileFor(*e, /*durable=*/true);
-  }
+  ARROW_ASSIGN_OR_RAISE(StoredDataset data, impl_->Read(ticket));
+  if (data.summary.durable) return data.summary;
+  const std::string file = impl_->FileFor(ticket, /*durable=*/true);
   ARROW_ASSIGN_OR_RAISE(auto written, impl_->WriteDurable(file, data));
   std::lock_guard<std::mutex> lock(impl_->mutex);
   auto found = impl_->Lookup(ticket);

@@ -23,8 +23,9 @@
 //   ARROW_ASSIGN_OR_RAISE(DatasetSummary summary, put->Commit());
 //   ARROW_ASSIGN_OR_RAISE(StoredDataset data, store->Get(summary.ticket));
 //
-// All BatchStore methods are thread-safe. Spilling and manifest writes run
-// under the store's lock: they pause other calls while they write.
+// All BatchStore methods are thread-safe. Spill files, durable files and
+// disk reads are written and verified outside the store's lock; manifest
+// rewrites (small) run under it.
 #pragma once
 
 #include <chrono>
@@ -170,6 +171,9 @@ class BatchStore {
 
   /// The summary of a ticket; errors as Get, without reading data.
   arrow::Result<DatasetSummary> Describe(const TicketId& ticket);
+
+  /// The schema of a ticket; errors as Describe, without reading data.
+  arrow::Result<std::shared_ptr<arrow::Schema>> GetSchema(const TicketId& ticket);
 
   /// The dataset last committed under `path`; KeyError if none.
   arrow::Result<DatasetSummary> FindByPath(const std::string& path);

@@ -1,5 +1,9 @@
 #include "flightdeck/flight/data_node.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -25,7 +29,8 @@ using json = nlohmann::json;
 
 namespace {
 
-// Store errors as Flight statuses: corrupt data is INTERNAL.
+// Store errors as Flight statuses: corrupt data and failed disk writes are
+// INTERNAL.
 arrow::Status ToFlight(const arrow::Status& st) {
   if (st.IsIOError()) return fl::MakeFlightError(fl::FlightStatusCode::Internal, st.message());
   return st;
@@ -51,6 +56,14 @@ arrow::Result<TicketId> TicketFromBody(const fl::ServerCallContext& context,
   return TicketFor(context, j["ticket"].get<std::string>());
 }
 
+// Received batches partly live in memory gRPC took from malloc; after a drop,
+// hand the freed pages back to the system so RSS follows what the node holds.
+void ReturnFreedMemory() {
+#ifdef __GLIBC__
+  ::malloc_trim(0);
+#endif
+}
+
 std::unique_ptr<fl::ResultStream> JsonResult(const std::string& text) {
   std::vector<fl::Result> results;
   results.push_back(fl::Result{arrow::Buffer::FromString(text)});
@@ -62,7 +75,7 @@ const std::vector<fl::ActionType>& Actions() {
       {"drop", "Drop a dataset. Body: {\"ticket\": T}. Result: {\"dropped\": T}."},
       {"persist", "Make a dataset durable (fsync, manifest). Body: {\"ticket\": T}. "
                   "Result: the dataset summary."},
-      {"stats", "Memory and disk accounting and dataset counts, as JSON."},
+      {"stats", "Node-wide memory and disk accounting and dataset counts, as JSON."},
       {"health", "{\"status\": \"ok\", ...} while the node serves."},
       {"gc", "Drop expired datasets. Result: {\"dropped\": N}."},
   };
@@ -90,13 +103,15 @@ class DataNodeService : public fl::FlightServerBase {
     while (true) {
       ARROW_ASSIGN_OR_RAISE(fl::FlightStreamChunk chunk, reader->Next());
       if (!chunk.data) break;
-      ARROW_RETURN_NOT_OK(put->Append(std::move(chunk.data)));
+      ARROW_RETURN_NOT_OK(ToFlight(put->Append(std::move(chunk.data))));
     }
     // A client that vanished also ends the stream; only a clean end commits.
     if (context.is_cancelled()) {
       return arrow::Status::Cancelled("put of ", target.path(), " was cancelled by the client");
     }
-    ARROW_ASSIGN_OR_RAISE(DatasetSummary summary, put->Commit());
+    auto committed = put->Commit();
+    if (!committed.ok()) return ToFlight(committed.status());
+    const DatasetSummary& summary = *committed;
     FD_LOG(kDebug) << "stored " << summary.path << ": " << summary.rows << " rows, "
                    << summary.bytes << " bytes" << (summary.durable ? ", durable" : "");
     return writer->WriteMetadata(*arrow::Buffer::FromString(summary.ToJson()));
@@ -181,6 +196,7 @@ class DataNodeService : public fl::FlightServerBase {
     if (action.type == "drop") {
       ARROW_ASSIGN_OR_RAISE(TicketId ticket, TicketFromBody(context, action.body));
       ARROW_RETURN_NOT_OK(ToFlight(store_->Drop(ticket)));
+      ReturnFreedMemory();
       *result = JsonResult(json{{"dropped", ticket.Encode()}}.dump());
     } else if (action.type == "persist") {
       ARROW_ASSIGN_OR_RAISE(TicketId ticket, TicketFromBody(context, action.body));
@@ -199,6 +215,7 @@ class DataNodeService : public fl::FlightServerBase {
               .dump());
     } else if (action.type == "gc") {
       ARROW_ASSIGN_OR_RAISE(int64_t dropped, store_->CollectGarbage());
+      if (dropped > 0) ReturnFreedMemory();
       *result = JsonResult(json{{"dropped", dropped}}.dump());
     } else {
       return arrow::Status::Invalid("unknown action '", action.type,
@@ -224,9 +241,9 @@ class DataNodeService : public fl::FlightServerBase {
   }
 
   arrow::Result<std::shared_ptr<arrow::Schema>> SchemaOf(const DatasetSummary& summary) {
-    auto data = store_->Get(summary.ticket);
-    if (!data.ok()) return ToFlight(data.status());
-    return data->schema;
+    auto schema = store_->GetSchema(summary.ticket);
+    if (!schema.ok()) return ToFlight(schema.status());
+    return schema;
   }
 
   arrow::Result<fl::FlightInfo> MakeInfo(const DatasetSummary& summary) {

@@ -88,7 +88,7 @@ arrow::Result<ReadFile> ReadIpcFile(const std::string& path, uint64_t expected_c
   hasher.Update(bytes->data(), static_cast<size_t>(bytes->size()));
   if (hasher.Digest() != expected_checksum) {
     return arrow::Status::IOError("file ", path, " is corrupt: checksum ",
-                                  FormatChecksum(hasher.Digest()), ", manifest says ",
+                                  FormatChecksum(hasher.Digest()), ", expected ",
                                   FormatChecksum(expected_checksum));
   }
   ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchFileReader::Open(file));

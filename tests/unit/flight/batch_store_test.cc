@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <arrow/table.h>
 #include <arrow/util/byte_size.h>
@@ -120,6 +121,49 @@ TEST_F(BatchStoreTest, LeastRecentlyUsedSpillsToDiskAndReadsBackEqual) {
     ASSERT_OK_AND_ASSIGN(auto first, store->Describe(puts[0].ticket));
     EXPECT_EQ(first.tier, Tier::kDisk);  // the oldest went first
     for (const auto& s : puts) {
+      ASSERT_OK_AND_ASSIGN(auto read, Read(*store, s.ticket));
+      EXPECT_TRUE(read->Equals(*table));
+    }
+  }
+}
+
+TEST_F(BatchStoreTest, ConcurrentPutsReadsAndPersistsUnderASmallBudget) {
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 20'000, .batch_rows = 2000}));
+  const int64_t one = arrow::util::TotalBufferSize(*table);
+  // Room for every thread's put in flight plus one committed dataset: the
+  // other committed ones must spill.
+  constexpr int kThreads = 4;
+  ASSERT_OK_AND_ASSIGN(auto store, BatchStore::Open({.memory_budget_bytes = one * (kThreads + 1),
+                                                     .data_dir = dir_.string()}));
+  constexpr int kPutsPerThread = 3;
+  std::vector<std::vector<DatasetSummary>> done(kThreads);
+  std::vector<arrow::Status> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPutsPerThread && errors[t].ok(); ++i) {
+        auto s = Put(*store, "acme/t" + std::to_string(t) + "/" + std::to_string(i), *table);
+        if (!s.ok()) {
+          errors[t] = s.status();
+          break;
+        }
+        done[t].push_back(*s);
+        if (i == 1) errors[t] = store->Persist(s->ticket).status();
+        auto read = Read(*store, done[t][0].ticket);
+        if (!read.ok()) errors[t] = read.status();
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& st : errors) ASSERT_OK(st);
+  auto stats = store->Stats();
+  EXPECT_EQ(stats.datasets, kThreads * kPutsPerThread);
+  EXPECT_EQ(stats.datasets_durable, kThreads);
+  EXPECT_LE(stats.memory_used_bytes, one * (kThreads + 1));
+  EXPECT_GT(stats.spills, 0);
+  EXPECT_EQ(stats.puts_in_flight, 0);
+  for (const auto& summaries : done) {
+    for (const auto& s : summaries) {
       ASSERT_OK_AND_ASSIGN(auto read, Read(*store, s.ticket));
       EXPECT_TRUE(read->Equals(*table));
     }
