@@ -283,6 +283,7 @@ struct DataNode::Impl {
       lock.unlock();
       auto dropped = service->store().CollectGarbage();
       if (!dropped.ok()) FD_LOG(kWarning) << "background gc: " << dropped.status().ToString();
+      if (dropped.ok() && *dropped > 0) ReturnFreedMemory();
       lock.lock();
     }
   }
