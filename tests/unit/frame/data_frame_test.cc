@@ -324,6 +324,25 @@ TEST_F(FileTest, PartitionedDatasetWithPushdown) {
               1e-6);
 }
 
+TEST_F(FileTest, LimitOverScansAndUnorderedInputs) {
+  ASSERT_OK_AND_ASSIGN(auto orders, GenerateOrders({.rows = 30'000, .batch_rows = 1'000, .seed = 4}));
+  const std::string path = Path("orders.parquet");
+  ASSERT_OK(DataFrame::FromTable(orders).WriteFile(path, FileFormat::kParquet));
+  ASSERT_OK_AND_ASSIGN(auto frame, DataFrame::Read(path, FileFormat::kParquet));
+  // Over a file: the first rows of the file, in order.
+  ASSERT_OK_AND_ASSIGN(auto head, frame.Limit(3, 2).Select({"id"}).Collect());
+  ExpectRows(head, "[[2], [3], [4]]", true);
+  // Over aggregates, unions and joins (no order): the right number of rows.
+  ASSERT_OK_AND_ASSIGN(auto groups, frame.GroupBy({"customer"}).Agg({CountAll("n")}).Limit(5).Collect());
+  EXPECT_EQ(groups->num_rows(), 5);
+  ASSERT_OK_AND_ASSIGN(auto some, frame.Union(frame).Distinct().Limit(7, 3).Collect());
+  EXPECT_EQ(some->num_rows(), 7);
+  ASSERT_OK_AND_ASSIGN(auto joined, frame.Join(frame, {"id"}, {"id"}).Limit(0).Collect());
+  EXPECT_EQ(joined->num_rows(), 0);
+  ASSERT_OK_AND_ASSIGN(auto plan, frame.Distinct().Limit(1).Explain());
+  EXPECT_NE(plan.find("Limit 1\n  Distinct\n"), std::string::npos) << plan;
+}
+
 TEST_F(FileTest, ReadErrors) {
   ASSERT_RAISES(IOError, DataFrame::Read(Path("missing.parquet"), FileFormat::kParquet));
   ASSERT_OK(S().WriteFile(Path("x.csv"), FileFormat::kCsv));
