@@ -225,6 +225,22 @@ TEST(DataFrameTest, IsLazyAndImmutable) {
   EXPECT_TRUE(schema->field(4)->type()->Equals(arrow::int64()));
 }
 
+TEST(DataFrameTest, EmptyTablesThroughEveryOperation) {
+  ASSERT_OK_AND_ASSIGN(auto empty, TableFromRows(Sales()->schema(), "[]"));
+  ASSERT_EQ(empty->num_rows(), 0);
+  DataFrame e = DataFrame::FromTable(empty);
+  std::vector<DataFrame> frames = {
+      e.Filter("amount > 1"), e.WithColumn("x", "qty * 2"), e.Sort({Desc("amount", true)}),
+      e.GroupBy({"region"}).Agg({Sum("amount"), Stddev("qty"), CountDistinct("id")}), e.Distinct(),
+      e.Join(S(), {"id"}, {"id"}, JoinKind::kFull), S().Join(e, {"id"}, {"id"}, JoinKind::kAnti),
+      e.Limit(3), e.Union(e), e.Agg({Mean("amount", "m"), CountAll("n")})};
+  const std::vector<int64_t> expected_rows = {0, 0, 0, 0, 0, 6, 6, 0, 0, 1};
+  for (size_t i = 0; i < frames.size(); ++i) {
+    ASSERT_OK_AND_ASSIGN(auto table, frames[i].Collect());
+    EXPECT_EQ(table->num_rows(), expected_rows[i]) << i;
+  }
+}
+
 TEST(DataFrameTest, ReaderSourceIsSingleUse) {
   auto reader = std::make_shared<arrow::TableBatchReader>(Sales());
   DataFrame frame = DataFrame::FromReader(reader).Filter("id > 1");
