@@ -259,6 +259,17 @@ def test_sort_limit_matches_duckdb(data):
                 ordered=True)
 
 
+def test_limit_keeps_file_order_like_duckdb(data):
+    ours = run_flightdeck(data, [{"op": "filter", "expr": "x > 0"}, {"op": "limit", "count": 40, "offset": 690}])
+    assert_same(ours, duck(data, "SELECT * FROM t WHERE x > 0 LIMIT 40 OFFSET 690"), ordered=True)
+
+
+def test_limit_after_group_by_counts_rows(data):
+    ours = run_flightdeck(data, [{"op": "group_by", "keys": ["k1"], "aggs": [{"fn": "count_all", "name": "n"}]},
+                                 {"op": "limit", "count": 9}])
+    assert ours.num_rows == 9
+
+
 def test_sort_matches_polars(data):
     ours = run_flightdeck(data, [{"op": "sort", "by": [{"column": "k1", "nulls_first": True}, {"column": "id"}]}])
     theirs = pl.from_arrow(data["t"]).sort(["k1", "id"], nulls_last=False)

@@ -1,6 +1,8 @@
 #include "flightdeck/frame/expression_parser.h"
 
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
 #include <charconv>
 #include <optional>
 #include <string>
@@ -373,7 +375,25 @@ class Parser {
       }
       return lit(value);
     }
-    return lit(std::stod(token.text));
+    errno = 0;
+    char* end = nullptr;
+    const double value = std::strtod(token.text.c_str(), &end);
+    if (errno == ERANGE || end != token.text.c_str() + token.text.size()) {
+      return ErrorAt(token.position, "number " + token.text + " does not fit in a double");
+    }
+    return lit(value);
+  }
+
+  // A small non-negative integer argument of a type (precision, scale).
+  arrow::Result<int> TypeArgument(const char* what) {
+    if (Peek().kind != TokenKind::kInteger) return Expected(what);
+    const Token token = Take();
+    int value = 0;
+    auto [end, ec] = std::from_chars(token.text.data(), token.text.data() + token.text.size(), value);
+    if (ec != std::errc() || end != token.text.data() + token.text.size() || value > 76) {
+      return ErrorAt(token.position, std::string("expected ") + what + " of at most 76, found " + token.text);
+    }
+    return value;
   }
 
   arrow::Result<Expr> ParsePrimary() {
@@ -556,12 +576,10 @@ class Parser {
     }
     if (name == "decimal" || name == "decimal128" || name == "numeric") {
       ARROW_RETURN_NOT_OK(ExpectSymbol("("));
-      if (Peek().kind != TokenKind::kInteger) return Expected("a precision");
-      const int precision = std::stoi(Take().text);
+      ARROW_ASSIGN_OR_RAISE(const int precision, TypeArgument("a precision"));
       int scale = 0;
       if (AcceptSymbol(",")) {
-        if (Peek().kind != TokenKind::kInteger) return Expected("a scale");
-        scale = std::stoi(Take().text);
+        ARROW_ASSIGN_OR_RAISE(scale, TypeArgument("a scale"));
       }
       ARROW_RETURN_NOT_OK(ExpectSymbol(")"));
       auto type = arrow::Decimal128Type::Make(precision, scale);

@@ -22,7 +22,10 @@
 // (date32), date64, timestamp[(unit[, 'tz'])], decimal(p, s).
 //
 // Semantics are Arrow's kernels (see expr.h): Kleene logic, `/` of two
-// integers truncates, CASE takes the first true condition.
+// integers truncates, casts of floats to integers truncate toward zero, CASE
+// takes the first true condition, `x IN (...)` is null when x is null. There
+// is no `%` (Arrow has no modulo kernel). Functions that need options other
+// than their defaults (e.g. strptime) fail when bound.
 #pragma once
 
 #include <memory>

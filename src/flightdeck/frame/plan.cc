@@ -73,7 +73,8 @@ std::string Join(const std::vector<std::string>& parts) {
 
 class Lowering {
  public:
-  explicit Lowering(std::vector<std::string>* explain) : explain_(explain) {}
+  Lowering(std::vector<std::string>* explain, bool use_threads)
+      : explain_(explain), use_threads_(use_threads) {}
 
   arrow::Result<ac::Declaration> Lower(const PlanNode& node, Required required,
                                        cp::Expression pushed, int depth) {
@@ -137,6 +138,9 @@ class Lowering {
         break;  // joins and unions read every column of their inputs
     }
     if (node.kind == NodeKind::kProject) return LowerChildren(node, depth);
+    if (node.kind == NodeKind::kFetch && !Ordered(*node.inputs[0])) {
+      return LowerFetchOverUnordered(node, child_required[0], depth);
+    }
     std::vector<ac::Declaration::Input> inputs;
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       ARROW_ASSIGN_OR_RAISE(auto input,
@@ -162,6 +166,36 @@ class Lowering {
     return LowerOne(project, {std::move(input)});
   }
 
+  // Whether `node` yields batches in a defined order that Acero tracks.
+  static bool Ordered(const PlanNode& node) {
+    switch (node.kind) {
+      case NodeKind::kSource:
+      case NodeKind::kScan:
+      case NodeKind::kOrderBy:
+        return true;
+      case NodeKind::kFilter:
+      case NodeKind::kProject:
+      case NodeKind::kFetch:
+        return Ordered(*node.inputs[0]);
+      default:
+        return false;  // aggregates, joins and unions emit in no set order
+    }
+  }
+
+  // Acero's fetch needs ordered input. Over an unordered one (after a
+  // GroupBy, Join, Union or Distinct) the input runs as its own plan whose
+  // stream, numbered in arrival order, feeds the fetch. Still streaming.
+  arrow::Result<ac::Declaration> LowerFetchOverUnordered(const PlanNode& node, const Required& required,
+                                                         int depth) {
+    ARROW_ASSIGN_OR_RAISE(auto input, Lower(*node.inputs[0], required, cp::literal(true), depth + 1));
+    if (explain_) return LowerOne(node, {std::move(input)});  // describe, never run
+    ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::RecordBatchReader> reader,
+                          ac::DeclarationToReader(std::move(input), use_threads_));
+    ac::Declaration source("record_batch_reader_source",
+                           ac::RecordBatchReaderSourceNodeOptions(std::move(reader)));
+    return LowerOne(node, {std::move(source)});
+  }
+
   arrow::Result<ac::Declaration> LowerScan(const PlanNode& node, const Required& required,
                                            const cp::Expression& pushed, int depth) {
     std::vector<std::string> columns;
@@ -181,7 +215,11 @@ class Lowering {
     std::string line = node.label + " columns=[" + Join(columns) + "]";
     if (!pushed.Equals(cp::literal(true))) line += " filter=" + pushed.ToString();
     Note(depth, line);
-    ac::Declaration scan("scan", ds::ScanNodeOptions(node.dataset, options));
+    // Implicit ordering numbers batches in file order, so that Limit above
+    // a scan is deterministic (and Acero's fetch has the order it needs).
+    ac::Declaration scan("scan", ds::ScanNodeOptions(node.dataset, options,
+                                                     /*require_sequenced_output=*/false,
+                                                     /*implicit_ordering=*/true));
     // The scan node adds fragment bookkeeping columns; keep only ours.
     std::vector<cp::Expression> refs;
     for (const auto& column : columns) refs.push_back(cp::field_ref(column));
@@ -194,6 +232,7 @@ class Lowering {
   }
 
   std::vector<std::string>* explain_;
+  bool use_threads_;
 };
 
 // The output schema of `declaration`, planned (validated) but not run. A
@@ -240,14 +279,14 @@ arrow::Result<NodePtr> Finish(std::shared_ptr<PlanNode> node, const std::string&
 
 arrow::Result<ac::Declaration> Lower(const NodePtr& root) {
   ARROW_RETURN_NOT_OK(EnsureInitialized());
-  return Lowering(nullptr).Lower(*root, std::nullopt, cp::literal(true), 0);
+  return Lowering(nullptr, !NeedsOrder(root)).Lower(*root, std::nullopt, cp::literal(true), 0);
 }
 
 bool NeedsOrder(const NodePtr& root) { return root->needs_order; }
 
 std::string ExplainPlan(const NodePtr& root) {
   std::vector<std::string> lines;
-  auto lowered = Lowering(&lines).Lower(*root, std::nullopt, cp::literal(true), 0);
+  auto lowered = Lowering(&lines, !NeedsOrder(root)).Lower(*root, std::nullopt, cp::literal(true), 0);
   std::ostringstream out;
   for (const auto& line : lines) out << line << "\n";
   if (!lowered.ok()) out << "(cannot be lowered: " << lowered.status().ToString() << ")\n";

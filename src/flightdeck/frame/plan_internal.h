@@ -75,7 +75,9 @@ arrow::Status EnsureInitialized();
 /// operation name `op`.
 arrow::Result<NodePtr> Finish(std::shared_ptr<PlanNode> node, const std::string& op);
 
-/// The Acero declaration for the plan rooted at `root`, optimized.
+/// The Acero declaration for the plan rooted at `root`, optimized. May start
+/// executing parts of the plan (a Limit over unordered input runs its input
+/// as a separate streaming plan): call only to execute the result.
 arrow::Result<arrow::acero::Declaration> Lower(const NodePtr& root);
 
 /// Whether any node of the plan needs single-threaded execution.

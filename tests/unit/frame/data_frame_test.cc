@@ -225,6 +225,22 @@ TEST(DataFrameTest, IsLazyAndImmutable) {
   EXPECT_TRUE(schema->field(4)->type()->Equals(arrow::int64()));
 }
 
+TEST(DataFrameTest, EmptyTablesThroughEveryOperation) {
+  ASSERT_OK_AND_ASSIGN(auto empty, TableFromRows(Sales()->schema(), "[]"));
+  ASSERT_EQ(empty->num_rows(), 0);
+  DataFrame e = DataFrame::FromTable(empty);
+  std::vector<DataFrame> frames = {
+      e.Filter("amount > 1"), e.WithColumn("x", "qty * 2"), e.Sort({Desc("amount", true)}),
+      e.GroupBy({"region"}).Agg({Sum("amount"), Stddev("qty"), CountDistinct("id")}), e.Distinct(),
+      e.Join(S(), {"id"}, {"id"}, JoinKind::kFull), S().Join(e, {"id"}, {"id"}, JoinKind::kAnti),
+      e.Limit(3), e.Union(e), e.Agg({Mean("amount", "m"), CountAll("n")})};
+  const std::vector<int64_t> expected_rows = {0, 0, 0, 0, 0, 6, 6, 0, 0, 1};
+  for (size_t i = 0; i < frames.size(); ++i) {
+    ASSERT_OK_AND_ASSIGN(auto table, frames[i].Collect());
+    EXPECT_EQ(table->num_rows(), expected_rows[i]) << i;
+  }
+}
+
 TEST(DataFrameTest, ReaderSourceIsSingleUse) {
   auto reader = std::make_shared<arrow::TableBatchReader>(Sales());
   DataFrame frame = DataFrame::FromReader(reader).Filter("id > 1");
@@ -322,6 +338,25 @@ TEST_F(FileTest, PartitionedDatasetWithPushdown) {
   EXPECT_NEAR(std::static_pointer_cast<arrow::DoubleScalar>(got->column(1)->GetScalar(0).ValueOrDie())->value,
               std::static_pointer_cast<arrow::DoubleScalar>(want->column(1)->GetScalar(0).ValueOrDie())->value,
               1e-6);
+}
+
+TEST_F(FileTest, LimitOverScansAndUnorderedInputs) {
+  ASSERT_OK_AND_ASSIGN(auto orders, GenerateOrders({.rows = 30'000, .batch_rows = 1'000, .seed = 4}));
+  const std::string path = Path("orders.parquet");
+  ASSERT_OK(DataFrame::FromTable(orders).WriteFile(path, FileFormat::kParquet));
+  ASSERT_OK_AND_ASSIGN(auto frame, DataFrame::Read(path, FileFormat::kParquet));
+  // Over a file: the first rows of the file, in order.
+  ASSERT_OK_AND_ASSIGN(auto head, frame.Limit(3, 2).Select({"id"}).Collect());
+  ExpectRows(head, "[[2], [3], [4]]", true);
+  // Over aggregates, unions and joins (no order): the right number of rows.
+  ASSERT_OK_AND_ASSIGN(auto groups, frame.GroupBy({"customer"}).Agg({CountAll("n")}).Limit(5).Collect());
+  EXPECT_EQ(groups->num_rows(), 5);
+  ASSERT_OK_AND_ASSIGN(auto some, frame.Union(frame).Distinct().Limit(7, 3).Collect());
+  EXPECT_EQ(some->num_rows(), 7);
+  ASSERT_OK_AND_ASSIGN(auto joined, frame.Join(frame, {"id"}, {"id"}).Limit(0).Collect());
+  EXPECT_EQ(joined->num_rows(), 0);
+  ASSERT_OK_AND_ASSIGN(auto plan, frame.Distinct().Limit(1).Explain());
+  EXPECT_NE(plan.find("Limit 1\n  Distinct\n"), std::string::npos) << plan;
 }
 
 TEST_F(FileTest, ReadErrors) {

@@ -126,6 +126,8 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"date 'yesterday' < d", "expected a date as 'YYYY-MM-DD'"},
         ErrorCase{"a b", "expected an operator or end of input, found 'b'"},
         ErrorCase{"99999999999999999999", "does not fit in int64"},
+        ErrorCase{"1e400 > a", "at position 1: number 1e400 does not fit in a double"},
+        ErrorCase{"a::decimal(99999999999, 2)", "expected a precision of at most 76"},
         ErrorCase{"a % 2", "'%' is not supported"}, ErrorCase{"", "expected an operand"}));
 
 }  // namespace
