@@ -5,9 +5,11 @@
 // between our client and temporalio.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -251,6 +253,12 @@ TEST_F(ClientIntegrationTest, CancelTerminateAndTheirResults) {
       << waited.status().ToString();
   EXPECT_NE(waited.status().message().find("cancel-1"), std::string::npos);
 
+  // A query waits for a worker; with none it ends at its deadline.
+  auto unanswered = client_->Query(handle, "state", {}, {.timeout = milliseconds(1000)});
+  ASSERT_FALSE(unanswered.ok());
+  EXPECT_EQ(GrpcCodeOf(unanswered.status()), grpc::StatusCode::DEADLINE_EXCEEDED)
+      << unanswered.status().ToString();
+
   ASSERT_OK_AND_ASSIGN(Payloads details, ToPayloads(std::string("ticket-9")));
   ASSERT_OK(client_->Terminate(handle, "operator stop", details));
   ASSERT_OK_AND_ASSIGN(auto described, client_->Describe(handle));
@@ -277,10 +285,24 @@ TEST_F(ClientIntegrationTest, CancelTerminateAndTheirResults) {
 }
 
 TEST_F(ClientIntegrationTest, ListAndCountSeeStartedWorkflows) {
-  for (int i = 0; i < 3; ++i) {
-    ASSERT_OK(client_->StartWorkflow({.id = "list-" + std::to_string(i), .type = "Listed",
-                                      .task_queue = kIdleQueue}));
+  // Started from three threads at once through the one Client.
+  std::vector<arrow::Result<WorkflowHandle>> started(3);
+  {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 3; ++i) {
+      threads.emplace_back([&, i] {
+        started[i] = client_->StartWorkflow(
+            {.id = "list-" + std::to_string(i), .type = "Listed", .task_queue = kIdleQueue});
+      });
+    }
+    for (auto& thread : threads) thread.join();
   }
+  std::set<std::string> run_ids;
+  for (const auto& result : started) {
+    ASSERT_OK(result);
+    run_ids.insert(result->run_id);
+  }
+  EXPECT_EQ(run_ids.size(), 3u);
   ASSERT_OK(client_->StartWorkflow({.id = "other", .type = "NotListed", .task_queue = kIdleQueue}));
   const std::string query = "WorkflowType = 'Listed'";
   arrow::Result<int64_t> count = 0;
@@ -351,6 +373,81 @@ TEST_F(ClientIntegrationTest, HistoryPagesAndExportsLikeTheCli) {
             8);
 
   ASSERT_RAISES(KeyError, client_->GetHistory(WorkflowHandle{"no-such-workflow"}));
+}
+
+/// Wraps each payload, serialized and byte-reversed, in its own encoding:
+/// the shape of the official encryption and compression codecs.
+class ReversingCodec : public PayloadCodec {
+ public:
+  static constexpr char kEncoding[] = "binary/fd-test-reversed";
+
+  arrow::Result<std::vector<Payload>> Encode(std::vector<Payload> payloads) const override {
+    for (auto& payload : payloads) {
+      std::string bytes = payload.SerializeAsString();
+      std::reverse(bytes.begin(), bytes.end());
+      Payload wrapped;
+      (*wrapped.mutable_metadata())["encoding"] = kEncoding;
+      wrapped.set_data(std::move(bytes));
+      payload = std::move(wrapped);
+    }
+    return payloads;
+  }
+  arrow::Result<std::vector<Payload>> Decode(std::vector<Payload> payloads) const override {
+    for (auto& payload : payloads) {
+      if (EncodingOf(payload) != kEncoding) continue;
+      std::string bytes = payload.data();
+      std::reverse(bytes.begin(), bytes.end());
+      if (!payload.ParseFromString(bytes)) return arrow::Status::Invalid("bad reversed payload");
+    }
+    return payloads;
+  }
+};
+
+TEST_F(ClientIntegrationTest, CodecsEncodeUserPayloadsAndDecodeResults) {
+  ASSERT_OK_AND_ASSIGN(
+      auto coded, Client::Make(conn_, {.ns = "default",
+                                       .codecs = CodecChain({std::make_shared<ReversingCodec>()})}));
+  StartWorkflowOptions options{.id = "codec-1", .type = "Idle", .task_queue = kIdleQueue};
+  options.memo["note"] = *ToPayload(std::string("memo text"));
+  ASSERT_OK_AND_ASSIGN(options.search_attributes["FdCustomer"],
+                       SearchAttributePayload(SearchAttributeType::kKeyword, "c-9"));
+  ASSERT_OK_AND_ASSIGN(WorkflowHandle handle, coded->StartWorkflow(options, std::string("secret")));
+  ASSERT_OK(coded->Signal(handle, "add", std::string("signal arg")));
+
+  // On the wire (read back without the codec): inputs, memo and signal
+  // arguments are encoded, search attributes are not.
+  ASSERT_OK_AND_ASSIGN(auto history, client_->GetHistory(handle));
+  const auto& started = history.events(0).workflow_execution_started_event_attributes();
+  ASSERT_EQ(started.input().payloads_size(), 1);
+  EXPECT_EQ(EncodingOf(started.input().payloads(0)), ReversingCodec::kEncoding);
+  EXPECT_EQ(started.input().payloads(0).data().find("secret"), std::string::npos);
+  EXPECT_EQ(EncodingOf(started.memo().fields().at("note")), ReversingCodec::kEncoding);
+  EXPECT_EQ(EncodingOf(started.search_attributes().indexed_fields().at("FdCustomer")),
+            encoding::kJson);
+  auto signals = EventsOf(history, enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED);
+  ASSERT_EQ(signals.size(), 1u);
+  EXPECT_EQ(EncodingOf(signals[0]->workflow_execution_signaled_event_attributes().input().payloads(0)),
+            ReversingCodec::kEncoding);
+
+  // Termination details come back decoded through the codec client only.
+  ASSERT_OK(coded->Terminate(handle, "stop", *ToPayloads(std::string("why"))));
+  auto decoded = coded->GetResult(handle);
+  ASSERT_NE(WorkflowFailureOf(decoded.status()), nullptr) << decoded.status().ToString();
+  EXPECT_EQ(*FromPayloads<std::string>(WorkflowFailureOf(decoded.status())
+                                           ->failure()
+                                           .cause()
+                                           .application_failure_info()
+                                           .details()),
+            "why");
+  auto raw = client_->GetResult(handle);
+  ASSERT_NE(WorkflowFailureOf(raw.status()), nullptr) << raw.status().ToString();
+  EXPECT_EQ(EncodingOf(WorkflowFailureOf(raw.status())
+                           ->failure()
+                           .cause()
+                           .application_failure_info()
+                           .details()
+                           .payloads(0)),
+            ReversingCodec::kEncoding);
 }
 
 constexpr char kPyQueue[] = "python-worker-queue";

@@ -120,7 +120,8 @@ struct SelfSignedCert {
   std::string key_pem;
 };
 
-arrow::Result<SelfSignedCert> MakeCert(const fs::path& dir) {
+arrow::Result<SelfSignedCert> MakeCert(const fs::path& parent, const std::string& name) {
+  const fs::path dir = parent / name;
   fs::create_directories(dir);
   ARROW_ASSIGN_OR_RAISE(
       auto openssl,
@@ -164,7 +165,7 @@ class ClientTransportTest : public ::testing::Test {
 };
 
 TEST_F(ClientTransportTest, ApiKeyAndSdkHeadersReachTheServerOverTls) {
-  ASSERT_OK_AND_ASSIGN(SelfSignedCert cert, MakeCert(dir_));
+  ASSERT_OK_AND_ASSIGN(SelfSignedCert cert, MakeCert(dir_, "server"));
   grpc::SslServerCredentialsOptions ssl;
   ssl.pem_key_cert_pairs.push_back({cert.key_pem, cert.cert_pem});
   RecordingService service;
@@ -201,6 +202,38 @@ TEST_F(ClientTransportTest, ApiKeyAndSdkHeadersReachTheServerOverTls) {
   EXPECT_EQ(GrpcCodeOf(denied.status()), grpc::StatusCode::UNAVAILABLE)
       << denied.status().ToString();
   EXPECT_EQ(service.metadata("CountWorkflowExecutions")["authorization"], "Bearer sekret-key");
+}
+
+TEST_F(ClientTransportTest, MutualTlsPresentsTheClientCertificate) {
+  ASSERT_OK_AND_ASSIGN(SelfSignedCert server_cert, MakeCert(dir_, "server"));
+  ASSERT_OK_AND_ASSIGN(SelfSignedCert client_cert, MakeCert(dir_, "client"));
+  grpc::SslServerCredentialsOptions ssl(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = client_cert.cert_pem;  // the only client the server trusts
+  ssl.pem_key_cert_pairs.push_back({server_cert.key_pem, server_cert.cert_pem});
+  RecordingService service;
+  ASSERT_OK_AND_ASSIGN(auto server, StartServer(&service, grpc::SslServerCredentials(ssl)));
+  const std::string target = "127.0.0.1:" + std::to_string(server->port);
+
+  TlsOptions tls{.server_root_ca_pem = server_cert.cert_pem,
+                 .server_name_override = "localhost",
+                 .client_cert_pem = client_cert.cert_pem,
+                 .client_private_key_pem = client_cert.key_pem};
+  ASSERT_OK_AND_ASSIGN(auto conn, Connection::Connect({.target = target, .tls = tls}));
+  ASSERT_OK_AND_ASSIGN(auto info, conn->GetSystemInfo());
+  EXPECT_EQ(info.server_version(), "test");
+
+  // Without the client certificate the handshake fails.
+  tls.client_cert_pem.clear();
+  tls.client_private_key_pem.clear();
+  ASSERT_OK_AND_ASSIGN(auto anonymous, Connection::Connect({.target = target, .tls = tls}));
+  ASSERT_OK_AND_ASSIGN(auto client,
+                       Client::Make(anonymous, {.ns = "transport-ns", .retry = FastRetry(2)}));
+  auto refused = client->Count("q");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(GrpcCodeOf(refused.status()), grpc::StatusCode::UNAVAILABLE)
+      << refused.status().ToString();
+  EXPECT_TRUE(service.metadata("CountWorkflowExecutions").empty());
 }
 
 TEST_F(ClientTransportTest, UnavailableIsRetriedWithTheSameRequestId) {

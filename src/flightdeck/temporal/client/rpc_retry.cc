@@ -61,13 +61,16 @@ arrow::Status CallWithRetry(const RpcRetryOptions& options, std::string_view rpc
                             const std::function<bool()>& internal_errors_final) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::uniform_real_distribution<double> unit(0.0, 1.0);
-  const auto give_up_at = std::chrono::steady_clock::now() + options.max_elapsed;
+  // The budget starts at the first failure, so a long poll that ran for a
+  // minute before failing still gets its retries.
+  std::chrono::steady_clock::time_point give_up_at;
   int attempts = 0;
   while (true) {
     ++attempts;
     auto context = make_context();
     grpc::Status status = attempt(context.get());
     if (status.ok()) return arrow::Status::OK();
+    if (attempts == 1) give_up_at = std::chrono::steady_clock::now() + options.max_elapsed;
     const grpc::StatusCode code = status.error_code();
     bool retry = false;
     if (code == grpc::StatusCode::INTERNAL) {

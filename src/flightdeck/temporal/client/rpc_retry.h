@@ -5,7 +5,7 @@
 // with exponential backoff and jitter on UNAVAILABLE, RESOURCE_EXHAUSTED
 // (with a longer backoff), ABORTED, INTERNAL (unless the server reports the
 // `internal_error_differentiation` capability), UNKNOWN, DATA_LOSS and
-// OUT_OF_RANGE, all within one overall deadline per logical call. The Client
+// OUT_OF_RANGE, all within one time budget per logical call. The Client
 // applies them to every unary call; long polls additionally retry
 // DEADLINE_EXCEEDED.
 //
@@ -34,7 +34,8 @@ struct RpcRetryOptions {
   std::chrono::milliseconds resource_exhausted_maximum_interval{10000};
   /// Each delay is scaled by a uniform random factor in [1 - jitter, 1 + jitter].
   double jitter = 0.2;
-  /// No new attempt starts later than this after the first one; 0 = one attempt.
+  /// No new attempt starts later than this after the first failure; 0 = one
+  /// attempt.
   std::chrono::milliseconds max_elapsed{std::chrono::seconds(30)};
   /// At most this many attempts in all (0 = only max_elapsed limits them).
   int maximum_attempts = 0;
