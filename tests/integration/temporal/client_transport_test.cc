@@ -1,7 +1,9 @@
 // The Client's transport behaviour against a real local gRPC server (in this
 // process) that implements a few WorkflowService methods and records what
-// arrives: the API key header over TLS, the metadata on every call, retries
-// with one request id, and which codes are retried.
+// arrives: the API key header over TLS, mTLS, the metadata on every call,
+// retries with one request id, which codes are retried, and the exact
+// result-waiting protocol (empty long-poll pages, runs followed), whose rare
+// server answers a dev server cannot be made to give on demand.
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -21,6 +23,7 @@ namespace flightdeck::temporal {
 namespace {
 
 namespace wfs = ::temporal::api::workflowservice::v1;
+namespace enums_v1 = ::temporal::api::enums::v1;
 namespace fs = std::filesystem;
 
 /// Serves GetSystemInfo, StartWorkflowExecution and CountWorkflowExecutions;
@@ -63,6 +66,27 @@ class RecordingService final : public wfs::WorkflowService::Service {
     return grpc::Status::OK;
   }
 
+  /// Scripted answers of GetWorkflowExecutionHistory, served in order.
+  std::vector<wfs::GetWorkflowExecutionHistoryResponse> history_pages;
+
+  grpc::Status GetWorkflowExecutionHistory(
+      grpc::ServerContext* context, const wfs::GetWorkflowExecutionHistoryRequest* request,
+      wfs::GetWorkflowExecutionHistoryResponse* response) override {
+    Record("GetWorkflowExecutionHistory", context);
+    std::lock_guard<std::mutex> lock(mutex_);
+    history_requests_.push_back(*request);
+    if (history_requests_.size() > history_pages.size()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no more scripted pages");
+    }
+    *response = history_pages[history_requests_.size() - 1];
+    return grpc::Status::OK;
+  }
+
+  std::vector<wfs::GetWorkflowExecutionHistoryRequest> history_requests() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return history_requests_;
+  }
+
   std::vector<std::string> request_ids() {
     std::lock_guard<std::mutex> lock(mutex_);
     return request_ids_;
@@ -85,6 +109,7 @@ class RecordingService final : public wfs::WorkflowService::Service {
 
   std::mutex mutex_;
   std::vector<std::string> request_ids_;
+  std::vector<wfs::GetWorkflowExecutionHistoryRequest> history_requests_;
   std::map<std::string, std::map<std::string, std::string>> metadata_;
 };
 
@@ -234,6 +259,62 @@ TEST_F(ClientTransportTest, MutualTlsPresentsTheClientCertificate) {
   EXPECT_EQ(GrpcCodeOf(refused.status()), grpc::StatusCode::UNAVAILABLE)
       << refused.status().ToString();
   EXPECT_TRUE(service.metadata("CountWorkflowExecutions").empty());
+}
+
+/// A page holding one close event of `type`, built by `fill`.
+template <typename Fill>
+wfs::GetWorkflowExecutionHistoryResponse ClosePage(enums_v1::EventType type, Fill fill) {
+  wfs::GetWorkflowExecutionHistoryResponse page;
+  auto* event = page.mutable_history()->add_events();
+  event->set_event_id(5);
+  event->set_event_type(type);
+  fill(event);
+  return page;
+}
+
+TEST_F(ClientTransportTest, GetResultLoopsOnEmptyPagesAndFollowsNewRuns) {
+  RecordingService service;
+  wfs::GetWorkflowExecutionHistoryResponse empty;  // an expired server-side long poll
+  empty.set_next_page_token("token-1");
+  service.history_pages.push_back(empty);
+  // The server's synthetic continued-as-new for a cron/retry run...
+  service.history_pages.push_back(
+      ClosePage(enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, [](auto* event) {
+        event->mutable_workflow_execution_continued_as_new_event_attributes()
+            ->set_new_execution_run_id("run-2");
+      }));
+  // ...a completion that names a next run (cron)...
+  service.history_pages.push_back(
+      ClosePage(enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, [](auto* event) {
+        event->mutable_workflow_execution_completed_event_attributes()->set_new_execution_run_id(
+            "run-3");
+      }));
+  // ...and the last run's result.
+  service.history_pages.push_back(
+      ClosePage(enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, [](auto* event) {
+        *event->mutable_workflow_execution_completed_event_attributes()
+             ->mutable_result()
+             ->add_payloads() = *ToPayload(std::string("done"));
+      }));
+  ASSERT_OK_AND_ASSIGN(auto server, StartServer(&service, grpc::InsecureServerCredentials()));
+  ASSERT_OK_AND_ASSIGN(auto client, PlainClient(*server, FastRetry(2)));
+  ASSERT_OK_AND_ASSIGN(std::string result,
+                       client->GetResult<std::string>(WorkflowHandle{"wf", "run-1"}));
+  EXPECT_EQ(result, "done");
+
+  auto requests = service.history_requests();
+  ASSERT_EQ(requests.size(), 4u);
+  const std::vector<std::string> runs{"run-1", "run-1", "run-2", "run-3"};
+  const std::vector<std::string> tokens{"", "token-1", "", ""};
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(requests[i].execution().workflow_id(), "wf");
+    EXPECT_EQ(requests[i].execution().run_id(), runs[i]) << i;
+    EXPECT_EQ(requests[i].next_page_token(), tokens[i]) << i;
+    EXPECT_TRUE(requests[i].wait_new_event());
+    EXPECT_TRUE(requests[i].skip_archival());
+    EXPECT_EQ(requests[i].history_event_filter_type(),
+              enums_v1::HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT);
+  }
 }
 
 TEST_F(ClientTransportTest, UnavailableIsRetriedWithTheSameRequestId) {
