@@ -193,8 +193,9 @@ struct Client::Impl {
                            const std::string& run_id, failure_v1::Failure failure,
                            enums_v1::RetryState retry_state) const {
     ARROW_RETURN_NOT_OK(DecodeFailure(options.codecs, &failure));
-    std::string message = "workflow " + workflow_id + " (run " + run_id + ") " +
-                          std::string(WorkflowFailureKindName(kind));
+    std::string message = "workflow " + workflow_id + " (" +
+                          (run_id.empty() ? std::string("current run") : "run " + run_id) +
+                          ") " + std::string(WorkflowFailureKindName(kind));
     const std::string described = DescribeFailure(failure);
     if (!described.empty()) message += ": " + described;
     if (retry_state != enums_v1::RETRY_STATE_UNSPECIFIED &&

@@ -61,7 +61,8 @@ class WorkflowFailureDetail : public arrow::StatusDetail {
 
   WorkflowFailureKind kind() const { return kind_; }
   const std::string& workflow_id() const { return workflow_id_; }
-  /// The run that ended this way (the last one followed).
+  /// The run that ended this way (the last one followed); empty when the
+  /// handle addressed the current run and no other run was followed.
   const std::string& run_id() const { return run_id_; }
   /// kFailed: the workflow's failure (application_failure_info holds type,
   /// non_retryable and codec-decoded details). kCanceled: a failure with
