@@ -102,8 +102,11 @@ class Client {
                                                      ClientOptions options = {});
   ~Client();
 
+  /// The namespace every call addresses. Constant.
   const std::string& ns() const;
+  /// The identity written into history events. Constant.
   const std::string& identity() const;
+  /// The shared connection. Constant.
   const std::shared_ptr<Connection>& connection() const;
 
   /// Starts a workflow with `args` (one payload per argument, before codecs).
@@ -117,7 +120,8 @@ class Client {
   arrow::Result<WorkflowHandle> StartWorkflow(const StartWorkflowOptions& options,
                                               Payloads args);
 
-  /// StartWorkflow with each argument converted by ToPayload.
+  /// StartWorkflow with each argument converted by ToPayload (a single
+  /// Payloads argument selects the untyped overload above instead).
   template <typename... Args>
   arrow::Result<WorkflowHandle> StartWorkflow(const StartWorkflowOptions& options,
                                               const Args&... args) {
