@@ -109,3 +109,19 @@ def test_cpp_workflow_failure_is_seen_by_python(cpp_worker):
 
     error = run(scenario())
     assert "cannot decode input" in str(error.cause)
+
+
+def test_python_update_is_rejected_clearly(cpp_worker):
+    address, queue = cpp_worker
+
+    async def scenario():
+        client = await Client.connect(address)
+        handle = await client.start_workflow("SignalCounter", id=f"upd-{uuid.uuid4()}", task_queue=queue)
+        with pytest.raises(Exception) as info:
+            await handle.execute_update("set_total", 3)
+        await handle.signal("done", "now")
+        return info.value, await handle.result()
+
+    error, result = run(scenario())
+    assert "does not support updates" in str(error.cause if getattr(error, "cause", None) else error)
+    assert result == 0

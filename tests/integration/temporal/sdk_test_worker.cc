@@ -3,10 +3,11 @@
 // Python interop tests.
 //
 //   sdk_test_worker --target 127.0.0.1:7233 --task-queue q [--identity id]
-//                   [--python-task-queue pq]
+//                   [--workflow-slots n] [--activity-slots n]
 // Prints "worker ready" once polling; stops cleanly on SIGTERM or SIGINT.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -35,11 +36,14 @@ inline Task<std::string> CallPython(WorkflowContext& ctx, std::string text, std:
 int main(int argc, char** argv) {
   using namespace flightdeck::temporal;
   std::string target = "127.0.0.1:7233", task_queue, identity;
+  int workflow_slots = 2, activity_slots = 4;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--target") target = argv[i + 1];
     else if (flag == "--task-queue") task_queue = argv[i + 1];
     else if (flag == "--identity") identity = argv[i + 1];
+    else if (flag == "--workflow-slots") workflow_slots = std::atoi(argv[i + 1]);
+    else if (flag == "--activity-slots") activity_slots = std::atoi(argv[i + 1]);
     else {
       std::cerr << "unknown flag " << flag << "\n";
       return 2;
@@ -54,7 +58,10 @@ int main(int argc, char** argv) {
     std::cerr << conn.status().ToString() << "\n";
     return 1;
   }
-  auto worker = Worker::Make(*conn, {.task_queue = task_queue, .identity = identity});
+  auto worker = Worker::Make(*conn, {.task_queue = task_queue,
+                                     .identity = identity,
+                                     .max_concurrent_workflow_tasks = workflow_slots,
+                                     .max_concurrent_activities = activity_slots});
   if (!worker.ok()) {
     std::cerr << worker.status().ToString() << "\n";
     return 1;

@@ -6,6 +6,7 @@
 #include "flightdeck/temporal/client/grpc_status.h"
 #include "flightdeck/temporal/worker/internal/task_handlers.h"
 #include "flightdeck/temporal/workflow/internal/workflow_run.h"
+#include "temporal/api/update/v1/message.pb.h"
 
 namespace flightdeck::temporal::internal {
 
@@ -106,6 +107,30 @@ void FailTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueResponse& 
   if (!status.ok()) FD_LOG(kWarning) << "RespondWorkflowTaskFailed: " << status.ToString();
 }
 
+// Updates are not supported yet: reject every update request so callers get
+// a clear failure instead of waiting (protocol doc 5.12).
+void RejectUpdates(const wsv1::PollWorkflowTaskQueueResponse& task,
+                   wsv1::RespondWorkflowTaskCompletedRequest* request) {
+  for (const auto& message : task.messages()) {
+    ::temporal::api::update::v1::Request update;
+    if (!message.body().UnpackTo(&update)) continue;
+    ::temporal::api::update::v1::Rejection rejection;
+    rejection.set_rejected_request_message_id(message.id());
+    rejection.set_rejected_request_sequencing_event_id(message.event_id());
+    *rejection.mutable_rejected_request() = update;
+    Failure* failure = rejection.mutable_failure();
+    failure->set_message("workflow update '" + update.input().name() +
+                         "' rejected: the C++ SDK does not support updates yet");
+    failure->set_source(kFailureSource);
+    failure->mutable_application_failure_info()->set_type("UpdatesNotSupported");
+    failure->mutable_application_failure_info()->set_non_retryable(true);
+    auto* out = request->add_messages();
+    out->set_id(message.id() + "/reject");
+    out->set_protocol_instance_id(message.protocol_instance_id());
+    out->mutable_body()->PackFrom(rejection);
+  }
+}
+
 }  // namespace
 
 void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueResponse& task) {
@@ -163,6 +188,7 @@ void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueue
   for (const auto& [id, query] : task.queries()) {
     FillQueryResult(run, query, &(*request.mutable_query_results())[id]);
   }
+  RejectUpdates(task, &request);
   request.mutable_sdk_metadata()->set_sdk_name(kSdkName);
   request.mutable_sdk_metadata()->set_sdk_version(kSdkVersion);
   wsv1::RespondWorkflowTaskCompletedResponse response;
