@@ -226,5 +226,40 @@ TEST(WorkflowRuntimeTest, BadInputFailsWorkflowAndMissingTimeoutFailsActivity) {
                 "start_to_close_timeout"), std::string::npos);
 }
 
+Task<int> ThrowsInHandler(WorkflowContext& ctx) {
+  ctx.SetSignalHandlerRaw("boom", [](const Payloads&) { throw std::runtime_error("handler bug"); });
+  FLIGHTDECK_CO_RETURN_NOT_OK(co_await ctx.ReceiveSignalRaw("never"));
+  co_return 1;
+}
+
+Task<int> ThrowsInBody(WorkflowContext& ctx) {
+  throw std::runtime_error("body bug");
+  co_return 1;
+}
+
+TEST(WorkflowRuntimeTest, ExceptionsFailTheTaskNotTheProcess) {
+  WorkflowRegistry registry;
+  ASSERT_OK(registry.Register("ThrowsInHandler", &ThrowsInHandler));
+  ASSERT_OK(registry.Register("ThrowsInBody", &ThrowsInBody));
+  HistoryBuilder handler;
+  handler.Start("ThrowsInHandler", {}).WorkflowTask();
+  handler.Add(enums::EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED, [](HistoryEvent& e) {
+    e.mutable_workflow_execution_signaled_event_attributes()->set_signal_name("boom");
+  });
+  handler.WorkflowTask(false);
+  arrow::Status status;
+  auto commands = Replay(registry, handler.events, &status);
+  ASSERT_TRUE(status.IsUnknownError()) << status.ToString();
+  EXPECT_NE(status.message().find("handler bug"), std::string::npos);
+  EXPECT_FALSE(internal::IsNondeterminism(status));
+
+  HistoryBuilder body;
+  body.Start("ThrowsInBody", {}).WorkflowTask(false);
+  commands = Replay(registry, body.events, &status);
+  ASSERT_TRUE(status.IsUnknownError()) << status.ToString();
+  EXPECT_NE(status.message().find("body bug"), std::string::npos);
+  EXPECT_TRUE(commands.empty());
+}
+
 }  // namespace
 }  // namespace flightdeck::temporal::workflow

@@ -70,18 +70,26 @@ arrow::Status WorkflowRun::Activate(const HistoryEvent& started,
   Scheduler::Scope scope(&scheduler_);
   auto jobs = std::move(jobs_);
   jobs_.clear();
-  for (auto& job : jobs) job();
-  for (;;) {
-    scheduler_.RunUntilBlocked();
-    bool progressed = false;
-    for (size_t index = 0; index < conditions_.size(); ++index) {
-      if (!conditions_[index].second.resolved() && conditions_[index].first()) {
-        conditions_[index].second.Resolve(arrow::Status::OK());
-        progressed = true;
+  // Signal handlers and conditions are user code run outside coroutines: an
+  // exception there is a workflow bug too and must not escape the worker.
+  try {
+    for (auto& job : jobs) job();
+    for (;;) {
+      scheduler_.RunUntilBlocked();
+      bool progressed = false;
+      for (size_t index = 0; index < conditions_.size(); ++index) {
+        if (!conditions_[index].second.resolved() && conditions_[index].first()) {
+          conditions_[index].second.Resolve(arrow::Status::OK());
+          progressed = true;
+        }
       }
+      std::erase_if(conditions_, [](const auto& entry) { return entry.second.resolved(); });
+      if (!progressed) break;
     }
-    std::erase_if(conditions_, [](const auto& entry) { return entry.second.resolved(); });
-    if (!progressed) break;
+  } catch (const std::exception& e) {
+    scheduler_.SetPanic(std::string("workflow code threw: ") + e.what());
+  } catch (...) {
+    scheduler_.SetPanic("workflow code threw a non-standard exception");
   }
   if (!scheduler_.panic().empty()) return arrow::Status::UnknownError(scheduler_.panic());
   FinishIfDone();
@@ -126,7 +134,11 @@ arrow::Result<Payload> WorkflowRun::Query(const std::string& name, const Payload
     return arrow::Status::KeyError("unknown query type '", name, "' (known: ", known, ")");
   }
   Scheduler::Scope scope(&scheduler_);
-  return it->second(args);
+  try {
+    return it->second(args);
+  } catch (const std::exception& e) {
+    return arrow::Status::UnknownError("query handler '", name, "' threw: ", e.what());
+  }
 }
 
 void WorkflowRun::AddCommand(Command command, CommandKind kind, int64_t seq) {
