@@ -36,5 +36,7 @@ void AddNodeCommand(CLI::App& app);
 void AddDevServerCommand(CLI::App& app);
 void AddDemoCommand(CLI::App& app);
 void AddFrameQueryCommand(CLI::App& app);
+/// worker, run, status, cancel, list (pipeline.cc).
+void AddPipelineCommands(CLI::App& app);
 
 }  // namespace flightdeck::cli

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   AddDevServerCommand(app);
   AddDemoCommand(app);
   AddFrameQueryCommand(app);
+  AddPipelineCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

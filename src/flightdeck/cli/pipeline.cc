@@ -1,0 +1,233 @@
+// `flightdeck worker`, `run`, `status`, `cancel`, `list`: pipelines on a
+// Temporal server (the PipelineWorkflow of pipeline/pipeline_workflow.h).
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "flightdeck/cli/commands.h"
+#include "flightdeck/cli/pipeline_internal.h"
+#include "flightdeck/pipeline/pipeline_workflow.h"
+#include "flightdeck/pipeline/spec.h"
+#include "flightdeck/temporal/client/client.h"
+#include "flightdeck/temporal/client/connection.h"
+#include "flightdeck/temporal/worker/worker.h"
+
+namespace flightdeck::cli {
+namespace {
+
+namespace enums = ::temporal::api::enums::v1;
+
+std::atomic<bool> stop_requested{false};
+void OnStopSignal(int) { stop_requested = true; }
+
+std::shared_ptr<temporal::Client> ConnectClient(const std::string& target) {
+  auto conn = temporal::Connection::Connect({.target = target});
+  Check(conn.status(), "cannot connect to Temporal at " + target);
+  auto client = temporal::Client::Make(*conn);
+  Check(client.status(), "Temporal client");
+  return *client;
+}
+
+std::string NewRunId(const std::string& name) {
+  std::random_device device;
+  char suffix[17];
+  std::snprintf(suffix, sizeof(suffix), "%08x%08x", device(), device());
+  return (name.empty() ? std::string("pipeline") : name) + "-" + suffix;
+}
+
+std::string StatusName(enums::WorkflowExecutionStatus status) {
+  std::string name = enums::WorkflowExecutionStatus_Name(status);
+  const std::string prefix = "WORKFLOW_EXECUTION_STATUS_";
+  if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+std::string ProgressLine(const nlohmann::json& progress) {
+  char line[200];
+  std::snprintf(line, sizeof(line), "%-10s partitions %lld/%lld  rows %lld  %.0f rows/s",
+                progress.value("phase", std::string("?")).c_str(),
+                static_cast<long long>(progress.value("partitions_done", int64_t{0})),
+                static_cast<long long>(progress.value("partitions", int64_t{0})),
+                static_cast<long long>(progress.value("rows", int64_t{0})),
+                progress.value("rows_per_s", 0.0));
+  return line;
+}
+
+void PrintSummary(const nlohmann::json& result) {
+  std::printf("  rows       %lld\n  bytes      %lld\n  partitions %lld\n  parts      %zu\n",
+              static_cast<long long>(result.value("rows", int64_t{0})),
+              static_cast<long long>(result.value("bytes", int64_t{0})),
+              static_cast<long long>(result.value("partitions", int64_t{0})),
+              result.contains("parts") ? result["parts"].size() : size_t{0});
+  std::fflush(stdout);
+}
+
+struct RunOptions {
+  std::string spec_path;
+  std::string target = "127.0.0.1:7233";
+  std::string id;
+  bool wait = false;
+};
+
+void RunPipeline(const RunOptions& options) {
+  std::ifstream in(options.spec_path);
+  if (!in) throw CommandFailed("cannot read spec " + options.spec_path, kExitUsage);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto spec = pipeline::ParsePipelineSpec(text.str(), options.spec_path);
+  if (!spec.ok()) throw CommandFailed("invalid spec: " + spec.status().message(), kExitUsage);
+  auto client = ConnectClient(options.target);
+  const std::string id = options.id.empty() ? NewRunId(spec->name) : options.id;
+  auto result = RunPipelineWorkflow(*client, text.str(), options.spec_path, *spec, id,
+                                    options.wait);
+  Check(result.status(), "pipeline " + id);
+}
+
+void AddRunCommand(CLI::App& app) {
+  auto options = std::make_shared<RunOptions>();
+  CLI::App* cmd = app.add_subcommand("run", "Validate a pipeline spec and start it on Temporal");
+  cmd->add_option("spec", options->spec_path, "The pipeline spec (YAML)")->required();
+  cmd->add_option("--target", options->target, "Temporal frontend host:port")
+      ->capture_default_str();
+  cmd->add_option("--id", options->id, "Workflow (and run) id; default: <name>-<random>");
+  cmd->add_flag("--wait", options->wait, "Show progress and wait for the summary");
+  cmd->callback([options] { RunPipeline(*options); });
+}
+
+void AddWorkerCommand(CLI::App& app) {
+  auto target = std::make_shared<std::string>("127.0.0.1:7233");
+  auto queue = std::make_shared<std::string>("flightdeck");
+  auto slots = std::make_shared<int>(4);
+  CLI::App* cmd = app.add_subcommand(
+      "worker", "Serve PipelineWorkflow and the stage activities until SIGINT/SIGTERM");
+  cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
+  cmd->add_option("--task-queue", *queue, "Task queue to poll")->capture_default_str();
+  cmd->add_option("--activity-slots", *slots, "Activities run at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->callback([target, queue, slots] {
+    auto conn = temporal::Connection::Connect({.target = *target});
+    Check(conn.status(), "cannot connect to Temporal at " + *target);
+    auto worker = temporal::Worker::Make(
+        *conn, {.task_queue = *queue, .max_concurrent_activities = *slots});
+    Check(worker.status(), "worker");
+    Check(pipeline::RegisterPipeline(**worker), "registering the pipeline");
+    std::signal(SIGTERM, OnStopSignal);
+    std::signal(SIGINT, OnStopSignal);
+    Check((*worker)->Start(), "starting the worker");
+    // The first stdout line is a contract: tests wait for it.
+    std::cout << "flightdeck worker polling " << *queue << " on " << *target << std::endl;
+    while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    Check((*worker)->Shutdown(), "worker shutdown");
+  });
+}
+
+void AddStatusCommand(CLI::App& app) {
+  auto target = std::make_shared<std::string>("127.0.0.1:7233");
+  auto id = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand("status", "Show a pipeline run's status and progress");
+  cmd->add_option("id", *id, "Workflow id")->required();
+  cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
+  cmd->callback([target, id] {
+    auto client = ConnectClient(*target);
+    const temporal::WorkflowHandle handle{.workflow_id = *id};
+    auto described = client->Describe(handle);
+    Check(described.status(), "describe " + *id);
+    const auto status = described->workflow_execution_info().status();
+    std::printf("%s: %s\n", id->c_str(), StatusName(status).c_str());
+    auto progress = client->Query<nlohmann::json>(handle, pipeline::kProgressQuery);
+    if (progress.ok()) std::printf("  %s\n", ProgressLine(*progress).c_str());
+    if (status == enums::WORKFLOW_EXECUTION_STATUS_COMPLETED) {
+      auto result = client->GetResult<nlohmann::json>(handle);
+      Check(result.status(), "result of " + *id);
+      PrintSummary(*result);
+    }
+    std::fflush(stdout);
+  });
+}
+
+void AddCancelCommand(CLI::App& app) {
+  auto target = std::make_shared<std::string>("127.0.0.1:7233");
+  auto id = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand("cancel", "Ask a pipeline run to cancel");
+  cmd->add_option("id", *id, "Workflow id")->required();
+  cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
+  cmd->callback([target, id] {
+    auto client = ConnectClient(*target);
+    Check(client->Cancel({.workflow_id = *id}, "flightdeck cancel"), "cancel " + *id);
+    std::printf("cancel requested: %s\n", id->c_str());
+  });
+}
+
+void AddListCommand(CLI::App& app) {
+  auto target = std::make_shared<std::string>("127.0.0.1:7233");
+  CLI::App* cmd = app.add_subcommand("list", "List pipeline runs");
+  cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
+  cmd->callback([target] {
+    auto client = ConnectClient(*target);
+    auto runs = client->List(std::string("WorkflowType='") + pipeline::kPipelineWorkflow + "'");
+    Check(runs.status(), "list");
+    for (const auto& info : *runs) {
+      std::printf("%-40s %s\n", info.execution().workflow_id().c_str(),
+                  StatusName(info.status()).c_str());
+    }
+    std::fflush(stdout);
+  });
+}
+
+}  // namespace
+
+arrow::Result<nlohmann::json> RunPipelineWorkflow(temporal::Client& client,
+                                                  const std::string& spec_text,
+                                                  const std::string& origin,
+                                                  const pipeline::PipelineSpec& spec,
+                                                  const std::string& id, bool wait) {
+  ARROW_ASSIGN_OR_RAISE(
+      auto handle,
+      client.StartWorkflow({.id = id, .type = pipeline::kPipelineWorkflow,
+                            .task_queue = spec.task_queue},
+                           spec_text, origin, id));
+  std::printf("workflow id: %s\n", id.c_str());
+  std::fflush(stdout);
+  if (!wait) return nlohmann::json::object();
+  // Progress until the run closes (a display refresh, not synchronization).
+  std::string last;
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto described, client.Describe(handle));
+    if (described.workflow_execution_info().status() !=
+        enums::WORKFLOW_EXECUTION_STATUS_RUNNING) {
+      break;
+    }
+    auto progress = client.Query<nlohmann::json>(handle, pipeline::kProgressQuery);
+    if (progress.ok()) {
+      const std::string line = ProgressLine(*progress);
+      if (line != last) std::printf("  %s\n", line.c_str());
+      std::fflush(stdout);
+      last = line;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto result, client.GetResult<nlohmann::json>(handle));
+  std::printf("pipeline %s done\n", id.c_str());
+  PrintSummary(result);
+  return result;
+}
+
+void AddPipelineCommands(CLI::App& app) {
+  AddWorkerCommand(app);
+  AddRunCommand(app);
+  AddStatusCommand(app);
+  AddCancelCommand(app);
+  AddListCommand(app);
+}
+
+}  // namespace flightdeck::cli

@@ -1,0 +1,26 @@
+// flightdeck/cli/pipeline_internal.h: starting a pipeline run and following
+// it to the end, shared by `flightdeck run` and `flightdeck demo`.
+#pragma once
+
+#include <string>
+
+#include <arrow/result.h>
+#include <nlohmann/json.hpp>
+
+#include "flightdeck/pipeline/spec.h"
+#include "flightdeck/temporal/client/client.h"
+
+namespace flightdeck::cli {
+
+/// Starts PipelineWorkflow `id` for `spec_text` on spec.task_queue and
+/// prints the workflow id. With `wait`, prints progress lines until the run
+/// closes and then the summary, and returns the workflow's result; without,
+/// returns an empty object at once. Errors: the client's (AlreadyExists for
+/// a taken id), or the run's failure.
+arrow::Result<nlohmann::json> RunPipelineWorkflow(temporal::Client& client,
+                                                  const std::string& spec_text,
+                                                  const std::string& origin,
+                                                  const pipeline::PipelineSpec& spec,
+                                                  const std::string& id, bool wait);
+
+}  // namespace flightdeck::cli

@@ -1,0 +1,46 @@
+// flightdeck/pipeline/dataset_ref.h: what a stage activity hands the next
+// one: a dataset on a data node, named by its ticket, plus its summary.
+//
+// This is the only thing about data that enters Temporal's history (a few
+// hundred bytes whatever the data size). Its JSON form is shared with the
+// Python stage worker (python/flightdeck_stage/dataset_ref.py):
+//   {"node": "grpc+tcp://127.0.0.1:7100", "ticket": "<base64 of the ticket bytes>",
+//    "rows": 10, "bytes": 80, "schema_fingerprint": "...", "checksum": "xxh3:..."}
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <arrow/result.h>
+
+namespace flightdeck::pipeline {
+
+/// One immutable dataset on one data node. A plain value; thread-compatible.
+struct DatasetRef {
+  /// The node's Flight location, e.g. "grpc+tcp://127.0.0.1:7100".
+  std::string node;
+  /// The ticket's bytes (opaque; the node's wire form).
+  std::string ticket;
+  int64_t rows = 0;
+  int64_t bytes = 0;
+  std::string schema_fingerprint;
+  std::string checksum;
+
+  /// The JSON object form described in the file comment.
+  std::string ToJson() const;
+
+  bool operator==(const DatasetRef&) const = default;
+};
+
+/// Parses the JSON object form. Invalid naming the field that is missing,
+/// has the wrong type, or (ticket) is not base64 or empty.
+arrow::Result<DatasetRef> DatasetRefFromJson(std::string_view json);
+
+/// Builds a ref from a data node's JSON put / persist summary (whose
+/// "ticket" is the wire form as a plain string). Invalid when a field is
+/// missing.
+arrow::Result<DatasetRef> DatasetRefFromNodeSummary(const std::string& node,
+                                                    std::string_view summary_json);
+
+}  // namespace flightdeck::pipeline

@@ -1,0 +1,478 @@
+#include "flightdeck/pipeline/stages.h"
+
+#include <glob.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+
+#include <arrow/api.h>
+#include <arrow/compute/api.h>
+#include <arrow/flight/client.h>
+#include <arrow/util/base64.h>
+#include <nlohmann/json.hpp>
+
+#include "flightdeck/frame/generate.h"
+
+namespace flightdeck::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+namespace fl = arrow::flight;
+using frame::DataFrame;
+
+constexpr char kTenantHeader[] = "x-flightdeck-tenant";
+
+frame::FlightHeaders Headers(const PipelineSpec& spec) {
+  return {{kTenantHeader, spec.tenant}};
+}
+
+fl::FlightCallOptions CallOptions(const PipelineSpec& spec) {
+  fl::FlightCallOptions options;
+  options.headers = Headers(spec);
+  return options;
+}
+
+arrow::Result<std::unique_ptr<fl::FlightClient>> Connect(const std::string& node) {
+  ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(node));
+  return fl::FlightClient::Connect(location);
+}
+
+arrow::Result<frame::FileFormat> FormatOf(SourceSpec::Kind kind) {
+  switch (kind) {
+    case SourceSpec::Kind::kParquet: return frame::FileFormat::kParquet;
+    case SourceSpec::Kind::kCsv: return frame::FileFormat::kCsv;
+    case SourceSpec::Kind::kIpc: return frame::FileFormat::kIpc;
+    default: return arrow::Status::Invalid("source '", KindName(kind), "' is not a file source");
+  }
+}
+
+arrow::Result<frame::FileFormat> FormatOf(SinkSpec::Kind kind) {
+  switch (kind) {
+    case SinkSpec::Kind::kParquet: return frame::FileFormat::kParquet;
+    case SinkSpec::Kind::kCsv: return frame::FileFormat::kCsv;
+    case SinkSpec::Kind::kIpc: return frame::FileFormat::kIpc;
+    default: return arrow::Status::Invalid("sink '", KindName(kind), "' is not a file sink");
+  }
+}
+
+std::string ExtensionOf(SinkSpec::Kind kind) {
+  switch (kind) {
+    case SinkSpec::Kind::kCsv: return "csv";
+    case SinkSpec::Kind::kIpc: return "arrow";
+    default: return "parquet";
+  }
+}
+
+bool IsGlob(const std::string& path) {
+  return path.find_first_of("*?[") != std::string::npos;
+}
+
+// The files of a file source, sorted, so every worker assigns them alike.
+arrow::Result<std::vector<std::string>> SourceFiles(const std::string& path) {
+  std::vector<std::string> files;
+  if (IsGlob(path)) {
+    glob_t matches{};
+    const int rc = glob(path.c_str(), 0, nullptr, &matches);
+    if (rc == 0) {
+      for (size_t i = 0; i < matches.gl_pathc; ++i) files.emplace_back(matches.gl_pathv[i]);
+    }
+    globfree(&matches);
+  } else {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+      for (const auto& entry : fs::recursive_directory_iterator(path, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (entry.is_regular_file() && !name.empty() && name[0] != '.' && name[0] != '_') {
+          files.push_back(entry.path().string());
+        }
+      }
+      if (ec) return arrow::Status::IOError("cannot list source directory ", path, ": ", ec.message());
+    } else if (fs::exists(path, ec)) {
+      files.push_back(path);
+    }
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) return arrow::Status::IOError("source ", path, " matches no file");
+  return files;
+}
+
+uint64_t PartitionSeed(uint64_t seed, int32_t partition) {
+  return seed + static_cast<uint64_t>(partition) * 0x9E3779B97F4A7C15ULL;
+}
+
+// Generated rows [start, end) with ids start.. (globally unique).
+arrow::Result<DataFrame> GeneratePartition(const SourceSpec& source, int32_t partition,
+                                           int32_t partitions) {
+  const int64_t start = source.rows * partition / partitions;
+  const int64_t end = source.rows * (partition + 1) / partitions;
+  ARROW_ASSIGN_OR_RAISE(auto table,
+                        frame::GenerateOrders({.rows = end - start,
+                                               .seed = PartitionSeed(source.seed, partition)}));
+  if (start > 0) {
+    const int id_index = table->schema()->GetFieldIndex("id");
+    ARROW_ASSIGN_OR_RAISE(
+        arrow::Datum shifted,
+        arrow::compute::Add(table->column(id_index), arrow::MakeScalar(int64_t{start})));
+    ARROW_ASSIGN_OR_RAISE(table, table->SetColumn(id_index, table->schema()->field(id_index),
+                                                  shifted.chunked_array()));
+  }
+  return DataFrame::FromTable(std::move(table));
+}
+
+// A whole source (join sides).
+arrow::Result<DataFrame> ReadWholeSource(const PipelineSpec& spec, const SourceSpec& source) {
+  switch (source.kind) {
+    case SourceSpec::Kind::kGenerate:
+      return GeneratePartition(source, 0, 1);
+    case SourceSpec::Kind::kFlight: {
+      ARROW_ASSIGN_OR_RAISE(auto ticket, arrow::util::base64_decode(source.ticket));
+      std::string node = source.node;
+      if (node.empty()) {
+        ARROW_ASSIGN_OR_RAISE(node, NodeFor(spec, 0));
+      }
+      return DataFrame::FromFlight(node, std::move(ticket), Headers(spec));
+    }
+    default: {
+      ARROW_ASSIGN_OR_RAISE(auto format, FormatOf(source.kind));
+      return DataFrame::Read(source.path, format);
+    }
+  }
+}
+
+// "sum(amount)" -> Aggregation; "count(*)" / "count()" count rows.
+arrow::Result<frame::Aggregation> ParseAggregation(const std::string& name,
+                                                   const std::string& text, int line) {
+  static const std::regex kCall(R"(^\s*([A-Za-z_]+)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*|\*)?\s*\)\s*$)");
+  std::smatch match;
+  if (!std::regex_match(text, match, kCall)) {
+    return arrow::Status::Invalid("stage at line ", line, ": aggregate '", name, "' = '", text,
+                                  "' is not of the form function(column)");
+  }
+  const std::string function = match[1].str();
+  const std::string column = match[2].str();
+  if (column.empty() || column == "*") {
+    if (function != "count") {
+      return arrow::Status::Invalid("stage at line ", line, ": aggregate '", name, "': ",
+                                    function, " needs a column");
+    }
+    return frame::CountAll(name);
+  }
+  return frame::Aggregation{function, column, name};
+}
+
+arrow::Result<DataFrame> ApplyStage(const PipelineSpec& spec, const StageSpec& stage,
+                                    DataFrame input) {
+  switch (stage.kind) {
+    case StageSpec::Kind::kFilter:
+      return input.Filter(stage.expr);
+    case StageSpec::Kind::kWithColumn:
+      return input.WithColumn(stage.name, std::string_view(stage.expr));
+    case StageSpec::Kind::kSelect:
+      return input.Select(stage.columns);
+    case StageSpec::Kind::kAggregate: {
+      std::vector<frame::Aggregation> aggs;
+      for (const auto& [name, text] : stage.aggregate.aggs) {
+        ARROW_ASSIGN_OR_RAISE(auto agg, ParseAggregation(name, text, stage.line));
+        aggs.push_back(std::move(agg));
+      }
+      if (stage.aggregate.by.empty()) return input.Agg(aggs);
+      return input.GroupBy(stage.aggregate.by).Agg(aggs);
+    }
+    case StageSpec::Kind::kJoin: {
+      ARROW_ASSIGN_OR_RAISE(auto right, ReadWholeSource(spec, stage.join.source));
+      ARROW_ASSIGN_OR_RAISE(auto kind, frame::ParseJoinKind(stage.join.how));
+      return input.Join(right, stage.join.on, stage.join.on, kind);
+    }
+    case StageSpec::Kind::kSort: {
+      std::vector<frame::SortKey> keys;
+      for (const auto& key : stage.sort) {
+        keys.push_back({key.column, key.descending, key.nulls_first});
+      }
+      return input.Sort(keys);
+    }
+    case StageSpec::Kind::kLimit:
+      return input.Limit(stage.limit);
+    case StageSpec::Kind::kPython:
+      return arrow::Status::Invalid("stage at line ", stage.line, ": python stage '", stage.name,
+                                    "' runs on a Python stage worker (task queue '",
+                                    stage.task_queue, "'), not in the C++ worker");
+  }
+  return arrow::Status::Invalid("stage at line ", stage.line, ": unknown stage kind");
+}
+
+// GetFlightInfo of `path`; nullopt when the node has no dataset there.
+arrow::Result<std::optional<std::string>> TicketAt(fl::FlightClient& client,
+                                                   const PipelineSpec& spec,
+                                                   const std::vector<std::string>& path) {
+  auto info = client.GetFlightInfo(CallOptions(spec), fl::FlightDescriptor::Path(path));
+  if (!info.ok()) {
+    if (info.status().IsKeyError()) return std::nullopt;
+    return info.status();
+  }
+  if ((*info)->endpoints().empty()) return std::nullopt;
+  return (*info)->endpoints()[0].ticket.ticket;
+}
+
+arrow::Result<DatasetRef> Persist(fl::FlightClient& client, const PipelineSpec& spec,
+                                  const std::string& node, const std::string& ticket) {
+  const std::string body = nlohmann::json{{"ticket", ticket}}.dump();
+  ARROW_ASSIGN_OR_RAISE(auto results,
+                        client.DoAction(CallOptions(spec), fl::Action{"persist",
+                                                                      arrow::Buffer::FromString(body)}));
+  ARROW_ASSIGN_OR_RAISE(auto result, results->Next());
+  if (!result) return arrow::Status::IOError("persist on ", node, " answered nothing");
+  return DatasetRefFromNodeSummary(node, result->body->ToString());
+}
+
+// Puts the frame `make()` builds under [tenant, dataset, partition] on
+// `node`; with a durable spec, reuses a dataset an earlier attempt left there
+// and persists before returning.
+template <typename MakeFrame>
+arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::string& node,
+                                         const std::string& dataset, const std::string& partition,
+                                         MakeFrame make) {
+  const std::vector<std::string> path = {spec.tenant, dataset, partition};
+  std::unique_ptr<fl::FlightClient> client;
+  if (spec.durable) {
+    ARROW_ASSIGN_OR_RAISE(client, Connect(node));
+    ARROW_ASSIGN_OR_RAISE(auto existing, TicketAt(*client, spec, path));
+    // Puts are atomic, so a dataset there is a complete earlier output.
+    if (existing) return Persist(*client, spec, node, *existing);
+  }
+  ARROW_ASSIGN_OR_RAISE(DataFrame frame, make());
+  ARROW_ASSIGN_OR_RAISE(auto put, frame.PutToFlight(node, path[0] + "/" + path[1] + "/" + path[2],
+                                                    Headers(spec)));
+  if (put.server_metadata.empty()) {
+    return arrow::Status::IOError("the data node ", node, " sent no summary for the put of ",
+                                  dataset, "/", partition);
+  }
+  ARROW_ASSIGN_OR_RAISE(DatasetRef ref, DatasetRefFromNodeSummary(node, put.server_metadata[0]));
+  if (!spec.durable) return ref;
+  return Persist(*client, spec, node, ref.ticket);
+}
+
+arrow::Result<DataFrame> ReadRef(const PipelineSpec& spec, const DatasetRef& ref) {
+  return DataFrame::FromFlight(ref.node, ref.ticket, Headers(spec));
+}
+
+arrow::Status CheckRun(const std::string& run) {
+  if (run.empty() || run.size() > 200 || run.find_first_of("/\\") != std::string::npos ||
+      run == "." || run == "..") {
+    return arrow::Status::Invalid("run id '", run,
+                                  "' must be 1 to 200 characters without '/' or '\\'");
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status WriteFileAtomically(const fs::path& path, const std::string& content) {
+  const fs::path temp = path.string() + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc | std::ios::binary);
+    out << content;
+    out.flush();
+    if (!out) return arrow::Status::IOError("cannot write ", temp.string());
+  }
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) return arrow::Status::IOError("cannot rename ", temp.string(), ": ", ec.message());
+  return arrow::Status::OK();
+}
+
+std::string ReadSmallFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+StagePlan PlanStages(const PipelineSpec& spec) {
+  size_t split = 0;
+  while (split < spec.stages.size()) {
+    const auto kind = spec.stages[split].kind;
+    if (kind == StageSpec::Kind::kAggregate || kind == StageSpec::Kind::kSort ||
+        kind == StageSpec::Kind::kLimit) {
+      break;
+    }
+    ++split;
+  }
+  return {{0, split}, {split, spec.stages.size()}};
+}
+
+arrow::Result<std::string> NodeFor(const PipelineSpec& spec, int32_t partition) {
+  if (spec.nodes.empty()) {
+    return arrow::Status::Invalid("pipeline '", spec.name, "' names no data node (nodes: [...])");
+  }
+  return spec.nodes[static_cast<size_t>(partition) % spec.nodes.size()];
+}
+
+arrow::Result<DataFrame> ReadSourcePartition(const PipelineSpec& spec, int32_t partition) {
+  if (partition < 0 || partition >= spec.partitions) {
+    return arrow::Status::Invalid("partition ", partition, " out of range [0, ", spec.partitions,
+                                  ")");
+  }
+  const SourceSpec& source = spec.source;
+  switch (source.kind) {
+    case SourceSpec::Kind::kGenerate:
+      return GeneratePartition(source, partition, spec.partitions);
+    case SourceSpec::Kind::kFlight: {
+      ARROW_ASSIGN_OR_RAISE(DataFrame all, ReadWholeSource(spec, source));
+      return partition == 0 ? all : all.Limit(0);
+    }
+    default: {
+      ARROW_ASSIGN_OR_RAISE(auto format, FormatOf(source.kind));
+      ARROW_ASSIGN_OR_RAISE(auto files, SourceFiles(source.path));
+      std::optional<DataFrame> frame;
+      for (size_t i = static_cast<size_t>(partition); i < files.size();
+           i += static_cast<size_t>(spec.partitions)) {
+        ARROW_ASSIGN_OR_RAISE(DataFrame one, DataFrame::Read(files[i], format));
+        frame = frame ? frame->Union(one) : one;
+      }
+      if (!frame) {
+        // No file for this partition: no rows, the source's schema.
+        ARROW_ASSIGN_OR_RAISE(DataFrame first, DataFrame::Read(files[0], format));
+        frame = first.Limit(0);
+      }
+      return *frame;
+    }
+  }
+}
+
+arrow::Result<DataFrame> ApplyStages(const PipelineSpec& spec, DataFrame input, StageRange range) {
+  if (range.end > spec.stages.size()) {
+    return arrow::Status::Invalid("stage range [", range.begin, ", ", range.end,
+                                  ") exceeds the spec's ", spec.stages.size(), " stages");
+  }
+  for (size_t i = range.begin; i < range.end; ++i) {
+    ARROW_ASSIGN_OR_RAISE(input, ApplyStage(spec, spec.stages[i], std::move(input)));
+    ARROW_RETURN_NOT_OK(input.status());
+  }
+  return input;
+}
+
+arrow::Result<DataFrame> ComputeLocally(const PipelineSpec& spec) {
+  const StagePlan plan = PlanStages(spec);
+  std::optional<DataFrame> all;
+  for (int32_t p = 0; p < spec.partitions; ++p) {
+    ARROW_ASSIGN_OR_RAISE(DataFrame part, ReadSourcePartition(spec, p));
+    ARROW_ASSIGN_OR_RAISE(part, ApplyStages(spec, std::move(part), plan.per_partition));
+    all = all ? all->Union(part) : part;
+  }
+  return ApplyStages(spec, *all, plan.global);
+}
+
+arrow::Result<DatasetRef> Extract(const PipelineSpec& spec, const std::string& run,
+                                  int32_t partition) {
+  ARROW_RETURN_NOT_OK(CheckRun(run));
+  ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, partition));
+  return PutStageOutput(spec, node, run + "-extract", std::to_string(partition),
+                        [&] { return ReadSourcePartition(spec, partition); });
+}
+
+arrow::Result<DatasetRef> TransformPartition(const PipelineSpec& spec, const std::string& run,
+                                             int32_t partition, const DatasetRef& input,
+                                             StageRange range) {
+  ARROW_RETURN_NOT_OK(CheckRun(run));
+  return PutStageOutput(spec, input.node, run + "-transform", std::to_string(partition),
+                        [&]() -> arrow::Result<DataFrame> {
+                          ARROW_ASSIGN_OR_RAISE(DataFrame in, ReadRef(spec, input));
+                          return ApplyStages(spec, std::move(in), range);
+                        });
+}
+
+arrow::Result<DatasetRef> Combine(const PipelineSpec& spec, const std::string& run,
+                                  const std::vector<DatasetRef>& inputs, StageRange range) {
+  ARROW_RETURN_NOT_OK(CheckRun(run));
+  if (inputs.empty()) return arrow::Status::Invalid("combine of run ", run, " has no input");
+  ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, 0));
+  return PutStageOutput(spec, node, run + "-combine", "0", [&]() -> arrow::Result<DataFrame> {
+    std::optional<DataFrame> all;
+    for (const auto& ref : inputs) {
+      ARROW_ASSIGN_OR_RAISE(DataFrame part, ReadRef(spec, ref));
+      all = all ? all->Union(part) : part;
+    }
+    return ApplyStages(spec, *all, range);
+  });
+}
+
+arrow::Result<std::string> Load(const PipelineSpec& spec, const std::string& run, int32_t part,
+                                const DatasetRef& input) {
+  ARROW_RETURN_NOT_OK(CheckRun(run));
+  if (spec.sink.kind == SinkSpec::Kind::kFlight) {
+    PipelineSpec durable = spec;
+    durable.durable = false;  // always replace: an earlier run's part is stale
+    ARROW_ASSIGN_OR_RAISE(DatasetRef ref,
+                          PutStageOutput(durable, input.node, spec.sink.dataset,
+                                         "part-" + std::to_string(part),
+                                         [&] { return ReadRef(spec, input); }));
+    ARROW_ASSIGN_OR_RAISE(auto client, Connect(input.node));
+    ARROW_ASSIGN_OR_RAISE(ref, Persist(*client, spec, input.node, ref.ticket));
+    return ref.ToJson();
+  }
+  ARROW_ASSIGN_OR_RAISE(auto format, FormatOf(spec.sink.kind));
+  const fs::path staging = fs::path(spec.sink.path) / "_staging" / run;
+  const fs::path staged = staging / ("part-" + std::to_string(part) + "." +
+                                     ExtensionOf(spec.sink.kind));
+  std::error_code ec;
+  if (fs::exists(staged, ec)) return staged.string();  // written (renamed) by an earlier attempt
+  fs::create_directories(staging, ec);
+  if (ec) {
+    return arrow::Status::IOError("cannot create staging folder ", staging.string(), ": ",
+                                  ec.message());
+  }
+  ARROW_ASSIGN_OR_RAISE(DataFrame in, ReadRef(spec, input));
+  ARROW_RETURN_NOT_OK(in.WriteFile(staged.string(), format));
+  return staged.string();
+}
+
+arrow::Status Commit(const PipelineSpec& spec, const std::string& run,
+                     const std::vector<std::string>& staged) {
+  ARROW_RETURN_NOT_OK(CheckRun(run));
+  if (spec.sink.kind == SinkSpec::Kind::kFlight) return arrow::Status::OK();
+  const fs::path sink = spec.sink.path;
+  const fs::path staging = sink / "_staging" / run;
+  const fs::path success = sink / "_SUCCESS";
+  std::error_code ec;
+  if (fs::exists(success, ec) && ReadSmallFile(success) == run + "\n") {
+    return arrow::Status::OK();  // committed before
+  }
+  std::set<std::string> names;
+  for (const auto& path : staged) {
+    const fs::path p = path;
+    if (p.parent_path().lexically_normal() != staging.lexically_normal()) {
+      return arrow::Status::Invalid("staged part ", path, " is not in the staging folder ",
+                                    staging.string(), " of run ", run);
+    }
+    names.insert(p.filename().string());
+  }
+  // From here until _SUCCESS names this run, the sink reads as uncommitted.
+  fs::remove(success, ec);
+  for (const auto& name : names) {
+    const fs::path from = staging / name;
+    const fs::path to = sink / name;
+    if (fs::exists(from, ec)) {
+      fs::rename(from, to, ec);
+      if (ec) {
+        return arrow::Status::IOError("cannot publish ", from.string(), ": ", ec.message());
+      }
+    } else if (!fs::exists(to, ec)) {
+      return arrow::Status::Invalid("staged part ", from.string(),
+                                               " is missing: it was neither staged nor published");
+    }
+  }
+  // Parts of earlier runs this run does not replace.
+  for (const auto& entry : fs::directory_iterator(sink, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file() && name.rfind("part-", 0) == 0 && !names.count(name)) {
+      fs::remove(entry.path(), ec);
+    }
+  }
+  ARROW_RETURN_NOT_OK(WriteFileAtomically(success, run + "\n"));
+  fs::remove_all(staging, ec);
+  fs::remove(sink / "_staging", ec);  // only when empty
+  return arrow::Status::OK();
+}
+
+}  // namespace flightdeck::pipeline

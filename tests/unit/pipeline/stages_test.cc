@@ -1,0 +1,290 @@
+// The stage functions against a real in-process data node: their output
+// equals the same pipeline computed locally with the DataFrame.
+#include "flightdeck/pipeline/stages.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <arrow/api.h>
+#include <arrow/compute/api.h>
+#include <gtest/gtest.h>
+
+#include "flightdeck/common/testing/gtest_util.h"
+#include "flightdeck/flight/data_node.h"
+#include "flightdeck/frame/generate.h"
+#include "unit/pipeline/pipeline_test_util.h"
+
+namespace flightdeck::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+using frame::DataFrame;
+using testing::ApproxSameTable;
+using testing::ExpectSameRows;
+using testing::Sorted;
+
+class StagesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("fd-stages-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "node");
+    flight::DataNodeOptions options;
+    options.store.data_dir = (dir_ / "node").string();
+    ASSERT_OK_AND_ASSIGN(node_, flight::DataNode::Start(options));
+  }
+  void TearDown() override {
+    node_.reset();
+    fs::remove_all(dir_);
+  }
+
+  PipelineSpec Spec(const std::string& yaml) {
+    auto spec = ParsePipelineSpec(yaml, "test.yaml");
+    EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+    spec->nodes = {node_->location().ToString()};
+    spec->sink.path = (dir_ / "out").string();
+    return *spec;
+  }
+
+  // Runs every stage function as the workflow does; returns the staged list.
+  std::vector<std::string> RunAll(const PipelineSpec& spec, const std::string& run) {
+    const StagePlan plan = PlanStages(spec);
+    std::vector<DatasetRef> parts;
+    for (int32_t p = 0; p < spec.partitions; ++p) {
+      auto extracted = Extract(spec, run, p);
+      EXPECT_TRUE(extracted.ok()) << extracted.status().ToString();
+      auto transformed = TransformPartition(spec, run, p, *extracted, plan.per_partition);
+      EXPECT_TRUE(transformed.ok()) << transformed.status().ToString();
+      parts.push_back(*transformed);
+    }
+    if (!plan.global.empty()) {
+      auto combined = Combine(spec, run, parts, plan.global);
+      EXPECT_TRUE(combined.ok()) << combined.status().ToString();
+      parts = {*combined};
+    }
+    std::vector<std::string> staged;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      auto loaded = Load(spec, run, static_cast<int32_t>(i), parts[i]);
+      EXPECT_TRUE(loaded.ok()) << loaded.status().ToString();
+      staged.push_back(*loaded);
+    }
+    EXPECT_OK(Commit(spec, run, staged));
+    return staged;
+  }
+
+  std::shared_ptr<arrow::Table> ReadSink() {
+    auto frame = DataFrame::Read((dir_ / "out").string(), frame::FileFormat::kParquet);
+    EXPECT_TRUE(frame.ok()) << frame.status().ToString();
+    auto table = frame->Collect();
+    EXPECT_TRUE(table.ok()) << table.status().ToString();
+    return *table;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<flight::DataNode> node_;
+};
+
+constexpr char kMapSpec[] = R"yaml(
+name: map
+tenant: acme
+source:
+  generate: {rows: 10000, seed: 7}
+stages:
+  - filter: "amount > 10 and category is not null"
+  - with_column: {name: amount_eur, expr: "amount * 0.92"}
+  - select: [id, customer, amount_eur, category]
+sink:
+  parquet: out
+partitions: 3
+durable: false
+)yaml";
+
+constexpr char kAggregateSpec[] = R"yaml(
+name: agg
+tenant: acme
+source:
+  generate: {rows: 12345, seed: 3}
+stages:
+  - filter: "amount > 10"
+  - with_column: {name: amount_eur, expr: "amount * 0.92"}
+  - aggregate: {by: [category], aggs: {total: "sum(amount_eur)", orders: "count(*)"}}
+  - sort: [{column: total, descending: true}]
+sink:
+  parquet: out
+partitions: 4
+durable: true
+)yaml";
+
+TEST_F(StagesTest, GeneratedPartitionsAreDisjointAndDeterministic) {
+  PipelineSpec spec = Spec(kMapSpec);
+  int64_t rows = 0;
+  std::vector<std::shared_ptr<arrow::Table>> tables;
+  for (int32_t p = 0; p < spec.partitions; ++p) {
+    ASSERT_OK_AND_ASSIGN(auto frame, ReadSourcePartition(spec, p));
+    ASSERT_OK_AND_ASSIGN(auto table, frame.Collect());
+    rows += table->num_rows();
+    ASSERT_OK_AND_ASSIGN(auto again, ReadSourcePartition(spec, p));
+    ASSERT_OK_AND_ASSIGN(auto table2, again.Collect());
+    EXPECT_TRUE(table->Equals(*table2));
+    tables.push_back(table);
+  }
+  EXPECT_EQ(rows, 10000);
+  ASSERT_OK_AND_ASSIGN(auto all, arrow::ConcatenateTables(tables));
+  ASSERT_OK_AND_ASSIGN(auto distinct, DataFrame::FromTable(all).Select({"id"}).Distinct().Collect());
+  EXPECT_EQ(distinct->num_rows(), 10000);  // ids are globally unique
+  ASSERT_RAISES(Invalid, ReadSourcePartition(spec, 3));
+}
+
+TEST_F(StagesTest, PerPartitionPipelineEqualsLocalDataFrame) {
+  PipelineSpec spec = Spec(kMapSpec);
+  auto staged = RunAll(spec, "run-map");
+  ASSERT_EQ(staged.size(), 3u);
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "_SUCCESS"));
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "_staging"));
+  ASSERT_OK_AND_ASSIGN(auto expected_frame, ComputeLocally(spec));
+  ASSERT_OK_AND_ASSIGN(auto expected, expected_frame.Collect());
+  EXPECT_GT(expected->num_rows(), 0);
+  ExpectSameRows(ReadSink(), expected, {"id"});
+}
+
+TEST_F(StagesTest, AggregateAcrossPartitionsEqualsLocalDataFrame) {
+  PipelineSpec spec = Spec(kAggregateSpec);
+  const StagePlan plan = PlanStages(spec);
+  EXPECT_EQ(plan.per_partition.end, 2u);
+  EXPECT_EQ(plan.global.begin, 2u);
+  RunAll(spec, "run-agg");
+  ASSERT_OK_AND_ASSIGN(auto expected_frame, ComputeLocally(spec));
+  ASSERT_OK_AND_ASSIGN(auto expected, expected_frame.Collect());
+  auto actual = ReadSink();
+  ASSERT_EQ(actual->num_rows(), expected->num_rows());
+  // Sums over differently ordered unions may differ in the last bits.
+  auto a = Sorted(actual, {"category"});
+  auto e = Sorted(expected, {"category"});
+  EXPECT_TRUE(ApproxSameTable(*a, *e)) << a->ToString() << "\n" << e->ToString();
+  auto orders = std::static_pointer_cast<arrow::Int64Array>(a->GetColumnByName("orders")->chunk(0));
+  int64_t total = 0;
+  for (int64_t i = 0; i < orders->length(); ++i) total += orders->Value(i);
+  // Every row that passed the per-partition filter is counted exactly once.
+  std::vector<std::shared_ptr<arrow::Table>> inputs;
+  for (int32_t p = 0; p < spec.partitions; ++p) {
+    ASSERT_OK_AND_ASSIGN(auto part, ReadSourcePartition(spec, p));
+    ASSERT_OK_AND_ASSIGN(auto kept, part.Filter("amount > 10").Collect());
+    total -= kept->num_rows();
+  }
+  EXPECT_EQ(total, 0);
+}
+
+TEST_F(StagesTest, DurableExtractIsReusedByARetry) {
+  PipelineSpec spec = Spec(kAggregateSpec);
+  ASSERT_OK_AND_ASSIGN(DatasetRef first, Extract(spec, "run-retry", 1));
+  ASSERT_OK_AND_ASSIGN(DatasetRef again, Extract(spec, "run-retry", 1));
+  EXPECT_EQ(again, first);  // same ticket: not recomputed
+  EXPECT_GT(first.rows, 0);
+  EXPECT_EQ(node_->stats().datasets_durable, 1);
+  // Non-durable outputs are recomputed (a new ticket replaces the old one).
+  PipelineSpec light = Spec(kMapSpec);
+  ASSERT_OK_AND_ASSIGN(DatasetRef a, Extract(light, "run-light", 0));
+  ASSERT_OK_AND_ASSIGN(DatasetRef b, Extract(light, "run-light", 0));
+  EXPECT_NE(a.ticket, b.ticket);
+  EXPECT_EQ(a.checksum, b.checksum);
+}
+
+TEST_F(StagesTest, CommitIsIdempotentAndReRunsNeverDuplicate) {
+  PipelineSpec spec = Spec(kMapSpec);
+  auto staged = RunAll(spec, "run-1");
+  const int64_t rows = ReadSink()->num_rows();
+  // The same run committed again: nothing changes.
+  EXPECT_OK(Commit(spec, "run-1", staged));
+  EXPECT_EQ(ReadSink()->num_rows(), rows);
+  // A second run into the same sink replaces the output, with fewer parts.
+  spec.partitions = 2;
+  RunAll(spec, "run-2");
+  ASSERT_OK_AND_ASSIGN(auto expected_frame, ComputeLocally(spec));
+  ASSERT_OK_AND_ASSIGN(auto expected, expected_frame.Collect());
+  ExpectSameRows(ReadSink(), expected, {"id"});
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "part-2.parquet"));
+  std::ifstream success(dir_ / "out" / "_SUCCESS");
+  std::string line;
+  std::getline(success, line);
+  EXPECT_EQ(line, "run-2");
+}
+
+TEST_F(StagesTest, CommitInterruptedHalfWayCompletes) {
+  PipelineSpec spec = Spec(kMapSpec);
+  const StagePlan plan = PlanStages(spec);
+  std::vector<std::string> staged;
+  for (int32_t p = 0; p < spec.partitions; ++p) {
+    ASSERT_OK_AND_ASSIGN(auto ref, Extract(spec, "run-c", p));
+    ASSERT_OK_AND_ASSIGN(ref, TransformPartition(spec, "run-c", p, ref, plan.per_partition));
+    ASSERT_OK_AND_ASSIGN(auto path, Load(spec, "run-c", p, ref));
+    // A retried load keeps the staged part.
+    ASSERT_OK_AND_ASSIGN(auto again, Load(spec, "run-c", p, ref));
+    EXPECT_EQ(again, path);
+    staged.push_back(path);
+  }
+  // A crash after the first part was published.
+  fs::rename(staged[0], dir_ / "out" / fs::path(staged[0]).filename());
+  EXPECT_OK(Commit(spec, "run-c", staged));
+  ASSERT_OK_AND_ASSIGN(auto expected_frame, ComputeLocally(spec));
+  ASSERT_OK_AND_ASSIGN(auto expected, expected_frame.Collect());
+  ExpectSameRows(ReadSink(), expected, {"id"});
+}
+
+TEST_F(StagesTest, ErrorsNameTheProblem) {
+  PipelineSpec spec = Spec(kMapSpec);
+  auto outside = Commit(spec, "run-x", {(dir_ / "elsewhere" / "part-0.parquet").string()});
+  ASSERT_RAISES(Invalid, outside);
+  EXPECT_NE(outside.message().find("not in the staging folder"), std::string::npos);
+  ASSERT_RAISES(Invalid,
+                Commit(spec, "run-x",
+                       {(dir_ / "out" / "_staging" / "run-x" / "part-0.parquet").string()}));
+  ASSERT_RAISES(Invalid, Extract(spec, "bad/run", 0));
+  ASSERT_RAISES(Invalid, Combine(spec, "run-x", {}, {0, 0}));
+  PipelineSpec nodeless = spec;
+  nodeless.nodes.clear();
+  auto no_node = Extract(nodeless, "run-x", 0);
+  ASSERT_RAISES(Invalid, no_node);
+  EXPECT_NE(no_node.status().message().find("names no data node"), std::string::npos);
+  // A lost ticket is NOT_FOUND (KeyError).
+  DatasetRef lost{node_->location().ToString(), "fdt1:acme:00000000000000000000000000000000",
+                  1, 1, "f", "c"};
+  ASSERT_RAISES(KeyError, TransformPartition(spec, "run-x", 0, lost, {0, 1}));
+  PipelineSpec python = Spec(R"(
+name: py
+source:
+  generate: {rows: 10}
+stages:
+  - python: {transform: add_discount, task_queue: py}
+sink:
+  parquet: out
+)");
+  ASSERT_OK_AND_ASSIGN(auto frame, ReadSourcePartition(python, 0));
+  auto py = ApplyStages(python, frame, {0, 1});
+  ASSERT_RAISES(Invalid, py);
+  EXPECT_NE(py.status().message().find("Python stage worker"), std::string::npos);
+}
+
+TEST_F(StagesTest, FileSourceSplitsFilesRoundRobin) {
+  fs::create_directories(dir_ / "in");
+  for (int i = 0; i < 3; ++i) {
+    auto part = DataFrame::FromTable(*frame::GenerateOrders({.rows = 100, .seed = uint64_t(i)}))
+                    .WithColumn("id", std::string_view("id + " + std::to_string(i * 1000)));
+    ASSERT_OK(part.WriteFile((dir_ / "in" / ("f" + std::to_string(i) + ".parquet")).string(),
+                             frame::FileFormat::kParquet));
+  }
+  PipelineSpec spec = Spec("name: files\nsource:\n  parquet: " + (dir_ / "in").string() +
+                           "\nsink:\n  parquet: out\npartitions: 2\ndurable: false\n");
+  ASSERT_OK_AND_ASSIGN(auto p0, ReadSourcePartition(spec, 0));
+  ASSERT_OK_AND_ASSIGN(auto p1, ReadSourcePartition(spec, 1));
+  EXPECT_EQ((*p0.Collect())->num_rows(), 200);
+  EXPECT_EQ((*p1.Collect())->num_rows(), 100);
+  RunAll(spec, "run-files");
+  EXPECT_EQ(ReadSink()->num_rows(), 300);
+}
+
+}  // namespace
+}  // namespace flightdeck::pipeline
