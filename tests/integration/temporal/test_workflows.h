@@ -141,6 +141,17 @@ inline Task<std::string> CancelActivity(WorkflowContext& ctx) {
   co_return outcome.status().IsCancelled() ? std::string("cancelled") : outcome.status().ToString();
 }
 
+/// An activity that heartbeats every 2.5 s under a 4 s heartbeat timeout:
+/// only the throttled heartbeat's background flush (at 3.2 s) keeps it alive.
+inline Task<std::string> SparseHeartbeats(WorkflowContext& ctx) {
+  ActivityOptions options;
+  options.start_to_close_timeout = 60s;
+  options.heartbeat_timeout = 4s;
+  options.retry_policy = workflow::RetryPolicy{.maximum_attempts = 1};
+  auto outcome = co_await ctx.ExecuteActivity<int>("SparseHeartbeater", options);
+  co_return outcome.ok() ? std::to_string(*outcome) : outcome.status().ToString();
+}
+
 /// Sleeps `seconds` in steps of activities, for the fault tests.
 inline Task<int> Steps(WorkflowContext& ctx, int steps) {
   int done = 0;
@@ -180,6 +191,7 @@ inline void RegisterTestWorkflows(Worker& worker) {
   (void)worker.RegisterWorkflow("Failures", &Failures);
   (void)worker.RegisterWorkflow("CancelActivity", &CancelActivity);
   (void)worker.RegisterWorkflow("Steps", &Steps);
+  (void)worker.RegisterWorkflow("SparseHeartbeats", &SparseHeartbeats);
 }
 
 inline void RegisterTestActivities(Worker& worker) {
@@ -200,6 +212,13 @@ inline void RegisterTestActivities(Worker& worker) {
   (void)worker.RegisterActivity("Slow", [](ActivityContext&) -> arrow::Result<int> {
     std::this_thread::sleep_for(2s);
     return 1;
+  });
+  (void)worker.RegisterActivity("SparseHeartbeater", [](ActivityContext& ctx) -> arrow::Result<int> {
+    for (int beat = 1; beat <= 3; ++beat) {
+      ctx.Heartbeat(beat);
+      std::this_thread::sleep_for(2500ms);
+    }
+    return 3;
   });
   (void)worker.RegisterActivity("Heartbeater", [](ActivityContext& ctx) -> arrow::Result<int> {
     const auto give_up = std::chrono::steady_clock::now() + 30s;

@@ -46,6 +46,16 @@ TEST_F(WorkerActivitiesTest, CancellationReachesHeartbeatingActivity) {
   EXPECT_EQ(CountEvents(events, enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED), 1);
 }
 
+TEST_F(WorkerActivitiesTest, ThrottledHeartbeatsAreFlushed) {
+  NewWorker("hb-tq", RegisterAll);
+  ASSERT_OK(StartWorkflow(*conn_, "SparseHeartbeats", "hb-1", "hb-tq", {}).status());
+  ASSERT_OK_AND_ASSIGN(auto result, WaitResult<std::string>(*conn_, "hb-1"));
+  EXPECT_EQ(result, "3");
+  ASSERT_OK_AND_ASSIGN(auto events, GetHistory(*conn_, "hb-1"));
+  EXPECT_EQ(CountEvents(events, enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED), 1);
+  EXPECT_EQ(CountEvents(events, enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT), 0);
+}
+
 TEST_F(WorkerActivitiesTest, MetricsHookAndIdentity) {
   std::mutex mutex;
   std::map<std::string, int> counts;

@@ -226,6 +226,35 @@ TEST(WorkflowRuntimeTest, BadInputFailsWorkflowAndMissingTimeoutFailsActivity) {
                 "start_to_close_timeout"), std::string::npos);
 }
 
+Task<std::string> PatchedOrNot(WorkflowContext& ctx) {
+  const bool patched = ctx.Patched("new-activity");
+  ActivityOptions options;
+  options.start_to_close_timeout = 1s;
+  co_return co_await ctx.ExecuteActivity<std::string>(patched ? "New" : "Old", options);
+}
+
+TEST(WorkflowRuntimeTest, PatchedIsFalseOnHistoriesFromBeforeThePatch) {
+  WorkflowRegistry registry;
+  ASSERT_OK(registry.Register("PatchedOrNot", &PatchedOrNot));
+  // Live: records the marker, then takes the new branch.
+  HistoryBuilder fresh;
+  fresh.Start("PatchedOrNot", {}).WorkflowTask(false);
+  arrow::Status status;
+  auto commands = Replay(registry, fresh.events, &status);
+  ASSERT_OK(status);
+  ASSERT_EQ(commands.size(), 2u);
+  EXPECT_EQ(commands[0].record_marker_command_attributes().marker_name(), "core_patch");
+  EXPECT_EQ(commands[1].schedule_activity_task_command_attributes().activity_type().name(), "New");
+  // A history written before the patch (no marker, activity "Old") replays
+  // cleanly down the old branch.
+  HistoryBuilder old;
+  old.Start("PatchedOrNot", {}).WorkflowTask().ActivityScheduled("Old");
+  old.WorkflowTask(false);
+  commands = Replay(registry, old.events, &status);
+  ASSERT_OK(status);
+  EXPECT_TRUE(commands.empty());
+}
+
 Task<int> ThrowsInHandler(WorkflowContext& ctx) {
   ctx.SetSignalHandlerRaw("boom", [](const Payloads&) { throw std::runtime_error("handler bug"); });
   FLIGHTDECK_CO_RETURN_NOT_OK(co_await ctx.ReceiveSignalRaw("never"));

@@ -57,9 +57,9 @@ class ActivityContext {
   const ActivityInfo& info() const;
 
   /// Records progress. Throttled: at most one RPC per 80 % of the heartbeat
-  /// timeout (30 s when none is set); in between only the latest details are
-  /// kept, and they are sent with the next heartbeat that goes out or with a
-  /// failure. A heartbeat response asking for cancellation (or NOT_FOUND:
+  /// timeout (30 s when none is set, capped at 60 s); in between only the
+  /// latest details are kept and a background flush sends them when the
+  /// interval ends (and a failure report carries them too). A heartbeat response asking for cancellation (or NOT_FOUND:
   /// the attempt is gone) makes IsCancelled() true.
   void HeartbeatRaw(Payloads details);
   template <typename... Args>
