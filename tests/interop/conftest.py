@@ -175,3 +175,48 @@ def shared_dev_server(tmp_path_factory):
         yield server, server.match.group(1)
     finally:
         server.kill()
+
+
+def sdk_test_worker_binary() -> str:
+    path = os.environ.get("SDK_TEST_WORKER") or str(
+        ROOT / "build" / "tests" / "integration" / "temporal" / "sdk_test_worker"
+    )
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"sdk_test_worker not found at {path}; build it with ninja -C build sdk_test_worker")
+    return path
+
+
+@pytest.fixture
+def cpp_worker(dev_server):
+    """The C++ SDK test worker (tests/integration/temporal/sdk_test_worker.cc)
+    polling task queue "cpp-tq" of the dev server; yields (address, task queue)."""
+    _, address = dev_server
+    proc = subprocess.Popen(
+        [sdk_test_worker_binary(), "--target", address, "--task-queue", "cpp-tq", "--identity", "cpp-worker"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    line = ""
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            line = proc.stdout.readline()
+            if "worker ready" in line or not line:
+                break
+        elif proc.poll() is not None:
+            break
+    if "worker ready" not in line:
+        proc.kill()
+        pytest.fail(f"sdk_test_worker did not start: {proc.stderr.read()!r}")
+    try:
+        yield address, "cpp-tq"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)

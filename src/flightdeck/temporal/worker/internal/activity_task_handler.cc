@@ -1,0 +1,109 @@
+// Running one activity attempt and reporting its outcome (protocol doc 4.4).
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/client_context.h>
+
+#include "flightdeck/common/logging.h"
+#include "flightdeck/temporal/client/connection.h"
+#include "flightdeck/temporal/client/grpc_status.h"
+#include "flightdeck/temporal/worker/internal/task_handlers.h"
+
+namespace flightdeck::temporal::internal {
+
+namespace wsv1 = ::temporal::api::workflowservice::v1;
+using google::protobuf::util::TimeUtil;
+
+namespace {
+
+arrow::Result<std::optional<Payload>> Invoke(const ActivityFunction& fn, ActivityContext& ctx,
+                                             const Payloads& input) {
+  try {
+    return fn(ctx, input);
+  } catch (const std::exception& e) {
+    return ApplicationError("std::exception", std::string("activity threw: ") + e.what());
+  } catch (...) {
+    return ApplicationError("unknown", "activity threw a non-standard exception");
+  }
+}
+
+template <typename Request, typename Response, typename Rpc>
+void Respond(const HandlerEnv& env, const char* name, Request& request, Rpc rpc) {
+  request.set_namespace_(env.options.namespace_name);
+  request.set_identity(env.identity);
+  Response response;
+  auto context = env.connection->NewContext(env.options.namespace_name);
+  auto status = FromGrpcStatus((env.connection->workflow_service().*rpc)(context.get(), request, &response),
+                               name);
+  // NOT_FOUND: the attempt is gone (timed out, cancelled, workflow closed);
+  // the result is dropped quietly (pitfall 15).
+  if (!status.ok() && GrpcCodeOf(status) != grpc::StatusCode::NOT_FOUND) {
+    FD_LOG(kWarning) << name << " failed: " << status.ToString();
+  }
+}
+
+}  // namespace
+
+void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueueResponse& task,
+                        const std::function<void(ActivityContext*, bool)>& register_running) {
+  const auto begin = std::chrono::steady_clock::now();
+  ActivityInfo info;
+  info.namespace_name = env.options.namespace_name;
+  info.activity_id = task.activity_id();
+  info.activity_type = task.activity_type().name();
+  info.workflow_id = task.workflow_execution().workflow_id();
+  info.run_id = task.workflow_execution().run_id();
+  info.workflow_type = task.workflow_type().name();
+  info.task_queue = env.options.task_queue;
+  info.attempt = task.attempt();
+  info.heartbeat_details = task.heartbeat_details();
+  info.heartbeat_timeout =
+      std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(task.heartbeat_timeout()));
+  info.start_to_close_timeout =
+      std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(task.start_to_close_timeout()));
+  ActivityContext ctx(env.connection, env.identity, task.task_token(), info);
+
+  arrow::Result<std::optional<Payload>> result;
+  auto it = env.activities->find(info.activity_type);
+  if (it == env.activities->end()) {
+    std::string known;
+    for (const auto& [name, fn] : *env.activities) known += (known.empty() ? "" : ", ") + name;
+    result = ApplicationError("ActivityNotRegistered",
+                              "activity type '" + info.activity_type + "' is not registered on task queue " +
+                                  env.options.task_queue + " (registered: " + known + ")");
+  } else {
+    register_running(&ctx, true);
+    result = Invoke(it->second, ctx, task.input());
+    register_running(&ctx, false);
+  }
+
+  if (result.ok()) {
+    wsv1::RespondActivityTaskCompletedRequest request;
+    request.set_task_token(task.task_token());
+    if (result->has_value()) *request.mutable_result()->add_payloads() = **result;
+    Respond<wsv1::RespondActivityTaskCompletedRequest, wsv1::RespondActivityTaskCompletedResponse>(
+        env, "RespondActivityTaskCompleted", request,
+        &wsv1::WorkflowService::Stub::RespondActivityTaskCompleted);
+    env.Metric("activity_completed", 1, info.activity_type);
+  } else if (result.status().IsCancelled() && ctx.IsCancelled()) {
+    wsv1::RespondActivityTaskCanceledRequest request;
+    request.set_task_token(task.task_token());
+    *request.mutable_details() = ctx.PendingDetails();
+    Respond<wsv1::RespondActivityTaskCanceledRequest, wsv1::RespondActivityTaskCanceledResponse>(
+        env, "RespondActivityTaskCanceled", request,
+        &wsv1::WorkflowService::Stub::RespondActivityTaskCanceled);
+    env.Metric("activity_failed", 1, info.activity_type);
+  } else {
+    wsv1::RespondActivityTaskFailedRequest request;
+    request.set_task_token(task.task_token());
+    *request.mutable_failure() = StatusToFailure(result.status());
+    Payloads pending = ctx.PendingDetails();
+    if (pending.payloads_size() > 0) *request.mutable_last_heartbeat_details() = std::move(pending);
+    Respond<wsv1::RespondActivityTaskFailedRequest, wsv1::RespondActivityTaskFailedResponse>(
+        env, "RespondActivityTaskFailed", request, &wsv1::WorkflowService::Stub::RespondActivityTaskFailed);
+    env.Metric("activity_failed", 1, info.activity_type);
+  }
+  env.Metric("activity_latency_ms",
+             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count(),
+             info.activity_type);
+}
+
+}  // namespace flightdeck::temporal::internal

@@ -1,0 +1,50 @@
+// flightdeck/temporal/worker/internal/task_handlers.h: processing of one
+// polled workflow task (replay from scratch, protocol doc 5.13) and one
+// activity task (4.4). Called from the worker's poll threads.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <arrow/result.h>
+
+#include "flightdeck/temporal/worker/worker.h"
+#include "temporal/api/workflowservice/v1/request_response.pb.h"
+
+namespace flightdeck::temporal::internal {
+
+using HistoryEvents = std::vector<::temporal::api::history::v1::HistoryEvent>;
+
+/// Everything a task handler needs; shared, read-only after Start().
+struct HandlerEnv {
+  std::shared_ptr<Connection> connection;
+  WorkerOptions options;
+  std::string identity;
+  const workflow::WorkflowRegistry* workflows = nullptr;
+  const std::map<std::string, ActivityFunction>* activities = nullptr;
+
+  void Metric(const std::string& name, double value, const std::string& type) const {
+    if (options.metrics) options.metrics({name, value, type});
+  }
+};
+
+/// The task's full history: the first page plus GetWorkflowExecutionHistory
+/// pages (following the poll's token), checked for contiguity.
+arrow::Result<HistoryEvents> FetchFullHistory(
+    const HandlerEnv& env, const ::temporal::api::workflowservice::v1::PollWorkflowTaskQueueResponse& task);
+
+/// Replays and answers one workflow task (completion, failure or legacy
+/// query answer). RPC errors are logged; nothing is retried.
+void HandleWorkflowTask(const HandlerEnv& env,
+                        const ::temporal::api::workflowservice::v1::PollWorkflowTaskQueueResponse& task);
+
+/// Runs one activity attempt and reports its outcome. `register_running`
+/// is told about the attempt's context while it runs (for shutdown).
+void HandleActivityTask(const HandlerEnv& env,
+                        const ::temporal::api::workflowservice::v1::PollActivityTaskQueueResponse& task,
+                        const std::function<void(ActivityContext*, bool running)>& register_running);
+
+}  // namespace flightdeck::temporal::internal

@@ -1,0 +1,39 @@
+// flightdeck/temporal/worker/replayer.h: replaying recorded histories
+// offline, without a server, to check that workflow code still produces the
+// commands history recorded (protocol doc 7, "Exporting histories").
+//
+//   ARROW_ASSIGN_OR_RAISE(auto history, HistoryFromJson(ReadFile("h.json")));
+//   ARROW_RETURN_NOT_OK(ReplayHistory(registry, history));   // Invalid on nondeterminism
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <arrow/result.h>
+#include <arrow/status.h>
+
+#include "flightdeck/temporal/workflow/workflow_registry.h"
+#include "temporal/api/history/v1/message.pb.h"
+
+namespace flightdeck::temporal {
+
+using History = ::temporal::api::history::v1::History;
+
+/// Parses `temporal workflow show --output json` output (proto3 JSON of
+/// History; unknown fields ignored). Invalid on malformed JSON or an empty
+/// history.
+arrow::Result<History> HistoryFromJson(std::string_view json);
+
+/// Replays `history` with the workflow registered under its type name.
+/// OK when the code reproduces every recorded command; Invalid with a message
+/// naming the event and the command on nondeterminism; KeyError when the
+/// type is not registered; UnknownError when workflow code threw.
+/// `workflow_id` is the id the run had (histories do not record it); it
+/// matters for workflows that derive child ids from it.
+arrow::Status ReplayHistory(const workflow::WorkflowRegistry& registry, const History& history,
+                            const std::string& workflow_id = "replay");
+
+/// True when `status` (from ReplayHistory) reports nondeterminism.
+bool IsNondeterminismError(const arrow::Status& status);
+
+}  // namespace flightdeck::temporal
