@@ -46,11 +46,7 @@ struct NodeProcess {
 class DataNodeProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("fd-node-process-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = ::flightdeck::testing::FreshTestDir("fd-node-process");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

@@ -49,10 +49,7 @@ std::vector<const history_v1::HistoryEvent*> EventsOf(const history_v1::History&
 class ClientIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    dir_ = fs::temp_directory_path() / ("fd-client-it-" + std::to_string(::getpid()) + "-" + name);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = ::flightdeck::testing::FreshTestDir("fd-client-it");
     auto server = EmbeddedTemporal::Start(
         {.state_dir = (dir_ / "server").string(),
          .extra_args = {"--search-attribute", "FdCustomer=Keyword"}});

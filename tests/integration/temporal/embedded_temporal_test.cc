@@ -39,10 +39,7 @@ arrow::Result<wfs::DescribeNamespaceResponse> DescribeNamespace(Connection& conn
 class EmbeddedTemporalTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    state_dir_ = fs::temp_directory_path() /
-                 ("fd-embedded-temporal-" + std::to_string(::getpid()) + "-" +
-                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(state_dir_);
+    state_dir_ = ::flightdeck::testing::FreshTestDir("fd-embedded-temporal");
   }
   void TearDown() override { fs::remove_all(state_dir_); }
 

@@ -82,8 +82,9 @@ TEST_F(WorkflowReplayTest, ChangedWorkflowIsNondeterministic) {
 
   workflow::WorkflowRegistry none;
   ASSERT_RAISES(KeyError, ReplayHistory(none, history));
-  ASSERT_RAISES(Invalid, HistoryFromJson("{not json"));
-  ASSERT_RAISES(Invalid, HistoryFromJson("{\"events\": []}"));
+  ASSERT_RAISES(SerializationError, HistoryFromJson("{not json"));
+  ASSERT_OK_AND_ASSIGN(auto empty, HistoryFromJson("{\"events\": []}"));
+  ASSERT_RAISES(Invalid, ReplayHistory(changed, empty));
 }
 
 TEST_F(WorkflowReplayTest, LiveNondeterminismFailsWorkflowTask) {

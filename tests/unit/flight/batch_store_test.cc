@@ -23,10 +23,7 @@ namespace fs = std::filesystem;
 class BatchStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("fd-batch-store-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = ::flightdeck::testing::FreshTestDir("fd-batch-store");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

@@ -8,12 +8,16 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
+#include <string>
+#include <string_view>
 #include <functional>
 #include <thread>
 
 #include <arrow/result.h>
 #include <arrow/status.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #define FD_TESTING_CONCAT_INNER(a, b) a##b
 #define FD_TESTING_CONCAT(a, b) FD_TESTING_CONCAT_INNER(a, b)
@@ -53,6 +57,22 @@ inline const arrow::Status& ToStatus(const arrow::Status& status) { return statu
 template <typename T>
 arrow::Status ToStatus(const arrow::Result<T>& result) {
   return result.status();
+}
+
+/// A fresh, empty directory under the system's temp folder, named after
+/// `prefix`, this process and the running test, so parallel tests never
+/// share one. The caller removes it (typically in TearDown).
+inline std::filesystem::path FreshTestDir(std::string_view prefix) {
+  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = std::string(prefix) + "-" + std::to_string(::getpid());
+  if (test != nullptr) name += std::string("-") + test->test_suite_name() + "-" + test->name();
+  for (char& c : name) {
+    if (c == '/') c = '_';  // parameterized test names hold '/'
+  }
+  auto dir = std::filesystem::temp_directory_path() / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
 }
 
 /// Polls `condition` until it holds or `timeout` passes; returns whether it

@@ -1,22 +1,10 @@
 #include "flightdeck/temporal/worker/replayer.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include "flightdeck/temporal/workflow/internal/workflow_run.h"
 
 namespace flightdeck::temporal {
 
 namespace enums = ::temporal::api::enums::v1;
-
-arrow::Result<History> HistoryFromJson(std::string_view json) {
-  History history;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &history, options);
-  if (!status.ok()) return arrow::Status::Invalid("history JSON does not parse: ", status.ToString());
-  if (history.events_size() == 0) return arrow::Status::Invalid("history JSON has no events");
-  return history;
-}
 
 arrow::Status ReplayHistory(const workflow::WorkflowRegistry& registry, const History& history,
                             const std::string& workflow_id) {

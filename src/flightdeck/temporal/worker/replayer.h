@@ -12,6 +12,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "flightdeck/temporal/client/history_export.h"  // HistoryFromJson
 #include "flightdeck/temporal/workflow/workflow_registry.h"
 #include "temporal/api/history/v1/message.pb.h"
 
@@ -19,12 +20,9 @@ namespace flightdeck::temporal {
 
 using History = ::temporal::api::history::v1::History;
 
-/// Parses `temporal workflow show --output json` output (proto3 JSON of
-/// History; unknown fields ignored). Invalid on malformed JSON or an empty
-/// history.
-arrow::Result<History> HistoryFromJson(std::string_view json);
-
-/// Replays `history` with the workflow registered under its type name.
+/// Replays `history` (e.g. from HistoryFromJson of `temporal workflow show
+/// --output json`) with the workflow registered under its type name. Invalid
+/// on an empty history.
 /// OK when the code reproduces every recorded command; Invalid with a message
 /// naming the event and the command on nondeterminism; KeyError when the
 /// type is not registered; UnknownError when workflow code threw.
