@@ -10,6 +10,7 @@
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
+#include <arrow/compute/initialize.h>
 #include <arrow/flight/client.h>
 #include <arrow/util/base64.h>
 #include <nlohmann/json.hpp>
@@ -112,6 +113,9 @@ arrow::Result<DataFrame> GeneratePartition(const SourceSpec& source, int32_t par
                         frame::GenerateOrders({.rows = end - start,
                                                .seed = PartitionSeed(source.seed, partition)}));
   if (start > 0) {
+    // The compute kernels live in their own library since Arrow 21; the frame
+    // layer registers them when it runs a plan, this may run first.
+    ARROW_RETURN_NOT_OK(arrow::compute::Initialize());
     const int id_index = table->schema()->GetFieldIndex("id");
     ARROW_ASSIGN_OR_RAISE(
         arrow::Datum shifted,

@@ -38,10 +38,7 @@ class PipelineCliTest : public ::testing::Test {
     const char* binary = std::getenv("FLIGHTDECK_BINARY");
     ASSERT_NE(binary, nullptr) << "FLIGHTDECK_BINARY is not set";
     binary_ = binary;
-    dir_ = fs::temp_directory_path() /
-           ("fd-pipeline-cli-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = flightdeck::testing::FreshTestDir("fd-pipeline-cli");
     fs::create_directories(dir_ / "node");
     ASSERT_OK_AND_ASSIGN(server_, temporal::EmbeddedTemporal::Start({}));
     ASSERT_OK_AND_ASSIGN(node_, Subprocess::Start({.argv = {binary_, "node", "--data-dir",

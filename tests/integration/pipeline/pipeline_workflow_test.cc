@@ -31,10 +31,7 @@ using testing::ApproxSameTable;
 class PipelineWorkflowTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("fd-pipeline-wf-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = flightdeck::testing::FreshTestDir("fd-pipeline-wf");
     fs::create_directories(dir_ / "node");
     flight::DataNodeOptions node_options;
     node_options.store.data_dir = (dir_ / "node").string();

@@ -28,10 +28,7 @@ using testing::Sorted;
 class StagesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("fd-stages-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = flightdeck::testing::FreshTestDir("fd-stages");
     fs::create_directories(dir_ / "node");
     flight::DataNodeOptions options;
     options.store.data_dir = (dir_ / "node").string();
