@@ -2,15 +2,15 @@
 // result to a file. Used by scripts and by the oracle tests, which compare
 // its answers with DuckDB and Polars.
 //
-//   flightdeck frame-query --input sales=/data/sales.parquet \
-//       --input regions=/data/regions.arrow \
+// One command line (shown wrapped):
+//   flightdeck frame-query --input sales=/data/sales.parquet
+//       --input regions=/data/regions.arrow
 //       --plan '{"from": "sales", "steps": [
 //                 {"op": "filter", "expr": "amount > 10"},
 //                 {"op": "join", "right": "regions", "on": ["region"], "how": "left"},
 //                 {"op": "group_by", "keys": ["manager"],
 //                  "aggs": [{"fn": "sum", "column": "amount", "name": "total"}]},
-//                 {"op": "sort", "by": [{"column": "total", "descending": true}]}]}' \
-//       --output /tmp/result.arrow
+//                 {"op": "sort", "by": [{"column": "total", "descending": true}]}]}' --output /tmp/result.arrow
 //
 // Steps: select {columns} | project {columns: {name: expr}} (ordered as an
 // array of [name, expr] pairs) | filter {expr} | with_column {name, expr} |
