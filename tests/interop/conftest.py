@@ -187,36 +187,20 @@ def sdk_test_worker_binary() -> str:
 
 
 @pytest.fixture
-def cpp_worker(dev_server):
+def cpp_worker(dev_server, tmp_path):
     """The C++ SDK test worker (tests/integration/temporal/sdk_test_worker.cc)
     polling task queue "cpp-tq" of the dev server; yields (address, task queue)."""
     _, address = dev_server
-    proc = subprocess.Popen(
-        [sdk_test_worker_binary(), "--target", address, "--task-queue", "cpp-tq", "--identity", "cpp-worker"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    worker = Process(
+        [], r"worker ready", timeout=30.0,
+        command=[sdk_test_worker_binary(), "--target", address, "--task-queue", "cpp-tq",
+                 "--identity", "cpp-worker"],
+        stderr_path=tmp_path / "sdk-test-worker.stderr",
     )
-    deadline = time.monotonic() + 30
-    line = ""
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-        if ready:
-            line = proc.stdout.readline()
-            if "worker ready" in line or not line:
-                break
-        elif proc.poll() is not None:
-            break
-    if "worker ready" not in line:
-        proc.kill()
-        pytest.fail(f"sdk_test_worker did not start: {proc.stderr.read()!r}")
     try:
         yield address, "cpp-tq"
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
+        try:
+            worker.terminate(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
