@@ -1,4 +1,4 @@
-// `flightdeck worker`, `run`, `status`, `cancel`, `list`: pipelines on a
+// `flightdeck worker`, `run`, `status`, `cancel`, `pause`, `resume`, `list`: pipelines on a
 // Temporal server (the PipelineWorkflow of pipeline/pipeline_workflow.h).
 #include <atomic>
 #include <chrono>
@@ -52,14 +52,38 @@ std::string StatusName(enums::WorkflowExecutionStatus status) {
   return name;
 }
 
+std::string FormatDuration(int64_t ms) {
+  char text[32];
+  const int64_t seconds = (ms + 999) / 1000;
+  if (seconds >= 3600) {
+    std::snprintf(text, sizeof(text), "%lldh%02lldm", static_cast<long long>(seconds / 3600),
+                  static_cast<long long>(seconds / 60 % 60));
+  } else if (seconds >= 60) {
+    std::snprintf(text, sizeof(text), "%lldm%02llds", static_cast<long long>(seconds / 60),
+                  static_cast<long long>(seconds % 60));
+  } else {
+    std::snprintf(text, sizeof(text), "%llds", static_cast<long long>(seconds));
+  }
+  return text;
+}
+
 std::string ProgressLine(const nlohmann::json& progress) {
-  char line[200];
-  std::snprintf(line, sizeof(line), "[%s] %lld/%lld partitions, %lld rows, %.0f rows/s",
-                progress.value("phase", std::string("?")).c_str(),
-                static_cast<long long>(progress.value("partitions_done", int64_t{0})),
-                static_cast<long long>(progress.value("partitions", int64_t{0})),
+  const int64_t done = progress.value("partitions_done", int64_t{0});
+  const int64_t total = progress.value("partitions", int64_t{0});
+  const int width = 20;
+  const int filled = total > 0 ? static_cast<int>(width * done / total) : 0;
+  std::string bar = "[" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
+  std::string eta = "ETA ?";
+  if (progress.contains("eta_ms") && progress["eta_ms"].is_number()) {
+    eta = "ETA " + FormatDuration(progress["eta_ms"].get<int64_t>());
+  }
+  if (progress.value("paused", false)) eta = "paused";
+  char line[256];
+  std::snprintf(line, sizeof(line), "%s %-10s %lld/%lld partitions, %lld rows, %.0f rows/s, %s",
+                bar.c_str(), progress.value("phase", std::string("?")).c_str(),
+                static_cast<long long>(done), static_cast<long long>(total),
                 static_cast<long long>(progress.value("rows", int64_t{0})),
-                progress.value("rows_per_s", 0.0));
+                progress.value("rows_per_s", 0.0), eta.c_str());
   return line;
 }
 
@@ -171,6 +195,22 @@ void AddCancelCommand(CLI::App& app) {
   });
 }
 
+// `flightdeck pause|resume ID`: the workflow's pause / resume signal.
+void AddSignalCommand(CLI::App& app, const std::string& name, const std::string& help,
+                      const std::string& signal) {
+  auto target = std::make_shared<std::string>("127.0.0.1:7233");
+  auto id = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand(name, help);
+  cmd->add_option("id", *id, "Workflow id")->required();
+  cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
+  cmd->callback([target, id, signal, name] {
+    auto client = ConnectClient(*target);
+    Check(client->Signal(temporal::WorkflowHandle{.workflow_id = *id}, signal),
+          name + " " + *id);
+    std::printf("%s requested: %s\n", name.c_str(), id->c_str());
+  });
+}
+
 void AddListCommand(CLI::App& app) {
   auto target = std::make_shared<std::string>("127.0.0.1:7233");
   CLI::App* cmd = app.add_subcommand("list", "List pipeline runs");
@@ -230,6 +270,10 @@ void AddPipelineCommands(CLI::App& app) {
   AddRunCommand(app);
   AddStatusCommand(app);
   AddCancelCommand(app);
+  AddSignalCommand(app, "pause",
+                   "Pause a pipeline run: no new partition or step starts until resumed",
+                   pipeline::kPauseSignal);
+  AddSignalCommand(app, "resume", "Resume a paused pipeline run", pipeline::kResumeSignal);
   AddListCommand(app);
 }
 

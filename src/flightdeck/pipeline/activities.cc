@@ -1,5 +1,12 @@
 #include "flightdeck/pipeline/activities.h"
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
 #include <arrow/util/base64.h>
 #include <nlohmann/json.hpp>
 
@@ -12,10 +19,15 @@ namespace {
 
 using temporal::ActivityContext;
 
-// Invalid becomes the non-retryable InvalidPipeline error; others stay.
+// Invalid becomes the non-retryable InvalidPipeline error, a lost input the
+// non-retryable DatasetLost error; others stay.
 arrow::Status Classify(arrow::Status status) {
   if (status.IsInvalid()) {
     return temporal::ApplicationError(kInvalidPipelineError, status.message(),
+                                      /*non_retryable=*/true);
+  }
+  if (status.IsKeyError() && !LostInputOf(status.message()).empty()) {
+    return temporal::ApplicationError(kDatasetLostError, status.message(),
                                       /*non_retryable=*/true);
   }
   return status;
@@ -27,91 +39,184 @@ arrow::Result<T> Classify(arrow::Result<T> result) {
   return result;
 }
 
-arrow::Result<PipelineSpec> SpecOf(const std::string& yaml) {
-  return Classify(ParsePipelineSpec(yaml, "pipeline spec"));
+arrow::Status Invalid(const std::string& message) {
+  return temporal::ApplicationError(kInvalidPipelineError, message, /*non_retryable=*/true);
 }
 
-arrow::Status CheckRef(const DatasetRef& ref) {
-  if (ref.ticket.empty() || ref.node.empty()) {
-    return temporal::ApplicationError(kInvalidPipelineError,
-                                      "dataset ref without a node or a valid base64 ticket",
-                                      /*non_retryable=*/true);
-  }
-  return arrow::Status::OK();
+arrow::Result<std::shared_ptr<const PipelineSpec>> SpecOf(const StageTask& task) {
+  return Classify(LoadSpec(task.spec));
 }
 
-arrow::Result<StageRange> RangeOf(const PipelineSpec& spec, int64_t begin, int64_t end) {
-  if (begin < 0 || end < begin || static_cast<size_t>(end) > spec.stages.size()) {
-    return temporal::ApplicationError(
-        kInvalidPipelineError,
-        "stage range [" + std::to_string(begin) + ", " + std::to_string(end) +
-            ") does not fit the spec's " + std::to_string(spec.stages.size()) + " stages",
-        /*non_retryable=*/true);
+// The ref of `ticket`, input of partition `partition`.
+arrow::Result<DatasetRef> RefOf(const PipelineSpec& spec, int32_t partition,
+                                const std::string& ticket) {
+  if (ticket.empty()) return Invalid("stage task without a valid base64 input ticket");
+  if (partition < 0 || partition >= std::max<int32_t>(spec.partitions, 1)) {
+    return Invalid("partition " + std::to_string(partition) + " out of range [0, " +
+                   std::to_string(spec.partitions) + ")");
   }
-  return StageRange{static_cast<size_t>(begin), static_cast<size_t>(end)};
+  ARROW_ASSIGN_OR_RAISE(std::string node, Classify(NodeFor(spec, partition)));
+  DatasetRef ref;
+  ref.node = std::move(node);
+  ref.ticket = ticket;
+  return ref;
+}
+
+// Heartbeats from a side thread while a stage runs (a put or a scan is one
+// long call), so that the server notices a dead worker within the heartbeat
+// timeout rather than the start-to-close timeout. The first beat comes after
+// one interval: short activities send none.
+class Heartbeater {
+ public:
+  explicit Heartbeater(ActivityContext& ctx) {
+    const auto timeout = ctx.info().heartbeat_timeout;
+    if (timeout <= std::chrono::milliseconds(0)) return;
+    const auto interval = std::max(std::chrono::milliseconds(50), timeout / 4);
+    thread_ = std::thread([this, &ctx, interval] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      while (!cv_.wait_for(lock, interval, [this] { return done_; })) ctx.Heartbeat();
+    });
+  }
+  ~Heartbeater() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+std::string Base64(const std::string& bytes) { return arrow::util::base64_encode(bytes); }
+
+std::string Unbase64(const std::string& text) {
+  auto decoded = arrow::util::base64_decode(text);
+  return decoded.ok() ? *decoded : std::string();
 }
 
 }  // namespace
 
+void to_json(nlohmann::json& json, const StageTask& task) {
+  json = nlohmann::json{{"spec", task.spec}, {"run", task.run}, {"partition", task.partition}};
+  if (!task.input.empty()) json["input"] = Base64(task.input);
+  if (!task.inputs.empty()) {
+    auto& inputs = json["inputs"] = nlohmann::json::array();
+    for (const auto& ticket : task.inputs) inputs.push_back(Base64(ticket));
+  }
+  if (!task.parts.empty()) json["parts"] = task.parts;
+}
+
+void from_json(const nlohmann::json& json, StageTask& task) {
+  json.at("spec").get_to(task.spec);
+  json.at("run").get_to(task.run);
+  task.partition = json.value("partition", int32_t{0});
+  task.input = json.contains("input") ? Unbase64(json.at("input").get<std::string>()) : "";
+  task.inputs.clear();
+  if (json.contains("inputs")) {
+    for (const auto& ticket : json.at("inputs")) task.inputs.push_back(Unbase64(ticket.get<std::string>()));
+  }
+  task.parts = json.value("parts", std::vector<std::string>{});
+}
+
 void to_json(nlohmann::json& json, const DatasetRef& ref) {
-  json = nlohmann::json{{"node", ref.node},
-                        {"ticket", arrow::util::base64_encode(ref.ticket)},
-                        {"rows", ref.rows},
-                        {"bytes", ref.bytes},
-                        {"schema_fingerprint", ref.schema_fingerprint},
-                        {"checksum", ref.checksum}};
+  json = nlohmann::json::object();
+  if (!ref.node.empty()) json["node"] = ref.node;
+  json["ticket"] = Base64(ref.ticket);
+  json["rows"] = ref.rows;
+  json["bytes"] = ref.bytes;
+  if (!ref.schema_fingerprint.empty()) json["schema_fingerprint"] = ref.schema_fingerprint;
+  json["checksum"] = ref.checksum;
 }
 
 void from_json(const nlohmann::json& json, DatasetRef& ref) {
-  json.at("node").get_to(ref.node);
-  auto ticket = arrow::util::base64_decode(json.at("ticket").get<std::string>());
-  ref.ticket = ticket.ok() ? *ticket : std::string();
+  ref.node = json.value("node", std::string());
+  ref.ticket = Unbase64(json.at("ticket").get<std::string>());
   json.at("rows").get_to(ref.rows);
   json.at("bytes").get_to(ref.bytes);
-  json.at("schema_fingerprint").get_to(ref.schema_fingerprint);
+  ref.schema_fingerprint = json.value("schema_fingerprint", std::string());
   json.at("checksum").get_to(ref.checksum);
+}
+
+// What a stage activity answers: its output's ref without what the workflow
+// knows already (the node is NodeFor(partition)) or does not need (the
+// schema fingerprint), to keep history small.
+DatasetRef ForHistory(DatasetRef ref) {
+  ref.node.clear();
+  ref.schema_fingerprint.clear();
+  return ref;
 }
 
 arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kExtractActivity,
-      [](ActivityContext&, std::string yaml, std::string run,
-         int32_t partition) -> arrow::Result<DatasetRef> {
-        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(yaml));
-        return Classify(Extract(spec, run, partition));
+      kPrepareActivity,
+      [](ActivityContext&, std::string yaml, std::string origin) -> arrow::Result<std::string> {
+        ARROW_ASSIGN_OR_RAISE(auto spec, Classify(ParsePipelineSpec(yaml, origin)));
+        return Classify(StoreSpec(spec, yaml));
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kTransformActivity,
-      [](ActivityContext&, std::string yaml, std::string run, int32_t partition, DatasetRef input,
-         int64_t begin, int64_t end) -> arrow::Result<DatasetRef> {
-        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(yaml));
-        ARROW_RETURN_NOT_OK(CheckRef(input));
-        ARROW_ASSIGN_OR_RAISE(auto range, RangeOf(spec, begin, end));
-        return Classify(TransformPartition(spec, run, partition, input, range));
+      kExtractActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
+        Heartbeater heartbeats(ctx);
+        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
+        ARROW_ASSIGN_OR_RAISE(auto output, Classify(Extract(*spec, task.run, task.partition)));
+        return ForHistory(std::move(output));
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kCombineActivity,
-      [](ActivityContext&, std::string yaml, std::string run, std::vector<DatasetRef> inputs,
-         int64_t begin, int64_t end) -> arrow::Result<DatasetRef> {
-        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(yaml));
-        for (const auto& input : inputs) ARROW_RETURN_NOT_OK(CheckRef(input));
-        ARROW_ASSIGN_OR_RAISE(auto range, RangeOf(spec, begin, end));
-        return Classify(Combine(spec, run, inputs, range));
+      kTransformActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
+        Heartbeater heartbeats(ctx);
+        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
+        ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
+        const StagePlan plan = PlanStages(*spec);
+        ARROW_ASSIGN_OR_RAISE(auto output,
+                              Classify(TransformPartition(*spec, task.run, task.partition, input,
+                                                          plan.per_partition,
+                                                          plan.partial_aggregate)));
+        return ForHistory(std::move(output));
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kLoadActivity,
-      [](ActivityContext&, std::string yaml, std::string run, int32_t part,
-         DatasetRef input) -> arrow::Result<std::string> {
-        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(yaml));
-        ARROW_RETURN_NOT_OK(CheckRef(input));
-        return Classify(Load(spec, run, part, input));
+      kCombineActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
+        Heartbeater heartbeats(ctx);
+        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
+        std::vector<DatasetRef> inputs;
+        for (size_t i = 0; i < task.inputs.size(); ++i) {
+          ARROW_ASSIGN_OR_RAISE(auto ref,
+                                RefOf(*spec, static_cast<int32_t>(i), task.inputs[i]));
+          inputs.push_back(std::move(ref));
+        }
+        const StagePlan plan = PlanStages(*spec);
+        ARROW_ASSIGN_OR_RAISE(
+            auto output,
+            Classify(Combine(*spec, task.run, inputs, plan.global, plan.partial_aggregate)));
+        return ForHistory(std::move(output));
+      }));
+  ARROW_RETURN_NOT_OK(worker.RegisterActivity(
+      kLoadActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<std::string> {
+        Heartbeater heartbeats(ctx);
+        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
+        ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
+        ARROW_ASSIGN_OR_RAISE(std::string staged,
+                              Classify(Load(*spec, task.run, task.partition, input)));
+        if (spec->sink.kind == SinkSpec::Kind::kFlight) return staged;
+        return std::filesystem::path(staged).filename().string();
       }));
   return worker.RegisterActivity(
-      kCommitActivity,
-      [](ActivityContext&, std::string yaml, std::string run,
-         std::vector<std::string> staged) -> arrow::Status {
-        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(yaml));
-        return Classify(Commit(spec, run, staged));
+      kCommitActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Status {
+        Heartbeater heartbeats(ctx);
+        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
+        std::vector<std::string> staged;
+        for (const auto& name : task.parts) {
+          if (name.find('/') != std::string::npos && spec->sink.kind != SinkSpec::Kind::kFlight) {
+            return Invalid("staged part name '" + name + "' must not contain '/'");
+          }
+          staged.push_back((std::filesystem::path(StagingFolder(*spec, task.run)) / name).string());
+        }
+        return Classify(Commit(*spec, task.run, staged));
       });
 }
 

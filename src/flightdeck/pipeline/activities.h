@@ -1,17 +1,31 @@
 // flightdeck/pipeline/activities.h: the stage functions of stages.h as
 // Temporal activities, and the names PipelineWorkflow schedules them by.
 //
-// Every activity takes the spec's YAML text (parsed again by the worker that
-// runs it, so workers need no shared state), the run id and DatasetRefs, and
-// answers DatasetRefs (JSON, as in dataset_ref.h) or staged part names:
-//   flightdeck.extract    (spec, run, partition)                    -> DatasetRef
-//   flightdeck.transform  (spec, run, partition, ref, begin, end)   -> DatasetRef
-//   flightdeck.combine    (spec, run, refs, begin, end)             -> DatasetRef
-//   flightdeck.load       (spec, run, part, ref)                    -> string
-//   flightdeck.commit     (spec, run, staged parts)                 -> nothing
-// An invalid spec or input fails with a non-retryable "InvalidPipeline"
-// application error; everything else with the Arrow code's name (retryable).
+// Only tickets travel. The spec's text goes into history once per run, as
+// the input of flightdeck.prepare, which stores it on the data node
+// (StoreSpec) and answers its key; every other activity takes one small
+// StageTask naming the spec by that key (workers fetch and parse each spec
+// once, LoadSpec) and its input datasets by ticket, and derives what to do
+// (stage ranges, nodes) from the spec, as the workflow does:
+//   flightdeck.prepare    (yaml, origin)                 -> spec key
+//   flightdeck.extract    StageTask{spec, run, partition} -> DatasetRef
+//   flightdeck.transform  StageTask{..., input}           -> DatasetRef
+//   flightdeck.combine    StageTask{spec, run, inputs}    -> DatasetRef
+//   flightdeck.load       StageTask{..., partition=part, input} -> staged part name
+//   flightdeck.commit     StageTask{spec, run, parts}     -> nothing
+// The input of partition p lives on NodeFor(spec, p) (the combine's output,
+// loaded as part 0, on NodeFor(spec, 0)).
+//
+// Failures: an invalid spec or input is the non-retryable "InvalidPipeline"
+// application error; an input dataset that is gone from its node (see
+// DatasetLost in stages.h) the non-retryable "DatasetLost" error, whose
+// message names the input, so that the workflow recomputes it; everything
+// else keeps the Arrow code's name (retryable).
 #pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
 
 #include <arrow/status.h>
 #include <nlohmann/json_fwd.hpp>
@@ -24,6 +38,7 @@ class Worker;
 
 namespace flightdeck::pipeline {
 
+inline constexpr char kPrepareActivity[] = "flightdeck.prepare";
 inline constexpr char kExtractActivity[] = "flightdeck.extract";
 inline constexpr char kTransformActivity[] = "flightdeck.transform";
 inline constexpr char kCombineActivity[] = "flightdeck.combine";
@@ -31,15 +46,40 @@ inline constexpr char kLoadActivity[] = "flightdeck.load";
 inline constexpr char kCommitActivity[] = "flightdeck.commit";
 /// The application error type of non-retryable pipeline errors.
 inline constexpr char kInvalidPipelineError[] = "InvalidPipeline";
+/// The application error type of a lost input dataset (non-retryable: the
+/// workflow recomputes the input instead).
+inline constexpr char kDatasetLostError[] = "DatasetLost";
 
-/// nlohmann-json conversions (used by the payload converter): the JSON
-/// object form of dataset_ref.h. from_json throws nlohmann's exceptions for a
-/// missing or mistyped field (the converter turns them into a Status); a
-/// ticket that is not base64 decodes to "", which the activities reject.
+/// The input of every stage activity but prepare. A plain value. JSON:
+/// {"spec": key, "run": id, "partition": p, "input": base64 ticket,
+///  "inputs": [base64 tickets], "parts": [names]}, empty fields left out.
+struct StageTask {
+  std::string spec;
+  std::string run;
+  int32_t partition = 0;
+  /// Ticket bytes of the one input (transform, load).
+  std::string input;
+  /// Ticket bytes of the combine's inputs, in partition order.
+  std::vector<std::string> inputs;
+  /// Commit: the staged part names that load answered.
+  std::vector<std::string> parts;
+};
+
+/// nlohmann-json conversions (used by the payload converter). from_json
+/// throws nlohmann's exceptions for a mistyped field (the converter turns
+/// them into a Status); a ticket that is not base64 decodes to "", which the
+/// activities reject.
+void to_json(nlohmann::json& json, const StageTask& task);
+void from_json(const nlohmann::json& json, StageTask& task);
+
+/// nlohmann-json conversions of the JSON object form of dataset_ref.h (same
+/// error behaviour), except that an empty node or schema fingerprint is left
+/// out: stage activities answer refs without them (the node of partition p's
+/// output is NodeFor(spec, p); the fingerprint is not needed in history).
 void to_json(nlohmann::json& json, const DatasetRef& ref);
 void from_json(const nlohmann::json& json, DatasetRef& ref);
 
-/// Registers the five activities on `worker`. REQUIRES: before
+/// Registers the six activities on `worker`. REQUIRES: before
 /// worker.Start(). AlreadyExists when a name is taken.
 arrow::Status RegisterPipelineActivities(temporal::Worker& worker);
 

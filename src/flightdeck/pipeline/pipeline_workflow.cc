@@ -4,10 +4,13 @@
 #include <memory>
 #include <vector>
 
+#include <arrow/util/base64.h>
+
 #include "flightdeck/pipeline/activities.h"
 #include "flightdeck/pipeline/spec.h"
 #include "flightdeck/pipeline/stages.h"
 #include "flightdeck/temporal/worker/worker.h"
+#include "flightdeck/temporal/workflow/when.h"
 
 namespace flightdeck::pipeline {
 namespace {
@@ -17,19 +20,103 @@ using temporal::workflow::Future;
 using temporal::workflow::Task;
 using temporal::workflow::WorkflowContext;
 
-struct Progress {
-  std::string phase = "partitions";
-  int64_t partitions = 0;
+using nlohmann::json;
+
+// Constant for one run.
+struct Env {
+  std::string run;
+  PipelineSpec spec;
+  StagePlan plan;
+  ActivityOptions options;
+  bool global = false;  // the spec has global stages (combine)
+};
+
+// What the run knows so far; carried over continue-as-new.
+struct RunState {
+  std::string spec_key;
+  int32_t next = 0;  // the next partition to start
   int64_t partitions_done = 0;
   int64_t rows = 0;
   int64_t bytes = 0;
+  int64_t started_ms = 0;  // workflow time the first run started (unix ms)
   int64_t elapsed_ms = 0;
+  int64_t runs = 1;
+  int64_t recomputes = 0;
+  std::vector<std::string> parts;      // per partition: staged part name (no global stages)
+  std::vector<std::string> partials;   // per partition: output ticket (global stages)
+  std::vector<std::string> checksums;  // per partition: checksum of its output
+  // Not carried.
+  bool paused = false;
+  std::string phase = "partitions";
+  int64_t events = 0;  // chains finished, for the main loop's wait
 
-  nlohmann::json ToJson() const {
+  json ToCarried() const {
+    json partial_tickets = json::array();
+    for (const auto& ticket : partials) {
+      partial_tickets.push_back(ticket.empty() ? "" : arrow::util::base64_encode(ticket));
+    }
+    return {{"spec", spec_key},          {"next", next},
+            {"done", partitions_done},   {"rows", rows},
+            {"bytes", bytes},            {"started_ms", started_ms},
+            {"runs", runs},              {"recomputes", recomputes},
+            {"parts", parts},            {"partials", partial_tickets},
+            {"checksums", checksums},    {"paused", paused}};
+  }
+
+  static arrow::Result<RunState> FromCarried(const json& carried, int32_t partitions) {
+    RunState state;
+    state.parts.resize(partitions);
+    state.partials.resize(partitions);
+    state.checksums.resize(partitions);
+    if (carried.is_null()) return state;
+    try {
+      carried.at("spec").get_to(state.spec_key);
+      carried.at("next").get_to(state.next);
+      carried.at("done").get_to(state.partitions_done);
+      carried.at("rows").get_to(state.rows);
+      carried.at("bytes").get_to(state.bytes);
+      carried.at("started_ms").get_to(state.started_ms);
+      state.runs = carried.at("runs").get<int64_t>() + 1;
+      carried.at("recomputes").get_to(state.recomputes);
+      carried.at("parts").get_to(state.parts);
+      std::vector<std::string> partials = carried.at("partials").get<std::vector<std::string>>();
+      state.partials.clear();
+      for (const auto& encoded : partials) {
+        auto ticket = arrow::util::base64_decode(encoded);
+        state.partials.push_back(ticket.ok() ? *ticket : std::string());
+      }
+      carried.at("checksums").get_to(state.checksums);
+      state.paused = carried.value("paused", false);
+    } catch (const json::exception& e) {
+      return arrow::Status::Invalid("carried state of the previous run: ", e.what());
+    }
+    if (state.parts.size() != static_cast<size_t>(partitions) ||
+        state.partials.size() != static_cast<size_t>(partitions) ||
+        state.checksums.size() != static_cast<size_t>(partitions)) {
+      return arrow::Status::Invalid("carried state does not match the spec's ", partitions,
+                                    " partitions");
+    }
+    return state;
+  }
+
+  json Progress() const {
     const double rate = elapsed_ms > 0 ? static_cast<double>(rows) * 1000.0 / elapsed_ms : 0.0;
-    return {{"phase", phase}, {"partitions", partitions}, {"partitions_done", partitions_done},
-            {"rows", rows},   {"bytes", bytes},           {"rows_per_s", rate},
-            {"elapsed_ms", elapsed_ms}};
+    json eta = nullptr;
+    if (partitions_done > 0 && elapsed_ms > 0) {
+      const int64_t left = static_cast<int64_t>(parts.size()) - partitions_done;
+      eta = elapsed_ms * std::max<int64_t>(left, 0) / partitions_done;
+    }
+    return {{"phase", paused ? std::string("paused") : phase},
+            {"paused", paused},
+            {"partitions", parts.size()},
+            {"partitions_done", partitions_done},
+            {"rows", rows},
+            {"bytes", bytes},
+            {"rows_per_s", rate},
+            {"elapsed_ms", elapsed_ms},
+            {"eta_ms", eta},
+            {"runs", runs},
+            {"recomputes", recomputes}};
   }
 };
 
@@ -37,131 +124,274 @@ ActivityOptions OptionsFor(const PipelineSpec& spec) {
   ActivityOptions options;
   options.task_queue = spec.task_queue;
   options.start_to_close_timeout = std::chrono::minutes(30);
+  // Stage activities heartbeat while they run (activities.cc): a worker that
+  // died is noticed after this long and its activity retried elsewhere.
+  options.heartbeat_timeout = std::chrono::seconds(3);
   temporal::workflow::RetryPolicy retry;
   retry.initial_interval = std::chrono::milliseconds(spec.retry.initial_interval_ms);
   retry.backoff_coefficient = spec.retry.backoff;
   retry.maximum_interval = std::chrono::milliseconds(spec.retry.max_interval_ms);
   retry.maximum_attempts = spec.retry.max_attempts;
-  retry.non_retryable_error_types = {kInvalidPipelineError};
+  retry.non_retryable_error_types = {kInvalidPipelineError, kDatasetLostError};
   options.retry_policy = retry;
   return options;
 }
 
-// The values of `futures` in order, or Cancelled as soon as the workflow is
-// asked to cancel (activities still scheduled are left to the server, which
-// drops them when the run closes), or the first failure.
-template <typename T>
-Task<std::vector<T>> AllOrCancelled(std::vector<Future<T>> futures, Future<void> cancelled,
-                                    std::string run) {
-  std::vector<T> values;
-  values.reserve(futures.size());
-  for (auto& future : futures) {
-    FLIGHTDECK_CO_ASSIGN_OR_RAISE(size_t winner,
-                                  co_await temporal::workflow::WhenAnyOf(future, cancelled));
-    if (winner == 1) co_return arrow::Status::Cancelled("pipeline run ", run, " canceled");
-    FLIGHTDECK_CO_ASSIGN_OR_RAISE(T value, co_await future);
-    values.push_back(std::move(value));
+arrow::Status Canceled(const std::string& run) {
+  return arrow::Status::Cancelled("pipeline run ", run, " canceled");
+}
+
+bool IsLost(const arrow::Status& status) {
+  return temporal::ApplicationErrorType(status) == kDatasetLostError;
+}
+
+void Tick(WorkflowContext& ctx, RunState& state) {
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          ctx.Now().time_since_epoch())
+                          .count();
+  state.elapsed_ms = now - state.started_ms;
+}
+
+StageTask TaskOf(const Env& env, const RunState& state, int32_t partition,
+                 std::string input = "") {
+  StageTask task;
+  task.spec = state.spec_key;
+  task.run = env.run;
+  task.partition = partition;
+  task.input = std::move(input);
+  return task;
+}
+
+// Extract and transform of `partition`; a transform that lost its input
+// extracts again (bounded).
+Task<DatasetRef> ExtractTransform(WorkflowContext& ctx, std::shared_ptr<const Env> env,
+                                  std::shared_ptr<RunState> state, int32_t partition) {
+  for (int recomputes = 0;; ++recomputes) {
+    const StageTask extract_task = TaskOf(*env, *state, partition);
+    FLIGHTDECK_CO_ASSIGN_OR_RAISE(
+        DatasetRef extracted,
+        co_await ctx.ExecuteActivity<DatasetRef>(kExtractActivity, env->options, extract_task));
+    const StageTask transform_task = TaskOf(*env, *state, partition, extracted.ticket);
+    auto transformed =
+        co_await ctx.ExecuteActivity<DatasetRef>(kTransformActivity, env->options, transform_task);
+    if (transformed.ok() || !IsLost(transformed.status()) || recomputes >= kMaxRecomputes) {
+      co_return transformed;
+    }
+    state->recomputes += 1;
+    ctx.Log(LogLevel::kWarning, "partition " + std::to_string(partition) +
+                                    ": extract output lost, extracting again");
   }
-  co_return values;
+}
+
+// One partition's chain; records its outcome in `state`.
+Task<void> RunPartition(WorkflowContext& ctx, std::shared_ptr<const Env> env,
+                        std::shared_ptr<RunState> state, int32_t partition) {
+  arrow::Status status;
+  for (int recomputes = 0;; ++recomputes) {
+    Task<DatasetRef> chain = ExtractTransform(ctx, env, state, partition);
+    auto transformed = co_await chain;
+    if (!transformed.ok()) {
+      status = transformed.status();
+      break;
+    }
+    if (env->global) {
+      state->partials[partition] = transformed->ticket;
+      state->checksums[partition] = transformed->checksum;
+    } else {
+      const StageTask load_task = TaskOf(*env, *state, partition, transformed->ticket);
+      auto loaded = co_await ctx.ExecuteActivity<std::string>(kLoadActivity, env->options, load_task);
+      if (!loaded.ok()) {
+        if (IsLost(loaded.status()) && recomputes < kMaxRecomputes) {
+          state->recomputes += 1;
+          continue;
+        }
+        status = loaded.status();
+        break;
+      }
+      state->parts[partition] = *loaded;
+      state->checksums[partition] = transformed->checksum;
+    }
+    state->partitions_done += 1;
+    state->rows += transformed->rows;
+    state->bytes += transformed->bytes;
+    break;
+  }
+  Tick(ctx, *state);
+  state->events += 1;
+  co_return status;
+}
+
+// The outcome of `future`, or Cancelled as soon as the workflow is asked to
+// cancel (the activity behind it is left to finish on its own).
+template <typename T>
+Task<T> OrCancelled(WorkflowContext& ctx, Future<T> future, std::string run) {
+  Future<void> cancelled = ctx.CancelRequested();
+  Future<size_t> first = temporal::workflow::WhenAnyOf(future, cancelled);
+  FLIGHTDECK_CO_ASSIGN_OR_RAISE(size_t winner, co_await first);
+  if (winner == 1) co_return Canceled(run);
+  co_return co_await future;
+}
+
+// Waits while paused; Cancelled when cancellation comes first.
+Task<void> WhilePaused(WorkflowContext& ctx, std::shared_ptr<RunState> state, std::string run) {
+  if (state->paused) {
+    Future<void> resumed =
+        ctx.WaitCondition([&ctx, state] { return !state->paused || ctx.IsCancelRequested(); });
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
+  }
+  if (ctx.IsCancelRequested()) co_return Canceled(run);
+  co_return arrow::Status::OK();
 }
 
 }  // namespace
 
-Task<nlohmann::json> PipelineWorkflow(WorkflowContext& ctx, std::string spec_yaml,
-                                      std::string origin, std::string run) {
+Task<json> PipelineWorkflow(WorkflowContext& ctx, std::string spec_yaml, std::string origin,
+                            std::string run, json carried) {
   auto parsed = ParsePipelineSpec(spec_yaml, origin);
   if (!parsed.ok()) {
     co_return temporal::ApplicationError(kInvalidPipelineError, parsed.status().message(),
                                          /*non_retryable=*/true);
   }
-  const PipelineSpec spec = std::move(*parsed);
-  const StagePlan plan = PlanStages(spec);
-  const ActivityOptions options = OptionsFor(spec);
-  const auto started = ctx.Now();
-  const Future<void> cancelled = ctx.CancelRequested();
+  auto env = std::make_shared<Env>();
+  env->run = run;
+  env->spec = std::move(*parsed);
+  env->plan = PlanStages(env->spec);
+  env->options = OptionsFor(env->spec);
+  env->global = !env->plan.global.empty();
+  const PipelineSpec& spec = env->spec;
+  const ActivityOptions options = env->options;
 
-  auto progress = std::make_shared<Progress>();
-  progress->partitions = spec.partitions;
-  ctx.SetQueryHandler<nlohmann::json>(kProgressQuery, [progress] { return progress->ToJson(); });
-  auto tick = [&] {
-    progress->elapsed_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(ctx.Now() - started).count();
-  };
-  const int64_t per_begin = static_cast<int64_t>(plan.per_partition.begin);
-  const int64_t per_end = static_cast<int64_t>(plan.per_partition.end);
+  auto restored = RunState::FromCarried(carried, spec.partitions);
+  if (!restored.ok()) {
+    co_return temporal::ApplicationError(kInvalidPipelineError, restored.status().message(),
+                                         /*non_retryable=*/true);
+  }
+  auto state = std::make_shared<RunState>(std::move(*restored));
+  if (carried.is_null()) {
+    state->started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            ctx.Now().time_since_epoch())
+                            .count();
+  }
+  Tick(ctx, *state);
+  ctx.SetQueryHandler<json>(kProgressQuery, [state] { return state->Progress(); });
+  ctx.SetSignalHandlerRaw(kPauseSignal, [state](const temporal::Payloads&) { state->paused = true; });
+  ctx.SetSignalHandlerRaw(kResumeSignal,
+                          [state](const temporal::Payloads&) { state->paused = false; });
 
-  // Extract and per-partition stages, spec.parallelism partitions at a time.
-  std::vector<DatasetRef> outputs;
-  outputs.reserve(spec.partitions);
-  const int32_t wave = std::max<int32_t>(1, spec.parallelism);
-  for (int32_t first = 0; first < spec.partitions; first += wave) {
-    if (ctx.IsCancelRequested()) co_return arrow::Status::Cancelled("pipeline run ", run, " canceled");
-    const int32_t last = std::min(spec.partitions, first + wave);
-    std::vector<Future<DatasetRef>> extracts;
-    for (int32_t p = first; p < last; ++p) {
-      extracts.push_back(ctx.ExecuteActivity<DatasetRef>(kExtractActivity, options, spec_yaml, run, p));
-    }
-    FLIGHTDECK_CO_ASSIGN_OR_RAISE(std::vector<DatasetRef> extracted,
-                                  co_await AllOrCancelled(extracts, cancelled, run));
-    std::vector<Future<DatasetRef>> transforms;
-    for (int32_t p = first; p < last; ++p) {
-      transforms.push_back(ctx.ExecuteActivity<DatasetRef>(
-          kTransformActivity, options, spec_yaml, run, p, extracted[p - first], per_begin, per_end));
-    }
-    FLIGHTDECK_CO_ASSIGN_OR_RAISE(std::vector<DatasetRef> transformed,
-                                  co_await AllOrCancelled(transforms, cancelled, run));
-    for (auto& ref : transformed) {
-      progress->partitions_done += 1;
-      progress->rows += ref.rows;
-      progress->bytes += ref.bytes;
-      outputs.push_back(std::move(ref));
-    }
-    tick();
+  if (state->spec_key.empty()) {
+    Task<std::string> prepared = OrCancelled(
+        ctx, ctx.ExecuteActivity<std::string>(kPrepareActivity, options, spec_yaml, origin), run);
+    FLIGHTDECK_CO_ASSIGN_OR_RAISE(state->spec_key, co_await prepared);
   }
 
-  if (!plan.global.empty()) {
-    if (ctx.IsCancelRequested()) co_return arrow::Status::Cancelled("pipeline run ", run, " canceled");
-    progress->phase = "combine";
-    std::vector<Future<DatasetRef>> combine = {ctx.ExecuteActivity<DatasetRef>(
-        kCombineActivity, options, spec_yaml, run, outputs,
-        static_cast<int64_t>(plan.global.begin), static_cast<int64_t>(plan.global.end))};
-    FLIGHTDECK_CO_ASSIGN_OR_RAISE(outputs, co_await AllOrCancelled(combine, cancelled, run));
-  }
-
-  if (ctx.IsCancelRequested()) co_return arrow::Status::Cancelled("pipeline run ", run, " canceled");
-  progress->phase = "load";
-  std::vector<std::string> staged;
-  for (size_t first = 0; first < outputs.size(); first += wave) {
-    const size_t last = std::min(outputs.size(), first + wave);
-    std::vector<Future<std::string>> loads;
-    for (size_t i = first; i < last; ++i) {
-      loads.push_back(ctx.ExecuteActivity<std::string>(kLoadActivity, options, spec_yaml, run,
-                                                       static_cast<int32_t>(i), outputs[i]));
+  // Partition chains, at most spec.parallelism in flight, each on its own.
+  const size_t parallelism = static_cast<size_t>(std::max<int32_t>(1, spec.parallelism));
+  int32_t started_here = 0;
+  std::vector<Task<void>> in_flight;
+  while (state->next < spec.partitions || !in_flight.empty()) {
+    if (ctx.IsCancelRequested()) co_return Canceled(run);
+    while (!state->paused && in_flight.size() < parallelism && state->next < spec.partitions &&
+           started_here < spec.continue_as_new_after) {
+      in_flight.push_back(RunPartition(ctx, env, state, state->next));
+      state->next += 1;
+      started_here += 1;
     }
-    FLIGHTDECK_CO_ASSIGN_OR_RAISE(std::vector<std::string> done,
-                                  co_await AllOrCancelled(loads, cancelled, run));
-    staged.insert(staged.end(), done.begin(), done.end());
+    if (in_flight.empty()) {
+      if (state->next < spec.partitions && started_here >= spec.continue_as_new_after) {
+        const temporal::workflow::ContinueAsNewOptions next_run;
+        co_return ctx.ContinueAsNew(next_run, spec_yaml, origin, run, state->ToCarried());
+      }
+      Task<void> resumed = WhilePaused(ctx, state, run);
+      FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
+      continue;
+    }
+    // Until a chain finishes, pause or resume changes what may start, or
+    // cancellation.
+    const int64_t events = state->events;
+    const bool paused = state->paused;
+    Future<void> wake = ctx.WaitCondition([&ctx, state, events, paused] {
+      return state->events != events || state->paused != paused || ctx.IsCancelRequested();
+    });
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await wake);
+    for (size_t i = 0; i < in_flight.size();) {
+      if (!in_flight[i].ready()) {
+        ++i;
+        continue;
+      }
+      FLIGHTDECK_CO_RETURN_NOT_OK(co_await in_flight[i]);
+      in_flight.erase(in_flight.begin() + static_cast<std::ptrdiff_t>(i));
+    }
   }
 
-  if (ctx.IsCancelRequested()) co_return arrow::Status::Cancelled("pipeline run ", run, " canceled");
-  progress->phase = "commit";
+  std::vector<std::string> parts = state->parts;
+  std::vector<std::string> checksums = state->checksums;
+  int64_t rows = state->rows;
+  int64_t bytes = state->bytes;
+  if (env->global) {
+    // One combine over every partition's output; an input it finds lost is
+    // computed again by its partition's chain.
+    DatasetRef combined;
+    for (int recomputes = 0;; ++recomputes) {
+      Task<void> resumed = WhilePaused(ctx, state, run);
+      FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
+      state->phase = "combine";
+      StageTask task = TaskOf(*env, *state, 0);
+      task.inputs = state->partials;
+      Task<DatasetRef> combine =
+          OrCancelled(ctx, ctx.ExecuteActivity<DatasetRef>(kCombineActivity, options, task), run);
+      auto outcome = co_await combine;
+      if (outcome.ok()) {
+        combined = std::move(*outcome);
+        break;
+      }
+      const std::string lost = LostInputOf(outcome.status().message());
+      if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes || lost.empty() ||
+          lost == "spec") {
+        co_return outcome.status();
+      }
+      const int32_t partition = std::atoi(lost.c_str());
+      if (partition < 0 || partition >= spec.partitions) co_return outcome.status();
+      state->recomputes += 1;
+      ctx.Log(LogLevel::kWarning,
+              "combine: output of partition " + lost + " lost, computing it again");
+      Task<DatasetRef> chain = ExtractTransform(ctx, env, state, partition);
+      auto again = co_await chain;
+      if (!again.ok()) co_return again.status();
+      state->partials[partition] = again->ticket;
+    }
+    Task<void> resumed = WhilePaused(ctx, state, run);
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
+    state->phase = "load";
+    const StageTask load_task = TaskOf(*env, *state, 0, combined.ticket);
+    Task<std::string> load = OrCancelled(
+        ctx, ctx.ExecuteActivity<std::string>(kLoadActivity, options, load_task), run);
+    FLIGHTDECK_CO_ASSIGN_OR_RAISE(std::string part, co_await load);
+    parts = {part};
+    checksums = {combined.checksum};
+    rows = combined.rows;
+    bytes = combined.bytes;
+  }
+
+  Task<void> resumed = WhilePaused(ctx, state, run);
+  FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
+  state->phase = "commit";
   // Once commit started it runs to its end: a half-published sink is worse
   // than a late cancel.
+  StageTask commit_task = TaskOf(*env, *state, 0);
+  commit_task.parts = parts;
   FLIGHTDECK_CO_RETURN_NOT_OK(
-      co_await ctx.ExecuteActivity<void>(kCommitActivity, options, spec_yaml, run, staged));
-  progress->phase = "done";
-  tick();
-
-  int64_t rows = 0, bytes = 0;
-  nlohmann::json checksums = nlohmann::json::array();
-  for (const auto& ref : outputs) {
-    rows += ref.rows;
-    bytes += ref.bytes;
-    checksums.push_back(ref.checksum);
-  }
-  co_return nlohmann::json{{"run", run},     {"partitions", spec.partitions}, {"rows", rows},
-                           {"bytes", bytes}, {"parts", staged},               {"checksums", checksums},
-                           {"elapsed_ms", progress->elapsed_ms}};
+      co_await ctx.ExecuteActivity<void>(kCommitActivity, options, commit_task));
+  state->phase = "done";
+  Tick(ctx, *state);
+  co_return json{{"run", run},
+                 {"partitions", spec.partitions},
+                 {"rows", rows},
+                 {"bytes", bytes},
+                 {"parts", parts},
+                 {"checksums", checksums},
+                 {"elapsed_ms", state->elapsed_ms},
+                 {"recomputes", state->recomputes},
+                 {"runs", state->runs}};
 }
 
 arrow::Status RegisterPipeline(temporal::Worker& worker) {

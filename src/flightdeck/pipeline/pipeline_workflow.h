@@ -1,27 +1,48 @@
 // flightdeck/pipeline/pipeline_workflow.h: PipelineWorkflow, the durable
 // control flow of one pipeline run ("flightdeck.Pipeline").
 //
-// Input: the spec's YAML text, its origin (a file name for error messages)
-// and the run id that names the run's datasets and staging folder. It
-// parses the spec (an invalid spec fails the workflow with the line and the
-// reason), then, in waves of spec.parallelism partitions, runs extract and
-// the per-partition stages; then the global stages once over all partitions
-// (combine), load of every output part into staging, and commit. Activities
-// exchange only DatasetRefs, so the history holds a few hundred bytes per
-// partition plus the spec text each activity carries, whatever the data size.
-// Activities run on the spec's task_queue with its retry policy; invalid
-// input is not retried.
+// Input: the spec's YAML text, its origin (a file name for error messages),
+// the run id that names the run's datasets and staging folder, and (only in
+// runs continued as new) the state carried over. It parses the spec (an
+// invalid spec fails the workflow with the line and the reason), stores it
+// on the data node once (flightdeck.prepare), then runs every partition's
+// chain -- extract, transform (the per-partition stages, and the partial
+// aggregate when the plan has one) and, without global stages, load -- with
+// at most spec.parallelism chains in flight and no barrier between them.
+// With global stages, one combine over all partitions' outputs, then load of
+// its output; then commit. Activities exchange only tickets and summaries
+// (activities.h): history holds a few hundred bytes per partition whatever
+// the data size. Activities run on the spec's task_queue with its retry
+// policy; invalid input is not retried.
+//
+// Recovery: when an activity reports its input lost (DatasetLost: a node
+// dropped it, or restarted without it because it was not durable), the
+// workflow runs the stage that produced it again (and, if needed, the one
+// before), at most kMaxRecomputes times per partition, then retries.
+//
+// Signals: "pause" stops starting new work (chains, combine, load, commit;
+// activities in flight finish); "resume" continues. Cancelling the workflow
+// stops it at once (activities in flight finish on their own; their outputs
+// stay on the node; nothing is committed) and it ends as canceled.
+//
+// Continue-as-new: after spec.continue_as_new_after partitions finished in
+// one run, the workflow waits for its chains in flight and continues as new
+// with the same spec, origin and run and the state so far (spec key, next
+// partition, counters, staged parts or partial tickets, checksums); the
+// result comes from the last run of the chain.
 //
 // Query "progress" answers
-//   {"phase": "partitions"|"combine"|"load"|"commit"|"done",
-//    "partitions": N, "partitions_done": n, "rows": r, "bytes": b,
-//    "rows_per_s": rate, "elapsed_ms": t}
-// where rows and bytes count the per-partition outputs so far. Cancelling
-// the workflow stops it after the activities in flight (their outputs stay
-// on the node; nothing is committed) and it ends as canceled.
+//   {"phase": "partitions"|"paused"|"combine"|"load"|"commit"|"done",
+//    "paused": bool, "partitions": N, "partitions_done": n, "rows": r,
+//    "bytes": b, "rows_per_s": rate, "elapsed_ms": t, "eta_ms": e|null,
+//    "runs": number of runs so far (continue-as-new), "recomputes": k}
+// where rows and bytes count the per-partition outputs so far (after the
+// filter stages), the rate counts them per second of workflow time since the
+// first run started, and the ETA extrapolates it over the partitions left.
 //
 // Result: {"run", "partitions", "rows" (committed rows), "bytes", "parts"
-// (staged part names), "checksums" (of the loaded datasets)}.
+// (staged part names), "checksums" (of the loaded datasets), "elapsed_ms",
+// "recomputes", "runs"}.
 #pragma once
 
 #include <string>
@@ -39,11 +60,17 @@ namespace flightdeck::pipeline {
 
 inline constexpr char kPipelineWorkflow[] = "flightdeck.Pipeline";
 inline constexpr char kProgressQuery[] = "progress";
+inline constexpr char kPauseSignal[] = "pause";
+inline constexpr char kResumeSignal[] = "resume";
+/// Recomputations of lost inputs allowed per partition (and for the
+/// combine) before the workflow fails.
+inline constexpr int kMaxRecomputes = 3;
 
 /// The workflow function (see the file comment).
 temporal::workflow::Task<nlohmann::json> PipelineWorkflow(temporal::workflow::WorkflowContext& ctx,
                                                           std::string spec_yaml,
-                                                          std::string origin, std::string run);
+                                                          std::string origin, std::string run,
+                                                          nlohmann::json carried);
 
 /// Registers PipelineWorkflow as kPipelineWorkflow and the stage activities
 /// (activities.h) on `worker`. REQUIRES: before worker.Start().

@@ -237,7 +237,7 @@ class SpecReader {
     ARROW_RETURN_NOT_OK(ExpectMap(root, "the spec",
                                   {"name", "tenant", "source", "stages", "sink", "partitions",
                                    "parallelism", "durable", "retry", "nodes", "task_queue",
-                                   "partitions_per_run"}));
+                                   "continue_as_new_after"}));
     PipelineSpec spec;
     if (!root["name"]) return Error(root, "the spec needs a 'name'");
     ARROW_ASSIGN_OR_RAISE(spec.name, String(root["name"], "name"));
@@ -270,9 +270,9 @@ class SpecReader {
       ARROW_ASSIGN_OR_RAISE(auto v, Integer(root["parallelism"], "parallelism", 1, 1000));
       spec.parallelism = static_cast<int32_t>(v);
     }
-    if (root["partitions_per_run"]) {
-      ARROW_ASSIGN_OR_RAISE(auto v, Integer(root["partitions_per_run"], "partitions_per_run", 1, 100000));
-      spec.partitions_per_run = static_cast<int32_t>(v);
+    if (root["continue_as_new_after"]) {
+      ARROW_ASSIGN_OR_RAISE(auto v, Integer(root["continue_as_new_after"], "continue_as_new_after", 1, 100000));
+      spec.continue_as_new_after = static_cast<int32_t>(v);
     }
     if (root["durable"]) {
       ARROW_ASSIGN_OR_RAISE(spec.durable, Boolean(root["durable"], "durable"));

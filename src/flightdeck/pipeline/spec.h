@@ -117,8 +117,9 @@ struct PipelineSpec {
   RetrySpec retry;
   std::vector<std::string> nodes;
   std::string task_queue = "flightdeck";
-  /// Continue-as-new after this many partitions have completed in one run.
-  int32_t partitions_per_run = 1000;
+  /// PipelineWorkflow continues as new after this many partitions finished
+  /// in one run (keeping each run's history short).
+  int32_t continue_as_new_after = 1000;
 };
 
 /// Parses and validates a spec. `origin` names the text in errors (usually

@@ -3,10 +3,15 @@
 #include <glob.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <list>
+#include <map>
+#include <mutex>
 #include <regex>
 #include <set>
+#include <unordered_map>
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
@@ -167,6 +172,25 @@ arrow::Result<frame::Aggregation> ParseAggregation(const std::string& name,
   return frame::Aggregation{function, column, name};
 }
 
+bool Combinable(const frame::Aggregation& agg) {
+  return agg.function == "sum" || agg.function == "count" || agg.function == "count_all" ||
+         agg.function == "min" || agg.function == "max";
+}
+
+// An aggregate stage as the final combine of partial aggregates that had the
+// same output columns: counts and sums add up, min and max stay.
+arrow::Result<DataFrame> FinalAggregate(const StageSpec& stage, DataFrame partials) {
+  std::vector<frame::Aggregation> aggs;
+  for (const auto& [name, text] : stage.aggregate.aggs) {
+    ARROW_ASSIGN_OR_RAISE(auto agg, ParseAggregation(name, text, stage.line));
+    const std::string function =
+        agg.function == "min" || agg.function == "max" ? agg.function : "sum";
+    aggs.push_back(frame::Aggregation{function, name, name});
+  }
+  if (stage.aggregate.by.empty()) return partials.Agg(aggs);
+  return partials.GroupBy(stage.aggregate.by).Agg(aggs);
+}
+
 arrow::Result<DataFrame> ApplyStage(const PipelineSpec& spec, const StageSpec& stage,
                                     DataFrame input) {
   switch (stage.kind) {
@@ -207,6 +231,54 @@ arrow::Result<DataFrame> ApplyStage(const PipelineSpec& spec, const StageSpec& s
   return arrow::Status::Invalid("stage at line ", stage.line, ": unknown stage kind");
 }
 
+// Datasets this process put as extract outputs, by ticket, for the transform
+// that usually follows in the same worker: it takes them from here instead
+// of reading them back from the node (the node still holds them, durable or
+// not, exactly as without the cache). Least recently put first out.
+class LocalDatasets {
+ public:
+  static LocalDatasets& Instance() {
+    static LocalDatasets* instance = new LocalDatasets();
+    return *instance;
+  }
+  void Put(const std::string& ticket, std::shared_ptr<arrow::Table> table, int64_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (bytes > kCapacityBytes || entries_.count(ticket)) return;
+    order_.push_back(ticket);
+    entries_[ticket] = {std::move(table), bytes, std::prev(order_.end())};
+    used_ += bytes;
+    while (used_ > kCapacityBytes) {
+      auto oldest = entries_.find(order_.front());
+      used_ -= oldest->second.bytes;
+      entries_.erase(oldest);
+      order_.pop_front();
+    }
+  }
+  // Removes and returns the table of `ticket`, or null.
+  std::shared_ptr<arrow::Table> Take(const std::string& ticket) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(ticket);
+    if (it == entries_.end()) return nullptr;
+    auto table = std::move(it->second.table);
+    used_ -= it->second.bytes;
+    order_.erase(it->second.position);
+    entries_.erase(it);
+    return table;
+  }
+
+ private:
+  static constexpr int64_t kCapacityBytes = int64_t{1} << 30;
+  struct Entry {
+    std::shared_ptr<arrow::Table> table;
+    int64_t bytes = 0;
+    std::list<std::string>::iterator position;
+  };
+  std::mutex mutex_;
+  std::list<std::string> order_;
+  std::unordered_map<std::string, Entry> entries_;
+  int64_t used_ = 0;
+};
+
 // GetFlightInfo of `path`; nullopt when the node has no dataset there.
 arrow::Result<std::optional<std::string>> TicketAt(fl::FlightClient& client,
                                                    const PipelineSpec& spec,
@@ -237,7 +309,7 @@ arrow::Result<DatasetRef> Persist(fl::FlightClient& client, const PipelineSpec& 
 template <typename MakeFrame>
 arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::string& node,
                                          const std::string& dataset, const std::string& partition,
-                                         MakeFrame make) {
+                                         MakeFrame make, bool keep_local = false) {
   const std::vector<std::string> path = {spec.tenant, dataset, partition};
   std::unique_ptr<fl::FlightClient> client;
   if (spec.durable) {
@@ -247,6 +319,11 @@ arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::st
     if (existing) return Persist(*client, spec, node, *existing);
   }
   ARROW_ASSIGN_OR_RAISE(DataFrame frame, make());
+  std::shared_ptr<arrow::Table> table;
+  if (keep_local) {
+    ARROW_ASSIGN_OR_RAISE(table, frame.Collect());
+    frame = DataFrame::FromTable(table);
+  }
   ARROW_ASSIGN_OR_RAISE(auto put, frame.PutToFlight(node, path[0] + "/" + path[1] + "/" + path[2],
                                                     Headers(spec)));
   if (put.server_metadata.empty()) {
@@ -254,12 +331,21 @@ arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::st
                                   dataset, "/", partition);
   }
   ARROW_ASSIGN_OR_RAISE(DatasetRef ref, DatasetRefFromNodeSummary(node, put.server_metadata[0]));
+  if (table) LocalDatasets::Instance().Put(ref.ticket, table, ref.bytes);
   if (!spec.durable) return ref;
   return Persist(*client, spec, node, ref.ticket);
 }
 
-arrow::Result<DataFrame> ReadRef(const PipelineSpec& spec, const DatasetRef& ref) {
-  return DataFrame::FromFlight(ref.node, ref.ticket, Headers(spec));
+// The dataset of `ref` (input `input` of the stage); DatasetLost when the
+// node no longer has it.
+arrow::Result<DataFrame> ReadRef(const PipelineSpec& spec, const DatasetRef& ref,
+                                 const std::string& input) {
+  if (auto table = LocalDatasets::Instance().Take(ref.ticket)) {
+    return DataFrame::FromTable(std::move(table));
+  }
+  auto frame = DataFrame::FromFlight(ref.node, ref.ticket, Headers(spec));
+  if (!frame.ok() && frame.status().IsKeyError()) return DatasetLost(input, frame.status());
+  return frame;
 }
 
 arrow::Status CheckRun(const std::string& run) {
@@ -302,7 +388,29 @@ StagePlan PlanStages(const PipelineSpec& spec) {
     }
     ++split;
   }
-  return {{0, split}, {split, spec.stages.size()}};
+  StagePlan plan{{0, split}, {split, spec.stages.size()}, false};
+  if (split < spec.stages.size() && spec.stages[split].kind == StageSpec::Kind::kAggregate) {
+    plan.partial_aggregate = true;
+    const StageSpec& stage = spec.stages[split];
+    for (const auto& [name, text] : stage.aggregate.aggs) {
+      auto agg = ParseAggregation(name, text, stage.line);
+      if (!agg.ok() || !Combinable(*agg)) plan.partial_aggregate = false;
+    }
+  }
+  return plan;
+}
+
+arrow::Status DatasetLost(const std::string& input, const arrow::Status& cause) {
+  return arrow::Status::KeyError("dataset lost: input ", input, ": ", cause.message());
+}
+
+std::string LostInputOf(std::string_view message) {
+  constexpr std::string_view kPrefix = "dataset lost: input ";
+  const size_t at = message.find(kPrefix);
+  if (at == std::string_view::npos) return "";
+  const size_t begin = at + kPrefix.size();
+  const size_t end = message.find(':', begin);
+  return std::string(message.substr(begin, end == std::string_view::npos ? end : end - begin));
 }
 
 arrow::Result<std::string> NodeFor(const PipelineSpec& spec, int32_t partition) {
@@ -372,32 +480,49 @@ arrow::Result<DatasetRef> Extract(const PipelineSpec& spec, const std::string& r
   ARROW_RETURN_NOT_OK(CheckRun(run));
   ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, partition));
   return PutStageOutput(spec, node, run + "-extract", std::to_string(partition),
-                        [&] { return ReadSourcePartition(spec, partition); });
+                        [&] { return ReadSourcePartition(spec, partition); },
+                        /*keep_local=*/true);
 }
 
 arrow::Result<DatasetRef> TransformPartition(const PipelineSpec& spec, const std::string& run,
                                              int32_t partition, const DatasetRef& input,
-                                             StageRange range) {
+                                             StageRange range, bool partial_aggregate) {
   ARROW_RETURN_NOT_OK(CheckRun(run));
+  if (partial_aggregate && (range.end >= spec.stages.size() ||
+                            spec.stages[range.end].kind != StageSpec::Kind::kAggregate)) {
+    return arrow::Status::Invalid("no aggregate stage follows stage range [", range.begin, ", ",
+                                  range.end, ") to compute partially");
+  }
   return PutStageOutput(spec, input.node, run + "-transform", std::to_string(partition),
                         [&]() -> arrow::Result<DataFrame> {
-                          ARROW_ASSIGN_OR_RAISE(DataFrame in, ReadRef(spec, input));
-                          return ApplyStages(spec, std::move(in), range);
+                          ARROW_ASSIGN_OR_RAISE(DataFrame in,
+                                                ReadRef(spec, input, std::to_string(partition)));
+                          StageRange with_partial = range;
+                          if (partial_aggregate) with_partial.end += 1;
+                          return ApplyStages(spec, std::move(in), with_partial);
                         });
 }
 
 arrow::Result<DatasetRef> Combine(const PipelineSpec& spec, const std::string& run,
-                                  const std::vector<DatasetRef>& inputs, StageRange range) {
+                                  const std::vector<DatasetRef>& inputs, StageRange range,
+                                  bool from_partials) {
   ARROW_RETURN_NOT_OK(CheckRun(run));
   if (inputs.empty()) return arrow::Status::Invalid("combine of run ", run, " has no input");
+  if (from_partials && (range.empty() || range.end > spec.stages.size() ||
+                        spec.stages[range.begin].kind != StageSpec::Kind::kAggregate)) {
+    return arrow::Status::Invalid("stage range [", range.begin, ", ", range.end,
+                                  ") does not start with an aggregate to combine partials of");
+  }
   ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, 0));
   return PutStageOutput(spec, node, run + "-combine", "0", [&]() -> arrow::Result<DataFrame> {
     std::optional<DataFrame> all;
-    for (const auto& ref : inputs) {
-      ARROW_ASSIGN_OR_RAISE(DataFrame part, ReadRef(spec, ref));
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      ARROW_ASSIGN_OR_RAISE(DataFrame part, ReadRef(spec, inputs[i], std::to_string(i)));
       all = all ? all->Union(part) : part;
     }
-    return ApplyStages(spec, *all, range);
+    if (!from_partials) return ApplyStages(spec, *all, range);
+    ARROW_ASSIGN_OR_RAISE(DataFrame combined, FinalAggregate(spec.stages[range.begin], *all));
+    return ApplyStages(spec, std::move(combined), {range.begin + 1, range.end});
   });
 }
 
@@ -410,13 +535,13 @@ arrow::Result<std::string> Load(const PipelineSpec& spec, const std::string& run
     ARROW_ASSIGN_OR_RAISE(DatasetRef ref,
                           PutStageOutput(durable, input.node, spec.sink.dataset,
                                          "part-" + std::to_string(part),
-                                         [&] { return ReadRef(spec, input); }));
+                                         [&] { return ReadRef(spec, input, std::to_string(part)); }));
     ARROW_ASSIGN_OR_RAISE(auto client, Connect(input.node));
     ARROW_ASSIGN_OR_RAISE(ref, Persist(*client, spec, input.node, ref.ticket));
     return ref.ToJson();
   }
   ARROW_ASSIGN_OR_RAISE(auto format, FormatOf(spec.sink.kind));
-  const fs::path staging = fs::path(spec.sink.path) / "_staging" / run;
+  const fs::path staging = StagingFolder(spec, run);
   const fs::path staged = staging / ("part-" + std::to_string(part) + "." +
                                      ExtensionOf(spec.sink.kind));
   std::error_code ec;
@@ -426,7 +551,7 @@ arrow::Result<std::string> Load(const PipelineSpec& spec, const std::string& run
     return arrow::Status::IOError("cannot create staging folder ", staging.string(), ": ",
                                   ec.message());
   }
-  ARROW_ASSIGN_OR_RAISE(DataFrame in, ReadRef(spec, input));
+  ARROW_ASSIGN_OR_RAISE(DataFrame in, ReadRef(spec, input, std::to_string(part)));
   ARROW_RETURN_NOT_OK(in.WriteFile(staged.string(), format));
   return staged.string();
 }
@@ -477,6 +602,88 @@ arrow::Status Commit(const PipelineSpec& spec, const std::string& run,
   fs::remove_all(staging, ec);
   fs::remove(sink / "_staging", ec);  // only when empty
   return arrow::Status::OK();
+}
+
+std::string StagingFolder(const PipelineSpec& spec, const std::string& run) {
+  return (fs::path(spec.sink.path) / "_staging" / run).string();
+}
+
+namespace {
+
+// FNV-1a, 64 bits: names a spec text (not a security boundary: the tenant's
+// own specs share the key space).
+std::string TextHash(const std::string& text) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 0x100000001b3ULL;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash));
+  return hex;
+}
+
+struct SpecKey {
+  std::string tenant;
+  std::string dataset;
+  std::string node;
+};
+
+arrow::Result<SpecKey> ParseSpecKey(const std::string& key) {
+  const size_t at = key.find('@');
+  const size_t slash = key.find('/');
+  if (at == std::string::npos || slash == std::string::npos || slash > at || slash == 0 ||
+      at + 1 == key.size()) {
+    return arrow::Status::Invalid("spec key '", key, "' is not <tenant>/spec-<hash>@<node>");
+  }
+  return SpecKey{key.substr(0, slash), key.substr(slash + 1, at - slash - 1), key.substr(at + 1)};
+}
+
+}  // namespace
+
+arrow::Result<std::string> StoreSpec(const PipelineSpec& spec, const std::string& yaml) {
+  ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, 0));
+  const std::string dataset = "spec-" + TextHash(yaml);
+  ARROW_RETURN_NOT_OK(PutStageOutput(spec, node, dataset, "0", [&]() -> arrow::Result<DataFrame> {
+                        arrow::StringBuilder builder;
+                        ARROW_RETURN_NOT_OK(builder.Append(yaml));
+                        ARROW_ASSIGN_OR_RAISE(auto column, builder.Finish());
+                        auto schema = arrow::schema({arrow::field("spec", arrow::utf8())});
+                        return DataFrame::FromTable(arrow::Table::Make(schema, {column}));
+                      }).status());
+  return spec.tenant + "/" + dataset + "@" + node;
+}
+
+arrow::Result<std::shared_ptr<const PipelineSpec>> LoadSpec(const std::string& key) {
+  static std::mutex mutex;
+  static auto* cache = new std::map<std::string, std::shared_ptr<const PipelineSpec>>();
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = cache->find(key);
+    if (it != cache->end()) return it->second;
+  }
+  ARROW_ASSIGN_OR_RAISE(SpecKey parsed, ParseSpecKey(key));
+  PipelineSpec access;
+  access.tenant = parsed.tenant;
+  ARROW_ASSIGN_OR_RAISE(auto client, Connect(parsed.node));
+  ARROW_ASSIGN_OR_RAISE(auto ticket, TicketAt(*client, access, {parsed.tenant, parsed.dataset, "0"}));
+  if (!ticket) {
+    return DatasetLost("spec", arrow::Status::KeyError("no spec ", key, " on ", parsed.node));
+  }
+  auto frame = DataFrame::FromFlight(parsed.node, *ticket, Headers(access));
+  if (!frame.ok() && frame.status().IsKeyError()) return DatasetLost("spec", frame.status());
+  ARROW_ASSIGN_OR_RAISE(auto table, frame->Collect());
+  auto column = table->GetColumnByName("spec");
+  if (!column || table->num_rows() != 1 || column->type()->id() != arrow::Type::STRING) {
+    return arrow::Status::Invalid("spec dataset ", key, " is not one row of a 'spec' string");
+  }
+  ARROW_ASSIGN_OR_RAISE(auto scalar, column->GetScalar(0));
+  const std::string yaml(static_cast<const arrow::StringScalar&>(*scalar).view());
+  ARROW_ASSIGN_OR_RAISE(PipelineSpec spec, ParsePipelineSpec(yaml, key));
+  auto shared = std::make_shared<const PipelineSpec>(std::move(spec));
+  std::lock_guard<std::mutex> lock(mutex);
+  cache->emplace(key, shared);
+  return shared;
 }
 
 }  // namespace flightdeck::pipeline

@@ -22,7 +22,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <arrow/result.h>
@@ -45,11 +47,31 @@ struct StageRange {
 /// (filter, with_column, select, join, python) runs on each partition; from
 /// the first global stage (aggregate, sort, limit) on, everything runs once
 /// over the union of all partitions.
+///
+/// When the first global stage is an aggregate whose functions all combine
+/// (sum, count, count(*), min, max), it is split: each partition computes a
+/// partial aggregate after its per-partition stages (`partial_aggregate`),
+/// and the global stages start by combining the partials (sum of sums and
+/// counts, min of mins, max of maxes), so the combine reads one row per group
+/// and partition instead of every row.
 struct StagePlan {
   StageRange per_partition;
   StageRange global;
+  bool partial_aggregate = false;
 };
 StagePlan PlanStages(const PipelineSpec& spec);
+
+/// A stage's input dataset is gone from its node (dropped, expired, or the
+/// node restarted without it: not durable). KeyError whose message starts
+/// with "dataset lost: input N" where N is the index of the input (the
+/// partition for transform, load and combine inputs) or "spec" for the spec
+/// dataset, so that the caller can recompute it from the last checkpoint.
+arrow::Status DatasetLost(const std::string& input, const arrow::Status& cause);
+
+/// The input named by a DatasetLost status, also after the message went
+/// through a Temporal failure (it searches the message): "3", "spec", or ""
+/// when `message` is not about a lost dataset.
+std::string LostInputOf(std::string_view message);
 
 /// The data node partition `partition` lives on: nodes[partition % size].
 /// Invalid when the spec names no node.
@@ -77,18 +99,23 @@ arrow::Result<frame::DataFrame> ComputeLocally(const PipelineSpec& spec);
 arrow::Result<DatasetRef> Extract(const PipelineSpec& spec, const std::string& run,
                                   int32_t partition);
 
-/// The per-partition stages `range` over `input`, put on input's node.
+/// The per-partition stages `range` over `input`, put on input's node; with
+/// `partial_aggregate`, followed by the partial form of the aggregate stage
+/// at range.end (see StagePlan). DatasetLost when the input is gone.
 arrow::Result<DatasetRef> TransformPartition(const PipelineSpec& spec, const std::string& run,
                                              int32_t partition, const DatasetRef& input,
-                                             StageRange range);
+                                             StageRange range, bool partial_aggregate = false);
 
 /// The global stages `range` over the union of `inputs` (in that order),
-/// put on NodeFor(0). Invalid when `inputs` is empty. Aggregates run over the
-/// plain union (no partial aggregation yet).
+/// put on NodeFor(0). With `from_partials`, the inputs are partial
+/// aggregates and the aggregate stage at range.begin combines them.
+/// Invalid when `inputs` is empty; DatasetLost naming the first input gone.
 arrow::Result<DatasetRef> Combine(const PipelineSpec& spec, const std::string& run,
-                                  const std::vector<DatasetRef>& inputs, StageRange range);
+                                  const std::vector<DatasetRef>& inputs, StageRange range,
+                                  bool from_partials = false);
 
-/// Load: writes `input` as part `part` of the sink.
+/// Load: writes `input` as part `part` of the sink (DatasetLost, input
+/// `part`, when it is gone).
 /// File sinks: to <sink>/_staging/<run>/part-<part>.<ext> (temporary name,
 /// then rename); a staged part already there is kept (retries). Returns the
 /// staged path. Flight sinks: a durable put to [tenant, dataset, "part-<part>"]
@@ -106,5 +133,24 @@ arrow::Result<std::string> Load(const PipelineSpec& spec, const std::string& run
 /// published (lost: the run must load it again). Flight sinks: nothing to do.
 arrow::Status Commit(const PipelineSpec& spec, const std::string& run,
                      const std::vector<std::string>& staged);
+
+/// The staging folder of `run` of a file sink (where Load writes parts).
+std::string StagingFolder(const PipelineSpec& spec, const std::string& run);
+
+// --- The spec on the data node ------------------------------------------------
+//
+// Activities do not carry the spec's text: PipelineWorkflow stores it once
+// per run as a one-row dataset under [tenant, "spec-<hash>", "0"] on the
+// spec's first node (durable when the spec is), and hands activities its
+// key, "<tenant>/spec-<hash>@<node>". Workers fetch and parse a spec once
+// and keep it by key (the hash is of the text, so a key names one text).
+
+/// Stores `yaml` (already parsed as `spec`) and returns its key. Idempotent.
+arrow::Result<std::string> StoreSpec(const PipelineSpec& spec, const std::string& yaml);
+
+/// The spec of `key`, from this process's cache or fetched from its node.
+/// Thread-safe. Invalid for a malformed key or a text that does not parse;
+/// DatasetLost ("spec") when the node no longer has it.
+arrow::Result<std::shared_ptr<const PipelineSpec>> LoadSpec(const std::string& key);
 
 }  // namespace flightdeck::pipeline

@@ -122,6 +122,7 @@ TEST_F(PipelineCliTest, RunWaitStatusAndListThroughTheBinary) {
       << out;
   EXPECT_NE(out.find("workflow id: cli-run"), std::string::npos) << out;
   EXPECT_NE(out.find("rows/s"), std::string::npos) << out;
+  EXPECT_NE(out.find("ETA"), std::string::npos) << out;
   EXPECT_NE(out.find("pipeline cli-run done"), std::string::npos) << out;
 
   ASSERT_OK_AND_ASSIGN(auto spec, ParsePipelineSpec(spec_text, "cli.yaml"));
@@ -154,6 +155,41 @@ TEST_F(PipelineCliTest, InvalidSpecExitsTwoWithLineAndReason) {
   EXPECT_NE(out.find("bad.yaml:3"), std::string::npos) << out;
   EXPECT_EQ(out.find("workflow id"), std::string::npos) << out;  // nothing started
   EXPECT_EQ(RunCli({"run", (dir_ / "missing.yaml").string()}, &out), 2) << out;
+}
+
+TEST_F(PipelineCliTest, PauseAndResumeThroughTheBinary) {
+  // No worker yet: the pause signal is recorded before the run's first task.
+  ASSERT_OK(worker_->Stop());
+  worker_.reset();
+  const std::string spec_path = WriteSpec("pause.yaml", SpecText());
+  std::string out;
+  ASSERT_EQ(RunCli({"run", spec_path, "--target", server_->target(), "--id", "cli-paused"}, &out),
+            0)
+      << out;
+  ASSERT_EQ(RunCli({"pause", "cli-paused", "--target", server_->target()}, &out), 0) << out;
+  EXPECT_NE(out.find("pause requested: cli-paused"), std::string::npos) << out;
+  ASSERT_OK_AND_ASSIGN(worker_, StartWorker("worker-2.log"));
+  ASSERT_TRUE(flightdeck::testing::WaitFor(
+      [&] {
+        return RunCli({"status", "cli-paused", "--target", server_->target()}, &out) == 0 &&
+               out.find("paused") != std::string::npos &&
+               out.find("0/3 partitions") != std::string::npos;
+      },
+      60s))
+      << out;
+  EXPECT_NE(out.find("cli-paused: running"), std::string::npos) << out;
+  ASSERT_EQ(RunCli({"resume", "cli-paused", "--target", server_->target()}, &out), 0) << out;
+  ASSERT_TRUE(flightdeck::testing::WaitFor(
+      [&] {
+        return RunCli({"status", "cli-paused", "--target", server_->target()}, &out) == 0 &&
+               out.find("cli-paused: completed") != std::string::npos;
+      },
+      60s))
+      << out;
+  EXPECT_NE(out.find("3/3 partitions"), std::string::npos) << out;
+  // Signals to a run that does not exist fail in words.
+  EXPECT_EQ(RunCli({"pause", "no-such-run", "--target", server_->target()}, &out), 1) << out;
+  EXPECT_NE(out.find("no-such-run"), std::string::npos) << out;
 }
 
 }  // namespace
