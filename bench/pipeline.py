@@ -21,6 +21,7 @@ The last stdout line is one JSON object of these figures.
 """
 
 import asyncio
+import datetime
 import json
 import os
 import pathlib
@@ -47,6 +48,9 @@ JSON_ROWS = int(os.environ.get("PIPELINE_BENCH_JSON_ROWS", "200000"))
 LATENCY_RUNS = int(os.environ.get("PIPELINE_BENCH_LATENCY_RUNS", "15"))
 RECOVERY_ROWS = int(os.environ.get("PIPELINE_BENCH_RECOVERY_ROWS", "8000000"))
 WORKFLOW = "flightdeck.Pipeline"
+# As `flightdeck run` (pipeline::kPipelineTaskTimeout): a workflow task held
+# by the killed worker is given to the next one after this long.
+TASK_TIMEOUT = datetime.timedelta(seconds=3)
 
 
 def start(args, ready, timeout=60):
@@ -90,7 +94,7 @@ async def run_pipeline(client, spec, queue):
     run = f"bench-{uuid.uuid4().hex[:12]}"
     started = time.perf_counter()
     result = await client.execute_workflow(WORKFLOW, args=[spec, "bench.yaml", run], id=run,
-                                           task_queue=queue)
+                                           task_queue=queue, task_timeout=TASK_TIMEOUT)
     return time.perf_counter() - started, result, run
 
 
@@ -110,7 +114,7 @@ async def measure_recovery(client, address, node, sink, queue):
         spec = spec_text(RECOVERY_ROWS, 32, node, sink, queue, durable=True)
         run = f"bench-recovery-{uuid.uuid4().hex[:8]}"
         handle = await client.start_workflow(WORKFLOW, args=[spec, "bench.yaml", run], id=run,
-                                             task_queue=queue)
+                                             task_queue=queue, task_timeout=TASK_TIMEOUT)
         deadline = time.monotonic() + 120
         while (await progress(client, run))["partitions_done"] < 4:
             if time.monotonic() > deadline:

@@ -237,7 +237,8 @@ arrow::Result<nlohmann::json> RunPipelineWorkflow(temporal::Client& client,
   ARROW_ASSIGN_OR_RAISE(
       auto handle,
       client.StartWorkflow({.id = id, .type = pipeline::kPipelineWorkflow,
-                            .task_queue = spec.task_queue},
+                            .task_queue = spec.task_queue,
+                            .task_timeout = pipeline::kPipelineTaskTimeout},
                            spec_text, origin, id));
   std::printf("workflow id: %s\n", id.c_str());
   std::fflush(stdout);

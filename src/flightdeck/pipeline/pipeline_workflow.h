@@ -45,6 +45,7 @@
 // "recomputes", "runs"}.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include <arrow/status.h>
@@ -62,6 +63,10 @@ inline constexpr char kPipelineWorkflow[] = "flightdeck.Pipeline";
 inline constexpr char kProgressQuery[] = "progress";
 inline constexpr char kPauseSignal[] = "pause";
 inline constexpr char kResumeSignal[] = "resume";
+/// The workflow task timeout `flightdeck run` starts runs with: a worker
+/// that dies holding a workflow task delays the run by this much (the
+/// server's default is 10 s); replaying a run's history takes far less.
+inline constexpr std::chrono::milliseconds kPipelineTaskTimeout{3000};
 /// Recomputations of lost inputs allowed per partition (and for the
 /// combine) before the workflow fails.
 inline constexpr int kMaxRecomputes = 3;

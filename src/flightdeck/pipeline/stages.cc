@@ -110,8 +110,8 @@ uint64_t PartitionSeed(uint64_t seed, int32_t partition) {
 }
 
 // Generated rows [start, end) with ids start.. (globally unique).
-arrow::Result<DataFrame> GeneratePartition(const SourceSpec& source, int32_t partition,
-                                           int32_t partitions) {
+arrow::Result<std::shared_ptr<arrow::Table>> GenerateTable(const SourceSpec& source,
+                                                          int32_t partition, int32_t partitions) {
   const int64_t start = source.rows * partition / partitions;
   const int64_t end = source.rows * (partition + 1) / partitions;
   ARROW_ASSIGN_OR_RAISE(auto table,
@@ -128,6 +128,12 @@ arrow::Result<DataFrame> GeneratePartition(const SourceSpec& source, int32_t par
     ARROW_ASSIGN_OR_RAISE(table, table->SetColumn(id_index, table->schema()->field(id_index),
                                                   shifted.chunked_array()));
   }
+  return table;
+}
+
+arrow::Result<DataFrame> GeneratePartition(const SourceSpec& source, int32_t partition,
+                                           int32_t partitions) {
+  ARROW_ASSIGN_OR_RAISE(auto table, GenerateTable(source, partition, partitions));
   return DataFrame::FromTable(std::move(table));
 }
 
@@ -309,7 +315,8 @@ arrow::Result<DatasetRef> Persist(fl::FlightClient& client, const PipelineSpec& 
 template <typename MakeFrame>
 arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::string& node,
                                          const std::string& dataset, const std::string& partition,
-                                         MakeFrame make, bool keep_local = false) {
+                                         MakeFrame make, bool keep_local = false,
+                                         std::shared_ptr<arrow::Table>* made_table = nullptr) {
   const std::vector<std::string> path = {spec.tenant, dataset, partition};
   std::unique_ptr<fl::FlightClient> client;
   if (spec.durable) {
@@ -321,8 +328,12 @@ arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::st
   ARROW_ASSIGN_OR_RAISE(DataFrame frame, make());
   std::shared_ptr<arrow::Table> table;
   if (keep_local) {
-    ARROW_ASSIGN_OR_RAISE(table, frame.Collect());
-    frame = DataFrame::FromTable(table);
+    if (made_table != nullptr && *made_table) {
+      table = *made_table;  // make() built the frame from this table
+    } else {
+      ARROW_ASSIGN_OR_RAISE(table, frame.Collect());
+      frame = DataFrame::FromTable(table);
+    }
   }
   ARROW_ASSIGN_OR_RAISE(auto put, frame.PutToFlight(node, path[0] + "/" + path[1] + "/" + path[2],
                                                     Headers(spec)));
@@ -388,6 +399,8 @@ StagePlan PlanStages(const PipelineSpec& spec) {
     }
     ++split;
   }
+  // One partition: every stage runs in its transform, no combine.
+  if (spec.partitions == 1) return {{0, spec.stages.size()}, {spec.stages.size(), spec.stages.size()}, false};
   StagePlan plan{{0, split}, {split, spec.stages.size()}, false};
   if (split < spec.stages.size() && spec.stages[split].kind == StageSpec::Kind::kAggregate) {
     plan.partial_aggregate = true;
@@ -479,6 +492,17 @@ arrow::Result<DatasetRef> Extract(const PipelineSpec& spec, const std::string& r
                                   int32_t partition) {
   ARROW_RETURN_NOT_OK(CheckRun(run));
   ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, partition));
+  if (spec.source.kind == SourceSpec::Kind::kGenerate) {
+    // Generated rows are a table already: keep it without running a plan.
+    std::shared_ptr<arrow::Table> table;
+    return PutStageOutput(
+        spec, node, run + "-extract", std::to_string(partition),
+        [&]() -> arrow::Result<DataFrame> {
+          ARROW_ASSIGN_OR_RAISE(table, GenerateTable(spec.source, partition, spec.partitions));
+          return DataFrame::FromTable(table);
+        },
+        /*keep_local=*/true, &table);
+  }
   return PutStageOutput(spec, node, run + "-extract", std::to_string(partition),
                         [&] { return ReadSourcePartition(spec, partition); },
                         /*keep_local=*/true);

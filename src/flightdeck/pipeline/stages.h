@@ -43,7 +43,8 @@ struct StageRange {
   bool empty() const { return begin >= end; }
 };
 
-/// How the spec's stages split: the leading run of per-partition stages
+/// How the spec's stages split. A spec of one partition runs every stage in
+/// that partition's transform (no combine). Otherwise the leading run of per-partition stages
 /// (filter, with_column, select, join, python) runs on each partition; from
 /// the first global stage (aggregate, sort, limit) on, everything runs once
 /// over the union of all partitions.

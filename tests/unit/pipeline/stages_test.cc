@@ -54,12 +54,13 @@ class StagesTest : public ::testing::Test {
     for (int32_t p = 0; p < spec.partitions; ++p) {
       auto extracted = Extract(spec, run, p);
       EXPECT_TRUE(extracted.ok()) << extracted.status().ToString();
-      auto transformed = TransformPartition(spec, run, p, *extracted, plan.per_partition);
+      auto transformed = TransformPartition(spec, run, p, *extracted, plan.per_partition,
+                                            plan.partial_aggregate);
       EXPECT_TRUE(transformed.ok()) << transformed.status().ToString();
       parts.push_back(*transformed);
     }
     if (!plan.global.empty()) {
-      auto combined = Combine(spec, run, parts, plan.global);
+      auto combined = Combine(spec, run, parts, plan.global, plan.partial_aggregate);
       EXPECT_TRUE(combined.ok()) << combined.status().ToString();
       parts = {*combined};
     }
@@ -153,6 +154,8 @@ TEST_F(StagesTest, AggregateAcrossPartitionsEqualsLocalDataFrame) {
   const StagePlan plan = PlanStages(spec);
   EXPECT_EQ(plan.per_partition.end, 2u);
   EXPECT_EQ(plan.global.begin, 2u);
+  // sum and count(*) combine: partitions aggregate partially.
+  EXPECT_TRUE(plan.partial_aggregate);
   RunAll(spec, "run-agg");
   ASSERT_OK_AND_ASSIGN(auto expected_frame, ComputeLocally(spec));
   ASSERT_OK_AND_ASSIGN(auto expected, expected_frame.Collect());
@@ -281,6 +284,34 @@ TEST_F(StagesTest, FileSourceSplitsFilesRoundRobin) {
   EXPECT_EQ((*p1.Collect())->num_rows(), 100);
   RunAll(spec, "run-files");
   EXPECT_EQ(ReadSink()->num_rows(), 300);
+}
+
+TEST_F(StagesTest, PlanSplitsOnlyCombinableAggregatesAndNotOnePartition) {
+  PipelineSpec spec = Spec(kAggregateSpec);
+  spec.stages[2].aggregate.aggs.push_back({"avg", "mean(amount_eur)"});
+  EXPECT_FALSE(PlanStages(spec).partial_aggregate);  // a mean of means is wrong
+  spec = Spec(kAggregateSpec);
+  spec.partitions = 1;
+  const StagePlan one = PlanStages(spec);
+  EXPECT_EQ(one.per_partition.end, spec.stages.size());
+  EXPECT_TRUE(one.global.empty());
+  // The partial-aggregate path runs on the plan's partitions, equal to the
+  // local DataFrame; a mean (not split) still runs in the combine.
+  spec = Spec(kAggregateSpec);
+  spec.stages[2].aggregate.aggs.push_back({"avg", "mean(amount_eur)"});
+  RunAll(spec, "run-mean");
+  ASSERT_OK_AND_ASSIGN(auto expected_frame, ComputeLocally(spec));
+  ASSERT_OK_AND_ASSIGN(auto expected, expected_frame.Collect());
+  auto a = Sorted(ReadSink(), {"category"});
+  auto e = Sorted(expected, {"category"});
+  EXPECT_TRUE(ApproxSameTable(*a, *e)) << a->ToString() << "\n" << e->ToString();
+  // A lost input is DatasetLost naming it.
+  DatasetRef lost{node_->location().ToString(), "fdt1:acme:00000000000000000000000000000000",
+                  1, 1, "f", "c"};
+  auto status = TransformPartition(spec, "run-x", 2, lost, {0, 2}).status();
+  ASSERT_TRUE(status.IsKeyError()) << status.ToString();
+  EXPECT_EQ(LostInputOf(status.message()), "2") << status.ToString();
+  EXPECT_EQ(LostInputOf("some other failure"), "");
 }
 
 }  // namespace
