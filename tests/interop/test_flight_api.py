@@ -176,28 +176,60 @@ def test_ttl_expires_and_gc_collects(start_data_node):
     client.close()
 
 
-def test_do_exchange_projects_and_filters(data_node):
+def exchange(client, command, data):
+    """One DoExchange of `data` with `command`; returns the result table."""
+    descriptor = flight.FlightDescriptor.for_command(command.encode())
+    writer, reader = client.do_exchange(descriptor, options=as_tenant("acme"))
+    try:
+        writer.begin(data.schema)
+        for batch in data.to_batches(max_chunksize=1000):
+            writer.write_batch(batch)
+        writer.done_writing()
+        return reader.read_all()
+    finally:
+        writer.close()
+
+
+def test_do_exchange_runs_the_expression_language(data_node):
     client = flight.connect(data_node)
     data = table(3000)
-    spec = {"select": ["id", "name"], "filter": [{"column": "id", "op": ">=", "value": 1000},
-                                                 {"column": "id", "op": "<", "value": 1100}]}
-    descriptor = flight.FlightDescriptor.for_command(json.dumps(spec).encode())
-    writer, reader = client.do_exchange(descriptor, options=as_tenant("acme"))
-    writer.begin(data.schema)
-    for batch in data.to_batches(max_chunksize=1000):
-        writer.write_batch(batch)
-    writer.done_writing()
-    result = reader.read_all()
-    writer.close()
-    assert result.column_names == ["id", "name"]
-    assert result.column("id").to_pylist() == list(range(1000, 1100))
+    result = exchange(
+        client,
+        "select id, amount * 2 + 1 as scaled, utf8_upper(name) as loud "
+        "where id >= 1000 and id < 1100 and name is not null",
+        data)
+    expected = [i for i in range(1000, 1100) if i % 5]
+    assert result.column_names == ["id", "scaled", "loud"]
+    assert sorted(result.column("id").to_pylist()) == expected
+    rows = sorted(zip(*(result.column(c).to_pylist() for c in result.column_names)))
+    assert rows == [(i, i * 0.5 * 2 + 1, f"N{i}") for i in expected]
 
-    bad = flight.FlightDescriptor.for_command(b'{"filter": {"column": "id", "op": "~", "value": 1}}')
-    with pytest.raises(pa.ArrowInvalid, match="op"):
-        writer, reader = client.do_exchange(bad, options=as_tenant("acme"))
+    # `*` keeps every input column; a bare WHERE filters only.
+    assert exchange(client, "where id < 10", data).num_rows == 10
+    assert exchange(client, "select *, id * 10 as big where id = 7", data).to_pylist() == [
+        {"id": 7, "amount": 3.5, "name": "n7", "big": 70}]
+    client.close()
+
+
+def test_do_exchange_errors_name_the_problem(data_node):
+    client = flight.connect(data_node)
+    data = table(100)
+    # A malformed expression: INVALID_ARGUMENT naming the position.
+    with pytest.raises(pa.ArrowInvalid, match=r"position \d+") as malformed:
+        exchange(client, "select id where id >", data)
+    assert "end of input" in str(malformed.value)
+    # An unknown column is named.
+    with pytest.raises(pa.ArrowInvalid, match="no_such_column"):
+        exchange(client, "select no_such_column * 2 as x", data)
+    # A path descriptor is not a transform.
+    with pytest.raises(pa.ArrowInvalid, match="command descriptor"):
+        writer, reader = client.do_exchange(flight.FlightDescriptor.for_path("a", "b"),
+                                            options=as_tenant("acme"))
         writer.begin(data.schema)
         writer.done_writing()
         reader.read_all()
+    # The node still serves after the failures.
+    assert exchange(client, "select id where id = 3", data).num_rows == 1
     client.close()
 
 

@@ -3,8 +3,16 @@
 
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/flight/data_node.h"
+#include "flightdeck/frame/transform.h"
 
 namespace flightdeck::cli {
+
+flight::ExchangeTransform FrameExchangeTransform() {
+  return [](std::string_view command, std::shared_ptr<arrow::RecordBatchReader> input)
+             -> arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> {
+    return frame::ApplyTransform(std::move(input), command);
+  };
+}
 
 void AddNodeCommand(CLI::App& app) {
   auto options = std::make_shared<flight::DataNodeOptions>();
@@ -38,6 +46,7 @@ void AddNodeCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->callback([options, compression, ttl_seconds, gc_seconds] {
     options->shutdown_on_signals = true;
+    options->exchange_transform = FrameExchangeTransform();
     auto parsed = flight::ParseDiskCompression(*compression);
     Check(parsed.status(), "--compression");
     options->store.compression = *parsed;

@@ -18,7 +18,6 @@
 
 #include "flightdeck/common/logging.h"
 #include "flightdeck/flight/dataset_descriptor.h"
-#include "flightdeck/flight/exchange_transform.h"
 #include "flightdeck/flight/tenant_middleware.h"
 #include "flightdeck/flight/ticket.h"
 
@@ -84,7 +83,8 @@ const std::vector<fl::ActionType>& Actions() {
 
 class DataNodeService : public fl::FlightServerBase {
  public:
-  explicit DataNodeService(std::unique_ptr<BatchStore> store) : store_(std::move(store)) {}
+  DataNodeService(std::unique_ptr<BatchStore> store, ExchangeTransform exchange_transform)
+      : store_(std::move(store)), exchange_transform_(std::move(exchange_transform)) {}
 
   arrow::Status DoPut(const fl::ServerCallContext& context,
                       std::unique_ptr<fl::FlightMessageReader> reader,
@@ -164,25 +164,40 @@ class DataNodeService : public fl::FlightServerBase {
     return arrow::Status::OK();
   }
 
-  arrow::Status DoExchange(const fl::ServerCallContext& context,
+  arrow::Status DoExchange(const fl::ServerCallContext&,
                            std::unique_ptr<fl::FlightMessageReader> reader,
                            std::unique_ptr<fl::FlightMessageWriter> writer) override {
+    if (!exchange_transform_) {
+      return arrow::Status::NotImplemented(
+          "this data node has no DoExchange transform (start it with `flightdeck node`, or set "
+          "DataNodeOptions::exchange_transform)");
+    }
     const fl::FlightDescriptor& descriptor = reader->descriptor();
-    if (descriptor.type != fl::FlightDescriptor::CMD) {
+    if (descriptor.type != fl::FlightDescriptor::CMD || descriptor.cmd.empty()) {
       return arrow::Status::Invalid(
           "DoExchange needs a command descriptor holding the transform, e.g. "
-          "{\"select\": [\"a\"], \"filter\": [{\"column\": \"a\", \"op\": \">\", \"value\": 1}]}");
+          "\"select id, amount * 2 as doubled where amount > 10\"");
     }
-    ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
-    ARROW_ASSIGN_OR_RAISE(auto transform, ExchangeTransform::Make(descriptor.cmd, schema));
-    ARROW_RETURN_NOT_OK(writer->Begin(transform->output_schema()));
-    while (true) {
-      ARROW_ASSIGN_OR_RAISE(fl::FlightStreamChunk chunk, reader->Next());
-      if (!chunk.data) break;
-      ARROW_ASSIGN_OR_RAISE(auto out, transform->Apply(*chunk.data));
-      ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*out));
-    }
-    return arrow::Status::OK();
+    const std::string command = descriptor.cmd;
+    std::shared_ptr<fl::FlightMessageReader> shared_reader(std::move(reader));
+    ARROW_ASSIGN_OR_RAISE(auto input, fl::MakeRecordBatchReader(shared_reader));
+    ARROW_ASSIGN_OR_RAISE(auto output, exchange_transform_(command, std::move(input)));
+    if (!output) return arrow::Status::Invalid("DoExchange transform returned no reader");
+    // The transform may read the client's stream on other threads: close it
+    // (which waits for them) before the call, and its stream, go away.
+    arrow::Status streamed = [&]() -> arrow::Status {
+      ARROW_RETURN_NOT_OK(writer->Begin(output->schema()));
+      while (true) {
+        std::shared_ptr<arrow::RecordBatch> batch;
+        ARROW_RETURN_NOT_OK(output->ReadNext(&batch));
+        if (!batch) return arrow::Status::OK();
+        ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
+      }
+    }();
+    arrow::Status closed = output->Close();
+    output.reset();
+    ARROW_RETURN_NOT_OK(streamed);
+    return closed;
   }
 
   arrow::Status ListActions(const fl::ServerCallContext&,
@@ -260,6 +275,7 @@ class DataNodeService : public fl::FlightServerBase {
   }
 
   std::unique_ptr<BatchStore> store_;
+  const ExchangeTransform exchange_transform_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
@@ -292,7 +308,7 @@ struct DataNode::Impl {
 arrow::Result<std::unique_ptr<DataNode>> DataNode::Start(DataNodeOptions options) {
   auto impl = std::make_unique<Impl>();
   ARROW_ASSIGN_OR_RAISE(auto store, BatchStore::Open(options.store));
-  impl->service = std::make_unique<DataNodeService>(std::move(store));
+  impl->service = std::make_unique<DataNodeService>(std::move(store), options.exchange_transform);
   ARROW_ASSIGN_OR_RAISE(auto listen, fl::Location::ForGrpcTcp(options.host, options.port));
   fl::FlightServerOptions server_options(listen);
   server_options.middleware.emplace_back(kTenantMiddlewareKey,

@@ -13,8 +13,9 @@
 //  - GetFlightInfo / GetSchema on a dataset descriptor, ListFlights with the
 //    criteria as a path prefix: real row and byte counts, one endpoint with
 //    the ticket and this node's location.
-//  - DoExchange: batches streamed in come back through the transform in the
-//    command descriptor (exchange_transform.h).
+//  - DoExchange with a command descriptor: batches streamed in come back
+//    through DataNodeOptions::exchange_transform applied to the command text
+//    (exchange_transform.h); without a hook DoExchange is UNIMPLEMENTED.
 //  - DoAction: drop, persist ({"ticket": T}), stats, health, gc; each answers
 //    one JSON result. ListActions lists them.
 // The caller's tenant comes from TenantMiddleware (tenant_middleware.h).
@@ -43,6 +44,7 @@
 #include <arrow/status.h>
 
 #include "flightdeck/flight/batch_store.h"
+#include "flightdeck/flight/exchange_transform.h"
 
 namespace flightdeck::flight {
 
@@ -59,6 +61,10 @@ struct DataNodeOptions {
   /// How often expired datasets are collected in the background (they are
   /// invisible from the moment they expire; this frees their memory).
   std::chrono::milliseconds gc_interval{10'000};
+  /// What DoExchange runs (see exchange_transform.h). Empty: DoExchange
+  /// fails with NotImplemented. Copied into the node; must be callable from
+  /// any thread for as long as the node runs.
+  ExchangeTransform exchange_transform;
 };
 
 /// A running Flight server. All methods are thread-safe.
