@@ -281,6 +281,59 @@ def test_full_node_answers_capacity_error_with_numbers(start_data_node):
     client.close()
 
 
+def test_full_memory_and_full_disk_fail_the_put_cleanly(start_data_node, tmp_path):
+    data_dir = tmp_path / "node"
+    _, location = start_data_node("--memory-budget", "2MB", "--disk-budget", "2MB",
+                                  "--data-dir", str(data_dir))
+    client = flight.connect(location)
+    data = table(45_000)
+    # One fits in memory and on disk, two fit in neither.
+    assert data.nbytes < 2 * 1024 * 1024 < 2 * data.nbytes
+    kept = [put(client, flight.FlightDescriptor.for_path("acme", "d", str(i)), data)
+            for i in range(2)]  # the second spills the first
+    before = action(client, "stats")
+    assert before["spills"] == 1 and before["disk_budget_bytes"] == 2 * 1024 * 1024
+    assert 0 < before["disk_used_bytes"] <= before["disk_budget_bytes"]
+
+    with pytest.raises(flight.FlightServerError, match="memory is full") as raised:
+        put(client, flight.FlightDescriptor.for_path("acme", "d", "2"), data)
+    message = str(raised.value)
+    assert "disk tier is full" in message
+    assert str(before["disk_used_bytes"]) in message and "2097152" in message
+
+    # Nothing half-written: the same datasets, bytes and files as before.
+    after = action(client, "stats")
+    for key in ("datasets", "memory_used_bytes", "disk_used_bytes", "puts_in_flight"):
+        assert after[key] == before[key], key
+    assert len(list((data_dir / "spill").iterdir())) == 1
+    assert list(client.list_flights(b"acme/d/2", options=as_tenant("acme"))) == []
+    for summary in kept:
+        got = client.do_get(flight.Ticket(summary["ticket"].encode()), options=as_tenant("acme"))
+        assert got.read_all().equals(data)
+    client.close()
+
+
+def test_stats_account_per_tenant(data_node):
+    client = flight.connect(data_node)
+    acme = put(client, flight.FlightDescriptor.for_path("acme", "d", "0"), table(1000))
+    put(client, flight.FlightDescriptor.for_path("acme", "d", "1"), table(2000))
+    globex = put(client, flight.FlightDescriptor.for_path("globex", "d", "0"), table(500),
+                 tenant="globex")
+    mine = action(client, "stats")
+    assert mine["datasets"] == 3 and mine["tenants"] == 2
+    assert mine["tenant"]["name"] == "acme" and mine["tenant"]["datasets"] == 2
+    assert mine["tenant"]["bytes"] == mine["tenant"]["memory_bytes"] > acme["bytes"]
+    assert mine["tenant"]["disk_bytes"] == 0
+    theirs = action(client, "stats", tenant="globex")["tenant"]
+    assert theirs == {"name": "globex", "datasets": 1, "bytes": globex["bytes"],
+                      "memory_bytes": globex["bytes"], "disk_bytes": 0}
+    assert mine["memory_used_bytes"] == mine["tenant"]["memory_bytes"] + theirs["memory_bytes"]
+    nobody = action(client, "stats", tenant="initech")["tenant"]
+    assert nobody == {"name": "initech", "datasets": 0, "bytes": 0, "memory_bytes": 0,
+                      "disk_bytes": 0}
+    client.close()
+
+
 def test_spill_and_durable_restart(start_data_node, tmp_path):
     data_dir = str(tmp_path / "node")
     node, location = start_data_node("--memory-budget", "2MB", "--data-dir", data_dir,
@@ -341,6 +394,7 @@ def test_corrupt_durable_file_is_reported_not_served(start_data_node, tmp_path):
     (["--data-dir", "/dev/null/node"], 1, "cannot use data dir /dev/null/node"),
     (["--compression", "snappy"], 2, "snappy"),
     (["--memory-budget", "lots"], 2, "lots"),
+    (["--disk-budget", "-5"], 1, "disk budget must not be negative, got -5"),
 ])
 def test_bad_node_options_fail_clearly(args, code, message):
     done = subprocess.run([flightdeck_binary(), "node", "--port", "0", *args],

@@ -32,6 +32,11 @@ void AddNodeCommand(CLI::App& app) {
   cmd->add_option("--data-dir", options->store.data_dir,
                   "Directory of the disk tier and durable datasets (recovered on restart); "
                   "without it nothing spills and nothing can be persisted");
+  cmd->add_option("--disk-budget", options->store.disk_budget_bytes,
+                  "Bytes the disk tier's files (spilled and durable) may occupy (e.g. 20GB; 0: "
+                  "no limit). When memory and disk are both full, puts fail with CapacityError")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
   cmd->add_option("--compression", *compression, "Compression of disk tier files")
       ->check(CLI::IsMember({"none", "lz4", "zstd"}))
       ->capture_default_str();

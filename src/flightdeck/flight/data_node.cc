@@ -74,7 +74,8 @@ const std::vector<fl::ActionType>& Actions() {
       {"drop", "Drop a dataset. Body: {\"ticket\": T}. Result: {\"dropped\": T}."},
       {"persist", "Make a dataset durable (fsync, manifest). Body: {\"ticket\": T}. "
                   "Result: the dataset summary."},
-      {"stats", "Node-wide memory and disk accounting and dataset counts, as JSON."},
+      {"stats", "Node-wide memory and disk accounting and dataset counts, as JSON, and under "
+                "\"tenant\" the caller's own datasets and bytes (memory and disk)."},
       {"health", "{\"status\": \"ok\", ...} while the node serves."},
       {"gc", "Drop expired datasets. Result: {\"dropped\": N}."},
   };
@@ -219,7 +220,7 @@ class DataNodeService : public fl::FlightServerBase {
       if (!summary.ok()) return ToFlight(summary.status());
       *result = JsonResult(summary->ToJson());
     } else if (action.type == "stats") {
-      *result = JsonResult(store_->Stats().ToJson());
+      *result = JsonResult(StatsFor(TenantOf(context)));
     } else if (action.type == "health") {
       const auto uptime = std::chrono::steady_clock::now() - started_;
       *result = JsonResult(
@@ -240,6 +241,20 @@ class DataNodeService : public fl::FlightServerBase {
   }
 
   BatchStore& store() { return *store_; }
+
+  // The node totals and the caller's own usage; other tenants' figures are
+  // not shown (they are as invisible as their tickets).
+  std::string StatsFor(const std::string& tenant) {
+    StoreStats stats = store_->Stats();
+    json j = json::parse(stats.ToJson());
+    auto usage = stats.tenants.find(tenant);
+    json own = json::parse(usage == stats.tenants.end() ? TenantUsage{}.ToJson()
+                                                        : usage->second.ToJson());
+    own["name"] = tenant;
+    j["tenant"] = std::move(own);
+    j["tenants"] = stats.tenants.size();
+    return j.dump();
+  }
 
   fl::Location location;
 

@@ -17,16 +17,21 @@
 //    through DataNodeOptions::exchange_transform applied to the command text
 //    (exchange_transform.h); without a hook DoExchange is UNIMPLEMENTED.
 //  - DoAction: drop, persist ({"ticket": T}), stats, health, gc; each answers
-//    one JSON result. ListActions lists them.
+//    one JSON result. ListActions lists them. `stats` holds the node totals
+//    (StoreStats::ToJson), the number of tenants holding data, and under
+//    "tenant" the caller's own {name, datasets, bytes, memory_bytes,
+//    disk_bytes}; other tenants' figures are not shown.
 // The caller's tenant comes from TenantMiddleware (tenant_middleware.h).
 // Tickets and paths of other tenants are NOT_FOUND, exactly like unknown
 // ones; a put into another tenant's path is PERMISSION_DENIED.
 //
 // Errors travel as gRPC codes: bad descriptors or bodies INVALID_ARGUMENT,
-// unknown tickets NOT_FOUND, corrupt data INTERNAL. A full node fails the put
+// unknown tickets NOT_FOUND, corrupt data INTERNAL. A full node (memory
+// budget full and nothing can spill within the disk budget) fails the put
 // with Arrow's CapacityError, whose message names used, budget and requested
-// bytes. Arrow C++ clients get CapacityError back (Flight sends the Arrow code
-// in the x-arrow-status trailer), pyarrow raises FlightServerError. The raw
+// bytes of memory and disk; nothing of the put stays. Arrow C++ clients get
+// CapacityError back (Flight sends the Arrow code in the x-arrow-status
+// trailer), pyarrow raises FlightServerError. The raw
 // gRPC code is UNKNOWN: Arrow's gRPC transport maps no Arrow status or
 // FlightStatusCode to RESOURCE_EXHAUSTED, and the gRPC inside the pyarrow
 // wheel is hidden, so no interceptor can rewrite it.
