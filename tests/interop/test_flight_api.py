@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 from conftest import flightdeck_binary
+from google.rpc import code_pb2, status_pb2
 
 TENANT = b"x-flightdeck-tenant"
 
@@ -269,13 +270,18 @@ def test_client_dying_mid_put_leaves_nothing(data_node, how):
 
 
 def test_full_node_answers_capacity_error_with_numbers(start_data_node):
-    # Arrow's gRPC transport cannot send RESOURCE_EXHAUSTED (see data_node.h):
-    # the node fails with CapacityError, which pyarrow raises as FlightServerError.
+    # Arrow's gRPC transport cannot send RESOURCE_EXHAUSTED as the status code
+    # (see data_node.h): the node fails with CapacityError, which pyarrow
+    # raises as FlightServerError, and gRPC's rich status in the
+    # grpc-status-details-bin trailer says RESOURCE_EXHAUSTED.
     _, location = start_data_node("--memory-budget", "1MB")
     client = flight.connect(location)
     with pytest.raises(flight.FlightServerError, match="memory is full") as raised:
         put(client, flight.FlightDescriptor.for_path("acme", "d", "0"), table(200_000))
     assert "1048576" in str(raised.value)
+    rich = status_pb2.Status.FromString(raised.value.extra_info)
+    assert rich.code == code_pb2.RESOURCE_EXHAUSTED
+    assert "memory is full" in rich.message and "1048576" in rich.message
     stats = action(client, "stats")
     assert stats["datasets"] == 0 and stats["memory_used_bytes"] == 0
     client.close()

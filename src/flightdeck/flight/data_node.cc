@@ -28,10 +28,41 @@ using json = nlohmann::json;
 
 namespace {
 
+// gRPC's code for a full node (google.rpc.Code RESOURCE_EXHAUSTED).
+constexpr uint32_t kGrpcResourceExhausted = 8;
+
+void AppendVarint(std::string& out, uint64_t value) {
+  while (value >= 0x80) {
+    out.push_back(static_cast<char>((value & 0x7F) | 0x80));
+    value >>= 7;
+  }
+  out.push_back(static_cast<char>(value));
+}
+
+// A serialized google.rpc.Status{code, message}: gRPC's rich error model, sent
+// in the grpc-status-details-bin trailer. Two scalar fields do not justify a
+// protobuf dependency in this layer: field 1 (varint), field 2 (bytes).
+std::string GrpcStatusDetails(uint32_t code, const std::string& message) {
+  std::string out;
+  out.push_back(0x08);
+  AppendVarint(out, code);
+  out.push_back(0x12);
+  AppendVarint(out, message.size());
+  out += message;
+  return out;
+}
+
 // Store errors as Flight statuses: corrupt data and failed disk writes are
-// INTERNAL.
+// INTERNAL. A full node stays CapacityError (Arrow clients get that code
+// back) and carries google.rpc.Status{RESOURCE_EXHAUSTED, message} as the
+// Flight extra info: Arrow's gRPC transport cannot send RESOURCE_EXHAUSTED as
+// the call's status code (see data_node.h), so this is where clients find it.
 arrow::Status ToFlight(const arrow::Status& st) {
   if (st.IsIOError()) return fl::MakeFlightError(fl::FlightStatusCode::Internal, st.message());
+  if (st.IsCapacityError()) {
+    return st.WithDetail(std::make_shared<fl::FlightStatusDetail>(
+        fl::FlightStatusCode::Failed, GrpcStatusDetails(kGrpcResourceExhausted, st.message())));
+  }
   return st;
 }
 

@@ -31,10 +31,17 @@
 // with Arrow's CapacityError, whose message names used, budget and requested
 // bytes of memory and disk; nothing of the put stays. Arrow C++ clients get
 // CapacityError back (Flight sends the Arrow code in the x-arrow-status
-// trailer), pyarrow raises FlightServerError. The raw
-// gRPC code is UNKNOWN: Arrow's gRPC transport maps no Arrow status or
-// FlightStatusCode to RESOURCE_EXHAUSTED, and the gRPC inside the pyarrow
-// wheel is hidden, so no interceptor can rewrite it.
+// trailer), pyarrow raises FlightServerError. The call's gRPC status code is
+// UNKNOWN: Arrow's gRPC transport (Arrow 26) turns a Status into a
+// TransportStatusCode (TransportStatus::FromStatus: FlightStatusDetail codes,
+// or KeyError/Invalid/Cancelled/NotImplemented/AlreadyExists) and that into
+// a gRPC code; TransportStatusCode has no RESOURCE_EXHAUSTED, so nothing a
+// handler returns becomes one, and the gRPC inside the pyarrow wheel is
+// hidden, so no interceptor can rewrite it. What does reach the wire: the
+// error carries gRPC's rich status, google.rpc.Status{code:
+// RESOURCE_EXHAUSTED (8), message}, in the grpc-status-details-bin trailer
+// (Flight's "extra info": FlightStatusDetail::extra_info() in C++,
+// FlightError.extra_info in pyarrow).
 //
 //   ARROW_ASSIGN_OR_RAISE(auto node, DataNode::Start({.port = 0}));
 //   // clients connect to node->location()

@@ -263,6 +263,14 @@ TEST(DataNodeCapacityTest, FullNodeFailsThePutWithCapacityErrorAndKeepsNothing) 
   // The Arrow code survives the trip in Flight's x-arrow-status trailer.
   ASSERT_RAISES(CapacityError, st);
   EXPECT_NE(st.message().find("200000"), std::string::npos) << st.ToString();
+  // gRPC's rich status travels as the Flight extra info: a serialized
+  // google.rpc.Status whose field 1 (code) is RESOURCE_EXHAUSTED (8).
+  auto detail = fl::FlightStatusDetail::UnwrapStatus(st);
+  ASSERT_NE(detail, nullptr) << st.ToString();
+  const std::string rich = detail->extra_info();
+  ASSERT_GE(rich.size(), 2u) << st.ToString();
+  EXPECT_EQ(rich.substr(0, 2), std::string("\x08\x08"));
+  EXPECT_NE(rich.find("memory is full"), std::string::npos);
   EXPECT_EQ(node->stats().memory_used_bytes, 0);
   EXPECT_EQ(node->dataset_count(), 0u);
   ASSERT_OK(client->Close());
