@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 from conftest import flightdeck_binary
+from google.rpc import code_pb2, status_pb2
 
 TENANT = b"x-flightdeck-tenant"
 
@@ -176,28 +177,60 @@ def test_ttl_expires_and_gc_collects(start_data_node):
     client.close()
 
 
-def test_do_exchange_projects_and_filters(data_node):
+def exchange(client, command, data):
+    """One DoExchange of `data` with `command`; returns the result table."""
+    descriptor = flight.FlightDescriptor.for_command(command.encode())
+    writer, reader = client.do_exchange(descriptor, options=as_tenant("acme"))
+    try:
+        writer.begin(data.schema)
+        for batch in data.to_batches(max_chunksize=1000):
+            writer.write_batch(batch)
+        writer.done_writing()
+        return reader.read_all()
+    finally:
+        writer.close()
+
+
+def test_do_exchange_runs_the_expression_language(data_node):
     client = flight.connect(data_node)
     data = table(3000)
-    spec = {"select": ["id", "name"], "filter": [{"column": "id", "op": ">=", "value": 1000},
-                                                 {"column": "id", "op": "<", "value": 1100}]}
-    descriptor = flight.FlightDescriptor.for_command(json.dumps(spec).encode())
-    writer, reader = client.do_exchange(descriptor, options=as_tenant("acme"))
-    writer.begin(data.schema)
-    for batch in data.to_batches(max_chunksize=1000):
-        writer.write_batch(batch)
-    writer.done_writing()
-    result = reader.read_all()
-    writer.close()
-    assert result.column_names == ["id", "name"]
-    assert result.column("id").to_pylist() == list(range(1000, 1100))
+    result = exchange(
+        client,
+        "select id, amount * 2 + 1 as scaled, utf8_upper(name) as loud "
+        "where id >= 1000 and id < 1100 and name is not null",
+        data)
+    expected = [i for i in range(1000, 1100) if i % 5]
+    assert result.column_names == ["id", "scaled", "loud"]
+    assert sorted(result.column("id").to_pylist()) == expected
+    rows = sorted(zip(*(result.column(c).to_pylist() for c in result.column_names)))
+    assert rows == [(i, i * 0.5 * 2 + 1, f"N{i}") for i in expected]
 
-    bad = flight.FlightDescriptor.for_command(b'{"filter": {"column": "id", "op": "~", "value": 1}}')
-    with pytest.raises(pa.ArrowInvalid, match="op"):
-        writer, reader = client.do_exchange(bad, options=as_tenant("acme"))
+    # `*` keeps every input column; a bare WHERE filters only.
+    assert exchange(client, "where id < 10", data).num_rows == 10
+    assert exchange(client, "select *, id * 10 as big where id = 7", data).to_pylist() == [
+        {"id": 7, "amount": 3.5, "name": "n7", "big": 70}]
+    client.close()
+
+
+def test_do_exchange_errors_name_the_problem(data_node):
+    client = flight.connect(data_node)
+    data = table(100)
+    # A malformed expression: INVALID_ARGUMENT naming the position.
+    with pytest.raises(pa.ArrowInvalid, match=r"position \d+") as malformed:
+        exchange(client, "select id where id >", data)
+    assert "end of input" in str(malformed.value)
+    # An unknown column is named.
+    with pytest.raises(pa.ArrowInvalid, match="no_such_column"):
+        exchange(client, "select no_such_column * 2 as x", data)
+    # A path descriptor is not a transform.
+    with pytest.raises(pa.ArrowInvalid, match="command descriptor"):
+        writer, reader = client.do_exchange(flight.FlightDescriptor.for_path("a", "b"),
+                                            options=as_tenant("acme"))
         writer.begin(data.schema)
         writer.done_writing()
         reader.read_all()
+    # The node still serves after the failures.
+    assert exchange(client, "select id where id = 3", data).num_rows == 1
     client.close()
 
 
@@ -237,15 +270,73 @@ def test_client_dying_mid_put_leaves_nothing(data_node, how):
 
 
 def test_full_node_answers_capacity_error_with_numbers(start_data_node):
-    # Arrow's gRPC transport cannot send RESOURCE_EXHAUSTED (see data_node.h):
-    # the node fails with CapacityError, which pyarrow raises as FlightServerError.
+    # Arrow's gRPC transport cannot send RESOURCE_EXHAUSTED as the status code
+    # (see data_node.h): the node fails with CapacityError, which pyarrow
+    # raises as FlightServerError, and gRPC's rich status in the
+    # grpc-status-details-bin trailer says RESOURCE_EXHAUSTED.
     _, location = start_data_node("--memory-budget", "1MB")
     client = flight.connect(location)
     with pytest.raises(flight.FlightServerError, match="memory is full") as raised:
         put(client, flight.FlightDescriptor.for_path("acme", "d", "0"), table(200_000))
     assert "1048576" in str(raised.value)
+    rich = status_pb2.Status.FromString(raised.value.extra_info)
+    assert rich.code == code_pb2.RESOURCE_EXHAUSTED
+    assert "memory is full" in rich.message and "1048576" in rich.message
     stats = action(client, "stats")
     assert stats["datasets"] == 0 and stats["memory_used_bytes"] == 0
+    client.close()
+
+
+def test_full_memory_and_full_disk_fail_the_put_cleanly(start_data_node, tmp_path):
+    data_dir = tmp_path / "node"
+    _, location = start_data_node("--memory-budget", "2MB", "--disk-budget", "2MB",
+                                  "--data-dir", str(data_dir))
+    client = flight.connect(location)
+    data = table(45_000)
+    # One fits in memory and on disk, two fit in neither.
+    assert data.nbytes < 2 * 1024 * 1024 < 2 * data.nbytes
+    kept = [put(client, flight.FlightDescriptor.for_path("acme", "d", str(i)), data)
+            for i in range(2)]  # the second spills the first
+    before = action(client, "stats")
+    assert before["spills"] == 1 and before["disk_budget_bytes"] == 2 * 1024 * 1024
+    assert 0 < before["disk_used_bytes"] <= before["disk_budget_bytes"]
+
+    with pytest.raises(flight.FlightServerError, match="memory is full") as raised:
+        put(client, flight.FlightDescriptor.for_path("acme", "d", "2"), data)
+    message = str(raised.value)
+    assert "disk tier is full" in message
+    assert str(before["disk_used_bytes"]) in message and "2097152" in message
+
+    # Nothing half-written: the same datasets, bytes and files as before.
+    after = action(client, "stats")
+    for key in ("datasets", "memory_used_bytes", "disk_used_bytes", "puts_in_flight"):
+        assert after[key] == before[key], key
+    assert len(list((data_dir / "spill").iterdir())) == 1
+    assert list(client.list_flights(b"acme/d/2", options=as_tenant("acme"))) == []
+    for summary in kept:
+        got = client.do_get(flight.Ticket(summary["ticket"].encode()), options=as_tenant("acme"))
+        assert got.read_all().equals(data)
+    client.close()
+
+
+def test_stats_account_per_tenant(data_node):
+    client = flight.connect(data_node)
+    acme = put(client, flight.FlightDescriptor.for_path("acme", "d", "0"), table(1000))
+    put(client, flight.FlightDescriptor.for_path("acme", "d", "1"), table(2000))
+    globex = put(client, flight.FlightDescriptor.for_path("globex", "d", "0"), table(500),
+                 tenant="globex")
+    mine = action(client, "stats")
+    assert mine["datasets"] == 3 and mine["tenants"] == 2
+    assert mine["tenant"]["name"] == "acme" and mine["tenant"]["datasets"] == 2
+    assert mine["tenant"]["bytes"] == mine["tenant"]["memory_bytes"] > acme["bytes"]
+    assert mine["tenant"]["disk_bytes"] == 0
+    theirs = action(client, "stats", tenant="globex")["tenant"]
+    assert theirs == {"name": "globex", "datasets": 1, "bytes": globex["bytes"],
+                      "memory_bytes": globex["bytes"], "disk_bytes": 0}
+    assert mine["memory_used_bytes"] == mine["tenant"]["memory_bytes"] + theirs["memory_bytes"]
+    nobody = action(client, "stats", tenant="initech")["tenant"]
+    assert nobody == {"name": "initech", "datasets": 0, "bytes": 0, "memory_bytes": 0,
+                      "disk_bytes": 0}
     client.close()
 
 
@@ -309,6 +400,7 @@ def test_corrupt_durable_file_is_reported_not_served(start_data_node, tmp_path):
     (["--data-dir", "/dev/null/node"], 1, "cannot use data dir /dev/null/node"),
     (["--compression", "snappy"], 2, "snappy"),
     (["--memory-budget", "lots"], 2, "lots"),
+    (["--disk-budget", "-5"], 1, "disk budget must not be negative, got -5"),
 ])
 def test_bad_node_options_fail_clearly(args, code, message):
     done = subprocess.run([flightdeck_binary(), "node", "--port", "0", *args],

@@ -11,6 +11,8 @@
 #include <CLI/CLI.hpp>
 #include <arrow/status.h>
 
+#include "flightdeck/flight/exchange_transform.h"
+
 namespace flightdeck::cli {
 
 /// Exit codes scripts can rely on.
@@ -31,6 +33,11 @@ class CommandFailed : public std::runtime_error {
 
 /// Throws CommandFailed("<what>: <status>") unless `status` is OK.
 void Check(const arrow::Status& status, const std::string& what);
+
+/// The DoExchange hook of the data nodes this binary starts: the command text
+/// is a frame::ParseSelect spec ("select a, b * 2 as c where a > 1") applied
+/// with frame::ApplyTransform (node.cc).
+flight::ExchangeTransform FrameExchangeTransform();
 
 void AddNodeCommand(CLI::App& app);
 void AddDevServerCommand(CLI::App& app);

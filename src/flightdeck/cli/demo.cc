@@ -81,7 +81,9 @@ void RunDemo(const DemoOptions& options) {
   Line("temporal", "dev server " + info->server_version() + " at " + (*server)->target() +
                        " (pid " + std::to_string((*server)->pid()) + ")");
 
-  auto node = flight::DataNode::Start({});
+  flight::DataNodeOptions node_options;
+  node_options.exchange_transform = FrameExchangeTransform();
+  auto node = flight::DataNode::Start(std::move(node_options));
   Check(node.status(), "cannot start the data node");
   const std::string location = (*node)->location().ToString();
   Line("data node", location);

@@ -3,8 +3,16 @@
 
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/flight/data_node.h"
+#include "flightdeck/frame/transform.h"
 
 namespace flightdeck::cli {
+
+flight::ExchangeTransform FrameExchangeTransform() {
+  return [](std::string_view command, std::shared_ptr<arrow::RecordBatchReader> input)
+             -> arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> {
+    return frame::ApplyTransform(std::move(input), command);
+  };
+}
 
 void AddNodeCommand(CLI::App& app) {
   auto options = std::make_shared<flight::DataNodeOptions>();
@@ -24,6 +32,11 @@ void AddNodeCommand(CLI::App& app) {
   cmd->add_option("--data-dir", options->store.data_dir,
                   "Directory of the disk tier and durable datasets (recovered on restart); "
                   "without it nothing spills and nothing can be persisted");
+  cmd->add_option("--disk-budget", options->store.disk_budget_bytes,
+                  "Bytes the disk tier's files (spilled and durable) may occupy (e.g. 20GB; 0: "
+                  "no limit). When memory and disk are both full, puts fail with CapacityError")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
   cmd->add_option("--compression", *compression, "Compression of disk tier files")
       ->check(CLI::IsMember({"none", "lz4", "zstd"}))
       ->capture_default_str();
@@ -38,6 +51,7 @@ void AddNodeCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->callback([options, compression, ttl_seconds, gc_seconds] {
     options->shutdown_on_signals = true;
+    options->exchange_transform = FrameExchangeTransform();
     auto parsed = flight::ParseDiskCompression(*compression);
     Check(parsed.status(), "--compression");
     options->store.compression = *parsed;

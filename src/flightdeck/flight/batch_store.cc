@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -74,8 +75,17 @@ arrow::Result<DiskCompression> ParseDiskCompression(const std::string& name) {
 
 std::string DatasetSummary::ToJson() const { return SummaryToJson(*this).dump(); }
 
+std::string TenantUsage::ToJson() const {
+  return json{{"datasets", datasets},
+              {"bytes", bytes},
+              {"memory_bytes", memory_bytes},
+              {"disk_bytes", disk_bytes}}
+      .dump();
+}
+
 std::string StoreStats::ToJson() const {
   return json{{"memory_budget_bytes", memory_budget_bytes},
+              {"disk_budget_bytes", disk_budget_bytes},
               {"memory_used_bytes", memory_used_bytes},
               {"memory_reserved_by_puts_bytes", memory_reserved_by_puts_bytes},
               {"disk_used_bytes", disk_used_bytes},
@@ -101,6 +111,7 @@ struct BatchStore::Impl {
   std::map<std::string, std::string> by_path;      // path -> ticket wire form
   int64_t memory_used = 0;                          // committed in memory + reserved
   int64_t reserved = 0;                             // by puts in flight
+  int64_t disk_reserved = 0;                        // by files being written
   int64_t puts_in_flight = 0;
   int64_t spills = 0;
   int64_t spilled_bytes = 0;
@@ -109,6 +120,45 @@ struct BatchStore::Impl {
   uint64_t clock = 0;  // LRU order
 
   bool has_disk() const { return !options.data_dir.empty(); }
+
+  // Bytes of the disk tier's files, plus those being written.
+  int64_t DiskUsedLocked() const {
+    int64_t used = disk_reserved;
+    for (const auto& [key, e] : entries) {
+      if (!e.file.empty()) used += e.file_size;
+    }
+    return used;
+  }
+
+  bool DiskFitsLocked(int64_t bytes) const {
+    return options.disk_budget_bytes <= 0 || DiskUsedLocked() + bytes <= options.disk_budget_bytes;
+  }
+
+  arrow::Status DiskFull(int64_t bytes, const std::string& what) const {
+    return arrow::Status::CapacityError("data node disk tier is full: ", DiskUsedLocked(), " of ",
+                                        options.disk_budget_bytes, " bytes in use, ", bytes,
+                                        " more needed to ", what);
+  }
+
+  // Writes one disk-tier file of `size_estimate` bytes with the lock
+  // released, within the disk budget: the estimate is reserved while `write`
+  // runs, and a file whose real size does not fit is removed again.
+  // REQUIRES: `lock` holds mutex.
+  arrow::Result<internal::WrittenFile> WriteWithinDiskBudget(
+      std::unique_lock<std::mutex>& lock, const std::string& file, int64_t size_estimate,
+      const std::string& what, const std::function<arrow::Result<internal::WrittenFile>()>& write) {
+    if (!DiskFitsLocked(size_estimate)) return DiskFull(size_estimate, what);
+    disk_reserved += size_estimate;
+    lock.unlock();
+    auto written = write();
+    lock.lock();
+    disk_reserved -= size_estimate;
+    if (written.ok() && !DiskFitsLocked(written->size)) {
+      RemoveFile(file);
+      return DiskFull(written->size, what);
+    }
+    return written;
+  }
 
   // The entry of a live, unexpired ticket; KeyError otherwise.
   arrow::Result<Entry*> Lookup(const TicketId& ticket) {
@@ -192,13 +242,18 @@ struct BatchStore::Impl {
         for (const auto& key : expired) ARROW_RETURN_NOT_OK(RemoveLocked(key));
         continue;
       }
+      // The least recently used dataset that is already on disk or whose
+      // spill file fits the disk budget.
       Entry* victim = nullptr;
+      int64_t unspillable = 0;  // datasets left in memory for the disk budget
       if (has_disk()) {
         for (auto& [key, e] : entries) {
-          if (e.in_memory && !e.spilling && e.corrupt.empty() &&
-              (!victim || e.last_used < victim->last_used)) {
-            victim = &e;
+          if (!e.in_memory || e.spilling || !e.corrupt.empty()) continue;
+          if (e.file.empty() && !DiskFitsLocked(e.summary.bytes)) {
+            ++unspillable;
+            continue;
           }
+          if (!victim || e.last_used < victim->last_used) victim = &e;
         }
       }
       if (!victim) {
@@ -207,11 +262,18 @@ struct BatchStore::Impl {
           spilled_cv.wait(lock);
           continue;
         }
+        std::string disk = "no data dir to spill to";
+        if (has_disk() && unspillable > 0) {
+          disk = "the disk tier is full: " + std::to_string(DiskUsedLocked()) + " of " +
+                 std::to_string(options.disk_budget_bytes) + " bytes in use, too little for " +
+                 std::to_string(unspillable) + " dataset(s) in memory";
+        } else if (has_disk()) {
+          disk = "nothing left to spill";
+        }
         return arrow::Status::CapacityError(
             "data node memory is full: ", memory_used, " of ", options.memory_budget_bytes,
             " bytes in use (", reserved, " by puts in flight), ", bytes,
-            " more requested, and ",
-            has_disk() ? "nothing left to spill" : "no data dir to spill to");
+            " more requested, and ", disk);
       }
       if (!victim->file.empty()) {
         ReleaseMemoryLocked(*victim);  // durable: its file already holds it
@@ -235,10 +297,10 @@ struct BatchStore::Impl {
     auto schema = victim.schema;
     auto batches = victim.batches;
     const int64_t bytes = victim.summary.bytes;
-    lock.unlock();
-    auto written = internal::WriteIpcFile(file, schema, batches, options.compression);
+    auto written = WriteWithinDiskBudget(lock, file, bytes, "spill " + victim.summary.path, [&] {
+      return internal::WriteIpcFile(file, schema, batches, options.compression);
+    });
     batches.clear();
-    lock.lock();
     --spills_in_progress;
     spilled_cv.notify_all();
     auto it = entries.find(key);
@@ -318,10 +380,16 @@ struct BatchStore::Impl {
     return arrow::Status::OK();
   }
 
-  // Writes the durable file of an entry's data (outside the lock).
+  // Writes the durable file of an entry's data with the lock released,
+  // within the disk budget (CapacityError otherwise).
   arrow::Result<internal::WrittenFile> WriteDurable(const std::string& file,
                                                     const StoredDataset& data) {
-    return internal::WriteIpcFile(file, data.schema, data.batches, options.compression);
+    std::unique_lock<std::mutex> lock(mutex);
+    return WriteWithinDiskBudget(lock, file, data.summary.bytes, "persist " + data.summary.path,
+                                 [&] {
+                                   return internal::WriteIpcFile(file, data.schema, data.batches,
+                                                                 options.compression);
+                                 });
   }
 
   static arrow::Status Corrupt(const Entry& e) {
@@ -433,7 +501,8 @@ arrow::Result<DatasetSummary> DatasetWriter::Commit() {
                                     ": the data node runs without a data dir");
     }
     e.file = store.FileFor(e.summary.ticket, /*durable=*/true);
-    ARROW_ASSIGN_OR_RAISE(auto written, store.WriteDurable(e.file, {e.schema, e.batches, {}}));
+    ARROW_ASSIGN_OR_RAISE(auto written,
+                          store.WriteDurable(e.file, {e.schema, e.batches, e.summary}));
     e.file_checksum = written.checksum;
     e.file_size = written.size;
     e.summary.durable = true;
@@ -479,6 +548,10 @@ arrow::Result<std::unique_ptr<BatchStore>> BatchStore::Open(BatchStoreOptions op
   if (options.memory_budget_bytes < 0) {
     return arrow::Status::Invalid("memory budget must not be negative, got ",
                                   options.memory_budget_bytes);
+  }
+  if (options.disk_budget_bytes < 0) {
+    return arrow::Status::Invalid("disk budget must not be negative, got ",
+                                  options.disk_budget_bytes);
   }
   if (options.memory_budget_bytes == 0) {
     options.memory_budget_bytes =
@@ -649,6 +722,7 @@ StoreStats BatchStore::Stats() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   StoreStats s;
   s.memory_budget_bytes = impl_->options.memory_budget_bytes;
+  s.disk_budget_bytes = impl_->options.disk_budget_bytes;
   s.memory_used_bytes = impl_->memory_used;
   s.memory_reserved_by_puts_bytes = impl_->reserved;
   s.puts_in_flight = impl_->puts_in_flight;
@@ -661,6 +735,11 @@ StoreStats BatchStore::Stats() const {
     if (e.summary.durable) ++s.datasets_durable;
     if (!e.corrupt.empty()) ++s.datasets_corrupt;
     if (!e.file.empty()) s.disk_used_bytes += e.file_size;
+    TenantUsage& tenant = s.tenants[e.summary.path.substr(0, e.summary.path.find('/'))];
+    ++tenant.datasets;
+    tenant.bytes += e.summary.bytes;
+    if (e.in_memory) tenant.memory_bytes += e.summary.bytes;
+    if (!e.file.empty()) tenant.disk_bytes += e.file_size;
   }
   return s;
 }

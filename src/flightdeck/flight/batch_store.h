@@ -8,7 +8,10 @@
 //    compressed), read back through a memory map.
 // When a put needs memory the budget does not have, the least recently used
 // datasets are spilled to disk (or, if already durable, just released from
-// memory). When nothing can be spilled the put fails with CapacityError.
+// memory). The disk tier has its own byte budget (spill and durable files).
+// When nothing can be spilled (no data dir, or no dataset that fits the disk
+// budget) the put fails with CapacityError naming the memory and disk
+// numbers; a persist that does not fit the disk budget fails the same way.
 //
 // Durable datasets (Persist, or PutOptions::durable) are written with fsync
 // and an atomic rename, and recorded with their file checksum in
@@ -30,6 +33,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +60,12 @@ struct BatchStoreOptions {
   /// spilling, no durable datasets.
   std::string data_dir;
   DiskCompression compression = DiskCompression::kNone;
+  /// Bytes the disk tier's files (spilled and durable) may occupy. Zero: no
+  /// limit but the file system's. A file is admitted by its uncompressed
+  /// size and counted by its real size once written; one that would not fit
+  /// is not written (or removed again) and the operation fails with
+  /// CapacityError.
+  int64_t disk_budget_bytes = 0;
   /// Time to live of datasets put without their own; zero: forever.
   std::chrono::milliseconds default_ttl{0};
 };
@@ -98,9 +108,25 @@ struct PutOptions {
   std::chrono::milliseconds ttl{-1};
 };
 
+/// What one tenant's committed datasets hold.
+struct TenantUsage {
+  int64_t datasets = 0;
+  /// Sum of DatasetSummary::bytes (the data, whichever tier holds it).
+  int64_t bytes = 0;
+  /// Bytes of its datasets held in memory.
+  int64_t memory_bytes = 0;
+  /// Bytes of its datasets' files on disk (spilled or durable).
+  int64_t disk_bytes = 0;
+
+  /// {"datasets": .., "bytes": .., "memory_bytes": .., "disk_bytes": ..}
+  std::string ToJson() const;
+};
+
 /// Counters, consistent with each other at one instant.
 struct StoreStats {
   int64_t memory_budget_bytes = 0;
+  /// Zero: unlimited.
+  int64_t disk_budget_bytes = 0;
   /// Bytes of batches held in memory, puts in flight included.
   int64_t memory_used_bytes = 0;
   /// Of memory_used_bytes, the part reserved by puts in flight.
@@ -114,7 +140,12 @@ struct StoreStats {
   int64_t puts_in_flight = 0;
   int64_t spills = 0;
   int64_t spilled_bytes = 0;
+  /// Committed datasets by tenant (puts in flight are not counted). Tenants
+  /// without datasets are absent.
+  std::map<std::string, TenantUsage> tenants;
 
+  /// A JSON object of the node totals above, without `tenants` (callers
+  /// decide which tenants' figures they may show).
   std::string ToJson() const;
 };
 
@@ -131,8 +162,9 @@ class DatasetWriter {
   DatasetWriter& operator=(const DatasetWriter&) = delete;
 
   /// Adds one batch. Invalid when its schema differs from the put's or it
-  /// fails validation; CapacityError (with the numbers) when the memory
-  /// budget cannot make room. After an error the put must be abandoned.
+  /// fails validation; CapacityError (with the memory and disk numbers) when
+  /// the memory budget cannot make room, not even by spilling to the disk
+  /// tier within its budget. After an error the put must be abandoned.
   arrow::Status Append(std::shared_ptr<arrow::RecordBatch> batch);
 
   /// Makes the dataset visible under a new ticket, replacing the dataset put
@@ -186,7 +218,8 @@ class BatchStore {
   arrow::Status Drop(const TicketId& ticket);
 
   /// Makes a dataset durable (see the file comment); idempotent. Invalid when
-  /// the store has no data_dir.
+  /// the store has no data_dir; CapacityError when its file does not fit the
+  /// disk budget (the dataset stays as it was).
   arrow::Result<DatasetSummary> Persist(const TicketId& ticket);
 
   /// Drops every expired dataset; returns how many.

@@ -18,7 +18,6 @@
 
 #include "flightdeck/common/logging.h"
 #include "flightdeck/flight/dataset_descriptor.h"
-#include "flightdeck/flight/exchange_transform.h"
 #include "flightdeck/flight/tenant_middleware.h"
 #include "flightdeck/flight/ticket.h"
 
@@ -29,10 +28,41 @@ using json = nlohmann::json;
 
 namespace {
 
+// gRPC's code for a full node (google.rpc.Code RESOURCE_EXHAUSTED).
+constexpr uint32_t kGrpcResourceExhausted = 8;
+
+void AppendVarint(std::string& out, uint64_t value) {
+  while (value >= 0x80) {
+    out.push_back(static_cast<char>((value & 0x7F) | 0x80));
+    value >>= 7;
+  }
+  out.push_back(static_cast<char>(value));
+}
+
+// A serialized google.rpc.Status{code, message}: gRPC's rich error model, sent
+// in the grpc-status-details-bin trailer. Two scalar fields do not justify a
+// protobuf dependency in this layer: field 1 (varint), field 2 (bytes).
+std::string GrpcStatusDetails(uint32_t code, const std::string& message) {
+  std::string out;
+  out.push_back(0x08);
+  AppendVarint(out, code);
+  out.push_back(0x12);
+  AppendVarint(out, message.size());
+  out += message;
+  return out;
+}
+
 // Store errors as Flight statuses: corrupt data and failed disk writes are
-// INTERNAL.
+// INTERNAL. A full node stays CapacityError (Arrow clients get that code
+// back) and carries google.rpc.Status{RESOURCE_EXHAUSTED, message} as the
+// Flight extra info: Arrow's gRPC transport cannot send RESOURCE_EXHAUSTED as
+// the call's status code (see data_node.h), so this is where clients find it.
 arrow::Status ToFlight(const arrow::Status& st) {
   if (st.IsIOError()) return fl::MakeFlightError(fl::FlightStatusCode::Internal, st.message());
+  if (st.IsCapacityError()) {
+    return st.WithDetail(std::make_shared<fl::FlightStatusDetail>(
+        fl::FlightStatusCode::Failed, GrpcStatusDetails(kGrpcResourceExhausted, st.message())));
+  }
   return st;
 }
 
@@ -75,7 +105,8 @@ const std::vector<fl::ActionType>& Actions() {
       {"drop", "Drop a dataset. Body: {\"ticket\": T}. Result: {\"dropped\": T}."},
       {"persist", "Make a dataset durable (fsync, manifest). Body: {\"ticket\": T}. "
                   "Result: the dataset summary."},
-      {"stats", "Node-wide memory and disk accounting and dataset counts, as JSON."},
+      {"stats", "Node-wide memory and disk accounting and dataset counts, as JSON, and under "
+                "\"tenant\" the caller's own datasets and bytes (memory and disk)."},
       {"health", "{\"status\": \"ok\", ...} while the node serves."},
       {"gc", "Drop expired datasets. Result: {\"dropped\": N}."},
   };
@@ -84,7 +115,8 @@ const std::vector<fl::ActionType>& Actions() {
 
 class DataNodeService : public fl::FlightServerBase {
  public:
-  explicit DataNodeService(std::unique_ptr<BatchStore> store) : store_(std::move(store)) {}
+  DataNodeService(std::unique_ptr<BatchStore> store, ExchangeTransform exchange_transform)
+      : store_(std::move(store)), exchange_transform_(std::move(exchange_transform)) {}
 
   arrow::Status DoPut(const fl::ServerCallContext& context,
                       std::unique_ptr<fl::FlightMessageReader> reader,
@@ -164,25 +196,40 @@ class DataNodeService : public fl::FlightServerBase {
     return arrow::Status::OK();
   }
 
-  arrow::Status DoExchange(const fl::ServerCallContext& context,
+  arrow::Status DoExchange(const fl::ServerCallContext&,
                            std::unique_ptr<fl::FlightMessageReader> reader,
                            std::unique_ptr<fl::FlightMessageWriter> writer) override {
+    if (!exchange_transform_) {
+      return arrow::Status::NotImplemented(
+          "this data node has no DoExchange transform (start it with `flightdeck node`, or set "
+          "DataNodeOptions::exchange_transform)");
+    }
     const fl::FlightDescriptor& descriptor = reader->descriptor();
-    if (descriptor.type != fl::FlightDescriptor::CMD) {
+    if (descriptor.type != fl::FlightDescriptor::CMD || descriptor.cmd.empty()) {
       return arrow::Status::Invalid(
           "DoExchange needs a command descriptor holding the transform, e.g. "
-          "{\"select\": [\"a\"], \"filter\": [{\"column\": \"a\", \"op\": \">\", \"value\": 1}]}");
+          "\"select id, amount * 2 as doubled where amount > 10\"");
     }
-    ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
-    ARROW_ASSIGN_OR_RAISE(auto transform, ExchangeTransform::Make(descriptor.cmd, schema));
-    ARROW_RETURN_NOT_OK(writer->Begin(transform->output_schema()));
-    while (true) {
-      ARROW_ASSIGN_OR_RAISE(fl::FlightStreamChunk chunk, reader->Next());
-      if (!chunk.data) break;
-      ARROW_ASSIGN_OR_RAISE(auto out, transform->Apply(*chunk.data));
-      ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*out));
-    }
-    return arrow::Status::OK();
+    const std::string command = descriptor.cmd;
+    std::shared_ptr<fl::FlightMessageReader> shared_reader(std::move(reader));
+    ARROW_ASSIGN_OR_RAISE(auto input, fl::MakeRecordBatchReader(shared_reader));
+    ARROW_ASSIGN_OR_RAISE(auto output, exchange_transform_(command, std::move(input)));
+    if (!output) return arrow::Status::Invalid("DoExchange transform returned no reader");
+    // The transform may read the client's stream on other threads: close it
+    // (which waits for them) before the call, and its stream, go away.
+    arrow::Status streamed = [&]() -> arrow::Status {
+      ARROW_RETURN_NOT_OK(writer->Begin(output->schema()));
+      while (true) {
+        std::shared_ptr<arrow::RecordBatch> batch;
+        ARROW_RETURN_NOT_OK(output->ReadNext(&batch));
+        if (!batch) return arrow::Status::OK();
+        ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
+      }
+    }();
+    arrow::Status closed = output->Close();
+    output.reset();
+    ARROW_RETURN_NOT_OK(streamed);
+    return closed;
   }
 
   arrow::Status ListActions(const fl::ServerCallContext&,
@@ -204,7 +251,7 @@ class DataNodeService : public fl::FlightServerBase {
       if (!summary.ok()) return ToFlight(summary.status());
       *result = JsonResult(summary->ToJson());
     } else if (action.type == "stats") {
-      *result = JsonResult(store_->Stats().ToJson());
+      *result = JsonResult(StatsFor(TenantOf(context)));
     } else if (action.type == "health") {
       const auto uptime = std::chrono::steady_clock::now() - started_;
       *result = JsonResult(
@@ -225,6 +272,20 @@ class DataNodeService : public fl::FlightServerBase {
   }
 
   BatchStore& store() { return *store_; }
+
+  // The node totals and the caller's own usage; other tenants' figures are
+  // not shown (they are as invisible as their tickets).
+  std::string StatsFor(const std::string& tenant) {
+    StoreStats stats = store_->Stats();
+    json j = json::parse(stats.ToJson());
+    auto usage = stats.tenants.find(tenant);
+    json own = json::parse(usage == stats.tenants.end() ? TenantUsage{}.ToJson()
+                                                        : usage->second.ToJson());
+    own["name"] = tenant;
+    j["tenant"] = std::move(own);
+    j["tenants"] = stats.tenants.size();
+    return j.dump();
+  }
 
   fl::Location location;
 
@@ -260,6 +321,7 @@ class DataNodeService : public fl::FlightServerBase {
   }
 
   std::unique_ptr<BatchStore> store_;
+  const ExchangeTransform exchange_transform_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
@@ -292,7 +354,7 @@ struct DataNode::Impl {
 arrow::Result<std::unique_ptr<DataNode>> DataNode::Start(DataNodeOptions options) {
   auto impl = std::make_unique<Impl>();
   ARROW_ASSIGN_OR_RAISE(auto store, BatchStore::Open(options.store));
-  impl->service = std::make_unique<DataNodeService>(std::move(store));
+  impl->service = std::make_unique<DataNodeService>(std::move(store), options.exchange_transform);
   ARROW_ASSIGN_OR_RAISE(auto listen, fl::Location::ForGrpcTcp(options.host, options.port));
   fl::FlightServerOptions server_options(listen);
   server_options.middleware.emplace_back(kTenantMiddlewareKey,

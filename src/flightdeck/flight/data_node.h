@@ -13,22 +13,35 @@
 //  - GetFlightInfo / GetSchema on a dataset descriptor, ListFlights with the
 //    criteria as a path prefix: real row and byte counts, one endpoint with
 //    the ticket and this node's location.
-//  - DoExchange: batches streamed in come back through the transform in the
-//    command descriptor (exchange_transform.h).
+//  - DoExchange with a command descriptor: batches streamed in come back
+//    through DataNodeOptions::exchange_transform applied to the command text
+//    (exchange_transform.h); without a hook DoExchange is UNIMPLEMENTED.
 //  - DoAction: drop, persist ({"ticket": T}), stats, health, gc; each answers
-//    one JSON result. ListActions lists them.
+//    one JSON result. ListActions lists them. `stats` holds the node totals
+//    (StoreStats::ToJson), the number of tenants holding data, and under
+//    "tenant" the caller's own {name, datasets, bytes, memory_bytes,
+//    disk_bytes}; other tenants' figures are not shown.
 // The caller's tenant comes from TenantMiddleware (tenant_middleware.h).
 // Tickets and paths of other tenants are NOT_FOUND, exactly like unknown
 // ones; a put into another tenant's path is PERMISSION_DENIED.
 //
 // Errors travel as gRPC codes: bad descriptors or bodies INVALID_ARGUMENT,
-// unknown tickets NOT_FOUND, corrupt data INTERNAL. A full node fails the put
+// unknown tickets NOT_FOUND, corrupt data INTERNAL. A full node (memory
+// budget full and nothing can spill within the disk budget) fails the put
 // with Arrow's CapacityError, whose message names used, budget and requested
-// bytes. Arrow C++ clients get CapacityError back (Flight sends the Arrow code
-// in the x-arrow-status trailer), pyarrow raises FlightServerError. The raw
-// gRPC code is UNKNOWN: Arrow's gRPC transport maps no Arrow status or
-// FlightStatusCode to RESOURCE_EXHAUSTED, and the gRPC inside the pyarrow
-// wheel is hidden, so no interceptor can rewrite it.
+// bytes of memory and disk; nothing of the put stays. Arrow C++ clients get
+// CapacityError back (Flight sends the Arrow code in the x-arrow-status
+// trailer), pyarrow raises FlightServerError. The call's gRPC status code is
+// UNKNOWN: Arrow's gRPC transport (Arrow 26) turns a Status into a
+// TransportStatusCode (TransportStatus::FromStatus: FlightStatusDetail codes,
+// or KeyError/Invalid/Cancelled/NotImplemented/AlreadyExists) and that into
+// a gRPC code; TransportStatusCode has no RESOURCE_EXHAUSTED, so nothing a
+// handler returns becomes one, and the gRPC inside the pyarrow wheel is
+// hidden, so no interceptor can rewrite it. What does reach the wire: the
+// error carries gRPC's rich status, google.rpc.Status{code:
+// RESOURCE_EXHAUSTED (8), message}, in the grpc-status-details-bin trailer
+// (Flight's "extra info": FlightStatusDetail::extra_info() in C++,
+// FlightError.extra_info in pyarrow).
 //
 //   ARROW_ASSIGN_OR_RAISE(auto node, DataNode::Start({.port = 0}));
 //   // clients connect to node->location()
@@ -43,6 +56,7 @@
 #include <arrow/status.h>
 
 #include "flightdeck/flight/batch_store.h"
+#include "flightdeck/flight/exchange_transform.h"
 
 namespace flightdeck::flight {
 
@@ -59,6 +73,10 @@ struct DataNodeOptions {
   /// How often expired datasets are collected in the background (they are
   /// invisible from the moment they expire; this frees their memory).
   std::chrono::milliseconds gc_interval{10'000};
+  /// What DoExchange runs (see exchange_transform.h). Empty: DoExchange
+  /// fails with NotImplemented. Copied into the node; must be callable from
+  /// any thread for as long as the node runs.
+  ExchangeTransform exchange_transform;
 };
 
 /// A running Flight server. All methods are thread-safe.

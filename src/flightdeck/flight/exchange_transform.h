@@ -1,17 +1,22 @@
-// flightdeck/flight/exchange_transform.h: the server-side transform DoExchange
-// applies to the batches a client streams in.
+// flightdeck/flight/exchange_transform.h: the hook a DataNode's DoExchange
+// runs over the batches a client streams in.
 //
-// The transform is given as JSON in the DoExchange command descriptor:
+// The flight layer does not know any expression language (the frame layer,
+// which sits above it, does). Whoever starts a node decides what a DoExchange
+// command means by setting DataNodeOptions::exchange_transform; the
+// `flightdeck node` command wires frame::ApplyTransform, so the command text
+// is e.g. "select id, amount * 0.92 as amount_eur where category = 'books'":
 //
-//   {"select": ["id", "amount"],                        // optional: all columns
-//    "filter": [{"column": "amount", "op": ">", "value": 10},
-//               {"column": "category", "op": "==", "value": "books"}]}
+//   options.exchange_transform = [](std::string_view command,
+//                                   std::shared_ptr<arrow::RecordBatchReader> input) {
+//     return frame::ApplyTransform(std::move(input), command);
+//   };
 //
-// Filter conditions are ANDed; ops are == != < <= > >=; a row whose
-// condition is null is dropped. This simple format is a placeholder that the
-// DataFrame issue replaces with the real expression language.
+// A node without a hook answers DoExchange with NotImplemented
+// (gRPC UNIMPLEMENTED).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -20,28 +25,19 @@
 
 namespace flightdeck::flight {
 
-/// A parsed projection and filter. Immutable after Make(); Apply() may be
-/// called concurrently.
-class ExchangeTransform {
- public:
-  /// Parses `spec` against the schema of the input. Invalid, naming the
-  /// problem, for bad JSON, unknown columns or ops, or values that do not fit
-  /// their column.
-  static arrow::Result<std::shared_ptr<ExchangeTransform>> Make(
-      std::string_view spec, const std::shared_ptr<arrow::Schema>& input_schema);
-
-  ~ExchangeTransform();
-
-  const std::shared_ptr<arrow::Schema>& output_schema() const;
-
-  /// The rows of `batch` that pass the filter, with the selected columns.
-  /// REQUIRES: batch has the input schema given to Make().
-  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Apply(const arrow::RecordBatch& batch) const;
-
- private:
-  struct Impl;
-  explicit ExchangeTransform(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
-};
+/// Turns the client's input stream into the stream sent back.
+///
+/// `command` is the DoExchange command descriptor's text (valid only during
+/// the call). `input` yields the client's batches as they arrive; the
+/// returned reader should pull from it lazily. The node reads the returned
+/// reader to its end (or until a failure) and then closes and destroys it
+/// before the call ends: neither reader may be used afterwards.
+///
+/// Errors: return Invalid for a bad command or one that does not fit the
+/// input schema (the client sees INVALID_ARGUMENT with the message); errors
+/// from the returned reader end the call with that status.
+/// Thread safety: called concurrently for concurrent calls.
+using ExchangeTransform = std::function<arrow::Result<std::unique_ptr<arrow::RecordBatchReader>>(
+    std::string_view command, std::shared_ptr<arrow::RecordBatchReader> input)>;
 
 }  // namespace flightdeck::flight

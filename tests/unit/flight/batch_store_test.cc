@@ -124,6 +124,85 @@ TEST_F(BatchStoreTest, LeastRecentlyUsedSpillsToDiskAndReadsBackEqual) {
   }
 }
 
+TEST_F(BatchStoreTest, FullMemoryAndFullDiskFailThePutWithBothNumbers) {
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 10'000, .batch_rows = 1000}));
+  const int64_t one = arrow::util::TotalBufferSize(*table);
+  // Memory for one and a half datasets, disk for one and a half spill files.
+  ASSERT_OK_AND_ASSIGN(auto store, BatchStore::Open({.memory_budget_bytes = one * 3 / 2,
+                                                     .data_dir = dir_.string(),
+                                                     .disk_budget_bytes = one * 3 / 2}));
+  ASSERT_OK_AND_ASSIGN(auto first, Put(*store, "acme/o/0", *table));
+  ASSERT_OK_AND_ASSIGN(auto second, Put(*store, "acme/o/1", *table));  // spills the first
+  auto before = store->Stats();
+  EXPECT_EQ(before.spills, 1);
+  EXPECT_EQ(before.datasets_on_disk, 1);
+  EXPECT_LE(before.disk_used_bytes, before.disk_budget_bytes);
+
+  // The second cannot spill: the disk tier has no room for it.
+  auto third = Put(*store, "acme/o/2", *table);
+  ASSERT_RAISES(CapacityError, third);
+  const std::string& message = third.status().message();
+  EXPECT_NE(message.find("memory is full"), std::string::npos) << message;
+  EXPECT_NE(message.find("disk tier is full"), std::string::npos) << message;
+  EXPECT_NE(message.find(std::to_string(one * 3 / 2)), std::string::npos) << message;
+  EXPECT_NE(message.find(std::to_string(before.disk_used_bytes)), std::string::npos) << message;
+
+  // Nothing half-written: the same datasets, files and bytes as before.
+  auto after = store->Stats();
+  EXPECT_EQ(after.datasets, 2);
+  EXPECT_EQ(after.memory_used_bytes, before.memory_used_bytes);
+  EXPECT_EQ(after.disk_used_bytes, before.disk_used_bytes);
+  EXPECT_EQ(after.puts_in_flight, 0);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_ / "spill"), fs::directory_iterator{}), 1);
+  EXPECT_TRUE(store->List("acme/o/2").empty());
+  for (const auto& s : {first, second}) {
+    ASSERT_OK_AND_ASSIGN(auto read, Read(*store, s.ticket));
+    EXPECT_TRUE(read->Equals(*table));
+  }
+
+  // Persisting the in-memory one needs disk room too; it stays as it was.
+  auto persisted = store->Persist(second.ticket);
+  ASSERT_RAISES(CapacityError, persisted);
+  EXPECT_NE(persisted.status().message().find("persist acme/o/1"), std::string::npos)
+      << persisted.status();
+  ASSERT_OK_AND_ASSIGN(auto described, store->Describe(second.ticket));
+  EXPECT_FALSE(described.durable);
+  EXPECT_TRUE(fs::is_empty(dir_ / "durable"));
+
+  // Dropping the spilled one frees the disk: the put goes through.
+  ASSERT_OK(store->Drop(first.ticket));
+  ASSERT_OK(Put(*store, "acme/o/2", *table));
+  EXPECT_EQ(store->Stats().datasets, 2);
+}
+
+TEST_F(BatchStoreTest, StatsAccountPerTenant) {
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 2000, .batch_rows = 500}));
+  const int64_t one = arrow::util::TotalBufferSize(*table);
+  ASSERT_OK_AND_ASSIGN(auto store, BatchStore::Open({.memory_budget_bytes = one * 5 / 2,
+                                                     .data_dir = dir_.string()}));
+  ASSERT_OK(Put(*store, "acme/o/0", *table));
+  ASSERT_OK(Put(*store, "acme/o/1", *table));
+  {
+    ASSERT_OK_AND_ASSIGN(auto put, store->BeginPut("globex", "globex/o/0", table->schema(), {}));
+    for (auto& batch : Batches(*table)) ASSERT_OK(put->Append(batch));
+    ASSERT_OK(put->Commit());  // spills acme/o/0
+  }
+  auto stats = store->Stats();
+  ASSERT_EQ(stats.tenants.size(), 2u);
+  const TenantUsage& acme = stats.tenants.at("acme");
+  const TenantUsage& globex = stats.tenants.at("globex");
+  EXPECT_EQ(acme.datasets, 2);
+  EXPECT_EQ(acme.bytes, 2 * one);
+  EXPECT_EQ(acme.memory_bytes, one);
+  EXPECT_GT(acme.disk_bytes, 0);
+  EXPECT_EQ(globex.datasets, 1);
+  EXPECT_EQ(globex.bytes, one);
+  EXPECT_EQ(globex.memory_bytes, one);
+  EXPECT_EQ(globex.disk_bytes, 0);
+  EXPECT_EQ(acme.memory_bytes + globex.memory_bytes, stats.memory_used_bytes);
+  EXPECT_EQ(acme.disk_bytes + globex.disk_bytes, stats.disk_used_bytes);
+}
+
 TEST_F(BatchStoreTest, ConcurrentPutsReadsAndPersistsUnderASmallBudget) {
   ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 20'000, .batch_rows = 2000}));
   const int64_t one = arrow::util::TotalBufferSize(*table);

@@ -11,6 +11,7 @@
 #include "flightdeck/common/testing/gtest_util.h"
 #include "flightdeck/flight/tenant_middleware.h"
 #include "flightdeck/frame/generate.h"
+#include "flightdeck/frame/transform.h"
 
 namespace flightdeck::flight {
 namespace {
@@ -27,7 +28,13 @@ fl::FlightCallOptions As(const std::string& tenant) {
 class DataNodeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(node_, DataNode::Start({}));
+    // The hook `flightdeck node` installs (tests may use the frame layer).
+    DataNodeOptions options;
+    options.exchange_transform = [](std::string_view command,
+                                    std::shared_ptr<arrow::RecordBatchReader> input) {
+      return frame::ApplyTransform(std::move(input), command);
+    };
+    ASSERT_OK_AND_ASSIGN(node_, DataNode::Start(std::move(options)));
     ASSERT_OK_AND_ASSIGN(client_, fl::FlightClient::Connect(node_->location()));
   }
   void TearDown() override {
@@ -195,28 +202,51 @@ TEST_F(DataNodeTest, ActionsDropPersistStatsHealthGc) {
   EXPECT_EQ(node_->dataset_count(), 0u);
 }
 
-TEST_F(DataNodeTest, DoExchangeAppliesProjectionAndFilter) {
-  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 3000, .batch_rows = 1000}));
-  auto descriptor = fl::FlightDescriptor::Command(
-      R"({"select": ["id", "amount"], "filter": {"column": "id", "op": "<", "value": 1500}})");
-  ASSERT_OK_AND_ASSIGN(auto exchange, client_->DoExchange(As("acme"), descriptor));
-  ASSERT_OK(exchange.writer->Begin(table->schema()));
-  ASSERT_OK(exchange.writer->WriteTable(*table, 1000));
-  ASSERT_OK(exchange.writer->DoneWriting());
-  ASSERT_OK_AND_ASSIGN(auto result, exchange.reader->ToTable());
-  ASSERT_OK(exchange.writer->Close());
-  EXPECT_EQ(result->num_columns(), 2);
-  EXPECT_EQ(result->num_rows(), 1500);
-  EXPECT_EQ(result->schema()->field(1)->name(), "amount");
+// Runs one DoExchange of `table` with `command`; the result or the error.
+arrow::Result<std::shared_ptr<arrow::Table>> Exchange(fl::FlightClient& client,
+                                                      const std::string& command,
+                                                      const arrow::Table& table) {
+  ARROW_ASSIGN_OR_RAISE(auto exchange,
+                        client.DoExchange(As("acme"), fl::FlightDescriptor::Command(command)));
+  arrow::Status st = exchange.writer->Begin(table.schema());
+  if (st.ok()) st = exchange.writer->WriteTable(table, 1000);
+  if (st.ok()) st = exchange.writer->DoneWriting();
+  auto result = exchange.reader->ToTable();
+  arrow::Status closed = exchange.writer->Close();
+  ARROW_RETURN_NOT_OK(result.status());
+  ARROW_RETURN_NOT_OK(closed);
+  ARROW_RETURN_NOT_OK(st);
+  return result;
+}
 
-  ASSERT_OK_AND_ASSIGN(auto bad, client_->DoExchange(As("acme"), fl::FlightDescriptor::Command(
-                                                                      R"({"select": ["nope"]})")));
-  ASSERT_OK(bad.writer->Begin(table->schema()));
-  (void)bad.writer->DoneWriting();
-  auto bad_result = bad.reader->ToTable();
-  arrow::Status st = bad_result.ok() ? bad.writer->Close() : bad_result.status();
-  ASSERT_RAISES(Invalid, st);
-  EXPECT_NE(st.message().find("nope"), std::string::npos) << st.ToString();
+TEST_F(DataNodeTest, DoExchangeRunsTheInstalledTransform) {
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 3000, .batch_rows = 1000}));
+  ASSERT_OK_AND_ASSIGN(auto result,
+                       Exchange(*client_, "select id, amount * 2 as doubled where id < 1500",
+                                *table));
+  ASSERT_EQ(result->num_columns(), 2);
+  EXPECT_EQ(result->num_rows(), 1500);
+  EXPECT_EQ(result->schema()->field(1)->name(), "doubled");
+
+  auto unknown = Exchange(*client_, "select nope", *table);
+  ASSERT_RAISES(Invalid, unknown);
+  EXPECT_NE(unknown.status().message().find("nope"), std::string::npos) << unknown.status();
+  auto malformed = Exchange(*client_, "select id where id >", *table);
+  ASSERT_RAISES(Invalid, malformed);
+  EXPECT_NE(malformed.status().message().find("position"), std::string::npos)
+      << malformed.status();
+  ASSERT_RAISES(Invalid, Exchange(*client_, "", *table));
+}
+
+TEST(DataNodeExchangeTest, WithoutATransformDoExchangeIsNotImplemented) {
+  ASSERT_OK_AND_ASSIGN(auto node, DataNode::Start({}));
+  ASSERT_OK_AND_ASSIGN(auto client, fl::FlightClient::Connect(node->location()));
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 10}));
+  auto result = Exchange(*client, "select id", *table);
+  ASSERT_RAISES(NotImplemented, result);
+  EXPECT_NE(result.status().message().find("exchange_transform"), std::string::npos)
+      << result.status();
+  ASSERT_OK(client->Close());
 }
 
 TEST(DataNodeCapacityTest, FullNodeFailsThePutWithCapacityErrorAndKeepsNothing) {
@@ -233,6 +263,14 @@ TEST(DataNodeCapacityTest, FullNodeFailsThePutWithCapacityErrorAndKeepsNothing) 
   // The Arrow code survives the trip in Flight's x-arrow-status trailer.
   ASSERT_RAISES(CapacityError, st);
   EXPECT_NE(st.message().find("200000"), std::string::npos) << st.ToString();
+  // gRPC's rich status travels as the Flight extra info: a serialized
+  // google.rpc.Status whose field 1 (code) is RESOURCE_EXHAUSTED (8).
+  auto detail = fl::FlightStatusDetail::UnwrapStatus(st);
+  ASSERT_NE(detail, nullptr) << st.ToString();
+  const std::string rich = detail->extra_info();
+  ASSERT_GE(rich.size(), 2u) << st.ToString();
+  EXPECT_EQ(rich.substr(0, 2), std::string("\x08\x08"));
+  EXPECT_NE(rich.find("memory is full"), std::string::npos);
   EXPECT_EQ(node->stats().memory_used_bytes, 0);
   EXPECT_EQ(node->dataset_count(), 0u);
   ASSERT_OK(client->Close());
