@@ -169,7 +169,7 @@ void AddDemoCommand(CLI::App& app) {
       "demo", "Start Temporal, a data node and a worker; run an ETL pipeline on generated data; stop");
   cmd->add_option("--rows", options->rows, "Rows to generate")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(PositiveNumber());
   cmd->add_option("--partitions", options->partitions, "Partitions of the pipeline")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));

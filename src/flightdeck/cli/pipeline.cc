@@ -114,7 +114,7 @@ void AddWorkerCommand(CLI::App& app) {
   cmd->add_option("--task-queue", *queue, "Task queue to poll")->capture_default_str();
   cmd->add_option("--activity-slots", *slots, "Activities run at once")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(PositiveNumber());
   cmd->callback([target, queue, slots] {
     // Buffers received over Flight are not 64-byte aligned; x86 reads them fine.
     setenv("ACERO_ALIGNMENT_HANDLING", "ignore", /*overwrite=*/0);

@@ -3,6 +3,7 @@
 #include <arrow/util/base64.h>
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/pipeline/activity_keep_alive.h"
 #include "flightdeck/pipeline/stages.h"
 #include "flightdeck/temporal/converter/failure.h"
 #include "flightdeck/temporal/worker/worker.h"
@@ -75,15 +76,17 @@ void from_json(const nlohmann::json& json, DatasetRef& ref) {
 arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kExtractActivity,
-      [](ActivityContext&, std::string yaml, std::string run,
+      [](ActivityContext& ctx, std::string yaml, std::string run,
          int32_t partition) -> arrow::Result<DatasetRef> {
+        const ActivityKeepAlive keep_alive(ctx);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(yaml));
         return Classify(Extract(spec, run, partition));
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kTransformActivity,
-      [](ActivityContext&, std::string yaml, std::string run, int32_t partition, DatasetRef input,
-         int64_t begin, int64_t end) -> arrow::Result<DatasetRef> {
+      [](ActivityContext& ctx, std::string yaml, std::string run, int32_t partition,
+         DatasetRef input, int64_t begin, int64_t end) -> arrow::Result<DatasetRef> {
+        const ActivityKeepAlive keep_alive(ctx);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(yaml));
         ARROW_RETURN_NOT_OK(CheckRef(input));
         ARROW_ASSIGN_OR_RAISE(auto range, RangeOf(spec, begin, end));
@@ -91,8 +94,9 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kCombineActivity,
-      [](ActivityContext&, std::string yaml, std::string run, std::vector<DatasetRef> inputs,
+      [](ActivityContext& ctx, std::string yaml, std::string run, std::vector<DatasetRef> inputs,
          int64_t begin, int64_t end) -> arrow::Result<DatasetRef> {
+        const ActivityKeepAlive keep_alive(ctx);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(yaml));
         for (const auto& input : inputs) ARROW_RETURN_NOT_OK(CheckRef(input));
         ARROW_ASSIGN_OR_RAISE(auto range, RangeOf(spec, begin, end));
@@ -100,16 +104,18 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kLoadActivity,
-      [](ActivityContext&, std::string yaml, std::string run, int32_t part,
+      [](ActivityContext& ctx, std::string yaml, std::string run, int32_t part,
          DatasetRef input) -> arrow::Result<std::string> {
+        const ActivityKeepAlive keep_alive(ctx);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(yaml));
         ARROW_RETURN_NOT_OK(CheckRef(input));
         return Classify(Load(spec, run, part, input));
       }));
   return worker.RegisterActivity(
       kCommitActivity,
-      [](ActivityContext&, std::string yaml, std::string run,
+      [](ActivityContext& ctx, std::string yaml, std::string run,
          std::vector<std::string> staged) -> arrow::Status {
+        const ActivityKeepAlive keep_alive(ctx);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(yaml));
         return Classify(Commit(spec, run, staged));
       });

@@ -9,6 +9,8 @@
 //   flightdeck.combine    (spec, run, refs, begin, end)             -> DatasetRef
 //   flightdeck.load       (spec, run, part, ref)                    -> string
 //   flightdeck.commit     (spec, run, staged parts)                 -> nothing
+// Each activity heartbeats while it works (activity_keep_alive.h), so a
+// worker that dies is noticed within the heartbeat timeout the workflow sets.
 // An invalid spec or input fails with a non-retryable "InvalidPipeline"
 // application error; everything else with the Arrow code's name (retryable).
 #pragma once

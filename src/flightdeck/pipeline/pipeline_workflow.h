@@ -10,7 +10,8 @@
 // exchange only DatasetRefs, so the history holds a few hundred bytes per
 // partition plus the spec text each activity carries, whatever the data size.
 // Activities run on the spec's task_queue with its retry policy; invalid
-// input is not retried.
+// input is not retried. They heartbeat while they work, so an attempt whose
+// worker died is retried after kActivityHeartbeatTimeout.
 //
 // Query "progress" answers
 //   {"phase": "partitions"|"combine"|"load"|"commit"|"done",
@@ -24,6 +25,7 @@
 // (staged part names), "checksums" (of the loaded datasets)}.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include <arrow/status.h>
@@ -39,6 +41,9 @@ namespace flightdeck::pipeline {
 
 inline constexpr char kPipelineWorkflow[] = "flightdeck.Pipeline";
 inline constexpr char kProgressQuery[] = "progress";
+/// The heartbeat timeout of every stage activity: how long the server waits
+/// for a heartbeat before it retries the attempt (on any worker).
+inline constexpr std::chrono::milliseconds kActivityHeartbeatTimeout{3000};
 
 /// The workflow function (see the file comment).
 temporal::workflow::Task<nlohmann::json> PipelineWorkflow(temporal::workflow::WorkflowContext& ctx,
