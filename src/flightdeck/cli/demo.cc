@@ -155,8 +155,8 @@ void RunDemo(const DemoOptions& options) {
   Check((*node)->Shutdown(), "data node shutdown");
   Check((*server)->Stop(), "temporal dev server stop");
   std::filesystem::remove_all(sink, ec);
-  char total[80];
-  std::snprintf(total, sizeof(total), "worker, data node, temporal dev server (%.1f s in all)",
+  char total[120];
+  std::snprintf(total, sizeof(total), "worker, data node, temporal dev server; output removed (%.1f s in all)",
                 Seconds(total_started));
   Line("stopped", total);
 }

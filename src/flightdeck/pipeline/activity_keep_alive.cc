@@ -23,12 +23,12 @@ ActivityKeepAlive::ActivityKeepAlive(temporal::ActivityContext& ctx)
   if (timeout.count() <= 0) return;
   const auto period = std::max(timeout / 4, std::chrono::milliseconds(10));
   impl_->thread = std::thread([impl = impl_.get(), &ctx, period] {
+    // The first heartbeat after one period: short activities send none.
     std::unique_lock<std::mutex> lock(impl->mutex);
-    while (!impl->stop) {
+    while (!impl->stop_changed.wait_for(lock, period, [impl] { return impl->stop; })) {
       lock.unlock();
       ctx.HeartbeatRaw(temporal::Payloads());
       lock.lock();
-      impl->stop_changed.wait_for(lock, period, [impl] { return impl->stop; });
     }
   });
 }

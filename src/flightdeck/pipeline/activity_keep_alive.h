@@ -19,8 +19,9 @@ class ActivityContext;
 namespace flightdeck::pipeline {
 
 /// While alive, heartbeats `ctx` from a background thread every quarter of
-/// the activity's heartbeat timeout (the context throttles the RPCs to one
-/// per 80 % of it). Does nothing when the activity has no heartbeat timeout.
+/// the activity's heartbeat timeout, the first after one quarter, so short
+/// activities send none (the context throttles the RPCs to one per 80 % of
+/// the timeout). Does nothing when the activity has no heartbeat timeout.
 /// The heartbeats carry no details. `ctx` must outlive this object; the
 /// destructor stops and joins the thread promptly. Not copyable or movable.
 class ActivityKeepAlive {

@@ -89,7 +89,7 @@ class PipelineFaultTest : public PipelineProcessTest {
     return n;
   }
 
-  SpecOptions options_{.rows = 600'000, .partitions = 6, .parallelism = 1, .durable = true};
+  SpecOptions options_;
   std::string spec_;
   nlohmann::json reference_;
   int64_t done_at_fault_ = 0;

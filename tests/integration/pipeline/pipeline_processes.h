@@ -204,8 +204,8 @@ class PipelineProcessTest : public ::testing::Test {
   // --- pipelines --------------------------------------------------------
 
   struct SpecOptions {
-    int64_t rows = 2'000'000;
-    int partitions = 10;
+    int64_t rows = 600'000;
+    int partitions = 6;
     int parallelism = 1;
     bool durable = true;
     std::string sink_format = "parquet";
