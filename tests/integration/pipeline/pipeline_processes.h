@@ -16,7 +16,6 @@
 #include <iostream>
 #include <map>
 #include <memory>
-#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -105,7 +104,11 @@ class PipelineProcessTest : public ::testing::Test {
     conn_.reset();
     if (server_) EXPECT_OK(server_->Stop());
     server_.reset();
-    if (!HasFailure()) fs::remove_all(dir_);
+    if (HasFailure()) {
+      std::cout << "logs and data kept in " << dir_.string() << std::endl;
+    } else {
+      fs::remove_all(dir_);
+    }
   }
 
   // --- Temporal ---------------------------------------------------------
@@ -373,6 +376,10 @@ class PipelineProcessTest : public ::testing::Test {
     for (size_t i = 0; i < tables.size(); ++i) {
       EXPECT_TRUE(tables[i]->Equals(*reference_tables[i], /*check_metadata=*/false))
           << "part " << i << " differs from the fault-free run's";
+    }
+    // Byte for byte, too: the same batches written the same way.
+    for (const auto& name : ListSink(sink).parts) {
+      EXPECT_EQ(ReadText(sink / name), ReadText(reference_sink / name)) << name;
     }
   }
 
