@@ -31,6 +31,12 @@ class CommandFailed : public std::runtime_error {
   int exit_code_;
 };
 
+/// Option validators whose messages read well ("--rows: must be a number
+/// greater than 0, not 0"); CLI11's own PositiveNumber names a range up to
+/// DBL_MAX.
+const CLI::Validator& PositiveNumber();
+const CLI::Validator& NonNegativeNumber();
+
 /// Throws CommandFailed("<what>: <status>") unless `status` is OK.
 void Check(const arrow::Status& status, const std::string& what);
 

@@ -157,8 +157,8 @@ void RunDemo(const DemoOptions& options) {
   Check((*node)->Shutdown(), "data node shutdown");
   Check((*server)->Stop(), "temporal dev server stop");
   std::filesystem::remove_all(sink, ec);
-  char total[80];
-  std::snprintf(total, sizeof(total), "worker, data node, temporal dev server (%.1f s in all)",
+  char total[120];
+  std::snprintf(total, sizeof(total), "worker, data node, temporal dev server; output removed (%.1f s in all)",
                 Seconds(total_started));
   Line("stopped", total);
 }
@@ -171,7 +171,7 @@ void AddDemoCommand(CLI::App& app) {
       "demo", "Start Temporal, a data node and a worker; run an ETL pipeline on generated data; stop");
   cmd->add_option("--rows", options->rows, "Rows to generate")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(PositiveNumber());
   cmd->add_option("--partitions", options->partitions, "Partitions of the pipeline")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));

@@ -1,5 +1,6 @@
 // The `flightdeck` command: node, dev-server, demo (more come with later
 // layers). Errors are printed in words; exit codes are in commands.h.
+#include <exception>
 #include <iostream>
 #include <string>
 
@@ -7,6 +8,36 @@
 #include "flightdeck/common/logging.h"
 
 namespace flightdeck::cli {
+
+namespace {
+
+CLI::Validator NumberAbove(double floor, bool inclusive, const std::string& words) {
+  return CLI::Validator(
+      [=](std::string& input) -> std::string {
+        double value = 0;
+        size_t used = 0;
+        try {
+          value = std::stod(input, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        const bool fits = used == input.size() && (inclusive ? value >= floor : value > floor);
+        return fits ? std::string() : "must be " + words + ", not '" + input + "'";
+      },
+      inclusive ? "NONNEGATIVE" : "POSITIVE");
+}
+
+}  // namespace
+
+const CLI::Validator& PositiveNumber() {
+  static const CLI::Validator validator = NumberAbove(0, false, "a number greater than 0");
+  return validator;
+}
+
+const CLI::Validator& NonNegativeNumber() {
+  static const CLI::Validator validator = NumberAbove(0, true, "a number of 0 or more");
+  return validator;
+}
 
 void Check(const arrow::Status& status, const std::string& what) {
   if (!status.ok()) throw CommandFailed(what + ": " + status.ToString());
@@ -34,6 +65,16 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const CLI::RequiredError& e) {
+    // CLI11 reports a missing subcommand before words it did not expect:
+    // `flightdeck launch` would say "A subcommand is required".
+    if (app.get_subcommands().empty() && !app.remaining().empty()) {
+      std::cerr << "flightdeck: unknown command '" << app.remaining().front()
+                << "'; run flightdeck --help for the commands" << std::endl;
+      return kExitUsage;
+    }
+    app.exit(e);
+    return kExitUsage;
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return kExitUsage;

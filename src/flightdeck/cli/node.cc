@@ -42,12 +42,12 @@ void AddNodeCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--default-ttl", *ttl_seconds,
                   "Seconds a dataset lives unless its put says otherwise; 0 forever")
-      ->check(CLI::NonNegativeNumber)
+      ->check(NonNegativeNumber())
       ->capture_default_str();
   auto gc_seconds = std::make_shared<double>(10);
   cmd->add_option("--gc-interval", *gc_seconds,
                   "Seconds between background collections of expired datasets")
-      ->check(CLI::PositiveNumber)
+      ->check(PositiveNumber())
       ->capture_default_str();
   cmd->callback([options, compression, ttl_seconds, gc_seconds] {
     options->shutdown_on_signals = true;

@@ -88,7 +88,8 @@ std::string ProgressLine(const nlohmann::json& progress) {
 }
 
 void PrintSummary(const nlohmann::json& result) {
-  std::printf("  rows       %lld\n  bytes      %lld\n  partitions %lld\n  parts      %zu\n",
+  std::printf("  rows       %lld committed to the sink\n  bytes      %lld\n  partitions %lld\n"
+              "  parts      %zu\n",
               static_cast<long long>(result.value("rows", int64_t{0})),
               static_cast<long long>(result.value("bytes", int64_t{0})),
               static_cast<long long>(result.value("partitions", int64_t{0})),
@@ -138,7 +139,7 @@ void AddWorkerCommand(CLI::App& app) {
   cmd->add_option("--task-queue", *queue, "Task queue to poll")->capture_default_str();
   cmd->add_option("--activity-slots", *slots, "Activities run at once")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(PositiveNumber());
   cmd->callback([target, queue, slots] {
     // Buffers received over Flight are not 64-byte aligned; x86 reads them fine.
     setenv("ACERO_ALIGNMENT_HANDLING", "ignore", /*overwrite=*/0);
@@ -261,7 +262,8 @@ arrow::Result<nlohmann::json> RunPipelineWorkflow(temporal::Client& client,
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   ARROW_ASSIGN_OR_RAISE(auto result, client.GetResult<nlohmann::json>(handle));
-  std::printf("pipeline %s done\n", id.c_str());
+  std::printf("pipeline %s done in %.2f s\n", id.c_str(),
+              static_cast<double>(result.value("elapsed_ms", int64_t{0})) / 1000.0);
   PrintSummary(result);
   return result;
 }

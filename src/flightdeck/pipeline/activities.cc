@@ -2,14 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
-#include <mutex>
-#include <thread>
 
 #include <arrow/util/base64.h>
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/pipeline/activity_keep_alive.h"
 #include "flightdeck/pipeline/stages.h"
 #include "flightdeck/temporal/converter/failure.h"
 #include "flightdeck/temporal/worker/worker.h"
@@ -61,38 +59,6 @@ arrow::Result<DatasetRef> RefOf(const PipelineSpec& spec, int32_t partition,
   ref.ticket = ticket;
   return ref;
 }
-
-// Heartbeats from a side thread while a stage runs (a put or a scan is one
-// long call), so that the server notices a dead worker within the heartbeat
-// timeout rather than the start-to-close timeout. The first beat comes after
-// one interval: short activities send none.
-class Heartbeater {
- public:
-  explicit Heartbeater(ActivityContext& ctx) {
-    const auto timeout = ctx.info().heartbeat_timeout;
-    if (timeout <= std::chrono::milliseconds(0)) return;
-    const auto interval = std::max(std::chrono::milliseconds(50), timeout / 4);
-    thread_ = std::thread([this, &ctx, interval] {
-      std::unique_lock<std::mutex> lock(mutex_);
-      while (!cv_.wait_for(lock, interval, [this] { return done_; })) ctx.Heartbeat();
-    });
-  }
-  ~Heartbeater() {
-    if (!thread_.joinable()) return;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
 
 std::string Base64(const std::string& bytes) { return arrow::util::base64_encode(bytes); }
 
@@ -162,14 +128,14 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kExtractActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
-        Heartbeater heartbeats(ctx);
+        const ActivityKeepAlive keep_alive(ctx);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
         ARROW_ASSIGN_OR_RAISE(auto output, Classify(Extract(*spec, task.run, task.partition)));
         return ForHistory(std::move(output));
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kTransformActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
-        Heartbeater heartbeats(ctx);
+        const ActivityKeepAlive keep_alive(ctx);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
         ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
         const StagePlan plan = PlanStages(*spec);
@@ -181,7 +147,7 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kCombineActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
-        Heartbeater heartbeats(ctx);
+        const ActivityKeepAlive keep_alive(ctx);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
         std::vector<DatasetRef> inputs;
         for (size_t i = 0; i < task.inputs.size(); ++i) {
@@ -197,7 +163,7 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kLoadActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<std::string> {
-        Heartbeater heartbeats(ctx);
+        const ActivityKeepAlive keep_alive(ctx);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
         ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
         ARROW_ASSIGN_OR_RAISE(std::string staged,
@@ -207,7 +173,7 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
       }));
   return worker.RegisterActivity(
       kCommitActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Status {
-        Heartbeater heartbeats(ctx);
+        const ActivityKeepAlive keep_alive(ctx);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
         std::vector<std::string> staged;
         for (const auto& name : task.parts) {

@@ -20,7 +20,9 @@
 // application error; an input dataset that is gone from its node (see
 // DatasetLost in stages.h) the non-retryable "DatasetLost" error, whose
 // message names the input, so that the workflow recomputes it; everything
-// else keeps the Arrow code's name (retryable).
+// else keeps the Arrow code's name (retryable). Each activity heartbeats
+// while it works (activity_keep_alive.h), so a worker that dies is noticed
+// within the heartbeat timeout the workflow sets.
 #pragma once
 
 #include <cstdint>

@@ -124,9 +124,9 @@ ActivityOptions OptionsFor(const PipelineSpec& spec) {
   ActivityOptions options;
   options.task_queue = spec.task_queue;
   options.start_to_close_timeout = std::chrono::minutes(30);
-  // Stage activities heartbeat while they run (activities.cc): a worker that
-  // died is noticed after this long and its activity retried elsewhere.
-  options.heartbeat_timeout = std::chrono::seconds(3);
+  // The activities heartbeat while they work: a killed worker's activity is
+  // retried elsewhere after this, not after the start-to-close timeout.
+  options.heartbeat_timeout = kActivityHeartbeatTimeout;
   temporal::workflow::RetryPolicy retry;
   retry.initial_interval = std::chrono::milliseconds(spec.retry.initial_interval_ms);
   retry.backoff_coefficient = spec.retry.backoff;

@@ -70,6 +70,9 @@ inline constexpr std::chrono::milliseconds kPipelineTaskTimeout{3000};
 /// Recomputations of lost inputs allowed per partition (and for the
 /// combine) before the workflow fails.
 inline constexpr int kMaxRecomputes = 3;
+/// The heartbeat timeout of every stage activity: how long the server waits
+/// for a heartbeat before it retries the attempt (on any worker).
+inline constexpr std::chrono::milliseconds kActivityHeartbeatTimeout{3000};
 
 /// The workflow function (see the file comment).
 temporal::workflow::Task<nlohmann::json> PipelineWorkflow(temporal::workflow::WorkflowContext& ctx,
