@@ -112,13 +112,17 @@ async def main():
     try:
         server = subprocess.Popen(
             [TEMPORAL, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
-             "--ui-port", str(free_port()), "--log-level", "error"],
+             "--ui-port", str(free_port()), "--log-level", "error",
+             # Eager activity execution, which both SDKs request by default.
+             "--dynamic-config-value", "system.enableActivityEagerExecution=true"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(server)
         client = await wait_server(address)
-        # Slots comparable to the Python SDK's defaults (5 pollers per queue).
+        # The Python SDK's defaults: 100 workflow and 100 activity slots,
+        # 5 concurrent polls per queue, eager activities on.
         cpp = subprocess.Popen([str(CPP_WORKER), "--target", address, "--task-queue", "bench-cpp",
-                                "--workflow-slots", "5", "--activity-slots", "20"],
+                                "--workflow-slots", "100", "--workflow-polls", "5",
+                                "--activity-slots", "100", "--activity-polls", "5"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         procs.append(cpp)
         py = subprocess.Popen([sys.executable, str(ROOT / "bench" / "sdk_py_worker.py"), address, "bench-py"],
