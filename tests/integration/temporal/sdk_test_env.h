@@ -155,8 +155,12 @@ inline int CountEvents(const std::vector<HistoryEvent>& events, enums::EventType
 /// A dev server plus connection per test.
 class SdkTest : public ::testing::Test {
  protected:
+  /// Options of the dev server SetUp() starts; tests override to pass
+  /// dynamic config.
+  virtual EmbeddedTemporalOptions ServerOptions() const { return {}; }
+
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(server_, EmbeddedTemporal::Start({}));
+    ASSERT_OK_AND_ASSIGN(server_, EmbeddedTemporal::Start(ServerOptions()));
     ASSERT_OK_AND_ASSIGN(conn_, Connection::Connect({.target = server_->target()}));
   }
   void TearDown() override {

@@ -4,6 +4,7 @@
 //
 //   sdk_test_worker --target 127.0.0.1:7233 --task-queue q [--identity id]
 //                   [--workflow-slots n] [--activity-slots n]
+//                   [--workflow-polls n] [--activity-polls n] [--eager-activities 0|1]
 // Prints "worker ready" once polling; stops cleanly on SIGTERM or SIGINT.
 #include <csignal>
 #include <cstdio>
@@ -36,7 +37,8 @@ inline Task<std::string> CallPython(WorkflowContext& ctx, std::string text, std:
 int main(int argc, char** argv) {
   using namespace flightdeck::temporal;
   std::string target = "127.0.0.1:7233", task_queue, identity;
-  int workflow_slots = 2, activity_slots = 4;
+  int workflow_slots = 2, activity_slots = 4, workflow_polls = 0, activity_polls = 0;
+  bool eager = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--target") target = argv[i + 1];
@@ -44,6 +46,9 @@ int main(int argc, char** argv) {
     else if (flag == "--identity") identity = argv[i + 1];
     else if (flag == "--workflow-slots") workflow_slots = std::atoi(argv[i + 1]);
     else if (flag == "--activity-slots") activity_slots = std::atoi(argv[i + 1]);
+    else if (flag == "--workflow-polls") workflow_polls = std::atoi(argv[i + 1]);
+    else if (flag == "--activity-polls") activity_polls = std::atoi(argv[i + 1]);
+    else if (flag == "--eager-activities") eager = std::strcmp(argv[i + 1], "0") != 0;
     else {
       std::cerr << "unknown flag " << flag << "\n";
       return 2;
@@ -61,7 +66,10 @@ int main(int argc, char** argv) {
   auto worker = Worker::Make(*conn, {.task_queue = task_queue,
                                      .identity = identity,
                                      .max_concurrent_workflow_tasks = workflow_slots,
-                                     .max_concurrent_activities = activity_slots});
+                                     .max_concurrent_workflow_task_polls = workflow_polls,
+                                     .max_concurrent_activities = activity_slots,
+                                     .max_concurrent_activity_task_polls = activity_polls,
+                                     .eager_activities = eager});
   if (!worker.ok()) {
     std::cerr << worker.status().ToString() << "\n";
     return 1;

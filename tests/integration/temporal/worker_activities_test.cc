@@ -65,7 +65,7 @@ TEST_F(WorkerActivitiesTest, MetricsHookAndIdentity) {
     std::lock_guard<std::mutex> lock(mutex);
     counts[metric.name]++;
   };
-  NewWorker("m-tq", RegisterAll, options);
+  Worker* worker = NewWorker("m-tq", RegisterAll, options);
   ASSERT_OK_AND_ASSIGN(auto payloads, ToPayloads(std::string("M")));
   ASSERT_OK(StartWorkflow(*conn_, "Greet", "metrics-1", "m-tq", payloads).status());
   ASSERT_OK(WaitResult<std::string>(*conn_, "metrics-1").status());
@@ -75,7 +75,10 @@ TEST_F(WorkerActivitiesTest, MetricsHookAndIdentity) {
       EXPECT_EQ(e.workflow_task_started_event_attributes().identity(), "metrics-worker@test");
     }
   }
+  // Shut down here: the hook refers to locals and Shutdown() still reports.
+  ASSERT_OK(worker->Shutdown());
   std::lock_guard<std::mutex> lock(mutex);
+  EXPECT_EQ(counts["shutdown_worker"], 1);
   EXPECT_GE(counts["workflow_task_completed"], 2);
   EXPECT_EQ(counts["activity_completed"], 1);
   EXPECT_GE(counts["activity_latency_ms"], 1);

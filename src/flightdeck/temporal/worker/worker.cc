@@ -1,7 +1,9 @@
 #include "flightdeck/temporal/worker/worker.h"
 
 #include <atomic>
+#include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -20,28 +22,51 @@ namespace flightdeck::temporal {
 namespace wsv1 = ::temporal::api::workflowservice::v1;
 namespace enums = ::temporal::api::enums::v1;
 
+namespace {
+
+// Long polls for one kind of task when WorkerOptions leaves the count at 0:
+// half the slots (so some stay free for eager activities), 1 to 5.
+int ResolvePolls(int requested, int slots) {
+  if (requested > 0) return std::min(requested, slots);
+  return std::max(1, std::min(5, slots / 2));
+}
+
+}  // namespace
+
 struct Worker::Impl {
+  // One kind of task: `handlers` threads (one per slot) take tasks from
+  // `queue`; `pollers` threads each reserve a free slot, poll, and queue
+  // what they got (or give the slot back). All fields guarded by `mutex`.
+  template <typename Task>
+  struct Lane {
+    int free_slots = 0;
+    std::deque<Task> queue;
+    bool closed = false;  // nothing more will be queued: handlers exit when empty
+    std::condition_variable slot_freed;
+    std::condition_variable task_ready;
+    std::vector<std::thread> pollers;
+    std::vector<std::thread> handlers;
+  };
+
   internal::HandlerEnv env;
   workflow::WorkflowRegistry workflows;
   std::map<std::string, ActivityFunction> activities;
 
   std::mutex mutex;
-  std::condition_variable changed;
+  std::condition_variable idle;                // busy dropped to 0
   bool started = false;                        // guarded by mutex
   bool stopping = false;                       // guarded by mutex
+  bool grace_expired = false;                  // guarded by mutex
   std::set<grpc::ClientContext*> polls;        // guarded by mutex
   std::set<ActivityContext*> running;          // guarded by mutex
-  int busy = 0;                                // tasks being handled; guarded by mutex
-  std::vector<std::thread> threads;
+  int busy = 0;                                // tasks queued or being handled; guarded by mutex
+  Lane<wsv1::PollWorkflowTaskQueueResponse> workflow_lane;
+  Lane<wsv1::PollActivityTaskQueueResponse> activity_lane;
 
-  bool Stopping() {
-    std::lock_guard<std::mutex> lock(mutex);
-    return stopping;
-  }
-
-  // Runs one long poll that Shutdown() can cancel. False when stopping.
+  // Runs one long poll that Shutdown() can cancel. False when stopping; an
+  // expired poll or an error (after a backoff) leaves `response` empty.
   template <typename Request, typename Response, typename Rpc>
-  bool Poll(Request& request, Response* response, Rpc rpc, const char* name) {
+  bool Poll(const Request& request, Response* response, Rpc rpc, const char* name) {
     auto context = env.connection->NewContext(env.options.namespace_name, std::chrono::seconds(70));
     {
       std::lock_guard<std::mutex> lock(mutex);
@@ -52,14 +77,14 @@ struct Worker::Impl {
     std::unique_lock<std::mutex> lock(mutex);
     polls.erase(context.get());
     if (stopping) return false;
-    if (!status.ok() && status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
-      FD_LOG(kWarning) << name << " failed: " << FromGrpcStatus(status, name).ToString();
-      changed.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; });  // backoff
+    if (!status.ok()) {
       response->Clear();
-      return !stopping;
+      if (status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+        FD_LOG(kWarning) << name << " failed: " << FromGrpcStatus(status, name).ToString();
+        idle.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; });  // backoff
+      }
     }
-    if (!response->task_token().empty()) ++busy;
-    return true;
+    return !stopping;
   }
 
   template <typename Request>
@@ -72,46 +97,118 @@ struct Worker::Impl {
     return request;
   }
 
-  void TaskDone() {
-    std::lock_guard<std::mutex> lock(mutex);
-    --busy;
-    changed.notify_all();
+  // Caller holds `mutex`; the slot of the task is already taken.
+  template <typename Task>
+  void QueueLocked(Lane<Task>& lane, Task task) {
+    lane.queue.push_back(std::move(task));
+    ++busy;
+    lane.task_ready.notify_one();
   }
 
-  void WorkflowLoop() {
+  template <typename Task, typename Request, typename Rpc>
+  void PollLoop(Lane<Task>& lane, Rpc rpc, const char* name) {
+    const auto request = PollRequest<Request>();
     while (true) {
-      auto request = PollRequest<wsv1::PollWorkflowTaskQueueRequest>();
-      wsv1::PollWorkflowTaskQueueResponse task;
-      if (!Poll(request, &task, &wsv1::WorkflowService::Stub::PollWorkflowTaskQueue,
-                "PollWorkflowTaskQueue")) {
-        return;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        lane.slot_freed.wait(lock, [&] { return stopping || lane.free_slots > 0; });
+        if (stopping) return;
+        --lane.free_slots;
       }
-      if (task.task_token().empty()) continue;
-      internal::HandleWorkflowTask(env, task);
-      TaskDone();
+      Task task;
+      const bool go_on = Poll(request, &task, rpc, name);
+      std::lock_guard<std::mutex> lock(mutex);
+      if (task.task_token().empty()) {
+        ++lane.free_slots;
+      } else {
+        QueueLocked(lane, std::move(task));  // handled even when stopping now
+      }
+      if (!go_on) return;
     }
   }
 
-  void ActivityLoop() {
+  template <typename Task, typename Handle>
+  void HandleLoop(Lane<Task>& lane, Handle handle) {
     while (true) {
-      auto request = PollRequest<wsv1::PollActivityTaskQueueRequest>();
-      wsv1::PollActivityTaskQueueResponse task;
-      if (!Poll(request, &task, &wsv1::WorkflowService::Stub::PollActivityTaskQueue,
-                "PollActivityTaskQueue")) {
-        return;
+      Task task;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        lane.task_ready.wait(lock, [&] { return !lane.queue.empty() || lane.closed; });
+        if (lane.queue.empty()) return;
+        task = std::move(lane.queue.front());
+        lane.queue.pop_front();
       }
-      if (task.task_token().empty()) continue;
-      internal::HandleActivityTask(env, task, [this](ActivityContext* ctx, bool is_running) {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (is_running) {
-          running.insert(ctx);
-          if (stopping) ctx->MarkCancelled();
-        } else {
-          running.erase(ctx);
-        }
-      });
-      TaskDone();
+      handle(task);
+      std::lock_guard<std::mutex> lock(mutex);
+      ++lane.free_slots;
+      lane.slot_freed.notify_one();
+      if (--busy == 0) idle.notify_all();
     }
+  }
+
+  // Starts `slots` handler threads and the lane's pollers.
+  template <typename Request, typename Task, typename Rpc, typename Handle>
+  void StartLane(Lane<Task>& lane, int slots, int requested_polls, Rpc rpc, const char* name,
+                 Handle handle) {
+    lane.free_slots = slots;
+    for (int i = 0; i < slots; ++i) {
+      lane.handlers.emplace_back([this, &lane, handle] { HandleLoop(lane, handle); });
+    }
+    for (int i = 0; i < ResolvePolls(requested_polls, slots); ++i) {
+      lane.pollers.emplace_back([this, &lane, rpc, name] { PollLoop<Task, Request>(lane, rpc, name); });
+    }
+  }
+
+  void HandleActivity(const wsv1::PollActivityTaskQueueResponse& task) {
+    internal::HandleActivityTask(env, task, [this](ActivityContext* ctx, bool is_running) {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (is_running) {
+        running.insert(ctx);
+        if (grace_expired) ctx->MarkCancelled();
+      } else {
+        running.erase(ctx);
+      }
+    });
+  }
+
+  // Wires the workflow task handler to the activity slots (eager execution).
+  void EnableEagerActivities() {
+    env.eager.try_reserve = [this] {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (activity_lane.closed || activity_lane.free_slots <= 0) return false;
+      --activity_lane.free_slots;
+      return true;
+    };
+    env.eager.release = [this](int count) {
+      std::lock_guard<std::mutex> lock(mutex);
+      activity_lane.free_slots += count;
+      activity_lane.slot_freed.notify_all();
+    };
+    env.eager.dispatch = [this](wsv1::PollActivityTaskQueueResponse task) {
+      std::lock_guard<std::mutex> lock(mutex);
+      QueueLocked(activity_lane, std::move(task));
+    };
+  }
+
+  // Tells the server this worker stopped polling (protocol doc 4.6).
+  void SendShutdownWorker() {
+    wsv1::ShutdownWorkerRequest request;
+    request.set_namespace_(env.options.namespace_name);
+    request.set_identity(env.identity);
+    request.set_reason("graceful shutdown");
+    request.set_task_queue(env.options.task_queue);
+    if (!workflows.Names().empty()) request.add_task_queue_types(enums::TASK_QUEUE_TYPE_WORKFLOW);
+    if (!activities.empty()) request.add_task_queue_types(enums::TASK_QUEUE_TYPE_ACTIVITY);
+    wsv1::ShutdownWorkerResponse response;
+    auto context = env.connection->NewContext(env.options.namespace_name, std::chrono::seconds(5));
+    auto status = FromGrpcStatus(
+        env.connection->workflow_service().ShutdownWorker(context.get(), request, &response),
+        "ShutdownWorker");
+    if (!status.ok() && GrpcCodeOf(status) != grpc::StatusCode::UNIMPLEMENTED) {
+      FD_LOG(kInfo) << "ShutdownWorker for task queue " << env.options.task_queue
+                    << " failed (ignored): " << status.ToString();
+    }
+    env.Metric("shutdown_worker", status.ok() ? 1 : 0, env.options.task_queue);
   }
 };
 
@@ -128,6 +225,11 @@ arrow::Result<std::unique_ptr<Worker>> Worker::Make(std::shared_ptr<Connection> 
     return arrow::Status::Invalid("worker slot counts must be positive, got ",
                                   options.max_concurrent_workflow_tasks, " workflow and ",
                                   options.max_concurrent_activities, " activity slots");
+  }
+  if (options.max_concurrent_workflow_task_polls < 0 || options.max_concurrent_activity_task_polls < 0) {
+    return arrow::Status::Invalid("worker poll counts must not be negative, got ",
+                                  options.max_concurrent_workflow_task_polls, " workflow and ",
+                                  options.max_concurrent_activity_task_polls, " activity polls");
   }
   auto impl = std::make_unique<Impl>();
   impl->env.identity = options.identity.empty() ? connection->identity() : options.identity;
@@ -154,38 +256,79 @@ arrow::Status Worker::RegisterActivityRaw(const std::string& name, ActivityFunct
 arrow::Status Worker::Start() {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   if (impl_->started) return arrow::Status::Invalid("worker already started");
+  if (impl_->stopping) return arrow::Status::Invalid("worker already shut down");
   if (impl_->workflows.Names().empty() && impl_->activities.empty()) {
     return arrow::Status::Invalid("worker for task queue ", impl_->env.options.task_queue,
                                   " has no workflows or activities registered");
   }
   impl_->started = true;
-  if (!impl_->workflows.Names().empty()) {
-    for (int i = 0; i < impl_->env.options.max_concurrent_workflow_tasks; ++i) {
-      impl_->threads.emplace_back([this] { impl_->WorkflowLoop(); });
-    }
+  Impl* impl = impl_.get();
+  const WorkerOptions& options = impl->env.options;
+  if (!impl->activities.empty()) {
+    impl->StartLane<wsv1::PollActivityTaskQueueRequest>(
+        impl->activity_lane, options.max_concurrent_activities, options.max_concurrent_activity_task_polls,
+        &wsv1::WorkflowService::Stub::PollActivityTaskQueue, "PollActivityTaskQueue",
+        [impl](const wsv1::PollActivityTaskQueueResponse& task) { impl->HandleActivity(task); });
+    if (options.eager_activities) impl->EnableEagerActivities();
   }
-  if (!impl_->activities.empty()) {
-    for (int i = 0; i < impl_->env.options.max_concurrent_activities; ++i) {
-      impl_->threads.emplace_back([this] { impl_->ActivityLoop(); });
-    }
+  if (!impl->workflows.Names().empty()) {
+    impl->StartLane<wsv1::PollWorkflowTaskQueueRequest>(
+        impl->workflow_lane, options.max_concurrent_workflow_tasks, options.max_concurrent_workflow_task_polls,
+        &wsv1::WorkflowService::Stub::PollWorkflowTaskQueue, "PollWorkflowTaskQueue",
+        [impl](const wsv1::PollWorkflowTaskQueueResponse& task) {
+          internal::HandleWorkflowTask(impl->env, task);
+        });
   }
   return arrow::Status::OK();
 }
 
+namespace {
+
+void JoinAll(std::vector<std::thread>& threads) {
+  for (auto& thread : threads) thread.join();
+  threads.clear();
+}
+
+}  // namespace
+
 arrow::Status Worker::Shutdown() {
+  Impl* impl = impl_.get();
   {
-    std::unique_lock<std::mutex> lock(impl_->mutex);
-    if (impl_->stopping) return arrow::Status::OK();
-    impl_->stopping = true;
-    for (auto* poll : impl_->polls) poll->TryCancel();
-    impl_->changed.notify_all();
-    if (!impl_->changed.wait_for(lock, impl_->env.options.graceful_shutdown_timeout,
-                                 [&] { return impl_->busy == 0; })) {
-      for (auto* ctx : impl_->running) ctx->MarkCancelled();
+    std::lock_guard<std::mutex> lock(impl->mutex);
+    if (impl->stopping) return arrow::Status::OK();
+    impl->stopping = true;
+    if (!impl->started) return arrow::Status::OK();
+    for (auto* poll : impl->polls) poll->TryCancel();
+    impl->workflow_lane.slot_freed.notify_all();
+    impl->activity_lane.slot_freed.notify_all();
+    impl->idle.notify_all();
+  }
+  // 1. No more polls; what they already got is queued and still handled.
+  JoinAll(impl->workflow_lane.pollers);
+  JoinAll(impl->activity_lane.pollers);
+  {
+    std::unique_lock<std::mutex> lock(impl->mutex);
+    impl->workflow_lane.closed = true;
+    impl->workflow_lane.task_ready.notify_all();
+    // 2. Queued and running tasks (including eager activities that workflow
+    // tasks still receive) get the grace period, then activities are
+    // marked cancelled.
+    if (!impl->idle.wait_for(lock, impl->env.options.graceful_shutdown_timeout,
+                             [&] { return impl->busy == 0; })) {
+      impl->grace_expired = true;
+      for (auto* ctx : impl->running) ctx->MarkCancelled();
     }
   }
-  for (auto& thread : impl_->threads) thread.join();
-  impl_->threads.clear();
+  // 3. Workflow handlers are done before the activity lane closes, since
+  // their completions may still hand over eager activity tasks.
+  JoinAll(impl->workflow_lane.handlers);
+  {
+    std::lock_guard<std::mutex> lock(impl->mutex);
+    impl->activity_lane.closed = true;
+    impl->activity_lane.task_ready.notify_all();
+  }
+  JoinAll(impl->activity_lane.handlers);
+  impl->SendShutdownWorker();
   return arrow::Status::OK();
 }
 

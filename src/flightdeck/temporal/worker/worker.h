@@ -10,7 +10,12 @@
 //   ARROW_RETURN_NOT_OK(worker->Shutdown());   // finishes running tasks
 //
 // Workflow tasks are replayed from full history every time (no sticky
-// cache). Activities are plain callables `arrow::Result<R>(ActivityContext&,
+// cache). Each kind of task (workflow, activity) has a fixed number of slots
+// (one handler thread each) and a smaller number of concurrent long polls
+// that only run while a slot is free. Activities scheduled on the worker's
+// own task queue are requested for eager execution when an activity slot is
+// free: the server then returns them in the workflow task completion and
+// they run here without a round trip through matching. Activities are plain callables `arrow::Result<R>(ActivityContext&,
 // Args...)` or `arrow::Status(ActivityContext&, Args...)`, run on the
 // worker's own threads; their errors become Temporal failures (see
 // converter/failure.h: ApplicationError for a type and non-retryable flag,
@@ -39,7 +44,13 @@ class Connection;
 /// One observation for the metrics hook.
 struct WorkerMetric {
   /// workflow_task_completed, workflow_task_failed, workflow_task_latency_ms,
-  /// activity_completed, activity_failed, activity_latency_ms, query_answered.
+  /// activity_completed, activity_failed, activity_latency_ms, query_answered
+  /// (a legacy query task), workflow_task_query_answered (a query attached to
+  /// a workflow task, answered in its completion),
+  /// activity_eager_requested (value = activities asked for in one
+  /// completion), activity_eager_received (value = activity tasks the server
+  /// returned in it), shutdown_worker (value 1 when the server acknowledged
+  /// the ShutdownWorker call, 0 when it does not implement it or failed).
   std::string name;
   double value = 1;
   /// Workflow or activity type.
@@ -52,10 +63,25 @@ struct WorkerOptions {
   std::string task_queue;
   /// Empty = the connection's identity.
   std::string identity;
-  /// Workflow task slots = concurrent workflow task polls.
+  /// Workflow task slots: workflow tasks handled at once, one thread each.
   int max_concurrent_workflow_tasks = 2;
-  /// Activity slots = threads running activities; a slot polls only when free.
+  /// Concurrent PollWorkflowTaskQueue calls; 0 = min(slots, 5). A poll only
+  /// runs while a workflow task slot is free, so at most the slot count poll.
+  int max_concurrent_workflow_task_polls = 0;
+  /// Activity slots: activities running at once, one thread each.
   int max_concurrent_activities = 4;
+  /// Concurrent PollActivityTaskQueue calls; 0 = min(slots, 5). A poll only
+  /// runs while an activity slot is free.
+  int max_concurrent_activity_task_polls = 0;
+  /// Eager activity execution (default on, as in the official SDKs): a
+  /// ScheduleActivityTask command for an activity registered here, on this
+  /// worker's task queue, asks the server to return the activity task in the
+  /// RespondWorkflowTaskCompleted response when an activity slot is free
+  /// (the slot is reserved first, at most 3 per workflow task, and released
+  /// when the server returns fewer tasks). Servers without
+  /// system.enableActivityEagerExecution ignore the request and the
+  /// activity goes through the task queue as usual.
+  bool eager_activities = true;
   /// How long Shutdown() lets running activities finish before it marks them
   /// cancelled (and then still waits for them to return).
   std::chrono::milliseconds graceful_shutdown_timeout{std::chrono::seconds(10)};
@@ -96,7 +122,8 @@ ActivityFunction WrapActivity(F fn, std::tuple<ActivityContext&, Args...>*) {
 /// Registration must happen before Start().
 class Worker {
  public:
-  /// Invalid when task_queue is empty or slot counts are not positive.
+  /// Invalid when task_queue is empty, slot counts are not positive or poll
+  /// counts are negative.
   static arrow::Result<std::unique_ptr<Worker>> Make(std::shared_ptr<Connection> connection,
                                                      WorkerOptions options);
   /// Shutdown(), ignoring its status.
@@ -128,9 +155,11 @@ class Worker {
   /// Starts polling. Invalid when already started.
   arrow::Status Start();
 
-  /// Stops polling, lets running tasks finish (activities are marked
-  /// cancelled after graceful_shutdown_timeout), joins the threads.
-  /// Idempotent.
+  /// Stops polling, lets running and queued tasks finish (activities are
+  /// marked cancelled after graceful_shutdown_timeout), joins the threads,
+  /// then tells the server with ShutdownWorker (an UNIMPLEMENTED or failed
+  /// call is only reported through the shutdown_worker metric). Idempotent;
+  /// returns OK.
   arrow::Status Shutdown();
 
  private:

@@ -18,6 +18,25 @@ namespace flightdeck::temporal::internal {
 
 using HistoryEvents = std::vector<::temporal::api::history::v1::HistoryEvent>;
 
+/// The worker's activity slots as seen by the workflow task handler, for
+/// eager activity execution. All three are set (thread-safe) when the worker
+/// runs activities and WorkerOptions::eager_activities is on; empty
+/// otherwise.
+struct EagerActivitySlots {
+  /// Reserves one free activity slot; false when none is free.
+  std::function<bool()> try_reserve;
+  /// Gives back `count` reserved slots that got no task.
+  std::function<void(int count)> release;
+  /// Runs an activity task on a slot reserved before (as if polled).
+  std::function<void(::temporal::api::workflowservice::v1::PollActivityTaskQueueResponse)> dispatch;
+
+  bool enabled() const { return static_cast<bool>(try_reserve); }
+};
+
+/// At most this many activities are requested eagerly per workflow task
+/// (the official SDKs use the same bound).
+inline constexpr int kMaxEagerActivitiesPerWorkflowTask = 3;
+
 /// Everything a task handler needs; shared, read-only after Start().
 struct HandlerEnv {
   std::shared_ptr<Connection> connection;
@@ -25,6 +44,7 @@ struct HandlerEnv {
   std::string identity;
   const workflow::WorkflowRegistry* workflows = nullptr;
   const std::map<std::string, ActivityFunction>* activities = nullptr;
+  EagerActivitySlots eager;
 
   void Metric(const std::string& name, double value, const std::string& type) const {
     if (options.metrics) options.metrics({name, value, type});

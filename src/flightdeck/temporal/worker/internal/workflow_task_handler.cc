@@ -131,6 +131,49 @@ void RejectUpdates(const wsv1::PollWorkflowTaskQueueResponse& task,
   }
 }
 
+// Marks up to kMaxEagerActivitiesPerWorkflowTask activities for eager
+// execution: scheduled on this worker's task queue, registered here, each
+// with an activity slot reserved first. Returns the number reserved.
+int RequestEagerActivities(const HandlerEnv& env, wsv1::RespondWorkflowTaskCompletedRequest* request) {
+  if (!env.eager.enabled()) return 0;
+  int reserved = 0;
+  for (auto& command : *request->mutable_commands()) {
+    if (reserved == kMaxEagerActivitiesPerWorkflowTask) break;
+    if (command.command_type() != enums::COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK) continue;
+    auto* attrs = command.mutable_schedule_activity_task_command_attributes();
+    if (attrs->task_queue().name() != env.options.task_queue ||
+        env.activities->count(attrs->activity_type().name()) == 0) {
+      continue;
+    }
+    if (!env.eager.try_reserve()) break;
+    attrs->set_request_eager_execution(true);
+    ++reserved;
+  }
+  return reserved;
+}
+
+// Runs the activity tasks the server returned for eager requests on the
+// reserved slots and gives back the slots it did not use.
+void DispatchEagerActivities(const HandlerEnv& env, int reserved, const std::string& type,
+                             wsv1::RespondWorkflowTaskCompletedResponse* response) {
+  if (reserved == 0) return;
+  int used = 0;
+  for (auto& activity : *response->mutable_activity_tasks()) {
+    if (used == reserved) {
+      // The server only answers requests; should it send more, the extra
+      // attempt times out (start-to-close) and is retried through the queue.
+      FD_LOG(kWarning) << "server returned more eager activity tasks than requested (" << reserved
+                       << "); dropping activity " << activity.activity_id();
+      continue;
+    }
+    env.eager.dispatch(std::move(activity));
+    ++used;
+  }
+  if (used < reserved) env.eager.release(reserved - used);
+  env.Metric("activity_eager_requested", reserved, type);
+  env.Metric("activity_eager_received", used, type);
+}
+
 }  // namespace
 
 void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueResponse& task) {
@@ -187,15 +230,19 @@ void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueue
   for (auto& command : run.TakeCommands()) *request.add_commands() = std::move(command);
   for (const auto& [id, query] : task.queries()) {
     FillQueryResult(run, query, &(*request.mutable_query_results())[id]);
+    env.Metric("workflow_task_query_answered", 1, type);
   }
   RejectUpdates(task, &request);
   request.mutable_sdk_metadata()->set_sdk_name(kSdkName);
   request.mutable_sdk_metadata()->set_sdk_version(kSdkVersion);
+  const int eager_reserved = RequestEagerActivities(env, &request);
   wsv1::RespondWorkflowTaskCompletedResponse response;
   auto context = env.connection->NewContext(env.options.namespace_name);
   auto status = FromGrpcStatus(
       env.connection->workflow_service().RespondWorkflowTaskCompleted(context.get(), request, &response),
       "RespondWorkflowTaskCompleted");
+  if (!status.ok()) response.clear_activity_tasks();
+  DispatchEagerActivities(env, eager_reserved, type, &response);
   if (!status.ok()) {
     // INVALID_ARGUMENT (e.g. UNHANDLED_COMMAND) or NOT_FOUND: the server has
     // already scheduled what comes next; never retry a completion.
