@@ -325,15 +325,17 @@ DataFrame DataFrame::FromDataset(std::shared_ptr<ds::Dataset> dataset) {
 
 namespace {
 // Local paths may be relative; Arrow's filesystems want absolute ones.
+// File reads allocate from the execution pool too (internal::ExecutionPool).
 arrow::Result<std::shared_ptr<arrow::fs::FileSystem>> FileSystemOf(const std::string& path,
                                                                   std::string* inner) {
+  const arrow::io::IOContext io_context(internal::ExecutionPool());
   if (path.find("://") == std::string::npos && !path.empty() && path[0] != '/') {
     std::error_code error;
     const auto absolute = std::filesystem::absolute(path, error);
     if (error) return arrow::Status::IOError("cannot resolve path '", path, "': ", error.message());
-    return arrow::fs::FileSystemFromUriOrPath(absolute.string(), inner);
+    return arrow::fs::FileSystemFromUriOrPath(absolute.string(), io_context, inner);
   }
-  return arrow::fs::FileSystemFromUriOrPath(path, inner);
+  return arrow::fs::FileSystemFromUriOrPath(path, io_context, inner);
 }
 }  // namespace
 
