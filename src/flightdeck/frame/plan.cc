@@ -81,6 +81,9 @@ class ConcatenatingReader : public arrow::RecordBatchReader {
   ConcatenatingReader(std::shared_ptr<arrow::Schema> schema, std::vector<ac::Declaration> parts,
                       bool use_threads)
       : schema_(std::move(schema)), parts_(std::move(parts)), use_threads_(use_threads) {}
+  // Destroyed before its end (a Limit was satisfied): the running part is
+  // cancelled, which is no error.
+  ~ConcatenatingReader() override { (void)Close(); }
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
 
