@@ -11,7 +11,6 @@ import subprocess
 import duckdb
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute
 import pyarrow.ipc
 import pyarrow.parquet as pq
 import pytest
@@ -301,20 +300,6 @@ def test_limit_over_a_directory_keeps_file_order_like_duckdb(data):
                           source="parts", extra_inputs=[f"parts={parts}@parquet"])
     theirs = duck(data, f"SELECT * FROM read_parquet('{parts}/*.parquet') WHERE y >= 0 LIMIT 60 OFFSET 700")
     assert_same(ours, theirs, ordered=True)
-
-
-def test_union_then_limit_keeps_input_order_like_polars(data):
-    steps = [{"op": "filter", "expr": "x > 50"},
-             {"op": "union", "other": "r2"},
-             {"op": "limit", "count": 80, "offset": 500}]
-    # "r2": t filtered the other way, as a second input of the same schema.
-    other = data["dir"] / "t_neg.parquet"
-    if not other.exists():
-        pq.write_table(data["t"].filter(pa.compute.less(data["t"]["x"], -50)), other, row_group_size=200)
-    ours = run_flightdeck(data, steps, extra_inputs=[f"r2={other}"])
-    frame = pl.from_arrow(data["t"])
-    theirs = pl.concat([frame.filter(pl.col("x") > 50), pl.read_parquet(other)]).slice(500, 80)
-    assert_same(ours, theirs.to_arrow(), ordered=True)
 
 
 def test_limit_after_group_by_counts_rows(data):

@@ -29,9 +29,8 @@
 // Row order. Sources are ordered: a table in its row order, a reader or a
 // Flight stream in arrival order, a file in row order and a directory file
 // by file in path order. Select, Project, Filter, WithColumn, Rename, Drop,
-// Cast and Limit keep their input's order; Sort imposes one; Union keeps
-// order when both inputs have one (see Union). GroupBy/Agg, Join and
-// Distinct produce unordered frames. Collect, Stream, WriteFile and
+// Cast and Limit keep their input's order; Sort imposes one. GroupBy/Agg,
+// Join, Distinct and Union produce unordered frames. Collect, Stream, WriteFile and
 // PutToFlight yield an ordered frame's rows in that order, however many
 // threads ran the plan (WriteDataset's partitioned files promise no order).
 //
@@ -198,21 +197,18 @@ class DataFrame {
   ///  - over an ordered frame, the rows at positions [offset, offset+count)
   ///    of that order, the same rows every run, whatever the thread timing.
   ///    E.g. `Read(file).Filter(p).Limit(10)` is the first ten matching rows
-  ///    of the file; `Sort(k).Limit(10)` the first ten in sort order;
-  ///    `a.Union(b).Limit(10)` takes from a first.
-  ///  - over an unordered frame (after GroupBy/Agg, Join, Distinct, or a
-  ///    Union with an unordered input), `count` rows (or all there are) that
-  ///    the input happens to produce first; which ones may differ between
-  ///    runs, as with SQL's LIMIT without ORDER BY. Sort first to choose.
+  ///    of the file; `Sort(k).Limit(10)` the first ten in sort order.
+  ///  - over an unordered frame (after GroupBy/Agg, Join, Distinct or
+  ///    Union), `count` rows (or all there are) that the input happens to
+  ///    produce first; which ones may differ between runs, as with SQL's
+  ///    LIMIT without ORDER BY. Sort first to choose.
   /// The input stops being read once the limit is reached where the plan
-  /// allows (an ordered Union never starts the input it does not need).
+  /// allows.
   DataFrame Limit(int64_t count, int64_t offset = 0) const;
   /// Removes duplicate rows (nulls compare equal). Row order is not kept.
   DataFrame Distinct() const;
   /// All rows of this frame and `other` (UNION ALL); schemas must be equal.
-  /// If both inputs are ordered, so is the result: all rows of this frame,
-  /// then all of `other` (the inputs then run one after the other, each in
-  /// parallel inside); otherwise rows interleave in no set order.
+  /// The inputs run concurrently and their rows interleave in no set order.
   DataFrame Union(const DataFrame& other) const;
 
   // --- inspection -----------------------------------------------------------

@@ -11,7 +11,6 @@
 #include <arrow/dataset/dataset.h>
 #include <arrow/dataset/scanner.h>
 #include <arrow/memory_pool.h>
-#include <arrow/record_batch.h>
 #include <arrow/table.h>
 #include <arrow/util/thread_pool.h>
 
@@ -73,56 +72,6 @@ std::string Join(const std::vector<std::string>& parts) {
   }
   return out;
 }
-
-// Runs declarations one after another, yielding each one's batches in its
-// order. A declaration starts executing when the previous one is exhausted.
-class ConcatenatingReader : public arrow::RecordBatchReader {
- public:
-  ConcatenatingReader(std::shared_ptr<arrow::Schema> schema, std::vector<ac::Declaration> parts,
-                      bool use_threads)
-      : schema_(std::move(schema)), parts_(std::move(parts)), use_threads_(use_threads) {}
-  // Destroyed before its end (a Limit was satisfied): the running part is
-  // cancelled, which is no error.
-  ~ConcatenatingReader() override { (void)Close(); }
-
-  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
-
-  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
-    while (true) {
-      if (!current_) {
-        if (next_ == parts_.size()) {
-          *batch = nullptr;
-          return arrow::Status::OK();
-        }
-        ARROW_ASSIGN_OR_RAISE(current_, ac::DeclarationToReader(std::move(parts_[next_++]),
-                                                                use_threads_, ExecutionPool()));
-      }
-      ARROW_RETURN_NOT_OK(current_->ReadNext(batch));
-      if (*batch) {
-        // Union inputs have equal schemas up to field metadata.
-        ARROW_ASSIGN_OR_RAISE(*batch, (*batch)->ReplaceSchema(schema_));
-        return arrow::Status::OK();
-      }
-      ARROW_RETURN_NOT_OK(current_->Close());
-      current_.reset();
-    }
-  }
-
-  arrow::Status Close() override {
-    next_ = parts_.size();
-    if (!current_) return arrow::Status::OK();
-    auto closed = current_->Close();
-    current_.reset();
-    return closed;
-  }
-
- private:
-  std::shared_ptr<arrow::Schema> schema_;
-  std::vector<ac::Declaration> parts_;
-  bool use_threads_;
-  size_t next_ = 0;
-  std::unique_ptr<arrow::RecordBatchReader> current_;
-};
 
 class Lowering {
  public:
@@ -194,7 +143,6 @@ class Lowering {
     if (node.kind == NodeKind::kFetch && !Ordered(*node.inputs[0])) {
       return LowerFetchOverUnordered(node, child_required[0], depth);
     }
-    if (node.kind == NodeKind::kUnion && Ordered(node)) return LowerOrderedUnion(node, depth);
     std::vector<ac::Declaration::Input> inputs;
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       ARROW_ASSIGN_OR_RAISE(auto input,
@@ -231,12 +179,8 @@ class Lowering {
       case NodeKind::kProject:
       case NodeKind::kFetch:
         return Ordered(*node.inputs[0]);
-      case NodeKind::kUnion:
-        // Lowered by LowerOrderedUnion: all rows of the first input, then
-        // all of the second.
-        return Ordered(*node.inputs[0]) && Ordered(*node.inputs[1]);
       default:
-        return false;  // aggregates and joins emit in no set order
+        return false;  // aggregates, joins and unions emit in no set order
     }
   }
 
@@ -252,22 +196,6 @@ class Lowering {
     ac::Declaration source("record_batch_reader_source",
                            ac::RecordBatchReaderSourceNodeOptions(std::move(reader)));
     return LowerOne(node, {std::move(source)});
-  }
-
-  // A union of two ordered inputs keeps their order: each input runs as its
-  // own plan (in parallel inside), the second starting when the first is
-  // exhausted, and the concatenated stream feeds the rest of the plan in
-  // sequence. A Limit satisfied by the first input never starts the second.
-  arrow::Result<ac::Declaration> LowerOrderedUnion(const PlanNode& node, int depth) {
-    std::vector<ac::Declaration> parts;
-    for (const auto& input : node.inputs) {
-      ARROW_ASSIGN_OR_RAISE(auto part, Lower(*input, std::nullopt, cp::literal(true), depth + 1));
-      parts.push_back(std::move(part));
-    }
-    if (explain_) return LowerOne(node, {parts[0], parts[1]});  // describe, never run
-    auto reader = std::make_shared<ConcatenatingReader>(node.schema, std::move(parts), use_threads_);
-    return ac::Declaration("record_batch_reader_source",
-                           ac::RecordBatchReaderSourceNodeOptions(std::move(reader)));
   }
 
   arrow::Result<ac::Declaration> LowerScan(const PlanNode& node, const Required& required,
