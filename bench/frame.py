@@ -154,7 +154,8 @@ def polars_q6(path):
 
 
 def best(fn, runs):
-    """Best wall time of `runs` calls, the CPU time of that call, the result."""
+    """Best wall time of `runs` calls, the CPU time of that call, the result,
+    and every wall time (for the spread)."""
     runs_seen = []
     result = None
     for _ in range(runs):
@@ -163,7 +164,13 @@ def best(fn, runs):
         result = fn()
         runs_seen.append((time.perf_counter() - start, cpu_seconds(resource.RUSAGE_SELF) - cpu_before))
     wall, cpu = min(runs_seen)
-    return wall, cpu, result
+    return wall, cpu, result, [w for w, _ in runs_seen]
+
+
+def spread(walls):
+    """(median, max) of a list of wall times, rounded."""
+    ordered = sorted(walls)
+    return round(ordered[len(ordered) // 2], 4), round(ordered[-1], 4)
 
 
 def main():
@@ -183,11 +190,18 @@ def main():
     for name, steps, sql, pl_fn in (("q1", Q1_STEPS, Q1_SQL, polars_q1), ("q6", Q6_STEPS, Q6_SQL, polars_q6)):
         out = data / f"{name}_result.arrow"
         # flightdeck reports its in-process time (open, plan, execute, write).
-        fd_s, fd_cpu = min(flightdeck_query(path, steps, out) for _ in range(args.runs))
-        ours = ipc.open_file(str(out)).read_all()
+        # The engines take turns run by run, so that a burst of load from
+        # other processes on the machine hits all of them alike.
         con = duckdb.connect()
-        duck_s, duck_cpu, duck_result = best(lambda: con.sql(sql.format(path=path)).to_arrow_table(), args.runs)
-        polars_s, polars_cpu, polars_result = best(lambda: pl_fn(str(path)), args.runs)
+        fd_runs, duck_runs, polars_runs = [], [], []
+        for _ in range(args.runs):
+            fd_runs.append(flightdeck_query(path, steps, out))
+            duck_runs.append(best(lambda: con.sql(sql.format(path=path)).to_arrow_table(), 1))
+            polars_runs.append(best(lambda: pl_fn(str(path)), 1))
+        fd_s, fd_cpu = min(fd_runs)
+        ours = ipc.open_file(str(out)).read_all()
+        duck_s, duck_cpu, duck_result, _ = min(duck_runs, key=lambda r: r[0])
+        polars_s, polars_cpu, polars_result, _ = min(polars_runs, key=lambda r: r[0])
         # The three engines must agree before their times mean anything.
         for column in ("revenue",) if name == "q6" else ("sum_charge", "count_order"):
             a = ours.column(column).to_pylist()
@@ -201,6 +215,10 @@ def main():
         results[f"polars_{name}_s"] = round(polars_s, 4)
         results[f"{name}_vs_duckdb"] = round(fd_s / duck_s, 3)
         results[f"{name}_vs_polars"] = round(fd_s / polars_s, 3)
+        # Spread over the runs: median and worst wall time of each engine.
+        for engine, walls in (("", [w for w, _ in fd_runs]), ("duckdb_", [r[0] for r in duck_runs]),
+                              ("polars_", [r[0] for r in polars_runs])):
+            results[f"{engine}{name}_median_s"], results[f"{engine}{name}_max_s"] = spread(walls)
         # CPU seconds (user + system) of the best run: steadier than wall
         # time on a machine shared with other work.
         results[f"{name}_cpu_s"] = round(fd_cpu, 3)

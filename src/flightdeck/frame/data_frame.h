@@ -6,7 +6,9 @@
 // stream record batches through Acero; only pipeline breakers (GroupBy, Sort,
 // Distinct, the build side of a Join) hold more than a batch at a time.
 // Scans of Parquet files read only the columns the plan uses and skip row
-// groups whose statistics contradict the filters directly above the scan.
+// groups whose statistics contradict the filters directly above the scan;
+// string columns the file stores dictionary-encoded are decoded through
+// their dictionary (the frame still sees plain strings).
 //
 //   using namespace flightdeck::frame;
 //   ARROW_ASSIGN_OR_RAISE(auto orders, DataFrame::Read("/data/orders", FileFormat::kParquet));
@@ -23,6 +25,14 @@
 // DataFrame holding that error; later operations keep the first error and
 // every sink returns it. `status()` reports it early. Execution errors (a
 // failing cast, an unreadable file) are returned by the sink.
+//
+// Row order. Sources are ordered: a table in its row order, a reader or a
+// Flight stream in arrival order, a file in row order and a directory file
+// by file in path order. Select, Project, Filter, WithColumn, Rename, Drop,
+// Cast and Limit keep their input's order; Sort imposes one. GroupBy/Agg,
+// Join, Distinct and Union produce unordered frames. Collect, Stream, WriteFile and
+// PutToFlight yield an ordered frame's rows in that order, however many
+// threads ran the plan (WriteDataset's partitioned files promise no order).
 //
 // Thread safety: a DataFrame is immutable and may be shared between threads;
 // sinks may run concurrently on the same DataFrame, except that a DataFrame
@@ -179,14 +189,26 @@ class DataFrame {
   DataFrame Join(const DataFrame& right, const std::vector<std::string>& left_keys,
                  const std::vector<std::string>& right_keys, JoinKind kind = JoinKind::kInner,
                  const std::string& right_suffix = "_right") const;
-  /// Sorts by `keys` (stable for equal keys is not promised).
+  /// Sorts by `keys`. Rows with equal keys come in no promised order; add a
+  /// unique column as the last key for a total order.
   DataFrame Sort(const std::vector<SortKey>& keys) const;
-  /// Skips `offset` rows, then keeps at most `count`. Deterministic after Sort
-  /// or on ordered sources (tables, readers, single files).
+  /// Skips `offset` rows, then keeps at most `count` (fewer if the input has
+  /// fewer). Which rows, by the frame's order (see "Row order" below):
+  ///  - over an ordered frame, the rows at positions [offset, offset+count)
+  ///    of that order, the same rows every run, whatever the thread timing.
+  ///    E.g. `Read(file).Filter(p).Limit(10)` is the first ten matching rows
+  ///    of the file; `Sort(k).Limit(10)` the first ten in sort order.
+  ///  - over an unordered frame (after GroupBy/Agg, Join, Distinct or
+  ///    Union), `count` rows (or all there are) that the input happens to
+  ///    produce first; which ones may differ between runs, as with SQL's
+  ///    LIMIT without ORDER BY. Sort first to choose.
+  /// The input stops being read once the limit is reached where the plan
+  /// allows.
   DataFrame Limit(int64_t count, int64_t offset = 0) const;
   /// Removes duplicate rows (nulls compare equal). Row order is not kept.
   DataFrame Distinct() const;
   /// All rows of this frame and `other` (UNION ALL); schemas must be equal.
+  /// The inputs run concurrently and their rows interleave in no set order.
   DataFrame Union(const DataFrame& other) const;
 
   // --- inspection -----------------------------------------------------------

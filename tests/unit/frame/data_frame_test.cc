@@ -7,7 +7,10 @@
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
+#include <arrow/io/file.h>
 #include <gtest/gtest.h>
+#include <parquet/arrow/writer.h>
+#include <parquet/properties.h>
 
 #include "flightdeck/common/testing/gtest_util.h"
 #include "flightdeck/frame/generate.h"
@@ -353,6 +356,39 @@ TEST_F(FileTest, LimitOverScansAndUnorderedInputs) {
   EXPECT_EQ(joined->num_rows(), 0);
   ASSERT_OK_AND_ASSIGN(auto plan, frame.Distinct().Limit(1).Explain());
   EXPECT_NE(plan.find("Limit 1\n  Distinct\n"), std::string::npos) << plan;
+}
+
+TEST_F(FileTest, DictionaryEncodedStringsReadAsPlainStrings) {
+  // Many row groups, each with its own dictionary (categories in a
+  // different first-seen order); "note" is stored without a dictionary.
+  ASSERT_OK_AND_ASSIGN(auto orders, GenerateOrders({.rows = 20'000, .batch_rows = 1'000, .seed = 5}));
+  ASSERT_OK_AND_ASSIGN(auto with_note,
+                       DataFrame::FromTable(orders).WithColumn("note", "cast(id as string)").Collect());
+  const std::string path = Path("dictionary.parquet");
+  auto properties = parquet::WriterProperties::Builder().disable_dictionary("note")->build();
+  ASSERT_OK_AND_ASSIGN(auto sink, arrow::io::FileOutputStream::Open(path));
+  ASSERT_OK(parquet::arrow::WriteTable(*with_note, arrow::default_memory_pool(), sink,
+                                       /*chunk_size=*/997, properties));
+  ASSERT_OK(sink->Close());
+
+  ASSERT_OK_AND_ASSIGN(auto frame, DataFrame::Read(path, FileFormat::kParquet));
+  ASSERT_OK_AND_ASSIGN(auto plan, frame.Select({"category", "note"}).Explain());
+  EXPECT_NE(plan.find("via-dictionary=[category]"), std::string::npos) << plan;
+  ASSERT_OK_AND_ASSIGN(auto schema, frame.schema());
+  EXPECT_TRUE(schema->GetFieldByName("category")->type()->Equals(arrow::utf8()));
+  // Same answers as the in-memory table: rows, filters and groups.
+  ASSERT_OK_AND_ASSIGN(auto rows, frame.Select({"id", "category", "note"}).Collect());
+  ASSERT_OK_AND_ASSIGN(auto want_rows, DataFrame::FromTable(with_note).Select({"id", "category", "note"}).Collect());
+  EXPECT_TRUE(rows->CombineChunks().ValueOrDie()->Equals(*want_rows->CombineChunks().ValueOrDie()));
+  auto query = [](DataFrame f) {
+    return f.Filter("category != 'books' and note != '7'").GroupBy({"category"}).Agg({CountAll("n")});
+  };
+  ASSERT_OK_AND_ASSIGN(auto got, query(frame).Collect());
+  ASSERT_OK_AND_ASSIGN(auto want, query(DataFrame::FromTable(with_note)).Collect());
+  ASSERT_OK_AND_ASSIGN(auto got_sorted, testing::Canonical(got));
+  ASSERT_OK_AND_ASSIGN(auto want_sorted, testing::Canonical(want));
+  EXPECT_TRUE(got_sorted->Equals(*want_sorted)) << got_sorted->ToString() << want_sorted->ToString();
+  EXPECT_GE(got->num_rows(), 2);
 }
 
 TEST_F(FileTest, ReadErrors) {
