@@ -84,7 +84,11 @@ class DataNode {
  public:
   /// Opens the store (recovering durable datasets), binds and starts serving
   /// on background threads. Fails as BatchStore::Open or when the address
-  /// cannot be bound.
+  /// cannot be bound. Process-wide effect (glibc): malloc uses one arena and
+  /// fixed mmap/trim thresholds, so memory freed by a drop is reused by the
+  /// next put instead of being faulted in afresh; after drop/gc the freed
+  /// memory goes back to the system only while held plus kept bytes exceed
+  /// the memory budget.
   static arrow::Result<std::unique_ptr<DataNode>> Start(DataNodeOptions options);
 
   /// Shutdown(), ignoring its status.
