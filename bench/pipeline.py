@@ -5,6 +5,8 @@ start-dev`, one `flightdeck node` (data node), one or two `flightdeck worker`
 processes (the C++ SDK), and a Python client that starts PipelineWorkflow.
 
 Figures, all in this one run:
+  activity_mean_ms per activity type of the rows_per_s run, the mean time
+                   from scheduled to completed (where the time goes)
   rows_per_s       a three-stage pipeline (filter, derive with_column,
                    aggregate by category) over PIPELINE_BENCH_ROWS (20M)
                    generated rows, start to result (durable checkpoints off;
@@ -170,6 +172,12 @@ async def main_async(address, node, work):
             print(f"pipeline {ROWS} rows, {PARTITIONS} partitions, durable={durable}: "
                   f"{seconds:.2f} s, {rate / 1e6:.2f} M rows/s, {result['rows']} result rows, "
                   f"history {await history_bytes(client, run)} bytes", flush=True)
+            timings = await activity_ms(client, run)
+            if not durable:
+                figures["activity_mean_ms"] = {name: t["mean"] for name, t in timings.items()}
+            print("  activities (scheduled to completed, mean / total ms): " + ", ".join(
+                f"{name.split('.')[-1]} x{t['count']} {t['mean']:.0f} / {t['total']:.0f}"
+                for name, t in timings.items()), flush=True)
     finally:
         stop(worker)
 
@@ -178,6 +186,21 @@ async def main_async(address, node, work):
     print(f"recovery: {recovery_s:.2f} s from the worker SIGKILL to the next partition done "
           f"({result['recomputes']} recomputes, {result['rows']} result rows)", flush=True)
     return figures
+
+
+async def activity_ms(client, run):
+    """Per activity type: count, mean and total milliseconds from scheduled to
+    completed (server event times), where the time of a run goes."""
+    history = await client.get_workflow_handle(run).fetch_history()
+    scheduled, spans = {}, {}
+    for event in history.events:
+        at = event.event_time.ToDatetime().timestamp() * 1000
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled[event.event_id] = (event.activity_task_scheduled_event_attributes.activity_type.name, at)
+        elif event.HasField("activity_task_completed_event_attributes"):
+            name, since = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
+            spans.setdefault(name, []).append(at - since)
+    return {name: {"count": len(v), "mean": sum(v) / len(v), "total": sum(v)} for name, v in spans.items()}
 
 
 async def history_bytes(client, run):

@@ -261,7 +261,10 @@ def dev_server(timeout_s: float = 90.0):
     port = _free_port()
     address = f"127.0.0.1:{port}"
     proc = subprocess.Popen([binary, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-                             "--port", str(port), "--log-level", "error"],
+                             "--port", str(port), "--log-level", "error",
+                             # Eager activities for the C++ worker (flightdeck's
+                             # pipeline bench shares this server).
+                             "--dynamic-config-value", "system.enableActivityEagerExecution=true"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         asyncio.run(_wait_until_serving(address, proc, timeout_s))

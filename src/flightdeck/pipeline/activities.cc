@@ -77,6 +77,8 @@ void to_json(nlohmann::json& json, const StageTask& task) {
     for (const auto& ticket : task.inputs) inputs.push_back(Base64(ticket));
   }
   if (!task.parts.empty()) json["parts"] = task.parts;
+  if (!task.yaml.empty()) json["yaml"] = task.yaml;
+  if (!task.origin.empty()) json["origin"] = task.origin;
 }
 
 void from_json(const nlohmann::json& json, StageTask& task) {
@@ -89,6 +91,8 @@ void from_json(const nlohmann::json& json, StageTask& task) {
     for (const auto& ticket : json.at("inputs")) task.inputs.push_back(Unbase64(ticket.get<std::string>()));
   }
   task.parts = json.value("parts", std::vector<std::string>{});
+  task.yaml = json.value("yaml", std::string());
+  task.origin = json.value("origin", std::string());
 }
 
 void to_json(nlohmann::json& json, const DatasetRef& ref) {
@@ -129,6 +133,16 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kExtractActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
         const ActivityKeepAlive keep_alive(ctx);
+        if (!task.yaml.empty()) {
+          // No prepare ran: store the spec first, as prepare would have.
+          ARROW_ASSIGN_OR_RAISE(auto parsed, Classify(ParsePipelineSpec(task.yaml, task.origin)));
+          ARROW_ASSIGN_OR_RAISE(std::string key, Classify(SpecKeyOf(parsed, task.yaml)));
+          if (key != task.spec) {
+            return Invalid("extract: spec key '" + task.spec + "' does not name the spec text given (" +
+                           key + ")");
+          }
+          ARROW_RETURN_NOT_OK(Classify(StoreSpec(parsed, task.yaml)));
+        }
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
         ARROW_ASSIGN_OR_RAISE(auto output, Classify(Extract(*spec, task.run, task.partition)));
         return ForHistory(std::move(output));

@@ -3,12 +3,14 @@
 //
 // Only tickets travel. The spec's text goes into history once per run, as
 // the input of flightdeck.prepare, which stores it on the data node
-// (StoreSpec) and answers its key; every other activity takes one small
+// (StoreSpec) and answers its key -- or, for a one-partition run (no
+// prepare: one activity less on the critical path), in the input of the
+// extract, which stores it before extracting; every other activity takes one small
 // StageTask naming the spec by that key (workers fetch and parse each spec
 // once, LoadSpec) and its input datasets by ticket, and derives what to do
 // (stage ranges, nodes) from the spec, as the workflow does:
 //   flightdeck.prepare    (yaml, origin)                 -> spec key
-//   flightdeck.extract    StageTask{spec, run, partition} -> DatasetRef
+//   flightdeck.extract    StageTask{spec, run, partition[, yaml, origin]} -> DatasetRef
 //   flightdeck.transform  StageTask{..., input}           -> DatasetRef
 //   flightdeck.combine    StageTask{spec, run, inputs}    -> DatasetRef
 //   flightdeck.load       StageTask{..., partition=part, input} -> staged part name
@@ -54,7 +56,8 @@ inline constexpr char kDatasetLostError[] = "DatasetLost";
 
 /// The input of every stage activity but prepare. A plain value. JSON:
 /// {"spec": key, "run": id, "partition": p, "input": base64 ticket,
-///  "inputs": [base64 tickets], "parts": [names]}, empty fields left out.
+///  "inputs": [base64 tickets], "parts": [names], "yaml": text,
+///  "origin": name}, empty fields left out.
 struct StageTask {
   std::string spec;
   std::string run;
@@ -65,6 +68,11 @@ struct StageTask {
   std::vector<std::string> inputs;
   /// Commit: the staged part names that load answered.
   std::vector<std::string> parts;
+  /// Extract of a run without prepare: the spec's text (and its origin for
+  /// error messages), stored under `spec` (which must be its SpecKeyOf)
+  /// before extracting.
+  std::string yaml;
+  std::string origin;
 };
 
 /// nlohmann-json conversions (used by the payload converter). from_json

@@ -25,6 +25,9 @@ using nlohmann::json;
 // Constant for one run.
 struct Env {
   std::string run;
+  // Set when no prepare runs (one partition): the extract stores the spec.
+  std::string inline_yaml;
+  std::string origin;
   PipelineSpec spec;
   StagePlan plan;
   ActivityOptions options;
@@ -167,7 +170,9 @@ StageTask TaskOf(const Env& env, const RunState& state, int32_t partition,
 Task<DatasetRef> ExtractTransform(WorkflowContext& ctx, std::shared_ptr<const Env> env,
                                   std::shared_ptr<RunState> state, int32_t partition) {
   for (int recomputes = 0;; ++recomputes) {
-    const StageTask extract_task = TaskOf(*env, *state, partition);
+    StageTask extract_task = TaskOf(*env, *state, partition);
+    extract_task.yaml = env->inline_yaml;
+    extract_task.origin = env->origin;
     FLIGHTDECK_CO_ASSIGN_OR_RAISE(
         DatasetRef extracted,
         co_await ctx.ExecuteActivity<DatasetRef>(kExtractActivity, env->options, extract_task));
@@ -278,7 +283,19 @@ Task<json> PipelineWorkflow(WorkflowContext& ctx, std::string spec_yaml, std::st
   ctx.SetSignalHandlerRaw(kResumeSignal,
                           [state](const temporal::Payloads&) { state->paused = false; });
 
-  if (state->spec_key.empty()) {
+  if (state->spec_key.empty() && spec.partitions == 1) {
+    // One partition: no prepare on the critical path; the extract's input
+    // carries the spec's text (once in history, as prepare's would) and the
+    // extract stores it under the key computed here.
+    auto key = SpecKeyOf(spec, spec_yaml);
+    if (!key.ok()) {
+      co_return temporal::ApplicationError(kInvalidPipelineError, key.status().message(),
+                                           /*non_retryable=*/true);
+    }
+    state->spec_key = *key;
+    env->inline_yaml = spec_yaml;
+    env->origin = origin;
+  } else if (state->spec_key.empty()) {
     Task<std::string> prepared = OrCancelled(
         ctx, ctx.ExecuteActivity<std::string>(kPrepareActivity, options, spec_yaml, origin), run);
     FLIGHTDECK_CO_ASSIGN_OR_RAISE(state->spec_key, co_await prepared);

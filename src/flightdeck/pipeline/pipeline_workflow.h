@@ -5,7 +5,8 @@
 // the run id that names the run's datasets and staging folder, and (only in
 // runs continued as new) the state carried over. It parses the spec (an
 // invalid spec fails the workflow with the line and the reason), stores it
-// on the data node once (flightdeck.prepare), then runs every partition's
+// on the data node once (flightdeck.prepare; a one-partition run skips
+// prepare and its extract stores the spec instead), then runs every partition's
 // chain -- extract, transform (the per-partition stages, and the partial
 // aggregate when the plan has one) and, without global stages, load -- with
 // at most spec.parallelism chains in flight and no barrier between them.

@@ -15,11 +15,11 @@
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
-#include <arrow/compute/initialize.h>
 #include <arrow/flight/client.h>
 #include <arrow/util/base64.h>
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/frame/expression_parser.h"
 #include "flightdeck/frame/generate.h"
 
 namespace flightdeck::pipeline {
@@ -110,25 +110,16 @@ uint64_t PartitionSeed(uint64_t seed, int32_t partition) {
 }
 
 // Generated rows [start, end) with ids start.. (globally unique).
-arrow::Result<std::shared_ptr<arrow::Table>> GenerateTable(const SourceSpec& source,
-                                                          int32_t partition, int32_t partitions) {
+// `columns` empty: all of them.
+arrow::Result<std::shared_ptr<arrow::Table>> GenerateTable(
+    const SourceSpec& source, int32_t partition, int32_t partitions,
+    std::vector<std::string> columns = {}) {
   const int64_t start = source.rows * partition / partitions;
   const int64_t end = source.rows * (partition + 1) / partitions;
-  ARROW_ASSIGN_OR_RAISE(auto table,
-                        frame::GenerateOrders({.rows = end - start,
-                                               .seed = PartitionSeed(source.seed, partition)}));
-  if (start > 0) {
-    // The compute kernels live in their own library since Arrow 21; the frame
-    // layer registers them when it runs a plan, this may run first.
-    ARROW_RETURN_NOT_OK(arrow::compute::Initialize());
-    const int id_index = table->schema()->GetFieldIndex("id");
-    ARROW_ASSIGN_OR_RAISE(
-        arrow::Datum shifted,
-        arrow::compute::Add(table->column(id_index), arrow::MakeScalar(int64_t{start})));
-    ARROW_ASSIGN_OR_RAISE(table, table->SetColumn(id_index, table->schema()->field(id_index),
-                                                  shifted.chunked_array()));
-  }
-  return table;
+  return frame::GenerateOrders({.rows = end - start,
+                                .seed = PartitionSeed(source.seed, partition),
+                                .first_id = start,
+                                .columns = std::move(columns)});
 }
 
 arrow::Result<DataFrame> GeneratePartition(const SourceSpec& source, int32_t partition,
@@ -465,6 +456,60 @@ arrow::Result<DataFrame> ReadSourcePartition(const PipelineSpec& spec, int32_t p
   }
 }
 
+std::optional<std::set<std::string>> SourceColumnsNeeded(const PipelineSpec& spec) {
+  std::optional<std::set<std::string>> needed;  // nullopt: every column
+  auto read = [&](const std::string& text) -> bool {
+    auto expr = frame::ParseExpression(text);
+    if (!expr.ok()) return false;
+    for (const auto& ref : arrow::compute::FieldsInExpression(expr->expression())) {
+      if (ref.name() == nullptr) return false;
+      needed->insert(*ref.name());
+    }
+    return true;
+  };
+  for (auto stage = spec.stages.rbegin(); stage != spec.stages.rend(); ++stage) {
+    switch (stage->kind) {
+      case StageSpec::Kind::kAggregate: {
+        needed.emplace(stage->aggregate.by.begin(), stage->aggregate.by.end());
+        for (const auto& [name, text] : stage->aggregate.aggs) {
+          auto agg = ParseAggregation(name, text, stage->line);
+          if (!agg.ok()) return std::nullopt;
+          if (!agg->column.empty()) needed->insert(agg->column);
+        }
+        break;
+      }
+      case StageSpec::Kind::kSelect: {
+        std::set<std::string> kept;
+        for (const auto& column : stage->columns) {
+          if (!needed || needed->count(column)) kept.insert(column);
+        }
+        needed = std::move(kept);
+        break;
+      }
+      case StageSpec::Kind::kFilter:
+        if (needed && !read(stage->expr)) return std::nullopt;
+        break;
+      case StageSpec::Kind::kWithColumn:
+        if (needed) {
+          needed->erase(stage->name);
+          if (!read(stage->expr)) return std::nullopt;
+        }
+        break;
+      case StageSpec::Kind::kSort:
+        if (needed) {
+          for (const auto& key : stage->sort) needed->insert(key.column);
+        }
+        break;
+      case StageSpec::Kind::kLimit:
+        break;
+      case StageSpec::Kind::kJoin:
+      case StageSpec::Kind::kPython:
+        return std::nullopt;
+    }
+  }
+  return needed;
+}
+
 arrow::Result<DataFrame> ApplyStages(const PipelineSpec& spec, DataFrame input, StageRange range) {
   if (range.end > spec.stages.size()) {
     return arrow::Status::Invalid("stage range [", range.begin, ", ", range.end,
@@ -492,20 +537,43 @@ arrow::Result<DatasetRef> Extract(const PipelineSpec& spec, const std::string& r
                                   int32_t partition) {
   ARROW_RETURN_NOT_OK(CheckRun(run));
   ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, partition));
+  const auto needed = SourceColumnsNeeded(spec);
   if (spec.source.kind == SourceSpec::Kind::kGenerate) {
-    // Generated rows are a table already: keep it without running a plan.
+    // Generated rows are a table already: keep it without running a plan,
+    // and make only the needed columns.
+    std::vector<std::string> columns;
+    if (needed) {
+      for (const char* name : {"id", "customer", "amount", "category", "ts"}) {
+        if (needed->count(name)) columns.push_back(name);
+      }
+      if (columns.empty()) columns.push_back("id");  // the rows still count
+    }
     std::shared_ptr<arrow::Table> table;
     return PutStageOutput(
         spec, node, run + "-extract", std::to_string(partition),
         [&]() -> arrow::Result<DataFrame> {
-          ARROW_ASSIGN_OR_RAISE(table, GenerateTable(spec.source, partition, spec.partitions));
+          ARROW_ASSIGN_OR_RAISE(table,
+                                GenerateTable(spec.source, partition, spec.partitions, columns));
           return DataFrame::FromTable(table);
         },
         /*keep_local=*/true, &table);
   }
-  return PutStageOutput(spec, node, run + "-extract", std::to_string(partition),
-                        [&] { return ReadSourcePartition(spec, partition); },
-                        /*keep_local=*/true);
+  return PutStageOutput(
+      spec, node, run + "-extract", std::to_string(partition),
+      [&]() -> arrow::Result<DataFrame> {
+        ARROW_ASSIGN_OR_RAISE(DataFrame rows, ReadSourcePartition(spec, partition));
+        if (!needed) return rows;
+        ARROW_ASSIGN_OR_RAISE(auto schema, rows.schema());
+        std::vector<std::string> columns;
+        for (const auto& field : schema->fields()) {
+          if (needed->count(field->name())) columns.push_back(field->name());
+        }
+        if (columns.empty() && schema->num_fields() > 0) columns.push_back(schema->field(0)->name());
+        if (static_cast<int>(columns.size()) == schema->num_fields()) return rows;
+        // The scan of a file source reads only these columns.
+        return rows.Select(columns);
+      },
+      /*keep_local=*/true);
 }
 
 arrow::Result<DatasetRef> TransformPartition(const PipelineSpec& spec, const std::string& run,
@@ -647,6 +715,28 @@ std::string TextHash(const std::string& text) {
   return hex;
 }
 
+// Parsed specs by key, for the life of the process (a key names one text).
+class SpecCache {
+ public:
+  static SpecCache& Instance() {
+    static SpecCache* instance = new SpecCache();
+    return *instance;
+  }
+  std::shared_ptr<const PipelineSpec> Get(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = specs_.find(key);
+    return it == specs_.end() ? nullptr : it->second;
+  }
+  void Put(const std::string& key, std::shared_ptr<const PipelineSpec> spec) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    specs_.emplace(key, std::move(spec));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<const PipelineSpec>> specs_;
+};
+
 struct SpecKey {
   std::string tenant;
   std::string dataset;
@@ -665,7 +755,13 @@ arrow::Result<SpecKey> ParseSpecKey(const std::string& key) {
 
 }  // namespace
 
+arrow::Result<std::string> SpecKeyOf(const PipelineSpec& spec, const std::string& yaml) {
+  ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, 0));
+  return spec.tenant + "/spec-" + TextHash(yaml) + "@" + node;
+}
+
 arrow::Result<std::string> StoreSpec(const PipelineSpec& spec, const std::string& yaml) {
+  ARROW_ASSIGN_OR_RAISE(std::string key, SpecKeyOf(spec, yaml));
   ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, 0));
   const std::string dataset = "spec-" + TextHash(yaml);
   ARROW_RETURN_NOT_OK(PutStageOutput(spec, node, dataset, "0", [&]() -> arrow::Result<DataFrame> {
@@ -675,17 +771,12 @@ arrow::Result<std::string> StoreSpec(const PipelineSpec& spec, const std::string
                         auto schema = arrow::schema({arrow::field("spec", arrow::utf8())});
                         return DataFrame::FromTable(arrow::Table::Make(schema, {column}));
                       }).status());
-  return spec.tenant + "/" + dataset + "@" + node;
+  SpecCache::Instance().Put(key, std::make_shared<const PipelineSpec>(spec));
+  return key;
 }
 
 arrow::Result<std::shared_ptr<const PipelineSpec>> LoadSpec(const std::string& key) {
-  static std::mutex mutex;
-  static auto* cache = new std::map<std::string, std::shared_ptr<const PipelineSpec>>();
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = cache->find(key);
-    if (it != cache->end()) return it->second;
-  }
+  if (auto cached = SpecCache::Instance().Get(key)) return cached;
   ARROW_ASSIGN_OR_RAISE(SpecKey parsed, ParseSpecKey(key));
   PipelineSpec access;
   access.tenant = parsed.tenant;
@@ -705,8 +796,7 @@ arrow::Result<std::shared_ptr<const PipelineSpec>> LoadSpec(const std::string& k
   const std::string yaml(static_cast<const arrow::StringScalar&>(*scalar).view());
   ARROW_ASSIGN_OR_RAISE(PipelineSpec spec, ParsePipelineSpec(yaml, key));
   auto shared = std::make_shared<const PipelineSpec>(std::move(spec));
-  std::lock_guard<std::mutex> lock(mutex);
-  cache->emplace(key, shared);
+  SpecCache::Instance().Put(key, shared);
   return shared;
 }
 

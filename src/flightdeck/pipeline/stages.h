@@ -23,6 +23,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -87,6 +89,17 @@ arrow::Result<std::string> NodeFor(const PipelineSpec& spec, int32_t partition);
 arrow::Result<frame::DataFrame> ReadSourcePartition(const PipelineSpec& spec,
                                                     int32_t partition);
 
+/// Projection pushdown: the source columns the stages read, when the stages
+/// determine them -- walking back from the sink, an aggregate or a select
+/// fixes the columns that flow on, and filter, with_column and sort add the
+/// columns their expressions and keys read. nullopt when the sink may need
+/// every source column (no aggregate or select fixes them), or a join, a
+/// Python stage or an unparsable expression is in the way. Names that are
+/// not source columns (made by a stage) may appear; Extract ignores them.
+/// Extract puts only these columns (for file sources the scan reads only
+/// them), never fewer than one. Pure.
+std::optional<std::set<std::string>> SourceColumnsNeeded(const PipelineSpec& spec);
+
 /// Applies stages `range` to `input`. Python stages are Invalid here.
 arrow::Result<frame::DataFrame> ApplyStages(const PipelineSpec& spec, frame::DataFrame input,
                                             StageRange range);
@@ -96,7 +109,8 @@ arrow::Result<frame::DataFrame> ApplyStages(const PipelineSpec& spec, frame::Dat
 /// union through the global ones.
 arrow::Result<frame::DataFrame> ComputeLocally(const PipelineSpec& spec);
 
-/// Extract: partition `partition` of the source put on NodeFor(partition).
+/// Extract: partition `partition` of the source put on NodeFor(partition),
+/// only the columns of SourceColumnsNeeded.
 arrow::Result<DatasetRef> Extract(const PipelineSpec& spec, const std::string& run,
                                   int32_t partition);
 
@@ -146,7 +160,13 @@ std::string StagingFolder(const PipelineSpec& spec, const std::string& run);
 // key, "<tenant>/spec-<hash>@<node>". Workers fetch and parse a spec once
 // and keep it by key (the hash is of the text, so a key names one text).
 
-/// Stores `yaml` (already parsed as `spec`) and returns its key. Idempotent.
+/// The key StoreSpec answers for `yaml` (parsed as `spec`), computed
+/// without storing anything (deterministic: the workflow may call it).
+/// Invalid when the spec names no node.
+arrow::Result<std::string> SpecKeyOf(const PipelineSpec& spec, const std::string& yaml);
+
+/// Stores `yaml` (already parsed as `spec`) and returns its key; the spec is
+/// then in this process's LoadSpec cache. Idempotent.
 arrow::Result<std::string> StoreSpec(const PipelineSpec& spec, const std::string& yaml);
 
 /// The spec of `key`, from this process's cache or fetched from its node.

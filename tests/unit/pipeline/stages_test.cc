@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
@@ -80,6 +81,18 @@ class StagesTest : public ::testing::Test {
     auto table = frame->Collect();
     EXPECT_TRUE(table.ok()) << table.status().ToString();
     return *table;
+  }
+
+  // The committed sink, rows sorted by category, equals `spec` computed
+  // locally (up to the last bits of sums).
+  void ExpectSinkByCategoryEqualsLocal(const PipelineSpec& spec) {
+    auto expected_frame = ComputeLocally(spec);
+    ASSERT_TRUE(expected_frame.ok()) << expected_frame.status().ToString();
+    auto expected = expected_frame->Collect();
+    ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+    auto a = Sorted(ReadSink(), {"category"});
+    auto e = Sorted(*expected, {"category"});
+    EXPECT_TRUE(ApproxSameTable(*a, *e)) << a->ToString() << "\n" << e->ToString();
   }
 
   fs::path dir_;
@@ -286,6 +299,44 @@ TEST_F(StagesTest, FileSourceSplitsFilesRoundRobin) {
   EXPECT_EQ(ReadSink()->num_rows(), 300);
 }
 
+TEST_F(StagesTest, ExtractPutsOnlyTheColumnsTheStagesRead) {
+  using Columns = std::set<std::string>;
+  // aggregate <- with_column <- filter: by, the aggregate's input made from
+  // amount, and the filter's column.
+  EXPECT_EQ(SourceColumnsNeeded(Spec(kAggregateSpec)), (Columns{"amount", "category"}));
+  // A select fixes the columns (amount_eur is made from amount).
+  EXPECT_EQ(SourceColumnsNeeded(Spec(kMapSpec)),
+            (Columns{"amount", "category", "customer", "id"}));
+  // Filters only: the sink writes every column.
+  PipelineSpec all = Spec(kMapSpec);
+  all.stages.pop_back();
+  EXPECT_EQ(SourceColumnsNeeded(all), std::nullopt);
+
+  auto schema_of = [&](const DatasetRef& ref) {
+    auto frame = DataFrame::FromFlight(ref.node, ref.ticket, {{"x-flightdeck-tenant", "acme"}});
+    EXPECT_TRUE(frame.ok()) << frame.status().ToString();
+    return *frame->schema();
+  };
+  ASSERT_OK_AND_ASSIGN(DatasetRef aggregated, Extract(Spec(kAggregateSpec), "run-proj", 0));
+  EXPECT_EQ(schema_of(aggregated)->ToString(), "amount: double\ncategory: string");
+  ASSERT_OK_AND_ASSIGN(DatasetRef whole, Extract(all, "run-proj-all", 0));
+  EXPECT_EQ(schema_of(whole)->num_fields(), 5);
+
+  // A file source: the scan reads only the needed columns, and the result
+  // equals the local DataFrame over every column.
+  fs::create_directories(dir_ / "in");
+  ASSERT_OK(DataFrame::FromTable(*frame::GenerateOrders({.rows = 3000, .seed = 4}))
+                .WriteFile((dir_ / "in" / "orders.parquet").string(), frame::FileFormat::kParquet));
+  std::string yaml = kAggregateSpec;
+  const std::string generated = "generate: {rows: 12345, seed: 3}";
+  yaml.replace(yaml.find(generated), generated.size(), "parquet: " + (dir_ / "in").string());
+  PipelineSpec files = Spec(yaml);
+  ASSERT_OK_AND_ASSIGN(DatasetRef from_file, Extract(files, "run-proj-file", 0));
+  EXPECT_EQ(schema_of(from_file)->ToString(), "amount: double\ncategory: string");
+  RunAll(files, "run-proj-file-all");
+  ExpectSinkByCategoryEqualsLocal(files);
+}
+
 TEST_F(StagesTest, PlanSplitsOnlyCombinableAggregatesAndNotOnePartition) {
   PipelineSpec spec = Spec(kAggregateSpec);
   spec.stages[2].aggregate.aggs.push_back({"avg", "mean(amount_eur)"});
@@ -300,11 +351,7 @@ TEST_F(StagesTest, PlanSplitsOnlyCombinableAggregatesAndNotOnePartition) {
   spec = Spec(kAggregateSpec);
   spec.stages[2].aggregate.aggs.push_back({"avg", "mean(amount_eur)"});
   RunAll(spec, "run-mean");
-  ASSERT_OK_AND_ASSIGN(auto expected_frame, ComputeLocally(spec));
-  ASSERT_OK_AND_ASSIGN(auto expected, expected_frame.Collect());
-  auto a = Sorted(ReadSink(), {"category"});
-  auto e = Sorted(expected, {"category"});
-  EXPECT_TRUE(ApproxSameTable(*a, *e)) << a->ToString() << "\n" << e->ToString();
+  ExpectSinkByCategoryEqualsLocal(spec);
   // A lost input is DatasetLost naming it.
   DatasetRef lost{node_->location().ToString(), "fdt1:acme:00000000000000000000000000000000",
                   1, 1, "f", "c"};

@@ -3,10 +3,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -96,6 +98,12 @@ arrow::Result<std::unique_ptr<EmbeddedTemporal>> EmbeddedTemporal::Start(
                   "--db-filename", impl->db_path, "--log-level", options.log_level};
   for (const auto& ns : options.namespaces) {
     process.argv.insert(process.argv.end(), {"--namespace", ns});
+  }
+  constexpr std::string_view kEagerKey = "system.enableActivityEagerExecution";
+  if (std::none_of(options.extra_args.begin(), options.extra_args.end(),
+                   [&](const std::string& arg) { return arg.find(kEagerKey) != std::string::npos; })) {
+    process.argv.insert(process.argv.end(),
+                        {"--dynamic-config-value", std::string(kEagerKey) + "=true"});
   }
   process.argv.insert(process.argv.end(), options.extra_args.begin(), options.extra_args.end());
   process.log_path = impl->log_path;

@@ -34,6 +34,9 @@ struct EmbeddedTemporalOptions {
   /// Namespaces created at launch besides "default".
   std::vector<std::string> namespaces;
   /// Further arguments for start-dev (e.g. --dynamic-config-value K=V).
+  /// Unless they set system.enableActivityEagerExecution themselves, the
+  /// server is started with it true, so that workers that ask for eager
+  /// activities (WorkerOptions::eager_activities) get them.
   std::vector<std::string> extra_args;
   /// How long to wait for the frontend to answer.
   std::chrono::milliseconds startup_timeout{std::chrono::seconds(90)};
