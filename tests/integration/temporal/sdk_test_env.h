@@ -4,8 +4,12 @@
 // only use the generated stub.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -151,6 +155,37 @@ inline int CountEvents(const std::vector<HistoryEvent>& events, enums::EventType
   for (const auto& e : events) n += e.event_type() == type ? 1 : 0;
   return n;
 }
+
+/// Sums the values of each metric name the worker reports.
+class MetricTotals {
+ public:
+  std::function<void(const WorkerMetric&)> Hook() {
+    return [this](const WorkerMetric& metric) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      totals_[metric.name] += metric.value;
+      counts_[metric.name] += 1;
+      max_[metric.name] = std::max(max_[metric.name], metric.value);
+    };
+  }
+  double Total(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return totals_[name];
+  }
+  int Count(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return counts_[name];
+  }
+  double Max(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return max_[name];
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, double> totals_;
+  std::map<std::string, int> counts_;
+  std::map<std::string, double> max_;
+};
 
 /// A dev server plus connection per test.
 class SdkTest : public ::testing::Test {

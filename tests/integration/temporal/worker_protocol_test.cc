@@ -14,37 +14,6 @@
 namespace flightdeck::temporal::testing {
 namespace {
 
-/// Sums the values of each metric name the worker reports.
-class MetricTotals {
- public:
-  std::function<void(const WorkerMetric&)> Hook() {
-    return [this](const WorkerMetric& metric) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      totals_[metric.name] += metric.value;
-      counts_[metric.name] += 1;
-      max_[metric.name] = std::max(max_[metric.name], metric.value);
-    };
-  }
-  double Total(const std::string& name) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return totals_[name];
-  }
-  int Count(const std::string& name) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return counts_[name];
-  }
-  double Max(const std::string& name) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return max_[name];
-  }
-
- private:
-  std::mutex mutex_;
-  std::map<std::string, double> totals_;
-  std::map<std::string, int> counts_;
-  std::map<std::string, double> max_;
-};
-
 /// Metrics outlive the workers: TearDown() shuts them down and they still
 /// report (shutdown_worker).
 class MetricsTest : public SdkTest {

@@ -100,7 +100,7 @@ std::vector<internal::Command> Replay(const WorkflowRegistry& registry, const st
   const auto* fn = registry.Find(events[0].workflow_execution_started_event_attributes().workflow_type().name());
   internal::WorkflowRun run(*fn, WorkflowInfo{.workflow_id = "wf"});
   *status = run.Replay(events);
-  return run.TakeCommands();
+  return run.Commands();
 }
 
 TEST(WorkflowRuntimeTest, FirstTaskSchedulesTheActivity) {
@@ -155,6 +155,70 @@ TEST(WorkflowRuntimeTest, ActivityResultLeadsToTimerThenCompletion) {
   ASSERT_EQ(commands.size(), 1u);
   ASSERT_EQ(commands[0].command_type(), enums::COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION);
   EXPECT_EQ(commands[0].complete_workflow_execution_command_attributes().result().payloads(0).data(), "\"hi\"");
+}
+
+// The sticky cache feeds one run the history in chunks, each starting after
+// the last WorkflowTaskStarted: the same commands as a full replay, and a
+// mismatch in a later chunk is still nondeterminism.
+TEST(WorkflowRuntimeTest, ChunkedReplayContinuesTheSameRun) {
+  WorkflowRegistry registry;
+  ASSERT_OK(registry.Register("TwoSteps", &TwoSteps));
+  const auto* fn = registry.Find("TwoSteps");
+  HistoryBuilder h;
+  h.Start("TwoSteps", *ToPayloads(std::string("Ada"))).WorkflowTask(false);
+  internal::WorkflowRun run(*fn, WorkflowInfo{.workflow_id = "wf"});
+  ASSERT_OK(run.Replay(h.events));
+  ASSERT_EQ(run.Commands().size(), 1u);
+  EXPECT_EQ(run.Commands()[0].command_type(), enums::COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK);
+
+  auto chunk_from = [&](size_t first) {
+    return std::vector<HistoryEvent>(h.events.begin() + static_cast<std::ptrdiff_t>(first), h.events.end());
+  };
+  size_t next = h.events.size();
+  h.Add(enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED).ActivityScheduled("Hello");
+  h.Add(enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED, [](HistoryEvent& e) {
+    e.mutable_activity_task_completed_event_attributes()->set_scheduled_event_id(5);
+    *e.mutable_activity_task_completed_event_attributes()->mutable_result() = *ToPayloads(std::string("hi"));
+  });
+  h.WorkflowTask(false);
+  ASSERT_OK(run.Replay(chunk_from(next)));
+  ASSERT_EQ(run.Commands().size(), 1u);
+  EXPECT_EQ(run.Commands()[0].command_type(), enums::COMMAND_TYPE_START_TIMER);
+
+  next = h.events.size();
+  h.Add(enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+  h.Add(enums::EVENT_TYPE_TIMER_STARTED, [](HistoryEvent& e) {
+    e.mutable_timer_started_event_attributes()->set_timer_id("1");
+  });
+  const int64_t timer_started = h.events.back().event_id();
+  h.Add(enums::EVENT_TYPE_TIMER_FIRED, [&](HistoryEvent& e) {
+    e.mutable_timer_fired_event_attributes()->set_started_event_id(timer_started);
+  });
+  h.WorkflowTask(false);
+  ASSERT_OK(run.Replay(chunk_from(next)));
+  ASSERT_EQ(run.Commands().size(), 1u);
+  EXPECT_EQ(run.Commands()[0].command_type(), enums::COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION);
+  EXPECT_TRUE(run.finished());
+
+  // The same history in one piece gives the same commands.
+  arrow::Status status;
+  auto full = Replay(registry, h.events, &status);
+  ASSERT_OK(status);
+  ASSERT_EQ(full.size(), 1u);
+  EXPECT_EQ(full[0].SerializeAsString(), run.Commands()[0].SerializeAsString());
+
+  // A chunk whose command event does not match the sent command.
+  internal::WorkflowRun other(*fn, WorkflowInfo{.workflow_id = "wf"});
+  HistoryBuilder g;
+  g.Start("TwoSteps", *ToPayloads(std::string("Ada"))).WorkflowTask(false);
+  ASSERT_OK(other.Replay(g.events));
+  next = g.events.size();
+  g.Add(enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED).ActivityScheduled("Goodbye");
+  g.WorkflowTask(false);
+  status = other.Replay(std::vector<HistoryEvent>(g.events.begin() + static_cast<std::ptrdiff_t>(next),
+                                                  g.events.end()));
+  ASSERT_TRUE(internal::IsNondeterminism(status)) << status.ToString();
+  EXPECT_NE(status.message().find("type=Goodbye"), std::string::npos) << status.message();
 }
 
 TEST(WorkflowRuntimeTest, MismatchNamesEventAndCommand) {

@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 #include <vector>
@@ -31,6 +32,15 @@ int ResolvePolls(int requested, int slots) {
   return std::max(1, std::min(5, slots / 2));
 }
 
+// `<identity>-<random hex>` (core's scheme): unique per worker.
+std::string StickyQueueName(const std::string& identity) {
+  std::random_device device;
+  std::mt19937_64 random((static_cast<uint64_t>(device()) << 32) ^ device());
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(random()));
+  return identity + "-" + hex;
+}
+
 }  // namespace
 
 struct Worker::Impl {
@@ -49,6 +59,7 @@ struct Worker::Impl {
   };
 
   internal::HandlerEnv env;
+  std::unique_ptr<internal::WorkflowCache> cache;  // set in Start() when sticky execution is on
   workflow::WorkflowRegistry workflows;
   std::map<std::string, ActivityFunction> activities;
 
@@ -87,12 +98,19 @@ struct Worker::Impl {
     return !stopping;
   }
 
+  // A poll of the normal queue, or (`sticky`) of this worker's sticky queue.
   template <typename Request>
-  Request PollRequest() const {
+  Request PollRequest(bool sticky) const {
     Request request;
     request.set_namespace_(env.options.namespace_name);
-    request.mutable_task_queue()->set_name(env.options.task_queue);
-    request.mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
+    if (sticky) {
+      request.mutable_task_queue()->set_name(env.sticky_queue);
+      request.mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_STICKY);
+      request.mutable_task_queue()->set_normal_name(env.options.task_queue);
+    } else {
+      request.mutable_task_queue()->set_name(env.options.task_queue);
+      request.mutable_task_queue()->set_kind(enums::TASK_QUEUE_KIND_NORMAL);
+    }
     request.set_identity(env.identity);
     return request;
   }
@@ -106,8 +124,8 @@ struct Worker::Impl {
   }
 
   template <typename Task, typename Request, typename Rpc>
-  void PollLoop(Lane<Task>& lane, Rpc rpc, const char* name) {
-    const auto request = PollRequest<Request>();
+  void PollLoop(Lane<Task>& lane, Rpc rpc, const char* name, bool sticky) {
+    const auto request = PollRequest<Request>(sticky);
     while (true) {
       {
         std::unique_lock<std::mutex> lock(mutex);
@@ -146,16 +164,24 @@ struct Worker::Impl {
     }
   }
 
-  // Starts `slots` handler threads and the lane's pollers.
+  // Starts `slots` handler threads and the lane's pollers; with `sticky`,
+  // the polls are split between the normal and the sticky queue (at least
+  // one each, which needs two slots).
   template <typename Request, typename Task, typename Rpc, typename Handle>
   void StartLane(Lane<Task>& lane, int slots, int requested_polls, Rpc rpc, const char* name,
-                 Handle handle) {
+                 bool sticky, Handle handle) {
     lane.free_slots = slots;
     for (int i = 0; i < slots; ++i) {
       lane.handlers.emplace_back([this, &lane, handle] { HandleLoop(lane, handle); });
     }
-    for (int i = 0; i < ResolvePolls(requested_polls, slots); ++i) {
-      lane.pollers.emplace_back([this, &lane, rpc, name] { PollLoop<Task, Request>(lane, rpc, name); });
+    const int polls = sticky ? std::min(slots, std::max(2, ResolvePolls(requested_polls, slots)))
+                             : ResolvePolls(requested_polls, slots);
+    const int sticky_polls = sticky ? polls / 2 : 0;
+    for (int i = 0; i < polls; ++i) {
+      const bool on_sticky = i < sticky_polls;
+      lane.pollers.emplace_back([this, &lane, rpc, name, on_sticky] {
+        PollLoop<Task, Request>(lane, rpc, name, on_sticky);
+      });
     }
   }
 
@@ -197,6 +223,7 @@ struct Worker::Impl {
     request.set_identity(env.identity);
     request.set_reason("graceful shutdown");
     request.set_task_queue(env.options.task_queue);
+    request.set_sticky_task_queue(env.sticky_queue);
     if (!workflows.Names().empty()) request.add_task_queue_types(enums::TASK_QUEUE_TYPE_WORKFLOW);
     if (!activities.empty()) request.add_task_queue_types(enums::TASK_QUEUE_TYPE_ACTIVITY);
     wsv1::ShutdownWorkerResponse response;
@@ -225,6 +252,11 @@ arrow::Result<std::unique_ptr<Worker>> Worker::Make(std::shared_ptr<Connection> 
     return arrow::Status::Invalid("worker slot counts must be positive, got ",
                                   options.max_concurrent_workflow_tasks, " workflow and ",
                                   options.max_concurrent_activities, " activity slots");
+  }
+  if (options.max_cached_workflows < 0 || options.sticky_schedule_to_start_timeout.count() < 0) {
+    return arrow::Status::Invalid("worker max_cached_workflows and sticky_schedule_to_start_timeout must "
+                                  "not be negative, got ", options.max_cached_workflows, " and ",
+                                  options.sticky_schedule_to_start_timeout.count(), " ms");
   }
   if (options.max_concurrent_workflow_task_polls < 0 || options.max_concurrent_activity_task_polls < 0) {
     return arrow::Status::Invalid("worker poll counts must not be negative, got ",
@@ -267,14 +299,23 @@ arrow::Status Worker::Start() {
   if (!impl->activities.empty()) {
     impl->StartLane<wsv1::PollActivityTaskQueueRequest>(
         impl->activity_lane, options.max_concurrent_activities, options.max_concurrent_activity_task_polls,
-        &wsv1::WorkflowService::Stub::PollActivityTaskQueue, "PollActivityTaskQueue",
+        &wsv1::WorkflowService::Stub::PollActivityTaskQueue, "PollActivityTaskQueue", false,
         [impl](const wsv1::PollActivityTaskQueueResponse& task) { impl->HandleActivity(task); });
     if (options.eager_activities) impl->EnableEagerActivities();
   }
   if (!impl->workflows.Names().empty()) {
+    const bool sticky = options.max_cached_workflows > 0 && options.max_concurrent_workflow_tasks >= 2;
+    if (sticky) {
+      impl->env.sticky_queue = StickyQueueName(impl->env.identity);
+      impl->cache = std::make_unique<internal::WorkflowCache>(
+          options.max_cached_workflows, [impl](const std::string&) {
+            impl->env.Metric("workflow_cache_evicted", 1, impl->env.options.task_queue);
+          });
+      impl->env.cache = impl->cache.get();
+    }
     impl->StartLane<wsv1::PollWorkflowTaskQueueRequest>(
         impl->workflow_lane, options.max_concurrent_workflow_tasks, options.max_concurrent_workflow_task_polls,
-        &wsv1::WorkflowService::Stub::PollWorkflowTaskQueue, "PollWorkflowTaskQueue",
+        &wsv1::WorkflowService::Stub::PollWorkflowTaskQueue, "PollWorkflowTaskQueue", sticky,
         [impl](const wsv1::PollWorkflowTaskQueueResponse& task) {
           internal::HandleWorkflowTask(impl->env, task);
         });

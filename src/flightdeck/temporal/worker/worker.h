@@ -9,8 +9,12 @@
 //   ...
 //   ARROW_RETURN_NOT_OK(worker->Shutdown());   // finishes running tasks
 //
-// Workflow tasks are replayed from full history every time (no sticky
-// cache). Each kind of task (workflow, activity) has a fixed number of slots
+// Sticky execution (protocol doc 4.5): live workflow runs stay in an LRU
+// cache (WorkerOptions::max_cached_workflows) and later workflow tasks of a
+// run come through this worker's own sticky task queue carrying only the new
+// events, which are applied to the cached run. A cache miss (evicted run,
+// gap in the events) fetches the full history and replays it; a run is
+// evicted when it closes, continues as new or fails a task. Each kind of task (workflow, activity) has a fixed number of slots
 // (one handler thread each) and a smaller number of concurrent long polls
 // that only run while a slot is free. Activities scheduled on the worker's
 // own task queue are requested for eager execution when an activity slot is
@@ -50,7 +54,11 @@ struct WorkerMetric {
   /// activity_eager_requested (value = activities asked for in one
   /// completion), activity_eager_received (value = activity tasks the server
   /// returned in it), shutdown_worker (value 1 when the server acknowledged
-  /// the ShutdownWorker call, 0 when it does not implement it or failed).
+  /// the ShutdownWorker call, 0 when it does not implement it or failed),
+  /// workflow_cache_hit (a workflow task or legacy query served from the
+  /// sticky cache), workflow_cache_miss (a task of a run past its first task
+  /// replayed from full history), workflow_cache_evicted (a run pushed out
+  /// of the full cache).
   std::string name;
   double value = 1;
   /// Workflow or activity type.
@@ -82,6 +90,15 @@ struct WorkerOptions {
   /// system.enableActivityEagerExecution ignore the request and the
   /// activity goes through the task queue as usual.
   bool eager_activities = true;
+  /// Sticky cache size: live workflow runs kept between their workflow
+  /// tasks, least recently used evicted first. 0 turns sticky execution
+  /// off (every task replays full history). Sticky execution also needs
+  /// max_concurrent_workflow_tasks >= 2 (one slot polls the sticky queue,
+  /// one the normal queue); with a single slot it is off.
+  int max_cached_workflows = 1000;
+  /// schedule_to_start_timeout sent with sticky_attributes: a task left on
+  /// the sticky queue that long (worker gone) moves to the normal queue.
+  std::chrono::milliseconds sticky_schedule_to_start_timeout{std::chrono::seconds(5)};
   /// How long Shutdown() lets running activities finish before it marks them
   /// cancelled (and then still waits for them to return).
   std::chrono::milliseconds graceful_shutdown_timeout{std::chrono::seconds(10)};
@@ -122,8 +139,8 @@ ActivityFunction WrapActivity(F fn, std::tuple<ActivityContext&, Args...>*) {
 /// Registration must happen before Start().
 class Worker {
  public:
-  /// Invalid when task_queue is empty, slot counts are not positive or poll
-  /// counts are negative.
+  /// Invalid when task_queue is empty, slot counts are not positive, poll
+  /// counts, the cache size or the sticky timeout are negative.
   static arrow::Result<std::unique_ptr<Worker>> Make(std::shared_ptr<Connection> connection,
                                                      WorkerOptions options);
   /// Shutdown(), ignoring its status.
@@ -157,7 +174,8 @@ class Worker {
 
   /// Stops polling, lets running and queued tasks finish (activities are
   /// marked cancelled after graceful_shutdown_timeout), joins the threads,
-  /// then tells the server with ShutdownWorker (an UNIMPLEMENTED or failed
+  /// then tells the server with ShutdownWorker, naming the sticky queue so
+  /// its cached runs' tasks go to the normal queue (an UNIMPLEMENTED or failed
   /// call is only reported through the shutdown_worker metric). Idempotent;
   /// returns OK.
   arrow::Status Shutdown();

@@ -1,6 +1,7 @@
 // flightdeck/temporal/worker/internal/task_handlers.h: processing of one
-// polled workflow task (replay from scratch, protocol doc 5.13) and one
-// activity task (4.4). Called from the worker's poll threads.
+// polled workflow task (from the sticky cache, or replay from scratch;
+// protocol doc 4.5, 5.13) and one activity task (4.4). Called from the
+// worker's slot threads.
 #pragma once
 
 #include <functional>
@@ -11,6 +12,7 @@
 
 #include <arrow/result.h>
 
+#include "flightdeck/temporal/worker/internal/workflow_cache.h"
 #include "flightdeck/temporal/worker/worker.h"
 #include "temporal/api/workflowservice/v1/request_response.pb.h"
 
@@ -45,6 +47,10 @@ struct HandlerEnv {
   const workflow::WorkflowRegistry* workflows = nullptr;
   const std::map<std::string, ActivityFunction>* activities = nullptr;
   EagerActivitySlots eager;
+  /// Sticky execution: the cache of live runs and this worker's sticky
+  /// queue name; null and empty when caching is off.
+  WorkflowCache* cache = nullptr;
+  std::string sticky_queue;
 
   void Metric(const std::string& name, double value, const std::string& type) const {
     if (options.metrics) options.metrics({name, value, type});
@@ -56,7 +62,13 @@ struct HandlerEnv {
 arrow::Result<HistoryEvents> FetchFullHistory(
     const HandlerEnv& env, const ::temporal::api::workflowservice::v1::PollWorkflowTaskQueueResponse& task);
 
-/// Replays and answers one workflow task (completion, failure or legacy
+/// History from event 1 for a task whose history is partial (a sticky task
+/// on a cache miss): all persisted pages, then the task's own events that
+/// are newer (its transient workflow task events), checked for contiguity.
+arrow::Result<HistoryEvents> FetchHistoryFromStart(
+    const HandlerEnv& env, const ::temporal::api::workflowservice::v1::PollWorkflowTaskQueueResponse& task);
+
+/// Answers one workflow task from the cached run or by replay (completion, failure or legacy
 /// query answer). RPC errors are logged; nothing is retried.
 void HandleWorkflowTask(const HandlerEnv& env,
                         const ::temporal::api::workflowservice::v1::PollWorkflowTaskQueueResponse& task);

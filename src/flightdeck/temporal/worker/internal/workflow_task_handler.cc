@@ -1,4 +1,6 @@
-// Replay-from-scratch processing of a workflow task (protocol doc 5.13).
+// Processing of a workflow task: from the sticky cache or by replay from
+// full history (protocol doc 4.5, 5.13).
+#include <google/protobuf/util/time_util.h>
 #include <grpcpp/client_context.h>
 
 #include "flightdeck/common/logging.h"
@@ -14,11 +16,13 @@ namespace wsv1 = ::temporal::api::workflowservice::v1;
 namespace enums = ::temporal::api::enums::v1;
 using workflow::internal::WorkflowRun;
 
-arrow::Result<HistoryEvents> FetchFullHistory(const HandlerEnv& env,
-                                              const wsv1::PollWorkflowTaskQueueResponse& task) {
-  HistoryEvents events(task.history().events().begin(), task.history().events().end());
-  std::string token = task.next_page_token();
-  while (!token.empty()) {
+namespace {
+
+// Appends the events of GetWorkflowExecutionHistory pages from `token` on
+// (empty token = from the start).
+arrow::Status FetchPages(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueResponse& task,
+                         std::string token, HistoryEvents* events) {
+  do {
     wsv1::GetWorkflowExecutionHistoryRequest request;
     request.set_namespace_(env.options.namespace_name);
     *request.mutable_execution() = task.workflow_execution();
@@ -28,16 +32,58 @@ arrow::Result<HistoryEvents> FetchFullHistory(const HandlerEnv& env,
     ARROW_RETURN_NOT_OK(FromGrpcStatus(
         env.connection->workflow_service().GetWorkflowExecutionHistory(context.get(), request, &response),
         "GetWorkflowExecutionHistory"));
-    for (const auto& event : response.history().events()) events.push_back(event);
+    for (const auto& event : response.history().events()) events->push_back(event);
     token = response.next_page_token();
-  }
+  } while (!token.empty());
+  return arrow::Status::OK();
+}
+
+arrow::Status CheckContiguous(const wsv1::PollWorkflowTaskQueueResponse& task, const HistoryEvents& events,
+                              int64_t first_id) {
   for (size_t index = 0; index < events.size(); ++index) {
-    if (events[index].event_id() != static_cast<int64_t>(index) + 1) {
+    if (events[index].event_id() != static_cast<int64_t>(index) + first_id) {
       return arrow::Status::IOError("history of ", task.workflow_execution().workflow_id(),
-                                    " is not contiguous: expected event ", index + 1, ", got ",
+                                    " is not contiguous: expected event ",
+                                    static_cast<int64_t>(index) + first_id, ", got ",
                                     events[index].event_id());
     }
   }
+  return arrow::Status::OK();
+}
+
+// The task's events plus the rest of its pages (sticky tasks carry the
+// events after previous_started_event_id).
+arrow::Result<HistoryEvents> FetchTaskHistory(const HandlerEnv& env,
+                                              const wsv1::PollWorkflowTaskQueueResponse& task) {
+  HistoryEvents events(task.history().events().begin(), task.history().events().end());
+  if (!task.next_page_token().empty()) {
+    ARROW_RETURN_NOT_OK(FetchPages(env, task, task.next_page_token(), &events));
+  }
+  ARROW_RETURN_NOT_OK(CheckContiguous(task, events, events.empty() ? 1 : events.front().event_id()));
+  return events;
+}
+
+}  // namespace
+
+arrow::Result<HistoryEvents> FetchFullHistory(const HandlerEnv& env,
+                                              const wsv1::PollWorkflowTaskQueueResponse& task) {
+  ARROW_ASSIGN_OR_RAISE(auto events, FetchTaskHistory(env, task));
+  if (!events.empty() && events.front().event_id() != 1) {
+    return arrow::Status::IOError("history of ", task.workflow_execution().workflow_id(),
+                                  " starts at event ", events.front().event_id(), ", not 1");
+  }
+  return events;
+}
+
+arrow::Result<HistoryEvents> FetchHistoryFromStart(const HandlerEnv& env,
+                                                   const wsv1::PollWorkflowTaskQueueResponse& task) {
+  HistoryEvents events;
+  ARROW_RETURN_NOT_OK(FetchPages(env, task, "", &events));
+  const int64_t last = events.empty() ? 0 : events.back().event_id();
+  for (const auto& event : task.history().events()) {
+    if (event.event_id() > last) events.push_back(event);
+  }
+  ARROW_RETURN_NOT_OK(CheckContiguous(task, events, 1));
   return events;
 }
 
@@ -176,46 +222,126 @@ void DispatchEagerActivities(const HandlerEnv& env, int reserved, const std::str
 
 }  // namespace
 
-void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueResponse& task) {
-  const auto begin = std::chrono::steady_clock::now();
-  const std::string& type = task.workflow_type().name();
-  auto events = FetchFullHistory(env, task);
-  if (!events.ok()) {
-    FailTask(env, task, enums::WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
-             events.status());
-    return;
-  }
-  if (task.started_event_id() > 0 && !events->empty() &&
-      events->back().event_id() > task.started_event_id()) {
-    return;  // stale task: a newer one exists (5.2)
-  }
-  const workflow::WorkflowFunction* function = env.workflows->Find(type);
-  if (function == nullptr) {
-    auto error = arrow::Status::KeyError("workflow type '", type, "' is not registered on task queue ",
-                                         env.options.task_queue, " (registered: ",
-                                         env.workflows->Names(), ")");
-    if (task.has_query()) {
-      AnswerLegacyQuery(env, task, nullptr, error);
-    } else {
-      FailTask(env, task, enums::WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE, error);
-    }
-    return;
-  }
+namespace {
+
+bool IsPartial(const wsv1::PollWorkflowTaskQueueResponse& task) {
+  return task.history().events().empty() || task.history().events(0).event_id() != 1;
+}
+
+// True when the sticky task's events continue the cached run exactly: they
+// start right after the run's last WorkflowTaskStarted, with the
+// WorkflowTaskCompleted of the commands the run sent.
+bool ContinuesCached(const wsv1::PollWorkflowTaskQueueResponse& task, const CachedWorkflow& entry) {
+  const auto& events = task.history().events();
+  return !events.empty() && task.previous_started_event_id() == entry.last_event_id &&
+         events[0].event_id() == entry.last_event_id + 1 &&
+         events[0].event_type() == enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED;
+}
+
+std::unique_ptr<WorkflowRun> NewRun(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueResponse& task,
+                                    const workflow::WorkflowFunction& function) {
   workflow::WorkflowInfo info;
   info.namespace_name = env.options.namespace_name;
   info.workflow_id = task.workflow_execution().workflow_id();
   info.run_id = task.workflow_execution().run_id();
-  info.workflow_type = type;
+  info.workflow_type = task.workflow_type().name();
   info.task_queue = task.workflow_execution_task_queue().name();
   if (info.task_queue.empty()) info.task_queue = env.options.task_queue;
-  WorkflowRun run(*function, info);
-  const arrow::Status replayed = run.Replay(*events);
+  return std::make_unique<WorkflowRun>(function, std::move(info));
+}
 
-  if (task.has_query()) {
-    AnswerLegacyQuery(env, task, &run, replayed);
+// A fresh run replayed from full history (paged; from the start for a
+// partial task). Sets `*replayed` to the replay status; an error result
+// means the history or the workflow type was not available; null means the
+// task is stale (its history goes past started_event_id: a newer task
+// exists, 5.2) and must be abandoned without an answer.
+arrow::Result<std::unique_ptr<WorkflowRun>> ReplayFromStart(const HandlerEnv& env,
+                                                            const wsv1::PollWorkflowTaskQueueResponse& task,
+                                                            HistoryEvents* events, arrow::Status* replayed) {
+  ARROW_ASSIGN_OR_RAISE(*events, IsPartial(task) ? FetchHistoryFromStart(env, task)
+                                                 : FetchFullHistory(env, task));
+  if (task.started_event_id() > 0 && !events->empty() &&
+      events->back().event_id() > task.started_event_id()) {
+    return nullptr;
+  }
+  const std::string& type = task.workflow_type().name();
+  const workflow::WorkflowFunction* function = env.workflows->Find(type);
+  if (function == nullptr) {
+    return arrow::Status::KeyError("workflow type '", type, "' is not registered on task queue ",
+                                   env.options.task_queue, " (registered: ", env.workflows->Names(), ")");
+  }
+  auto run = NewRun(env, task, *function);
+  *replayed = run->Replay(*events);
+  return run;
+}
+
+// A legacy query task: answered from the cached run when the task has no
+// events of its own (sticky), else from a replay that is not cached. The
+// checked-out entry goes back untouched either way.
+void HandleLegacyQuery(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueResponse& task,
+                       CheckedOut& checked_out) {
+  if (checked_out.entry != nullptr && task.history().events().empty()) {
+    env.Metric("workflow_cache_hit", 1, task.workflow_type().name());
+    AnswerLegacyQuery(env, task, checked_out.entry->run.get(), arrow::Status::OK());
+    checked_out.PutBack();
     return;
   }
+  checked_out.PutBack();
+  HistoryEvents events;
+  arrow::Status replayed;
+  auto run = ReplayFromStart(env, task, &events, &replayed);
+  if (!run.ok()) {
+    AnswerLegacyQuery(env, task, nullptr, run.status());
+    return;
+  }
+  if (*run == nullptr) return;  // not expected for queries (started_event_id 0)
+  AnswerLegacyQuery(env, task, run->get(), replayed);
+}
+
+}  // namespace
+
+void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueResponse& task) {
+  const auto begin = std::chrono::steady_clock::now();
+  const std::string& type = task.workflow_type().name();
+  const std::string& run_id = task.workflow_execution().run_id();
+  // Checked out: no other slot drives this run while the task is handled
+  // (a task for it waits until it is given back).
+  CheckedOut checked_out(env.cache, run_id);
+  if (task.has_query()) {
+    HandleLegacyQuery(env, task, checked_out);
+    return;
+  }
+  std::unique_ptr<CachedWorkflow>& entry = checked_out.entry;
+
+  HistoryEvents events;
+  arrow::Status replayed;
+  if (entry != nullptr && IsPartial(task) && ContinuesCached(task, *entry)) {
+    env.Metric("workflow_cache_hit", 1, type);
+    auto fetched = FetchTaskHistory(env, task);
+    if (!fetched.ok()) {
+      FailTask(env, task, enums::WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+               fetched.status());
+      return;  // the entry is evicted (dropped)
+    }
+    events = std::move(*fetched);
+    if (!events.empty() && events.back().event_id() > task.started_event_id()) return;  // stale (5.2)
+    replayed = entry->run->Replay(events);
+  } else {
+    if (task.previous_started_event_id() > 0) env.Metric("workflow_cache_miss", 1, type);
+    entry.reset();  // a full replay replaces whatever was cached
+    auto run = ReplayFromStart(env, task, &events, &replayed);
+    if (!run.ok()) {
+      FailTask(env, task, enums::WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE, run.status());
+      return;
+    }
+    if (*run == nullptr) return;  // stale
+    entry = std::make_unique<CachedWorkflow>();
+    entry->run = std::move(*run);
+  }
+  WorkflowRun& run = *entry->run;
   if (!replayed.ok()) {
+    // Nondeterminism or a workflow bug: the run is dropped from the cache,
+    // so the retried task replays from full history.
     FailTask(env, task,
              workflow::internal::IsNondeterminism(replayed)
                  ? enums::WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR
@@ -227,7 +353,7 @@ void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueue
   request.set_task_token(task.task_token());
   request.set_namespace_(env.options.namespace_name);
   request.set_identity(env.identity);
-  for (auto& command : run.TakeCommands()) *request.add_commands() = std::move(command);
+  for (auto& command : run.Commands()) *request.add_commands() = std::move(command);
   for (const auto& [id, query] : task.queries()) {
     FillQueryResult(run, query, &(*request.mutable_query_results())[id]);
     env.Metric("workflow_task_query_answered", 1, type);
@@ -235,6 +361,24 @@ void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueue
   RejectUpdates(task, &request);
   request.mutable_sdk_metadata()->set_sdk_name(kSdkName);
   request.mutable_sdk_metadata()->set_sdk_version(kSdkVersion);
+  const bool cache_it = env.cache != nullptr && env.cache->capacity() > 0 && !run.finished();
+  if (cache_it) {
+    auto* sticky = request.mutable_sticky_attributes();
+    sticky->mutable_worker_task_queue()->set_name(env.sticky_queue);
+    sticky->mutable_worker_task_queue()->set_kind(enums::TASK_QUEUE_KIND_STICKY);
+    sticky->mutable_worker_task_queue()->set_normal_name(env.options.task_queue);
+    *sticky->mutable_schedule_to_start_timeout() =
+        google::protobuf::util::TimeUtil::MillisecondsToDuration(
+            env.options.sticky_schedule_to_start_timeout.count());
+    // Cached before the completion is sent: the next sticky task may arrive
+    // on another slot as soon as the server has it. A rejected completion
+    // erases the entry again; should a task see it first, its events start
+    // with WorkflowTaskFailed, not WorkflowTaskCompleted, and it replays.
+    entry->last_event_id = events.empty() ? entry->last_event_id : events.back().event_id();
+    checked_out.PutBack();
+  } else {
+    entry.reset();  // completed, failed, continued as new, or no cache: evict
+  }
   const int eager_reserved = RequestEagerActivities(env, &request);
   wsv1::RespondWorkflowTaskCompletedResponse response;
   auto context = env.connection->NewContext(env.options.namespace_name);
@@ -244,9 +388,10 @@ void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueue
   if (!status.ok()) response.clear_activity_tasks();
   DispatchEagerActivities(env, eager_reserved, type, &response);
   if (!status.ok()) {
+    if (cache_it) env.cache->Erase(run_id);
     // INVALID_ARGUMENT (e.g. UNHANDLED_COMMAND) or NOT_FOUND: the server has
     // already scheduled what comes next; never retry a completion.
-    FD_LOG(kInfo) << "workflow task completion of " << info.workflow_id
+    FD_LOG(kInfo) << "workflow task completion of " << task.workflow_execution().workflow_id()
                   << " rejected: " << status.ToString();
   }
   env.Metric("workflow_task_completed", 1, type);

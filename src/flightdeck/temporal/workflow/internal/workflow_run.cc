@@ -118,11 +118,10 @@ void WorkflowRun::FinishIfDone() {
   AddCommand(std::move(command), CommandKind::kTerminal, 0);
 }
 
-std::vector<Command> WorkflowRun::TakeCommands() {
+std::vector<Command> WorkflowRun::Commands() const {
   std::vector<Command> out;
   out.reserve(commands_.size());
-  for (auto& pending : commands_) out.push_back(std::move(pending.command));
-  commands_.clear();
+  for (const auto& pending : commands_) out.push_back(pending.command);
   return out;
 }
 

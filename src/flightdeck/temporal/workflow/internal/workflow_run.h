@@ -1,8 +1,11 @@
 // flightdeck/temporal/workflow/internal/workflow_run.h: one workflow run being
 // replayed from history (protocol doc, sections 5.3 - 5.13).
 //
-// A WorkflowRun is built per workflow task, fed the task's full history with
-// Replay(), and then yields the commands of the live activation. Events are
+// A WorkflowRun is built from a run's full history with Replay() and then
+// yields the commands of the live activation. A worker with a sticky cache
+// keeps the run and feeds it the next task's new events with another
+// Replay() call (the commands it sent stay pending and are matched against
+// them). Events are
 // applied in order; results and inputs become jobs that run, in history
 // order, when a sequence closes at a successful WorkflowTaskStarted.
 // Command events are matched against the commands earlier activations
@@ -63,14 +66,23 @@ class WorkflowRun {
   WorkflowRun(const WorkflowRun&) = delete;
   WorkflowRun& operator=(const WorkflowRun&) = delete;
 
-  /// Applies a complete history (events 1..N, contiguous). Fails with a
+  /// Applies history events, contiguous: the first call gets events 1..N;
+  /// a later call (sticky cache) gets the events right after the previous
+  /// call's last event, which must have been a successful
+  /// WorkflowTaskStarted whose commands were completed (so the new events
+  /// start with WorkflowTaskCompleted; the caller checks that). Fails with a
   /// Nondeterminism status on mismatches, and with UnknownError when
-  /// workflow code threw (a workflow bug).
+  /// workflow code threw (a workflow bug); the run is unusable after an
+  /// error.
   arrow::Status Replay(const std::vector<HistoryEvent>& events);
 
   /// Commands of the live (last) activation, terminal command last. Valid
-  /// after Replay() succeeded.
-  std::vector<Command> TakeCommands();
+  /// after Replay() succeeded. They stay pending: the next Replay() call
+  /// matches its command events against them.
+  std::vector<Command> Commands() const;
+
+  /// True once the workflow produced its terminal command.
+  bool finished() const { return finished_; }
 
   /// Runs query handler `name`. KeyError for an unknown query type.
   arrow::Result<Payload> Query(const std::string& name, const Payloads& args);
