@@ -145,8 +145,12 @@ void AddWorkerCommand(CLI::App& app) {
     setenv("ACERO_ALIGNMENT_HANDLING", "ignore", /*overwrite=*/0);
     auto conn = temporal::Connection::Connect({.target = *target});
     Check(conn.status(), "cannot connect to Temporal at " + *target);
-    auto worker = temporal::Worker::Make(
-        *conn, {.task_queue = *queue, .max_concurrent_activities = *slots});
+    // Pipeline workflow tasks are short: a workflow left on the sticky queue
+    // of a worker that died moves to the normal queue after 1 s, not 5 s.
+    auto worker = temporal::Worker::Make(*conn, {.task_queue = *queue,
+                                                 .max_concurrent_activities = *slots,
+                                                 .sticky_schedule_to_start_timeout =
+                                                     std::chrono::seconds(1)});
     Check(worker.status(), "worker");
     Check(pipeline::RegisterPipeline(**worker), "registering the pipeline");
     std::signal(SIGTERM, OnStopSignal);
