@@ -331,7 +331,11 @@ TEST_F(PipelineWorkflowTest, LostPartialOutputIsComputedAgainFromItsPartition) {
       },
       60s));
   EXPECT_LT(done, 8);
-  EXPECT_EQ(CountScheduled(handle, kExtractActivity), done);
+  // The next chain's extract may have started before the pause landed
+  // (parallelism 1: at most one); its transform waits for the resume.
+  const int64_t extracts = CountScheduled(handle, kExtractActivity);
+  EXPECT_GE(extracts, done);
+  EXPECT_LE(extracts, done + 1);
   EXPECT_EQ(CountScheduled(handle, kCombineActivity), 0);
 
   // The node loses partition 0's output (DoAction drop, as an eviction or a
