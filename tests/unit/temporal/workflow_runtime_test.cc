@@ -92,6 +92,15 @@ class HistoryBuilder {
       e.mutable_activity_task_scheduled_event_attributes()->mutable_activity_type()->set_name(type);
     });
   }
+  HistoryBuilder& TimerStartedAndFired(const std::string& timer_id) {
+    Add(enums::EVENT_TYPE_TIMER_STARTED, [&](HistoryEvent& e) {
+      e.mutable_timer_started_event_attributes()->set_timer_id(timer_id);
+    });
+    const int64_t started = events.back().event_id();
+    return Add(enums::EVENT_TYPE_TIMER_FIRED, [&](HistoryEvent& e) {
+      e.mutable_timer_fired_event_attributes()->set_started_event_id(started);
+    });
+  }
   std::vector<HistoryEvent> events;
 };
 
@@ -142,13 +151,7 @@ TEST(WorkflowRuntimeTest, ActivityResultLeadsToTimerThenCompletion) {
   h.events.pop_back();
   h.events.pop_back();
   h.WorkflowTask();
-  h.Add(enums::EVENT_TYPE_TIMER_STARTED, [](HistoryEvent& e) {
-    e.mutable_timer_started_event_attributes()->set_timer_id("1");
-  });
-  const int64_t timer_started = h.events.back().event_id();
-  h.Add(enums::EVENT_TYPE_TIMER_FIRED, [&](HistoryEvent& e) {
-    e.mutable_timer_fired_event_attributes()->set_started_event_id(timer_started);
-  });
+  h.TimerStartedAndFired("1");
   h.WorkflowTask(false);
   commands = Replay(registry, h.events, &status);
   ASSERT_OK(status);
@@ -187,13 +190,7 @@ TEST(WorkflowRuntimeTest, ChunkedReplayContinuesTheSameRun) {
 
   next = h.events.size();
   h.Add(enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
-  h.Add(enums::EVENT_TYPE_TIMER_STARTED, [](HistoryEvent& e) {
-    e.mutable_timer_started_event_attributes()->set_timer_id("1");
-  });
-  const int64_t timer_started = h.events.back().event_id();
-  h.Add(enums::EVENT_TYPE_TIMER_FIRED, [&](HistoryEvent& e) {
-    e.mutable_timer_fired_event_attributes()->set_started_event_id(timer_started);
-  });
+  h.TimerStartedAndFired("1");
   h.WorkflowTask(false);
   ASSERT_OK(run.Replay(chunk_from(next)));
   ASSERT_EQ(run.Commands().size(), 1u);
