@@ -264,7 +264,13 @@ def dev_server(timeout_s: float = 90.0):
                              "--port", str(port), "--log-level", "error",
                              # Eager activities for the C++ worker (flightdeck's
                              # pipeline bench shares this server).
-                             "--dynamic-config-value", "system.enableActivityEagerExecution=true"],
+                             "--dynamic-config-value", "system.enableActivityEagerExecution=true",
+                             # The transfer queue reader hands new workflow tasks
+                             # to matching at 20 reads/s by default: past its
+                             # first burst every workflow task of a short run
+                             # waits ~35 ms (as `flightdeck dev-server` and
+                             # `demo` do: cli LowLatencyDevServerArgs).
+                             "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         asyncio.run(_wait_until_serving(address, proc, timeout_s))

@@ -72,6 +72,7 @@ void RunDemo(const DemoOptions& options) {
 
   temporal::EmbeddedTemporalOptions temporal_options;
   temporal_options.state_dir = options.state_dir;
+  temporal_options.extra_args = LowLatencyDevServerArgs();
   auto server = temporal::EmbeddedTemporal::Start(temporal_options);
   Check(server.status(), "cannot start the Temporal dev server");
   auto conn = temporal::Connection::Connect({.target = (*server)->target()});

@@ -12,6 +12,7 @@ namespace flightdeck::cli {
 void AddDevServerCommand(CLI::App& app) {
   auto options = std::make_shared<temporal::EmbeddedTemporalOptions>();
   options->port = 7233;
+  options->extra_args = LowLatencyDevServerArgs();
   CLI::App* cmd = app.add_subcommand(
       "dev-server", "Run a Temporal dev server (temporal server start-dev) with SQLite state");
   cmd->add_option("--port", options->port, "Frontend gRPC port; 0 picks a free one")

@@ -7,6 +7,7 @@
 #include <arrow/util/base64.h>
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/flight/ticket.h"
 #include "flightdeck/pipeline/activity_keep_alive.h"
 #include "flightdeck/pipeline/stages.h"
 #include "flightdeck/temporal/converter/failure.h"
@@ -56,72 +57,151 @@ arrow::Result<DatasetRef> RefOf(const PipelineSpec& spec, int32_t partition,
   ARROW_ASSIGN_OR_RAISE(std::string node, Classify(NodeFor(spec, partition)));
   DatasetRef ref;
   ref.node = std::move(node);
-  ref.ticket = ticket;
+  ref.ticket = ExpandTicket(spec.tenant, ticket);
   return ref;
 }
 
-std::string Base64(const std::string& bytes) { return arrow::util::base64_encode(bytes); }
+// Unpadded base64 (tickets in history).
+std::string Base64(const std::string& bytes) {
+  std::string text = arrow::util::base64_encode(bytes);
+  while (!text.empty() && text.back() == '=') text.pop_back();
+  return text;
+}
 
-std::string Unbase64(const std::string& text) {
+std::string Unbase64(std::string text) {
+  while (text.size() % 4 != 0) text.push_back('=');
   auto decoded = arrow::util::base64_decode(text);
   return decoded.ok() ? *decoded : std::string();
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// The run a task names: its own, or the workflow id of the activity.
+std::string RunOf(const ActivityContext& ctx, const StageTask& task) {
+  return task.run.empty() ? ctx.info().workflow_id : task.run;
 }
 
 }  // namespace
 
 void to_json(nlohmann::json& json, const StageTask& task) {
-  json = nlohmann::json{{"spec", task.spec}, {"run", task.run}, {"partition", task.partition}};
-  if (!task.input.empty()) json["input"] = Base64(task.input);
-  if (!task.inputs.empty()) {
-    auto& inputs = json["inputs"] = nlohmann::json::array();
-    for (const auto& ticket : task.inputs) inputs.push_back(Base64(ticket));
-  }
-  if (!task.parts.empty()) json["parts"] = task.parts;
-  if (!task.yaml.empty()) json["yaml"] = task.yaml;
-  if (!task.origin.empty()) json["origin"] = task.origin;
+  std::vector<std::string> inputs;
+  for (const auto& ticket : task.inputs) inputs.push_back(Base64(ticket));
+  json = nlohmann::json::array({task.spec, task.run, task.partition, Base64(task.input), inputs,
+                                task.parts, task.yaml, task.origin});
+  // Trailing empty fields are left out.
+  while (json.size() > 3 && (json.back().empty() || json.back() == "")) json.erase(json.size() - 1);
 }
 
 void from_json(const nlohmann::json& json, StageTask& task) {
-  json.at("spec").get_to(task.spec);
-  json.at("run").get_to(task.run);
-  task.partition = json.value("partition", int32_t{0});
-  task.input = json.contains("input") ? Unbase64(json.at("input").get<std::string>()) : "";
-  task.inputs.clear();
-  if (json.contains("inputs")) {
-    for (const auto& ticket : json.at("inputs")) task.inputs.push_back(Unbase64(ticket.get<std::string>()));
+  if (!json.is_array() || json.size() < 2) {
+    throw nlohmann::json::type_error::create(302, "stage task must be an array of at least 2 fields",
+                                             &json);
   }
-  task.parts = json.value("parts", std::vector<std::string>{});
-  task.yaml = json.value("yaml", std::string());
-  task.origin = json.value("origin", std::string());
+  const auto field = [&json](size_t i) -> const nlohmann::json* {
+    return i < json.size() ? &json.at(i) : nullptr;
+  };
+  json.at(0).get_to(task.spec);
+  json.at(1).get_to(task.run);
+  task.partition = field(2) ? field(2)->get<int32_t>() : 0;
+  task.input = field(3) ? Unbase64(field(3)->get<std::string>()) : "";
+  task.inputs.clear();
+  if (field(4)) {
+    for (const auto& ticket : *field(4)) task.inputs.push_back(Unbase64(ticket.get<std::string>()));
+  }
+  task.parts = field(5) ? field(5)->get<std::vector<std::string>>() : std::vector<std::string>{};
+  task.yaml = field(6) ? field(6)->get<std::string>() : "";
+  task.origin = field(7) ? field(7)->get<std::string>() : "";
 }
 
 void to_json(nlohmann::json& json, const DatasetRef& ref) {
-  json = nlohmann::json::object();
-  if (!ref.node.empty()) json["node"] = ref.node;
-  json["ticket"] = Base64(ref.ticket);
-  json["rows"] = ref.rows;
-  json["bytes"] = ref.bytes;
-  if (!ref.schema_fingerprint.empty()) json["schema_fingerprint"] = ref.schema_fingerprint;
-  json["checksum"] = ref.checksum;
+  json = nlohmann::json::array({Base64(ref.ticket), ref.rows, ref.bytes, ref.checksum});
 }
 
 void from_json(const nlohmann::json& json, DatasetRef& ref) {
-  ref.node = json.value("node", std::string());
-  ref.ticket = Unbase64(json.at("ticket").get<std::string>());
-  json.at("rows").get_to(ref.rows);
-  json.at("bytes").get_to(ref.bytes);
-  ref.schema_fingerprint = json.value("schema_fingerprint", std::string());
-  json.at("checksum").get_to(ref.checksum);
+  if (!json.is_array() || json.size() != 4) {
+    throw nlohmann::json::type_error::create(302, "dataset ref must be an array of 4 fields",
+                                             &json);
+  }
+  ref.node.clear();
+  ref.schema_fingerprint.clear();
+  ref.ticket = Unbase64(json.at(0).get<std::string>());
+  json.at(1).get_to(ref.rows);
+  json.at(2).get_to(ref.bytes);
+  json.at(3).get_to(ref.checksum);
 }
+
+std::string CompactTicket(const std::string& tenant, const std::string& ticket) {
+  auto decoded = flight::DecodeTicket(ticket);
+  if (!decoded.ok() || decoded->tenant != tenant || decoded->id.size() != 32 ||
+      decoded->Encode() != ticket) {
+    return ticket;
+  }
+  std::string bytes(16, '\0');
+  for (size_t i = 0; i < 16; ++i) {
+    const int high = HexValue(decoded->id[2 * i]);
+    const int low = HexValue(decoded->id[2 * i + 1]);
+    if (high < 0 || low < 0) return ticket;
+    bytes[i] = static_cast<char>(high * 16 + low);
+  }
+  return bytes;
+}
+
+std::string ExpandTicket(const std::string& tenant, const std::string& compact) {
+  if (compact.size() != 16) return compact;
+  static constexpr char kHex[] = "0123456789abcdef";
+  flight::TicketId id;
+  id.tenant = tenant;
+  for (unsigned char c : compact) {
+    id.id.push_back(kHex[c >> 4]);
+    id.id.push_back(kHex[c & 15]);
+  }
+  return id.Encode();
+}
+
+namespace {
 
 // What a stage activity answers: its output's ref without what the workflow
 // knows already (the node is NodeFor(partition)) or does not need (the
-// schema fingerprint), to keep history small.
-DatasetRef ForHistory(DatasetRef ref) {
+// schema fingerprint), with a compact ticket, to keep history small.
+DatasetRef ForHistory(const PipelineSpec& spec, DatasetRef ref) {
   ref.node.clear();
   ref.schema_fingerprint.clear();
+  ref.ticket = CompactTicket(spec.tenant, ref.ticket);
   return ref;
 }
+
+// One partition's chain (see flightdeck.partition in the header): its
+// output's ref (on NodeFor(spec, partition)).
+arrow::Result<DatasetRef> RunChain(const PipelineSpec& spec, const std::string& run,
+                                   int32_t partition) {
+  const StagePlan plan = PlanStages(spec);
+  const bool load = plan.global.empty();
+  for (int recomputes = 0;; ++recomputes) {
+    // A lost intermediate output: the chain goes again from the stage that
+    // made it (Extract and TransformPartition find the outputs that remain).
+    const auto lost = [&](const arrow::Status& status) {
+      return status.IsKeyError() && !LostInputOf(status.message()).empty() &&
+             recomputes < kMaxChainRecomputes;
+    };
+    ARROW_ASSIGN_OR_RAISE(DatasetRef extracted, Extract(spec, run, partition));
+    auto transformed = TransformPartition(spec, run, partition, extracted, plan.per_partition,
+                                          plan.partial_aggregate);
+    if (!transformed.ok() && lost(transformed.status())) continue;
+    ARROW_RETURN_NOT_OK(transformed.status());
+    if (load) {
+      auto staged = Load(spec, run, partition, *transformed);
+      if (!staged.ok() && lost(staged.status())) continue;
+      ARROW_RETURN_NOT_OK(staged.status());
+    }
+    return transformed;
+  }
+}
+
+}  // namespace
 
 arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
@@ -131,33 +211,26 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
         return Classify(StoreSpec(spec, yaml));
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kExtractActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
+      kPartitionActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
         const ActivityKeepAlive keep_alive(ctx);
         if (!task.yaml.empty()) {
           // No prepare ran: store the spec first, as prepare would have.
           ARROW_ASSIGN_OR_RAISE(auto parsed, Classify(ParsePipelineSpec(task.yaml, task.origin)));
           ARROW_ASSIGN_OR_RAISE(std::string key, Classify(SpecKeyOf(parsed, task.yaml)));
           if (key != task.spec) {
-            return Invalid("extract: spec key '" + task.spec + "' does not name the spec text given (" +
-                           key + ")");
+            return Invalid("partition: spec key '" + task.spec +
+                           "' does not name the spec text given (" + key + ")");
           }
           ARROW_RETURN_NOT_OK(Classify(StoreSpec(parsed, task.yaml)));
         }
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
-        ARROW_ASSIGN_OR_RAISE(auto output, Classify(Extract(*spec, task.run, task.partition)));
-        return ForHistory(std::move(output));
-      }));
-  ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kTransformActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
-        const ActivityKeepAlive keep_alive(ctx);
-        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
-        ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
-        const StagePlan plan = PlanStages(*spec);
+        if (task.partition < 0 || task.partition >= std::max<int32_t>(spec->partitions, 1)) {
+          return Invalid("partition " + std::to_string(task.partition) + " out of range [0, " +
+                         std::to_string(spec->partitions) + ")");
+        }
         ARROW_ASSIGN_OR_RAISE(auto output,
-                              Classify(TransformPartition(*spec, task.run, task.partition, input,
-                                                          plan.per_partition,
-                                                          plan.partial_aggregate)));
-        return ForHistory(std::move(output));
+                              Classify(RunChain(*spec, RunOf(ctx, task), task.partition)));
+        return ForHistory(*spec, std::move(output));
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kCombineActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
@@ -172,8 +245,8 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
         const StagePlan plan = PlanStages(*spec);
         ARROW_ASSIGN_OR_RAISE(
             auto output,
-            Classify(Combine(*spec, task.run, inputs, plan.global, plan.partial_aggregate)));
-        return ForHistory(std::move(output));
+            Classify(Combine(*spec, RunOf(ctx, task), inputs, plan.global, plan.partial_aggregate)));
+        return ForHistory(*spec, std::move(output));
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kLoadActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<std::string> {
@@ -181,7 +254,7 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
         ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
         ARROW_ASSIGN_OR_RAISE(std::string staged,
-                              Classify(Load(*spec, task.run, task.partition, input)));
+                              Classify(Load(*spec, RunOf(ctx, task), task.partition, input)));
         if (spec->sink.kind == SinkSpec::Kind::kFlight) return staged;
         return std::filesystem::path(staged).filename().string();
       }));
@@ -194,9 +267,9 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
           if (name.find('/') != std::string::npos && spec->sink.kind != SinkSpec::Kind::kFlight) {
             return Invalid("staged part name '" + name + "' must not contain '/'");
           }
-          staged.push_back((std::filesystem::path(StagingFolder(*spec, task.run)) / name).string());
+          staged.push_back((std::filesystem::path(StagingFolder(*spec, RunOf(ctx, task))) / name).string());
         }
-        return Classify(Commit(*spec, task.run, staged));
+        return Classify(Commit(*spec, RunOf(ctx, task), staged));
       });
 }
 

@@ -4,19 +4,36 @@
 // Only tickets travel. The spec's text goes into history once per run, as
 // the input of flightdeck.prepare, which stores it on the data node
 // (StoreSpec) and answers its key -- or, for a one-partition run (no
-// prepare: one activity less on the critical path), in the input of the
-// extract, which stores it before extracting; every other activity takes one small
-// StageTask naming the spec by that key (workers fetch and parse each spec
-// once, LoadSpec) and its input datasets by ticket, and derives what to do
-// (stage ranges, nodes) from the spec, as the workflow does:
-//   flightdeck.prepare    (yaml, origin)                 -> spec key
-//   flightdeck.extract    StageTask{spec, run, partition[, yaml, origin]} -> DatasetRef
-//   flightdeck.transform  StageTask{..., input}           -> DatasetRef
-//   flightdeck.combine    StageTask{spec, run, inputs}    -> DatasetRef
-//   flightdeck.load       StageTask{..., partition=part, input} -> staged part name
-//   flightdeck.commit     StageTask{spec, run, parts}     -> nothing
-// The input of partition p lives on NodeFor(spec, p) (the combine's output,
-// loaded as part 0, on NodeFor(spec, 0)).
+// prepare: one activity less on the critical path), in the input of its
+// partition activity, which stores it before extracting; every other
+// activity takes one small StageTask naming the spec by that key (workers
+// fetch and parse each spec once, LoadSpec) and its input datasets by
+// ticket, and derives what to do (stage ranges, nodes, part names) from the
+// spec, as the workflow does:
+//   flightdeck.prepare    (yaml, origin)                         -> spec key
+//   flightdeck.partition  StageTask{spec, run, partition[, yaml, origin]}
+//                         -> DatasetRef of the partition's output
+//   flightdeck.combine    StageTask{spec, run, inputs}            -> DatasetRef
+//   flightdeck.load       StageTask{..., partition=part, input}   -> staged part name
+//   flightdeck.commit     StageTask{spec, run, parts}             -> nothing
+// flightdeck.partition runs one partition's chain in one activity (one
+// workflow task round trip instead of three): Extract, TransformPartition
+// and, without global stages, Load of its output as part `partition`
+// (staged under PartName(spec, partition)). Every stage's output is still a
+// checkpoint of its own on the node (durable before the activity succeeds
+// when the spec is durable), so a retried attempt reuses what the earlier
+// one left, and an input lost between the stages is computed again from the
+// last one that exists (at most kMaxChainRecomputes times). The input of
+// partition p lives on NodeFor(spec, p) (the combine's output, loaded as
+// part 0, on NodeFor(spec, 0)).
+//
+// History form (a few hundred bytes per partition): a StageTask is the JSON
+// array [spec, run, partition, input, inputs, parts, yaml, origin] without
+// its trailing empty fields; the run is left empty when it equals the
+// workflow id (the activity takes it from its ActivityInfo); a DatasetRef is
+// [ticket, rows, bytes, checksum]. Tickets travel compact (CompactTicket: the
+// 16 random bytes of a flightdeck ticket of the spec's tenant) as unpadded
+// base64.
 //
 // Failures: an invalid spec or input is the non-retryable "InvalidPipeline"
 // application error; an input dataset that is gone from its node (see
@@ -43,8 +60,7 @@ class Worker;
 namespace flightdeck::pipeline {
 
 inline constexpr char kPrepareActivity[] = "flightdeck.prepare";
-inline constexpr char kExtractActivity[] = "flightdeck.extract";
-inline constexpr char kTransformActivity[] = "flightdeck.transform";
+inline constexpr char kPartitionActivity[] = "flightdeck.partition";
 inline constexpr char kCombineActivity[] = "flightdeck.combine";
 inline constexpr char kLoadActivity[] = "flightdeck.load";
 inline constexpr char kCommitActivity[] = "flightdeck.commit";
@@ -53,43 +69,53 @@ inline constexpr char kInvalidPipelineError[] = "InvalidPipeline";
 /// The application error type of a lost input dataset (non-retryable: the
 /// workflow recomputes the input instead).
 inline constexpr char kDatasetLostError[] = "DatasetLost";
+/// How many times flightdeck.partition computes a lost intermediate output
+/// again within one attempt before it reports DatasetLost.
+inline constexpr int kMaxChainRecomputes = 3;
 
-/// The input of every stage activity but prepare. A plain value. JSON:
-/// {"spec": key, "run": id, "partition": p, "input": base64 ticket,
-///  "inputs": [base64 tickets], "parts": [names], "yaml": text,
-///  "origin": name}, empty fields left out.
+/// The input of every stage activity but prepare. A plain value. JSON: the
+/// array described in the file comment.
 struct StageTask {
   std::string spec;
+  /// Empty: the workflow id of the activity's workflow.
   std::string run;
   int32_t partition = 0;
-  /// Ticket bytes of the one input (transform, load).
+  /// Ticket bytes (compact or not) of the one input (load).
   std::string input;
-  /// Ticket bytes of the combine's inputs, in partition order.
+  /// Ticket bytes (compact or not) of the combine's inputs, in partition
+  /// order.
   std::vector<std::string> inputs;
   /// Commit: the staged part names that load answered.
   std::vector<std::string> parts;
-  /// Extract of a run without prepare: the spec's text (and its origin for
+  /// Partition activity of a run without prepare: the spec's text (and its origin for
   /// error messages), stored under `spec` (which must be its SpecKeyOf)
   /// before extracting.
   std::string yaml;
   std::string origin;
 };
 
-/// nlohmann-json conversions (used by the payload converter). from_json
-/// throws nlohmann's exceptions for a mistyped field (the converter turns
-/// them into a Status); a ticket that is not base64 decodes to "", which the
-/// activities reject.
+/// nlohmann-json conversions (used by the payload converter) of the array
+/// form. from_json throws nlohmann's exceptions for a mistyped field or a
+/// value that is not an array (the converter turns them into a Status); a
+/// ticket that is not base64 decodes to "", which the activities reject.
 void to_json(nlohmann::json& json, const StageTask& task);
 void from_json(const nlohmann::json& json, StageTask& task);
 
-/// nlohmann-json conversions of the JSON object form of dataset_ref.h (same
-/// error behaviour), except that an empty node or schema fingerprint is left
-/// out: stage activities answer refs without them (the node of partition p's
-/// output is NodeFor(spec, p); the fingerprint is not needed in history).
+/// nlohmann-json conversions of the history form [ticket, rows, bytes,
+/// checksum] (same error behaviour): node and schema fingerprint do not
+/// travel (the node of partition p's output is NodeFor(spec, p); the
+/// fingerprint is not needed in history) and come back empty.
 void to_json(nlohmann::json& json, const DatasetRef& ref);
 void from_json(const nlohmann::json& json, DatasetRef& ref);
 
-/// Registers the six activities on `worker`. REQUIRES: before
+/// The ticket as it travels in history: the 16 random bytes of a flightdeck
+/// ticket ("fdt1:TENANT:ID", flight/ticket.h) of `tenant`; any other ticket
+/// unchanged (at least 17 bytes for flightdeck's own). Pure.
+std::string CompactTicket(const std::string& tenant, const std::string& ticket);
+/// The inverse of CompactTicket for the same tenant. Pure.
+std::string ExpandTicket(const std::string& tenant, const std::string& compact);
+
+/// Registers the five activities on `worker`. REQUIRES: before
 /// worker.Start(). AlreadyExists when a name is taken.
 arrow::Status RegisterPipelineActivities(temporal::Worker& worker);
 

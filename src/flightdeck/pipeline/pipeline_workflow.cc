@@ -25,9 +25,14 @@ using nlohmann::json;
 // Constant for one run.
 struct Env {
   std::string run;
-  // Set when no prepare runs (one partition): the extract stores the spec.
-  std::string inline_yaml;
+  // The run as activities get it: empty when it is the workflow id (they
+  // take that from their ActivityInfo).
+  std::string task_run;
+  // The spec's text and origin (for prepare, also when it must run again).
+  std::string yaml;
   std::string origin;
+  // Set when no prepare runs (one partition): the chain stores the spec.
+  bool inline_spec = false;
   PipelineSpec spec;
   StagePlan plan;
   ActivityOptions options;
@@ -148,6 +153,27 @@ bool IsLost(const arrow::Status& status) {
   return temporal::ApplicationErrorType(status) == kDatasetLostError;
 }
 
+// The node lost the stored spec (restarted without it, or dropped it).
+bool IsSpecLost(const arrow::Status& status) {
+  return IsLost(status) && LostInputOf(status.message()) == "spec";
+}
+
+// Stores the spec on the node again (same text, same key).
+Task<void> PrepareAgain(WorkflowContext& ctx, std::shared_ptr<const Env> env,
+                        std::shared_ptr<RunState> state) {
+  state->recomputes += 1;
+  ctx.Log(LogLevel::kWarning, "the data node lost the stored spec: storing it again");
+  FLIGHTDECK_CO_ASSIGN_OR_RAISE(
+      std::string key,
+      co_await ctx.ExecuteActivity<std::string>(kPrepareActivity, env->options, env->yaml,
+                                                env->origin));
+  if (key != state->spec_key) {
+    co_return arrow::Status::Invalid("the spec stored again has key ", key, ", not ",
+                                     state->spec_key);
+  }
+  co_return arrow::Status::OK();
+}
+
 void Tick(WorkflowContext& ctx, RunState& state) {
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           ctx.Now().time_since_epoch())
@@ -159,71 +185,50 @@ StageTask TaskOf(const Env& env, const RunState& state, int32_t partition,
                  std::string input = "") {
   StageTask task;
   task.spec = state.spec_key;
-  task.run = env.run;
+  task.run = env.task_run;
   task.partition = partition;
   task.input = std::move(input);
   return task;
 }
 
-// Extract and transform of `partition`; a transform that lost its input
-// extracts again (bounded).
-Task<DatasetRef> ExtractTransform(WorkflowContext& ctx, std::shared_ptr<const Env> env,
-                                  std::shared_ptr<RunState> state, int32_t partition) {
-  for (int recomputes = 0;; ++recomputes) {
-    StageTask extract_task = TaskOf(*env, *state, partition);
-    extract_task.yaml = env->inline_yaml;
-    extract_task.origin = env->origin;
-    FLIGHTDECK_CO_ASSIGN_OR_RAISE(
-        DatasetRef extracted,
-        co_await ctx.ExecuteActivity<DatasetRef>(kExtractActivity, env->options, extract_task));
-    const StageTask transform_task = TaskOf(*env, *state, partition, extracted.ticket);
-    auto transformed =
-        co_await ctx.ExecuteActivity<DatasetRef>(kTransformActivity, env->options, transform_task);
-    if (transformed.ok() || !IsLost(transformed.status()) || recomputes >= kMaxRecomputes) {
-      co_return transformed;
+// The chain of `partition` as one activity (activities.h): its output, staged
+// as part `partition` already when the plan has no global stages.
+Task<DatasetRef> PartitionChain(WorkflowContext& ctx, std::shared_ptr<const Env> env,
+                                std::shared_ptr<RunState> state, int32_t partition) {
+  StageTask task = TaskOf(*env, *state, partition);
+  if (env->inline_spec) {
+    task.yaml = env->yaml;
+    task.origin = env->origin;
+  }
+  for (int again = 0;; ++again) {
+    auto output = co_await ctx.ExecuteActivity<DatasetRef>(kPartitionActivity, env->options, task);
+    if (output.ok() || !IsSpecLost(output.status()) || again >= kMaxRecomputes) {
+      co_return output;
     }
-    state->recomputes += 1;
-    ctx.Log(LogLevel::kWarning, "partition " + std::to_string(partition) +
-                                    ": extract output lost, extracting again");
+    Task<void> prepared = PrepareAgain(ctx, env, state);
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await prepared);
   }
 }
 
 // One partition's chain; records its outcome in `state`.
 Task<void> RunPartition(WorkflowContext& ctx, std::shared_ptr<const Env> env,
                         std::shared_ptr<RunState> state, int32_t partition) {
-  arrow::Status status;
-  for (int recomputes = 0;; ++recomputes) {
-    Task<DatasetRef> chain = ExtractTransform(ctx, env, state, partition);
-    auto transformed = co_await chain;
-    if (!transformed.ok()) {
-      status = transformed.status();
-      break;
-    }
+  Task<DatasetRef> chain = PartitionChain(ctx, env, state, partition);
+  auto output = co_await chain;
+  if (output.ok()) {
     if (env->global) {
-      state->partials[partition] = transformed->ticket;
-      state->checksums[partition] = transformed->checksum;
+      state->partials[partition] = output->ticket;
     } else {
-      const StageTask load_task = TaskOf(*env, *state, partition, transformed->ticket);
-      auto loaded = co_await ctx.ExecuteActivity<std::string>(kLoadActivity, env->options, load_task);
-      if (!loaded.ok()) {
-        if (IsLost(loaded.status()) && recomputes < kMaxRecomputes) {
-          state->recomputes += 1;
-          continue;
-        }
-        status = loaded.status();
-        break;
-      }
-      state->parts[partition] = *loaded;
-      state->checksums[partition] = transformed->checksum;
+      state->parts[partition] = PartName(env->spec, partition);
     }
+    state->checksums[partition] = output->checksum;
     state->partitions_done += 1;
-    state->rows += transformed->rows;
-    state->bytes += transformed->bytes;
-    break;
+    state->rows += output->rows;
+    state->bytes += output->bytes;
   }
   Tick(ctx, *state);
   state->events += 1;
-  co_return status;
+  co_return output.status();
 }
 
 // The outcome of `future`, or Cancelled as soon as the workflow is asked to
@@ -259,6 +264,9 @@ Task<json> PipelineWorkflow(WorkflowContext& ctx, std::string spec_yaml, std::st
   }
   auto env = std::make_shared<Env>();
   env->run = run;
+  env->yaml = spec_yaml;
+  env->origin = origin;
+  env->task_run = run == ctx.info().workflow_id ? std::string() : run;
   env->spec = std::move(*parsed);
   env->plan = PlanStages(env->spec);
   env->options = OptionsFor(env->spec);
@@ -293,8 +301,7 @@ Task<json> PipelineWorkflow(WorkflowContext& ctx, std::string spec_yaml, std::st
                                            /*non_retryable=*/true);
     }
     state->spec_key = *key;
-    env->inline_yaml = spec_yaml;
-    env->origin = origin;
+    env->inline_spec = true;
   } else if (state->spec_key.empty()) {
     Task<std::string> prepared = OrCancelled(
         ctx, ctx.ExecuteActivity<std::string>(kPrepareActivity, options, spec_yaml, origin), run);
@@ -362,16 +369,20 @@ Task<json> PipelineWorkflow(WorkflowContext& ctx, std::string spec_yaml, std::st
         break;
       }
       const std::string lost = LostInputOf(outcome.status().message());
-      if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes || lost.empty() ||
-          lost == "spec") {
+      if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes || lost.empty()) {
         co_return outcome.status();
+      }
+      if (lost == "spec") {
+        Task<void> prepared = PrepareAgain(ctx, env, state);
+        FLIGHTDECK_CO_RETURN_NOT_OK(co_await prepared);
+        continue;
       }
       const int32_t partition = std::atoi(lost.c_str());
       if (partition < 0 || partition >= spec.partitions) co_return outcome.status();
       state->recomputes += 1;
       ctx.Log(LogLevel::kWarning,
               "combine: output of partition " + lost + " lost, computing it again");
-      Task<DatasetRef> chain = ExtractTransform(ctx, env, state, partition);
+      Task<DatasetRef> chain = PartitionChain(ctx, env, state, partition);
       auto again = co_await chain;
       if (!again.ok()) co_return again.status();
       state->partials[partition] = again->ticket;

@@ -6,20 +6,26 @@
 // runs continued as new) the state carried over. It parses the spec (an
 // invalid spec fails the workflow with the line and the reason), stores it
 // on the data node once (flightdeck.prepare; a one-partition run skips
-// prepare and its extract stores the spec instead), then runs every partition's
-// chain -- extract, transform (the per-partition stages, and the partial
-// aggregate when the plan has one) and, without global stages, load -- with
-// at most spec.parallelism chains in flight and no barrier between them.
-// With global stages, one combine over all partitions' outputs, then load of
-// its output; then commit. Activities exchange only tickets and summaries
-// (activities.h): history holds a few hundred bytes per partition whatever
-// the data size. Activities run on the spec's task_queue with its retry
-// policy; invalid input is not retried.
+// prepare and its partition activity stores the spec instead), then runs
+// every partition's chain -- extract, transform (the per-partition stages,
+// and the partial aggregate when the plan has one) and, without global
+// stages, load, as one flightdeck.partition activity whose stages still
+// checkpoint one by one on the node -- with at most spec.parallelism chains
+// in flight and no barrier between them. With global stages, one combine
+// over all partitions' outputs, then load of its output; then commit.
+// Activities exchange only tickets and summaries (activities.h): history
+// holds a few hundred bytes per partition whatever the data size.
+// Activities run on the spec's task_queue with its retry policy; invalid
+// input is not retried.
 //
-// Recovery: when an activity reports its input lost (DatasetLost: a node
-// dropped it, or restarted without it because it was not durable), the
-// workflow runs the stage that produced it again (and, if needed, the one
-// before), at most kMaxRecomputes times per partition, then retries.
+// Recovery: an intermediate output lost inside a partition's chain is
+// computed again by the chain itself (activities.h). When the combine
+// reports an input lost (DatasetLost: a node dropped it, or restarted
+// without it because it was not durable), the workflow runs that
+// partition's chain again, at most kMaxRecomputes times, then fails. When a
+// chain or the combine finds the stored spec lost (the node restarted
+// without it), the workflow runs prepare again and repeats the step (at most
+// kMaxRecomputes times per step); each counts as a recompute.
 //
 // Signals: "pause" stops starting new work (chains, combine, load, commit;
 // activities in flight finish); "resume" continues. Cancelling the workflow
@@ -68,8 +74,7 @@ inline constexpr char kResumeSignal[] = "resume";
 /// that dies holding a workflow task delays the run by this much (the
 /// server's default is 10 s); replaying a run's history takes far less.
 inline constexpr std::chrono::milliseconds kPipelineTaskTimeout{3000};
-/// Recomputations of lost inputs allowed per partition (and for the
-/// combine) before the workflow fails.
+/// Recomputations of lost combine inputs allowed before the workflow fails.
 inline constexpr int kMaxRecomputes = 3;
 /// The heartbeat timeout of every stage activity: how long the server waits
 /// for a heartbeat before it retries the attempt (on any worker).

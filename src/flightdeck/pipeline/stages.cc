@@ -1,9 +1,13 @@
 #include "flightdeck/pipeline/stages.h"
 
+#include <fcntl.h>
 #include <glob.h>
+#include <stdio.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <list>
@@ -634,8 +638,7 @@ arrow::Result<std::string> Load(const PipelineSpec& spec, const std::string& run
   }
   ARROW_ASSIGN_OR_RAISE(auto format, FormatOf(spec.sink.kind));
   const fs::path staging = StagingFolder(spec, run);
-  const fs::path staged = staging / ("part-" + std::to_string(part) + "." +
-                                     ExtensionOf(spec.sink.kind));
+  const fs::path staged = staging / PartName(spec, part);
   std::error_code ec;
   if (fs::exists(staged, ec)) return staged.string();  // written (renamed) by an earlier attempt
   fs::create_directories(staging, ec);
@@ -648,17 +651,56 @@ arrow::Result<std::string> Load(const PipelineSpec& spec, const std::string& run
   return staged.string();
 }
 
+namespace {
+
+// The sink folder without a trailing separator.
+fs::path SinkFolder(const PipelineSpec& spec) {
+  fs::path sink = fs::path(spec.sink.path).lexically_normal();
+  if (sink.filename().empty()) sink = sink.parent_path();
+  return sink;
+}
+
+bool Published(const fs::path& sink, const std::string& run) {
+  std::error_code ec;
+  const fs::path success = sink / "_SUCCESS";
+  return fs::exists(success, ec) && ReadSmallFile(success) == run + "\n";
+}
+
+// Swaps two existing folders atomically (renameat2 RENAME_EXCHANGE). Where
+// the file system cannot, moves `to` aside to `aside` first: a crash between
+// the two renames leaves no sink (never a partial one), and the retried
+// commit publishes `from` (it still has every part).
+arrow::Status Exchange(const fs::path& from, const fs::path& to, const fs::path& aside) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_EXCHANGE) == 0) {
+    return arrow::Status::OK();
+  }
+  const int error = errno;
+  if (error != EINVAL && error != ENOSYS && error != EOPNOTSUPP) {
+    return arrow::Status::IOError("cannot publish ", from.string(), " as ", to.string(), ": ",
+                                  std::strerror(error));
+  }
+  std::error_code ec;
+  fs::remove_all(aside, ec);
+  fs::rename(to, aside, ec);
+  if (!ec) fs::rename(from, to, ec);
+  if (ec) {
+    return arrow::Status::IOError("cannot publish ", from.string(), " as ", to.string(), ": ",
+                                  ec.message());
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
 arrow::Status Commit(const PipelineSpec& spec, const std::string& run,
                      const std::vector<std::string>& staged) {
   ARROW_RETURN_NOT_OK(CheckRun(run));
   if (spec.sink.kind == SinkSpec::Kind::kFlight) return arrow::Status::OK();
-  const fs::path sink = spec.sink.path;
-  const fs::path staging = sink / "_staging" / run;
-  const fs::path success = sink / "_SUCCESS";
-  std::error_code ec;
-  if (fs::exists(success, ec) && ReadSmallFile(success) == run + "\n") {
-    return arrow::Status::OK();  // committed before
-  }
+  const fs::path sink = SinkFolder(spec);
+  const fs::path staging_root = sink / "_staging";
+  const fs::path staging = staging_root / run;
+  const fs::path next = CommitFolder(spec, run);
+  const fs::path aside = next.string() + ".old";
   std::set<std::string> names;
   for (const auto& path : staged) {
     const fs::path p = path;
@@ -668,32 +710,72 @@ arrow::Status Commit(const PipelineSpec& spec, const std::string& run,
     }
     names.insert(p.filename().string());
   }
-  // From here until _SUCCESS names this run, the sink reads as uncommitted.
-  fs::remove(success, ec);
+  std::error_code ec;
+  // What a commit leaves behind besides the published sink: this run's
+  // staging (a retried load may have staged a part again), the swapped-out
+  // old sink.
+  const auto clean_up = [&] {
+    fs::remove_all(staging, ec);
+    fs::remove(staging_root, ec);  // only when empty
+    fs::remove_all(next, ec);
+    fs::remove_all(aside, ec);
+  };
+  if (Published(sink, run)) {
+    clean_up();  // committed before (a retry after the swap)
+    return arrow::Status::OK();
+  }
+  // The next sink, complete, in `next`: the parts (moved from staging, or
+  // moved by an earlier attempt already) and _SUCCESS.
+  fs::create_directories(next, ec);
+  if (ec) {
+    return arrow::Status::IOError("cannot create commit folder ", next.string(), ": ",
+                                  ec.message());
+  }
   for (const auto& name : names) {
     const fs::path from = staging / name;
-    const fs::path to = sink / name;
+    const fs::path to = next / name;
     if (fs::exists(from, ec)) {
       fs::rename(from, to, ec);
       if (ec) {
-        return arrow::Status::IOError("cannot publish ", from.string(), ": ", ec.message());
+        return arrow::Status::IOError("cannot move ", from.string(), " to ", next.string(), ": ",
+                                      ec.message());
       }
     } else if (!fs::exists(to, ec)) {
       return arrow::Status::Invalid("staged part ", from.string(),
-                                               " is missing: it was neither staged nor published");
+                                    " is missing: it was neither staged nor published");
     }
   }
-  // Parts of earlier runs this run does not replace.
-  for (const auto& entry : fs::directory_iterator(sink, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.is_regular_file() && name.rfind("part-", 0) == 0 && !names.count(name)) {
-      fs::remove(entry.path(), ec);
+  ARROW_RETURN_NOT_OK(WriteFileAtomically(next / "_SUCCESS", run + "\n"));
+  // Publish with one rename: readers see the old sink or the new one, never
+  // a mix. Other runs' staging moves along with the sink.
+  if (fs::exists(sink, ec)) {
+    if (fs::exists(staging_root, ec) && !fs::exists(next / "_staging", ec)) {
+      fs::rename(staging_root, next / "_staging", ec);
+      if (ec) {
+        return arrow::Status::IOError("cannot move ", staging_root.string(), ": ", ec.message());
+      }
+    }
+    ARROW_RETURN_NOT_OK(Exchange(next, sink, aside));
+  } else {
+    fs::create_directories(sink.parent_path(), ec);
+    fs::rename(next, sink, ec);
+    if (ec) {
+      return arrow::Status::IOError("cannot publish ", next.string(), " as ", sink.string(), ": ",
+                                    ec.message());
     }
   }
-  ARROW_RETURN_NOT_OK(WriteFileAtomically(success, run + "\n"));
-  fs::remove_all(staging, ec);
-  fs::remove(sink / "_staging", ec);  // only when empty
+  clean_up();
   return arrow::Status::OK();
+}
+
+std::string CommitFolder(const PipelineSpec& spec, const std::string& run) {
+  const fs::path sink = SinkFolder(spec);
+  return (sink.parent_path() / ("." + sink.filename().string() + ".commit-" + run)).string();
+}
+
+std::string PartName(const PipelineSpec& spec, int32_t part) {
+  if (spec.sink.kind == SinkSpec::Kind::kFlight) return "part-" + std::to_string(part);
+  return "part-" + std::to_string(part) + "." + ExtensionOf(spec.sink.kind);
 }
 
 std::string StagingFolder(const PipelineSpec& spec, const std::string& run) {
@@ -743,21 +825,28 @@ struct SpecKey {
   std::string node;
 };
 
+// Left out of keys (they travel in every stage task).
+constexpr std::string_view kDefaultScheme = "grpc+tcp://";
+
 arrow::Result<SpecKey> ParseSpecKey(const std::string& key) {
   const size_t at = key.find('@');
   const size_t slash = key.find('/');
   if (at == std::string::npos || slash == std::string::npos || slash > at || slash == 0 ||
       at + 1 == key.size()) {
-    return arrow::Status::Invalid("spec key '", key, "' is not <tenant>/spec-<hash>@<node>");
+    return arrow::Status::Invalid("spec key '", key, "' is not <tenant>/<hash>@<node>");
   }
-  return SpecKey{key.substr(0, slash), key.substr(slash + 1, at - slash - 1), key.substr(at + 1)};
+  std::string node = key.substr(at + 1);
+  if (node.find("://") == std::string::npos) node = std::string(kDefaultScheme) + node;
+  return SpecKey{key.substr(0, slash), "spec-" + key.substr(slash + 1, at - slash - 1),
+                 std::move(node)};
 }
 
 }  // namespace
 
 arrow::Result<std::string> SpecKeyOf(const PipelineSpec& spec, const std::string& yaml) {
   ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, 0));
-  return spec.tenant + "/spec-" + TextHash(yaml) + "@" + node;
+  if (node.rfind(kDefaultScheme, 0) == 0) node = node.substr(kDefaultScheme.size());
+  return spec.tenant + "/" + TextHash(yaml) + "@" + node;
 }
 
 arrow::Result<std::string> StoreSpec(const PipelineSpec& spec, const std::string& yaml) {

@@ -138,16 +138,31 @@ arrow::Result<DatasetRef> Combine(const PipelineSpec& spec, const std::string& r
 arrow::Result<std::string> Load(const PipelineSpec& spec, const std::string& run, int32_t part,
                                 const DatasetRef& input);
 
-/// Publishes the staged parts of `run` (what Load returned): file sinks move
-/// them to <sink>/part-<n>.<ext>, remove part files of earlier runs that this
-/// run does not have, write <sink>/_SUCCESS naming the run and remove the
-/// staging folder. Idempotent: committing a committed run does nothing; a
-/// commit interrupted by a crash completes when called again. Readers must
-/// only trust a sink whose _SUCCESS names the run. Invalid for a staged path
-/// outside the run's staging folder, or a part that is neither staged nor
-/// published (lost: the run must load it again). Flight sinks: nothing to do.
+/// Publishes the staged parts of `run` (what Load returned) at once, file
+/// sinks: builds the next sink in CommitFolder(spec, run) next to it (the
+/// staged parts moved there, and _SUCCESS naming the run), then swaps it
+/// with the sink folder in one rename (renameat2 RENAME_EXCHANGE) and
+/// removes the old one: a reader sees the old sink or the new one, never
+/// some parts without _SUCCESS, and nothing of the old run remains (the
+/// sink folder belongs to the pipeline; other runs' staging moves along).
+/// Idempotent: committing a run that _SUCCESS names already only removes
+/// what a crash or a retried load left (staging, commit folder); a commit
+/// interrupted anywhere completes when called again, with one copy of every
+/// part. Readers must only trust a sink whose _SUCCESS names the run.
+/// Invalid for a staged path outside the run's staging folder, or a part
+/// that is neither staged nor in the commit folder (lost: the run must load
+/// it again). Flight sinks: nothing to do.
 arrow::Status Commit(const PipelineSpec& spec, const std::string& run,
                      const std::vector<std::string>& staged);
+
+/// The name of part `part` of the sink, as Load stages it:
+/// "part-<part>.<ext>" for file sinks, "part-<part>" for Flight sinks. Pure.
+std::string PartName(const PipelineSpec& spec, int32_t part);
+
+/// Where Commit assembles the next sink of `run` of a file sink:
+/// "<parent>/.<sink name>.commit-<run>", next to the sink folder (same file
+/// system, so that publishing is a rename).
+std::string CommitFolder(const PipelineSpec& spec, const std::string& run);
 
 /// The staging folder of `run` of a file sink (where Load writes parts).
 std::string StagingFolder(const PipelineSpec& spec, const std::string& run);
@@ -157,7 +172,8 @@ std::string StagingFolder(const PipelineSpec& spec, const std::string& run);
 // Activities do not carry the spec's text: PipelineWorkflow stores it once
 // per run as a one-row dataset under [tenant, "spec-<hash>", "0"] on the
 // spec's first node (durable when the spec is), and hands activities its
-// key, "<tenant>/spec-<hash>@<node>". Workers fetch and parse a spec once
+// key, "<tenant>/<hash>@<node>" (the node without its scheme when that is
+// grpc+tcp://). Workers fetch and parse a spec once
 // and keep it by key (the hash is of the text, so a key names one text).
 
 /// The key StoreSpec answers for `yaml` (parsed as `spec`), computed

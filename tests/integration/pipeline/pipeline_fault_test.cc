@@ -50,22 +50,23 @@ class PipelineFaultTest : public PipelineProcessTest {
          << resumed << " s after the fault";
     std::cout << line.str() << std::endl;
     RecordProperty("fault_to_progress_s", std::to_string(resumed));
-    // One commit and one load per partition scheduled: retries stayed inside
-    // their activities, nothing ran twice as a new step.
+    // One commit and one chain per partition scheduled: retries stayed
+    // inside their activities, nothing ran twice as a new step.
     const auto scheduled = ScheduledByType(id);
     EXPECT_EQ(scheduled.at("flightdeck.commit"), 1);
-    EXPECT_EQ(scheduled.at("flightdeck.load"), options_.partitions);
+    EXPECT_EQ(scheduled.at("flightdeck.partition"), options_.partitions);
     ExpectSameOutput(*result, reference_, dir_ / "out", dir_ / "reference", "parquet");
     ExpectCommittedExactlyOnce(id, spec_, dir_ / "out", "parquet", options_.partitions);
   }
 
-  /// Seconds from the first load scheduled to the commit scheduled.
-  double LoadPhaseSeconds(const std::string& id) {
+  /// Seconds from the first chain (extract, transform, load) scheduled to
+  /// the commit scheduled.
+  double ChainPhaseSeconds(const std::string& id) {
     int64_t first_load = -1, commit = -1;
     for (const auto& event : Events(id, enums::EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)) {
       const std::string& type = event.activity_task_scheduled_event_attributes().activity_type().name();
       const int64_t ms = event.event_time().seconds() * 1000 + event.event_time().nanos() / 1'000'000;
-      if (type == "flightdeck.load" && first_load < 0) first_load = ms;
+      if (type == "flightdeck.partition" && first_load < 0) first_load = ms;
       if (type == "flightdeck.commit") commit = ms;
     }
     return static_cast<double>(commit - first_load) / 1000.0;
@@ -200,7 +201,7 @@ TEST_F(PipelineFaultTest, WorkerKilledWhileLoadingLeavesTheSinkEmptyOrCompleteNe
 
   ASSERT_OK(StartWorker("second"));
   ExpectRecovered(id, "worker SIGKILLed while loading");
-  std::cout << "[fault] the reference run's load phase took " << LoadPhaseSeconds("reference")
+  std::cout << "[fault] the reference run's chains (extract to load) took " << ChainPhaseSeconds("reference")
             << " s" << std::endl;
 }
 

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -226,10 +227,28 @@ TEST_F(StagesTest, CommitIsIdempotentAndReRunsNeverDuplicate) {
   EXPECT_EQ(line, "run-2");
 }
 
-TEST_F(StagesTest, CommitInterruptedHalfWayCompletes) {
+std::string ReadSmallText(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The names in `folder`, sorted.
+std::vector<std::string> Entries(const fs::path& folder) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST_F(StagesTest, CommitRetriedAfterAPartialAttemptLeavesOneCopyOfEveryPart) {
   PipelineSpec spec = Spec(kMapSpec);
+  RunAll(spec, "run-old");  // an earlier run's output in the sink
   const StagePlan plan = PlanStages(spec);
   std::vector<std::string> staged;
+  std::vector<DatasetRef> outputs;
   for (int32_t p = 0; p < spec.partitions; ++p) {
     ASSERT_OK_AND_ASSIGN(auto ref, Extract(spec, "run-c", p));
     ASSERT_OK_AND_ASSIGN(ref, TransformPartition(spec, "run-c", p, ref, plan.per_partition));
@@ -237,13 +256,36 @@ TEST_F(StagesTest, CommitInterruptedHalfWayCompletes) {
     // A retried load keeps the staged part.
     ASSERT_OK_AND_ASSIGN(auto again, Load(spec, "run-c", p, ref));
     EXPECT_EQ(again, path);
+    EXPECT_EQ(fs::path(path).filename().string(), PartName(spec, p));
     staged.push_back(path);
+    outputs.push_back(ref);
   }
-  // A crash after the first part was published.
-  fs::rename(staged[0], dir_ / "out" / fs::path(staged[0]).filename());
+  // A first attempt that crashed half-way: one part moved into the commit
+  // folder, the others still staged. The sink is still the old run's.
+  const fs::path next = CommitFolder(spec, "run-c");
+  EXPECT_EQ(next.parent_path(), dir_);
+  fs::create_directories(next);
+  fs::rename(staged[1], next / fs::path(staged[1]).filename());
+  EXPECT_EQ(ReadSmallText(dir_ / "out" / "_SUCCESS"), "run-old\n");
+
   EXPECT_OK(Commit(spec, "run-c", staged));
+  const std::vector<std::string> published = {"_SUCCESS", "part-0.parquet", "part-1.parquet",
+                                              "part-2.parquet"};
+  EXPECT_EQ(Entries(dir_ / "out"), published);
+  EXPECT_EQ(ReadSmallText(dir_ / "out" / "_SUCCESS"), "run-c\n");
+  EXPECT_EQ(Entries(dir_), (std::vector<std::string>{"node", "out"}));
   ASSERT_OK_AND_ASSIGN(auto expected_frame, ComputeLocally(spec));
   ASSERT_OK_AND_ASSIGN(auto expected, expected_frame.Collect());
+  ExpectSameRows(ReadSink(), expected, {"id"});
+
+  // A retry after the publishing rename (its answer lost): a retried load
+  // stages part 0 again and the commit folder is still there. The commit
+  // succeeds without publishing anything twice and removes both.
+  ASSERT_OK(Load(spec, "run-c", 0, outputs[0]).status());
+  fs::create_directories(next);
+  EXPECT_OK(Commit(spec, "run-c", staged));
+  EXPECT_EQ(Entries(dir_ / "out"), published);
+  EXPECT_EQ(Entries(dir_), (std::vector<std::string>{"node", "out"}));
   ExpectSameRows(ReadSink(), expected, {"id"});
 }
 
