@@ -813,6 +813,10 @@ class SpecCache {
     std::lock_guard<std::mutex> lock(mutex_);
     specs_.emplace(key, std::move(spec));
   }
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    specs_.clear();
+  }
 
  private:
   std::mutex mutex_;
@@ -888,5 +892,7 @@ arrow::Result<std::shared_ptr<const PipelineSpec>> LoadSpec(const std::string& k
   SpecCache::Instance().Put(key, shared);
   return shared;
 }
+
+void ForgetCachedSpecs() { SpecCache::Instance().Clear(); }
 
 }  // namespace flightdeck::pipeline

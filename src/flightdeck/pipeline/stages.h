@@ -190,4 +190,9 @@ arrow::Result<std::string> StoreSpec(const PipelineSpec& spec, const std::string
 /// DatasetLost ("spec") when the node no longer has it.
 arrow::Result<std::shared_ptr<const PipelineSpec>> LoadSpec(const std::string& key);
 
+/// Empties this process's LoadSpec cache, so that the next LoadSpec of every
+/// key reads the node, as a newly started worker process would (tests of a
+/// node that lost the spec). Thread-safe.
+void ForgetCachedSpecs();
+
 }  // namespace flightdeck::pipeline

@@ -393,5 +393,46 @@ TEST_F(PipelineWorkflowTest, ContinuesAsNewPastTheConfiguredPartitionsAndKeepsTh
   EXPECT_EQ(progress.at("partitions_done").get<int64_t>(), 5);
 }
 
+TEST_F(PipelineWorkflowTest, SpecLostByTheNodeIsPreparedAgain) {
+  std::string spec = SpecText(20'000, 3);
+  spec.replace(spec.find("durable: true"), 13, "durable: false");
+  ASSERT_OK_AND_ASSIGN(auto pause, temporal::ToPayloads());
+  ASSERT_OK_AND_ASSIGN(auto args, temporal::ToPayloads(spec, std::string("test.yaml"),
+                                                       std::string("run-respec")));
+  ASSERT_OK_AND_ASSIGN(auto handle, client_->SignalWithStart({.id = "run-respec",
+                                                              .type = kPipelineWorkflow,
+                                                              .task_queue = "pipelines"},
+                                                             kPauseSignal, pause, args));
+  ASSERT_TRUE(flightdeck::testing::WaitFor(
+      [&] { return Idle(handle) && CountScheduled(handle, kPrepareActivity) == 1 &&
+                   Progress(handle).value("phase", "") == "paused"; },
+      30s));
+  // The node loses the stored spec (as a restart without it would), and the
+  // worker holds no parsed copy (as a new worker process).
+  ASSERT_OK_AND_ASSIGN(auto parsed, ParsePipelineSpec(spec, "test.yaml"));
+  ASSERT_OK_AND_ASSIGN(std::string key, SpecKeyOf(parsed, spec));
+  const std::string hash = key.substr(key.find('/') + 1, key.find('@') - key.find('/') - 1);
+  ASSERT_OK_AND_ASSIGN(auto location,
+                       arrow::flight::Location::Parse(node_->location().ToString()));
+  ASSERT_OK_AND_ASSIGN(auto flight, arrow::flight::FlightClient::Connect(location));
+  arrow::flight::FlightCallOptions call;
+  call.headers = {{"x-flightdeck-tenant", "acme"}};
+  ASSERT_OK_AND_ASSIGN(auto info, flight->GetFlightInfo(call, arrow::flight::FlightDescriptor::Path(
+                                                                  {"acme", "spec-" + hash, "0"})));
+  const std::string body = nlohmann::json{{"ticket", info->endpoints()[0].ticket.ticket}}.dump();
+  ASSERT_OK_AND_ASSIGN(auto results, flight->DoAction(call, arrow::flight::Action{
+                                                                "drop", arrow::Buffer::FromString(body)}));
+  ASSERT_OK_AND_ASSIGN(auto dropped, results->Next());
+  ASSERT_NE(dropped, nullptr);
+  ForgetCachedSpecs();
+
+  ASSERT_OK(client_->Signal(handle, kResumeSignal));
+  ASSERT_OK_AND_ASSIGN(nlohmann::json result, client_->GetResult<nlohmann::json>(handle));
+  EXPECT_EQ(result.at("rows").get<int64_t>(), Expected(spec)->num_rows());
+  EXPECT_GE(result.at("recomputes").get<int64_t>(), 1);
+  EXPECT_GE(CountScheduled(handle, kPrepareActivity), 2);
+  EXPECT_EQ(CountScheduled(handle, kCommitActivity), 1);
+}
+
 }  // namespace
 }  // namespace flightdeck::pipeline
