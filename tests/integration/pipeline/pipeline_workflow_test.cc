@@ -145,6 +145,40 @@ class PipelineWorkflowTest : public ::testing::Test {
     return described.ok() && described->pending_activities_size() == 0;
   }
 
+  // Starts run `id` with the pause signal in history before its first
+  // workflow task; returns once the spec is stored and nothing else runs.
+  void StartPaused(const std::string& id, const std::string& spec,
+                   temporal::WorkflowHandle* handle) {
+    ASSERT_OK_AND_ASSIGN(auto pause, temporal::ToPayloads());
+    ASSERT_OK_AND_ASSIGN(auto args,
+                         temporal::ToPayloads(spec, std::string("test.yaml"), id));
+    ASSERT_OK_AND_ASSIGN(*handle, client_->SignalWithStart({.id = id,
+                                                            .type = kPipelineWorkflow,
+                                                            .task_queue = "pipelines"},
+                                                           kPauseSignal, pause, args));
+    ASSERT_TRUE(flightdeck::testing::WaitFor(
+        [&] { return Idle(*handle) && CountScheduled(*handle, kPrepareActivity) == 1 &&
+                     Progress(*handle).value("phase", "") == "paused"; },
+        30s));
+  }
+
+  // The node drops the dataset at `path` (DoAction drop, as an eviction or
+  // a restart without it would).
+  void Drop(const std::vector<std::string>& path) {
+    ASSERT_OK_AND_ASSIGN(auto location,
+                         arrow::flight::Location::Parse(node_->location().ToString()));
+    ASSERT_OK_AND_ASSIGN(auto flight, arrow::flight::FlightClient::Connect(location));
+    arrow::flight::FlightCallOptions call;
+    call.headers = {{"x-flightdeck-tenant", "acme"}};
+    ASSERT_OK_AND_ASSIGN(auto info,
+                         flight->GetFlightInfo(call, arrow::flight::FlightDescriptor::Path(path)));
+    const std::string body = nlohmann::json{{"ticket", info->endpoints()[0].ticket.ticket}}.dump();
+    ASSERT_OK_AND_ASSIGN(auto results, flight->DoAction(call, arrow::flight::Action{
+                                                                  "drop", arrow::Buffer::FromString(body)}));
+    ASSERT_OK_AND_ASSIGN(auto dropped, results->Next());
+    ASSERT_NE(dropped, nullptr);
+  }
+
   std::shared_ptr<arrow::Table> Expected(const std::string& spec_text) {
     auto spec = ParsePipelineSpec(spec_text, "test.yaml");
     EXPECT_TRUE(spec.ok());
@@ -283,19 +317,8 @@ TEST_F(PipelineWorkflowTest, InvalidSpecFailsWithLineAndCancelEndsTheRun) {
 
 TEST_F(PipelineWorkflowTest, PausedRunStartsNoPartitionUntilResumed) {
   const std::string spec = SpecText(20'000, 3);
-  ASSERT_OK_AND_ASSIGN(auto pause, temporal::ToPayloads());
-  ASSERT_OK_AND_ASSIGN(auto args, temporal::ToPayloads(spec, std::string("test.yaml"),
-                                                       std::string("run-paused")));
-  // The pause signal is in history before the run's first workflow task.
-  ASSERT_OK_AND_ASSIGN(auto handle, client_->SignalWithStart({.id = "run-paused",
-                                                              .type = kPipelineWorkflow,
-                                                              .task_queue = "pipelines"},
-                                                             kPauseSignal, pause, args));
-  // The spec is stored, then nothing starts.
-  ASSERT_TRUE(flightdeck::testing::WaitFor(
-      [&] { return Idle(handle) && CountScheduled(handle, kPrepareActivity) == 1 &&
-                   Progress(handle).value("phase", "") == "paused"; },
-      30s));
+  temporal::WorkflowHandle handle;
+  ASSERT_NO_FATAL_FAILURE(StartPaused("run-paused", spec, &handle));
   nlohmann::json progress = Progress(handle);
   EXPECT_EQ(progress.at("paused"), true);
   EXPECT_EQ(progress.at("partitions_done").get<int64_t>(), 0);
@@ -340,20 +363,7 @@ TEST_F(PipelineWorkflowTest, LostPartialOutputIsComputedAgainFromItsPartition) {
 
   // The node loses partition 0's output (DoAction drop, as an eviction or a
   // restart would).
-  ASSERT_OK_AND_ASSIGN(auto location,
-                       arrow::flight::Location::Parse(node_->location().ToString()));
-  ASSERT_OK_AND_ASSIGN(auto flight, arrow::flight::FlightClient::Connect(location));
-  arrow::flight::FlightCallOptions call;
-  call.headers = {{"x-flightdeck-tenant", "acme"}};
-  ASSERT_OK_AND_ASSIGN(auto info,
-                       flight->GetFlightInfo(call, arrow::flight::FlightDescriptor::Path(
-                                                       {"acme", "run-lost-transform", "0"})));
-  const std::string body =
-      nlohmann::json{{"ticket", info->endpoints()[0].ticket.ticket}}.dump();
-  ASSERT_OK_AND_ASSIGN(auto results, flight->DoAction(call, arrow::flight::Action{
-                                                                "drop", arrow::Buffer::FromString(body)}));
-  ASSERT_OK_AND_ASSIGN(auto dropped, results->Next());
-  ASSERT_NE(dropped, nullptr);
+  ASSERT_NO_FATAL_FAILURE(Drop({"acme", "run-lost-transform", "0"}));
 
   ASSERT_OK(client_->Signal(handle, kResumeSignal));
   ASSERT_OK_AND_ASSIGN(nlohmann::json result, client_->GetResult<nlohmann::json>(handle));
@@ -396,34 +406,14 @@ TEST_F(PipelineWorkflowTest, ContinuesAsNewPastTheConfiguredPartitionsAndKeepsTh
 TEST_F(PipelineWorkflowTest, SpecLostByTheNodeIsPreparedAgain) {
   std::string spec = SpecText(20'000, 3);
   spec.replace(spec.find("durable: true"), 13, "durable: false");
-  ASSERT_OK_AND_ASSIGN(auto pause, temporal::ToPayloads());
-  ASSERT_OK_AND_ASSIGN(auto args, temporal::ToPayloads(spec, std::string("test.yaml"),
-                                                       std::string("run-respec")));
-  ASSERT_OK_AND_ASSIGN(auto handle, client_->SignalWithStart({.id = "run-respec",
-                                                              .type = kPipelineWorkflow,
-                                                              .task_queue = "pipelines"},
-                                                             kPauseSignal, pause, args));
-  ASSERT_TRUE(flightdeck::testing::WaitFor(
-      [&] { return Idle(handle) && CountScheduled(handle, kPrepareActivity) == 1 &&
-                   Progress(handle).value("phase", "") == "paused"; },
-      30s));
+  temporal::WorkflowHandle handle;
+  ASSERT_NO_FATAL_FAILURE(StartPaused("run-respec", spec, &handle));
   // The node loses the stored spec (as a restart without it would), and the
   // worker holds no parsed copy (as a new worker process).
   ASSERT_OK_AND_ASSIGN(auto parsed, ParsePipelineSpec(spec, "test.yaml"));
   ASSERT_OK_AND_ASSIGN(std::string key, SpecKeyOf(parsed, spec));
   const std::string hash = key.substr(key.find('/') + 1, key.find('@') - key.find('/') - 1);
-  ASSERT_OK_AND_ASSIGN(auto location,
-                       arrow::flight::Location::Parse(node_->location().ToString()));
-  ASSERT_OK_AND_ASSIGN(auto flight, arrow::flight::FlightClient::Connect(location));
-  arrow::flight::FlightCallOptions call;
-  call.headers = {{"x-flightdeck-tenant", "acme"}};
-  ASSERT_OK_AND_ASSIGN(auto info, flight->GetFlightInfo(call, arrow::flight::FlightDescriptor::Path(
-                                                                  {"acme", "spec-" + hash, "0"})));
-  const std::string body = nlohmann::json{{"ticket", info->endpoints()[0].ticket.ticket}}.dump();
-  ASSERT_OK_AND_ASSIGN(auto results, flight->DoAction(call, arrow::flight::Action{
-                                                                "drop", arrow::Buffer::FromString(body)}));
-  ASSERT_OK_AND_ASSIGN(auto dropped, results->Next());
-  ASSERT_NE(dropped, nullptr);
+  ASSERT_NO_FATAL_FAILURE(Drop({"acme", "spec-" + hash, "0"}));
   ForgetCachedSpecs();
 
   ASSERT_OK(client_->Signal(handle, kResumeSignal));
