@@ -77,8 +77,10 @@ inline constexpr std::chrono::milliseconds kPipelineTaskTimeout{3000};
 /// Recomputations of lost combine inputs allowed before the workflow fails.
 inline constexpr int kMaxRecomputes = 3;
 /// The heartbeat timeout of every stage activity: how long the server waits
-/// for a heartbeat before it retries the attempt (on any worker).
-inline constexpr std::chrono::milliseconds kActivityHeartbeatTimeout{3000};
+/// for a heartbeat before it retries the attempt (on any worker). A killed
+/// worker's partition chains (one activity each) run again elsewhere after
+/// this long; ActivityKeepAlive heartbeats every quarter of it.
+inline constexpr std::chrono::milliseconds kActivityHeartbeatTimeout{2000};
 
 /// The workflow function (see the file comment).
 temporal::workflow::Task<nlohmann::json> PipelineWorkflow(temporal::workflow::WorkflowContext& ctx,
