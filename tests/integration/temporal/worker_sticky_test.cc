@@ -60,6 +60,13 @@ TEST_F(WorkerStickyTest, LaterTasksAreServedFromTheCache) {
 TEST_F(WorkerStickyTest, SignalsAndQueriesReachTheCachedRun) {
   ASSERT_NE(NewWorker("sticky-sig", RegisterAll, {.metrics = metrics.Hook()}), nullptr);
   ASSERT_OK(StartWorkflow(*conn_, "SignalCounter", "sticky-counter", "sticky-sig", {}).status());
+  // Once the first task is completed the run is cached and sticky, so the
+  // signals and the query below go to the cached run (a query sent earlier
+  // would be answered by a replay from the normal queue).
+  ASSERT_TRUE(WaitFor([&] {
+    auto events = GetHistory(*conn_, "sticky-counter");
+    return events.ok() && CountEvents(*events, enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED) >= 1;
+  }, std::chrono::seconds(30)));
   for (int value : {1, 2, 3}) {
     ASSERT_OK_AND_ASSIGN(auto input, ToPayloads(value));
     ASSERT_OK(Signal(*conn_, "sticky-counter", "add", input));
