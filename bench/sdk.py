@@ -8,7 +8,19 @@ fsyncs the bottleneck) with eager activity execution enabled (both workers
 request it by default; the C++ worker gets the Python SDK's default slot and
 poll counts), activity throughput (one workflow fanning out many trivial
 activities), and the worker process's CPU time per workflow (utime+stime from
-/proc). Prints human-readable lines, then one JSON object as the last line."""
+/proc). Prints human-readable lines, then one JSON object as the last line.
+
+The required keys (cpp_/py_ wf_per_s, p50_ms, p99_ms, ...) are measured under
+load: CONCURRENCY workflows in flight, so by Little's law the mean latency is
+CONCURRENCY / throughput and the dev server (same 2 cores) is the bottleneck.
+Where the waiting happens then depends on how a worker spreads its 5 workflow
+polls over its normal and sticky queue: a task that finds no waiting poll is
+written to the server's backlog (more server work than a sync match), and the
+queue with too few polls becomes the bottleneck (bench/sdk_diag.py shows the
+per-step times and the server's requests per workflow). As an extra, the
+seq_p50_ms keys give the median of SEQUENTIAL workflows run one at a time
+(unloaded: the SDK's own round trips, no queueing), same workload and client
+for both workers."""
 
 import asyncio
 import json
@@ -32,6 +44,7 @@ WORKFLOWS = int(os.environ.get("SDK_BENCH_WORKFLOWS", "300"))
 CONCURRENCY = int(os.environ.get("SDK_BENCH_CONCURRENCY", "30"))
 ACTIVITIES = int(os.environ.get("SDK_BENCH_ACTIVITIES", "300"))
 ROUNDS = int(os.environ.get("SDK_BENCH_ROUNDS", "3"))
+SEQUENTIAL = int(os.environ.get("SDK_BENCH_SEQUENTIAL", "30"))
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -92,12 +105,13 @@ async def measure_interleaved(client, workers):
     """Runs both workers' rounds alternately (C++, Python, C++, ...) so that
     load from other processes on the machine drifts over both alike. Each
     worker: ROUNDS rounds of WORKFLOWS/ROUNDS workflows, then ROUNDS
-    fan-out workflows of ACTIVITIES/ROUNDS activities; figures are totals."""
+    fan-out workflows of ACTIVITIES/ROUNDS activities, then ROUNDS rounds of
+    SEQUENTIAL/ROUNDS workflows one at a time; figures are totals."""
     for queue, _pid, _label in workers:
         await run_workflows(client, queue, 20, 10)  # warm-up
     per_round = max(1, WORKFLOWS // ROUNDS)
     acts_per_round = max(1, ACTIVITIES // ROUNDS)
-    stats = {queue: {"lat": [], "wf_s": 0.0, "cpu": 0.0, "wf": 0, "act_s": 0.0, "acts": 0}
+    stats = {queue: {"lat": [], "wf_s": 0.0, "cpu": 0.0, "wf": 0, "act_s": 0.0, "acts": 0, "seq": []}
              for queue, _, _ in workers}
     for _ in range(ROUNDS):
         for queue, pid, _label in workers:
@@ -118,15 +132,21 @@ async def measure_interleaved(client, workers):
             st["act_s"] += time.perf_counter() - t0
             st["acts"] += acts_per_round
             assert total == sum(i * i for i in range(acts_per_round))
+    for _ in range(ROUNDS):
+        for queue, _pid, _label in workers:
+            _, lat = await run_workflows(client, queue, max(1, SEQUENTIAL // ROUNDS), 1)
+            stats[queue]["seq"] += lat
     results = []
     for queue, _pid, label in workers:
         st = stats[queue]
         lat = sorted(st["lat"])
         r = {"wf_per_s": st["wf"] / st["wf_s"], "p50_ms": lat[len(lat) // 2],
              "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
-             "act_per_s": st["acts"] / st["act_s"], "cpu_ms_per_wf": st["cpu"] / st["wf"]}
+             "act_per_s": st["acts"] / st["act_s"], "cpu_ms_per_wf": st["cpu"] / st["wf"],
+             "seq_p50_ms": sorted(st["seq"])[len(st["seq"]) // 2]}
         print(f"{label}: {r['wf_per_s']:.1f} wf/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
-              f"{r['act_per_s']:.1f} activities/s, worker CPU {r['cpu_ms_per_wf']:.2f} ms/wf")
+              f"{r['act_per_s']:.1f} activities/s, worker CPU {r['cpu_ms_per_wf']:.2f} ms/wf, "
+              f"unloaded p50 {r['seq_p50_ms']:.1f} ms")
         results.append(r)
     return results
 
@@ -159,14 +179,15 @@ async def main():
         wait_line(cpp, "worker ready", 30)
         wait_line(py, "worker ready", 60)
         print(f"dev server {address}; {WORKFLOWS} workflows of one activity, concurrency {CONCURRENCY}; "
-              f"{ACTIVITIES} activities in fan-out workflows; {ROUNDS} alternating rounds per worker")
+              f"{ACTIVITIES} activities in fan-out workflows; {SEQUENTIAL} workflows one at a time; "
+              f"{ROUNDS} alternating rounds per worker")
         c, p = await measure_interleaved(client, [("bench-cpp", cpp.pid, "C++ worker   "),
                                                   ("bench-py", py.pid, "Python worker")])
         print(f"ratios C++/Python: throughput {c['wf_per_s'] / p['wf_per_s']:.2f}x, "
               f"CPU per workflow {c['cpu_ms_per_wf'] / max(p['cpu_ms_per_wf'], 1e-9):.2f}x, "
               f"p50 {c['p50_ms'] / p['p50_ms']:.2f}x")
         out = {}
-        for key in ("wf_per_s", "p50_ms", "p99_ms", "act_per_s", "cpu_ms_per_wf"):
+        for key in ("wf_per_s", "p50_ms", "p99_ms", "act_per_s", "cpu_ms_per_wf", "seq_p50_ms"):
             out[f"cpp_{key}"] = round(c[key], 3)
             out[f"py_{key}"] = round(p[key], 3)
         print(json.dumps(out))

@@ -1,8 +1,9 @@
-// Fault tests: a worker process SIGKILLed mid-workflow is replaced and the
-// workflow finishes; the dev server stopped and restarted on the same SQLite
+// Fault tests: a worker process SIGKILLed mid-workflow (holding the run in
+// its sticky cache) is replaced and the workflow finishes; the dev server stopped and restarted on the same SQLite
 // state, the workflow completes.
 #include <csignal>
 #include <filesystem>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -36,6 +37,14 @@ int CountByIdentity(const std::vector<HistoryEvent>& events, const std::string& 
   return n;
 }
 
+bool IsStickyOf(const HistoryEvent& scheduled, const std::string& identity) {
+  const auto& queue = scheduled.workflow_task_scheduled_event_attributes().task_queue();
+  return queue.kind() == enums::TASK_QUEUE_KIND_STICKY && queue.name().rfind(identity + "-", 0) == 0;
+}
+
+// The worker killed while holding the run in its sticky cache: tasks the
+// server still puts on its sticky queue time out there (schedule-to-start)
+// and move to the normal queue, where the new worker replays and finishes.
 TEST_F(WorkerFaultTest, KilledWorkerIsReplacedAndWorkflowFinishes) {
   auto first = StartWorkerProcess("first");
   ASSERT_NE(first, nullptr);
@@ -49,6 +58,15 @@ TEST_F(WorkerFaultTest, KilledWorkerIsReplacedAndWorkflowFinishes) {
   ASSERT_OK(first->Wait(std::chrono::seconds(10)).status());
   ASSERT_OK_AND_ASSIGN(auto before, GetHistory(*conn_, "fault-1"));
   ASSERT_EQ(CountEvents(before, enums::EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED), 0);
+  // The killed worker held the run sticky: its later tasks came through
+  // its sticky queue.
+  std::map<int64_t, HistoryEvent> scheduled;
+  for (const auto& e : before) {
+    if (e.event_type() == enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED) scheduled[e.event_id()] = e;
+  }
+  int sticky_before = 0;
+  for (const auto& [id, e] : scheduled) sticky_before += IsStickyOf(e, "first") ? 1 : 0;
+  EXPECT_GE(sticky_before, 1);
 
   auto second = StartWorkerProcess("second");
   ASSERT_NE(second, nullptr);
@@ -58,6 +76,31 @@ TEST_F(WorkerFaultTest, KilledWorkerIsReplacedAndWorkflowFinishes) {
   EXPECT_GE(CountByIdentity(events, "first"), 1);
   EXPECT_GE(CountByIdentity(events, "second"), 1);
   EXPECT_EQ(CountEvents(events, enums::EVENT_TYPE_ACTIVITY_TASK_SCHEDULED), 12);
+  // After the kill: every task put on the dead worker's sticky queue timed
+  // out there (none was started), and the new worker's first task came
+  // from the normal queue.
+  const int64_t killed_at = before.back().event_id();
+  std::map<int64_t, const HistoryEvent*> timed_out;  // by scheduled event id
+  const HistoryEvent* first_of_second = nullptr;
+  for (const auto& e : events) {
+    if (e.event_type() == enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED) scheduled[e.event_id()] = e;
+    if (e.event_type() == enums::EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT) {
+      timed_out[e.workflow_task_timed_out_event_attributes().scheduled_event_id()] = &e;
+    }
+    if (e.event_type() == enums::EVENT_TYPE_WORKFLOW_TASK_STARTED && first_of_second == nullptr &&
+        e.workflow_task_started_event_attributes().identity() == "second") {
+      first_of_second = &scheduled[e.workflow_task_started_event_attributes().scheduled_event_id()];
+    }
+  }
+  for (const auto& [id, e] : scheduled) {
+    if (id <= killed_at || !IsStickyOf(e, "first")) continue;
+    ASSERT_EQ(timed_out.count(id), 1u) << "sticky task " << id << " of the killed worker did not time out";
+    EXPECT_EQ(timed_out[id]->workflow_task_timed_out_event_attributes().timeout_type(),
+              enums::TIMEOUT_TYPE_SCHEDULE_TO_START);
+  }
+  ASSERT_NE(first_of_second, nullptr);
+  EXPECT_EQ(first_of_second->workflow_task_scheduled_event_attributes().task_queue().kind(),
+            enums::TASK_QUEUE_KIND_NORMAL);
   ASSERT_OK(second->Stop());
 }
 

@@ -1,6 +1,7 @@
 // Sticky execution against a real dev server: later workflow tasks are
 // served from the worker's cache through its sticky queue; a tiny or
-// disabled cache still completes workflows by full replay; signals and
+// disabled cache still completes workflows by full replay; a run pushed out
+// of the cache has its stickiness reset; signals and
 // queries reach cached runs; a changed workflow is still caught as
 // nondeterministic when another worker replays the full history.
 #include <gtest/gtest.h>
@@ -59,6 +60,13 @@ TEST_F(WorkerStickyTest, LaterTasksAreServedFromTheCache) {
 TEST_F(WorkerStickyTest, SignalsAndQueriesReachTheCachedRun) {
   ASSERT_NE(NewWorker("sticky-sig", RegisterAll, {.metrics = metrics.Hook()}), nullptr);
   ASSERT_OK(StartWorkflow(*conn_, "SignalCounter", "sticky-counter", "sticky-sig", {}).status());
+  // Once the first task is completed the run is cached and sticky, so the
+  // signals and the query below go to the cached run (a query sent earlier
+  // would be answered by a replay from the normal queue).
+  ASSERT_TRUE(WaitFor([&] {
+    auto events = GetHistory(*conn_, "sticky-counter");
+    return events.ok() && CountEvents(*events, enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED) >= 1;
+  }, std::chrono::seconds(30)));
   for (int value : {1, 2, 3}) {
     ASSERT_OK_AND_ASSIGN(auto input, ToPayloads(value));
     ASSERT_OK(Signal(*conn_, "sticky-counter", "add", input));
@@ -98,6 +106,58 @@ TEST_F(WorkerStickyTest, CacheOfOneStillCompletesConcurrentWorkflows) {
   // Runs pushed out of the one-entry cache were replayed from full history.
   EXPECT_GE(metrics.Total("workflow_cache_evicted"), 1);
   EXPECT_GE(metrics.Total("workflow_cache_miss"), 1);
+  EXPECT_EQ(metrics.Total("workflow_task_failed"), 0);
+}
+
+/// The WorkflowTaskScheduled events of `events`, in order.
+std::vector<HistoryEvent> ScheduledTasks(const std::vector<HistoryEvent>& events) {
+  std::vector<HistoryEvent> out;
+  for (const auto& e : events) {
+    if (e.event_type() == enums::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED) out.push_back(e);
+  }
+  return out;
+}
+
+TEST_F(WorkerStickyTest, EvictedRunsNextTaskGoesToTheNormalQueue) {
+  ASSERT_NE(NewWorker("sticky-reset", RegisterAll,
+                      {.max_concurrent_workflow_tasks = 4, .max_cached_workflows = 1,
+                       .metrics = metrics.Hook()}),
+            nullptr);
+  // A's first task leaves it cached and sticky; B's first task pushes A out
+  // of the one-entry cache, and the worker resets A's stickiness.
+  ASSERT_OK(StartWorkflow(*conn_, "SignalCounter", "reset-a", "sticky-reset", {}).status());
+  ASSERT_TRUE(WaitFor([&] {
+    auto events = GetHistory(*conn_, "reset-a");
+    return events.ok() && CountEvents(*events, enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED) == 1;
+  }, std::chrono::seconds(30)));
+  ASSERT_OK(StartWorkflow(*conn_, "SignalCounter", "reset-b", "sticky-reset", {}).status());
+  ASSERT_TRUE(WaitFor([&] { return metrics.Count("sticky_queue_reset") >= 1; }, std::chrono::seconds(30)));
+  EXPECT_EQ(metrics.Total("sticky_queue_reset"), 1);  // acknowledged by the server
+  EXPECT_EQ(metrics.Total("workflow_cache_evicted"), 1);
+
+  // A's next task (for a signal) is scheduled on the normal queue, where
+  // it comes with full history and is replayed.
+  ASSERT_OK_AND_ASSIGN(auto five, ToPayloads(5));
+  ASSERT_OK(Signal(*conn_, "reset-a", "add", five));
+  ASSERT_TRUE(WaitFor([&] {
+    auto events = GetHistory(*conn_, "reset-a");
+    return events.ok() && CountEvents(*events, enums::EVENT_TYPE_WORKFLOW_TASK_COMPLETED) == 2;
+  }, std::chrono::seconds(30)));
+  ASSERT_OK_AND_ASSIGN(auto events, GetHistory(*conn_, "reset-a"));
+  const auto scheduled = ScheduledTasks(events);
+  ASSERT_GE(scheduled.size(), 2u);
+  EXPECT_EQ(scheduled[1].workflow_task_scheduled_event_attributes().task_queue().kind(),
+            enums::TASK_QUEUE_KIND_NORMAL);
+  EXPECT_EQ(scheduled[1].workflow_task_scheduled_event_attributes().task_queue().name(), "sticky-reset");
+  EXPECT_GE(metrics.Total("workflow_cache_miss"), 1);
+  EXPECT_EQ(CountEvents(events, enums::EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT), 0);
+
+  ASSERT_OK_AND_ASSIGN(auto done, ToPayloads(std::string("done")));
+  for (const char* id : {"reset-a", "reset-b"}) ASSERT_OK(Signal(*conn_, id, "done", done));
+  ASSERT_OK_AND_ASSIGN(int a, WaitResult<int>(*conn_, "reset-a"));
+  EXPECT_EQ(a, 5);
+  ASSERT_OK_AND_ASSIGN(int b, WaitResult<int>(*conn_, "reset-b"));
+  EXPECT_EQ(b, 0);
   EXPECT_EQ(metrics.Total("workflow_task_failed"), 0);
 }
 

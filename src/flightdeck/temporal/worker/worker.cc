@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <grpcpp/client_context.h>
@@ -16,6 +17,7 @@
 #include "flightdeck/common/logging.h"
 #include "flightdeck/temporal/client/connection.h"
 #include "flightdeck/temporal/client/grpc_status.h"
+#include "flightdeck/temporal/worker/internal/sticky_resetter.h"
 #include "flightdeck/temporal/worker/internal/task_handlers.h"
 
 namespace flightdeck::temporal {
@@ -58,8 +60,31 @@ struct Worker::Impl {
     std::vector<std::thread> handlers;
   };
 
+  // How the workflow lane's polls are spread over the normal and the sticky
+  // queue (sticky execution on). Each poll picks its queue when it starts:
+  // one always waits on each queue; the sticky queue, which holds the next
+  // tasks of runs already under way, gets every other poll while the server
+  // last reported a backlog there (PollWorkflowTaskQueueResponse.
+  // backlog_count_hint), and otherwise its share `sticky_share` (more than
+  // half). So sticky tasks mostly meet a waiting poll (a sync match, no
+  // backlog write on the server) and runs finish before new ones start,
+  // while the normal queue still gets at least one poll. All fields guarded
+  // by `mutex`.
+  struct PollBalance {
+    int sticky_share = 1;
+    int outstanding[2] = {0, 0};  // [0] normal, [1] sticky
+    int64_t sticky_backlog = 0;   // last hint from a sticky poll
+
+    bool ChooseSticky() const {
+      if (outstanding[1] == 0) return true;
+      if (outstanding[0] == 0) return false;
+      return sticky_backlog > 0 || outstanding[1] < sticky_share;
+    }
+  };
+
   internal::HandlerEnv env;
   std::unique_ptr<internal::WorkflowCache> cache;  // set in Start() when sticky execution is on
+  std::unique_ptr<internal::StickyResetter> sticky_resetter;  // with `cache`
   workflow::WorkflowRegistry workflows;
   std::map<std::string, ActivityFunction> activities;
 
@@ -73,6 +98,7 @@ struct Worker::Impl {
   int busy = 0;                                // tasks queued or being handled; guarded by mutex
   Lane<wsv1::PollWorkflowTaskQueueResponse> workflow_lane;
   Lane<wsv1::PollActivityTaskQueueResponse> activity_lane;
+  PollBalance workflow_polls;                  // guarded by mutex
 
   // Runs one long poll that Shutdown() can cancel. False when stopping; an
   // expired poll or an error (after a backoff) leaves `response` empty.
@@ -123,19 +149,32 @@ struct Worker::Impl {
     lane.task_ready.notify_one();
   }
 
+  // `balanced`: the workflow lane with sticky execution, each poll picks
+  // its queue (PollBalance); else every poll goes to the normal queue.
   template <typename Task, typename Request, typename Rpc>
-  void PollLoop(Lane<Task>& lane, Rpc rpc, const char* name, bool sticky) {
-    const auto request = PollRequest<Request>(sticky);
+  void PollLoop(Lane<Task>& lane, Rpc rpc, const char* name, bool balanced) {
+    const Request requests[2] = {PollRequest<Request>(false), PollRequest<Request>(true)};
     while (true) {
+      bool sticky = false;
       {
         std::unique_lock<std::mutex> lock(mutex);
         lane.slot_freed.wait(lock, [&] { return stopping || lane.free_slots > 0; });
         if (stopping) return;
         --lane.free_slots;
+        if (balanced) {
+          sticky = workflow_polls.ChooseSticky();
+          ++workflow_polls.outstanding[sticky];
+        }
       }
       Task task;
-      const bool go_on = Poll(request, &task, rpc, name);
+      const bool go_on = Poll(requests[sticky], &task, rpc, name);
       std::lock_guard<std::mutex> lock(mutex);
+      if constexpr (std::is_same_v<Task, wsv1::PollWorkflowTaskQueueResponse>) {
+        if (balanced) {
+          --workflow_polls.outstanding[sticky];
+          if (sticky) workflow_polls.sticky_backlog = task.backlog_count_hint();
+        }
+      }
       if (task.task_token().empty()) {
         ++lane.free_slots;
       } else {
@@ -165,8 +204,8 @@ struct Worker::Impl {
   }
 
   // Starts `slots` handler threads and the lane's pollers; with `sticky`,
-  // the polls are split between the normal and the sticky queue (at least
-  // one each, which needs two slots).
+  // the polls are balanced between the normal and the sticky queue (at
+  // least one each, which needs two slots).
   template <typename Request, typename Task, typename Rpc, typename Handle>
   void StartLane(Lane<Task>& lane, int slots, int requested_polls, Rpc rpc, const char* name,
                  bool sticky, Handle handle) {
@@ -176,11 +215,10 @@ struct Worker::Impl {
     }
     const int polls = sticky ? std::min(slots, std::max(2, ResolvePolls(requested_polls, slots)))
                              : ResolvePolls(requested_polls, slots);
-    const int sticky_polls = sticky ? polls / 2 : 0;
+    if (sticky) workflow_polls.sticky_share = polls - polls / 2;  // Start() holds `mutex`
     for (int i = 0; i < polls; ++i) {
-      const bool on_sticky = i < sticky_polls;
-      lane.pollers.emplace_back([this, &lane, rpc, name, on_sticky] {
-        PollLoop<Task, Request>(lane, rpc, name, on_sticky);
+      lane.pollers.emplace_back([this, &lane, rpc, name, sticky] {
+        PollLoop<Task, Request>(lane, rpc, name, sticky);
       });
     }
   }
@@ -307,9 +345,12 @@ arrow::Status Worker::Start() {
     const bool sticky = options.max_cached_workflows > 0 && options.max_concurrent_workflow_tasks >= 2;
     if (sticky) {
       impl->env.sticky_queue = StickyQueueName(impl->env.identity);
+      impl->sticky_resetter = std::make_unique<internal::StickyResetter>(&impl->env);
       impl->cache = std::make_unique<internal::WorkflowCache>(
-          options.max_cached_workflows, [impl](const std::string&) {
+          options.max_cached_workflows, [impl](const internal::CachedWorkflow& evicted) {
             impl->env.Metric("workflow_cache_evicted", 1, impl->env.options.task_queue);
+            const workflow::WorkflowInfo& info = evicted.run->info();
+            impl->sticky_resetter->Enqueue(info.workflow_id, info.run_id, info.workflow_type);
           });
       impl->env.cache = impl->cache.get();
     }
@@ -369,6 +410,7 @@ arrow::Status Worker::Shutdown() {
     impl->activity_lane.task_ready.notify_all();
   }
   JoinAll(impl->activity_lane.handlers);
+  if (impl->sticky_resetter != nullptr) impl->sticky_resetter->Stop();
   impl->SendShutdownWorker();
   return arrow::Status::OK();
 }

@@ -14,7 +14,9 @@
 // run come through this worker's own sticky task queue carrying only the new
 // events, which are applied to the cached run. A cache miss (evicted run,
 // gap in the events) fetches the full history and replays it; a run is
-// evicted when it closes, continues as new or fails a task. Each kind of task (workflow, activity) has a fixed number of slots
+// evicted when it closes, continues as new or fails a task. A run pushed
+// out of the full cache is reset with ResetStickyTaskQueue (in the
+// background), so its next task goes to the normal queue. Each kind of task (workflow, activity) has a fixed number of slots
 // (one handler thread each) and a smaller number of concurrent long polls
 // that only run while a slot is free. Activities scheduled on the worker's
 // own task queue are requested for eager execution when an activity slot is
@@ -58,7 +60,11 @@ struct WorkerMetric {
   /// workflow_cache_hit (a workflow task or legacy query served from the
   /// sticky cache), workflow_cache_miss (a task of a run past its first task
   /// replayed from full history), workflow_cache_evicted (a run pushed out
-  /// of the full cache).
+  /// of the full cache), sticky_queue_reset (after an eviction: value 1
+  /// when the server acknowledged ResetStickyTaskQueue for the run, 0 when
+  /// the call failed), workflow_task_from_completion (a workflow task the
+  /// server returned in the response to the run's previous completion, so
+  /// it needed no poll; asked for while the run stays cached).
   std::string name;
   double value = 1;
   /// Workflow or activity type.
@@ -75,6 +81,10 @@ struct WorkerOptions {
   int max_concurrent_workflow_tasks = 2;
   /// Concurrent PollWorkflowTaskQueue calls; 0 = min(slots, 5). A poll only
   /// runs while a workflow task slot is free, so at most the slot count poll.
+  /// With sticky execution each poll picks its queue when it starts: one
+  /// always waits on the normal and one on the sticky queue; the sticky
+  /// queue gets the others while the server reports a backlog there, else
+  /// its share of ceil(polls / 2) (tasks of runs under way go first).
   int max_concurrent_workflow_task_polls = 0;
   /// Activity slots: activities running at once, one thread each.
   int max_concurrent_activities = 4;

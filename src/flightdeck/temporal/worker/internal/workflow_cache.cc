@@ -4,7 +4,7 @@
 
 namespace flightdeck::temporal::internal {
 
-WorkflowCache::WorkflowCache(int capacity, std::function<void(const std::string&)> on_evict)
+WorkflowCache::WorkflowCache(int capacity, std::function<void(const CachedWorkflow&)> on_evict)
     : capacity_(capacity < 0 ? 0 : capacity), on_evict_(std::move(on_evict)) {}
 
 std::unique_ptr<CachedWorkflow> WorkflowCache::CheckOut(const std::string& run_id,
@@ -58,7 +58,7 @@ void WorkflowCache::Put(const std::string& run_id, std::unique_ptr<CachedWorkflo
   }
   // Runs are destroyed here, outside the lock (their coroutine frames unwind).
   if (on_evict_) {
-    for (const auto& [id, unused] : evicted) on_evict_(id);
+    for (const auto& [id, evicted_entry] : evicted) on_evict_(*evicted_entry);
   }
 }
 

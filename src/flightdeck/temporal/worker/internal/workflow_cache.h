@@ -32,9 +32,9 @@ struct CachedWorkflow {
 class WorkflowCache {
  public:
   /// `capacity` 0 disables caching (Put drops everything). `on_evict` is
-  /// called (outside the lock) with the run id of every entry pushed out by
-  /// capacity; it may be empty.
-  WorkflowCache(int capacity, std::function<void(const std::string& run_id)> on_evict);
+  /// called (outside the lock, on the thread of the Put) with every entry
+  /// pushed out by capacity, just before it is destroyed; it may be empty.
+  WorkflowCache(int capacity, std::function<void(const CachedWorkflow& evicted)> on_evict);
 
   int capacity() const { return capacity_; }
 
@@ -62,7 +62,7 @@ class WorkflowCache {
  private:
   using Lru = std::list<std::pair<std::string, std::unique_ptr<CachedWorkflow>>>;
   const int capacity_;
-  std::function<void(const std::string&)> on_evict_;
+  std::function<void(const CachedWorkflow&)> on_evict_;
   mutable std::mutex mutex_;
   std::condition_variable returned_;
   std::unordered_map<std::string, int> checked_out_;  // run id -> holders

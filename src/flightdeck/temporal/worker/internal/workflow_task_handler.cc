@@ -1,5 +1,7 @@
 // Processing of a workflow task: from the sticky cache or by replay from
 // full history (protocol doc 4.5, 5.13).
+#include <optional>
+
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/client_context.h>
 
@@ -118,13 +120,15 @@ void AnswerLegacyQuery(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueR
   *request.mutable_query_result() = result.answer();
   request.set_error_message(result.error_message());
   if (result.has_failure()) *request.mutable_failure() = result.failure();
+  // Reported before the answer is sent: the caller may act on the answer
+  // before RespondQueryTaskCompleted returns here.
+  env.Metric("query_answered", 1, task.workflow_type().name());
   wsv1::RespondQueryTaskCompletedResponse response;
   auto context = env.connection->NewContext(env.options.namespace_name);
   auto status = FromGrpcStatus(
       env.connection->workflow_service().RespondQueryTaskCompleted(context.get(), request, &response),
       "RespondQueryTaskCompleted");
   if (!status.ok()) FD_LOG(kWarning) << "answering query failed: " << status.ToString();
-  env.Metric("query_answered", 1, task.workflow_type().name());
 }
 
 void FailTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueResponse& task,
@@ -300,7 +304,12 @@ void HandleLegacyQuery(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueR
 
 }  // namespace
 
-void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueResponse& task) {
+namespace {
+
+// One workflow task; returns the next task of the run when the server
+// handed it back in the completion's response (return_new_workflow_task).
+std::optional<wsv1::PollWorkflowTaskQueueResponse> HandleOneWorkflowTask(
+    const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueResponse& task) {
   const auto begin = std::chrono::steady_clock::now();
   const std::string& type = task.workflow_type().name();
   const std::string& run_id = task.workflow_execution().run_id();
@@ -309,7 +318,7 @@ void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueue
   CheckedOut checked_out(env.cache, run_id);
   if (task.has_query()) {
     HandleLegacyQuery(env, task, checked_out);
-    return;
+    return std::nullopt;
   }
   std::unique_ptr<CachedWorkflow>& entry = checked_out.entry;
 
@@ -321,10 +330,10 @@ void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueue
     if (!fetched.ok()) {
       FailTask(env, task, enums::WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
                fetched.status());
-      return;  // the entry is evicted (dropped)
+      return std::nullopt;  // the entry is evicted (dropped)
     }
     events = std::move(*fetched);
-    if (!events.empty() && events.back().event_id() > task.started_event_id()) return;  // stale (5.2)
+    if (!events.empty() && events.back().event_id() > task.started_event_id()) return std::nullopt;  // stale (5.2)
     replayed = entry->run->Replay(events);
   } else {
     if (task.previous_started_event_id() > 0) env.Metric("workflow_cache_miss", 1, type);
@@ -332,9 +341,9 @@ void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueue
     auto run = ReplayFromStart(env, task, &events, &replayed);
     if (!run.ok()) {
       FailTask(env, task, enums::WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE, run.status());
-      return;
+      return std::nullopt;
     }
-    if (*run == nullptr) return;  // stale
+    if (*run == nullptr) return std::nullopt;  // stale
     entry = std::make_unique<CachedWorkflow>();
     entry->run = std::move(*run);
   }
@@ -347,7 +356,7 @@ void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueue
                  ? enums::WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR
                  : enums::WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
              replayed);
-    return;
+    return std::nullopt;
   }
   wsv1::RespondWorkflowTaskCompletedRequest request;
   request.set_task_token(task.task_token());
@@ -370,6 +379,10 @@ void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueue
     *sticky->mutable_schedule_to_start_timeout() =
         google::protobuf::util::TimeUtil::MillisecondsToDuration(
             env.options.sticky_schedule_to_start_timeout.count());
+    // A workflow task that the completion creates (events that came in
+    // meanwhile) comes back in the response, partial like a sticky task,
+    // instead of through the sticky queue: no poll and no matching for it.
+    request.set_return_new_workflow_task(true);
     // Cached before the completion is sent: the next sticky task may arrive
     // on another slot as soon as the server has it. A rejected completion
     // erases the entry again; should a task see it first, its events start
@@ -398,6 +411,19 @@ void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueue
   env.Metric("workflow_task_latency_ms",
              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count(),
              type);
+  if (!status.ok() || !cache_it || response.workflow_task().task_token().empty()) return std::nullopt;
+  return std::move(*response.mutable_workflow_task());
+}
+
+}  // namespace
+
+void HandleWorkflowTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueResponse& task) {
+  auto next = HandleOneWorkflowTask(env, task);
+  while (next.has_value()) {
+    env.Metric("workflow_task_from_completion", 1, next->workflow_type().name());
+    const auto current = std::move(*next);
+    next = HandleOneWorkflowTask(env, current);
+  }
 }
 
 }  // namespace flightdeck::temporal::internal
