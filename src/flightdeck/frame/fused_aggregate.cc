@@ -532,11 +532,8 @@ class Accumulator : public ac::SinkNodeConsumer {
     rows_.resize(groups, 0);
     for (size_t a = 0; a < plan_.aggs.size(); ++a) {
       counts_[a].resize(groups, 0);
-      if (plan_.aggs[a].floating) {
-        sums_[a].resize(groups, 0.0);
-      } else {
-        int_sums_[a].resize(groups, 0);
-      }
+      sums_[a].resize(groups, 0.0);  // counts add into the sums of their input type too
+      int_sums_[a].resize(groups, 0);
     }
   }
 
