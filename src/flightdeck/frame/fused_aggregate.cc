@@ -22,6 +22,7 @@
 #include <arrow/dataset/file_parquet.h>
 #include <arrow/dataset/plan.h>
 #include <arrow/dataset/scanner.h>
+#include <arrow/util/bit_run_reader.h>
 #include <arrow/util/bit_util.h>
 #include <arrow/util/bitmap_ops.h>
 #include <arrow/util/thread_pool.h>
@@ -194,8 +195,12 @@ std::shared_ptr<const FusedAggregate> FusedAggregate::Match(const PlanNode& node
       if (aggregate.target.size() != 1) return nullptr;
       auto input = lookup(aggregate.target[0]);
       if (!input) return nullptr;
+      // Aggregates of the same input (sum and mean of a column) share it.
       agg.input = static_cast<int>(inputs.size());
-      inputs.push_back(*std::move(input));
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        if (inputs[i].Equals(*input)) agg.input = static_cast<int>(i);
+      }
+      if (agg.input == static_cast<int>(inputs.size())) inputs.push_back(*std::move(input));
     }
     impl->aggs.push_back(agg);
   }
@@ -312,19 +317,88 @@ std::string FusedAggregate::Describe() const {
 
 namespace {
 
+// Per-group running state: rows kept, and per aggregate input the sum and
+// the count of its non-null values among them.
+struct Partial {
+  std::vector<int64_t> rows;
+  std::vector<std::vector<double>> sums;        // floating-point inputs
+  std::vector<std::vector<uint64_t>> int_sums;  // integer inputs (wrapping, like Arrow's sum)
+  std::vector<std::vector<int64_t>> counts;
+
+  void Resize(const std::vector<bool>& floating, size_t groups) {
+    sums.resize(floating.size());
+    int_sums.resize(floating.size());
+    counts.resize(floating.size());
+    if (rows.size() >= groups) return;
+    rows.resize(groups, 0);
+    for (size_t i = 0; i < floating.size(); ++i) {
+      counts[i].resize(groups, 0);
+      if (floating[i]) {
+        sums[i].resize(groups, 0.0);
+      } else {
+        int_sums[i].resize(groups, 0);
+      }
+    }
+  }
+
+  // Adds this state into `total`, which has at least as many groups.
+  void MergeInto(Partial* total) const {
+    for (size_t g = 0; g < rows.size(); ++g) total->rows[g] += rows[g];
+    for (size_t i = 0; i < counts.size(); ++i) {
+      for (size_t g = 0; g < counts[i].size(); ++g) total->counts[i][g] += counts[i][g];
+      for (size_t g = 0; g < sums[i].size(); ++g) total->sums[i][g] += sums[i][g];
+      for (size_t g = 0; g < int_sums[i].size(); ++g) total->int_sums[i][g] += int_sums[i][g];
+    }
+  }
+};
+
+// Batches whose rows fall into at most this many groups aggregate into a
+// state of their own, merged afterwards (no lock held while adding).
+constexpr uint32_t kLocalGroups = 4096;
+// Batches whose dictionary keys combine to at most this many local key
+// tuples get their group ids from a per-batch table of those tuples.
+constexpr int64_t kMaxCombinations = 4096;
+
+template <typename T, typename Sum>
+void AddValues(const arrow::ArrayData& input, const uint8_t* bitmap, int64_t bitmap_offset,
+               const uint32_t* groups, Sum* sums, int64_t* counts) {
+  const T* values = input.GetValues<T>(1);
+  arrow::internal::VisitSetBitRunsVoid(bitmap, bitmap_offset, input.length, [&](int64_t position, int64_t length) {
+    if (groups == nullptr) {
+      Sum sum = 0;
+      for (int64_t i = position; i < position + length; ++i) {
+        if constexpr (std::is_floating_point_v<T>) {
+          sum += static_cast<double>(values[i]);
+        } else {
+          sum += static_cast<uint64_t>(static_cast<int64_t>(values[i]));
+        }
+      }
+      sums[0] += sum;
+      counts[0] += length;
+      return;
+    }
+    for (int64_t i = position; i < position + length; ++i) {
+      if constexpr (std::is_floating_point_v<T>) {
+        sums[groups[i]] += static_cast<double>(values[i]);
+      } else {
+        sums[groups[i]] += static_cast<uint64_t>(static_cast<int64_t>(values[i]));
+      }
+      ++counts[groups[i]];
+    }
+  });
+}
+
 // The running aggregation. Consume() is called from several threads.
 class Accumulator : public ac::SinkNodeConsumer {
  public:
   Accumulator(const FusedAggregate::Impl& plan, arrow::MemoryPool* pool)
       : plan_(plan), pool_(pool), context_(pool) {
-    sums_.resize(plan.aggs.size());
-    int_sums_.resize(plan.aggs.size());
-    counts_.resize(plan.aggs.size());
+    for (const auto& input : plan.inputs) floating_.push_back(IsFloating(input.type()->id()));
   }
 
   arrow::Status Prepare() {
     if (plan_.keys.empty()) {
-      Resize(1);
+      total_.Resize(floating_, 1);
       return arrow::Status::OK();
     }
     std::vector<arrow::TypeHolder> types;
@@ -387,6 +461,8 @@ class Accumulator : public ac::SinkNodeConsumer {
       inputs.push_back(std::move(array));
     }
     std::vector<std::shared_ptr<arrow::ArrayData>> keys;
+    bool all_dictionary = true;
+    int64_t combinations = 1;
     for (const auto& key : plan_.keys) {
       if (key.dictionary_column >= 0) {
         ARROW_ASSIGN_OR_RAISE(auto array, AsArray(batch.values[key.dictionary_column], length));
@@ -395,49 +471,71 @@ class Accumulator : public ac::SinkNodeConsumer {
           return arrow::Status::Invalid("fused aggregate: key column ", key.dictionary_column,
                                         " arrived as ", array->type->ToString());
         }
+        combinations = std::min<int64_t>(combinations * (array->dictionary->length + 1), kMaxCombinations + 1);
         keys.push_back(std::move(array));
       } else {
+        all_dictionary = false;
         ARROW_ASSIGN_OR_RAISE(auto value, cp::ExecuteScalarExpression(key.expression, batch, &context));
         ARROW_ASSIGN_OR_RAISE(auto array, AsArray(value, length));
         keys.push_back(std::move(array));
       }
     }
 
-    std::lock_guard<std::mutex> lock(mutex_);
+    // Group ids of the rows.
+    uint32_t num_groups = 1;
     const uint32_t* groups = nullptr;
-    std::shared_ptr<arrow::ArrayData> ids;
+    arrow::Datum ids;
+    std::vector<uint32_t> row_groups;
     if (grouper_) {
-      std::vector<arrow::Datum> columns;
-      for (size_t k = 0; k < keys.size(); ++k) {
-        if (unifiers_[k]) {
-          ARROW_ASSIGN_OR_RAISE(auto codes, Transpose(*keys[k], unifiers_[k].get()));
-          columns.emplace_back(std::move(codes));
-        } else {
-          columns.emplace_back(keys[k]);
+      if (all_dictionary && combinations <= kMaxCombinations) {
+        std::vector<uint32_t> combination_groups;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          ARROW_ASSIGN_OR_RAISE(combination_groups, GroupCombinations(keys, combinations));
+          num_groups = grouper_->num_groups();
         }
+        row_groups = RowGroups(keys, combination_groups);
+        groups = row_groups.data();
+      } else {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::vector<arrow::Datum> columns;
+        for (size_t k = 0; k < keys.size(); ++k) {
+          if (unifiers_[k]) {
+            ARROW_ASSIGN_OR_RAISE(auto codes, Transpose(*keys[k], unifiers_[k].get()));
+            columns.emplace_back(std::move(codes));
+          } else {
+            columns.emplace_back(keys[k]);
+          }
+        }
+        cp::ExecBatch key_batch(std::move(columns), length);
+        ARROW_ASSIGN_OR_RAISE(ids, grouper_->Consume(cp::ExecSpan(key_batch)));
+        groups = ids.array()->GetValues<uint32_t>(1);
+        num_groups = grouper_->num_groups();
       }
-      cp::ExecBatch key_batch(std::move(columns), length);
-      ARROW_ASSIGN_OR_RAISE(auto grouped, grouper_->Consume(cp::ExecSpan(key_batch)));
-      ids = grouped.array();
-      groups = ids->GetValues<uint32_t>(1);
-      Resize(grouper_->num_groups());
     }
-    for (int64_t i = 0; i < length; ++i) {
-      if (selected && !arrow::bit_util::GetBit(selected, i)) continue;
-      ++rows_[groups ? groups[i] : 0];
+
+    if (num_groups <= kLocalGroups) {
+      Partial partial;
+      partial.Resize(floating_, num_groups);
+      ARROW_RETURN_NOT_OK(Add(&partial, inputs, selected, groups, length));
+      std::lock_guard<std::mutex> lock(mutex_);
+      total_.Resize(floating_, num_groups);
+      partial.MergeInto(&total_);
+      return arrow::Status::OK();
     }
-    for (size_t a = 0; a < plan_.aggs.size(); ++a) {
-      const auto& agg = plan_.aggs[a];
-      if (agg.kind == AggKind::kCountAll) continue;
-      ARROW_RETURN_NOT_OK(Add(a, *inputs[agg.input], selected, groups));
-    }
-    return arrow::Status::OK();
+    std::lock_guard<std::mutex> lock(mutex_);
+    total_.Resize(floating_, num_groups);
+    return Add(&total_, inputs, selected, groups, length);
   }
 
   arrow::Result<std::shared_ptr<arrow::Table>> Result() {
     std::vector<int64_t> kept;
-    for (size_t g = 0; g < rows_.size(); ++g) {
-      if (!grouper_ || rows_[g] > 0) kept.push_back(static_cast<int64_t>(g));
+    if (!grouper_) {
+      kept.push_back(0);
+    } else {
+      for (size_t g = 0; g < total_.rows.size(); ++g) {
+        if (total_.rows[g] > 0) kept.push_back(static_cast<int64_t>(g));
+      }
     }
     arrow::ArrayVector columns;
     if (grouper_) {
@@ -457,35 +555,39 @@ class Accumulator : public ac::SinkNodeConsumer {
         columns.push_back(values.make_array());
       }
     }
-    for (size_t a = 0; a < plan_.aggs.size(); ++a) {
-      const auto& agg = plan_.aggs[a];
+    for (const auto& agg : plan_.aggs) {
       if (agg.kind == AggKind::kCount || agg.kind == AggKind::kCountAll) {
+        const auto& counts = agg.kind == AggKind::kCount ? total_.counts[agg.input] : total_.rows;
         arrow::Int64Builder builder(pool_);
-        for (int64_t g : kept) ARROW_RETURN_NOT_OK(builder.Append(agg.kind == AggKind::kCount ? counts_[a][g] : rows_[g]));
+        for (int64_t g : kept) ARROW_RETURN_NOT_OK(builder.Append(counts[g]));
         ARROW_ASSIGN_OR_RAISE(auto array, builder.Finish());
         columns.push_back(std::move(array));
-      } else if (agg.kind == AggKind::kSum && !agg.floating) {
-        arrow::Int64Builder builder(pool_);
-        for (int64_t g : kept) {
-          ARROW_RETURN_NOT_OK(counts_[a][g] > 0 ? builder.Append(static_cast<int64_t>(int_sums_[a][g]))
-                                                : builder.AppendNull());
-        }
-        ARROW_ASSIGN_OR_RAISE(auto array, builder.Finish());
-        columns.push_back(std::move(array));
-      } else {
-        arrow::DoubleBuilder builder(pool_);
-        for (int64_t g : kept) {
-          if (counts_[a][g] == 0) {
-            ARROW_RETURN_NOT_OK(builder.AppendNull());
-            continue;
-          }
-          double value = agg.floating ? sums_[a][g] : static_cast<double>(static_cast<int64_t>(int_sums_[a][g]));
-          if (agg.kind == AggKind::kMean) value /= static_cast<double>(counts_[a][g]);
-          ARROW_RETURN_NOT_OK(builder.Append(value));
-        }
-        ARROW_ASSIGN_OR_RAISE(auto array, builder.Finish());
-        columns.push_back(std::move(array));
+        continue;
       }
+      const auto& counts = total_.counts[agg.input];
+      if (agg.kind == AggKind::kSum && !agg.floating) {
+        arrow::Int64Builder builder(pool_);
+        for (int64_t g : kept) {
+          ARROW_RETURN_NOT_OK(counts[g] > 0 ? builder.Append(static_cast<int64_t>(total_.int_sums[agg.input][g]))
+                                            : builder.AppendNull());
+        }
+        ARROW_ASSIGN_OR_RAISE(auto array, builder.Finish());
+        columns.push_back(std::move(array));
+        continue;
+      }
+      arrow::DoubleBuilder builder(pool_);
+      for (int64_t g : kept) {
+        if (counts[g] == 0) {
+          ARROW_RETURN_NOT_OK(builder.AppendNull());
+          continue;
+        }
+        double value = agg.floating ? total_.sums[agg.input][g]
+                                    : static_cast<double>(static_cast<int64_t>(total_.int_sums[agg.input][g]));
+        if (agg.kind == AggKind::kMean) value /= static_cast<double>(counts[g]);
+        ARROW_RETURN_NOT_OK(builder.Append(value));
+      }
+      ARROW_ASSIGN_OR_RAISE(auto array, builder.Finish());
+      columns.push_back(std::move(array));
     }
     return arrow::Table::Make(plan_.output_schema, std::move(columns), static_cast<int64_t>(kept.size()));
   }
@@ -504,8 +606,112 @@ class Accumulator : public ac::SinkNodeConsumer {
     return arrow::Status::Invalid("fused aggregate: unexpected value kind ", value.ToString());
   }
 
+  // Adds the selected rows of `inputs` into `state`.
+  arrow::Status Add(Partial* state, const std::vector<std::shared_ptr<arrow::ArrayData>>& inputs,
+                    const uint8_t* selected, const uint32_t* groups, int64_t length) {
+    arrow::internal::VisitSetBitRunsVoid(selected, 0, length, [&](int64_t position, int64_t run) {
+      if (groups == nullptr) {
+        state->rows[0] += run;
+        return;
+      }
+      for (int64_t i = position; i < position + run; ++i) ++state->rows[groups[i]];
+    });
+    std::vector<uint8_t> both;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const arrow::ArrayData& input = *inputs[i];
+      const uint8_t* validity = input.MayHaveNulls() && input.buffers[0] ? input.buffers[0]->data() : nullptr;
+      const uint8_t* bitmap = selected;
+      int64_t offset = 0;
+      if (validity && selected) {
+        both.resize(arrow::bit_util::BytesForBits(length));
+        arrow::internal::BitmapAnd(selected, 0, validity, input.offset, length, 0, both.data());
+        bitmap = both.data();
+      } else if (validity) {
+        bitmap = validity;
+        offset = input.offset;
+      }
+      int64_t* counts = state->counts[i].data();
+      double* sums = state->sums[i].data();
+      uint64_t* int_sums = state->int_sums[i].data();
+      switch (input.type->id()) {
+        case arrow::Type::DOUBLE:
+          AddValues<double>(input, bitmap, offset, groups, sums, counts);
+          break;
+        case arrow::Type::FLOAT:
+          AddValues<float>(input, bitmap, offset, groups, sums, counts);
+          break;
+        case arrow::Type::INT64:
+          AddValues<int64_t>(input, bitmap, offset, groups, int_sums, counts);
+          break;
+        case arrow::Type::INT32:
+          AddValues<int32_t>(input, bitmap, offset, groups, int_sums, counts);
+          break;
+        case arrow::Type::INT16:
+          AddValues<int16_t>(input, bitmap, offset, groups, int_sums, counts);
+          break;
+        case arrow::Type::INT8:
+          AddValues<int8_t>(input, bitmap, offset, groups, int_sums, counts);
+          break;
+        default:
+          return arrow::Status::Invalid("fused aggregate: unexpected input type ", input.type->ToString());
+      }
+    }
+    return arrow::Status::OK();
+  }
+
+  // Every dictionary keys: the group id of each combination of local
+  // dictionary entries (index == dictionary length standing for null), in
+  // mixed radix with the first key varying slowest. Call with mutex_ held.
+  arrow::Result<std::vector<uint32_t>> GroupCombinations(const std::vector<std::shared_ptr<arrow::ArrayData>>& keys,
+                                                         int64_t combinations) {
+    std::vector<arrow::Datum> columns;
+    int64_t stride = combinations;
+    for (size_t k = 0; k < keys.size(); ++k) {
+      std::shared_ptr<arrow::Buffer> transpose;
+      ARROW_RETURN_NOT_OK(unifiers_[k]->Unify(*arrow::MakeArray(keys[k]->dictionary), &transpose));
+      const auto* map = transpose->data_as<int32_t>();
+      const int64_t size = keys[k]->dictionary->length + 1;
+      stride /= size;
+      arrow::Int32Builder builder(pool_);
+      ARROW_RETURN_NOT_OK(builder.Reserve(combinations));
+      for (int64_t c = 0; c < combinations; ++c) {
+        const int64_t local = (c / stride) % size;
+        if (local == size - 1) {
+          builder.UnsafeAppendNull();
+        } else {
+          builder.UnsafeAppend(map[local]);
+        }
+      }
+      ARROW_ASSIGN_OR_RAISE(auto codes, builder.Finish());
+      columns.emplace_back(std::move(codes));
+    }
+    cp::ExecBatch batch(std::move(columns), combinations);
+    ARROW_ASSIGN_OR_RAISE(auto ids, grouper_->Consume(cp::ExecSpan(batch)));
+    const auto* values = ids.array()->GetValues<uint32_t>(1);
+    return std::vector<uint32_t>(values, values + combinations);
+  }
+
+  // The group id of each row, from its keys' local dictionary indices.
+  static std::vector<uint32_t> RowGroups(const std::vector<std::shared_ptr<arrow::ArrayData>>& keys,
+                                         const std::vector<uint32_t>& combination_groups) {
+    const int64_t length = keys[0]->length;
+    std::vector<int32_t> combination(length, 0);
+    for (const auto& key : keys) {
+      const int32_t size = static_cast<int32_t>(key->dictionary->length + 1);
+      const auto* indices = key->GetValues<int32_t>(1);
+      const uint8_t* validity = key->MayHaveNulls() && key->buffers[0] ? key->buffers[0]->data() : nullptr;
+      for (int64_t i = 0; i < length; ++i) {
+        const int32_t local = validity && !arrow::bit_util::GetBit(validity, key->offset + i) ? size - 1 : indices[i];
+        combination[i] = combination[i] * size + local;
+      }
+    }
+    std::vector<uint32_t> groups(length);
+    for (int64_t i = 0; i < length; ++i) groups[i] = combination_groups[combination[i]];
+    return groups;
+  }
+
   // The dictionary indices of `dictionary` mapped to codes of the unified
-  // dictionary (an int32 array with the same nulls).
+  // dictionary (an int32 array with the same nulls). Call with mutex_ held.
   arrow::Result<std::shared_ptr<arrow::ArrayData>> Transpose(const arrow::ArrayData& dictionary,
                                                             arrow::DictionaryUnifier* unifier) {
     std::shared_ptr<arrow::Buffer> transpose;
@@ -527,74 +733,14 @@ class Accumulator : public ac::SinkNodeConsumer {
                                   validity ? arrow::kUnknownNullCount : 0);
   }
 
-  void Resize(size_t groups) {
-    if (rows_.size() >= groups) return;
-    rows_.resize(groups, 0);
-    for (size_t a = 0; a < plan_.aggs.size(); ++a) {
-      counts_[a].resize(groups, 0);
-      sums_[a].resize(groups, 0.0);  // counts add into the sums of their input type too
-      int_sums_[a].resize(groups, 0);
-    }
-  }
-
-  template <typename T, typename Sum>
-  void AddValues(const arrow::ArrayData& input, const uint8_t* selected, const uint32_t* groups, Sum* sums,
-                 int64_t* counts) {
-    const T* values = input.GetValues<T>(1);
-    const uint8_t* validity = input.MayHaveNulls() && input.buffers[0] ? input.buffers[0]->data() : nullptr;
-    const int64_t offset = input.offset;
-    for (int64_t i = 0; i < input.length; ++i) {
-      if (selected && !arrow::bit_util::GetBit(selected, i)) continue;
-      if (validity && !arrow::bit_util::GetBit(validity, offset + i)) continue;
-      const uint32_t g = groups ? groups[i] : 0;
-      if constexpr (std::is_floating_point_v<T>) {
-        sums[g] += static_cast<double>(values[i]);
-      } else {
-        sums[g] += static_cast<uint64_t>(static_cast<int64_t>(values[i]));  // wraps like Arrow's sum
-      }
-      ++counts[g];
-    }
-  }
-
-  arrow::Status Add(size_t a, const arrow::ArrayData& input, const uint8_t* selected, const uint32_t* groups) {
-    int64_t* counts = counts_[a].data();
-    double* sums = sums_[a].data();
-    uint64_t* int_sums = int_sums_[a].data();
-    switch (input.type->id()) {
-      case arrow::Type::DOUBLE:
-        AddValues<double>(input, selected, groups, sums, counts);
-        break;
-      case arrow::Type::FLOAT:
-        AddValues<float>(input, selected, groups, sums, counts);
-        break;
-      case arrow::Type::INT64:
-        AddValues<int64_t>(input, selected, groups, int_sums, counts);
-        break;
-      case arrow::Type::INT32:
-        AddValues<int32_t>(input, selected, groups, int_sums, counts);
-        break;
-      case arrow::Type::INT16:
-        AddValues<int16_t>(input, selected, groups, int_sums, counts);
-        break;
-      case arrow::Type::INT8:
-        AddValues<int8_t>(input, selected, groups, int_sums, counts);
-        break;
-      default:
-        return arrow::Status::Invalid("fused aggregate: unexpected input type ", input.type->ToString());
-    }
-    return arrow::Status::OK();
-  }
-
   const FusedAggregate::Impl& plan_;
   arrow::MemoryPool* pool_;
   cp::ExecContext context_;
+  std::vector<bool> floating_;  // per aggregate input
   std::mutex mutex_;
   std::unique_ptr<cp::Grouper> grouper_;
   std::vector<std::unique_ptr<arrow::DictionaryUnifier>> unifiers_;
-  std::vector<int64_t> rows_;                  // rows kept, per group
-  std::vector<std::vector<double>> sums_;      // per aggregate, per group
-  std::vector<std::vector<uint64_t>> int_sums_;
-  std::vector<std::vector<int64_t>> counts_;   // non-null values kept
+  Partial total_;
 };
 
 }  // namespace
