@@ -398,6 +398,22 @@ def test_fused_aggregates_match_duckdb(data, predicate, value, keys, fused):
         assert ours.num_rows < len(pairs)
 
 
+@pytest.mark.parametrize("keys", [["k1"], []])
+def test_fused_count_of_any_type_matches_duckdb(data, keys):
+    steps = [{"op": "with_column", "name": "s", "expr": "cast(y as string)"},
+             {"op": "filter", "expr": "x > 0"},
+             {"op": "group_by", "keys": keys, "aggs": [
+                 {"fn": "count", "column": "k2", "name": "c2"}, {"fn": "count", "column": "s", "name": "cs"},
+                 {"fn": "count_all", "name": "n"}]}]
+    if not keys:
+        steps[-1] = {"op": "agg", "aggs": steps[-1]["aggs"]}
+    assert "[fused" in explain_flightdeck(data, steps)
+    ours = run_flightdeck(data, steps)
+    select = ", ".join([*keys, "count(k2) AS c2, count(y) AS cs, count(*) AS n"])
+    group = f" GROUP BY {', '.join(keys)}" if keys else ""
+    assert_same(ours, duck(data, f"SELECT {select} FROM t WHERE x > 0{group}").cast(ours.schema))
+
+
 def test_fused_aggregate_with_expression_key_matches_duckdb(data):
     steps = [{"op": "with_column", "name": "bucket", "expr": "k1 * 2 - 7"},
              {"op": "filter", "expr": "x < 0"},

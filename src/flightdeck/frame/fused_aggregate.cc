@@ -652,8 +652,15 @@ class Accumulator : public ac::SinkNodeConsumer {
         case arrow::Type::INT8:
           AddValues<int8_t>(input, bitmap, offset, groups, int_sums, counts);
           break;
-        default:
-          return arrow::Status::Invalid("fused aggregate: unexpected input type ", input.type->ToString());
+        default:  // count only (Match lets sum and mean through for numbers only)
+          arrow::internal::VisitSetBitRunsVoid(bitmap, offset, length, [&](int64_t position, int64_t run) {
+            if (groups == nullptr) {
+              counts[0] += run;
+              return;
+            }
+            for (int64_t r = position; r < position + run; ++r) ++counts[groups[r]];
+          });
+          break;
       }
     }
     return arrow::Status::OK();
