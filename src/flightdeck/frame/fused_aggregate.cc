@@ -317,22 +317,22 @@ std::string FusedAggregate::Describe() const {
 
 namespace {
 
-// Per-group running state: rows kept, and per aggregate input the sum and
-// the count of its non-null values among them.
+// Per-group running state: rows kept, and per aggregate input the sum of
+// its non-null values among them and the number of nulls among them.
 struct Partial {
   std::vector<int64_t> rows;
   std::vector<std::vector<double>> sums;        // floating-point inputs
   std::vector<std::vector<uint64_t>> int_sums;  // integer inputs (wrapping, like Arrow's sum)
-  std::vector<std::vector<int64_t>> counts;
+  std::vector<std::vector<int64_t>> nulls;
 
   void Resize(const std::vector<bool>& floating, size_t groups) {
     sums.resize(floating.size());
     int_sums.resize(floating.size());
-    counts.resize(floating.size());
+    nulls.resize(floating.size());
     if (rows.size() >= groups) return;
     rows.resize(groups, 0);
     for (size_t i = 0; i < floating.size(); ++i) {
-      counts[i].resize(groups, 0);
+      nulls[i].resize(groups, 0);
       if (floating[i]) {
         sums[i].resize(groups, 0.0);
       } else {
@@ -344,8 +344,8 @@ struct Partial {
   // Adds this state into `total`, which has at least as many groups.
   void MergeInto(Partial* total) const {
     for (size_t g = 0; g < rows.size(); ++g) total->rows[g] += rows[g];
-    for (size_t i = 0; i < counts.size(); ++i) {
-      for (size_t g = 0; g < counts[i].size(); ++g) total->counts[i][g] += counts[i][g];
+    for (size_t i = 0; i < nulls.size(); ++i) {
+      for (size_t g = 0; g < nulls[i].size(); ++g) total->nulls[i][g] += nulls[i][g];
       for (size_t g = 0; g < sums[i].size(); ++g) total->sums[i][g] += sums[i][g];
       for (size_t g = 0; g < int_sums[i].size(); ++g) total->int_sums[i][g] += int_sums[i][g];
     }
@@ -361,7 +361,7 @@ constexpr int64_t kMaxCombinations = 4096;
 
 template <typename T, typename Sum>
 void AddValues(const arrow::ArrayData& input, const uint8_t* bitmap, int64_t bitmap_offset,
-               const uint32_t* groups, Sum* sums, int64_t* counts) {
+               const uint32_t* groups, Sum* sums) {
   const T* values = input.GetValues<T>(1);
   arrow::internal::VisitSetBitRunsVoid(bitmap, bitmap_offset, input.length, [&](int64_t position, int64_t length) {
     if (groups == nullptr) {
@@ -374,7 +374,6 @@ void AddValues(const arrow::ArrayData& input, const uint8_t* bitmap, int64_t bit
         }
       }
       sums[0] += sum;
-      counts[0] += length;
       return;
     }
     for (int64_t i = position; i < position + length; ++i) {
@@ -383,7 +382,6 @@ void AddValues(const arrow::ArrayData& input, const uint8_t* bitmap, int64_t bit
       } else {
         sums[groups[i]] += static_cast<uint64_t>(static_cast<int64_t>(values[i]));
       }
-      ++counts[groups[i]];
     }
   });
 }
@@ -556,19 +554,20 @@ class Accumulator : public ac::SinkNodeConsumer {
       }
     }
     for (const auto& agg : plan_.aggs) {
+      auto count = [&](int64_t g) {
+        return agg.kind == AggKind::kCountAll ? total_.rows[g] : total_.rows[g] - total_.nulls[agg.input][g];
+      };
       if (agg.kind == AggKind::kCount || agg.kind == AggKind::kCountAll) {
-        const auto& counts = agg.kind == AggKind::kCount ? total_.counts[agg.input] : total_.rows;
         arrow::Int64Builder builder(pool_);
-        for (int64_t g : kept) ARROW_RETURN_NOT_OK(builder.Append(counts[g]));
+        for (int64_t g : kept) ARROW_RETURN_NOT_OK(builder.Append(count(g)));
         ARROW_ASSIGN_OR_RAISE(auto array, builder.Finish());
         columns.push_back(std::move(array));
         continue;
       }
-      const auto& counts = total_.counts[agg.input];
       if (agg.kind == AggKind::kSum && !agg.floating) {
         arrow::Int64Builder builder(pool_);
         for (int64_t g : kept) {
-          ARROW_RETURN_NOT_OK(counts[g] > 0 ? builder.Append(static_cast<int64_t>(total_.int_sums[agg.input][g]))
+          ARROW_RETURN_NOT_OK(count(g) > 0 ? builder.Append(static_cast<int64_t>(total_.int_sums[agg.input][g]))
                                             : builder.AppendNull());
         }
         ARROW_ASSIGN_OR_RAISE(auto array, builder.Finish());
@@ -577,13 +576,13 @@ class Accumulator : public ac::SinkNodeConsumer {
       }
       arrow::DoubleBuilder builder(pool_);
       for (int64_t g : kept) {
-        if (counts[g] == 0) {
+        if (count(g) == 0) {
           ARROW_RETURN_NOT_OK(builder.AppendNull());
           continue;
         }
         double value = agg.floating ? total_.sums[agg.input][g]
                                     : static_cast<double>(static_cast<int64_t>(total_.int_sums[agg.input][g]));
-        if (agg.kind == AggKind::kMean) value /= static_cast<double>(counts[g]);
+        if (agg.kind == AggKind::kMean) value /= static_cast<double>(count(g));
         ARROW_RETURN_NOT_OK(builder.Append(value));
       }
       ARROW_ASSIGN_OR_RAISE(auto array, builder.Finish());
@@ -616,50 +615,56 @@ class Accumulator : public ac::SinkNodeConsumer {
       }
       for (int64_t i = position; i < position + run; ++i) ++state->rows[groups[i]];
     });
-    std::vector<uint8_t> both;
+    std::vector<uint8_t> valid_kept, null_kept;
     for (size_t i = 0; i < inputs.size(); ++i) {
       const arrow::ArrayData& input = *inputs[i];
       const uint8_t* validity = input.MayHaveNulls() && input.buffers[0] ? input.buffers[0]->data() : nullptr;
+      // Values go into sums over the kept valid rows; the kept null rows are
+      // counted (count = rows kept - nulls kept).
       const uint8_t* bitmap = selected;
       int64_t offset = 0;
-      if (validity && selected) {
-        both.resize(arrow::bit_util::BytesForBits(length));
-        arrow::internal::BitmapAnd(selected, 0, validity, input.offset, length, 0, both.data());
-        bitmap = both.data();
-      } else if (validity) {
-        bitmap = validity;
-        offset = input.offset;
+      if (validity) {
+        valid_kept.resize(arrow::bit_util::BytesForBits(length));
+        null_kept.resize(valid_kept.size());
+        if (selected) {
+          arrow::internal::BitmapAnd(selected, 0, validity, input.offset, length, 0, valid_kept.data());
+          arrow::internal::BitmapAndNot(selected, 0, validity, input.offset, length, 0, null_kept.data());
+        } else {
+          arrow::internal::CopyBitmap(validity, input.offset, length, valid_kept.data(), 0);
+          arrow::internal::InvertBitmap(validity, input.offset, length, null_kept.data(), 0);
+        }
+        bitmap = valid_kept.data();
+        int64_t* nulls = state->nulls[i].data();
+        arrow::internal::VisitSetBitRunsVoid(null_kept.data(), 0, length, [&](int64_t position, int64_t run) {
+          if (groups == nullptr) {
+            nulls[0] += run;
+            return;
+          }
+          for (int64_t r = position; r < position + run; ++r) ++nulls[groups[r]];
+        });
       }
-      int64_t* counts = state->counts[i].data();
       double* sums = state->sums[i].data();
       uint64_t* int_sums = state->int_sums[i].data();
       switch (input.type->id()) {
         case arrow::Type::DOUBLE:
-          AddValues<double>(input, bitmap, offset, groups, sums, counts);
+          AddValues<double>(input, bitmap, offset, groups, sums);
           break;
         case arrow::Type::FLOAT:
-          AddValues<float>(input, bitmap, offset, groups, sums, counts);
+          AddValues<float>(input, bitmap, offset, groups, sums);
           break;
         case arrow::Type::INT64:
-          AddValues<int64_t>(input, bitmap, offset, groups, int_sums, counts);
+          AddValues<int64_t>(input, bitmap, offset, groups, int_sums);
           break;
         case arrow::Type::INT32:
-          AddValues<int32_t>(input, bitmap, offset, groups, int_sums, counts);
+          AddValues<int32_t>(input, bitmap, offset, groups, int_sums);
           break;
         case arrow::Type::INT16:
-          AddValues<int16_t>(input, bitmap, offset, groups, int_sums, counts);
+          AddValues<int16_t>(input, bitmap, offset, groups, int_sums);
           break;
         case arrow::Type::INT8:
-          AddValues<int8_t>(input, bitmap, offset, groups, int_sums, counts);
+          AddValues<int8_t>(input, bitmap, offset, groups, int_sums);
           break;
-        default:  // count only (Match lets sum and mean through for numbers only)
-          arrow::internal::VisitSetBitRunsVoid(bitmap, offset, length, [&](int64_t position, int64_t run) {
-            if (groups == nullptr) {
-              counts[0] += run;
-              return;
-            }
-            for (int64_t r = position; r < position + run; ++r) ++counts[groups[r]];
-          });
+        default:  // counted only (Match lets sum and mean through for numbers only)
           break;
       }
     }
