@@ -8,7 +8,10 @@
 // Scans of Parquet files read only the columns the plan uses and skip row
 // groups whose statistics contradict the filters directly above the scan;
 // string columns the file stores dictionary-encoded are decoded through
-// their dictionary (the frame still sees plain strings).
+// their dictionary (the frame still sees plain strings). An aggregate of
+// sum / mean / count / count_all directly over filters and projections of
+// such a scan runs as one fused per-batch loop instead of separate Acero
+// nodes (Explain marks it "[fused ...]"; see fused_aggregate.h).
 //
 //   using namespace flightdeck::frame;
 //   ARROW_ASSIGN_OR_RAISE(auto orders, DataFrame::Read("/data/orders", FileFormat::kParquet));

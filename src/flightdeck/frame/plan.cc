@@ -14,6 +14,7 @@
 #include <arrow/table.h>
 #include <arrow/util/thread_pool.h>
 
+#include "flightdeck/frame/fused_aggregate.h"
 #include "flightdeck/frame/plan_internal.h"
 
 namespace flightdeck::frame::internal {
@@ -81,7 +82,27 @@ class Lowering {
   arrow::Result<ac::Declaration> Lower(const PlanNode& node, Required required,
                                        cp::Expression pushed, int depth) {
     if (node.kind == NodeKind::kScan) return LowerScan(node, required, pushed, depth);
+    if (node.kind == NodeKind::kAggregate) {
+      if (auto fused = FusedAggregate::Match(node)) {
+        if (!explain_) {
+          // Runs now: an aggregate is a pipeline breaker anyway, and what
+          // is above it gets its small result as a table.
+          ARROW_ASSIGN_OR_RAISE(auto table, fused->Run(ExecutionPool()));
+          return ac::Declaration("table_source", ac::TableSourceNodeOptions(std::move(table)));
+        }
+        Note(depth, node.label + " [" + fused->Describe() + "]");
+        // The rest of the plan is described as Acero would run it (same
+        // columns and pushed filter).
+        return LowerBody(node, required, pushed, depth);
+      }
+    }
     Note(depth, node.label);
+    return LowerBody(node, required, pushed, depth);
+  }
+
+ private:
+  // Lowers `node` (not a scan) and its inputs; `required` as in Lower.
+  arrow::Result<ac::Declaration> LowerBody(const PlanNode& node, Required required, const cp::Expression& pushed, int depth) {
     if (node.kind == NodeKind::kSource) return node.source;
 
     std::vector<Required> child_required(node.inputs.size());
@@ -154,7 +175,6 @@ class Lowering {
     return LowerOne(node, std::move(inputs));
   }
 
- private:
   // Lowers a projection whose input must provide what its expressions read.
   arrow::Result<ac::Declaration> LowerChildren(const PlanNode& project, int depth) {
     Required child_required = std::set<std::string>();

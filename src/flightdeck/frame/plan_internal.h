@@ -77,7 +77,9 @@ arrow::Result<NodePtr> Finish(std::shared_ptr<PlanNode> node, const std::string&
 
 /// The Acero declaration for the plan rooted at `root`, optimized. May start
 /// executing parts of the plan (a Limit over unordered input runs its input
-/// as a separate streaming plan): call only to execute the result.
+/// as a separate streaming plan; an aggregate the fused path takes, see
+/// fused_aggregate.h, runs to completion and becomes a table source): call
+/// only to execute the result.
 arrow::Result<arrow::acero::Declaration> Lower(const NodePtr& root);
 
 /// The memory pool plans execute with (scans, Acero nodes, results).

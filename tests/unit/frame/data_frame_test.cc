@@ -391,6 +391,54 @@ TEST_F(FileTest, DictionaryEncodedStringsReadAsPlainStrings) {
   EXPECT_GE(got->num_rows(), 2);
 }
 
+TEST_F(FileTest, FusedAggregateMatchesAcero) {
+  // Scan -> filter / project -> aggregate over Parquet takes the fused path
+  // (fused_aggregate.h); the same queries over the in-memory table run
+  // through Acero. Many row groups, each with its own category dictionary.
+  ASSERT_OK_AND_ASSIGN(auto orders, GenerateOrders({.rows = 40'000, .batch_rows = 1'000, .seed = 11}));
+  const std::string path = Path("fused.parquet");
+  ASSERT_OK_AND_ASSIGN(auto sink, arrow::io::FileOutputStream::Open(path));
+  ASSERT_OK(parquet::arrow::WriteTable(*orders, arrow::default_memory_pool(), sink, /*chunk_size=*/3'001));
+  ASSERT_OK(sink->Close());
+  ASSERT_OK_AND_ASSIGN(auto file, DataFrame::Read(path, FileFormat::kParquet));
+  const std::vector<Aggregation> aggs = {Sum("net", "s"), Mean("amount", "m"), Count("amount", "c"),
+                                         CountAll("n"), Sum("customer", "sc"), Mean("customer", "mc")};
+  std::vector<std::pair<std::string, std::function<DataFrame(DataFrame)>>> queries = {
+      {"fused dictionary-keys=[category]",
+       [&](DataFrame f) {
+         return f.Filter("amount > 100").WithColumn("net", "amount * 0.8 - 1").GroupBy({"category"}).Agg(aggs);
+       }},
+      {"[fused]",
+       [&](DataFrame f) {
+         return f.WithColumn("net", "amount + customer").Filter("customer > 20 or amount is null")
+             .GroupBy({"customer"}).Agg(aggs);
+       }},
+      {"[fused]",
+       [&](DataFrame f) {
+         auto with_category = aggs;
+         with_category.push_back(Count("category", "cc"));  // a string column: counted
+         return f.WithColumn("net", "-amount").Filter("amount < 5").Agg(with_category);
+       }},
+      {"[fused]", [&](DataFrame f) { return f.WithColumn("net", "amount").Filter("amount < -1").Agg(aggs); }},
+  };
+  for (const auto& [marker, query] : queries) {
+    SCOPED_TRACE(marker);
+    ASSERT_OK_AND_ASSIGN(auto plan, query(file).Explain());
+    EXPECT_NE(plan.find(marker), std::string::npos) << plan;
+    ASSERT_OK_AND_ASSIGN(auto got, query(file).Collect());
+    ASSERT_OK_AND_ASSIGN(auto want, query(DataFrame::FromTable(orders)).Collect());
+    ASSERT_TRUE(got->schema()->Equals(*want->schema())) << got->schema()->ToString();
+    ASSERT_OK_AND_ASSIGN(auto got_sorted, testing::Canonical(got));
+    ASSERT_OK_AND_ASSIGN(auto want_sorted, testing::Canonical(want));
+    ASSERT_EQ(got_sorted->num_rows(), want_sorted->num_rows());
+    for (int c = 0; c < got_sorted->num_columns(); ++c) {
+      EXPECT_TRUE(got_sorted->column(c)->ApproxEquals(*want_sorted->column(c),
+                                                      arrow::EqualOptions::Defaults().atol(1e-3).nans_equal(true)))
+          << got_sorted->field(c)->name() << "\n" << got_sorted->ToString() << want_sorted->ToString();
+    }
+  }
+}
+
 TEST_F(FileTest, ReadErrors) {
   ASSERT_RAISES(IOError, DataFrame::Read(Path("missing.parquet"), FileFormat::kParquet));
   ASSERT_OK(S().WriteFile(Path("x.csv"), FileFormat::kCsv));
