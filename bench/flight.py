@@ -169,7 +169,7 @@ class Target:
         self.stream_clients = [flight.connect(location) for _ in range(STREAMS)]
         self.pool = concurrent.futures.ThreadPoolExecutor(STREAMS)
         for client in self.stream_clients:  # connect now, not in the first timed read
-            list(client.list_actions(options=self.options))
+            client.wait_for_available(timeout=10)
 
     def drop(self):
         if self.ticket is None:
