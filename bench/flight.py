@@ -28,6 +28,7 @@ import ctypes
 import json
 import os
 import re
+import resource
 import select
 import statistics
 import subprocess
@@ -158,8 +159,12 @@ def peak_rss(pid):
 class Target:
     """One server under test and the timings measured against it."""
 
-    def __init__(self, name, location, ours):
+    def __init__(self, name, location, ours, pid):
         self.name = name
+        self.pid = pid
+        # CPU seconds (client, server) spent per concurrent DoGet: unlike
+        # wall time, little affected by other load on the machine.
+        self.get_cpu, self.single_get_cpu = [], []
         self.client = flight.connect(location)
         self.options = flight.FlightCallOptions(headers=TENANT if ours else [])
         self.ours = ours
@@ -195,11 +200,14 @@ class Target:
                        if self.ours else flight.Ticket("/".join(path).encode()))
 
         expected_rows = sum(b.num_rows for b in batches)
+        cpu_started = self.cpu()
         started = time.perf_counter()
         rows = self.read(self.client, self.ticket)
         self.single_gets.append(time.perf_counter() - started)
+        self.single_get_cpu.append(tuple(b - a for a, b in zip(cpu_started, self.cpu())))
         assert rows == expected_rows, (rows, self.name)
 
+        cpu_started = self.cpu()
         started = time.perf_counter()
         command = json.dumps({"tenant": path[0], "dataset": path[1], "partition": path[2],
                               "endpoints": STREAMS}).encode()
@@ -209,7 +217,16 @@ class Target:
         rows = sum(self.pool.map(self.read, self.stream_clients,
                                  [endpoint.ticket for endpoint in info.endpoints]))
         self.gets.append(time.perf_counter() - started)
+        self.get_cpu.append(tuple(b - a for a, b in zip(cpu_started, self.cpu())))
         assert rows == expected_rows, (rows, self.name)
+
+    def cpu(self):
+        """CPU seconds used so far by this client process and by the server."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return usage.ru_utime + usage.ru_stime, server
 
     def read(self, client, ticket):
         """Reads one DoGet stream to its end; its row count."""
@@ -227,15 +244,21 @@ class Target:
         doput = nbytes / statistics.median(self.puts) / 1e9
         doget = nbytes / statistics.median(self.gets) / 1e9
         single = nbytes / statistics.median(self.single_gets) / 1e9
+        per_gb = lambda samples, i: statistics.median(x[i] for x in samples) / (nbytes / 1e9)
+        client_cpu, server_cpu = per_gb(self.get_cpu, 0), per_gb(self.get_cpu, 1)
         print(f"{self.name:>10}: DoPut {doput:6.2f} GB/s   DoGet {doget:6.2f} GB/s over "
               f"{STREAMS} streams, {single:6.2f} GB/s over one   (median of {len(self.puts)}; "
               f"puts {', '.join(f'{t:.2f}s' for t in self.puts)}; "
               f"gets {', '.join(f'{t:.2f}s' for t in self.gets)}; "
-              f"single gets {', '.join(f'{t:.2f}s' for t in self.single_gets)})", flush=True)
+              f"single gets {', '.join(f'{t:.2f}s' for t in self.single_gets)})\n"
+              f"{'':>10}  DoGet CPU per GB over {STREAMS} streams: client {client_cpu:.2f} s, "
+              f"server {server_cpu:.2f} s; over one: client {per_gb(self.single_get_cpu, 0):.2f} s, "
+              f"server {per_gb(self.single_get_cpu, 1):.2f} s",
+              flush=True)
         self.pool.shutdown()
         for client in [self.client] + self.stream_clients:
             client.close()
-        return doput, doget, single
+        return doput, doget, single, server_cpu
 
 
 def main():
@@ -255,8 +278,8 @@ def main():
     ref, ref_location = start([sys.executable, "-c", REFERENCE_SERVER],
                               r"listening on (grpc\+tcp://\S+)")
     try:
-        ours = Target("flightdeck", node_location, ours=True)
-        theirs = Target("reference", ref_location, ours=False)
+        ours = Target("flightdeck", node_location, ours=True, pid=node.pid)
+        theirs = Target("reference", ref_location, ours=False, pid=ref.pid)
         # Alternate, so that both see the same background load. Peak memory
         # is taken after the first round: a fresh process holding the data
         # once (later rounds add what the allocators keep of dropped data).
@@ -265,8 +288,8 @@ def main():
             theirs.round(batches)
             if repeat == 0:
                 node_rss, ref_rss = peak_rss(node.pid), peak_rss(ref.pid)
-        doput, doget, doget_single = ours.report(nbytes)
-        ref_doput, ref_doget, ref_doget_single = theirs.report(nbytes)
+        doput, doget, doget_single, doget_cpu = ours.report(nbytes)
+        ref_doput, ref_doget, ref_doget_single, ref_doget_cpu = theirs.report(nbytes)
         node_rss_all, ref_rss_all = peak_rss(node.pid), peak_rss(ref.pid)
     finally:
         for proc in (node, ref):
@@ -284,6 +307,8 @@ def main():
         "doget_single_gbps": round(doget_single, 3),
         "ref_doget_single_gbps": round(ref_doget_single, 3),
         "doget_single_ratio": round(doget_single / ref_doget_single, 3),
+        "doget_server_cpu_s_per_gb": round(doget_cpu, 3),
+        "ref_doget_server_cpu_s_per_gb": round(ref_doget_cpu, 3),
         "peak_rss_ratio": round(node_rss / nbytes, 3),
         "ref_peak_rss_ratio": round(ref_rss / nbytes, 3),
         "peak_rss_ratio_all_rounds": round(node_rss_all / nbytes, 3),
