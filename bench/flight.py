@@ -10,17 +10,26 @@ median round counts. The last line is one JSON object of the figures.
 
 DoPut is one stream. DoGet (`doget_gbps`, `ref_doget_gbps`) reads the data
 set the way Flight lets a client parallelize a download: GetFlightInfo on a
-command descriptor asking for FLIGHT_BENCH_STREAMS endpoints (default 2),
-then each endpoint's ticket fetched at the same time, one thread and one
-connection per endpoint. Both servers answer with that many endpoints, each
-a contiguous share of the same batches (the node's part tickets; the
-reference slices its table the same way), and the same client code reads
-them; the clock runs from GetFlightInfo to the last batch. The loopback
-client is the bottleneck of one stream (it copies every message out of
-gRPC's slices, ~0.5 s of CPU per GB against the node's ~0.25 s), so on
-this 2-core machine a second stream is what lets the client use the second
-core. The single-stream figures (one DoGet of the whole ticket, as before)
-are reported too: `doget_single_gbps`, `ref_doget_single_gbps`.
+command descriptor asking for FLIGHT_BENCH_STREAMS endpoints (default one
+per core, so 2 on the 2-core bench machine), then each endpoint's ticket
+fetched at the same time, one thread and one connection per endpoint. Both
+servers answer with that many endpoints, each a contiguous share of the
+same batches (the node's part tickets; the reference slices its table the
+same way), and the same client code reads them; the clock runs from
+GetFlightInfo to the last batch. Over one stream the loopback client is the
+bottleneck (it copies every message out of gRPC's slices: ~0.5 s of client
+CPU per GB against ~0.25-0.3 s in either server), so one stream cannot use
+the second core. The single-stream figures (one DoGet of the whole ticket)
+are reported too: `doget_single_gbps`, `ref_doget_single_gbps`, and the CPU
+seconds per GB of client and server, which other load on the machine
+disturbs less than wall time. Tried and left out, as they did not lower
+the client's CPU per GB beyond the noise (session 3, machine load 7-10):
+client channel arguments passed as FlightClient(generic_options=...),
+grpc.http2.max_frame_size 16 MB, grpc.experimental.tcp_*read_chunk_size
+4-16 MB, grpc.http2.lookahead_bytes 64 MB with grpc.http2.bdp_probe 0. No
+channel argument can stop the copy: gRPC hands a multi-MB message over in
+many slices (HTTP/2 frames, socket reads), and Arrow copies any message of
+more than one slice into one buffer.
 """
 
 import concurrent.futures
@@ -67,7 +76,7 @@ TARGET_BYTES = int(os.environ.get("FLIGHT_BENCH_BYTES", 1 << 30))
 BATCH_ROWS = 64 * 1024
 DISTINCT_BATCHES = 16
 REPEATS = int(os.environ.get("FLIGHT_BENCH_REPEATS", 5))
-STREAMS = int(os.environ.get("FLIGHT_BENCH_STREAMS", 2))
+STREAMS = int(os.environ.get("FLIGHT_BENCH_STREAMS", os.cpu_count() or 2))
 TENANT = [(b"x-flightdeck-tenant", b"bench")]
 
 REFERENCE_SERVER = r'''
@@ -164,7 +173,7 @@ class Target:
         self.pid = pid
         # CPU seconds (client, server) spent per concurrent DoGet: unlike
         # wall time, little affected by other load on the machine.
-        self.get_cpu, self.single_get_cpu = [], []
+        self.get_cpu, self.single_get_cpu, self.put_cpu = [], [], []
         self.client = flight.connect(location)
         self.options = flight.FlightCallOptions(headers=TENANT if ours else [])
         self.ours = ours
@@ -187,6 +196,7 @@ class Target:
         # Drop the previous copy so each put starts from an empty server.
         self.drop()
         path = ("bench", "mixed", "0")
+        cpu_started = self.cpu()
         started = time.perf_counter()
         writer, reader = self.client.do_put(flight.FlightDescriptor.for_path(*path),
                                             batches[0].schema, options=self.options)
@@ -196,6 +206,7 @@ class Target:
         metadata = reader.read()
         writer.close()
         self.puts.append(time.perf_counter() - started)
+        self.put_cpu.append(tuple(b - a for a, b in zip(cpu_started, self.cpu())))
         self.ticket = (flight.Ticket(json.loads(metadata.to_pybytes())["ticket"].encode())
                        if self.ours else flight.Ticket("/".join(path).encode()))
 
@@ -253,12 +264,13 @@ class Target:
               f"single gets {', '.join(f'{t:.2f}s' for t in self.single_gets)})\n"
               f"{'':>10}  DoGet CPU per GB over {STREAMS} streams: client {client_cpu:.2f} s, "
               f"server {server_cpu:.2f} s; over one: client {per_gb(self.single_get_cpu, 0):.2f} s, "
-              f"server {per_gb(self.single_get_cpu, 1):.2f} s",
+              f"server {per_gb(self.single_get_cpu, 1):.2f} s; DoPut server CPU per GB "
+              f"{per_gb(self.put_cpu, 1):.2f} s",
               flush=True)
         self.pool.shutdown()
         for client in [self.client] + self.stream_clients:
             client.close()
-        return doput, doget, single, server_cpu
+        return doput, doget, single, server_cpu, per_gb(self.put_cpu, 1)
 
 
 def main():
@@ -288,8 +300,8 @@ def main():
             theirs.round(batches)
             if repeat == 0:
                 node_rss, ref_rss = peak_rss(node.pid), peak_rss(ref.pid)
-        doput, doget, doget_single, doget_cpu = ours.report(nbytes)
-        ref_doput, ref_doget, ref_doget_single, ref_doget_cpu = theirs.report(nbytes)
+        doput, doget, doget_single, doget_cpu, doput_cpu = ours.report(nbytes)
+        ref_doput, ref_doget, ref_doget_single, ref_doget_cpu, ref_doput_cpu = theirs.report(nbytes)
         node_rss_all, ref_rss_all = peak_rss(node.pid), peak_rss(ref.pid)
     finally:
         for proc in (node, ref):
@@ -309,6 +321,8 @@ def main():
         "doget_single_ratio": round(doget_single / ref_doget_single, 3),
         "doget_server_cpu_s_per_gb": round(doget_cpu, 3),
         "ref_doget_server_cpu_s_per_gb": round(ref_doget_cpu, 3),
+        "doput_server_cpu_s_per_gb": round(doput_cpu, 3),
+        "ref_doput_server_cpu_s_per_gb": round(ref_doput_cpu, 3),
         "peak_rss_ratio": round(node_rss / nbytes, 3),
         "ref_peak_rss_ratio": round(ref_rss / nbytes, 3),
         "peak_rss_ratio_all_rounds": round(node_rss_all / nbytes, 3),
