@@ -171,6 +171,20 @@ class DataNodeService : public fl::FlightServerBase {
                   batches.end());
     batches.erase(batches.begin(), batches.begin() + static_cast<ptrdiff_t>(part.index * n / part.count));
     // The stream serializes the stored buffers by reference: no copy.
+    // Alignment at the client (measured, Arrow 26 C++/pyarrow client): a
+    // multi-MB message arrives in many gRPC slices, which the client copies
+    // into one 64-byte aligned buffer and slices the IPC body out of at the
+    // offset the protobuf framing gives it: tag and length of data_header,
+    // the flatbuffer header (a multiple of 8), the optional app_metadata,
+    // then the body's tag and length. That offset is 1 mod 8 here (the
+    // pyarrow reference server's too), so every buffer arrives unaligned.
+    // IpcWriteOptions::alignment only pads buffers inside the body, relative
+    // to its start, so no write option moves it; padding app_metadata would
+    // (5 bytes gives 8-alignment) but relies on the client's copy path (small
+    // single-slice messages keep gRPC's arbitrary alignment) and shows
+    // clients metadata that means nothing. Aligning is the reader's choice:
+    // IpcReadOptions::ensure_alignment (a copy), or Acero's
+    // ACERO_ALIGNMENT_HANDLING=ignore where unaligned loads are fine (x86).
     ARROW_ASSIGN_OR_RAISE(auto reader,
                           arrow::RecordBatchReader::Make(std::move(batches), data->schema));
     *stream = std::make_unique<fl::RecordBatchStream>(std::move(reader));
