@@ -60,8 +60,8 @@ struct TicketPart {
 arrow::Result<TicketPart> DecodeTicketPart(std::string_view bytes);
 
 /// Parses wire bytes. Fails with KeyError (gRPC NOT_FOUND) for anything that
-/// is not a well-formed dataset ticket (part tickets included), so that a malformed ticket cannot be told
-/// apart from an unknown one.
+/// is not a well-formed dataset ticket (a part ticket is not one), so that a
+/// malformed ticket cannot be told apart from an unknown one.
 arrow::Result<TicketId> DecodeTicket(std::string_view bytes);
 
 /// Tenants are 1 to 64 characters of [A-Za-z0-9_.-]. Invalid names the value
