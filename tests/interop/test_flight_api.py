@@ -1,6 +1,7 @@
 """pyarrow.flight against `flightdeck node`: every RPC of the data node,
 tenants, error paths, a client dying mid-put, restarts on a data dir."""
 
+import concurrent.futures
 import json
 import subprocess
 import sys
@@ -90,6 +91,50 @@ def test_command_descriptor_put_and_list_by_prefix(data_node):
     assert sorted(b"/".join(i.descriptor.path).decode() for i in listed) == [
         "acme/orders/0", "acme/orders/1"]
     assert len(list(client.list_flights(options=as_tenant("acme")))) == 3
+    client.close()
+
+
+def test_flight_info_with_several_endpoints_read_concurrently(data_node):
+    """The parallel download pattern: GetFlightInfo asks for N endpoints, a
+    client fetches them at once over its own connections and concatenates
+    them in order."""
+    client = flight.connect(data_node)
+    data = table(10_000)
+    summary = put(client, flight.FlightDescriptor.for_path("acme", "orders", "0"), data)
+    command = {"tenant": "acme", "dataset": "orders", "partition": "0", "endpoints": 3}
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(json.dumps(command).encode()),
+                                  options=as_tenant("acme"))
+    assert info.total_records == 10_000
+    assert len(info.endpoints) == 3
+    assert len({e.ticket.ticket for e in info.endpoints}) == 3
+    assert all(e.ticket.ticket.startswith(summary["ticket"].encode()) for e in info.endpoints)
+
+    def fetch(endpoint):
+        with flight.connect(endpoint.locations[0]) as own:
+            return own.do_get(endpoint.ticket, options=as_tenant("acme")).read_all()
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        parts = list(pool.map(fetch, info.endpoints))
+    assert [p.num_rows for p in parts] == [3000, 3000, 4000]  # batches [10i/3, 10(i+1)/3) of 10
+    assert pa.concat_tables(parts).equals(data)
+    # A part ticket is the caller's tenant's only, and not an action's ticket.
+    with pytest.raises(KeyError, match="no dataset for this ticket"):
+        client.do_get(info.endpoints[1].ticket, options=as_tenant("globex")).read_all()
+    body = json.dumps({"ticket": info.endpoints[1].ticket.ticket.decode()}).encode()
+    with pytest.raises(KeyError, match="no dataset for this ticket"):
+        action(client, "drop", body)
+    assert action(client, "stats")["datasets"] == 1
+    client.close()
+
+
+@pytest.mark.parametrize("endpoints", [0, 65, 2.5, "2"])
+def test_bad_endpoint_counts_are_invalid_argument(data_node, endpoints):
+    client = flight.connect(data_node)
+    put(client, flight.FlightDescriptor.for_path("acme", "orders", "0"), table(10))
+    command = {"tenant": "acme", "dataset": "orders", "partition": "0", "endpoints": endpoints}
+    with pytest.raises(pa.ArrowInvalid, match="'endpoints' must be a whole number from 1 to 64"):
+        client.get_flight_info(flight.FlightDescriptor.for_command(json.dumps(command).encode()),
+                               options=as_tenant("acme"))
     client.close()
 
 

@@ -57,6 +57,17 @@ void Check(const arrow::Status& status, const std::string& what);
 /// with frame::ApplyTransform (node.cc).
 flight::ExchangeTransform FrameExchangeTransform();
 
+/// The allocation policy of a process that runs a data node (`flightdeck
+/// node`, `flightdeck demo`); call it first, before threads start (node.cc).
+/// Process-wide, glibc only (elsewhere it does nothing): malloc uses one
+/// arena, so memory one gRPC thread freed after a drop is found by the thread
+/// receiving the next put instead of a new arena growing; blocks up to 64 MB
+/// (received messages) come from the heap rather than fresh mmaps; and free()
+/// never trims on its own. The node reuses freed memory for the next put and
+/// gives it back itself after drop/gc once held plus kept bytes exceed its
+/// memory budget (DataNode). Not thread-safe against concurrent mallopt calls.
+void UseNodeProcessMemoryPolicy();
+
 void AddNodeCommand(CLI::App& app);
 void AddDevServerCommand(CLI::App& app);
 void AddDemoCommand(CLI::App& app);

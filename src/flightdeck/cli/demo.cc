@@ -65,6 +65,8 @@ std::string DemoSpec(const DemoOptions& options, const std::string& node,
 }
 
 void RunDemo(const DemoOptions& options) {
+  // This process runs a data node (and more): the node's allocation policy.
+  UseNodeProcessMemoryPolicy();
   // Buffers received over Flight are not 64-byte aligned; x86 reads them fine.
   setenv("ACERO_ALIGNMENT_HANDLING", "ignore", /*overwrite=*/0);
   std::cout << "flightdeck demo: a pipeline on Temporal, data through Arrow Flight" << std::endl;

@@ -1,5 +1,10 @@
 // `flightdeck node`: runs an Arrow Flight data node until SIGINT/SIGTERM.
 #include <iostream>
+#include <limits>
+
+#ifdef __GLIBC__  // defined by the standard headers above
+#include <malloc.h>
+#endif
 
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/flight/data_node.h"
@@ -12,6 +17,15 @@ flight::ExchangeTransform FrameExchangeTransform() {
              -> arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> {
     return frame::ApplyTransform(std::move(input), command);
   };
+}
+
+void UseNodeProcessMemoryPolicy() {
+#ifdef __GLIBC__
+  // Fixed thresholds (this also stops glibc's dynamic adjustment of them).
+  ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  ::mallopt(M_ARENA_MAX, 1);
+  ::mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+#endif
 }
 
 void AddNodeCommand(CLI::App& app) {
@@ -50,6 +64,7 @@ void AddNodeCommand(CLI::App& app) {
       ->check(PositiveNumber())
       ->capture_default_str();
   cmd->callback([options, compression, ttl_seconds, gc_seconds] {
+    UseNodeProcessMemoryPolicy();
     options->shutdown_on_signals = true;
     options->exchange_transform = FrameExchangeTransform();
     auto parsed = flight::ParseDiskCompression(*compression);

@@ -5,7 +5,6 @@
 #endif
 
 #include <chrono>
-#include <limits>
 #include <condition_variable>
 #include <csignal>
 #include <mutex>
@@ -87,25 +86,12 @@ arrow::Result<TicketId> TicketFromBody(const fl::ServerCallContext& context,
   return TicketFor(context, j["ticket"].get<std::string>());
 }
 
-// Received batches live in memory gRPC took from malloc (one contiguous
-// slice per message). Profiling puts showed most of their time in page faults
-// when every drop handed all freed pages back (malloc_trim): each new put
-// faulted and zeroed its whole size afresh. So freed memory is kept for the
-// next put as long as what the node holds plus what malloc keeps stays within
-// the memory budget; above it, the freed pages go back to the system.
-void KeepFreedMemoryForReuse() {
-#ifdef __GLIBC__
-  // Fixed thresholds (this also stops glibc's dynamic adjustment): message
-  // buffers up to 64 MB come from the heap and are reused, and free() never
-  // trims on its own; ReturnFreedMemoryAboveBudget decides instead.
-  ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
-  // One arena: gRPC may receive the next put on another thread, which must
-  // find the memory a previous put's thread freed rather than grow its own.
-  ::mallopt(M_ARENA_MAX, 1);
-  ::mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
-#endif
-}
-
+// After drop/gc, freed memory goes back to the system only while what the
+// node holds plus what malloc keeps exceeds the memory budget. Below it the
+// freed memory stays for the next put: profiling puts showed most of their
+// time in page faults when every drop handed all freed pages back. (Whether
+// free() also trims on its own is the process's malloc policy, which the
+// owner of the process sets: `flightdeck node` keeps freed memory.)
 void ReturnFreedMemoryAboveBudget(const BatchStore& store) {
 #ifdef __GLIBC__
   const StoreStats stats = store.Stats();
@@ -174,12 +160,32 @@ class DataNodeService : public fl::FlightServerBase {
 
   arrow::Status DoGet(const fl::ServerCallContext& context, const fl::Ticket& request,
                       std::unique_ptr<fl::FlightDataStream>* stream) override {
-    ARROW_ASSIGN_OR_RAISE(TicketId ticket, TicketFor(context, request.ticket));
-    auto data = store_->Get(ticket);
+    ARROW_ASSIGN_OR_RAISE(TicketPart part, DecodeTicketPart(request.ticket));
+    if (part.ticket.tenant != TenantOf(context)) return TicketNotFound();
+    auto data = store_->Get(part.ticket);
     if (!data.ok()) return ToFlight(data.status());
+    // This part's share of the batches (all of them for part 0 of 1).
+    std::vector<std::shared_ptr<arrow::RecordBatch>>& batches = data->batches;
+    const auto n = static_cast<int64_t>(batches.size());
+    batches.erase(batches.begin() + (part.index + 1) * n / part.count, batches.end());
+    batches.erase(batches.begin(), batches.begin() + part.index * n / part.count);
     // The stream serializes the stored buffers by reference: no copy.
+    // Alignment at the client (measured, Arrow 26 C++/pyarrow client): a
+    // multi-MB message arrives in many gRPC slices, which the client copies
+    // into one 64-byte aligned buffer and slices the IPC body out of at the
+    // offset the protobuf framing gives it: tag and length of data_header,
+    // the flatbuffer header (a multiple of 8), the optional app_metadata,
+    // then the body's tag and length. That offset is 1 mod 8 here (the
+    // pyarrow reference server's too), so every buffer arrives unaligned.
+    // IpcWriteOptions::alignment only pads buffers inside the body, relative
+    // to its start, so no write option moves it; padding app_metadata would
+    // (5 bytes gives 8-alignment) but relies on the client's copy path (small
+    // single-slice messages keep gRPC's arbitrary alignment) and shows
+    // clients metadata that means nothing. Aligning is the reader's choice:
+    // IpcReadOptions::ensure_alignment (a copy), or Acero's
+    // ACERO_ALIGNMENT_HANDLING=ignore where unaligned loads are fine (x86).
     ARROW_ASSIGN_OR_RAISE(auto reader,
-                          arrow::RecordBatchReader::Make(std::move(data->batches), data->schema));
+                          arrow::RecordBatchReader::Make(std::move(batches), data->schema));
     *stream = std::make_unique<fl::RecordBatchStream>(std::move(reader));
     return arrow::Status::OK();
   }
@@ -187,8 +193,9 @@ class DataNodeService : public fl::FlightServerBase {
   arrow::Status GetFlightInfo(const fl::ServerCallContext& context,
                               const fl::FlightDescriptor& request,
                               std::unique_ptr<fl::FlightInfo>* info) override {
-    ARROW_ASSIGN_OR_RAISE(DatasetSummary summary, Find(context, request));
-    ARROW_ASSIGN_OR_RAISE(auto made, MakeInfo(summary));
+    ARROW_ASSIGN_OR_RAISE(DatasetDescriptor target, ParseDatasetDescriptor(request));
+    ARROW_ASSIGN_OR_RAISE(DatasetSummary summary, Find(context, target));
+    ARROW_ASSIGN_OR_RAISE(auto made, MakeInfo(summary, target.endpoints));
     *info = std::make_unique<fl::FlightInfo>(std::move(made));
     return arrow::Status::OK();
   }
@@ -196,7 +203,8 @@ class DataNodeService : public fl::FlightServerBase {
   arrow::Status GetSchema(const fl::ServerCallContext& context,
                           const fl::FlightDescriptor& request,
                           std::unique_ptr<fl::SchemaResult>* schema) override {
-    ARROW_ASSIGN_OR_RAISE(DatasetSummary summary, Find(context, request));
+    ARROW_ASSIGN_OR_RAISE(DatasetDescriptor target, ParseDatasetDescriptor(request));
+    ARROW_ASSIGN_OR_RAISE(DatasetSummary summary, Find(context, target));
     ARROW_ASSIGN_OR_RAISE(auto s, SchemaOf(summary));
     ARROW_ASSIGN_OR_RAISE(*schema, fl::SchemaResult::Make(*s));
     return arrow::Status::OK();
@@ -314,8 +322,7 @@ class DataNodeService : public fl::FlightServerBase {
 
  private:
   arrow::Result<DatasetSummary> Find(const fl::ServerCallContext& context,
-                                     const fl::FlightDescriptor& descriptor) {
-    ARROW_ASSIGN_OR_RAISE(DatasetDescriptor target, ParseDatasetDescriptor(descriptor));
+                                     const DatasetDescriptor& target) {
     if (target.tenant != TenantOf(context)) {
       return arrow::Status::KeyError("no dataset at path '", target.path(), "'");
     }
@@ -330,17 +337,21 @@ class DataNodeService : public fl::FlightServerBase {
     return schema;
   }
 
-  arrow::Result<fl::FlightInfo> MakeInfo(const DatasetSummary& summary) {
+  // One endpoint per part; every one on this node.
+  arrow::Result<fl::FlightInfo> MakeInfo(const DatasetSummary& summary, int parts = 1) {
     ARROW_ASSIGN_OR_RAISE(auto schema, SchemaOf(summary));
-    fl::FlightEndpoint endpoint;
-    endpoint.ticket.ticket = summary.ticket.Encode();
-    endpoint.locations.push_back(location);
+    std::vector<fl::FlightEndpoint> endpoints(parts);
+    for (int i = 0; i < parts; ++i) {
+      endpoints[i].ticket.ticket = TicketPart{summary.ticket, i, parts}.Encode();
+      endpoints[i].locations.push_back(location);
+    }
     auto slash1 = summary.path.find('/');
     auto slash2 = summary.path.find('/', slash1 + 1);
     auto descriptor = fl::FlightDescriptor::Path(
         {summary.path.substr(0, slash1), summary.path.substr(slash1 + 1, slash2 - slash1 - 1),
          summary.path.substr(slash2 + 1)});
-    return fl::FlightInfo::Make(*schema, descriptor, {endpoint}, summary.rows, summary.bytes);
+    return fl::FlightInfo::Make(*schema, descriptor, endpoints, summary.rows, summary.bytes,
+                                /*ordered=*/true);
   }
 
   std::unique_ptr<BatchStore> store_;
@@ -376,7 +387,6 @@ struct DataNode::Impl {
 
 arrow::Result<std::unique_ptr<DataNode>> DataNode::Start(DataNodeOptions options) {
   auto impl = std::make_unique<Impl>();
-  KeepFreedMemoryForReuse();
   ARROW_ASSIGN_OR_RAISE(auto store, BatchStore::Open(options.store));
   impl->service = std::make_unique<DataNodeService>(std::move(store), options.exchange_transform);
   ARROW_ASSIGN_OR_RAISE(auto listen, fl::Location::ForGrpcTcp(options.host, options.port));

@@ -12,7 +12,11 @@
 //    or from the memory-mapped disk tier).
 //  - GetFlightInfo / GetSchema on a dataset descriptor, ListFlights with the
 //    criteria as a path prefix: real row and byte counts, one endpoint with
-//    the ticket and this node's location.
+//    the ticket and this node's location. GetFlightInfo on a command
+//    descriptor with "endpoints": N answers N endpoints instead, in order,
+//    each a part ticket (ticket.h) for a share of the batches, so a client
+//    can fetch one dataset over N concurrent streams; DoGet serves part
+//    tickets like whole ones, without copying.
 //  - DoExchange with a command descriptor: batches streamed in come back
 //    through DataNodeOptions::exchange_transform applied to the command text
 //    (exchange_transform.h); without a hook DoExchange is UNIMPLEMENTED.
@@ -84,11 +88,10 @@ class DataNode {
  public:
   /// Opens the store (recovering durable datasets), binds and starts serving
   /// on background threads. Fails as BatchStore::Open or when the address
-  /// cannot be bound. Process-wide effect (glibc): malloc uses one arena and
-  /// fixed mmap/trim thresholds, so memory freed by a drop is reused by the
-  /// next put instead of being faulted in afresh; after drop/gc the freed
-  /// memory goes back to the system only while held plus kept bytes exceed
-  /// the memory budget.
+  /// cannot be bound. Leaves process-wide malloc settings alone (a node
+  /// process's allocation policy is set by its owner, e.g. `flightdeck node`);
+  /// after drop/gc the node returns freed memory to the system (glibc
+  /// malloc_trim) only while held plus kept bytes exceed the memory budget.
   static arrow::Result<std::unique_ptr<DataNode>> Start(DataNodeOptions options);
 
   /// Shutdown(), ignoring its status.

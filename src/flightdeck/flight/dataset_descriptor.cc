@@ -43,9 +43,17 @@ arrow::Result<DatasetDescriptor> FromCommand(const std::string& cmd) {
         return arrow::Status::Invalid("'ttl_seconds' must be a number >= 0");
       }
       out.ttl = std::chrono::milliseconds(static_cast<int64_t>(value.get<double>() * 1000));
+    } else if (key == "endpoints") {
+      if (!value.is_number_integer() || value.get<int64_t>() < 1 ||
+          value.get<int64_t>() > kMaxTicketParts) {
+        return arrow::Status::Invalid("'endpoints' must be a whole number from 1 to ",
+                                      kMaxTicketParts, ", got ", value.dump());
+      }
+      out.endpoints = value.get<int>();
     } else {
-      return arrow::Status::Invalid("command descriptor has unknown field '", key,
-                                    "' (known: tenant, dataset, partition, durable, ttl_seconds)");
+      return arrow::Status::Invalid(
+          "command descriptor has unknown field '", key,
+          "' (known: tenant, dataset, partition, durable, ttl_seconds, endpoints)");
     }
   }
   for (const char* required : {"tenant", "dataset", "partition"}) {

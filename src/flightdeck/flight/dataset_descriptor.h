@@ -7,7 +7,10 @@
 //      {"tenant": "acme", "dataset": "orders", "partition": "0",
 //       "durable": true, "ttl_seconds": 3600}
 //    where "durable" (persist before the put returns) and "ttl_seconds"
-//    (time to live; 0 forever) are optional and only mean something to DoPut.
+//    (time to live; 0 forever) are optional and only mean something to DoPut,
+//    and "endpoints" (1 to 64, default 1) only means something to
+//    GetFlightInfo: how many endpoints to split the dataset's batches into,
+//    for a client that fetches them concurrently (ticket.h, TicketPart).
 // Each element is 1 to 256 characters without '/'; the tenant also follows
 // ValidateTenant.
 #pragma once
@@ -27,6 +30,9 @@ struct DatasetDescriptor {
   bool durable = false;
   /// Negative: the node's default.
   std::chrono::milliseconds ttl{-1};
+  /// Endpoints GetFlightInfo answers with (each a TicketPart); 1 to
+  /// kMaxTicketParts.
+  int endpoints = 1;
 
   /// "tenant/dataset/partition".
   std::string path() const { return tenant + "/" + dataset + "/" + partition; }

@@ -1,6 +1,7 @@
 #include "flightdeck/flight/ticket.h"
 
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <mutex>
 #include <random>
@@ -60,6 +61,36 @@ arrow::Result<TicketId> DecodeTicket(std::string_view bytes) {
     if (!IsLowerHex(c)) return not_found();
   }
   return TicketId{std::string(tenant), std::string(id)};
+}
+
+std::string TicketPart::Encode() const {
+  std::string out = ticket.Encode();
+  if (count == 1) return out;
+  return out + ":" + std::to_string(index) + "/" + std::to_string(count);
+}
+
+arrow::Result<TicketPart> DecodeTicketPart(std::string_view bytes) {
+  const size_t colon = bytes.rfind(':');
+  const size_t slash = bytes.rfind('/');
+  if (colon == std::string_view::npos || slash == std::string_view::npos || slash < colon) {
+    ARROW_ASSIGN_OR_RAISE(TicketId whole, DecodeTicket(bytes));
+    return TicketPart{std::move(whole), 0, 1};
+  }
+  const auto not_found = [] { return arrow::Status::KeyError("no dataset for this ticket"); };
+  const auto number = [](std::string_view text, int* out) {
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+    return ec == std::errc() && end == text.data() + text.size();
+  };
+  TicketPart part;
+  if (!number(bytes.substr(colon + 1, slash - colon - 1), &part.index) ||
+      !number(bytes.substr(slash + 1), &part.count) || part.count < 2 ||
+      part.count > kMaxTicketParts || part.index < 0 || part.index >= part.count) {
+    return not_found();
+  }
+  ARROW_ASSIGN_OR_RAISE(part.ticket, DecodeTicket(bytes.substr(0, colon)));
+  // One spelling per part: "01/2" or "+1/2" are not tickets.
+  if (part.Encode() != bytes) return not_found();
+  return part;
 }
 
 arrow::Status ValidateTenant(std::string_view tenant) {

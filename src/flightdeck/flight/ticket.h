@@ -5,6 +5,12 @@
 // Clients must treat them as opaque: the format may change. A ticket is only
 // valid for its tenant; the data node answers an unknown ticket, a malformed
 // one and another tenant's ticket with the same NOT_FOUND.
+//
+// A part ticket names a share of a dataset's batches, for clients that fetch
+// one dataset over several streams at once: GetFlightInfo hands out `count`
+// endpoints when a command descriptor asks for them (dataset_descriptor.h),
+// each with the ticket "fdt1:" TENANT ":" ID ":" INDEX "/" COUNT. Only DoGet
+// accepts part tickets; actions (drop, persist) take the dataset's ticket.
 #pragma once
 
 #include <string>
@@ -29,9 +35,33 @@ struct TicketId {
 /// REQUIRES: ValidateTenant(tenant).ok(). Thread-safe.
 TicketId NewTicket(const std::string& tenant);
 
+/// Most parts one dataset can be fetched in.
+inline constexpr int kMaxTicketParts = 64;
+
+/// Part `index` of `count` of a dataset: the batches [index * n / count,
+/// (index + 1) * n / count) of its n batches, in order (so parts may be
+/// empty when count > n). The whole dataset is part 0 of 1.
+struct TicketPart {
+  TicketId ticket;
+  int index = 0;
+  int count = 1;
+
+  /// The wire form: ticket.Encode() for part 0 of 1, otherwise
+  /// "fdt1:TENANT:ID:INDEX/COUNT". REQUIRES: 0 <= index < count <=
+  /// kMaxTicketParts.
+  std::string Encode() const;
+
+  bool operator==(const TicketPart&) const = default;
+};
+
+/// Parses the wire bytes of a dataset ticket (part 0 of 1) or of a part
+/// ticket. Fails like DecodeTicket for anything else, including parts out
+/// of range and numbers not written as Encode writes them.
+arrow::Result<TicketPart> DecodeTicketPart(std::string_view bytes);
+
 /// Parses wire bytes. Fails with KeyError (gRPC NOT_FOUND) for anything that
-/// is not a well-formed ticket, so that a malformed ticket cannot be told
-/// apart from an unknown one.
+/// is not a well-formed dataset ticket (a part ticket is not one), so that a
+/// malformed ticket cannot be told apart from an unknown one.
 arrow::Result<TicketId> DecodeTicket(std::string_view bytes);
 
 /// Tenants are 1 to 64 characters of [A-Za-z0-9_.-]. Invalid names the value

@@ -3,6 +3,9 @@
 // the actions.
 #include "flightdeck/flight/data_node.h"
 
+#include <thread>
+#include <vector>
+
 #include <arrow/flight/client.h>
 #include <arrow/table.h>
 #include <gtest/gtest.h>
@@ -115,6 +118,58 @@ TEST_F(DataNodeTest, CommandDescriptorPutsTheSameWay) {
   EXPECT_EQ(summary["path"], "acme/o/7");
   ASSERT_OK_AND_ASSIGN(auto read, Get(summary["ticket"]));
   EXPECT_TRUE(read->Equals(*table));
+}
+
+TEST_F(DataNodeTest, GetFlightInfoSplitsADatasetIntoEndpointsReadConcurrently) {
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 5'500}));  // 6 batches
+  ASSERT_OK_AND_ASSIGN(json summary, Put(fl::FlightDescriptor::Path({"acme", "o", "0"}), *table));
+  for (int parts : {1, 4, 8}) {
+    ASSERT_OK_AND_ASSIGN(
+        auto info,
+        client_->GetFlightInfo(
+            As("acme"), fl::FlightDescriptor::Command(
+                            R"({"tenant":"acme","dataset":"o","partition":"0","endpoints":)" +
+                            std::to_string(parts) + "}")));
+    EXPECT_EQ(info->total_records(), 5'500);
+    ASSERT_EQ(info->endpoints().size(), static_cast<size_t>(parts));
+    EXPECT_TRUE(info->ordered());
+    if (parts == 1) {
+      EXPECT_EQ(info->endpoints()[0].ticket.ticket, summary["ticket"]);
+    }
+    // The parts, fetched at once over their own connections, are the dataset
+    // in order; with more parts than batches some are empty.
+    std::vector<std::shared_ptr<arrow::Table>> read(parts);
+    std::vector<arrow::Status> statuses(parts);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < parts; ++i) {
+      threads.emplace_back([&, i] {
+        statuses[i] = [&]() -> arrow::Status {
+          const fl::FlightEndpoint& endpoint = info->endpoints()[i];
+          EXPECT_EQ(endpoint.locations.at(0), node_->location());
+          ARROW_ASSIGN_OR_RAISE(auto client, fl::FlightClient::Connect(endpoint.locations[0]));
+          ARROW_ASSIGN_OR_RAISE(auto stream, client->DoGet(As("acme"), endpoint.ticket));
+          ARROW_ASSIGN_OR_RAISE(read[i], stream->ToTable());
+          return client->Close();
+        }();
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    for (const auto& status : statuses) ASSERT_OK(status);
+    ASSERT_OK_AND_ASSIGN(auto joined, arrow::ConcatenateTables(read));
+    EXPECT_TRUE(joined->Equals(*table)) << parts << " parts";
+  }
+  // Part tickets are tenant-scoped like whole ones, and actions refuse them.
+  const std::string part = summary["ticket"].get<std::string>() + ":1/2";
+  auto foreign = Get(part, "globex");
+  auto out_of_range = Get(summary["ticket"].get<std::string>() + ":2/2");
+  auto unknown = Get("fdt1:acme:0123456789abcdef0123456789abcdef:1/2");
+  ASSERT_RAISES(KeyError, foreign);
+  ASSERT_RAISES(KeyError, out_of_range);
+  ASSERT_RAISES(KeyError, unknown);
+  EXPECT_EQ(foreign.status().message(), unknown.status().message());
+  EXPECT_EQ(out_of_range.status().message(), unknown.status().message());
+  ASSERT_RAISES(KeyError, Action("drop", json{{"ticket", part}}.dump()));
+  EXPECT_EQ(node_->dataset_count(), 1u);
 }
 
 TEST_F(DataNodeTest, TicketsAreValidOnlyForTheirTenant) {

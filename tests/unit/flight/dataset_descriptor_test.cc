@@ -15,13 +15,15 @@ TEST(DatasetDescriptorTest, PathAndCommandNameTheSameDataset) {
   ASSERT_OK_AND_ASSIGN(auto by_command,
                        ParseDatasetDescriptor(fl::FlightDescriptor::Command(
                            R"({"tenant":"acme","dataset":"orders","partition":"3",)"
-                           R"("durable":true,"ttl_seconds":1.5})")));
+                           R"("durable":true,"ttl_seconds":1.5,"endpoints":4})")));
   EXPECT_EQ(by_path.path(), "acme/orders/3");
   EXPECT_EQ(by_command.path(), by_path.path());
   EXPECT_FALSE(by_path.durable);
   EXPECT_LT(by_path.ttl.count(), 0);
   EXPECT_TRUE(by_command.durable);
   EXPECT_EQ(by_command.ttl.count(), 1500);
+  EXPECT_EQ(by_path.endpoints, 1);
+  EXPECT_EQ(by_command.endpoints, 4);
 }
 
 TEST(DatasetDescriptorTest, BadDescriptorsNameTheProblem) {
@@ -38,6 +40,15 @@ TEST(DatasetDescriptorTest, BadDescriptorsNameTheProblem) {
       {fl::FlightDescriptor::Command(
            R"({"tenant":"a","dataset":"d","partition":"0","ttl_seconds":-1})"),
        "ttl_seconds"},
+      {fl::FlightDescriptor::Command(
+           R"({"tenant":"a","dataset":"d","partition":"0","endpoints":0})"),
+       "'endpoints' must be a whole number from 1 to 64, got 0"},
+      {fl::FlightDescriptor::Command(
+           R"({"tenant":"a","dataset":"d","partition":"0","endpoints":65})"),
+       "got 65"},
+      {fl::FlightDescriptor::Command(
+           R"({"tenant":"a","dataset":"d","partition":"0","endpoints":1.5})"),
+       "got 1.5"},
   };
   for (const auto& [descriptor, message] : cases) {
     auto parsed = ParseDatasetDescriptor(descriptor);

@@ -32,6 +32,33 @@ TEST(TicketTest, MalformedTicketsAreKeyErrorsWithOneMessage) {
   }
 }
 
+TEST(TicketTest, PartTicketsRoundTripAndWholeTicketsArePartZeroOfOne) {
+  const TicketId ticket = NewTicket("acme");
+  ASSERT_OK_AND_ASSIGN(TicketPart whole, DecodeTicketPart(ticket.Encode()));
+  EXPECT_EQ(whole, (TicketPart{ticket, 0, 1}));
+  EXPECT_EQ(whole.Encode(), ticket.Encode());
+  for (TicketPart part : {TicketPart{ticket, 0, 2}, TicketPart{ticket, 1, 2},
+                          TicketPart{ticket, 63, kMaxTicketParts}}) {
+    const std::string wire = part.Encode();
+    EXPECT_EQ(wire, ticket.Encode() + ":" + std::to_string(part.index) + "/" +
+                        std::to_string(part.count));
+    ASSERT_OK_AND_ASSIGN(TicketPart decoded, DecodeTicketPart(wire));
+    EXPECT_EQ(decoded, part);
+    // A part ticket is not a dataset ticket (actions take only those).
+    ASSERT_RAISES(KeyError, DecodeTicket(wire));
+  }
+}
+
+TEST(TicketTest, MalformedPartTicketsAreKeyErrorsWithOneMessage) {
+  const std::string good = NewTicket("acme").Encode();
+  for (std::string suffix : {":2/2", ":-1/2", ":0/1", ":0/65", ":01/2", ":+1/2", ":1/02",
+                             ":1/", ":/2", ":1/2/3", ":a/2", ":1/2x", "/2"}) {
+    auto decoded = DecodeTicketPart(good + suffix);
+    ASSERT_RAISES(KeyError, decoded);
+    EXPECT_EQ(decoded.status().message(), "no dataset for this ticket") << suffix;
+  }
+}
+
 TEST(TicketTest, TenantNames) {
   ASSERT_OK(ValidateTenant("acme-01_x.y"));
   ASSERT_RAISES(Invalid, ValidateTenant(""));
