@@ -4,9 +4,10 @@ on the same dev server in the same run.
 For each worker: workflows per second and p50/p99 start-to-result latency of a
 workflow with one trivial activity (driven by a Python client with bounded
 concurrency) on an in-memory dev server (a SQLite file makes the server's
-fsyncs the bottleneck) with eager activity execution enabled (both workers
-request it by default; the C++ worker gets the Python SDK's default slot and
-poll counts), activity throughput (one workflow fanning out many trivial
+fsyncs the bottleneck), configured as the dev servers flightdeck starts
+(eager activity execution, which both workers request by default; transfer
+queue reads not capped at 20/s) (the C++ worker gets the Python SDK's default
+slot and poll counts), activity throughput (one workflow fanning out many trivial
 activities), and the worker process's CPU time per workflow (utime+stime from
 /proc). Prints human-readable lines, then one JSON object as the last line.
 
@@ -162,7 +163,11 @@ async def main():
             [TEMPORAL, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
              "--ui-port", str(free_port()), "--log-level", "error",
              # Eager activity execution, which both SDKs request by default.
-             "--dynamic-config-value", "system.enableActivityEagerExecution=true"],
+             "--dynamic-config-value", "system.enableActivityEagerExecution=true",
+             # As the dev servers flightdeck starts (cli/commands.h
+             # LowLatencyDevServerArgs): without it the transfer queue reader
+             # (20 reads/s) delays every workflow task of both workers alike.
+             "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(server)
         client = await wait_server(address)
