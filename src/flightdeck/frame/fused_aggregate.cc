@@ -27,6 +27,8 @@
 #include <arrow/util/bitmap_ops.h>
 #include <arrow/util/thread_pool.h>
 
+#include "flightdeck/frame/parquet_column_scan.h"
+
 namespace flightdeck::frame::internal {
 
 namespace ac = arrow::acero;
@@ -124,6 +126,13 @@ struct FusedAggregate::Impl {
   };
   std::vector<Agg> aggs;
   std::shared_ptr<arrow::Schema> output_schema;
+  // For ParquetColumnScan (plans without dictionary keys): the predicates'
+  // `column OP constant` conjuncts, the other conjuncts, and the fields
+  // that the other conjuncts, the inputs and the keys read.
+  std::vector<ColumnPredicate> column_predicates;
+  std::vector<cp::Expression> residual_predicates;
+  std::vector<int> materialized;
+  std::vector<int> every_row;  // of materialized
 };
 
 std::shared_ptr<const FusedAggregate> FusedAggregate::Match(const PlanNode& node) {
@@ -306,12 +315,38 @@ std::shared_ptr<const FusedAggregate> FusedAggregate::Match(const PlanNode& node
     if (!bound.ok()) return nullptr;
     impl->pushed = *bound;
   }
+  if (impl->dictionary_keys.empty()) {
+    SplitPredicates(impl->predicates, scan_schema, &impl->column_predicates, &impl->residual_predicates);
+    std::set<int> materialized;
+    auto note_fields = [&](const cp::Expression& expression) {
+      for (const auto& ref : cp::FieldsInExpression(expression)) {
+        if (ref.name()) materialized.insert(scan_schema.GetFieldIndex(*ref.name()));
+      }
+    };
+    for (const auto& predicate : impl->residual_predicates) note_fields(predicate);
+    for (const auto& key : impl->keys) note_fields(key.expression);
+    // Aggregate inputs are summed over the selected rows only: other rows of
+    // fields that only inputs which cannot fail read may hold anything.
+    for (const auto& input : impl->inputs) {
+      if (!SafeToEvaluateEverywhere(input)) note_fields(input);
+    }
+    impl->every_row.assign(materialized.begin(), materialized.end());
+    for (const auto& input : impl->inputs) note_fields(input);
+    impl->materialized.assign(materialized.begin(), materialized.end());
+  }
   return std::make_shared<FusedAggregate>(std::move(impl));
 }
 
 std::string FusedAggregate::Describe() const {
   std::string out = "fused";
   if (!impl_->dictionary_keys.empty()) out += " dictionary-keys=[" + JoinNames(impl_->dictionary_keys) + "]";
+  std::set<std::string> columns;
+  for (const auto& predicate : impl_->column_predicates) {
+    columns.insert(impl_->scan_schema->field(predicate.field)->name());
+  }
+  if (!columns.empty()) {
+    out += " parquet-predicates=[" + JoinNames(std::vector<std::string>(columns.begin(), columns.end())) + "]";
+  }
   return out;
 }
 
@@ -355,6 +390,9 @@ struct Partial {
 // Batches whose rows fall into at most this many groups aggregate into a
 // state of their own, merged afterwards (no lock held while adding).
 constexpr uint32_t kLocalGroups = 4096;
+// Batches where fewer than one row in this many passes the predicates are
+// compacted to those rows before the inputs and keys are evaluated.
+constexpr int64_t kCompactBelow = 8;
 // Batches whose dictionary keys combine to at most this many local key
 // tuples get their group ids from a per-batch table of those tuples.
 constexpr int64_t kMaxCombinations = 4096;
@@ -422,12 +460,20 @@ class Accumulator : public ac::SinkNodeConsumer {
   arrow::Future<> Finish() override { return arrow::Future<>::MakeFinished(); }
 
   arrow::Status Consume(cp::ExecBatch batch) override {
+    return ConsumeSelected(std::move(batch), nullptr, plan_.predicates);
+  }
+
+  /// Aggregates the rows of `batch` that `preselected` (a bitmap, or null
+  /// for every row) and every one of `predicates` keep.
+  arrow::Status ConsumeSelected(cp::ExecBatch batch, const uint8_t* preselected,
+                                const std::vector<cp::Expression>& predicates) {
     const int64_t length = batch.length;
     if (length == 0) return arrow::Status::OK();
     cp::ExecContext context(pool_);
     // The rows every predicate holds for (null counts as false).
     std::vector<uint8_t> selection;
-    for (const auto& predicate : plan_.predicates) {
+    if (preselected) selection.assign(preselected, preselected + arrow::bit_util::BytesForBits(length));
+    for (const auto& predicate : predicates) {
       ARROW_ASSIGN_OR_RAISE(auto value, cp::ExecuteScalarExpression(predicate, batch, &context));
       if (value.is_scalar()) {
         const auto& scalar = value.scalar_as<arrow::BooleanScalar>();
@@ -450,7 +496,15 @@ class Accumulator : public ac::SinkNodeConsumer {
       }
     }
     const uint8_t* selected = selection.empty() ? nullptr : selection.data();
-    if (selected && arrow::internal::CountSetBits(selected, 0, length) == 0) return arrow::Status::OK();
+    if (selected) {
+      const int64_t kept = arrow::internal::CountSetBits(selected, 0, length);
+      if (kept == 0) return arrow::Status::OK();
+      if (kept * kCompactBelow < length) {
+        // Few rows kept: evaluate the inputs and keys on those rows only.
+        ARROW_RETURN_NOT_OK(Compact(&batch, selection, kept, &context));
+        return ConsumeSelected(std::move(batch), nullptr, {});
+      }
+    }
 
     std::vector<std::shared_ptr<arrow::ArrayData>> inputs;
     for (const auto& input : plan_.inputs) {
@@ -592,6 +646,20 @@ class Accumulator : public ac::SinkNodeConsumer {
   }
 
  private:
+  // Keeps the rows of `batch` whose bit is set in `selection` (`kept` of
+  // them).
+  static arrow::Status Compact(cp::ExecBatch* batch, const std::vector<uint8_t>& selection, int64_t kept,
+                               cp::ExecContext* context) {
+    auto mask = std::make_shared<arrow::BooleanArray>(
+        batch->length, arrow::Buffer::Wrap(selection.data(), static_cast<int64_t>(selection.size())));
+    for (auto& value : batch->values) {
+      if (!value.is_array() && !value.is_chunked_array()) continue;  // scalars stay
+      ARROW_ASSIGN_OR_RAISE(value, cp::Filter(value, mask, cp::FilterOptions::Defaults(), context));
+    }
+    batch->length = kept;
+    return arrow::Status::OK();
+  }
+
   arrow::Result<std::shared_ptr<arrow::ArrayData>> AsArray(const arrow::Datum& value, int64_t length) {
     if (value.is_array()) return value.array();
     if (value.is_scalar()) {
@@ -770,6 +838,17 @@ arrow::Result<std::shared_ptr<arrow::Table>> FusedAggregate::Run(arrow::MemoryPo
 
   auto accumulator = std::make_shared<Accumulator>(plan, pool);
   ARROW_RETURN_NOT_OK(accumulator->Prepare());
+  if (plan.dictionary_keys.empty()) {
+    if (auto scan = ParquetColumnScan::Open(plan.dataset, plan.scan_schema, plan.column_predicates,
+                                            plan.materialized, plan.every_row)) {
+      ARROW_RETURN_NOT_OK(scan->Run(
+          [&](cp::ExecBatch batch, const uint8_t* selection) {
+            return accumulator->ConsumeSelected(std::move(batch), selection, plan.residual_predicates);
+          },
+          pool));
+      return accumulator->Result();
+    }
+  }
   cp::ExecContext context(pool, arrow::internal::GetCpuThreadPool());
   ARROW_ASSIGN_OR_RAISE(auto exec_plan, ac::ExecPlan::Make(context));
   auto declaration = ac::Declaration::Sequence(

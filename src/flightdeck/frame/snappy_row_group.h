@@ -1,0 +1,33 @@
+// flightdeck/frame/snappy_row_group.h: a Parquet RowGroupReader whose
+// Snappy-compressed pages are decompressed by the system's libsnappy.
+// Internal to the frame layer.
+//
+// Decompression is most of the CPU a selective scan of Snappy-compressed
+// Parquet spends. The Snappy that the Arrow wheel bundles decompresses
+// pages of floating-point data at about 0.7x the speed of Debian's
+// libsnappy (bench/frame.py's lineitem, measured on the bench machine), so
+// ParquetColumnScan reads such row groups through this reader. Pages are
+// read with Parquet's own page reader, unchanged, and then decompressed; the
+// column readers above see ordinary uncompressed pages.
+#pragma once
+
+#include <memory>
+
+#include <arrow/io/interfaces.h>
+#include <parquet/file_reader.h>
+#include <parquet/properties.h>
+
+namespace flightdeck::frame::internal {
+
+/// A reader of row group `row_group` of `file` (opened from `input` with
+/// `properties`) that decompresses its pages with libsnappy, or null when this reader does not
+/// apply: a column chunk compressed with another codec, an encrypted file,
+/// or a file from a writer whose column chunk sizes Parquet must correct
+/// (parquet-mr before PARQUET-816). Readers it returns throw
+/// parquet::ParquetException on corrupt pages, as Parquet's own do.
+std::unique_ptr<parquet::RowGroupReader> OpenSnappyRowGroup(std::shared_ptr<arrow::io::RandomAccessFile> input,
+                                                            const parquet::ParquetFileReader& file,
+                                                            const parquet::ReaderProperties& properties,
+                                                            int row_group);
+
+}  // namespace flightdeck::frame::internal
