@@ -485,9 +485,21 @@ struct ParquetColumnScan::Impl {
   std::vector<std::shared_ptr<arrow::Scalar>> nulls;  // per scan field
   parquet::ReaderProperties properties = parquet::default_reader_properties();
 
+  // Parquet's readers throw on corrupt data: the error names the place.
   arrow::Status ReadRowGroup(const File& file, int row_group, const ChunkConsumer& consume,
                              arrow::MemoryPool* pool) const {
-    BEGIN_PARQUET_CATCH_EXCEPTIONS
+    try {
+      return ReadRowGroupOrThrow(file, row_group, consume, pool);
+    } catch (const parquet::ParquetStatusException& e) {
+      return e.status().WithMessage("Parquet file ", file.path, ", row group ", row_group, ": ",
+                                    e.status().message());
+    } catch (const parquet::ParquetException& e) {
+      return arrow::Status::IOError("Parquet file ", file.path, ", row group ", row_group, ": ", e.what());
+    }
+  }
+
+  arrow::Status ReadRowGroupOrThrow(const File& file, int row_group, const ChunkConsumer& consume,
+                                    arrow::MemoryPool* pool) const {
     const auto metadata = file.reader->metadata()->RowGroup(row_group);
     for (size_t s = 0; s < slots.size(); ++s) {
       const auto chunk = metadata->ColumnChunk(file.columns[s]);
@@ -542,7 +554,6 @@ struct ParquetColumnScan::Impl {
       ARROW_RETURN_NOT_OK(consume(cp::ExecBatch(std::move(values), length), selection.data()));
     }
     return arrow::Status::OK();
-    END_PARQUET_CATCH_EXCEPTIONS
   }
 };
 

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+
 #include <filesystem>
 #include <functional>
 
@@ -10,6 +12,8 @@
 #include <arrow/io/file.h>
 #include <gtest/gtest.h>
 #include <parquet/arrow/writer.h>
+#include <parquet/file_reader.h>
+#include <parquet/metadata.h>
 #include <parquet/properties.h>
 
 #include "flightdeck/common/testing/gtest_util.h"
@@ -437,6 +441,52 @@ TEST_F(FileTest, FusedAggregateMatchesAcero) {
           << got_sorted->field(c)->name() << "\n" << got_sorted->ToString() << want_sorted->ToString();
     }
   }
+}
+
+TEST_F(FileTest, CorruptColumnChunkIsAnErrorNamingTheFile) {
+  // A fused aggregate with a column predicate reads the file through
+  // ParquetColumnScan; a column chunk overwritten with garbage must give
+  // an IOError naming the file, not a crash or a wrong answer.
+  ASSERT_OK_AND_ASSIGN(auto orders, GenerateOrders({.rows = 20'000, .batch_rows = 1'000, .seed = 5}));
+  const std::string path = Path("corrupt.parquet");
+  ASSERT_OK_AND_ASSIGN(auto sink, arrow::io::FileOutputStream::Open(path));
+  ASSERT_OK(parquet::arrow::WriteTable(*orders, arrow::default_memory_pool(), sink, /*chunk_size=*/5'000));
+  ASSERT_OK(sink->Close());
+  auto query = [&] {
+    return DataFrame::Read(path, FileFormat::kParquet)
+        .ValueOrDie()
+        .Filter("amount > 10")
+        .Agg({Sum("amount", "s"), CountAll("n")});
+  };
+  ASSERT_OK_AND_ASSIGN(auto plan, query().Explain());
+  EXPECT_NE(plan.find("parquet-predicates=[amount]"), std::string::npos) << plan;
+  ASSERT_OK(query().Collect().status());
+
+  // Overwrite row group 2's amount chunk (page header and data) with 0xff.
+  ASSERT_OK_AND_ASSIGN(auto input, arrow::io::ReadableFile::Open(path));
+  auto reader = parquet::ParquetFileReader::Open(input);
+  const auto metadata = reader->metadata();
+  const int column = metadata->schema()->ColumnIndex("amount");
+  ASSERT_GE(column, 0);
+  ASSERT_GE(metadata->num_row_groups(), 3);
+  const auto chunk = metadata->RowGroup(2)->ColumnChunk(column);
+  const int64_t start = chunk->has_dictionary_page() ? chunk->dictionary_page_offset() : chunk->data_page_offset();
+  const int64_t length = chunk->total_compressed_size();
+  reader.reset();
+  ASSERT_OK(input->Close());
+  {
+    std::FILE* file = std::fopen(path.c_str(), "r+b");
+    ASSERT_NE(file, nullptr);
+    ASSERT_EQ(std::fseek(file, start, SEEK_SET), 0);
+    const std::string garbage(static_cast<size_t>(length), '\xff');
+    ASSERT_EQ(std::fwrite(garbage.data(), 1, garbage.size(), file), garbage.size());
+    std::fclose(file);
+  }
+  auto result = query().Collect();
+  ASSERT_FALSE(result.ok());
+  EXPECT_TRUE(result.status().IsIOError()) << result.status();
+  EXPECT_NE(result.status().message().find("corrupt.parquet"), std::string::npos) << result.status();
+  EXPECT_NE(result.status().message().find("row group 2"), std::string::npos) << result.status();
 }
 
 TEST_F(FileTest, ReadErrors) {
