@@ -13,6 +13,12 @@
 // are grouped by their (unified) dictionary codes and turned back into
 // strings only for the result.
 //
+// Over Parquet files, plans without dictionary keys read through
+// ParquetColumnScan (parquet_column_scan.h): `column OP constant` conjuncts
+// are evaluated on each column chunk's dictionary, columns only they read
+// are never materialized, and batches where few rows pass are compacted
+// before the aggregate inputs are evaluated.
+//
 // It covers sum, mean, count and count_all over integer and floating-point
 // inputs; any other plan (other aggregates, other input types, expressions
 // that could fail on rows a filter below them drops) runs through Acero.
