@@ -6,6 +6,8 @@
 #include <mutex>
 #include <random>
 
+#include <arrow/util/string.h>
+
 namespace flightdeck::flight {
 
 namespace {
@@ -17,6 +19,10 @@ bool IsTenantChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
          c == '_' || c == '.' || c == '-';
 }
+
+// Ticket ids are lowercase hex. arrow::HexEncode writes and
+// arrow::ParseHexValues reads uppercase only, so the digits are spelt here.
+constexpr char kLowerHexDigits[] = "0123456789abcdef";
 
 bool IsLowerHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
@@ -39,13 +45,48 @@ TicketId NewTicket(const std::string& tenant) {
     std::lock_guard<std::mutex> lock(mutex);
     for (auto& word : words) word = device();
   }
-  static constexpr char kHex[] = "0123456789abcdef";
+  // Each word's bytes most significant first, as the ids were always spelt.
+  std::string bytes;
+  bytes.reserve(kTicketIdBytes);
+  for (uint32_t word : words) {
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      bytes.push_back(static_cast<char>((word >> shift) & 0xff));
+    }
+  }
+  // Cannot fail: `bytes` has kTicketIdBytes bytes.
+  return TicketId{tenant, TicketIdFromBytes(bytes).ValueOrDie()};
+}
+
+arrow::Result<std::string> TicketIdToBytes(std::string_view id) {
+  if (id.size() != kIdHexDigits) {
+    return arrow::Status::Invalid("ticket id must have ", kIdHexDigits,
+                                  " lowercase hex digits, not ", id.size(), " characters");
+  }
+  const auto value = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  std::string bytes(kTicketIdBytes, '\0');
+  for (size_t pos = 0; pos < id.size(); ++pos) {
+    if (!IsLowerHex(id[pos])) {
+      return arrow::Status::Invalid("ticket id holds '", arrow::Escape(id.substr(pos, 1)),
+                                    "' at position ", pos,
+                                    ": only lowercase hex digits [0-9a-f] are allowed");
+    }
+    bytes[pos / 2] = static_cast<char>(bytes[pos / 2] << 4 | value(id[pos]));
+  }
+  return bytes;
+}
+
+arrow::Result<std::string> TicketIdFromBytes(std::string_view bytes) {
+  if (bytes.size() != kTicketIdBytes) {
+    return arrow::Status::Invalid("ticket id bytes must be ", kTicketIdBytes, " bytes, not ",
+                                  bytes.size());
+  }
   std::string id;
   id.reserve(kIdHexDigits);
-  for (uint32_t word : words) {
-    for (int shift = 28; shift >= 0; shift -= 4) id.push_back(kHex[(word >> shift) & 0xf]);
+  for (unsigned char byte : bytes) {
+    id.push_back(kLowerHexDigits[byte >> 4]);
+    id.push_back(kLowerHexDigits[byte & 0xf]);
   }
-  return TicketId{tenant, std::move(id)};
+  return id;
 }
 
 arrow::Result<TicketId> DecodeTicket(std::string_view bytes) {
@@ -56,10 +97,7 @@ arrow::Result<TicketId> DecodeTicket(std::string_view bytes) {
   if (colon == std::string_view::npos) return not_found();
   std::string_view tenant = bytes.substr(0, colon);
   std::string_view id = bytes.substr(colon + 1);
-  if (!ValidateTenant(tenant).ok() || id.size() != kIdHexDigits) return not_found();
-  for (char c : id) {
-    if (!IsLowerHex(c)) return not_found();
-  }
+  if (!ValidateTenant(tenant).ok() || !TicketIdToBytes(id).ok()) return not_found();
   return TicketId{std::string(tenant), std::string(id)};
 }
 

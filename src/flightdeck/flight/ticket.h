@@ -13,6 +13,7 @@
 // accepts part tickets; actions (drop, persist) take the dataset's ticket.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -63,6 +64,23 @@ arrow::Result<TicketPart> DecodeTicketPart(std::string_view bytes);
 /// is not a well-formed dataset ticket (a part ticket is not one), so that a
 /// malformed ticket cannot be told apart from an unknown one.
 arrow::Result<TicketId> DecodeTicket(std::string_view bytes);
+
+/// Bytes in a ticket id: the 128 random bits of a ticket.
+inline constexpr size_t kTicketIdBytes = 16;
+
+/// The 16 raw bytes (kTicketIdBytes) a ticket id (`TicketId::id`: 32
+/// lowercase hex digits) spells, first byte from the first two digits; for
+/// compact forms such as Temporal payloads. The inverse of TicketIdFromBytes.
+/// Invalid, naming the length or the first offending character and its
+/// position (never the whole id), when `id` does not have 32 characters or
+/// holds anything but [0-9a-f] (uppercase digits are rejected: a ticket has
+/// one spelling). Pure, thread-safe.
+arrow::Result<std::string> TicketIdToBytes(std::string_view id);
+
+/// The ticket id (32 lowercase hex digits) of 16 raw bytes: the inverse of
+/// TicketIdToBytes. Invalid, naming the length, unless `bytes` has exactly
+/// kTicketIdBytes bytes (any values). Pure, thread-safe.
+arrow::Result<std::string> TicketIdFromBytes(std::string_view bytes);
 
 /// Tenants are 1 to 64 characters of [A-Za-z0-9_.-]. Invalid names the value
 /// otherwise.

@@ -74,12 +74,6 @@ std::string Unbase64(std::string text) {
   return decoded.ok() ? *decoded : std::string();
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 // The run a task names: its own, or the workflow id of the activity.
 std::string RunOf(const ActivityContext& ctx, const StageTask& task) {
   return task.run.empty() ? ctx.info().workflow_id : task.run;
@@ -135,31 +129,18 @@ void from_json(const nlohmann::json& json, DatasetRef& ref) {
 }
 
 std::string CompactTicket(const std::string& tenant, const std::string& ticket) {
+  // DecodeTicket accepts exactly "fdt1:TENANT:ID" with a 32 lowercase hex
+  // digit ID, which is what TicketIdToBytes takes.
   auto decoded = flight::DecodeTicket(ticket);
-  if (!decoded.ok() || decoded->tenant != tenant || decoded->id.size() != 32 ||
-      decoded->Encode() != ticket) {
-    return ticket;
-  }
-  std::string bytes(16, '\0');
-  for (size_t i = 0; i < 16; ++i) {
-    const int high = HexValue(decoded->id[2 * i]);
-    const int low = HexValue(decoded->id[2 * i + 1]);
-    if (high < 0 || low < 0) return ticket;
-    bytes[i] = static_cast<char>(high * 16 + low);
-  }
-  return bytes;
+  if (!decoded.ok() || decoded->tenant != tenant) return ticket;
+  return flight::TicketIdToBytes(decoded->id).ValueOr(ticket);
 }
 
 std::string ExpandTicket(const std::string& tenant, const std::string& compact) {
-  if (compact.size() != 16) return compact;
-  static constexpr char kHex[] = "0123456789abcdef";
-  flight::TicketId id;
-  id.tenant = tenant;
-  for (unsigned char c : compact) {
-    id.id.push_back(kHex[c >> 4]);
-    id.id.push_back(kHex[c & 15]);
-  }
-  return id.Encode();
+  // Anything but 16 bytes is not a compact ticket and travels unchanged.
+  auto id = flight::TicketIdFromBytes(compact);
+  if (!id.ok()) return compact;
+  return flight::TicketId{tenant, *std::move(id)}.Encode();
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -72,10 +73,18 @@ TEST_F(EmbeddedTemporalTest, AnswersSystemInfoAndDefaultNamespace) {
   EXPECT_EQ(GrpcCodeOf(missing.status()), grpc::StatusCode::NOT_FOUND)
       << missing.status().ToString();
 
-  const int port = server->port();
+  // The HTTP API and metrics listen on the ports picked for them.
+  const std::set<int> ports = {server->port(), server->http_port(), server->metrics_port()};
+  EXPECT_EQ(ports.size(), 3u);
+  for (int port : {server->http_port(), server->metrics_port()}) {
+    EXPECT_TRUE(::flightdeck::testing::WaitFor(
+        [&] { return TcpPortAcceptsConnections("127.0.0.1", port); }, std::chrono::seconds(30)))
+        << port;
+  }
+
   ASSERT_OK(server->Stop());
   EXPECT_FALSE(server->Running());
-  EXPECT_FALSE(TcpPortAcceptsConnections("127.0.0.1", port));
+  for (int port : ports) EXPECT_FALSE(TcpPortAcceptsConnections("127.0.0.1", port)) << port;
   ASSERT_OK(server->Stop());  // idempotent
 }
 
@@ -105,24 +114,32 @@ TEST_F(EmbeddedTemporalTest, MissingBinaryFailsClearly) {
 }
 
 TEST_F(EmbeddedTemporalTest, ServerThatExitsAtStartupIsReportedWithItsLog) {
-  // A plain listening socket (not gRPC) holds the port: the dev server cannot
-  // bind it and exits, and probes against the socket never succeed.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(::listen(fd, 16), 0);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  auto server = EmbeddedTemporal::Start({.state_dir = state_dir_.string(),
-                                         .port = ntohs(addr.sin_port),
-                                         .startup_timeout = std::chrono::seconds(60)});
-  ::close(fd);
-  ASSERT_FALSE(server.ok());
-  EXPECT_NE(server.status().message().find("exited during start-up"), std::string::npos)
-      << server.status().ToString();
+  // A plain listening socket (not gRPC) holds the port the server is told to
+  // use, its gRPC port and then its HTTP port: the dev server cannot bind it
+  // and exits, and probes against the socket never succeed.
+  for (int EmbeddedTemporalOptions::*taken :
+       {&EmbeddedTemporalOptions::port, &EmbeddedTemporalOptions::http_port}) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ASSERT_EQ(::listen(fd, 16), 0);
+    socklen_t len = sizeof(addr);
+    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    EmbeddedTemporalOptions options{.state_dir = state_dir_.string(),
+                                    .startup_timeout = std::chrono::seconds(60)};
+    options.*taken = ntohs(addr.sin_port);
+    auto server = EmbeddedTemporal::Start(options);
+    ::close(fd);
+    ASSERT_FALSE(server.ok());
+    EXPECT_NE(server.status().message().find("exited during start-up"), std::string::npos)
+        << server.status().ToString();
+    // The quoted log names the port.
+    EXPECT_NE(server.status().message().find(std::to_string(options.*taken)), std::string::npos)
+        << server.status().ToString();
+  }
 }
 
 }  // namespace

@@ -59,6 +59,71 @@ TEST(TicketTest, MalformedPartTicketsAreKeyErrorsWithOneMessage) {
   }
 }
 
+TEST(TicketTest, TicketIdBytesRoundTripWithTheFirstByteFromTheFirstDigits) {
+  // Pinned: this spelling is the compact wire form of tickets in Temporal
+  // history (pipeline/activities.h), so it must not change.
+  const std::string id = "00112233445566778899aabbccddeeff";
+  const std::string bytes("\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff",
+                          kTicketIdBytes);
+  ASSERT_OK_AND_ASSIGN(std::string to_bytes, TicketIdToBytes(id));
+  EXPECT_EQ(to_bytes, bytes);
+  ASSERT_OK_AND_ASSIGN(std::string from_bytes, TicketIdFromBytes(bytes));
+  EXPECT_EQ(from_bytes, id);
+
+  // Every byte value, both ways.
+  for (int first = 0; first < 256; first += kTicketIdBytes) {
+    std::string all(kTicketIdBytes, '\0');
+    for (size_t i = 0; i < kTicketIdBytes; ++i) all[i] = static_cast<char>(first + i);
+    ASSERT_OK_AND_ASSIGN(std::string hex, TicketIdFromBytes(all));
+    ASSERT_OK_AND_ASSIGN(std::string back, TicketIdToBytes(hex));
+    EXPECT_EQ(back, all) << hex;
+  }
+  // A fresh ticket's id too.
+  const TicketId ticket = NewTicket("acme");
+  ASSERT_OK_AND_ASSIGN(std::string fresh, TicketIdToBytes(ticket.id));
+  ASSERT_OK_AND_ASSIGN(std::string fresh_id, TicketIdFromBytes(fresh));
+  EXPECT_EQ(fresh_id, ticket.id);
+}
+
+TEST(TicketTest, TicketIdsOfTheWrongLengthAreInvalidAndNameTheLength) {
+  for (size_t length : {size_t{0}, size_t{31}, size_t{33}, size_t{16}}) {
+    auto bytes = TicketIdToBytes(std::string(length, 'a'));
+    ASSERT_RAISES(Invalid, bytes);
+    EXPECT_NE(bytes.status().message().find("not " + std::to_string(length) + " characters"),
+              std::string::npos)
+        << bytes.status().message();
+  }
+  for (size_t length : {size_t{0}, size_t{15}, size_t{17}, size_t{32}}) {
+    auto id = TicketIdFromBytes(std::string(length, '\x7f'));
+    ASSERT_RAISES(Invalid, id);
+    EXPECT_NE(id.status().message().find("not " + std::to_string(length)), std::string::npos)
+        << id.status().message();
+  }
+}
+
+TEST(TicketTest, TicketIdsWithUppercaseOrNonHexDigitsAreInvalidAndNameTheCharacter) {
+  const std::string good = "00112233445566778899aabbccddeeff";
+  struct Case {
+    size_t pos;
+    char c;
+    std::string named;
+  };
+  for (const Case& bad :
+       {Case{0, 'A', "'A' at position 0"}, Case{31, 'F', "'F' at position 31"},
+        Case{7, 'g', "'g' at position 7"}, Case{12, ':', "':' at position 12"},
+        Case{20, ' ', "' ' at position 20"}}) {
+    std::string id = good;
+    id[bad.pos] = bad.c;
+    auto bytes = TicketIdToBytes(id);
+    ASSERT_RAISES(Invalid, bytes);
+    EXPECT_NE(bytes.status().message().find(bad.named), std::string::npos)
+        << bytes.status().message();
+    // The id itself is a secret and stays out of the message.
+    EXPECT_EQ(bytes.status().message().find(good.substr(0, 8)), std::string::npos)
+        << bytes.status().message();
+  }
+}
+
 TEST(TicketTest, TenantNames) {
   ASSERT_OK(ValidateTenant("acme-01_x.y"));
   ASSERT_RAISES(Invalid, ValidateTenant(""));

@@ -22,6 +22,18 @@ TEST(ActivityCodecTest, TicketsOfTheTenantTravelAsTheirSixteenRandomBytes) {
   EXPECT_EQ(ExpandTicket("acme", "opaque"), "opaque");
 }
 
+TEST(ActivityCodecTest, CompactTicketBytesArePinned) {
+  // Histories already written hold this form: it must not change.
+  const std::string ticket = "fdt1:acme:0123456789abcdeffedcba9876543210";
+  const std::string compact("\x01\x23\x45\x67\x89\xab\xcd\xef\xfe\xdc\xba\x98\x76\x54\x32\x10",
+                            16);
+  EXPECT_EQ(CompactTicket("acme", ticket), compact);
+  EXPECT_EQ(ExpandTicket("acme", compact), ticket);
+  // An uppercase id is not a flightdeck ticket: it stays as it is.
+  const std::string upper = "fdt1:acme:0123456789ABCDEFFEDCBA9876543210";
+  EXPECT_EQ(CompactTicket("acme", upper), upper);
+}
+
 TEST(ActivityCodecTest, StageTaskRoundTripsAsAShortArray) {
   StageTask task;
   task.spec = "acme/0123456789abcdef@127.0.0.1:7100";

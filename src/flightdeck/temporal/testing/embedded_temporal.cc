@@ -85,8 +85,13 @@ arrow::Result<std::unique_ptr<EmbeddedTemporal>> EmbeddedTemporal::Start(
     return arrow::Status::IOError("cannot create state directory ", options.state_dir, ": ",
                                   ec.message());
   }
-  if (options.port == 0) {
-    ARROW_ASSIGN_OR_RAISE(options.port, FindFreeTcpPort(options.ip));
+  // The ports clients use are chosen and reserved here (--headless: no UI
+  // port), so that they are known and cannot go to another dev server
+  // starting at the same time.
+  for (int* port : {&options.port, &options.http_port, &options.metrics_port}) {
+    if (*port == 0) {
+      ARROW_ASSIGN_OR_RAISE(*port, FindFreeTcpPort(options.ip));
+    }
   }
   impl->db_path = (fs::path(options.state_dir) / "temporal.sqlite").string();
   impl->log_path = (fs::path(options.state_dir) / "temporal.log").string();
@@ -95,6 +100,8 @@ arrow::Result<std::unique_ptr<EmbeddedTemporal>> EmbeddedTemporal::Start(
   SubprocessOptions process;
   process.argv = {options.temporal_binary, "server", "start-dev", "--headless",
                   "--ip", options.ip, "--port", std::to_string(options.port),
+                  "--http-port", std::to_string(options.http_port),
+                  "--metrics-port", std::to_string(options.metrics_port),
                   "--db-filename", impl->db_path, "--log-level", options.log_level};
   for (const auto& ns : options.namespaces) {
     process.argv.insert(process.argv.end(), {"--namespace", ns});
@@ -149,6 +156,8 @@ EmbeddedTemporal::~EmbeddedTemporal() {
 
 const std::string& EmbeddedTemporal::target() const { return impl_->target; }
 int EmbeddedTemporal::port() const { return impl_->options.port; }
+int EmbeddedTemporal::http_port() const { return impl_->options.http_port; }
+int EmbeddedTemporal::metrics_port() const { return impl_->options.metrics_port; }
 pid_t EmbeddedTemporal::pid() const { return impl_->process->pid(); }
 const std::string& EmbeddedTemporal::state_dir() const { return impl_->options.state_dir; }
 const std::string& EmbeddedTemporal::db_path() const { return impl_->db_path; }

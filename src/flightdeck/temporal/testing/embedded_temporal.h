@@ -31,6 +31,15 @@ struct EmbeddedTemporalOptions {
   /// Frontend gRPC port; 0 picks a free one.
   int port = 0;
   std::string ip = "127.0.0.1";
+  /// Frontend HTTP API port and '/metrics' port; 0 picks a free one. The
+  /// server runs headless (no Web UI, so no UI port). Each port this class
+  /// picks comes from FindFreeTcpPort (common/net.h), which keeps it from
+  /// every other process's bind(0) until the server binds it, so that dev
+  /// servers started at once (parallel test runs) do not take each other's
+  /// ports. Set these here rather than in extra_args, so that http_port()
+  /// and metrics_port() stay true.
+  int http_port = 0;
+  int metrics_port = 0;
   /// Namespaces created at launch besides "default".
   std::vector<std::string> namespaces;
   /// Further arguments for start-dev (e.g. --dynamic-config-value K=V).
@@ -57,6 +66,10 @@ class EmbeddedTemporal {
   /// "127.0.0.1:<port>", for ConnectionOptions::target.
   const std::string& target() const;
   int port() const;
+  /// The frontend HTTP API port and the '/metrics' port (see
+  /// EmbeddedTemporalOptions), on the same ip as target().
+  int http_port() const;
+  int metrics_port() const;
   pid_t pid() const;
   const std::string& state_dir() const;
   const std::string& db_path() const;
