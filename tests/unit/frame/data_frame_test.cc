@@ -417,13 +417,14 @@ TEST_F(FileTest, FusedAggregateMatchesAcero) {
          return f.WithColumn("net", "amount + customer").Filter("customer > 20 or amount is null")
              .GroupBy({"customer"}).Agg(aggs);
        }},
-      {"[fused]",
+      {"[fused parquet-predicates=[amount]]",
        [&](DataFrame f) {
          auto with_category = aggs;
          with_category.push_back(Count("category", "cc"));  // a string column: counted
          return f.WithColumn("net", "-amount").Filter("amount < 5").Agg(with_category);
        }},
-      {"[fused]", [&](DataFrame f) { return f.WithColumn("net", "amount").Filter("amount < -1").Agg(aggs); }},
+      {"[fused parquet-predicates=[amount]]",
+       [&](DataFrame f) { return f.WithColumn("net", "amount").Filter("amount < -1").Agg(aggs); }},
   };
   for (const auto& [marker, query] : queries) {
     SCOPED_TRACE(marker);
