@@ -31,16 +31,17 @@ languages would measure Python against C++ at compute, not SDK overhead.
 Where is the bottleneck? During the fan-out the bench reads the CPU time of
 the worker process (act_worker_cpu_util, cores), of its main thread
 (act_main_thread_cpu_util: the Python SDK runs workflow code, activities and
-asyncio in that one thread, plus the Rust core's threads) and of the dev
+asyncio in that one thread, plus the Rust core's threads; the C++ worker's
+main thread only waits, so its figure is ~0) and of the dev
 server (act_server_cpu_util), and per activity (cpu_ms_per_act,
-server_cpu_ms_per_act). On the 2-core machine the dev server needs 4-7 ms
-of CPU per activity, more than either worker (Python ~3 ms, C++ ~0.6 ms), so
-it is the bottleneck for both workers and the Python worker's main thread
-stays near 0.2 of a core (several concurrent fan-outs instead of one change
-neither). No arrangement of trivial activities on this machine makes the
+server_cpu_ms_per_act). On the 2-core machine the dev server needs 5-8 ms
+of CPU per activity, more than either worker (Python 3.4-4.3 ms, C++
+0.6-0.8 ms), so it is the bottleneck for both workers and the Python
+worker's main thread stays at 0.2-0.4 of a core (several concurrent fan-outs
+instead of one change neither). No arrangement of trivial activities on this machine makes the
 worker the bottleneck: even with a core to itself the server (one core at
-4-7 ms per activity) would stay slower than the Python worker (one core at
-~3 ms). The "2x where the worker is the bottleneck" target is
+5-8 ms per activity) would stay slower than the Python worker (one core at
+3.4-4.3 ms). The "2x where the worker is the bottleneck" target is
 therefore judged on two figures: the measured act_per_s ratio (server-bound:
 what a worker changes is how much server work each activity causes) and
 the DERIVED derived_act_per_worker_cpu_s / derived_wf_per_worker_cpu_s
