@@ -5,7 +5,7 @@
 //   sdk_test_worker --target 127.0.0.1:7233 --task-queue q [--identity id]
 //                   [--workflow-slots n] [--activity-slots n]
 //                   [--workflow-polls n] [--activity-polls n] [--eager-activities 0|1]
-//                   [--max-cached n]
+//                   [--max-cached n] [--max-eager n]
 // Prints "worker ready" once polling; stops cleanly on SIGTERM or SIGINT.
 #include <csignal>
 #include <cstdio>
@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   std::string target = "127.0.0.1:7233", task_queue, identity;
   int workflow_slots = 2, activity_slots = 4, workflow_polls = 0, activity_polls = 0;
   int max_cached = WorkerOptions{}.max_cached_workflows;
+  int max_eager = WorkerOptions{}.max_eager_activities_per_workflow_task;
   bool eager = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
     else if (flag == "--workflow-polls") workflow_polls = std::atoi(argv[i + 1]);
     else if (flag == "--activity-polls") activity_polls = std::atoi(argv[i + 1]);
     else if (flag == "--max-cached") max_cached = std::atoi(argv[i + 1]);
+    else if (flag == "--max-eager") max_eager = std::atoi(argv[i + 1]);
     else if (flag == "--eager-activities") eager = std::strcmp(argv[i + 1], "0") != 0;
     else {
       std::cerr << "unknown flag " << flag << "\n";
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
                                      .max_concurrent_activities = activity_slots,
                                      .max_concurrent_activity_task_polls = activity_polls,
                                      .eager_activities = eager,
+                                     .max_eager_activities_per_workflow_task = max_eager,
                                      .max_cached_workflows = max_cached});
   if (!worker.ok()) {
     std::cerr << worker.status().ToString() << "\n";

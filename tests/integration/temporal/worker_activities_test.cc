@@ -115,6 +115,11 @@ TEST_F(WorkerActivitiesTest, BadOptionsAndRegistrations) {
   bad.task_queue = "x";
   bad.max_concurrent_activities = 0;
   ASSERT_RAISES(Invalid, Worker::Make(conn_, bad));
+  auto negative_eager =
+      Worker::Make(conn_, {.task_queue = "x", .max_eager_activities_per_workflow_task = -1});
+  ASSERT_RAISES(Invalid, negative_eager.status());
+  EXPECT_NE(negative_eager.status().message().find("max_eager_activities_per_workflow_task"),
+            std::string::npos);
   ASSERT_OK_AND_ASSIGN(auto worker, Worker::Make(conn_, {.task_queue = "x"}));
   ASSERT_RAISES(Invalid, worker->Start());  // nothing registered
   ASSERT_OK(worker->RegisterWorkflow("Greet", &Greet));

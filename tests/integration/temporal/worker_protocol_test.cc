@@ -52,6 +52,15 @@ arrow::Result<int> RunOneActivity(Connection& conn, const std::string& id, const
   return WaitResult<int>(conn, id);
 }
 
+/// Runs ManyActivities(6) (six activities scheduled in one workflow task)
+/// and checks its sum.
+void RunSixActivities(Connection& conn, const std::string& id, const std::string& queue) {
+  ASSERT_OK_AND_ASSIGN(auto input, ToPayloads(6));
+  ASSERT_OK(StartWorkflow(conn, "ManyActivities", id, queue, input).status());
+  ASSERT_OK_AND_ASSIGN(int sum, WaitResult<int>(conn, id));
+  EXPECT_EQ(sum, 0 + 1 + 4 + 9 + 16 + 25);
+}
+
 TEST_F(EagerServerTest, ActivityRunsFromTheCompletionResponseUnlessDisabled) {
   WorkerOptions options;
   options.metrics = metrics.Hook();
@@ -83,15 +92,30 @@ TEST_F(EagerServerTest, ActivityRunsFromTheCompletionResponseUnlessDisabled) {
   EXPECT_EQ(caller_metrics.Count("activity_completed"), 1);
 }
 
-TEST_F(EagerServerTest, AtMostThreePerTaskAndOnlyForOwnQueue) {
+TEST_F(EagerServerTest, AsManyAsFreeSlotsPerTaskByDefault) {
+  WorkerOptions options;
+  options.max_concurrent_activities = 12;  // 5 polls, 7 slots free for eager requests
+  options.metrics = metrics.Hook();
+  ASSERT_NE(NewWorker("all-tq", RegisterAll, options), nullptr);
+  RunSixActivities(*conn_, "all-1", "all-tq");
+  if (HasFatalFailure()) return;
+  // All 6 scheduled in one task came back in its completion response: none
+  // went through matching.
+  EXPECT_EQ(metrics.Max("activity_eager_requested"), 6);
+  EXPECT_EQ(metrics.Total("activity_eager_received"), 6);
+  EXPECT_EQ(metrics.Count("activity_completed"), 6);
+  ASSERT_OK_AND_ASSIGN(auto events, GetHistory(*conn_, "all-1"));
+  EXPECT_EQ(CountEvents(events, enums::EVENT_TYPE_ACTIVITY_TASK_STARTED), 6);
+}
+
+TEST_F(EagerServerTest, CapPerTaskAndOnlyForOwnQueue) {
   WorkerOptions options;
   options.max_concurrent_activities = 8;  // 4 polls, 4 slots free for eager requests
+  options.max_eager_activities_per_workflow_task = 3;  // the official SDKs' bound
   options.metrics = metrics.Hook();
   ASSERT_NE(NewWorker("fan-tq", RegisterAll, options), nullptr);
-  ASSERT_OK_AND_ASSIGN(auto input, ToPayloads(6));
-  ASSERT_OK(StartWorkflow(*conn_, "ManyActivities", "fan-1", "fan-tq", input).status());
-  ASSERT_OK_AND_ASSIGN(int sum, WaitResult<int>(*conn_, "fan-1"));
-  EXPECT_EQ(sum, 0 + 1 + 4 + 9 + 16 + 25);
+  RunSixActivities(*conn_, "fan-1", "fan-tq");
+  if (HasFatalFailure()) return;
   EXPECT_EQ(metrics.Max("activity_eager_requested"), 3);  // 6 scheduled in one task
   EXPECT_EQ(metrics.Total("activity_eager_received"), metrics.Total("activity_eager_requested"));
   EXPECT_EQ(metrics.Count("activity_completed"), 6);

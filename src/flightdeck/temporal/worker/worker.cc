@@ -296,6 +296,10 @@ arrow::Result<std::unique_ptr<Worker>> Worker::Make(std::shared_ptr<Connection> 
                                   "not be negative, got ", options.max_cached_workflows, " and ",
                                   options.sticky_schedule_to_start_timeout.count(), " ms");
   }
+  if (options.max_eager_activities_per_workflow_task < 0) {
+    return arrow::Status::Invalid("worker max_eager_activities_per_workflow_task must not be negative, got ",
+                                  options.max_eager_activities_per_workflow_task);
+  }
   if (options.max_concurrent_workflow_task_polls < 0 || options.max_concurrent_activity_task_polls < 0) {
     return arrow::Status::Invalid("worker poll counts must not be negative, got ",
                                   options.max_concurrent_workflow_task_polls, " workflow and ",

@@ -95,11 +95,20 @@ struct WorkerOptions {
   /// ScheduleActivityTask command for an activity registered here, on this
   /// worker's task queue, asks the server to return the activity task in the
   /// RespondWorkflowTaskCompleted response when an activity slot is free
-  /// (the slot is reserved first, at most 3 per workflow task, and released
-  /// when the server returns fewer tasks). Servers without
-  /// system.enableActivityEagerExecution ignore the request and the
-  /// activity goes through the task queue as usual.
+  /// (the slot is reserved first, at most max_eager_activities_per_workflow_task
+  /// per workflow task, and released when the server returns fewer tasks).
+  /// Servers without system.enableActivityEagerExecution ignore the request
+  /// and the activity goes through the task queue as usual.
   bool eager_activities = true;
+  /// Cap on the activities requested eagerly in one workflow task completion;
+  /// 0 (default) = no cap other than the free activity slots. An eager
+  /// activity skips the server's transfer queue, matching and the
+  /// separate RecordActivityTaskStarted, which roughly halves the dev
+  /// server's CPU per activity in a fan-out (bench/sdk.py). The official
+  /// SDKs cap at 3 so that a fan-out spreads over several workers of the
+  /// queue through matching; set 3 to get that. The response carrying the
+  /// tasks is about as large as the request that scheduled them.
+  int max_eager_activities_per_workflow_task = 0;
   /// Sticky cache size: live workflow runs kept between their workflow
   /// tasks, least recently used evicted first. 0 turns sticky execution
   /// off (every task replays full history). Sticky execution also needs
@@ -150,7 +159,7 @@ ActivityFunction WrapActivity(F fn, std::tuple<ActivityContext&, Args...>*) {
 class Worker {
  public:
   /// Invalid when task_queue is empty, slot counts are not positive, poll
-  /// counts, the cache size or the sticky timeout are negative.
+  /// counts, the eager cap, the cache size or the sticky timeout are negative.
   static arrow::Result<std::unique_ptr<Worker>> Make(std::shared_ptr<Connection> connection,
                                                      WorkerOptions options);
   /// Shutdown(), ignoring its status.

@@ -35,10 +35,6 @@ struct EagerActivitySlots {
   bool enabled() const { return static_cast<bool>(try_reserve); }
 };
 
-/// At most this many activities are requested eagerly per workflow task
-/// (the official SDKs use the same bound).
-inline constexpr int kMaxEagerActivitiesPerWorkflowTask = 3;
-
 /// Everything a task handler needs; shared, read-only after Start().
 struct HandlerEnv {
   std::shared_ptr<Connection> connection;

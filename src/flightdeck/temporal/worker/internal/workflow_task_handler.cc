@@ -181,14 +181,16 @@ void RejectUpdates(const wsv1::PollWorkflowTaskQueueResponse& task,
   }
 }
 
-// Marks up to kMaxEagerActivitiesPerWorkflowTask activities for eager
-// execution: scheduled on this worker's task queue, registered here, each
-// with an activity slot reserved first. Returns the number reserved.
+// Marks activities for eager execution (up to
+// WorkerOptions::max_eager_activities_per_workflow_task, 0 = no cap):
+// scheduled on this worker's task queue, registered here, each with an
+// activity slot reserved first. Returns the number reserved.
 int RequestEagerActivities(const HandlerEnv& env, wsv1::RespondWorkflowTaskCompletedRequest* request) {
   if (!env.eager.enabled()) return 0;
+  const int cap = env.options.max_eager_activities_per_workflow_task;
   int reserved = 0;
   for (auto& command : *request->mutable_commands()) {
-    if (reserved == kMaxEagerActivitiesPerWorkflowTask) break;
+    if (cap > 0 && reserved == cap) break;
     if (command.command_type() != enums::COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK) continue;
     auto* attrs = command.mutable_schedule_activity_task_command_attributes();
     if (attrs->task_queue().name() != env.options.task_queue ||
