@@ -11,7 +11,10 @@
 #include <parquet/metadata.h>
 #include <parquet/properties.h>
 #include <parquet/schema.h>
-#include <snappy.h>
+
+// rust/fd_snappy: the snap crate's raw Snappy decoder.
+extern "C" bool fd_snappy_decompressed_length(const uint8_t* src, size_t length, size_t* out);
+extern "C" bool fd_snappy_decompress(const uint8_t* src, size_t length, uint8_t* dst, size_t dst_length);
 
 namespace flightdeck::frame::internal {
 
@@ -23,18 +26,18 @@ namespace {
 // header declares, or -1.
 std::shared_ptr<arrow::Buffer> Decompress(const parquet::Page& page, int64_t prefix, int64_t expected,
                                           const std::shared_ptr<arrow::ResizableBuffer>& buffer) {
-  const auto* data = reinterpret_cast<const char*>(page.data());
+  const uint8_t* data = page.data();
   const int64_t size = page.size();
   if (prefix < 0 || prefix > size) throw parquet::ParquetException("Snappy page: levels longer than the page");
   size_t length = 0;
-  if (!snappy::GetUncompressedLength(data + prefix, size - prefix, &length) ||
+  if (!fd_snappy_decompressed_length(data + prefix, static_cast<size_t>(size - prefix), &length) ||
       (expected >= 0 && static_cast<int64_t>(length) + prefix != expected)) {
     throw parquet::ParquetException("Snappy page: corrupt length header");
   }
   PARQUET_THROW_NOT_OK(buffer->Resize(prefix + static_cast<int64_t>(length), /*shrink_to_fit=*/false));
-  auto* out = reinterpret_cast<char*>(buffer->mutable_data());
+  uint8_t* out = buffer->mutable_data();
   std::copy(data, data + prefix, out);
-  if (!snappy::RawUncompress(data + prefix, size - prefix, out + prefix)) {
+  if (!fd_snappy_decompress(data + prefix, static_cast<size_t>(size - prefix), out + prefix, length)) {
     throw parquet::ParquetException("Snappy page: corrupt compressed data");
   }
   return arrow::SliceBuffer(buffer, 0, prefix + static_cast<int64_t>(length));
