@@ -170,9 +170,19 @@ FD_PER_ROW_LOOP bool IndicesBelow(const int32_t* indices, int64_t count, int32_t
   return outside == 0;
 }
 
-// keep[i] &= table[indices[i]].
-FD_PER_ROW_LOOP void KeepWhereTable(const int32_t* indices, int64_t rows, const uint8_t* table, uint8_t* keep) {
-  for (int64_t i = 0; i < rows; ++i) keep[i] &= table[indices[i]];
+// keep[i] &= table[indices[i]], for a table of `length` entries; returns
+// false (and reads no entry past the table) when an index is not below
+// `length`.
+FD_PER_ROW_LOOP bool KeepWhereTable(const int32_t* indices, int64_t rows, const uint8_t* table, int32_t length,
+                                    uint8_t* keep) {
+  uint32_t outside = 0;
+  for (int64_t i = 0; i < rows; ++i) {
+    const uint32_t index = static_cast<uint32_t>(indices[i]);
+    const uint32_t beyond = index >= static_cast<uint32_t>(length);
+    outside |= beyond;
+    keep[i] &= table[beyond ? 0 : index];
+  }
+  return outside == 0;
 }
 
 template <typename T>
@@ -247,9 +257,17 @@ class TypedChunkReader : public ChunkReader {
       indices_.resize(rows);
       ARROW_RETURN_NOT_OK(ReadIndices(rows, levels));
       ARROW_RETURN_NOT_OK(Space(indices_.data(), levels));
-      // With no value present (all null) there may be no dictionary yet:
-      // the null rows are dropped below.
-      if (keep && present_ > 0) KeepWhereTable(indices_.data(), rows, table_.data(), keep);
+      // Indices come from the file: a corrupt one must not read past the
+      // dictionary. With no value present (all null) there may be no
+      // dictionary yet: the null rows are dropped below.
+      const bool within = present_ == 0 ||
+                          (keep ? KeepWhereTable(indices_.data(), rows, table_.data(), dictionary_length_, keep)
+                                : IndicesBelow(indices_.data(), rows, dictionary_length_));
+      if (!within) {
+        return arrow::Status::IOError("Parquet file ", file_.path, ": column ", slot_.name,
+                                      " has a dictionary index past its dictionary of ", dictionary_length_,
+                                      " values");
+      }
     } else {
       ARROW_RETURN_NOT_OK(Reuse(&values_, rows * sizeof(T)));
       T* values = values_->template mutable_data_as<T>();
@@ -336,12 +354,6 @@ class TypedChunkReader : public ChunkReader {
       }
       read += step;
       present_ += indices_read;
-    }
-    // Indices come from the file: a corrupt one must not read past the
-    // dictionary.
-    if (!IndicesBelow(indices_.data(), present_, dictionary_length_)) {
-      return arrow::Status::IOError("Parquet file ", file_.path, ": column ", slot_.name,
-                                    " has a dictionary index past its dictionary of ", dictionary_length_, " values");
     }
     return arrow::Status::OK();
   }
@@ -516,9 +528,13 @@ struct ParquetColumnScan::Impl {
     for (size_t s = 0; s < slots.size(); ++s) {
       const Slot& slot = slots[s];
       const int column = file.columns[s];
-      // Definition levels are read for every optional column, even where
-      // statistics claim no nulls: a file that lies is caught, not misread.
-      const bool optional = file.reader->metadata()->schema()->Column(column)->max_definition_level() > 0;
+      // Definition levels are skipped where the chunk's statistics count
+      // no null. A file whose statistics lie fails to read (its pages hold
+      // fewer values than the reader then asks for); it is not misread.
+      const auto chunk = metadata->ColumnChunk(column);
+      const auto statistics = chunk->is_stats_set() ? chunk->statistics() : nullptr;
+      const bool optional = file.reader->metadata()->schema()->Column(column)->max_definition_level() > 0 &&
+                            !(statistics && statistics->HasNullCount() && statistics->null_count() == 0);
       auto column_reader = slot.predicates.empty()
                                ? reader->Column(column)
                                : reader->ColumnWithExposeEncoding(column, parquet::ExposedEncoding::DICTIONARY);
