@@ -170,19 +170,21 @@ FD_PER_ROW_LOOP bool IndicesBelow(const int32_t* indices, int64_t count, int32_t
   return outside == 0;
 }
 
-// keep[i] &= table[indices[i]], for a table of `length` entries; returns
-// false (and reads no entry past the table) when an index is not below
-// `length`.
-FD_PER_ROW_LOOP bool KeepWhereTable(const int32_t* indices, int64_t rows, const uint8_t* table, int32_t length,
-                                    uint8_t* keep) {
-  uint32_t outside = 0;
+// keep[i] &= table[indices[i]]. (`keep` aliases neither input: without
+// __restrict every store to it would order the next table load after it.)
+FD_PER_ROW_LOOP void KeepWhereTable(const int32_t* __restrict indices, int64_t rows,
+                                    const uint8_t* __restrict table, uint8_t* __restrict keep) {
+  for (int64_t i = 0; i < rows; ++i) keep[i] &= table[indices[i]];
+}
+
+// keep[i] &= bit indices[i] of `mask`, for indices below 64: the table of
+// a small dictionary as one word, so that the loop needs no memory lookup
+// and vectorizes.
+FD_PER_ROW_LOOP void KeepWhereBits(const int32_t* __restrict indices, int64_t rows, uint64_t mask,
+                                   uint8_t* __restrict keep) {
   for (int64_t i = 0; i < rows; ++i) {
-    const uint32_t index = static_cast<uint32_t>(indices[i]);
-    const uint32_t beyond = index >= static_cast<uint32_t>(length);
-    outside |= beyond;
-    keep[i] &= table[beyond ? 0 : index];
+    keep[i] &= static_cast<uint8_t>((mask >> static_cast<uint32_t>(indices[i])) & 1);
   }
-  return outside == 0;
 }
 
 template <typename T>
@@ -260,13 +262,17 @@ class TypedChunkReader : public ChunkReader {
       // Indices come from the file: a corrupt one must not read past the
       // dictionary. With no value present (all null) there may be no
       // dictionary yet: the null rows are dropped below.
-      const bool within = present_ == 0 ||
-                          (keep ? KeepWhereTable(indices_.data(), rows, table_.data(), dictionary_length_, keep)
-                                : IndicesBelow(indices_.data(), rows, dictionary_length_));
-      if (!within) {
+      if (present_ > 0 && !IndicesBelow(indices_.data(), rows, dictionary_length_)) {
         return arrow::Status::IOError("Parquet file ", file_.path, ": column ", slot_.name,
                                       " has a dictionary index past its dictionary of ", dictionary_length_,
                                       " values");
+      }
+      if (keep && present_ > 0) {
+        if (dictionary_length_ <= 64) {
+          KeepWhereBits(indices_.data(), rows, table_bits_, keep);
+        } else {
+          KeepWhereTable(indices_.data(), rows, table_.data(), keep);
+        }
       }
     } else {
       ARROW_RETURN_NOT_OK(Reuse(&values_, rows * sizeof(T)));
@@ -367,6 +373,8 @@ class TypedChunkReader : public ChunkReader {
       const T constant = ValueOf<T>(*predicate.constant);
       for (int32_t k = 0; k < length; ++k) table_[k] &= static_cast<uint8_t>(Holds(predicate.op, dictionary[k], constant));
     }
+    table_bits_ = 0;
+    for (int32_t k = 0; k < std::min(length, 64); ++k) table_bits_ |= uint64_t{table_[k]} << k;
   }
 
   arrow::Status ReadValues(int64_t rows, int16_t* levels, T* values) {
@@ -419,6 +427,7 @@ class TypedChunkReader : public ChunkReader {
   int32_t dictionary_length_ = 0;
   std::vector<T> dictionary_values_;
   std::vector<uint8_t> table_;  // per dictionary entry: every predicate holds
+  uint64_t table_bits_ = 0;     // table_ as bits, for dictionaries of at most 64 entries
 };
 
 // Whether the statistics of a column chunk show that no row of it passes
