@@ -31,7 +31,9 @@ TEST_F(WorkerActivitiesTest, FailuresRetriesAndTimeouts) {
     }
     if (e.event_type() == enums::EVENT_TYPE_ACTIVITY_TASK_STARTED) {
       const auto& attrs = e.activity_task_started_event_attributes();
-      if (attrs.attempt() == 3) EXPECT_EQ(attrs.last_failure().application_failure_info().type(), "Transient");
+      if (attrs.attempt() == 3) {
+        EXPECT_EQ(attrs.last_failure().application_failure_info().type(), "Transient");
+      }
     }
   }
 }

@@ -140,7 +140,7 @@ template <typename... Args>
 arrow::Result<Payloads> ToPayloads(const Args&... args) {
   Payloads payloads;
   arrow::Status status;
-  auto add = [&](const auto& arg) {
+  [[maybe_unused]] auto add = [&](const auto& arg) {  // unused when Args is empty
     if (!status.ok()) return;
     auto payload = ToPayload(arg);
     if (!payload.ok()) {
