@@ -12,9 +12,23 @@
 #include <parquet/properties.h>
 #include <parquet/schema.h>
 
+#if FLIGHTDECK_SNAP_CRATE
 // rust/fd_snappy: the snap crate's raw Snappy decoder.
 extern "C" bool fd_snappy_decompressed_length(const uint8_t* src, size_t length, size_t* out);
 extern "C" bool fd_snappy_decompress(const uint8_t* src, size_t length, uint8_t* dst, size_t dst_length);
+#else
+#include <snappy.h>
+
+// Debian's libsnappy, where cargo was not found (cmake/FdSnappy.cmake).
+static bool fd_snappy_decompressed_length(const uint8_t* src, size_t length, size_t* out) {
+  return snappy::GetUncompressedLength(reinterpret_cast<const char*>(src), length, out);
+}
+static bool fd_snappy_decompress(const uint8_t* src, size_t length, uint8_t* dst, size_t dst_length) {
+  size_t expected = 0;
+  return fd_snappy_decompressed_length(src, length, &expected) && expected == dst_length &&
+         snappy::RawUncompress(reinterpret_cast<const char*>(src), length, reinterpret_cast<char*>(dst));
+}
+#endif
 
 namespace flightdeck::frame::internal {
 

@@ -7,7 +7,8 @@
 // lineitem, the snap crate decompresses about 2x as fast as the Snappy the
 // Arrow wheel bundles and 1.4x as fast as Debian's libsnappy (measured on
 // the bench machine), so ParquetColumnScan reads such row groups through
-// this reader. Pages are read with Parquet's own page reader, unchanged, and
+// this reader (builds without cargo use Debian's libsnappy: see
+// cmake/FdSnappy.cmake). Pages are read with Parquet's own page reader, unchanged, and
 // then decompressed; the column readers above see ordinary uncompressed
 // pages.
 #pragma once
