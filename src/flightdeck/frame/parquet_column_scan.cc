@@ -110,47 +110,39 @@ bool Stores(const parquet::ColumnDescriptor& descr, const arrow::DataType& type)
   }
 }
 
+// Calls `f` with the standard comparison function object of `op`, so that
+// a loop written once inside `f` is compiled per comparison.
+template <typename F>
+auto VisitComparison(Op op, F&& f) {
+  switch (op) {
+    case Op::kEqual:
+      return f(std::equal_to<>());
+    case Op::kNotEqual:
+      return f(std::not_equal_to<>());
+    case Op::kLess:
+      return f(std::less<>());
+    case Op::kLessEqual:
+      return f(std::less_equal<>());
+    case Op::kGreater:
+      return f(std::greater<>());
+    case Op::kGreaterEqual:
+      break;
+  }
+  return f(std::greater_equal<>());
+}
+
 template <typename T>
 bool Holds(Op op, T value, T constant) {
-  switch (op) {
-    case Op::kEqual:
-      return value == constant;
-    case Op::kNotEqual:
-      return value != constant;
-    case Op::kLess:
-      return value < constant;
-    case Op::kLessEqual:
-      return value <= constant;
-    case Op::kGreater:
-      return value > constant;
-    case Op::kGreaterEqual:
-      return value >= constant;
-  }
-  return false;
+  return VisitComparison(op, [&](auto compare) { return compare(value, constant); });
 }
 
-// keep[i] &= values[i] OP constant, as one loop the compiler vectorizes.
-template <typename T, typename Compare>
-void KeepWhere(const T* values, int64_t rows, T constant, uint8_t* keep, Compare compare) {
-  for (int64_t i = 0; i < rows; ++i) keep[i] &= static_cast<uint8_t>(compare(values[i], constant));
-}
-
+// keep[i] &= values[i] OP constant, as one loop per comparison that the
+// compiler vectorizes.
 template <typename T>
 void KeepWhere(Op op, const T* values, int64_t rows, T constant, uint8_t* keep) {
-  switch (op) {
-    case Op::kEqual:
-      return KeepWhere(values, rows, constant, keep, std::equal_to<T>());
-    case Op::kNotEqual:
-      return KeepWhere(values, rows, constant, keep, std::not_equal_to<T>());
-    case Op::kLess:
-      return KeepWhere(values, rows, constant, keep, std::less<T>());
-    case Op::kLessEqual:
-      return KeepWhere(values, rows, constant, keep, std::less_equal<T>());
-    case Op::kGreater:
-      return KeepWhere(values, rows, constant, keep, std::greater<T>());
-    case Op::kGreaterEqual:
-      return KeepWhere(values, rows, constant, keep, std::greater_equal<T>());
-  }
+  VisitComparison(op, [&](auto compare) {
+    for (int64_t i = 0; i < rows; ++i) keep[i] &= static_cast<uint8_t>(compare(values[i], constant));
+  });
 }
 
 // The per-row loops over dictionary indices, compiled for AVX2 and for the
@@ -206,6 +198,7 @@ struct File {
   std::string path;
   std::shared_ptr<arrow::io::RandomAccessFile> input;
   std::shared_ptr<parquet::ParquetFileReader> reader;
+  bool snappy_row_groups = false;  // read through OpenSnappyRowGroup
   std::vector<int> row_groups;
   std::vector<int> columns;  // per slot, the Parquet leaf column
 };
@@ -500,7 +493,6 @@ void SplitPredicates(const std::vector<cp::Expression>& predicates, const arrow:
 }
 
 struct ParquetColumnScan::Impl {
-  std::shared_ptr<arrow::Schema> scan_schema;
   std::vector<Slot> slots;  // predicate columns first
   std::vector<File> files;
   std::vector<std::shared_ptr<arrow::Scalar>> nulls;  // per scan field
@@ -521,16 +513,19 @@ struct ParquetColumnScan::Impl {
 
   arrow::Status ReadRowGroupOrThrow(const File& file, int row_group, const ChunkConsumer& consume,
                                     arrow::MemoryPool* pool) const {
-    const auto metadata = file.reader->metadata()->RowGroup(row_group);
+    const auto& file_metadata = *file.reader->metadata();
+    const auto metadata = file_metadata.RowGroup(row_group);
+    std::vector<std::unique_ptr<parquet::ColumnChunkMetaData>> chunks;  // per slot
     for (size_t s = 0; s < slots.size(); ++s) {
-      const auto chunk = metadata->ColumnChunk(file.columns[s]);
+      chunks.push_back(metadata->ColumnChunk(file.columns[s]));
       const bool ruled_out = VisitSlotType(slots[s], [&](auto t, auto d) {
-        return RuledOut<decltype(t), decltype(d)>(*chunk, slots[s]);
+        return RuledOut<decltype(t), decltype(d)>(*chunks[s], slots[s]);
       });
       if (ruled_out) return arrow::Status::OK();
     }
-    std::shared_ptr<parquet::RowGroupReader> reader = OpenSnappyRowGroup(file.input, *file.reader, properties, row_group);
-    if (!reader) reader = file.reader->RowGroup(row_group);
+    std::shared_ptr<parquet::RowGroupReader> reader =
+        file.snappy_row_groups ? OpenSnappyRowGroup(file.input, file_metadata, properties, row_group)
+                               : file.reader->RowGroup(row_group);
     thread_local std::vector<Scratch> scratch;
     if (scratch.size() < slots.size()) scratch.resize(slots.size());
     std::vector<std::unique_ptr<ChunkReader>> columns;
@@ -540,9 +535,8 @@ struct ParquetColumnScan::Impl {
       // Definition levels are skipped where the chunk's statistics count
       // no null. A file whose statistics lie fails to read (its pages hold
       // fewer values than the reader then asks for); it is not misread.
-      const auto chunk = metadata->ColumnChunk(column);
-      const auto statistics = chunk->is_stats_set() ? chunk->statistics() : nullptr;
-      const bool optional = file.reader->metadata()->schema()->Column(column)->max_definition_level() > 0 &&
+      const auto statistics = chunks[s]->is_stats_set() ? chunks[s]->statistics() : nullptr;
+      const bool optional = file_metadata.schema()->Column(column)->max_definition_level() > 0 &&
                             !(statistics && statistics->HasNullCount() && statistics->null_count() == 0);
       auto column_reader = slot.predicates.empty()
                                ? reader->Column(column)
@@ -595,7 +589,6 @@ std::unique_ptr<ParquetColumnScan> ParquetColumnScan::Open(const std::shared_ptr
   auto format = std::dynamic_pointer_cast<ds::ParquetFileFormat>(files->format());
   if (!format) return nullptr;
   auto impl = std::make_unique<Impl>();
-  impl->scan_schema = scan_schema;
   // Slots: predicate columns first, so that a chunk no row of passes skips
   // the rest.
   std::vector<int> fields;
@@ -646,6 +639,7 @@ std::unique_ptr<ParquetColumnScan> ParquetColumnScan::Open(const std::shared_ptr
       return nullptr;
     }
     const auto metadata = file.reader->metadata();
+    file.snappy_row_groups = SnappyRowGroupsServe(*metadata);
     for (const auto& slot : impl->slots) {
       const int column = metadata->schema()->ColumnIndex(slot.name);
       if (column < 0) return nullptr;

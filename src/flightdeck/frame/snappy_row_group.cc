@@ -120,10 +120,14 @@ class SnappyRowGroupContents : public parquet::RowGroupReader::Contents {
     if (stored->size() != chunk->total_compressed_size()) {
       throw parquet::ParquetException("column chunk ", i, " ends past the end of the file");
     }
+    // Snappy pages are read as stored and decompressed here; Parquet's page
+    // reader decompresses any other codec itself.
+    const bool snappy = chunk->compression() == parquet::Compression::SNAPPY;
     auto pages = parquet::PageReader::Open(std::make_shared<arrow::io::BufferReader>(std::move(stored)),
-                                           chunk->num_values(), parquet::Compression::UNCOMPRESSED, properties_,
-                                           *metadata_->schema()->Column(i));
-    if (chunk->compression() == parquet::Compression::UNCOMPRESSED) return pages;
+                                           chunk->num_values(),
+                                           snappy ? parquet::Compression::UNCOMPRESSED : chunk->compression(),
+                                           properties_, *metadata_->schema()->Column(i));
+    if (!snappy) return pages;
     PARQUET_ASSIGN_OR_THROW(auto buffer, arrow::AllocateResizableBuffer(0, properties_.memory_pool()));
     return std::make_unique<SnappyPageReader>(std::move(pages), std::move(buffer));
   }
@@ -139,24 +143,17 @@ class SnappyRowGroupContents : public parquet::RowGroupReader::Contents {
 
 }  // namespace
 
+bool SnappyRowGroupsServe(const parquet::FileMetaData& metadata) {
+  return !metadata.is_encryption_algorithm_set() &&
+         !metadata.writer_version().VersionLt(parquet::ApplicationVersion::PARQUET_816_FIXED_VERSION());
+}
+
 std::unique_ptr<parquet::RowGroupReader> OpenSnappyRowGroup(std::shared_ptr<arrow::io::RandomAccessFile> input,
-                                                            const parquet::ParquetFileReader& file,
+                                                            const parquet::FileMetaData& metadata,
                                                             const parquet::ReaderProperties& properties,
                                                             int row_group) {
-  const auto file_metadata = file.metadata();
-  if (file_metadata->is_encryption_algorithm_set() ||
-      file_metadata->writer_version().VersionLt(parquet::ApplicationVersion::PARQUET_816_FIXED_VERSION())) {
-    return nullptr;
-  }
-  auto metadata = file_metadata->RowGroup(row_group);
-  for (int i = 0; i < metadata->num_columns(); ++i) {
-    const auto compression = metadata->ColumnChunk(i)->compression();
-    if (compression != parquet::Compression::SNAPPY && compression != parquet::Compression::UNCOMPRESSED) {
-      return nullptr;
-    }
-  }
-  return std::make_unique<parquet::RowGroupReader>(std::make_unique<SnappyRowGroupContents>(
-      std::move(input), std::move(metadata), properties));
+  return std::make_unique<parquet::RowGroupReader>(
+      std::make_unique<SnappyRowGroupContents>(std::move(input), metadata.RowGroup(row_group), properties));
 }
 
 }  // namespace flightdeck::frame::internal

@@ -17,18 +17,23 @@
 
 #include <arrow/io/interfaces.h>
 #include <parquet/file_reader.h>
+#include <parquet/metadata.h>
 #include <parquet/properties.h>
 
 namespace flightdeck::frame::internal {
 
-/// A reader of row group `row_group` of `file` (opened from `input` with
-/// `properties`) that decompresses its pages with the snap crate, or null when this reader does not
-/// apply: a column chunk compressed with another codec, an encrypted file,
-/// or a file from a writer whose column chunk sizes Parquet must correct
-/// (parquet-mr before PARQUET-816). Readers it returns throw
+/// Whether OpenSnappyRowGroup can read the file with footer `metadata`: not
+/// an encrypted file, nor one from a writer whose column chunk sizes
+/// Parquet must correct (parquet-mr before PARQUET-816).
+bool SnappyRowGroupsServe(const parquet::FileMetaData& metadata);
+
+/// A reader of row group `row_group` of the file with footer `metadata`
+/// (opened from `input` with `properties`; SnappyRowGroupsServe holds) that
+/// decompresses its Snappy pages with the snap crate; Parquet's page reader
+/// decompresses chunks of other codecs. Its readers throw
 /// parquet::ParquetException on corrupt pages, as Parquet's own do.
 std::unique_ptr<parquet::RowGroupReader> OpenSnappyRowGroup(std::shared_ptr<arrow::io::RandomAccessFile> input,
-                                                            const parquet::ParquetFileReader& file,
+                                                            const parquet::FileMetaData& metadata,
                                                             const parquet::ReaderProperties& properties,
                                                             int row_group);
 

@@ -296,6 +296,15 @@ class FileTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+  // Writes `table` to the Parquet file `path` in row groups of `chunk_size` rows.
+  static arrow::Status WriteParquet(const arrow::Table& table, const std::string& path, int64_t chunk_size,
+                                    std::shared_ptr<parquet::WriterProperties> properties =
+                                        parquet::default_writer_properties()) {
+    ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::FileOutputStream::Open(path));
+    ARROW_RETURN_NOT_OK(
+        parquet::arrow::WriteTable(table, arrow::default_memory_pool(), sink, chunk_size, std::move(properties)));
+    return sink->Close();
+  }
   std::filesystem::path dir_;
 };
 
@@ -370,10 +379,7 @@ TEST_F(FileTest, DictionaryEncodedStringsReadAsPlainStrings) {
                        DataFrame::FromTable(orders).WithColumn("note", "cast(id as string)").Collect());
   const std::string path = Path("dictionary.parquet");
   auto properties = parquet::WriterProperties::Builder().disable_dictionary("note")->build();
-  ASSERT_OK_AND_ASSIGN(auto sink, arrow::io::FileOutputStream::Open(path));
-  ASSERT_OK(parquet::arrow::WriteTable(*with_note, arrow::default_memory_pool(), sink,
-                                       /*chunk_size=*/997, properties));
-  ASSERT_OK(sink->Close());
+  ASSERT_OK(WriteParquet(*with_note, path, /*chunk_size=*/997, properties));
 
   ASSERT_OK_AND_ASSIGN(auto frame, DataFrame::Read(path, FileFormat::kParquet));
   ASSERT_OK_AND_ASSIGN(auto plan, frame.Select({"category", "note"}).Explain());
@@ -401,9 +407,7 @@ TEST_F(FileTest, FusedAggregateMatchesAcero) {
   // through Acero. Many row groups, each with its own category dictionary.
   ASSERT_OK_AND_ASSIGN(auto orders, GenerateOrders({.rows = 40'000, .batch_rows = 1'000, .seed = 11}));
   const std::string path = Path("fused.parquet");
-  ASSERT_OK_AND_ASSIGN(auto sink, arrow::io::FileOutputStream::Open(path));
-  ASSERT_OK(parquet::arrow::WriteTable(*orders, arrow::default_memory_pool(), sink, /*chunk_size=*/3'001));
-  ASSERT_OK(sink->Close());
+  ASSERT_OK(WriteParquet(*orders, path, /*chunk_size=*/3'001));
   ASSERT_OK_AND_ASSIGN(auto file, DataFrame::Read(path, FileFormat::kParquet));
   const std::vector<Aggregation> aggs = {Sum("net", "s"), Mean("amount", "m"), Count("amount", "c"),
                                          CountAll("n"), Sum("customer", "sc"), Mean("customer", "mc")};
@@ -450,9 +454,7 @@ TEST_F(FileTest, CorruptColumnChunkIsAnErrorNamingTheFile) {
   // an IOError naming the file, not a crash or a wrong answer.
   ASSERT_OK_AND_ASSIGN(auto orders, GenerateOrders({.rows = 20'000, .batch_rows = 1'000, .seed = 5}));
   const std::string path = Path("corrupt.parquet");
-  ASSERT_OK_AND_ASSIGN(auto sink, arrow::io::FileOutputStream::Open(path));
-  ASSERT_OK(parquet::arrow::WriteTable(*orders, arrow::default_memory_pool(), sink, /*chunk_size=*/5'000));
-  ASSERT_OK(sink->Close());
+  ASSERT_OK(WriteParquet(*orders, path, /*chunk_size=*/5'000));
   auto query = [&] {
     return DataFrame::Read(path, FileFormat::kParquet)
         .ValueOrDie()
