@@ -25,3 +25,14 @@ fd_quiet() {
     fd_die "'$*' failed (full log: $log)"
   fi
 }
+
+# The frame layer's engine: DuckDB's shared library from a pinned npm package
+# (it exports the ADBC driver entry point duckdb_adbc_init), and Arrow's ADBC
+# header from a pinned PyPI package. scripts/fetch-duckdb caches both; the
+# build compiles against the header and the binaries dlopen the library.
+FD_DUCKDB_PACKAGE="@duckdb/node-bindings-linux-x64"
+FD_DUCKDB_VERSION="1.5.6-r.1"
+FD_DUCKDB_DIR="$FD_CACHE/duckdb-$FD_DUCKDB_VERSION"
+FD_ADBC_PACKAGE="adbc-driver-manager"
+FD_ADBC_VERSION="1.13.0"
+FD_ADBC_DIR="$FD_CACHE/adbc-$FD_ADBC_VERSION"

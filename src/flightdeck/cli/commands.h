@@ -5,6 +5,7 @@
 // code; nothing else crosses this edge.
 #pragma once
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include <arrow/status.h>
 
 #include "flightdeck/flight/exchange_transform.h"
+#include "flightdeck/frame/engine.h"
 
 namespace flightdeck::cli {
 
@@ -53,9 +55,15 @@ inline const std::vector<std::string>& LowLatencyDevServerArgs() {
 void Check(const arrow::Status& status, const std::string& what);
 
 /// The DoExchange hook of the data nodes this binary starts: the command text
-/// is a frame::ParseSelect spec ("select a, b * 2 as c where a > 1") applied
-/// with frame::ApplyTransform (node.cc).
-flight::ExchangeTransform FrameExchangeTransform();
+/// ("select a, b * 2 as c where a > 1") applied with frame::ApplyTransform on
+/// an engine leased from `engines` for the call (node.cc).
+flight::ExchangeTransform FrameExchangeTransform(std::shared_ptr<frame::EnginePool> engines);
+
+/// `count` engines for a node's exchanges: one thread each, `memory_limit`
+/// bytes each, no file or network access from the client's SQL, spilling
+/// under `data_dir` when given (node.cc).
+std::shared_ptr<frame::EnginePool> OpenExchangeEngines(int count, int64_t memory_limit,
+                                                        const std::string& data_dir);
 
 /// The allocation policy of a process that runs a data node (`flightdeck
 /// node`, `flightdeck demo`); call it first, before threads start (node.cc).

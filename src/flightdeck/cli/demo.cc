@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include <arrow/array.h>
+#include <arrow/scalar.h>
 #include <arrow/table.h>
 
 #include "flightdeck/cli/commands.h"
@@ -85,7 +87,7 @@ void RunDemo(const DemoOptions& options) {
                        " (pid " + std::to_string((*server)->pid()) + ")");
 
   flight::DataNodeOptions node_options;
-  node_options.exchange_transform = FrameExchangeTransform();
+  node_options.exchange_transform = FrameExchangeTransform(OpenExchangeEngines(2, int64_t{256} << 20, ""));
   auto node = flight::DataNode::Start(std::move(node_options));
   Check(node.status(), "cannot start the data node");
   const std::string location = (*node)->location().ToString();

@@ -1,6 +1,7 @@
-// `flightdeck frame-query`: runs a DataFrame plan over files and writes the
-// result to a file. Used by scripts and by the oracle tests, which compare
-// its answers with DuckDB and Polars.
+// `flightdeck frame-query`: runs a DataFrame plan (or one SQL query) over
+// files and writes the result to a file. Used by scripts, the TPC-H
+// benchmark and the oracle tests, which compare its answers with DuckDB and
+// Polars.
 //
 // One command line (shown wrapped):
 //   flightdeck frame-query --input sales=/data/sales.parquet
@@ -12,16 +13,22 @@
 //                  "aggs": [{"fn": "sum", "column": "amount", "name": "total"}]},
 //                 {"op": "sort", "by": [{"column": "total", "descending": true}]}]}' --output /tmp/result.arrow
 //
-// Steps: select {columns} | project {columns: {name: expr}} (ordered as an
-// array of [name, expr] pairs) | filter {expr} | with_column {name, expr} |
-// rename {map} | drop {columns} | cast {column, type} |
-// group_by {keys, aggs: [{fn, column, name}]} | agg {aggs} |
-// join {right, on, right_on?, how?, suffix?} | sort {by: [{column,
-// descending?, nulls_first?}]} | limit {count, offset?} | distinct |
-// union {other}. Inputs are files or directories; the format comes from the
-// extension (.parquet, .arrow/.ipc/.feather, .csv) or NAME=PATH@FORMAT.
-// Prints one JSON line: {"rows": N, "seconds": S}, S being the time from
-// start to the result written (opening inputs, planning, executing).
+// A plan is {"from": INPUT, "steps": [...], "scalars": {NAME: PLAN}}, where
+// INPUT is an --input name or a plan object (a sub-plan), and steps are:
+// select {columns} | project {columns: [[name, expr], ...]} | filter {expr} |
+// with_column {name, expr} | rename {map} | drop {columns} |
+// cast {column, type} | group_by {keys, aggs: [{fn, column, name}]} |
+// agg {aggs} | join {right: INPUT, on?, right_on?, how?, suffix?,
+// condition?} (how: inner, left, right, full, semi, anti, cross) |
+// sort {by: [{column, descending?, nulls_first?}]} | limit {count, offset?} |
+// distinct | union {other: INPUT}. Expressions are SQL in DuckDB's dialect;
+// `$NAME` in one stands for the single value of the scalar sub-plan NAME of
+// this plan or an enclosing one. --sql runs one SQL query instead, reading
+// the inputs by name. Inputs are files or directories; the format comes from
+// the extension (.parquet, .arrow/.ipc/.feather, .csv) or NAME=PATH@FORMAT.
+// Prints one JSON line: {"rows": N, "seconds": S, "engine": "duckdb vX.Y.Z"},
+// S being the time from start to the result written (opening inputs,
+// planning, executing).
 // --repeat N runs the whole query (inputs opened again each time) N times in
 // one process and reports the fastest run, as a benchmark times an engine
 // that runs inside a warm process; "runs" then lists every run's seconds.
@@ -31,11 +38,14 @@
 #include <map>
 #include <sstream>
 
+#include <arrow/array.h>
+#include <arrow/scalar.h>
 #include <nlohmann/json.hpp>
 
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/frame/data_frame.h"
-#include "flightdeck/frame/expression_parser.h"
+#include "flightdeck/frame/engine.h"
+#include "flightdeck/frame/type_names.h"
 
 namespace flightdeck::cli {
 namespace {
@@ -46,6 +56,10 @@ namespace fr = flightdeck::frame;
 struct FrameQueryOptions {
   std::vector<std::string> inputs;
   std::string plan;
+  std::string sql;
+  std::string memory_limit;
+  int threads = 0;
+  std::string spill_directory;
   std::string output;
   std::string output_format;
   bool explain = false;
@@ -83,29 +97,45 @@ std::vector<fr::Aggregation> Aggregations(const json& step) {
   return out;
 }
 
-fr::DataFrame Apply(const fr::DataFrame& frame, const json& step,
-                    const std::map<std::string, fr::DataFrame>& inputs) {
+// Names visible to a plan: the --input frames, and the scalar sub-plans of
+// this plan and the plans around it.
+struct Scope {
+  const std::map<std::string, fr::DataFrame>* inputs = nullptr;
+  std::map<std::string, fr::DataFrame> scalars;
+};
+
+fr::DataFrame BuildPlan(const json& plan, const Scope& outer, const std::string& default_from);
+
+fr::Expr Expression(const json& step, const char* key, const Scope& scope) {
+  if (!step.contains(key)) throw CommandFailed(std::string("step needs \"") + key + "\": " + step.dump());
+  auto parsed = fr::ParseExpression(step.at(key).get<std::string>(), scope.scalars);
+  Check(parsed.status(), step.value("op", "step"));
+  return *parsed;
+}
+
+// An input name or a sub-plan object.
+fr::DataFrame Input(const json& value, const Scope& scope, const std::string& op) {
+  if (value.is_object()) return BuildPlan(value, scope, "");
+  const std::string name = value.get<std::string>();
+  auto it = scope.inputs->find(name);
+  if (it == scope.inputs->end()) throw CommandFailed("step " + op + " names unknown input '" + name + "'");
+  return it->second;
+}
+
+fr::DataFrame Apply(const fr::DataFrame& frame, const json& step, const Scope& scope) {
   const std::string op = step.at("op").get<std::string>();
-  auto input = [&](const char* key) {
-    const std::string name = step.at(key).get<std::string>();
-    auto it = inputs.find(name);
-    if (it == inputs.end()) throw CommandFailed("step " + op + " names unknown input '" + name + "'");
-    return it->second;
-  };
   if (op == "select") return frame.Select(Strings(step, "columns"));
   if (op == "project") {
     std::vector<std::pair<std::string, fr::Expr>> columns;
     for (const auto& pair : step.at("columns")) {
-      auto parsed = fr::ParseExpression(pair.at(1).get<std::string>());
+      auto parsed = fr::ParseExpression(pair.at(1).get<std::string>(), scope.scalars);
       Check(parsed.status(), "project " + pair.at(0).get<std::string>());
       columns.emplace_back(pair.at(0).get<std::string>(), *parsed);
     }
     return frame.Project(columns);
   }
-  if (op == "filter") return frame.Filter(step.at("expr").get<std::string>());
-  if (op == "with_column") {
-    return frame.WithColumn(step.at("name").get<std::string>(), step.at("expr").get<std::string>());
-  }
+  if (op == "filter") return frame.Filter(Expression(step, "expr", scope));
+  if (op == "with_column") return frame.WithColumn(step.at("name").get<std::string>(), Expression(step, "expr", scope));
   if (op == "rename") {
     std::vector<std::pair<std::string, std::string>> renames;
     for (const auto& [from, to] : step.at("map").items()) renames.emplace_back(from, to.get<std::string>());
@@ -120,11 +150,13 @@ fr::DataFrame Apply(const fr::DataFrame& frame, const json& step,
   if (op == "group_by") return frame.GroupBy(Strings(step, "keys")).Agg(Aggregations(step));
   if (op == "agg") return frame.Agg(Aggregations(step));
   if (op == "join") {
-    auto on = Strings(step, "on");
-    auto right_on = step.contains("right_on") ? Strings(step, "right_on") : on;
     auto kind = fr::ParseJoinKind(step.value("how", "inner"));
     Check(kind.status(), "join");
-    return frame.Join(input("right"), on, right_on, *kind, step.value("suffix", "_right"));
+    auto on = step.contains("on") ? Strings(step, "on") : std::vector<std::string>{};
+    auto right_on = step.contains("right_on") ? Strings(step, "right_on") : on;
+    fr::JoinOptions options{*kind, step.value("suffix", "_right"), std::nullopt};
+    if (step.contains("condition")) options.condition = Expression(step, "condition", scope);
+    return frame.Join(Input(step.at("right"), scope, op), on, right_on, options);
   }
   if (op == "sort") {
     std::vector<fr::SortKey> keys;
@@ -136,8 +168,53 @@ fr::DataFrame Apply(const fr::DataFrame& frame, const json& step,
   }
   if (op == "limit") return frame.Limit(step.at("count").get<int64_t>(), step.value("offset", int64_t{0}));
   if (op == "distinct") return frame.Distinct();
-  if (op == "union") return frame.Union(input("other"));
+  if (op == "union") return frame.Union(Input(step.at("other"), scope, op));
   throw CommandFailed("unknown step op '" + op + "'", kExitUsage);
+}
+
+fr::DataFrame BuildPlan(const json& plan, const Scope& outer, const std::string& default_from) {
+  if (!plan.is_object()) throw CommandFailed("a plan is a JSON object, got " + plan.dump(), kExitUsage);
+  Scope scope = outer;
+  const json scalars = plan.value("scalars", json::object());
+  for (const auto& [name, sub] : scalars.items()) {
+    fr::DataFrame scalar = BuildPlan(sub, scope, "");
+    Check(scalar.status(), "scalar sub-plan $" + name);
+    scope.scalars.insert_or_assign(name, scalar);
+  }
+  if (!plan.contains("from") && default_from.empty()) {
+    throw CommandFailed("a sub-plan needs \"from\": " + plan.dump(), kExitUsage);
+  }
+  fr::DataFrame frame = plan.contains("from") ? Input(plan.at("from"), scope, "from")
+                                              : scope.inputs->at(default_from);
+  for (const auto& step : plan.value("steps", json::array())) {
+    frame = Apply(frame, step, scope);
+    if (!frame.ok()) break;
+  }
+  return frame;
+}
+
+std::string TextOrFile(const std::string& text, const char* what) {
+  if (text.empty() || text[0] != '@') return text;
+  std::ifstream file(text.substr(1));
+  if (!file) throw CommandFailed(std::string("cannot read ") + what + " file '" + text.substr(1) + "'");
+  std::stringstream buffer;
+  buffer << file.rdbuf();
+  return buffer.str();
+}
+
+std::shared_ptr<fr::Engine> EngineFor(const FrameQueryOptions& options) {
+  if (options.memory_limit.empty() && options.threads == 0 && options.spill_directory.empty()) return nullptr;
+  fr::EngineOptions engine_options;
+  engine_options.threads = options.threads;
+  engine_options.spill_directory = options.spill_directory;
+  if (!options.memory_limit.empty()) {
+    auto bytes = fr::ParseByteSize(options.memory_limit);
+    if (!bytes.ok()) throw CommandFailed("--memory-limit: " + bytes.status().message(), kExitUsage);
+    engine_options.memory_limit = *bytes;
+  }
+  auto engine = fr::Engine::Open(engine_options);
+  Check(engine.status(), "engine");
+  return *engine;
 }
 
 struct QueryRun {
@@ -145,7 +222,8 @@ struct QueryRun {
   double seconds = 0;
 };
 
-QueryRun RunFrameQueryOnce(const FrameQueryOptions& options, bool explain) {
+QueryRun RunFrameQueryOnce(const FrameQueryOptions& options, const std::shared_ptr<fr::Engine>& engine,
+                           bool explain) {
   const auto start = std::chrono::steady_clock::now();
   std::map<std::string, fr::DataFrame> inputs;
   std::string first;
@@ -160,25 +238,22 @@ QueryRun RunFrameQueryOnce(const FrameQueryOptions& options, bool explain) {
     }
     auto frame = fr::DataFrame::Read(path, FormatOf(path, format_name));
     Check(frame.status(), "input " + name);
-    inputs.emplace(name, *frame);
+    inputs.emplace(name, engine ? frame->WithEngine(engine) : *frame);
     if (first.empty()) first = name;
   }
-  std::string text = options.plan;
-  if (!text.empty() && text[0] == '@') {
-    std::ifstream file(text.substr(1));
-    if (!file) throw CommandFailed("cannot read plan file '" + text.substr(1) + "'");
-    std::stringstream buffer;
-    buffer << file.rdbuf();
-    text = buffer.str();
-  }
-  json plan;
   try {
-    plan = text.empty() ? json::object() : json::parse(text);
-    const std::string from = plan.value("from", first);
-    auto it = inputs.find(from);
-    if (it == inputs.end()) throw CommandFailed("plan reads unknown input '" + from + "'", kExitUsage);
-    fr::DataFrame frame = it->second;
-    for (const auto& step : plan.value("steps", json::array())) frame = Apply(frame, step, inputs);
+    fr::DataFrame frame = fr::DataFrame::FromSchema(nullptr);
+    if (!options.sql.empty()) {
+      frame = fr::DataFrame::Sql(TextOrFile(options.sql, "SQL"), inputs);
+    } else {
+      const std::string text = TextOrFile(options.plan, "plan");
+      const json plan = text.empty() ? json::object() : json::parse(text);
+      if (plan.contains("from") && plan.at("from").is_string() && !inputs.count(plan.at("from").get<std::string>())) {
+        throw CommandFailed("plan reads unknown input '" + plan.at("from").get<std::string>() + "'", kExitUsage);
+      }
+      frame = BuildPlan(plan, Scope{&inputs, {}}, first);
+    }
+    if (engine) frame = frame.WithEngine(engine);
     Check(frame.status(), "plan");
     if (explain) {
       auto explained = frame.Explain();
@@ -212,14 +287,20 @@ QueryRun RunFrameQueryOnce(const FrameQueryOptions& options, bool explain) {
 
 void RunFrameQuery(const FrameQueryOptions& options) {
   if (options.repeat < 1) throw CommandFailed("--repeat wants a count of at least 1", kExitUsage);
+  if (!options.sql.empty() && !options.plan.empty()) {
+    throw CommandFailed("give --plan or --sql, not both", kExitUsage);
+  }
+  const auto engine = EngineFor(options);
   QueryRun best;
   json runs = json::array();
   for (int i = 0; i < options.repeat; ++i) {
-    const QueryRun run = RunFrameQueryOnce(options, options.explain && i == 0);
+    const QueryRun run = RunFrameQueryOnce(options, engine, options.explain && i == 0);
     if (i == 0 || run.seconds < best.seconds) best = run;
     runs.push_back(run.seconds);
   }
-  json out{{"rows", best.rows}, {"seconds", best.seconds}};
+  auto version = fr::Engine::Version();
+  json out{{"rows", best.rows}, {"seconds", best.seconds},
+           {"engine", "duckdb " + (version.ok() ? *version : std::string("?"))}};
   if (options.repeat > 1) out["runs"] = runs;
   std::cout << out.dump() << std::endl;
 }
@@ -228,10 +309,16 @@ void RunFrameQuery(const FrameQueryOptions& options) {
 
 void AddFrameQueryCommand(CLI::App& app) {
   auto options = std::make_shared<FrameQueryOptions>();
-  auto* cmd = app.add_subcommand("frame-query", "run a DataFrame plan over files");
+  auto* cmd = app.add_subcommand("frame-query", "run a DataFrame plan (or a SQL query) over files");
   cmd->add_option("--input", options->inputs, "NAME=PATH[@FORMAT], repeatable; the first is the default source")
       ->required();
   cmd->add_option("--plan", options->plan, "the plan as JSON, or @FILE");
+  cmd->add_option("--sql", options->sql, "one SQL query (DuckDB dialect) over the inputs by name, or @FILE");
+  cmd->add_option("--memory-limit", options->memory_limit,
+                  "engine memory before it spills, e.g. 2GiB (default: 80% of RAM)");
+  cmd->add_option("--threads", options->threads, "engine threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--spill-dir", options->spill_directory,
+                  "where joins, aggregates and sorts beyond the memory limit spill (default: a temporary folder)");
   cmd->add_option("--output", options->output, "result file (.parquet, .arrow, .csv); none: count only");
   cmd->add_option("--output-format", options->output_format, "parquet, ipc or csv (default: by extension)");
   cmd->add_flag("--explain", options->explain, "print the plan to stderr");

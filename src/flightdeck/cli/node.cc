@@ -8,15 +8,50 @@
 
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/flight/data_node.h"
+#include "flightdeck/frame/engine.h"
 #include "flightdeck/frame/transform.h"
 
 namespace flightdeck::cli {
 
-flight::ExchangeTransform FrameExchangeTransform() {
-  return [](std::string_view command, std::shared_ptr<arrow::RecordBatchReader> input)
+namespace {
+
+// A transform's output, holding its engine's lease until it is closed.
+class LeasedReader : public arrow::RecordBatchReader {
+ public:
+  LeasedReader(frame::EnginePool::Lease lease, std::unique_ptr<arrow::RecordBatchReader> inner)
+      : lease_(std::move(lease)), inner_(std::move(inner)) {}
+  ~LeasedReader() override { inner_.reset(); }
+  std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override { return inner_->ReadNext(batch); }
+  arrow::Status Close() override { return inner_->Close(); }
+
+ private:
+  frame::EnginePool::Lease lease_;
+  std::unique_ptr<arrow::RecordBatchReader> inner_;
+};
+
+}  // namespace
+
+flight::ExchangeTransform FrameExchangeTransform(std::shared_ptr<frame::EnginePool> engines) {
+  return [engines](std::string_view command, std::shared_ptr<arrow::RecordBatchReader> input)
              -> arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> {
-    return frame::ApplyTransform(std::move(input), command);
+    // Each exchange has an engine to itself: a client's SQL sees no other
+    // client's streams, and the engines cannot read or write files.
+    auto lease = engines->Acquire();
+    ARROW_ASSIGN_OR_RAISE(auto reader, frame::ApplyTransform(std::move(input), command, lease.engine()));
+    return std::make_unique<LeasedReader>(std::move(lease), std::move(reader));
   };
+}
+
+std::shared_ptr<frame::EnginePool> OpenExchangeEngines(int count, int64_t memory_limit, const std::string& data_dir) {
+  frame::EngineOptions options;
+  options.threads = 1;  // an exchange streams row by row, in order
+  options.memory_limit = memory_limit;
+  options.external_access = false;
+  if (!data_dir.empty()) options.spill_directory = data_dir + "/exchange-spill";
+  auto pool = frame::EnginePool::Open(count, options);
+  Check(pool.status(), "opening the exchange engines");
+  return std::shared_ptr<frame::EnginePool>(std::move(*pool));
 }
 
 void UseNodeProcessMemoryPolicy() {
@@ -58,15 +93,27 @@ void AddNodeCommand(CLI::App& app) {
                   "Seconds a dataset lives unless its put says otherwise; 0 forever")
       ->check(NonNegativeNumber())
       ->capture_default_str();
+  auto exchange_slots = std::make_shared<int>(4);
+  auto exchange_memory = std::make_shared<int64_t>(int64_t{256} << 20);
+  cmd->add_option("--exchange-slots", *exchange_slots,
+                  "DoExchange transforms run at once, each on an engine of its own (more wait)")
+      ->check(PositiveNumber())
+      ->capture_default_str();
+  cmd->add_option("--exchange-memory", *exchange_memory,
+                  "Memory limit of each exchange engine (e.g. 256MB); beyond it they spill to "
+                  "--data-dir")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
   auto gc_seconds = std::make_shared<double>(10);
   cmd->add_option("--gc-interval", *gc_seconds,
                   "Seconds between background collections of expired datasets")
       ->check(PositiveNumber())
       ->capture_default_str();
-  cmd->callback([options, compression, ttl_seconds, gc_seconds] {
+  cmd->callback([options, compression, ttl_seconds, gc_seconds, exchange_slots, exchange_memory] {
     UseNodeProcessMemoryPolicy();
     options->shutdown_on_signals = true;
-    options->exchange_transform = FrameExchangeTransform();
+    options->exchange_transform =
+        FrameExchangeTransform(OpenExchangeEngines(*exchange_slots, *exchange_memory, options->store.data_dir));
     auto parsed = flight::ParseDiskCompression(*compression);
     Check(parsed.status(), "--compression");
     options->store.compression = *parsed;

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "flightdeck/cli/commands.h"
+#include "flightdeck/frame/engine.h"
 #include "flightdeck/cli/pipeline_internal.h"
 #include "flightdeck/pipeline/pipeline_workflow.h"
 #include "flightdeck/pipeline/spec.h"
@@ -129,10 +130,33 @@ void AddRunCommand(CLI::App& app) {
   cmd->callback([options] { RunPipeline(*options); });
 }
 
+// One engine per activity slot, the machine's cores and memory shared out.
+std::shared_ptr<frame::EnginePool> OpenSlotEngines(int slots, const std::string& memory, int threads,
+                                                    const std::string& spill_dir) {
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  frame::EngineOptions options;
+  options.threads = threads > 0 ? threads : std::max(1, cores / slots);
+  options.spill_directory = spill_dir;
+  if (!memory.empty()) {
+    auto bytes = frame::ParseByteSize(memory);
+    if (!bytes.ok()) throw CommandFailed("--engine-memory: " + bytes.status().message(), kExitUsage);
+    options.memory_limit = *bytes;
+  } else {
+    const int64_t physical = static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGE_SIZE);
+    options.memory_limit = std::max<int64_t>(int64_t{256} << 20, physical / 10 * 8 / slots);
+  }
+  auto pool = frame::EnginePool::Open(slots, options);
+  Check(pool.status(), "opening the activity slots' engines");
+  return std::shared_ptr<frame::EnginePool>(std::move(*pool));
+}
+
 void AddWorkerCommand(CLI::App& app) {
   auto target = std::make_shared<std::string>("127.0.0.1:7233");
   auto queue = std::make_shared<std::string>("flightdeck");
   auto slots = std::make_shared<int>(4);
+  auto engine_memory = std::make_shared<std::string>();
+  auto engine_threads = std::make_shared<int>(0);
+  auto spill_dir = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand(
       "worker", "Serve PipelineWorkflow and the stage activities until SIGINT/SIGTERM");
   cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
@@ -140,7 +164,15 @@ void AddWorkerCommand(CLI::App& app) {
   cmd->add_option("--activity-slots", *slots, "Activities run at once")
       ->capture_default_str()
       ->check(PositiveNumber());
-  cmd->callback([target, queue, slots] {
+  cmd->add_option("--engine-memory", *engine_memory,
+                  "Memory limit of each activity slot's engine, e.g. 2GiB (default: 80% of RAM "
+                  "divided by the slots); beyond it joins, aggregates and sorts spill");
+  cmd->add_option("--engine-threads", *engine_threads,
+                  "Threads of each activity slot's engine (default: cores divided by the slots)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--spill-dir", *spill_dir,
+                  "Where the engines spill (engine-<slot>/ under it; default: a temporary folder)");
+  cmd->callback([target, queue, slots, engine_memory, engine_threads, spill_dir] {
     // Buffers received over Flight are not 64-byte aligned; x86 reads them fine.
     setenv("ACERO_ALIGNMENT_HANDLING", "ignore", /*overwrite=*/0);
     auto conn = temporal::Connection::Connect({.target = *target});
@@ -152,7 +184,8 @@ void AddWorkerCommand(CLI::App& app) {
                                                  .sticky_schedule_to_start_timeout =
                                                      std::chrono::seconds(1)});
     Check(worker.status(), "worker");
-    Check(pipeline::RegisterPipeline(**worker), "registering the pipeline");
+    auto engines = OpenSlotEngines(*slots, *engine_memory, *engine_threads, *spill_dir);
+    Check(pipeline::RegisterPipeline(**worker, engines), "registering the pipeline");
     std::signal(SIGTERM, OnStopSignal);
     std::signal(SIGINT, OnStopSignal);
     Check((*worker)->Start(), "starting the worker");

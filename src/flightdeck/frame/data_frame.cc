@@ -2,17 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <map>
 #include <set>
 #include <utility>
 
-#include <arrow/acero/exec_plan.h>
-#include <arrow/acero/options.h>
-#include <arrow/compute/api_aggregate.h>
-#include <arrow/compute/api_scalar.h>
-#include <arrow/csv/writer.h>
+#include <arrow/compute/initialize.h>
 #include <arrow/dataset/dataset.h>
 #include <arrow/dataset/discovery.h>
 #include <arrow/dataset/file_base.h>
@@ -26,40 +23,33 @@
 #include <arrow/flight/client.h>
 #include <arrow/ipc/writer.h>
 #include <arrow/util/cancel.h>
-#include <parquet/arrow/writer.h>
-#include <parquet/metadata.h>
 
-#include "flightdeck/frame/expression_parser.h"
 #include "flightdeck/frame/plan_internal.h"
+#include "flightdeck/frame/session.h"
+#include "flightdeck/frame/sql_text.h"
 
 namespace flightdeck::frame {
 
-namespace ac = arrow::acero;
-namespace cp = arrow::compute;
 namespace ds = arrow::dataset;
 namespace fl = arrow::flight;
+namespace fsys = std::filesystem;
+using internal::In;
 using internal::NodeKind;
 using internal::NodePtr;
 using internal::PlanNode;
 
 namespace {
 
-void EnsureDatasetNodes() { (void)internal::EnsureInitialized(); }
-
-std::string JoinNames(const std::vector<std::string>& names) {
+std::string JoinNames(const std::vector<std::string>& names, const std::string& separator = ", ") {
   std::string out;
-  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
+  for (const auto& name : names) out += (out.empty() ? "" : separator) + name;
   return out;
 }
 
-arrow::Status ClaimSources(const PlanNode& node) {
-  if (node.consumed && node.consumed->exchange(true)) {
-    return arrow::Status::Invalid(
-        "this DataFrame reads a one-shot stream (RecordBatchReader or Flight ticket) that an "
-        "earlier execution already consumed");
-  }
-  for (const auto& input : node.inputs) ARROW_RETURN_NOT_OK(ClaimSources(*input));
-  return arrow::Status::OK();
+std::string Quoted(const std::vector<std::string>& names) {
+  std::vector<std::string> quoted;
+  for (const auto& name : names) quoted.push_back(QuoteIdentifier(name));
+  return JoinNames(quoted);
 }
 
 // A RecordBatchReader over a Flight DoGet stream that keeps its client alive.
@@ -84,146 +74,173 @@ class FlightSourceReader : public arrow::RecordBatchReader {
   std::shared_ptr<arrow::Schema> schema_;
 };
 
-std::shared_ptr<ds::FileFormat> DatasetFormat(FileFormat format) {
-  switch (format) {
-    case FileFormat::kParquet:
-      return std::make_shared<ds::ParquetFileFormat>();
-    case FileFormat::kIpc:
-      return std::make_shared<ds::IpcFileFormat>();
-    case FileFormat::kCsv:
-      return std::make_shared<ds::CsvFileFormat>();
-  }
-  return nullptr;
+// Arrow's dataset scanner and writer (IPC files, WriteDataset) run on
+// Arrow's compute kernels, which Arrow >= 21 registers only on request.
+arrow::Status EnsureArrowDatasets() {
+  static const arrow::Status status = [] {
+    ARROW_RETURN_NOT_OK(arrow::compute::Initialize());
+    ds::internal::Initialize();
+    return arrow::Status::OK();
+  }();
+  return status;
 }
 
 const char* FormatName(FileFormat format) {
   switch (format) {
-    case FileFormat::kParquet:
-      return "parquet";
-    case FileFormat::kIpc:
-      return "arrow";
-    case FileFormat::kCsv:
-      return "csv";
+    case FileFormat::kParquet: return "parquet";
+    case FileFormat::kIpc: return "arrow";
+    case FileFormat::kCsv: return "csv";
   }
   return "?";
 }
 
-std::shared_ptr<PlanNode> NewNode(NodeKind kind, const NodePtr& input, std::string label) {
+std::shared_ptr<PlanNode> NewQuery(std::vector<NodePtr> inputs, std::vector<internal::SqlPart> sql,
+                                   std::string label) {
   auto node = std::make_shared<PlanNode>();
-  node->kind = kind;
-  if (input) node->inputs.push_back(input);
+  node->kind = NodeKind::kQuery;
+  node->inputs = std::move(inputs);
+  node->sql = std::move(sql);
   node->label = std::move(label);
   return node;
 }
 
-// Directory and name parts of a filesystem path.
-std::pair<std::string, std::string> SplitPath(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  if (slash == std::string::npos) return {"", path};
-  return {path.substr(0, slash), path.substr(slash + 1)};
+std::shared_ptr<PlanNode> NewStream(
+    std::shared_ptr<arrow::Schema> schema, std::string label,
+    std::function<arrow::Result<std::shared_ptr<arrow::RecordBatchReader>>()> open, bool once) {
+  auto node = std::make_shared<PlanNode>();
+  node->kind = NodeKind::kStream;
+  node->schema = std::move(schema);
+  node->label = std::move(label);
+  node->open = std::move(open);
+  if (once) node->consumed = std::make_shared<std::atomic<bool>>(false);
+  return node;
 }
 
-std::string TempSibling(const std::string& path) {
-  static std::atomic<uint64_t> counter{0};
-  auto [dir, name] = SplitPath(path);
-  std::string tmp = "." + name + ".tmp-" + std::to_string(::getpid()) + "-" +
-                    std::to_string(counter.fetch_add(1));
-  return dir.empty() ? tmp : dir + "/" + tmp;
-}
-
-arrow::Status WriteBatches(arrow::RecordBatchReader* reader, FileFormat format,
-                           std::shared_ptr<arrow::io::OutputStream> sink) {
+NodePtr SingleUseSource(std::shared_ptr<arrow::RecordBatchReader> reader, std::string label) {
   auto schema = reader->schema();
-  if (format == FileFormat::kParquet) {
-    ARROW_ASSIGN_OR_RAISE(auto writer, parquet::arrow::FileWriter::Open(
-                                           *schema, arrow::default_memory_pool(), sink));
-    for (auto batch : *reader) {
-      ARROW_ASSIGN_OR_RAISE(auto b, std::move(batch));
-      ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*b));
-    }
-    ARROW_RETURN_NOT_OK(writer->Close());
-  } else {
-    std::shared_ptr<arrow::ipc::RecordBatchWriter> writer;
-    if (format == FileFormat::kIpc) {
-      ARROW_ASSIGN_OR_RAISE(writer, arrow::ipc::MakeFileWriter(sink, schema));
-    } else {
-      ARROW_ASSIGN_OR_RAISE(writer, arrow::csv::MakeCSVWriter(sink, schema));
-    }
-    for (auto batch : *reader) {
-      ARROW_ASSIGN_OR_RAISE(auto b, std::move(batch));
-      ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*b));
-    }
-    ARROW_RETURN_NOT_OK(writer->Close());
-  }
-  return sink->Close();
+  return NewStream(std::move(schema), std::move(label),
+                   [reader]() -> arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> { return reader; },
+                   /*once=*/true);
 }
 
+// User-written SQL goes into generated statements on lines of its own
+// ("\n" + text + "\n"), so that an engine error's LINE excerpt maps back
+// into it.
+std::string OwnLines(const std::string& text) { return "\n" + text + "\n"; }
 
-// Whether every data page of `chunk` is dictionary-encoded. Writers that
-// omit page encoding statistics are trusted when no plain-like data
-// encoding is listed.
-bool FullyDictionaryEncoded(const parquet::ColumnChunkMetaData& chunk) {
-  if (!chunk.has_dictionary_page()) return false;
-  auto dictionary_encoding = [](parquet::Encoding::type encoding) {
-    return encoding == parquet::Encoding::PLAIN_DICTIONARY ||
-           encoding == parquet::Encoding::RLE_DICTIONARY;
-  };
-  if (!chunk.encoding_stats().empty()) {
-    for (const auto& stats : chunk.encoding_stats()) {
-      const bool data_page = stats.page_type == parquet::PageType::DATA_PAGE ||
-                             stats.page_type == parquet::PageType::DATA_PAGE_V2;
-      if (data_page && stats.count > 0 && !dictionary_encoding(stats.encoding)) return false;
-    }
-    return true;
+// Binds `node`; a failure is explained against the user-written `texts`
+// placed in it with OwnLines: the one the engine's error points into (or
+// the only one) gets a caret, and an unknown column the closest names of
+// `columns`.
+arrow::Result<std::shared_ptr<arrow::Schema>> BindExplained(const NodePtr& node, const std::string& op,
+                                                            const std::vector<std::string>& texts,
+                                                            const arrow::Schema* columns) {
+  ARROW_ASSIGN_OR_RAISE(auto engine, internal::BindEngine());
+  ARROW_ASSIGN_OR_RAISE(auto session, engine->Connect());
+  std::string sql;
+  auto bound = [&]() -> arrow::Result<std::shared_ptr<arrow::Schema>> {
+    ARROW_ASSIGN_OR_RAISE(sql, internal::LowerToSql(node, *session, internal::LowerMode::kBindNode));
+    return session->Schema(sql);
+  }();
+  if (bound.ok() || texts.empty()) {
+    if (!bound.ok()) return bound.status().WithMessage(op, ": ", bound.status().message());
+    return bound;
   }
-  for (auto encoding : chunk.encodings()) {
-    if (!dictionary_encoding(encoding) && encoding != parquet::Encoding::RLE &&
-        encoding != parquet::Encoding::BIT_PACKED) {
-      return false;
+  const std::string& raw = session->last_error();
+  const size_t at = ErrorPosition(raw, sql);
+  for (const auto& text : texts) {
+    for (size_t found = sql.find(OwnLines(text)); found != std::string::npos;
+         found = sql.find(OwnLines(text), found + 1)) {
+      const size_t begin = found + 1;
+      if (at != std::string::npos && at >= begin && at <= begin + text.size() + 2) {
+        return internal::ExplainBindError(bound.status(), raw, op, text, sql, begin, columns);
+      }
     }
   }
-  return true;
+  if (texts.size() == 1) {
+    return internal::ExplainBindError(bound.status(), raw, op, texts[0], sql, std::string::npos, columns);
+  }
+  return bound.status().WithMessage(op, ": ", bound.status().message());
 }
 
-// Low-cardinality string columns are usually dictionary-encoded in Parquet.
-// Decoding them straight to dense strings copies every value through a
-// builder; reading the dictionary and the indices and expanding them when
-// the scan casts to the dataset's (string) type costs a fraction of that.
-// The scan's output types do not change. Decided from the first file's
-// footer: string columns dictionary-encoded in all its row groups. (A later
-// file that falls back to plain pages is still read correctly, only slower.)
-// Returns the columns chosen.
-arrow::Result<std::vector<std::string>> DecodeStringsThroughDictionary(ds::Dataset& dataset) {
-  std::vector<std::string> chosen;
-  auto* files = dynamic_cast<ds::FileSystemDataset*>(&dataset);
-  if (files == nullptr) return chosen;
-  auto parquet_format = std::dynamic_pointer_cast<ds::ParquetFileFormat>(files->format());
-  if (!parquet_format) return chosen;
-  ARROW_ASSIGN_OR_RAISE(auto fragments, files->GetFragments());
-  ARROW_ASSIGN_OR_RAISE(auto first, fragments.Next());
-  auto fragment = std::dynamic_pointer_cast<ds::ParquetFileFragment>(first);
-  if (!fragment) return chosen;
-  ARROW_RETURN_NOT_OK(fragment->EnsureCompleteMetadata());
-  const auto metadata = fragment->metadata();
-  if (!metadata || metadata->num_row_groups() == 0) return chosen;
-  for (const auto& field : dataset.schema()->fields()) {
-    const auto id = field->type()->id();
-    if (id != arrow::Type::STRING && id != arrow::Type::LARGE_STRING && id != arrow::Type::BINARY &&
-        id != arrow::Type::LARGE_BINARY) {
+// The projection "SELECT (e1) AS n1, ... FROM input", bound.
+arrow::Result<NodePtr> BindProjection(const NodePtr& input,
+                                      const std::vector<std::pair<std::string, Expr>>& items,
+                                      const std::string& op, const std::string& label) {
+  std::string select = "SELECT";
+  Expr::Scalars scalars;
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& [name, expr] = items[i];
+    if (!expr.status().ok()) return expr.status().WithMessage(op, ": ", expr.status().message());
+    select += std::string(i ? "," : "") + "\n(" + OwnLines(expr.sql()) + ") AS " + QuoteIdentifier(name);
+    scalars.insert(scalars.end(), expr.scalars().begin(), expr.scalars().end());
+    texts.push_back(expr.sql());
+  }
+  auto node = NewQuery({input}, internal::Sql(select + "\nFROM ", In{0}, " AS \"fd_t\""), label);
+  node->scalars = std::move(scalars);
+  ARROW_ASSIGN_OR_RAISE(node->schema, BindExplained(node, op, texts, input->schema.get()));
+  return node;
+}
+
+arrow::Result<std::shared_ptr<arrow::Schema>> ReplaceOrAppend(const arrow::Schema& schema,
+                                                              const std::shared_ptr<arrow::Field>& field) {
+  const int index = schema.GetFieldIndex(field->name());
+  if (index >= 0) return schema.SetField(index, field);
+  return schema.AddField(schema.num_fields(), field);
+}
+
+// Files of a path: the file itself, or a directory's files (recursively,
+// sorted, skipping names that start with '.' or '_').
+arrow::Result<std::vector<std::string>> ListFiles(const std::string& path, bool* directory) {
+  std::error_code ec;
+  const fsys::path absolute = fsys::absolute(path, ec);
+  if (ec) return arrow::Status::IOError("Read: cannot resolve '", path, "': ", ec.message());
+  const auto status = fsys::status(absolute, ec);
+  if (ec || !fsys::exists(status)) return arrow::Status::IOError("Read: no file or directory at '", path, "'");
+  std::vector<std::string> files;
+  *directory = fsys::is_directory(status);
+  if (!*directory) {
+    files.push_back(absolute.string());
+    return files;
+  }
+  for (auto it = fsys::recursive_directory_iterator(absolute, ec); !ec && it != fsys::end(it);
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!name.empty() && (name[0] == '.' || name[0] == '_')) {
+      if (it->is_directory()) it.disable_recursion_pending();
       continue;
     }
-    const int column = metadata->schema()->ColumnIndex(field->name());
-    if (column < 0) continue;  // a partition column, or nested
-    bool dictionary = true;
-    for (int group = 0; group < metadata->num_row_groups() && dictionary; ++group) {
-      dictionary = FullyDictionaryEncoded(*metadata->RowGroup(group)->ColumnChunk(column));
-    }
-    if (dictionary) {
-      parquet_format->reader_options.dict_columns.insert(field->name());
-      chosen.push_back(field->name());
-    }
+    if (it->is_regular_file()) files.push_back(it->path().string());
   }
-  return chosen;
+  if (ec) return arrow::Status::IOError("Read: cannot list '", path, "': ", ec.message());
+  std::sort(files.begin(), files.end());
+  if (files.empty()) return arrow::Status::IOError("Read: '", path, "' holds no files");
+  return files;
+}
+
+std::string StripFileUri(const std::string& path) {
+  if (path.rfind("file://", 0) == 0) return path.substr(7);
+  return path;
+}
+
+arrow::Result<std::shared_ptr<ds::Dataset>> IpcDataset(const std::string& path, bool directory) {
+  ARROW_RETURN_NOT_OK(EnsureArrowDatasets());
+  auto fs = std::make_shared<arrow::fs::LocalFileSystem>();
+  ds::FileSystemFactoryOptions options;
+  std::shared_ptr<ds::DatasetFactory> factory;
+  auto format = std::make_shared<ds::IpcFileFormat>();
+  if (directory) {
+    options.partitioning = ds::HivePartitioning::MakeFactory();
+    options.partition_base_dir = path;
+    arrow::fs::FileSelector selector;
+    selector.base_dir = path;
+    selector.recursive = true;
+    ARROW_ASSIGN_OR_RAISE(factory, ds::FileSystemDatasetFactory::Make(fs, selector, format, options));
+  } else {
+    ARROW_ASSIGN_OR_RAISE(factory, ds::FileSystemDatasetFactory::Make(fs, {path}, format, options));
+  }
+  return factory->Finish();
 }
 
 }  // namespace
@@ -244,8 +261,9 @@ arrow::Result<JoinKind> ParseJoinKind(std::string_view name) {
   if (name == "full" || name == "outer") return JoinKind::kFull;
   if (name == "semi") return JoinKind::kSemi;
   if (name == "anti") return JoinKind::kAnti;
+  if (name == "cross") return JoinKind::kCross;
   return arrow::Status::Invalid("unknown join type '", name,
-                                "' (expected inner, left, right, full, semi or anti)");
+                                "' (expected inner, left, right, full, semi, anti or cross)");
 }
 
 namespace {
@@ -281,33 +299,41 @@ DataFrame::DataFrame(NodePtr node, arrow::Status status)
 
 DataFrame DataFrame::Failed(arrow::Status status) { return DataFrame(nullptr, std::move(status)); }
 
+DataFrame DataFrame::Failing(arrow::Status status) const {
+  DataFrame out = Failed(std::move(status));
+  out.engine_ = engine_;
+  return out;
+}
+
 DataFrame DataFrame::Then(arrow::Result<NodePtr> next) const {
-  if (!next.ok()) return Failed(next.status());
-  return DataFrame(*std::move(next), arrow::Status::OK());
+  if (!next.ok()) return Failing(next.status());
+  DataFrame out(*std::move(next), arrow::Status::OK());
+  out.engine_ = engine_;
+  return out;
 }
 
 DataFrame DataFrame::FromTable(std::shared_ptr<arrow::Table> table) {
   if (!table) return Failed(arrow::Status::Invalid("FromTable: null table"));
-  auto node = NewNode(NodeKind::kSource, nullptr,
-                      "Table rows=" + std::to_string(table->num_rows()) +
-                          " columns=" + std::to_string(table->num_columns()));
-  node->schema = table->schema();
-  node->source = ac::Declaration("table_source", ac::TableSourceNodeOptions(std::move(table)));
+  auto schema = table->schema();
+  std::string label = "Table rows=" + std::to_string(table->num_rows()) +
+                      " columns=" + std::to_string(table->num_columns());
+  auto node = NewStream(std::move(schema), std::move(label),
+                        [table]() -> arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> {
+                          return std::make_shared<arrow::TableBatchReader>(table);
+                        },
+                        /*once=*/false);
+  node->rows = table->num_rows();
   return DataFrame(std::move(node), arrow::Status::OK());
 }
 
-namespace {
-NodePtr SingleUseSource(std::shared_ptr<arrow::RecordBatchReader> reader, std::string label) {
-  auto node = std::make_shared<PlanNode>();
-  node->kind = NodeKind::kSource;
-  node->label = std::move(label);
-  node->schema = reader->schema();
-  node->source = ac::Declaration("record_batch_reader_source",
-                                 ac::RecordBatchReaderSourceNodeOptions(std::move(reader)));
-  node->consumed = std::make_shared<std::atomic<bool>>(false);
-  return node;
+DataFrame DataFrame::FromSchema(std::shared_ptr<arrow::Schema> schema) {
+  if (!schema) return Failed(arrow::Status::Invalid("FromSchema: null schema"));
+  auto open = [schema]() -> arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> {
+    return arrow::RecordBatchReader::Make({}, schema);
+  };
+  return DataFrame(NewStream(schema, "Empty " + schema->ToString(), std::move(open), /*once=*/false),
+                   arrow::Status::OK());
 }
-}  // namespace
 
 DataFrame DataFrame::FromReader(std::shared_ptr<arrow::RecordBatchReader> reader) {
   if (!reader) return Failed(arrow::Status::Invalid("FromReader: null reader"));
@@ -316,65 +342,49 @@ DataFrame DataFrame::FromReader(std::shared_ptr<arrow::RecordBatchReader> reader
 
 DataFrame DataFrame::FromDataset(std::shared_ptr<ds::Dataset> dataset) {
   if (!dataset) return Failed(arrow::Status::Invalid("FromDataset: null dataset"));
-  EnsureDatasetNodes();
-  auto node = NewNode(NodeKind::kScan, nullptr, "Scan " + dataset->type_name());
-  node->schema = dataset->schema();
-  node->dataset = std::move(dataset);
-  return DataFrame(std::move(node), arrow::Status::OK());
+  if (auto st = EnsureArrowDatasets(); !st.ok()) return Failed(st);
+  auto schema = dataset->schema();
+  auto open = [dataset]() -> arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> {
+    ARROW_ASSIGN_OR_RAISE(auto builder, dataset->NewScan());
+    ARROW_RETURN_NOT_OK(builder->UseThreads(true));
+    ARROW_ASSIGN_OR_RAISE(auto scanner, builder->Finish());
+    return scanner->ToRecordBatchReader();
+  };
+  return DataFrame(NewStream(std::move(schema), "Scan " + dataset->type_name(), std::move(open),
+                             /*once=*/false),
+                   arrow::Status::OK());
 }
 
-namespace {
-// Local paths may be relative; Arrow's filesystems want absolute ones.
-// File reads allocate from the execution pool too (internal::ExecutionPool).
-arrow::Result<std::shared_ptr<arrow::fs::FileSystem>> FileSystemOf(const std::string& path,
-                                                                  std::string* inner) {
-  const arrow::io::IOContext io_context(internal::ExecutionPool());
-  if (path.find("://") == std::string::npos && !path.empty() && path[0] != '/') {
-    std::error_code error;
-    const auto absolute = std::filesystem::absolute(path, error);
-    if (error) return arrow::Status::IOError("cannot resolve path '", path, "': ", error.message());
-    return arrow::fs::FileSystemFromUriOrPath(absolute.string(), io_context, inner);
+arrow::Result<DataFrame> DataFrame::Read(const std::string& given_path, FileFormat format) {
+  const std::string path = StripFileUri(given_path);
+  bool directory = false;
+  ARROW_ASSIGN_OR_RAISE(auto files, ListFiles(path, &directory));
+  const std::string label = std::string("Scan ") + FormatName(format) + " " + given_path +
+                            (files.size() > 1 ? " (" + std::to_string(files.size()) + " files)" : "");
+  if (format == FileFormat::kIpc) {
+    auto dataset = IpcDataset(directory ? fsys::absolute(path).string() : files[0], directory);
+    if (!dataset.ok()) {
+      return dataset.status().WithMessage("Read '", given_path, "' as arrow: ", dataset.status().message());
+    }
+    DataFrame frame = FromDataset(*dataset);
+    auto node = std::const_pointer_cast<PlanNode>(frame.node_);
+    node->label = label;
+    return frame;
   }
-  return arrow::fs::FileSystemFromUriOrPath(path, io_context, inner);
-}
-}  // namespace
-
-arrow::Result<DataFrame> DataFrame::Read(const std::string& path, FileFormat format) {
-  EnsureDatasetNodes();
-  std::string inner;
-  ARROW_ASSIGN_OR_RAISE(auto fs, FileSystemOf(path, &inner));
-  ARROW_ASSIGN_OR_RAISE(auto info, fs->GetFileInfo(inner));
-  if (info.type() == arrow::fs::FileType::NotFound) {
-    return arrow::Status::IOError("Read: no file or directory at '", path, "'");
-  }
-  ds::FileSystemFactoryOptions options;
-  std::shared_ptr<ds::DatasetFactory> factory;
-  if (info.IsDirectory()) {
-    options.partitioning = ds::HivePartitioning::MakeFactory();
-    options.partition_base_dir = inner;
-    arrow::fs::FileSelector selector;
-    selector.base_dir = inner;
-    selector.recursive = true;
-    ARROW_ASSIGN_OR_RAISE(factory, ds::FileSystemDatasetFactory::Make(fs, selector,
-                                                                      DatasetFormat(format), options));
-  } else {
-    ARROW_ASSIGN_OR_RAISE(factory, ds::FileSystemDatasetFactory::Make(fs, {inner},
-                                                                      DatasetFormat(format), options));
-  }
-  auto dataset = factory->Finish();
-  if (!dataset.ok()) {
-    return dataset.status().WithMessage("Read '", path, "' as ", FormatName(format), ": ",
-                                        dataset.status().message());
-  }
-  std::string label = std::string("Scan ") + FormatName(format) + " " + path;
-  if (format == FileFormat::kParquet) {
-    ARROW_ASSIGN_OR_RAISE(auto dictionary_columns, DecodeStringsThroughDictionary(**dataset));
-    if (!dictionary_columns.empty()) label += " via-dictionary=[" + JoinNames(dictionary_columns) + "]";
-  }
-  auto node = NewNode(NodeKind::kScan, nullptr, std::move(label));
-  node->schema = (*dataset)->schema();
-  node->dataset = *dataset;
-  return DataFrame(std::move(node), arrow::Status::OK());
+  std::vector<std::string> quoted;
+  for (const auto& file : files) quoted.push_back(QuoteString(file));
+  std::string call = format == FileFormat::kParquet ? "read_parquet([" : "read_csv([";
+  call += JoinNames(quoted) + "], hive_partitioning = " + (directory ? "true" : "false");
+  if (format == FileFormat::kCsv) call += ", header = true";
+  call += ")";
+  auto node = std::make_shared<PlanNode>();
+  node->kind = NodeKind::kFile;
+  node->sql = internal::Sql(call);
+  node->label = label;
+  auto finished = internal::Finish(std::move(node), std::string("Read '") + given_path + "' as " +
+                                                        FormatName(format));
+  ARROW_RETURN_NOT_OK(finished.status());
+  return DataFrame(*std::move(finished), arrow::Status::OK());
 }
 
 arrow::Result<DataFrame> DataFrame::FromFlight(const std::string& location, std::string ticket,
@@ -386,105 +396,129 @@ arrow::Result<DataFrame> DataFrame::FromFlight(const std::string& location, std:
   ARROW_ASSIGN_OR_RAISE(auto stream, client->DoGet(call_options, fl::Ticket{ticket}));
   ARROW_ASSIGN_OR_RAISE(auto schema, stream->GetSchema());
   auto reader = std::make_shared<FlightSourceReader>(std::move(client), std::move(stream), schema);
-  return DataFrame(SingleUseSource(std::move(reader), "Flight DoGet " + location + " ticket=" + ticket),
-                   arrow::Status::OK());
+  return DataFrame(SingleUseSource(std::move(reader), "Flight DoGet " + location), arrow::Status::OK());
+}
+
+DataFrame DataFrame::Sql(const std::string& query, const std::map<std::string, DataFrame>& inputs) {
+  std::string text = query;
+  while (!text.empty() && (text.back() == ';' || std::isspace(static_cast<unsigned char>(text.back())))) {
+    text.pop_back();
+  }
+  std::vector<NodePtr> nodes;
+  std::vector<internal::SqlPart> parts;
+  std::shared_ptr<Engine> engine;
+  for (const auto& [name, frame] : inputs) {
+    if (!frame.ok()) return Failed(frame.status().WithMessage("Sql input '", name, "': ", frame.status().message()));
+    if (!engine) engine = frame.engine_;
+    parts.push_back({(nodes.empty() ? "WITH " : ",\n") + QuoteIdentifier(name) + " AS ", -1});
+    parts.push_back({"", static_cast<int>(nodes.size())});
+    nodes.push_back(frame.node_);
+  }
+  DataFrame out(nullptr, arrow::Status::OK());
+  out.engine_ = engine;
+  auto checked = CheckQueryText(text, "Sql");
+  if (!checked.ok()) return out.Failing(checked);
+  parts.push_back({OwnLines(text), -1});
+  auto node = NewQuery(std::move(nodes), std::move(parts), "Sql " + text);
+  auto schema = BindExplained(node, "Sql", {text}, nullptr);
+  if (!schema.ok()) return out.Failing(schema.status());
+  node->schema = *schema;
+  return out.Then(NodePtr(std::move(node)));
 }
 
 // --- transformations ---------------------------------------------------------------
 
 DataFrame DataFrame::Select(const std::vector<std::string>& columns) const {
   if (!ok()) return *this;
-  std::vector<std::pair<std::string, Expr>> named;
+  if (columns.empty()) return Failing(arrow::Status::Invalid("Select: no columns"));
+  auto node = NewQuery({node_}, internal::Sql("SELECT " + Quoted(columns) + " FROM ", In{0}, " AS \"fd_t\""),
+                       "Select " + JoinNames(columns));
+  std::vector<std::shared_ptr<arrow::Field>> fields;
   for (const auto& column : columns) {
     auto st = internal::CheckColumn(*node_->schema, column, "Select");
-    if (!st.ok()) return Failed(st);
-    named.emplace_back(column, col(column));
+    if (!st.ok()) return Failing(st);
+    fields.push_back(node_->schema->GetFieldByName(column));
   }
-  auto node = NewNode(NodeKind::kProject, node_, "Select " + JoinNames(columns));
-  for (auto& [name, expr] : named) {
-    node->names.push_back(name);
-    node->expressions.push_back(expr.expression());
-  }
-  return Then(internal::Finish(std::move(node), "Select"));
+  node->schema = arrow::schema(std::move(fields));
+  return Then(NodePtr(std::move(node)));
 }
 
 DataFrame DataFrame::Project(const std::vector<std::pair<std::string, Expr>>& columns) const {
   if (!ok()) return *this;
+  if (columns.empty()) return Failing(arrow::Status::Invalid("Project: no columns"));
   std::vector<std::string> parts;
-  auto node = NewNode(NodeKind::kProject, node_, "");
-  for (const auto& [name, expr] : columns) {
-    node->names.push_back(name);
-    node->expressions.push_back(expr.expression());
-    parts.push_back(name + " := " + expr.ToString());
-  }
-  node->label = "Project " + JoinNames(parts);
-  return Then(internal::Finish(std::move(node), "Project"));
+  for (const auto& [name, expr] : columns) parts.push_back(name + " := " + expr.sql());
+  return Then(BindProjection(node_, columns, "Project", "Project " + JoinNames(parts)));
 }
 
 DataFrame DataFrame::Filter(const Expr& predicate) const {
   if (!ok()) return *this;
-  auto node = NewNode(NodeKind::kFilter, node_, "Filter " + predicate.ToString());
-  node->predicate = predicate.expression();
-  // A predicate of type null (`where null`) keeps no row.
-  if (auto bound = node->predicate.Bind(*node_->schema); bound.ok() && bound->type()->id() == arrow::Type::NA) {
-    node->predicate = cp::literal(false);
+  auto probe = BindProjection(node_, {{"fd_predicate", predicate}}, "Filter", "");
+  if (!probe.ok()) return Failing(probe.status());
+  const auto& type = *(*probe)->schema->field(0)->type();
+  if (type.id() != arrow::Type::BOOL && type.id() != arrow::Type::NA) {
+    return Failing(arrow::Status::Invalid("Filter '", predicate.sql(), "': the predicate is ",
+                                          type.ToString(), ", not boolean"));
   }
-  return Then(internal::Finish(std::move(node), "Filter"));
+  auto node = NewQuery({node_},
+                       internal::Sql("SELECT * FROM ", In{0}, " AS \"fd_t\" WHERE (" + OwnLines(predicate.sql()) + ")"),
+                       "Filter " + predicate.sql());
+  node->scalars = predicate.scalars();
+  node->schema = node_->schema;
+  return Then(NodePtr(std::move(node)));
 }
 
 DataFrame DataFrame::Filter(std::string_view predicate) const {
-  if (!ok()) return *this;
-  auto parsed = ParseExpression(predicate);
-  if (!parsed.ok()) return Failed(parsed.status().WithMessage("Filter: ", parsed.status().message()));
-  return Filter(*parsed);
+  return Filter(Expr::Sql(std::string(predicate)));
 }
 
 DataFrame DataFrame::WithColumn(const std::string& name, const Expr& value) const {
   if (!ok()) return *this;
-  auto node = NewNode(NodeKind::kProject, node_, "WithColumn " + name + " := " + value.ToString());
-  bool replaced = false;
-  for (const auto& field : node_->schema->fields()) {
-    node->names.push_back(field->name());
-    if (field->name() == name) {
-      node->expressions.push_back(value.expression());
-      replaced = true;
-    } else {
-      node->expressions.push_back(cp::field_ref(field->name()));
-    }
-  }
-  if (!replaced) {
-    node->names.push_back(name);
-    node->expressions.push_back(value.expression());
-  }
-  return Then(internal::Finish(std::move(node), "WithColumn " + name));
+  auto probe = BindProjection(node_, {{name, value}}, "WithColumn " + name, "");
+  if (!probe.ok()) return Failing(probe.status());
+  const bool replaces = node_->schema->GetFieldIndex(name) >= 0;
+  const std::string item = "(" + OwnLines(value.sql()) + ") AS " + QuoteIdentifier(name);
+  auto node = NewQuery({node_},
+                       replaces ? internal::Sql("SELECT * REPLACE (" + item + ") FROM ", In{0}, " AS \"fd_t\"")
+                                : internal::Sql("SELECT *, " + item + " FROM ", In{0}, " AS \"fd_t\""),
+                       "WithColumn " + name + " := " + value.sql());
+  node->scalars = value.scalars();
+  auto schema = ReplaceOrAppend(*node_->schema, (*probe)->schema->field(0));
+  if (!schema.ok()) return Failing(schema.status());
+  node->schema = *schema;
+  return Then(NodePtr(std::move(node)));
 }
 
 DataFrame DataFrame::WithColumn(const std::string& name, std::string_view expression) const {
-  if (!ok()) return *this;
-  auto parsed = ParseExpression(expression);
-  if (!parsed.ok()) {
-    return Failed(parsed.status().WithMessage("WithColumn ", name, ": ", parsed.status().message()));
-  }
-  return WithColumn(name, *parsed);
+  return WithColumn(name, Expr::Sql(std::string(expression)));
 }
 
 DataFrame DataFrame::Rename(const std::vector<std::pair<std::string, std::string>>& renames) const {
   if (!ok()) return *this;
   std::map<std::string, std::string> to;
-  std::vector<std::string> parts;
-  for (const auto& [from, new_name] : renames) {
+  for (const auto& [from, name] : renames) {
     auto st = internal::CheckColumn(*node_->schema, from, "Rename");
-    if (!st.ok()) return Failed(st);
-    to[from] = new_name;
-    parts.push_back(from + " -> " + new_name);
+    if (!st.ok()) return Failing(st);
+    if (name.empty()) return Failing(arrow::Status::Invalid("Rename: empty new name for '", from, "'"));
+    to[from] = name;
   }
-  auto node = NewNode(NodeKind::kProject, node_, "Rename " + JoinNames(parts));
+  std::vector<std::string> items, parts;
+  std::vector<std::shared_ptr<arrow::Field>> fields;
+  std::set<std::string> seen;
   for (const auto& field : node_->schema->fields()) {
     auto it = to.find(field->name());
-    node->names.push_back(it == to.end() ? field->name() : it->second);
-    node->expressions.push_back(cp::field_ref(field->name()));
+    const std::string out = it == to.end() ? field->name() : it->second;
+    if (!seen.insert(out).second) {
+      return Failing(arrow::Status::Invalid("Rename: two columns would be named '", out, "'"));
+    }
+    items.push_back(QuoteIdentifier(field->name()) + " AS " + QuoteIdentifier(out));
+    fields.push_back(field->WithName(out));
   }
-  return Then(internal::Finish(std::move(node), "Rename"));
+  for (const auto& [from, name] : renames) parts.push_back(from + " -> " + name);
+  auto node = NewQuery({node_}, internal::Sql("SELECT " + JoinNames(items) + " FROM ", In{0}, " AS \"fd_t\""),
+                       "Rename " + JoinNames(parts));
+  node->schema = arrow::schema(std::move(fields));
+  return Then(NodePtr(std::move(node)));
 }
 
 DataFrame DataFrame::Drop(const std::vector<std::string>& columns) const {
@@ -492,23 +526,26 @@ DataFrame DataFrame::Drop(const std::vector<std::string>& columns) const {
   std::set<std::string> dropped;
   for (const auto& column : columns) {
     auto st = internal::CheckColumn(*node_->schema, column, "Drop");
-    if (!st.ok()) return Failed(st);
+    if (!st.ok()) return Failing(st);
     dropped.insert(column);
   }
-  auto node = NewNode(NodeKind::kProject, node_, "Drop " + JoinNames(columns));
+  std::vector<std::string> kept;
   for (const auto& field : node_->schema->fields()) {
-    if (dropped.count(field->name())) continue;
-    node->names.push_back(field->name());
-    node->expressions.push_back(cp::field_ref(field->name()));
+    if (!dropped.count(field->name())) kept.push_back(field->name());
   }
-  return Then(internal::Finish(std::move(node), "Drop"));
+  if (kept.empty()) return Failing(arrow::Status::Invalid("Drop: no column would be left"));
+  auto out = Select(kept);
+  if (!out.ok()) return out;
+  auto node = std::const_pointer_cast<PlanNode>(out.node_);
+  node->label = "Drop " + JoinNames(columns);
+  return out;
 }
 
 DataFrame DataFrame::Cast(const std::string& column, std::shared_ptr<arrow::DataType> type) const {
   if (!ok()) return *this;
   auto st = internal::CheckColumn(*node_->schema, column, "Cast");
-  if (!st.ok()) return Failed(st);
-  if (!type) return Failed(arrow::Status::Invalid("Cast: null type for column '", column, "'"));
+  if (!st.ok()) return Failing(st);
+  if (!type) return Failing(arrow::Status::Invalid("Cast: null type for column '", column, "'"));
   return WithColumn(column, col(column).Cast(std::move(type)));
 }
 
@@ -518,59 +555,102 @@ GroupedFrame DataFrame::GroupBy(std::vector<std::string> keys) const {
 
 namespace {
 
-arrow::Result<cp::Aggregate> ToArrowAggregate(const Aggregation& aggregation, bool grouped,
-                                              const arrow::Schema& schema) {
-  static const std::set<std::string> kKnown = {"sum",    "mean",     "min",   "max",
-                                               "count",  "count_all", "count_distinct",
-                                               "stddev", "variance", "first", "last"};
-  if (!kKnown.count(aggregation.function)) {
-    return arrow::Status::Invalid("Agg: unknown aggregate function '", aggregation.function,
-                                  "' (expected one of sum, mean, min, max, count, count_all, "
-                                  "count_distinct, stddev, variance, first, last)");
+bool IsInteger(const arrow::DataType& type) { return arrow::is_integer(type.id()); }
+
+// Types whose values a join key comparison can match without a cast that
+// could fail on the data: numbers with numbers, text with text, times with
+// times; otherwise the same type.
+std::string KeyFamily(const arrow::DataType& type) {
+  const auto id = type.id();
+  if (arrow::is_integer(id) || arrow::is_floating(id) || arrow::is_decimal(id)) return "number";
+  if (arrow::is_string(id) || id == arrow::Type::STRING_VIEW) return "text";
+  if (arrow::is_binary(id) || id == arrow::Type::BINARY_VIEW) return "binary";
+  if (id == arrow::Type::DATE32 || id == arrow::Type::DATE64 || id == arrow::Type::TIMESTAMP) return "time";
+  if (id == arrow::Type::DICTIONARY) {
+    return KeyFamily(*static_cast<const arrow::DictionaryType&>(type).value_type());
   }
-  const std::string function = (grouped ? "hash_" : "") + aggregation.function;
-  std::shared_ptr<cp::FunctionOptions> options;
-  if (aggregation.function == "count" || aggregation.function == "count_distinct") {
-    options = std::make_shared<cp::CountOptions>(cp::CountOptions::ONLY_VALID);
-  } else if (aggregation.function == "stddev" || aggregation.function == "variance") {
-    options = std::make_shared<cp::VarianceOptions>(/*ddof=*/1);
-  }
-  if (aggregation.function == "count_all") {
-    return cp::Aggregate(function, aggregation.name);
-  }
-  ARROW_RETURN_NOT_OK(internal::CheckColumn(schema, aggregation.column, "Agg " + aggregation.function));
-  return cp::Aggregate(function, std::move(options), arrow::FieldRef(aggregation.column),
-                       aggregation.name);
+  return type.ToString();
 }
 
-std::string DescribeAggregations(const std::vector<Aggregation>& aggregations) {
-  std::vector<std::string> parts;
-  for (const auto& a : aggregations) parts.push_back(a.function + "(" + a.column + ") AS " + a.name);
-  return JoinNames(parts);
+// The SQL of one aggregate over `schema`; `ordinal` is the input-order
+// column first / last use.
+arrow::Result<std::string> AggregateSql(const Aggregation& a, const arrow::Schema& schema,
+                                        const std::string& ordinal) {
+  if (a.function == "count_all") return std::string("count(*)");
+  ARROW_RETURN_NOT_OK(internal::CheckColumn(schema, a.column, "Agg " + a.function));
+  const std::string c = QuoteIdentifier(a.column);
+  const auto& type = *schema.GetFieldByName(a.column)->type();
+  if (a.function == "sum") {
+    if (IsInteger(type)) {
+      return "CAST(sum(" + c + ") AS " + (arrow::is_unsigned_integer(type.id()) ? "UBIGINT" : "BIGINT") + ")";
+    }
+    return "sum(" + c + ")";
+  }
+  if (a.function == "mean") return "avg(" + c + ")";
+  if (a.function == "min" || a.function == "max" || a.function == "count") return a.function + "(" + c + ")";
+  if (a.function == "count_distinct") return "count(DISTINCT " + c + ")";
+  if (a.function == "stddev") return "stddev_samp(" + c + ")";
+  if (a.function == "variance") return "var_samp(" + c + ")";
+  if (a.function == "first" || a.function == "last") {
+    return std::string(a.function == "first" ? "arg_min(" : "arg_max(") + c + ", " + QuoteIdentifier(ordinal) +
+           ") FILTER (WHERE " + c + " IS NOT NULL)";
+  }
+  bool identifier = !a.function.empty() && !std::isdigit(static_cast<unsigned char>(a.function[0]));
+  for (char ch : a.function) identifier = identifier && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_');
+  if (!identifier) return arrow::Status::Invalid("Agg: '", a.function, "' is not an aggregate function name");
+  return a.function + "(" + c + ")";
 }
 
 }  // namespace
 
 DataFrame GroupedFrame::Agg(const std::vector<Aggregation>& aggregations) const {
   if (!frame_.ok()) return frame_;
-  const auto& input = frame_.node_;
-  auto node = NewNode(NodeKind::kAggregate, input,
-                      "Aggregate keys=[" + JoinNames(keys_) + "] " + DescribeAggregations(aggregations));
-  for (const auto& key : keys_) {
-    auto st = internal::CheckColumn(*input->schema, key, "GroupBy");
-    if (!st.ok()) return DataFrame::Failed(st);
-    node->keys.emplace_back(key);
-  }
-  for (const auto& aggregation : aggregations) {
-    auto made = ToArrowAggregate(aggregation, !keys_.empty(), *input->schema);
-    if (!made.ok()) return DataFrame::Failed(made.status());
-    node->aggregates.push_back(*std::move(made));
-    if (aggregation.function == "first" || aggregation.function == "last") node->needs_order = true;
-  }
+  const NodePtr& input = frame_.node_;
+  const arrow::Schema& schema = *input->schema;
   if (keys_.empty() && aggregations.empty()) {
-    return DataFrame::Failed(arrow::Status::Invalid("Agg: no aggregations and no keys"));
+    return frame_.Failing(arrow::Status::Invalid("Agg: no aggregations and no keys"));
   }
-  return frame_.Then(internal::Finish(std::move(node), "Agg"));
+  std::vector<std::string> items, parts;
+  std::set<std::string> names;
+  for (const auto& key : keys_) {
+    auto st = internal::CheckColumn(schema, key, "GroupBy");
+    if (!st.ok()) return frame_.Failing(st);
+    items.push_back(QuoteIdentifier(key));
+    names.insert(key);
+  }
+  const std::string ordinal = "fd_row";
+  bool ordered = false;
+  for (const auto& a : aggregations) {
+    auto sql = AggregateSql(a, schema, ordinal);
+    if (!sql.ok()) return frame_.Failing(sql.status());
+    if (a.name.empty()) return frame_.Failing(arrow::Status::Invalid("Agg: ", a.function, " has no output name"));
+    if (!names.insert(a.name).second) {
+      return frame_.Failing(arrow::Status::Invalid("Agg: two output columns named '", a.name, "'"));
+    }
+    items.push_back(*sql + " AS " + QuoteIdentifier(a.name));
+    parts.push_back(a.function + "(" + a.column + ") AS " + a.name);
+    ordered = ordered || a.function == "first" || a.function == "last";
+  }
+  const std::string group = keys_.empty() ? "" : " GROUP BY " + Quoted(keys_);
+  const std::string label = "Aggregate keys=[" + JoinNames(keys_) + "] " + JoinNames(parts);
+  auto node = ordered ? NewQuery({input},
+                                 internal::Sql("SELECT " + JoinNames(items) + " FROM (SELECT *, row_number() OVER () AS " +
+                                                   QuoteIdentifier(ordinal) + " FROM ",
+                                               In{0}, " AS \"fd_i\") AS \"fd_t\"" + group),
+                                 label)
+                      : NewQuery({input}, internal::Sql("SELECT " + JoinNames(items) + " FROM ", In{0},
+                                                        " AS \"fd_t\"" + group),
+                                 label);
+  auto finished = internal::Finish(std::move(node), "Agg");
+  if (!finished.ok() && finished.status().message().find("does not exist") != std::string::npos) {
+    std::vector<std::string> functions;
+    for (const auto& a : aggregations) functions.push_back(a.function);
+    return frame_.Failing(arrow::Status::Invalid(
+        "Agg: an aggregate function the engine does not know among ", JoinNames(functions),
+        " (built in: sum, mean, min, max, count, count_all, count_distinct, stddev, variance, first, last; "
+        "or any DuckDB aggregate): ", finished.status().message()));
+  }
+  return frame_.Then(std::move(finished));
 }
 
 DataFrame DataFrame::Agg(const std::vector<Aggregation>& aggregations) const {
@@ -580,101 +660,182 @@ DataFrame DataFrame::Agg(const std::vector<Aggregation>& aggregations) const {
 DataFrame DataFrame::Join(const DataFrame& right, const std::vector<std::string>& left_keys,
                           const std::vector<std::string>& right_keys, JoinKind kind,
                           const std::string& right_suffix) const {
+  return Join(right, left_keys, right_keys, JoinOptions{kind, right_suffix, std::nullopt});
+}
+
+DataFrame DataFrame::Join(const DataFrame& right, const std::vector<std::string>& left_keys,
+                          const std::vector<std::string>& right_keys, const JoinOptions& options) const {
   if (!ok()) return *this;
-  if (!right.ok()) return right;
-  if (left_keys.empty() || left_keys.size() != right_keys.size()) {
-    return Failed(arrow::Status::Invalid("Join: need the same positive number of left and right "
-                                         "keys, got ", left_keys.size(), " and ", right_keys.size()));
+  if (!right.ok()) return Failing(right.status());
+  const JoinKind kind = options.kind;
+  if (left_keys.size() != right_keys.size()) {
+    return Failing(arrow::Status::Invalid("Join: need as many left keys as right keys, got ", left_keys.size(),
+                                          " and ", right_keys.size()));
   }
+  if (kind == JoinKind::kCross && (!left_keys.empty() || options.condition)) {
+    return Failing(arrow::Status::Invalid("Join: a cross join takes no keys and no condition"));
+  }
+  if (kind != JoinKind::kCross && left_keys.empty() && !options.condition) {
+    return Failing(arrow::Status::Invalid("Join: need keys or a condition (or a cross join)"));
+  }
+  const arrow::Schema& left_schema = *node_->schema;
+  const arrow::Schema& right_schema = *right.node_->schema;
   for (const auto& key : left_keys) {
-    auto st = internal::CheckColumn(*node_->schema, key, "Join (left key)");
-    if (!st.ok()) return Failed(st);
+    auto st = internal::CheckColumn(left_schema, key, "Join (left key)");
+    if (!st.ok()) return Failing(st);
   }
   for (const auto& key : right_keys) {
-    auto st = internal::CheckColumn(*right.node_->schema, key, "Join (right key)");
-    if (!st.ok()) return Failed(st);
+    auto st = internal::CheckColumn(right_schema, key, "Join (right key)");
+    if (!st.ok()) return Failing(st);
   }
-  // Rename right columns whose names collide with left ones.
-  std::map<std::string, std::string> renamed;
-  std::vector<std::pair<std::string, std::string>> renames;
-  for (const auto& field : right.node_->schema->fields()) {
-    if (node_->schema->GetFieldIndex(field->name()) >= 0 ||
-        node_->schema->GetAllFieldIndices(field->name()).size() > 0) {
-      renamed[field->name()] = field->name() + right_suffix;
-      renames.emplace_back(field->name(), field->name() + right_suffix);
+  for (size_t i = 0; i < left_keys.size(); ++i) {
+    const auto& a = *left_schema.GetFieldByName(left_keys[i])->type();
+    const auto& b = *right_schema.GetFieldByName(right_keys[i])->type();
+    if (KeyFamily(a) != KeyFamily(b)) {
+      return Failing(arrow::Status::Invalid("Join: key '", left_keys[i], "' (", a.ToString(), ") cannot match key '",
+                                            right_keys[i], "' (", b.ToString(), "); cast one of them first"));
     }
   }
-  DataFrame right_side = renames.empty() ? right : right.Rename(renames);
-  if (!right_side.ok()) return right_side;
-  static const char* kNames[] = {"INNER", "LEFT", "RIGHT", "FULL", "SEMI", "ANTI"};
-  static const ac::JoinType kTypes[] = {ac::JoinType::INNER,      ac::JoinType::LEFT_OUTER,
-                                        ac::JoinType::RIGHT_OUTER, ac::JoinType::FULL_OUTER,
-                                        ac::JoinType::LEFT_SEMI,  ac::JoinType::LEFT_ANTI};
-  const int k = static_cast<int>(kind);
-  std::vector<std::string> conditions;
-  auto node = NewNode(NodeKind::kJoin, node_, "");
-  node->inputs.push_back(right_side.node_);
-  node->join_type = kTypes[k];
-  for (size_t i = 0; i < left_keys.size(); ++i) {
-    auto it = renamed.find(right_keys[i]);
-    const std::string right_name = it == renamed.end() ? right_keys[i] : it->second;
-    node->left_keys.emplace_back(left_keys[i]);
-    node->right_keys.emplace_back(right_name);
-    conditions.push_back(left_keys[i] + " = " + right_name);
+  // The right side, its colliding names suffixed.
+  std::map<std::string, std::string> right_name;
+  std::vector<std::string> right_items;
+  for (const auto& field : right_schema.fields()) {
+    std::string out = field->name();
+    if (left_schema.GetFieldIndex(out) >= 0 || !left_schema.GetAllFieldIndices(out).empty()) out += options.right_suffix;
+    right_name[field->name()] = out;
+    right_items.push_back(QuoteIdentifier(field->name()) + " AS " + QuoteIdentifier(out));
   }
-  node->label = std::string("Join ") + kNames[k] + " on " + JoinNames(conditions);
-  return Then(internal::Finish(std::move(node), "Join"));
+  std::vector<std::string> conditions, described;
+  for (size_t i = 0; i < left_keys.size(); ++i) {
+    conditions.push_back("\"fd_l\"." + QuoteIdentifier(left_keys[i]) + " = \"fd_r\"." +
+                         QuoteIdentifier(right_name[right_keys[i]]));
+    described.push_back(left_keys[i] + " = " + right_name[right_keys[i]]);
+  }
+  if (options.condition) {
+    if (!options.condition->status().ok()) {
+      return Failing(options.condition->status().WithMessage("Join condition: ", options.condition->status().message()));
+    }
+    conditions.push_back("(" + OwnLines(options.condition->sql()) + ")");
+    described.push_back(options.condition->sql());
+  }
+  static const char* kNames[] = {"INNER", "LEFT", "RIGHT", "FULL", "SEMI", "ANTI", "CROSS"};
+  const char* name = kNames[static_cast<int>(kind)];
+  const bool left_only = kind == JoinKind::kSemi || kind == JoinKind::kAnti;
+  std::string head = left_only ? "SELECT \"fd_l\".* FROM " : "SELECT \"fd_l\".*, \"fd_r\".* FROM ";
+  std::string join = std::string(" AS \"fd_l\" ") + name + " JOIN (SELECT " + JoinNames(right_items) + " FROM ";
+  std::string tail = " AS \"fd_rr\") AS \"fd_r\"";
+  if (kind != JoinKind::kCross) tail += " ON " + JoinNames(conditions, " AND ");
+  auto node = NewQuery({node_, right.node_}, internal::Sql(head, In{0}, join, In{1}, tail),
+                       std::string("Join ") + name + (described.empty() ? "" : " on " + JoinNames(described, " and ")));
+  std::vector<std::string> texts;
+  if (options.condition) {
+    node->scalars = options.condition->scalars();
+    texts.push_back(options.condition->sql());
+  }
+  auto schema = BindExplained(node, "Join", texts, nullptr);
+  if (!schema.ok()) return Failing(schema.status());
+  node->schema = *schema;
+  return Then(NodePtr(std::move(node)));
 }
 
 DataFrame DataFrame::Sort(const std::vector<SortKey>& keys) const {
   if (!ok()) return *this;
-  if (keys.empty()) return Failed(arrow::Status::Invalid("Sort: no sort keys"));
-  std::vector<std::string> parts;
-  auto node = NewNode(NodeKind::kOrderBy, node_, "");
+  if (keys.empty()) return Failing(arrow::Status::Invalid("Sort: no sort keys"));
+  std::vector<std::string> items, parts;
   for (const auto& key : keys) {
     auto st = internal::CheckColumn(*node_->schema, key.column, "Sort");
-    if (!st.ok()) return Failed(st);
-    node->sort_keys.emplace_back(arrow::FieldRef(key.column),
-                                 key.descending ? cp::SortOrder::Descending : cp::SortOrder::Ascending,
-                                 key.nulls_first ? cp::NullPlacement::AtStart : cp::NullPlacement::AtEnd);
-    parts.push_back(key.column + (key.descending ? " DESC" : " ASC") +
-                    (key.nulls_first ? " NULLS FIRST" : " NULLS LAST"));
+    if (!st.ok()) return Failing(st);
+    const std::string order = std::string(key.descending ? " DESC" : " ASC") +
+                              (key.nulls_first ? " NULLS FIRST" : " NULLS LAST");
+    items.push_back(QuoteIdentifier(key.column) + order);
+    parts.push_back(key.column + order);
   }
-  node->label = "Sort " + JoinNames(parts);
-  return Then(internal::Finish(std::move(node), "Sort"));
+  auto node = NewQuery({node_}, internal::Sql("SELECT * FROM ", In{0}, " AS \"fd_t\" ORDER BY " + JoinNames(items)),
+                       "Sort " + JoinNames(parts));
+  node->schema = node_->schema;
+  return Then(NodePtr(std::move(node)));
 }
 
 DataFrame DataFrame::Limit(int64_t count, int64_t offset) const {
   if (!ok()) return *this;
   if (count < 0 || offset < 0) {
-    return Failed(arrow::Status::Invalid("Limit: count and offset must be >= 0, got count=", count,
-                                         " offset=", offset));
+    return Failing(arrow::Status::Invalid("Limit: count and offset must be >= 0, got count=", count,
+                                          " offset=", offset));
   }
-  auto node = NewNode(NodeKind::kFetch, node_,
-                      "Limit " + std::to_string(count) +
-                          (offset ? " offset " + std::to_string(offset) : std::string()));
-  node->count = count;
-  node->offset = offset;
-  return Then(internal::Finish(std::move(node), "Limit"));
+  auto node = NewQuery({node_},
+                       internal::Sql("SELECT * FROM ", In{0},
+                                     " AS \"fd_t\" LIMIT " + std::to_string(count) + " OFFSET " + std::to_string(offset)),
+                       "Limit " + std::to_string(count) + (offset ? " offset " + std::to_string(offset) : std::string()));
+  node->schema = node_->schema;
+  return Then(NodePtr(std::move(node)));
 }
 
 DataFrame DataFrame::Distinct() const {
   if (!ok()) return *this;
-  auto node = NewNode(NodeKind::kAggregate, node_, "Distinct");
-  for (const auto& field : node_->schema->fields()) node->keys.emplace_back(field->name());
-  return Then(internal::Finish(std::move(node), "Distinct"));
+  auto node = NewQuery({node_}, internal::Sql("SELECT DISTINCT * FROM ", In{0}, " AS \"fd_t\""), "Distinct");
+  node->schema = node_->schema;
+  return Then(NodePtr(std::move(node)));
 }
 
 DataFrame DataFrame::Union(const DataFrame& other) const {
   if (!ok()) return *this;
-  if (!other.ok()) return other;
-  if (!node_->schema->Equals(*other.node_->schema, /*check_metadata=*/false)) {
-    return Failed(arrow::Status::Invalid("Union: schemas differ: [", node_->schema->ToString(),
-                                         "] vs [", other.node_->schema->ToString(), "]"));
+  if (!other.ok()) return Failing(other.status());
+  const auto& a = *node_->schema;
+  const auto& b = *other.node_->schema;
+  bool same = a.num_fields() == b.num_fields();
+  for (int i = 0; same && i < a.num_fields(); ++i) {
+    same = a.field(i)->name() == b.field(i)->name() && a.field(i)->type()->Equals(*b.field(i)->type());
   }
-  auto node = NewNode(NodeKind::kUnion, node_, "Union");
-  node->inputs.push_back(other.node_);
-  return Then(internal::Finish(std::move(node), "Union"));
+  if (!same) {
+    return Failing(arrow::Status::Invalid("Union: schemas differ: [", a.ToString(), "] vs [", b.ToString(), "]"));
+  }
+  auto node = NewQuery({node_, other.node_},
+                       internal::Sql("SELECT * FROM ", In{0}, " AS \"fd_a\" UNION ALL SELECT * FROM ", In{1},
+                                     " AS \"fd_b\""),
+                       "Union");
+  node->schema = node_->schema;
+  return Then(NodePtr(std::move(node)));
+}
+
+DataFrame DataFrame::WithEngine(std::shared_ptr<Engine> engine) const {
+  DataFrame out = *this;
+  out.engine_ = std::move(engine);
+  return out;
+}
+
+Expr Scalar(const DataFrame& plan) {
+  static std::atomic<uint64_t> next{0};
+  const std::string name = "fd_scalar_" + std::to_string(next.fetch_add(1));
+  if (!plan.ok()) return Expr::Placeholder(name, nullptr, plan.status());
+  if (plan.node_->schema->num_fields() != 1) {
+    return Expr::Placeholder(name, nullptr,
+                             arrow::Status::Invalid("Scalar: the sub-plan has ", plan.node_->schema->num_fields(),
+                                                    " columns; a scalar sub-plan has one"));
+  }
+  return Expr::Placeholder(name, plan.node_, arrow::Status::OK());
+}
+
+arrow::Result<Expr> ParseExpression(std::string_view text, const std::map<std::string, DataFrame>& scalars) {
+  const std::string source(text);
+  ARROW_RETURN_NOT_OK(CheckExpressionText(source, "expression"));
+  std::map<std::string, std::string> replacements;
+  Expr::Scalars plans;
+  for (const auto& name : PlaceholderNames(source)) {
+    if (replacements.count(name)) continue;
+    auto it = scalars.find(name);
+    if (it == scalars.end()) {
+      return arrow::Status::Invalid("expression '", source, "' uses $", name,
+                                    ", which names no scalar sub-plan");
+    }
+    Expr scalar = Scalar(it->second);
+    ARROW_RETURN_NOT_OK(scalar.status().ok() ? arrow::Status::OK()
+                                             : scalar.status().WithMessage("$", name, ": ", scalar.status().message()));
+    replacements[name] = scalar.sql();
+    plans.insert(plans.end(), scalar.scalars().begin(), scalar.scalars().end());
+  }
+  if (plans.empty()) return Expr::Sql(source);
+  ARROW_ASSIGN_OR_RAISE(std::string sql, ReplacePlaceholders(source, replacements));
+  return Expr::WithScalars(std::move(sql), std::move(plans));
 }
 
 // --- inspection and sinks ---------------------------------------------------------
@@ -689,61 +850,102 @@ arrow::Result<std::string> DataFrame::Explain() const {
   return internal::ExplainPlan(node_);
 }
 
-arrow::Result<std::shared_ptr<arrow::Table>> DataFrame::Collect() const {
+arrow::Result<std::string> DataFrame::ToSql() const {
   ARROW_RETURN_NOT_OK(status_);
-  ARROW_ASSIGN_OR_RAISE(auto declaration, internal::Lower(node_));
-  ARROW_RETURN_NOT_OK(ClaimSources(*node_));
-  return ac::DeclarationToTable(std::move(declaration), !internal::NeedsOrder(node_),
-                                internal::ExecutionPool());
+  ARROW_ASSIGN_OR_RAISE(auto engine, internal::BindEngine());
+  ARROW_ASSIGN_OR_RAISE(auto session, engine->Connect());
+  return internal::LowerToSql(node_, *session, internal::LowerMode::kBindPlan);
+}
+
+arrow::Result<std::shared_ptr<Engine>> DataFrame::ExecutionEngine() const {
+  if (engine_) return engine_;
+  if (const auto* scoped = ScopedEngine::Current()) return *scoped;
+  return Engine::Default();
+}
+
+arrow::Result<std::shared_ptr<arrow::Table>> DataFrame::Collect() const {
+  ARROW_ASSIGN_OR_RAISE(auto reader, Stream());
+  return reader->ToTable();
 }
 
 arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> DataFrame::Stream() const {
   ARROW_RETURN_NOT_OK(status_);
-  ARROW_ASSIGN_OR_RAISE(auto declaration, internal::Lower(node_));
-  ARROW_RETURN_NOT_OK(ClaimSources(*node_));
-  return ac::DeclarationToReader(std::move(declaration), !internal::NeedsOrder(node_),
-                                 internal::ExecutionPool());
+  ARROW_ASSIGN_OR_RAISE(auto engine, ExecutionEngine());
+  return internal::Execute(node_, engine);
 }
 
-arrow::Status DataFrame::WriteFile(const std::string& path, FileFormat format) const {
+namespace {
+
+std::string TempSibling(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  const fsys::path p(path);
+  const std::string name = "." + p.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
+                           std::to_string(counter.fetch_add(1));
+  return (p.parent_path() / name).string();
+}
+
+arrow::Status WriteIpc(arrow::RecordBatchReader* reader, const std::string& path) {
+  ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::FileOutputStream::Open(path));
+  ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(sink, reader->schema()));
+  for (auto batch : *reader) {
+    ARROW_ASSIGN_OR_RAISE(auto b, std::move(batch));
+    ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*b));
+  }
+  ARROW_RETURN_NOT_OK(writer->Close());
+  return sink->Close();
+}
+
+}  // namespace
+
+arrow::Status DataFrame::WriteFile(const std::string& given_path, FileFormat format) const {
   ARROW_RETURN_NOT_OK(status_);
-  std::string inner;
-  ARROW_ASSIGN_OR_RAISE(auto fs, FileSystemOf(path, &inner));
-  const std::string tmp = TempSibling(inner);
-  ARROW_ASSIGN_OR_RAISE(auto reader, Stream());
+  std::error_code ec;
+  const std::string path = fsys::absolute(StripFileUri(given_path), ec).string();
+  if (ec) return arrow::Status::IOError("WriteFile: cannot resolve '", given_path, "'");
+  const std::string tmp = TempSibling(path);
   auto written = [&]() -> arrow::Status {
-    ARROW_ASSIGN_OR_RAISE(auto sink, fs->OpenOutputStream(tmp));
-    ARROW_RETURN_NOT_OK(WriteBatches(reader.get(), format, std::move(sink)));
-    return fs->Move(tmp, inner);
+    if (format == FileFormat::kIpc) {
+      ARROW_ASSIGN_OR_RAISE(auto reader, Stream());
+      ARROW_RETURN_NOT_OK(WriteIpc(reader.get(), tmp));
+    } else {
+      ARROW_ASSIGN_OR_RAISE(auto engine, ExecutionEngine());
+      const std::string options = format == FileFormat::kParquet ? "(FORMAT parquet)" : "(FORMAT csv, HEADER true)";
+      ARROW_RETURN_NOT_OK(internal::ExecuteStatement(node_, engine, [&](const std::string& sql) {
+        return "COPY (\n" + sql + "\n) TO " + QuoteString(tmp) + " " + options;
+      }));
+    }
+    fsys::rename(tmp, path, ec);
+    if (ec) return arrow::Status::IOError("cannot rename ", tmp, " to ", path, ": ", ec.message());
+    return arrow::Status::OK();
   }();
   if (!written.ok()) {
-    (void)reader->Close();
-    (void)fs->DeleteFile(tmp);
-    return written.WithMessage("WriteFile '", path, "': ", written.message());
+    fsys::remove(tmp, ec);
+    return written.WithMessage("WriteFile '", given_path, "': ", written.message());
   }
   return arrow::Status::OK();
 }
 
-arrow::Status DataFrame::WriteDataset(const std::string& directory,
-                                      const WriteDatasetOptions& options) const {
+arrow::Status DataFrame::WriteDataset(const std::string& directory, const WriteDatasetOptions& options) const {
   ARROW_RETURN_NOT_OK(status_);
-  EnsureDatasetNodes();
-  std::string inner;
-  ARROW_ASSIGN_OR_RAISE(auto fs, FileSystemOf(directory, &inner));
-  ARROW_ASSIGN_OR_RAISE(auto info, fs->GetFileInfo(inner));
-  if (info.type() != arrow::fs::FileType::NotFound) {
-    return arrow::Status::AlreadyExists("WriteDataset: '", directory, "' already exists");
-  }
+  ARROW_RETURN_NOT_OK(EnsureArrowDatasets());
+  std::error_code ec;
+  const std::string path = fsys::absolute(StripFileUri(directory), ec).string();
+  if (fsys::exists(path, ec)) return arrow::Status::AlreadyExists("WriteDataset: '", directory, "' already exists");
   arrow::FieldVector partition_fields;
   for (const auto& column : options.partition_by) {
     ARROW_RETURN_NOT_OK(internal::CheckColumn(*node_->schema, column, "WriteDataset partition_by"));
     partition_fields.push_back(node_->schema->GetFieldByName(column));
   }
-  auto format = DatasetFormat(options.format);
+  std::shared_ptr<ds::FileFormat> format;
+  switch (options.format) {
+    case FileFormat::kParquet: format = std::make_shared<ds::ParquetFileFormat>(); break;
+    case FileFormat::kIpc: format = std::make_shared<ds::IpcFileFormat>(); break;
+    case FileFormat::kCsv: format = std::make_shared<ds::CsvFileFormat>(); break;
+  }
   ds::FileSystemDatasetWriteOptions write;
   write.file_write_options = format->DefaultWriteOptions();
-  write.filesystem = fs;
-  write.base_dir = TempSibling(inner);
+  write.filesystem = std::make_shared<arrow::fs::LocalFileSystem>();
+  write.base_dir = TempSibling(path);
   write.partitioning = std::make_shared<ds::HivePartitioning>(arrow::schema(partition_fields));
   write.basename_template = std::string("part-{i}.") + FormatName(options.format);
   write.existing_data_behavior = ds::ExistingDataBehavior::kError;
@@ -751,25 +953,25 @@ arrow::Status DataFrame::WriteDataset(const std::string& directory,
     write.max_rows_per_file = static_cast<uint64_t>(options.max_rows_per_file);
     write.max_rows_per_group = std::min<uint64_t>(write.max_rows_per_group, write.max_rows_per_file);
   }
-  ARROW_ASSIGN_OR_RAISE(auto declaration, internal::Lower(node_));
-  ARROW_RETURN_NOT_OK(ClaimSources(*node_));
-  auto plan = ac::Declaration::Sequence(
-      {std::move(declaration), ac::Declaration("write", ds::WriteNodeOptions(write))});
-  arrow::Status st = ac::DeclarationToStatus(std::move(plan), !internal::NeedsOrder(node_),
-                                                internal::ExecutionPool());
-  if (st.ok()) {
-    ARROW_RETURN_NOT_OK(fs->CreateDir(write.base_dir, /*recursive=*/true));  // empty results
-    st = fs->Move(write.base_dir, inner);
-  }
+  auto st = [&]() -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto reader, Stream());
+    std::shared_ptr<arrow::RecordBatchReader> shared = std::move(reader);
+    auto builder = ds::ScannerBuilder::FromRecordBatchReader(shared);
+    ARROW_ASSIGN_OR_RAISE(auto scanner, builder->Finish());
+    ARROW_RETURN_NOT_OK(ds::FileSystemDataset::Write(write, scanner));
+    fsys::create_directories(write.base_dir, ec);  // an empty result still makes the folder
+    fsys::rename(write.base_dir, path, ec);
+    if (ec) return arrow::Status::IOError("cannot rename ", write.base_dir, ": ", ec.message());
+    return arrow::Status::OK();
+  }();
   if (!st.ok()) {
-    (void)fs->DeleteDir(write.base_dir);
+    fsys::remove_all(write.base_dir, ec);
     return st.WithMessage("WriteDataset '", directory, "': ", st.message());
   }
   return arrow::Status::OK();
 }
 
-arrow::Result<FlightPutResult> DataFrame::PutToFlight(const std::string& location,
-                                                      const std::string& path,
+arrow::Result<FlightPutResult> DataFrame::PutToFlight(const std::string& location, const std::string& path,
                                                       const FlightHeaders& headers) const {
   ARROW_RETURN_NOT_OK(status_);
   std::vector<std::string> parts;
@@ -792,8 +994,7 @@ arrow::Result<FlightPutResult> DataFrame::PutToFlight(const std::string& locatio
   fl::FlightCallOptions call_options;
   call_options.headers = headers;
   call_options.stop_token = stop.token();
-  ARROW_ASSIGN_OR_RAISE(auto put, client->DoPut(call_options, fl::FlightDescriptor::Path(parts),
-                                                reader->schema()));
+  ARROW_ASSIGN_OR_RAISE(auto put, client->DoPut(call_options, fl::FlightDescriptor::Path(parts), reader->schema()));
   FlightPutResult result;
   auto sent = [&]() -> arrow::Status {
     for (auto batch = first; batch;) {

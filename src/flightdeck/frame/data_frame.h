@@ -1,17 +1,14 @@
-// flightdeck/frame/data_frame.h: a lazy, immutable DataFrame executed by
-// Arrow Acero.
+// flightdeck/frame/data_frame.h: a lazy, immutable DataFrame executed by an
+// embedded DuckDB (engine.h).
 //
 // Every operation returns a new DataFrame describing a larger plan; nothing
-// runs until a sink (Collect, Stream, Write*, PutToFlight) is called. Plans
-// stream record batches through Acero; only pipeline breakers (GroupBy, Sort,
-// Distinct, the build side of a Join) hold more than a batch at a time.
-// Scans of Parquet files read only the columns the plan uses and skip row
-// groups whose statistics contradict the filters directly above the scan;
-// string columns the file stores dictionary-encoded are decoded through
-// their dictionary (the frame still sees plain strings). An aggregate of
-// sum / mean / count / count_all directly over filters and projections of
-// such a scan runs as one fused per-batch loop instead of separate Acero
-// nodes (Explain marks it "[fused ...]"; see fused_aggregate.h).
+// runs until a sink (Collect, Stream, Write*, PutToFlight) is called. A plan
+// lowers to one SQL statement (identifiers quoted, literals typed) that the
+// engine optimizes as a whole: join order, projection and filter pushdown
+// into Parquet and CSV scans (which the engine reads itself), spilling of
+// joins, aggregates and sorts beyond its memory limit. Arrow data crosses
+// both ways through the C data interface: tables, readers and Flight streams
+// are scanned in place, results come back as record batches.
 //
 //   using namespace flightdeck::frame;
 //   ARROW_ASSIGN_OR_RAISE(auto orders, DataFrame::Read("/data/orders", FileFormat::kParquet));
@@ -22,12 +19,19 @@
 //                  .Limit(10);
 //   ARROW_ASSIGN_OR_RAISE(auto table, top.Collect());
 //
-// Errors. Operations check their arguments against the input schema at once
-// (unknown column, type mismatch, malformed expression, unknown function), but
-// do not return Result, so that calls chain. A failed operation yields a
-// DataFrame holding that error; later operations keep the first error and
-// every sink returns it. `status()` reports it early. Execution errors (a
-// failing cast, an unreadable file) are returned by the sink.
+// Expressions are SQL in DuckDB's dialect (expr.h), written as text or built
+// with the C++ builders; a sub-plan can stand wherever a frame is accepted
+// (join right sides, union inputs, DataFrame::Sql inputs) and, through
+// Scalar(), inside an expression.
+//
+// Errors. Operations bind against their input at once, without reading data
+// (unknown column, with the closest names; type mismatch; malformed
+// expression; unknown function), but do not return Result, so that calls
+// chain. A failed operation yields a DataFrame holding that error; later
+// operations keep the first error and every sink returns it. `status()`
+// reports it early. Execution errors (a failing cast, an unreadable file, a
+// query that cannot finish within the engine's memory limit) are returned by
+// the sink.
 //
 // Row order. Sources are ordered: a table in its row order, a reader or a
 // Flight stream in arrival order, a file in row order and a directory file
@@ -37,13 +41,20 @@
 // PutToFlight yield an ordered frame's rows in that order, however many
 // threads ran the plan (WriteDataset's partitioned files promise no order).
 //
+// Types. Results carry the engine's types (DuckDB's Arrow export): strings
+// as utf8, decimals as decimal128, timestamps with a zone in UTC, and every
+// computed column nullable; a sink of an unmodified source passes its
+// batches through untouched.
+//
 // Thread safety: a DataFrame is immutable and may be shared between threads;
 // sinks may run concurrently on the same DataFrame, except that a DataFrame
 // built on a RecordBatchReader or a Flight stream can be executed only once.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -56,6 +67,7 @@
 #include <arrow/table.h>
 #include <arrow/type_fwd.h>
 
+#include "flightdeck/frame/engine.h"
 #include "flightdeck/frame/expr.h"
 
 namespace flightdeck::frame {
@@ -70,17 +82,19 @@ enum class FileFormat { kParquet, kIpc, kCsv };
 /// Parses "parquet", "ipc" / "arrow" / "feather", "csv"; Invalid otherwise.
 arrow::Result<FileFormat> ParseFileFormat(std::string_view name);
 
-/// Join types, with SQL meaning. kSemi / kAnti keep only the left columns.
-enum class JoinKind { kInner, kLeft, kRight, kFull, kSemi, kAnti };
+/// Join types, with SQL meaning. kSemi / kAnti keep only the left columns;
+/// kCross pairs every row with every row (no keys).
+enum class JoinKind { kInner, kLeft, kRight, kFull, kSemi, kAnti, kCross };
 
-/// Parses "inner", "left", "right", "full" ("outer"), "semi", "anti".
+/// Parses "inner", "left", "right", "full" ("outer"), "semi", "anti", "cross".
 arrow::Result<JoinKind> ParseJoinKind(std::string_view name);
 
 /// One aggregate of GroupBy().Agg() or DataFrame::Agg(). Build with the
 /// functions below rather than by hand.
 struct Aggregation {
   /// One of: sum, mean, min, max, count, count_all, count_distinct, stddev,
-  /// variance, first, last.
+  /// variance, first, last; or any other aggregate function of the engine
+  /// taking one column (e.g. median, approx_count_distinct, bool_and).
   std::string function;
   /// The input column (empty for count_all).
   std::string column;
@@ -90,9 +104,10 @@ struct Aggregation {
 
 /// Nulls are skipped by every aggregate; an all-null group gives null (count
 /// functions give 0). stddev and variance are the sample statistics (n - 1).
-/// count counts non-null values, count_all counts rows. first / last take the
-/// first / last non-null value in input order; a DataFrame using them runs
-/// single-threaded so that order is the input's.
+/// count counts non-null values, count_all counts rows. sum of integers is
+/// int64 (uint64 for unsigned inputs; overflow fails), of decimals a
+/// decimal(38, s), of floats a double; mean is a double. first / last take
+/// the first / last non-null value in input order.
 Aggregation Sum(std::string column, std::string name = "");
 Aggregation Mean(std::string column, std::string name = "");
 Aggregation Min(std::string column, std::string name = "");
@@ -124,6 +139,18 @@ struct WriteDatasetOptions {
   int64_t max_rows_per_file = 0;
 };
 
+/// Options of DataFrame::Join beyond keys.
+struct JoinOptions {
+  JoinKind kind = JoinKind::kInner;
+  /// Appended to right column names that collide with left ones.
+  std::string right_suffix = "_right";
+  /// An extra join condition (SQL) over the left columns and the right ones
+  /// by their output names (suffixed where they collided), e.g.
+  /// "l_suppkey <> l_suppkey_right". Rows pair only when the keys match and
+  /// it is true.
+  std::optional<Expr> condition;
+};
+
 /// What a Flight server answered to a DoPut.
 struct FlightPutResult {
   int64_t rows = 0;
@@ -152,9 +179,21 @@ class DataFrame {
   /// A frame scanning an Arrow dataset (projection and filter pushdown).
   static DataFrame FromDataset(std::shared_ptr<arrow::dataset::Dataset> dataset);
   /// A frame over one file or a directory tree of files (local path or URI
-  /// such as file:///x). Hive-style key=value directories become columns.
-  /// Fails with IOError / Invalid when the path is missing or unreadable.
+  /// such as file:///x; names starting with '.' or '_' are skipped).
+  /// Hive-style key=value directories become columns. Parquet and CSV (with
+  /// a header row, types detected) are read by the engine, only the columns
+  /// and row groups the plan needs; Arrow IPC files are memory-mapped and
+  /// scanned in place. Fails with IOError / Invalid when the path is missing
+  /// or unreadable.
   static arrow::Result<DataFrame> Read(const std::string& path, FileFormat format);
+  /// A frame with `schema` and no rows: binds a plan without data (the
+  /// pipeline checks a spec this way before it runs).
+  static DataFrame FromSchema(std::shared_ptr<arrow::Schema> schema);
+  /// A frame computed by `query`, one SQL SELECT in DuckDB's dialect, that
+  /// reads `inputs` by name as tables, e.g.
+  ///   DataFrame::Sql("select c, sum(x) as s from t group by c", {{"t", frame}})
+  /// A trailing ';' is allowed, more statements are not.
+  static DataFrame Sql(const std::string& query, const std::map<std::string, DataFrame>& inputs);
   /// A frame streaming DoGet(`ticket`) from the Flight server at `location`
   /// (e.g. "grpc://127.0.0.1:4000"). Connects and reads the schema now; the
   /// batches stream when a sink runs. Single use, like FromReader. `headers`
@@ -171,7 +210,7 @@ class DataFrame {
   DataFrame Project(const std::vector<std::pair<std::string, Expr>>& columns) const;
   /// Keeps the rows where `predicate` is true (null counts as false).
   DataFrame Filter(const Expr& predicate) const;
-  /// Filter with a predicate in the expression language (expression_parser.h).
+  /// Filter with a predicate written in SQL (Expr::Sql).
   DataFrame Filter(std::string_view predicate) const;
   /// Adds column `name` = `value`, or replaces it in place if it exists.
   DataFrame WithColumn(const std::string& name, const Expr& value) const;
@@ -180,18 +219,22 @@ class DataFrame {
   DataFrame Rename(const std::vector<std::pair<std::string, std::string>>& renames) const;
   /// Removes `columns`; every one must exist.
   DataFrame Drop(const std::vector<std::string>& columns) const;
-  /// Casts `column` to `type` (safe cast: overflow fails at execution).
+  /// Casts `column` to `type` (overflow and unparsable values fail at
+  /// execution).
   DataFrame Cast(const std::string& column, std::shared_ptr<arrow::DataType> type) const;
   /// Groups by `keys`; finish with Agg(). Output: keys, then aggregates.
   GroupedFrame GroupBy(std::vector<std::string> keys) const;
   /// Aggregates the whole frame into one row.
   DataFrame Agg(const std::vector<Aggregation>& aggregations) const;
-  /// Hash join on left_keys[i] == right_keys[i] (nulls never match).
-  /// Output: left columns, then right columns (not for kSemi / kAnti); right
-  /// columns whose names collide with a left column get `right_suffix`.
+  /// Join on left_keys[i] == right_keys[i] (nulls never match). Output:
+  /// left columns, then right columns (not for kSemi / kAnti); right columns
+  /// whose names collide with a left column get `right_suffix`. kCross takes
+  /// no keys; the other kinds need keys or, through JoinOptions, a condition.
   DataFrame Join(const DataFrame& right, const std::vector<std::string>& left_keys,
                  const std::vector<std::string>& right_keys, JoinKind kind = JoinKind::kInner,
                  const std::string& right_suffix = "_right") const;
+  DataFrame Join(const DataFrame& right, const std::vector<std::string>& left_keys,
+                 const std::vector<std::string>& right_keys, const JoinOptions& options) const;
   /// Sorts by `keys`. Rows with equal keys come in no promised order; add a
   /// unique column as the last key for a total order.
   DataFrame Sort(const std::vector<SortKey>& keys) const;
@@ -210,9 +253,18 @@ class DataFrame {
   DataFrame Limit(int64_t count, int64_t offset = 0) const;
   /// Removes duplicate rows (nulls compare equal). Row order is not kept.
   DataFrame Distinct() const;
-  /// All rows of this frame and `other` (UNION ALL); schemas must be equal.
-  /// The inputs run concurrently and their rows interleave in no set order.
+  /// All rows of this frame and `other` (UNION ALL); column names and types
+  /// must be equal. Rows interleave in no set order.
   DataFrame Union(const DataFrame& other) const;
+
+  // --- execution ---------------------------------------------------------------
+
+  /// This plan, run on `engine` instead of Engine::Default() (the same plan
+  /// otherwise). Operations that follow keep the engine.
+  DataFrame WithEngine(std::shared_ptr<Engine> engine) const;
+  /// The engine the sinks run on (null: the thread's ScopedEngine, else
+  /// Engine::Default()).
+  const std::shared_ptr<Engine>& engine() const { return engine_; }
 
   // --- inspection -----------------------------------------------------------
 
@@ -221,12 +273,17 @@ class DataFrame {
   bool ok() const { return status_.ok(); }
   /// The output schema; the frame's error if it has one.
   arrow::Result<std::shared_ptr<arrow::Schema>> schema() const;
-  /// The plan as an indented tree, root first, with pushdowns shown, e.g.
+  /// The plan as an indented tree, root first, e.g.
   ///   Limit 10
   ///     Sort total DESC NULLS LAST
   ///       Aggregate keys=[category] sum(amount) AS total
-  ///         Scan parquet /data/orders columns=[amount, category] filter=...
+  ///         Scan parquet /data/orders
+  /// then the engine's physical plan for it (over empty inputs), which shows
+  /// the join order and the pushdowns.
   arrow::Result<std::string> Explain() const;
+  /// The SQL statement the plan lowers to, with streams as views named
+  /// "fd_<tag>_<n>" (for reading; sinks register their own).
+  arrow::Result<std::string> ToSql() const;
 
   // --- sinks (each executes the plan) -----------------------------------------
 
@@ -236,7 +293,8 @@ class DataFrame {
   /// when the reader is closed or destroyed.
   arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> Stream() const;
   /// Streams the result into one file at `path` (written to a temporary
-  /// name, renamed on success: a failure leaves no file behind).
+  /// name, renamed on success: a failure leaves no file behind). Parquet and
+  /// CSV (with a header) are written by the engine, IPC by Arrow.
   arrow::Status WriteFile(const std::string& path, FileFormat format) const;
   /// Writes a directory of files, partitioned by options.partition_by. Fails
   /// with AlreadyExists when `directory` exists; on failure nothing is left.
@@ -258,13 +316,30 @@ class DataFrame {
 
  private:
   friend class GroupedFrame;
+  friend Expr Scalar(const DataFrame& plan);
   DataFrame(std::shared_ptr<const internal::PlanNode> node, arrow::Status status);
   static DataFrame Failed(arrow::Status status);
+  DataFrame Failing(arrow::Status status) const;
   DataFrame Then(arrow::Result<std::shared_ptr<const internal::PlanNode>> next) const;
+  arrow::Result<std::shared_ptr<Engine>> ExecutionEngine() const;
 
   std::shared_ptr<const internal::PlanNode> node_;
   arrow::Status status_;
+  std::shared_ptr<Engine> engine_;
 };
+
+/// The single value of `plan` (one column; more than one row fails at
+/// execution, no row gives null) as an expression: a scalar subquery, e.g.
+///   orders.Filter(col("amount") > Scalar(orders.Agg({Mean("amount", "m")})))
+Expr Scalar(const DataFrame& plan);
+
+/// Parses `text`, an expression in DuckDB's SQL dialect whose `$name`
+/// placeholders stand for the scalar sub-plans `scalars` (e.g.
+/// "c_acctbal > $average"). Checks only that the text is one expression and
+/// every placeholder has a sub-plan (Invalid naming the position otherwise);
+/// binding happens where it is used.
+arrow::Result<Expr> ParseExpression(std::string_view text,
+                                    const std::map<std::string, DataFrame>& scalars = {});
 
 /// The result of DataFrame::GroupBy; only Agg() may follow.
 class GroupedFrame {

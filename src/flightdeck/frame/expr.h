@@ -1,50 +1,64 @@
-// flightdeck/frame/expr.h: C++ builders for Arrow compute expressions.
+// flightdeck/frame/expr.h: expressions, as SQL in DuckDB's dialect.
 //
-// Expr wraps arrow::compute::Expression so that ordinary C++ operators build
-// expression trees that Acero evaluates column by column:
+// One expression language everywhere: pipeline specs, frame-query plans,
+// data-node exchanges and this C++ API all write SQL expressions the engine
+// (DuckDB) parses and binds. The builders below compose such text with
+// identifiers quoted and literals typed, so C++ code never splices strings:
 //
 //   using namespace flightdeck::frame;
 //   Expr big = col("amount") * 0.92 > lit(100);
 //   Expr cheap_books = col("category") == lit("books") && col("amount") < 10;
+//   Expr text = Expr::Sql("amount * 0.92 > 100 and category in ('books', 'toys')");
 //
-// Columns are referenced by name and resolved only when a DataFrame binds the
-// expression to its schema, so an unknown column or a type mismatch is
-// reported by the DataFrame operation that uses it. Arithmetic follows Arrow's
-// kernels ("add", "subtract", "multiply", "divide"): integer division of two
-// integers truncates; overflow wraps. Logic is Kleene (SQL) three-valued.
-// All functions here are pure and thread-safe.
+// Columns are resolved only when a DataFrame binds the expression to its
+// input, so an unknown column or a type mismatch is reported by the
+// DataFrame operation that uses it, with the closest column names.
+// Semantics are DuckDB's: `/` divides as doubles (`//` is integer
+// division), integer overflow fails, logic is SQL's three-valued logic,
+// comparisons with null are null. All functions here are pure and
+// thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include <arrow/compute/expression.h>
+#include <arrow/status.h>
 #include <arrow/type_fwd.h>
 
 namespace flightdeck::frame {
 
-/// An immutable expression; a thin value wrapper over arrow::compute::Expression.
-/// Cheap to copy (shares the tree).
+namespace internal {
+struct PlanNode;
+}  // namespace internal
+
+/// An immutable expression: SQL text, plus the sub-plans of the scalar
+/// subqueries it holds (see Scalar in data_frame.h). Cheap to copy.
 class Expr {
  public:
-  /// A null literal of type null.
+  /// The null literal.
   Expr();
-  /// Wraps an existing Arrow expression (implicit, so Arrow expressions can be
-  /// passed wherever an Expr is expected).
-  Expr(arrow::compute::Expression expression);  // NOLINT(runtime/explicit)
-  /// Numeric literal shorthands: `col("x") > 3`. Strings and booleans need
-  /// lit() so that a `const char*` argument is never mistaken for an Expr
-  /// (DataFrame overloads take expression text as strings).
+  /// Numeric literal shorthands: `col("x") > 3` (int is INTEGER, int64_t
+  /// BIGINT, double DOUBLE). Strings and booleans need lit(), so that a
+  /// `const char*` is never mistaken for an expression.
   Expr(int value);      // NOLINT(runtime/explicit)
   Expr(int64_t value);  // NOLINT(runtime/explicit)
   Expr(double value);   // NOLINT(runtime/explicit)
 
-  const arrow::compute::Expression& expression() const { return expression_; }
-  operator const arrow::compute::Expression&() const { return expression_; }  // NOLINT
-  /// Arrow's rendering, e.g. `(multiply(amount, 0.92) > 100)`.
-  std::string ToString() const { return expression_.ToString(); }
+  /// An expression written in SQL (DuckDB's dialect). The text must be one
+  /// expression: quotes and parentheses balanced, no ';' and no comments;
+  /// otherwise the Expr holds an Invalid status naming the position, which
+  /// the DataFrame operation using it reports. Parsing and binding happen
+  /// when a DataFrame uses it.
+  static Expr Sql(std::string text);
+
+  /// The SQL text, e.g. `("amount" * CAST(0.92 AS DOUBLE)) > 100`.
+  const std::string& sql() const { return sql_; }
+  std::string ToString() const { return sql_; }
+  /// OK, or why the expression could not be built.
+  const arrow::Status& status() const { return status_; }
 
   /// `x IS NULL` / `x IS NOT NULL`; never null themselves.
   Expr IsNull() const;
@@ -54,17 +68,42 @@ class Expr {
   Expr IsIn(const std::vector<Expr>& values) const;
   /// `low <= x AND x <= high`.
   Expr Between(const Expr& low, const Expr& high) const;
-  /// Cast to `type`. Floats cast to integers truncate toward zero; integer
-  /// overflow and unparsable strings fail at execution.
-  Expr Cast(std::shared_ptr<arrow::DataType> type) const;
+  /// Cast to `type` (e.g. arrow::float64()). Failing casts (overflow,
+  /// unparsable strings) fail the query.
+  Expr Cast(const std::shared_ptr<arrow::DataType>& type) const;
+  /// `x LIKE pattern` (% and _ wildcards).
+  Expr Like(const std::string& pattern) const;
+
+  /// Scalar sub-plans this expression holds, by placeholder name
+  /// (internal to the frame layer).
+  using Scalars = std::vector<std::pair<std::string, std::shared_ptr<const internal::PlanNode>>>;
+  const Scalars& scalars() const { return scalars_; }
+  /// An expression over the placeholder `$name` of a scalar sub-plan
+  /// (internal: see Scalar in data_frame.h).
+  static Expr Placeholder(std::string name, std::shared_ptr<const internal::PlanNode> plan,
+                          arrow::Status status);
+
+  /// `sql` whose `$name` placeholders stand for `scalars` (internal: see
+  /// ParseExpression in data_frame.h).
+  static Expr WithScalars(std::string sql, Scalars scalars);
+  /// An expression that could not be built; every use reports `status`.
+  static Expr Failed(arrow::Status status);
+
+  /// Composes `format` (with "{0}", "{1}", ... standing for the operands'
+  /// SQL) into a new expression carrying the operands' sub-plans and first
+  /// error. Used by the builders; `format` must be valid SQL around them.
+  static Expr Compose(const std::string& format, const std::vector<Expr>& operands);
 
  private:
-  arrow::compute::Expression expression_;
+  std::string sql_;
+  arrow::Status status_;
+  Scalars scalars_;
 };
 
-/// A reference to the column named `name`.
+/// A reference to the column named `name` (any name: it is quoted).
 Expr col(std::string name);
-/// A literal; `lit(100)` is int64, `lit(0.5)` double, `lit("x")` utf8.
+/// Literals, typed: `lit(100)` INTEGER, `lit(int64_t{1})` BIGINT, `lit(0.5)`
+/// DOUBLE, `lit("x")` VARCHAR, `lit(true)` BOOLEAN.
 Expr lit(int value);
 Expr lit(int64_t value);
 Expr lit(double value);
@@ -72,17 +111,18 @@ Expr lit(bool value);
 Expr lit(const char* value);
 Expr lit(std::string value);
 /// A literal of any Arrow scalar (dates, timestamps, decimals, typed nulls).
-Expr lit(std::shared_ptr<arrow::Scalar> value);
-/// A call to the Arrow compute function `function` (any registered name,
-/// e.g. "utf8_upper", "year", "coalesce") with default options unless given.
-/// Unknown names fail when the expression is bound, not here.
-Expr call(std::string function, std::vector<Expr> arguments,
-          std::shared_ptr<arrow::compute::FunctionOptions> options = nullptr);
+Expr lit(const std::shared_ptr<arrow::Scalar>& value);
+/// A call of the engine's function `function` (e.g. "upper", "year",
+/// "coalesce", "substring"). The name must be an identifier; unknown
+/// functions fail when the expression is bound.
+Expr call(const std::string& function, const std::vector<Expr>& arguments);
 /// `CASE WHEN conditions[i] THEN values[i] ... ELSE otherwise END`; a null
-/// condition counts as false. REQUIRES: conditions.size() == values.size() > 0.
+/// condition counts as false; without `otherwise` unmatched rows are null.
+/// REQUIRES: conditions.size() == values.size() > 0.
+Expr CaseWhen(const std::vector<Expr>& conditions, const std::vector<Expr>& values);
 Expr CaseWhen(const std::vector<Expr>& conditions, const std::vector<Expr>& values,
-              const Expr& otherwise = Expr());
-/// Conjunction / disjunction of all `terms` (literal true / false when empty).
+              const Expr& otherwise);
+/// Conjunction / disjunction of all `terms` (true / false when empty).
 Expr AllOf(const std::vector<Expr>& terms);
 Expr AnyOf(const std::vector<Expr>& terms);
 
@@ -97,7 +137,7 @@ Expr operator<(const Expr& a, const Expr& b);
 Expr operator<=(const Expr& a, const Expr& b);
 Expr operator>(const Expr& a, const Expr& b);
 Expr operator>=(const Expr& a, const Expr& b);
-/// Kleene AND / OR / NOT (null AND false is false, null OR true is true).
+/// SQL AND / OR / NOT (null AND false is false, null OR true is true).
 Expr operator&&(const Expr& a, const Expr& b);
 Expr operator||(const Expr& a, const Expr& b);
 Expr operator!(const Expr& a);

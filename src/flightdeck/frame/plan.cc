@@ -1,345 +1,321 @@
-#include <cstdlib>
-#include <optional>
-#include <set>
-#include <sstream>
-#include <utility>
-
-#include <arrow/acero/options.h>
-#include <arrow/compute/api_scalar.h>
-#include <arrow/compute/initialize.h>
-#include <arrow/dataset/plan.h>
-#include <arrow/dataset/dataset.h>
-#include <arrow/dataset/scanner.h>
-#include <arrow/memory_pool.h>
-#include <arrow/table.h>
-#include <arrow/util/thread_pool.h>
-
-#include "flightdeck/frame/fused_aggregate.h"
 #include "flightdeck/frame/plan_internal.h"
 
+#include <map>
+#include <mutex>
+#include <random>
+#include <regex>
+#include <set>
+
+#include <arrow/record_batch.h>
+#include <arrow/array.h>
+#include <arrow/scalar.h>
+#include <arrow/table.h>
+#include <arrow/type.h>
+
+#include "flightdeck/frame/engine.h"
+#include "flightdeck/frame/session.h"
+#include "flightdeck/frame/sql_text.h"
+
 namespace flightdeck::frame::internal {
-
-namespace ac = arrow::acero;
-namespace cp = arrow::compute;
-namespace ds = arrow::dataset;
-
 namespace {
 
-using Required = std::optional<std::set<std::string>>;
-
-// The Acero declaration of one non-source node over already lowered inputs.
-ac::Declaration LowerOne(const PlanNode& node, std::vector<ac::Declaration::Input> inputs) {
-  switch (node.kind) {
-    case NodeKind::kFilter:
-      return ac::Declaration("filter", std::move(inputs), ac::FilterNodeOptions(node.predicate));
-    case NodeKind::kProject:
-      return ac::Declaration("project", std::move(inputs),
-                             ac::ProjectNodeOptions(node.expressions, node.names));
-    case NodeKind::kAggregate:
-      return ac::Declaration("aggregate", std::move(inputs),
-                             ac::AggregateNodeOptions(node.aggregates, node.keys));
-    case NodeKind::kJoin:
-      return ac::Declaration("hashjoin", std::move(inputs),
-                             ac::HashJoinNodeOptions(node.join_type, node.left_keys, node.right_keys));
-    case NodeKind::kOrderBy:
-      return ac::Declaration("order_by", std::move(inputs),
-                             ac::OrderByNodeOptions(cp::Ordering(node.sort_keys)));
-    case NodeKind::kFetch:
-      return ac::Declaration("fetch", std::move(inputs), ac::FetchNodeOptions(node.offset, node.count));
-    case NodeKind::kUnion:
-      return ac::Declaration("union", std::move(inputs), ac::ExecNodeOptions{});
-    case NodeKind::kSource:
-    case NodeKind::kScan:
-      break;
-  }
-  return node.source;
+std::string RandomTag() {
+  static std::mutex mutex;
+  static std::mt19937_64 generator{std::random_device{}()};
+  std::lock_guard<std::mutex> lock(mutex);
+  char buffer[17];
+  std::snprintf(buffer, sizeof(buffer), "%016llx", static_cast<unsigned long long>(generator()));
+  return buffer;
 }
 
-// Adds the names `expression` reads to `required`; false if it reads a
-// field by position (then nothing below can be pruned).
-bool AddFields(const cp::Expression& expression, std::set<std::string>* required) {
-  for (const arrow::FieldRef& ref : cp::FieldsInExpression(expression)) {
-    if (ref.name() == nullptr) return false;
-    required->insert(*ref.name());
-  }
-  return true;
-}
-
-std::string Join(const std::vector<std::string>& parts) {
-  std::string out;
-  for (const auto& part : parts) {
-    if (!out.empty()) out += ", ";
-    out += part;
-  }
-  return out;
+// Every path from the root to a node counts as one reference.
+void CountReferences(const NodePtr& node, std::map<const PlanNode*, int>& references) {
+  ++references[node.get()];
+  for (const auto& input : node->inputs) CountReferences(input, references);
+  for (const auto& [name, scalar] : node->scalars) CountReferences(scalar, references);
 }
 
 class Lowering {
  public:
-  Lowering(std::vector<std::string>* explain, bool use_threads)
-      : explain_(explain), use_threads_(use_threads) {}
+  Lowering(Session& session, LowerMode mode) : session_(session), mode_(mode), tag_(RandomTag()) {}
 
-  arrow::Result<ac::Declaration> Lower(const PlanNode& node, Required required,
-                                       cp::Expression pushed, int depth) {
-    if (node.kind == NodeKind::kScan) return LowerScan(node, required, pushed, depth);
-    if (node.kind == NodeKind::kAggregate) {
-      if (auto fused = FusedAggregate::Match(node)) {
-        if (!explain_) {
-          // Runs now: an aggregate is a pipeline breaker anyway, and what
-          // is above it gets its small result as a table.
-          ARROW_ASSIGN_OR_RAISE(auto table, fused->Run(ExecutionPool()));
-          return ac::Declaration("table_source", ac::TableSourceNodeOptions(std::move(table)));
-        }
-        Note(depth, node.label + " [" + fused->Describe() + "]");
-        // The rest of the plan is described as Acero would run it (same
-        // columns and pushed filter).
-        return LowerBody(node, required, pushed, depth);
-      }
-    }
-    Note(depth, node.label);
-    return LowerBody(node, required, pushed, depth);
+  arrow::Result<std::string> Statement(const NodePtr& root) {
+    CountReferences(root, references_);
+    root_ = root.get();
+    ARROW_ASSIGN_OR_RAISE(std::string body, Relation(root));
+    if (ctes_.empty()) return "SELECT * FROM " + body + " AS \"fd_result\"";
+    std::string sql = "WITH ";
+    for (size_t i = 0; i < ctes_.size(); ++i) sql += (i ? ",\n" : "") + ctes_[i];
+    return sql + "\nSELECT * FROM " + body + " AS \"fd_result\"";
   }
 
  private:
-  // Lowers `node` (not a scan) and its inputs; `required` as in Lower.
-  arrow::Result<ac::Declaration> LowerBody(const PlanNode& node, Required required, const cp::Expression& pushed, int depth) {
-    if (node.kind == NodeKind::kSource) return node.source;
-
-    std::vector<Required> child_required(node.inputs.size());
-    cp::Expression child_pushed = cp::literal(true);
-    switch (node.kind) {
-      case NodeKind::kFilter:
-        if (required && AddFields(node.predicate, &*required)) child_required[0] = required;
-        child_pushed = pushed.Equals(cp::literal(true)) ? node.predicate : cp::and_(pushed, node.predicate);
-        break;
-      case NodeKind::kProject: {
-        // Only the outputs someone above reads are computed, and only the
-        // columns those read are required below.
-        if (required) {
-          auto pruned = std::make_shared<PlanNode>(node);
-          pruned->expressions.clear();
-          pruned->names.clear();
-          for (size_t i = 0; i < node.names.size(); ++i) {
-            if (!required->count(node.names[i])) continue;
-            pruned->expressions.push_back(node.expressions[i]);
-            pruned->names.push_back(node.names[i]);
-          }
-          return LowerChildren(*pruned, depth);
-        }
-        break;
-      }
-      case NodeKind::kAggregate: {
-        std::set<std::string> fields;
-        bool by_name = true;
-        for (const auto& key : node.keys) {
-          by_name &= key.name() != nullptr;
-          if (key.name()) fields.insert(*key.name());
-        }
-        for (const auto& aggregate : node.aggregates) {
-          for (const auto& target : aggregate.target) {
-            by_name &= target.name() != nullptr;
-            if (target.name()) fields.insert(*target.name());
+  // The node's SQL as a parenthesized query.
+  arrow::Result<std::string> Relation(const NodePtr& node) {
+    if (mode_ == LowerMode::kBindNode && node.get() != root_) {
+      // Binding one node: its inputs are known by their schemas.
+      ARROW_ASSIGN_OR_RAISE(std::string scan, session_.ScanEmpty(node->schema));
+      return "(SELECT * FROM " + scan + ")";
+    }
+    switch (node->kind) {
+      case NodeKind::kStream:
+        return StreamRelation(node);
+      case NodeKind::kFile:
+      case NodeKind::kQuery: {
+        std::string text;
+        for (const auto& part : node->sql) {
+          if (part.input < 0) {
+            text += part.text;
+          } else {
+            ARROW_ASSIGN_OR_RAISE(std::string input, Relation(node->inputs.at(part.input)));
+            text += input;
           }
         }
-        if (by_name) child_required[0] = fields;
-        break;
-      }
-      case NodeKind::kOrderBy:
-        if (required) {
-          bool by_name = true;
-          for (const auto& key : node.sort_keys) {
-            by_name &= key.target.name() != nullptr;
-            if (key.target.name()) required->insert(*key.target.name());
+        if (!node->scalars.empty()) {
+          std::map<std::string, std::string> replacements;
+          for (const auto& [name, scalar] : node->scalars) {
+            ARROW_ASSIGN_OR_RAISE(std::string sub, Relation(scalar));
+            replacements[name] = "(SELECT * FROM " + sub + " AS \"fd_scalar\")";
           }
-          if (by_name) child_required[0] = required;
+          ARROW_ASSIGN_OR_RAISE(text, ReplacePlaceholders(text, replacements));
         }
-        break;
-      case NodeKind::kFetch:
-        child_required[0] = required;
-        break;
-      default:
-        break;  // joins and unions read every column of their inputs
-    }
-    if (node.kind == NodeKind::kProject) return LowerChildren(node, depth);
-    if (node.kind == NodeKind::kFetch && !Ordered(*node.inputs[0])) {
-      return LowerFetchOverUnordered(node, child_required[0], depth);
-    }
-    std::vector<ac::Declaration::Input> inputs;
-    for (size_t i = 0; i < node.inputs.size(); ++i) {
-      ARROW_ASSIGN_OR_RAISE(auto input,
-                            Lower(*node.inputs[i], child_required[i],
-                                  node.kind == NodeKind::kFilter ? child_pushed : cp::literal(true),
-                                  depth + 1));
-      inputs.push_back(std::move(input));
-    }
-    return LowerOne(node, std::move(inputs));
-  }
-
-  // Lowers a projection whose input must provide what its expressions read.
-  arrow::Result<ac::Declaration> LowerChildren(const PlanNode& project, int depth) {
-    Required child_required = std::set<std::string>();
-    for (const auto& expression : project.expressions) {
-      if (!AddFields(expression, &*child_required)) {
-        child_required.reset();
-        break;
+        if (node->kind == NodeKind::kFile) return "(SELECT * FROM " + text + ")";
+        return "(\n" + text + "\n)";
       }
     }
-    ARROW_ASSIGN_OR_RAISE(auto input, Lower(*project.inputs[0], child_required, cp::literal(true), depth + 1));
-    return LowerOne(project, {std::move(input)});
+    return arrow::Status::Invalid("unknown plan node");
   }
 
-  // Whether `node` yields batches in a defined order that Acero tracks.
-  static bool Ordered(const PlanNode& node) {
-    switch (node.kind) {
-      case NodeKind::kSource:
-      case NodeKind::kScan:
-      case NodeKind::kOrderBy:
-        return true;
-      case NodeKind::kFilter:
-      case NodeKind::kProject:
-      case NodeKind::kFetch:
-        return Ordered(*node.inputs[0]);
-      default:
-        return false;  // aggregates, joins and unions emit in no set order
+  arrow::Result<std::string> StreamRelation(const NodePtr& node) {
+    const bool shared = references_[node.get()] > 1;
+    const bool once = node->consumed != nullptr;
+    if (once && shared) {
+      // Read once into a materialized CTE every reference reads.
+      auto it = materialized_.find(node.get());
+      if (it != materialized_.end()) return "(SELECT * FROM " + it->second + ")";
+      ARROW_ASSIGN_OR_RAISE(std::string scan, Register(node));
+      const std::string cte = QuoteIdentifier("fd_" + tag_ + "_m" + std::to_string(ctes_.size()));
+      ctes_.push_back(cte + " AS MATERIALIZED (SELECT * FROM " + scan + ")");
+      materialized_[node.get()] = cte;
+      return "(SELECT * FROM " + cte + ")";
     }
+    // A stream is read once: every reference gets a scan of its own.
+    ARROW_ASSIGN_OR_RAISE(std::string scan, Register(node));
+    return "(SELECT * FROM " + scan + ")";
   }
 
-  // Acero's fetch needs ordered input. Over an unordered one (after a
-  // GroupBy, Join, Union or Distinct) the input runs as its own plan whose
-  // stream, numbered in arrival order, feeds the fetch. Still streaming.
-  arrow::Result<ac::Declaration> LowerFetchOverUnordered(const PlanNode& node, const Required& required,
-                                                         int depth) {
-    ARROW_ASSIGN_OR_RAISE(auto input, Lower(*node.inputs[0], required, cp::literal(true), depth + 1));
-    if (explain_) return LowerOne(node, {std::move(input)});  // describe, never run
-    ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::RecordBatchReader> reader,
-                          ac::DeclarationToReader(std::move(input), use_threads_, ExecutionPool()));
-    ac::Declaration source("record_batch_reader_source",
-                           ac::RecordBatchReaderSourceNodeOptions(std::move(reader)));
-    return LowerOne(node, {std::move(source)});
+  arrow::Result<std::string> Register(const NodePtr& node) {
+    if (mode_ != LowerMode::kExecute) return session_.ScanEmpty(node->schema);
+    ARROW_ASSIGN_OR_RAISE(auto reader, node->open());
+    return session_.Scan(std::move(reader), node->rows);
   }
 
-  arrow::Result<ac::Declaration> LowerScan(const PlanNode& node, const Required& required,
-                                           const cp::Expression& pushed, int depth) {
-    std::vector<std::string> columns;
-    for (const auto& field : node.schema->fields()) {
-      if (!required || required->count(field->name())) columns.push_back(field->name());
-    }
-    auto options = std::make_shared<ds::ScanOptions>();
-    options->dataset_schema = node.dataset->schema();
-    options->use_threads = true;  // decode columns of a row group in parallel
-    options->pool = ExecutionPool();
-    // A short readahead bounds memory in flight (default 16 batches); it
-    // costs no speed on our benchmarks and saves page-faulting fresh buffers.
-    options->batch_readahead = 4;
-    ARROW_ASSIGN_OR_RAISE(options->filter, pushed.Bind(*node.dataset->schema()));
-    ARROW_ASSIGN_OR_RAISE(auto projection,
-                          ds::ProjectionDescr::FromNames(columns, *node.dataset->schema()));
-    ds::SetProjection(options.get(), std::move(projection));
-    std::string line = node.label + " columns=[" + Join(columns) + "]";
-    if (!pushed.Equals(cp::literal(true))) line += " filter=" + pushed.ToString();
-    Note(depth, line);
-    // Implicit ordering numbers batches in the order they leave the scan,
-    // so that Limit above a scan is deterministic (and Acero's fetch has the
-    // order it needs). Sequenced output makes that order the file order
-    // across the files of a directory too: files are still read ahead
-    // concurrently, but emitted one after another (within one file, row
-    // groups are in order either way).
-    ac::Declaration scan("scan", ds::ScanNodeOptions(node.dataset, options,
-                                                     /*require_sequenced_output=*/true,
-                                                     /*implicit_ordering=*/true));
-    // The scan node adds fragment bookkeeping columns; keep only ours.
-    std::vector<cp::Expression> refs;
-    for (const auto& column : columns) refs.push_back(cp::field_ref(column));
-    return ac::Declaration::Sequence(
-        {std::move(scan), ac::Declaration("project", ac::ProjectNodeOptions(refs, columns))});
-  }
-
-  void Note(int depth, const std::string& line) {
-    if (explain_) explain_->push_back(std::string(2 * depth, ' ') + line);
-  }
-
-  std::vector<std::string>* explain_;
-  bool use_threads_;
+  Session& session_;
+  LowerMode mode_;
+  std::string tag_;
+  const PlanNode* root_ = nullptr;
+  std::map<const PlanNode*, int> references_;
+  std::map<const PlanNode*, std::string> materialized_;
+  std::vector<std::string> ctes_;
 };
 
-// The output schema of `declaration`, planned (validated) but not run. A
-// one-thread executor lets order-dependent aggregates (first, last) plan.
-arrow::Result<std::shared_ptr<arrow::Schema>> SchemaOf(const ac::Declaration& declaration) {
-  static auto* pool = new std::shared_ptr<arrow::internal::ThreadPool>(
-      arrow::internal::ThreadPool::Make(1).ValueOrDie());
-  cp::ExecContext context(arrow::default_memory_pool(), pool->get());
-  ARROW_ASSIGN_OR_RAISE(auto plan, ac::ExecPlan::Make(context));
-  ARROW_ASSIGN_OR_RAISE(ac::ExecNode * node, declaration.AddToPlan(plan.get()));
-  return node->output_schema();
+arrow::Status ClaimSources(const PlanNode& node) {
+  if (node.consumed && node.consumed->exchange(true)) {
+    return arrow::Status::Invalid(
+        "this DataFrame reads a one-shot stream (RecordBatchReader or Flight ticket) that an "
+        "earlier execution already consumed");
+  }
+  for (const auto& input : node.inputs) ARROW_RETURN_NOT_OK(ClaimSources(*input));
+  for (const auto& [name, scalar] : node.scalars) ARROW_RETURN_NOT_OK(ClaimSources(*scalar));
+  return arrow::Status::OK();
 }
+
+void ExplainInto(const NodePtr& node, int depth, std::string& out) {
+  out += std::string(static_cast<size_t>(depth) * 2, ' ') + node->label + "\n";
+  for (const auto& input : node->inputs) ExplainInto(input, depth + 1, out);
+  for (const auto& [name, scalar] : node->scalars) {
+    out += std::string(static_cast<size_t>(depth + 1) * 2, ' ') + "$" + name + " :=\n";
+    ExplainInto(scalar, depth + 2, out);
+  }
+}
+
+std::string JoinNames(const std::vector<std::string>& names, size_t limit = 50) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < limit; ++i) out += (i ? ", " : "") + names[i];
+  if (names.size() > limit) out += ", ... (" + std::to_string(names.size()) + " in all)";
+  return out;
+}
+
+// File scans of the plan (their labels), for errors that do not say which
+// input failed.
+void FileLabels(const NodePtr& node, std::vector<std::string>& labels) {
+  if (node->kind == NodeKind::kFile) labels.push_back(node->label);
+  for (const auto& input : node->inputs) FileLabels(input, labels);
+  for (const auto& [name, scalar] : node->scalars) FileLabels(scalar, labels);
+}
+
+arrow::Status WithInputs(const arrow::Status& status, const NodePtr& root) {
+  if (status.ok()) return status;
+  std::vector<std::string> labels;
+  FileLabels(root, labels);
+  if (labels.empty()) return status;
+  for (const auto& label : labels) {
+    const auto path = label.substr(label.find(' ', 5) + 1);
+    if (status.message().find(path.substr(0, path.find(" ("))) != std::string::npos) return status;
+  }
+  std::string inputs;
+  for (size_t i = 0; i < labels.size() && i < 5; ++i) inputs += (i ? "; " : "") + labels[i];
+  return status.WithMessage(status.message(), " (inputs: ", inputs, labels.size() > 5 ? "; ..." : "", ")");
+}
+
+// Errors of a result name the file inputs of the plan.
+class AnnotatedReader : public arrow::RecordBatchReader {
+ public:
+  AnnotatedReader(std::unique_ptr<arrow::RecordBatchReader> inner, NodePtr root)
+      : inner_(std::move(inner)), root_(std::move(root)) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
+    return WithInputs(inner_->ReadNext(batch), root_);
+  }
+  arrow::Status Close() override { return inner_->Close(); }
+
+ private:
+  std::unique_ptr<arrow::RecordBatchReader> inner_;
+  NodePtr root_;
+};
 
 }  // namespace
 
-arrow::Status EnsureInitialized() {
-  static const arrow::Status status = [] {
-    ARROW_RETURN_NOT_OK(cp::Initialize());
-    ds::internal::Initialize();
-    return arrow::Status::OK();
-  }();
-  return status;
+arrow::Result<std::string> LowerToSql(const NodePtr& root, Session& session, LowerMode mode) {
+  return Lowering(session, mode).Statement(root);
 }
 
-arrow::MemoryPool* ExecutionPool() {
-  static arrow::MemoryPool* const pool = [] {
-    if (const char* chosen = std::getenv("ARROW_DEFAULT_MEMORY_POOL"); chosen && *chosen) {
-      return arrow::default_memory_pool();
-    }
-    arrow::MemoryPool* jemalloc = nullptr;
-    if (arrow::jemalloc_memory_pool(&jemalloc).ok() && jemalloc != nullptr) return jemalloc;
-    return arrow::system_memory_pool();
+arrow::Result<std::shared_ptr<Engine>> BindEngine() {
+  static std::once_flag once;
+  static arrow::Result<std::shared_ptr<Engine>>* engine = nullptr;
+  std::call_once(once, [] {
+    // Never destroyed, like Engine::Default(). Binding reads file footers
+    // (external access) and never spills.
+    engine = new arrow::Result<std::shared_ptr<Engine>>(
+        Engine::Open({.threads = 1, .memory_limit = int64_t{256} << 20}));
+    if (engine->ok()) new std::shared_ptr<Engine>(**engine);
+  });
+  return *engine;
+}
+
+arrow::Result<std::shared_ptr<arrow::Schema>> BindSchema(const NodePtr& node, const std::string& op) {
+  ARROW_ASSIGN_OR_RAISE(auto engine, BindEngine());
+  ARROW_ASSIGN_OR_RAISE(auto session, engine->Connect());
+  auto bound = [&]() -> arrow::Result<std::shared_ptr<arrow::Schema>> {
+    ARROW_ASSIGN_OR_RAISE(std::string sql, LowerToSql(node, *session, LowerMode::kBindNode));
+    return session->Schema(sql);
   }();
-  return pool;
+  if (!bound.ok()) return bound.status().WithMessage(op, ": ", bound.status().message());
+  return bound;
 }
 
 arrow::Result<NodePtr> Finish(std::shared_ptr<PlanNode> node, const std::string& op) {
-  ARROW_RETURN_NOT_OK(EnsureInitialized());
-  if (node->kind != NodeKind::kSource && node->kind != NodeKind::kScan) {
-    std::vector<ac::Declaration::Input> inputs;
-    for (const auto& input : node->inputs) {
-      node->needs_order |= input->needs_order;
-      ARROW_ASSIGN_OR_RAISE(auto empty, arrow::Table::MakeEmpty(input->schema));
-      inputs.push_back(ac::Declaration("table_source", ac::TableSourceNodeOptions(empty)));
-    }
-    auto schema = SchemaOf(LowerOne(*node, std::move(inputs)));
-    if (!schema.ok()) {
-      // Planning errors here come from the caller's arguments (unknown
-      // columns, no kernel for the argument types): bad input.
-      return arrow::Status::Invalid(op, ": ", schema.status().message());
-    }
-    node->schema = *schema;
+  ARROW_ASSIGN_OR_RAISE(node->schema, BindSchema(node, op));
+  return node;
+}
+
+// The batches of a stream as they are, behind the RecordBatchReader
+// interface sinks take.
+class PassThroughReader : public arrow::RecordBatchReader {
+ public:
+  explicit PassThroughReader(std::shared_ptr<arrow::RecordBatchReader> inner) : inner_(std::move(inner)) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override { return inner_->ReadNext(batch); }
+  arrow::Status Close() override { return inner_->Close(); }
+
+ private:
+  std::shared_ptr<arrow::RecordBatchReader> inner_;
+};
+
+arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> Execute(const NodePtr& root,
+                                                                 const std::shared_ptr<Engine>& engine) {
+  ARROW_RETURN_NOT_OK(ClaimSources(*root));
+  if (root->kind == NodeKind::kStream) {
+    // Nothing to compute: the source's own batches, types and nullability
+    // as they are.
+    ARROW_ASSIGN_OR_RAISE(auto reader, root->open());
+    return std::make_unique<PassThroughReader>(std::move(reader));
   }
-  return NodePtr(std::move(node));
+  ARROW_ASSIGN_OR_RAISE(std::unique_ptr<Session> connected, engine->Connect());
+  std::shared_ptr<Session> session = std::move(connected);
+  ARROW_ASSIGN_OR_RAISE(std::string sql, LowerToSql(root, *session, LowerMode::kExecute));
+  auto reader = Session::Query(std::move(session), sql);
+  if (!reader.ok()) return WithInputs(reader.status(), root);
+  return std::make_unique<AnnotatedReader>(*std::move(reader), root);
 }
 
-arrow::Result<ac::Declaration> Lower(const NodePtr& root) {
-  ARROW_RETURN_NOT_OK(EnsureInitialized());
-  return Lowering(nullptr, !NeedsOrder(root)).Lower(*root, std::nullopt, cp::literal(true), 0);
+arrow::Status ExecuteStatement(const NodePtr& root, const std::shared_ptr<Engine>& engine,
+                               const std::function<std::string(const std::string&)>& make_statement) {
+  ARROW_RETURN_NOT_OK(ClaimSources(*root));
+  ARROW_ASSIGN_OR_RAISE(auto session, engine->Connect());
+  ARROW_ASSIGN_OR_RAISE(std::string sql, LowerToSql(root, *session, LowerMode::kExecute));
+  return WithInputs(session->Execute(make_statement(sql)), root);
 }
 
-bool NeedsOrder(const NodePtr& root) { return root->needs_order; }
-
-std::string ExplainPlan(const NodePtr& root) {
-  std::vector<std::string> lines;
-  auto lowered = Lowering(&lines, !NeedsOrder(root)).Lower(*root, std::nullopt, cp::literal(true), 0);
-  std::ostringstream out;
-  for (const auto& line : lines) out << line << "\n";
-  if (!lowered.ok()) out << "(cannot be lowered: " << lowered.status().ToString() << ")\n";
-  return out.str();
+arrow::Result<std::string> ExplainPlan(const NodePtr& root) {
+  std::string out;
+  ExplainInto(root, 0, out);
+  ARROW_ASSIGN_OR_RAISE(auto engine, BindEngine());
+  ARROW_ASSIGN_OR_RAISE(std::unique_ptr<Session> connected, engine->Connect());
+  std::shared_ptr<Session> session = std::move(connected);
+  ARROW_ASSIGN_OR_RAISE(std::string sql, LowerToSql(root, *session, LowerMode::kBindPlan));
+  ARROW_ASSIGN_OR_RAISE(auto reader, Session::Query(session, "EXPLAIN " + sql));
+  ARROW_ASSIGN_OR_RAISE(auto table, reader->ToTable());
+  out += "\nEngine plan (DuckDB, over empty inputs):\n";
+  if (table->num_columns() >= 2) {
+    for (const auto& chunk : table->column(1)->chunks()) {
+      for (int64_t i = 0; i < chunk->length(); ++i) {
+        ARROW_ASSIGN_OR_RAISE(auto value, chunk->GetScalar(i));
+        if (value->is_valid) out += value->ToString() + "\n";
+      }
+    }
+  }
+  return out;
 }
 
-arrow::Status CheckColumn(const arrow::Schema& schema, const std::string& name,
-                          const std::string& op) {
-  const auto indices = schema.GetAllFieldIndices(name);
-  if (indices.size() == 1) return arrow::Status::OK();
-  std::vector<std::string> names;
-  for (const auto& field : schema.fields()) names.push_back(field->name());
-  return arrow::Status::Invalid(op, ": ", indices.empty() ? "unknown" : "ambiguous", " column '",
-                                name, "' (columns: ", Join(names), ")");
+arrow::Status CheckColumn(const arrow::Schema& schema, const std::string& name, const std::string& op) {
+  if (schema.GetFieldIndex(name) >= 0) return arrow::Status::OK();
+  if (!schema.GetAllFieldIndices(name).empty()) {
+    return arrow::Status::Invalid(op, ": column '", name, "' is ambiguous (", schema.GetAllFieldIndices(name).size(),
+                                  " columns have that name)");
+  }
+  const auto names = schema.field_names();
+  const auto closest = ClosestNames(name, names);
+  return arrow::Status::Invalid(op, ": unknown column '", name, "'",
+                                closest.empty() ? "" : " (did you mean " + JoinNames(closest) + "?)",
+                                "; columns: ", JoinNames(names));
+}
+
+arrow::Status ExplainBindError(const arrow::Status& error, const std::string& raw, const std::string& op,
+                               const std::string& text, const std::string& sql, size_t offset,
+                               const arrow::Schema* schema) {
+  const std::string& message = error.message();
+  std::string where;
+  const size_t position = ErrorPosition(raw, sql);
+  // Up to two characters past the text: the engine points at what follows
+  // an expression cut short (our newline and closing parenthesis).
+  if (position != std::string::npos && offset != std::string::npos && position >= offset &&
+      position <= offset + text.size() + 2) {
+    where.append("\n").append(CaretUnder(text, std::min(position - offset, text.size())));
+    if (position - offset >= text.size() && message.find("syntax error") != std::string::npos) {
+      return arrow::Status::Invalid(op, " '", text, "': syntax error: the expression ends too early", where);
+    }
+  }
+  static const std::regex kUnknownColumn(R"re(Referenced column "([^"]*)" not found)re");
+  std::smatch match;
+  if (schema != nullptr && std::regex_search(message, match, kUnknownColumn)) {
+    const auto names = schema->field_names();
+    const auto closest = ClosestNames(match[1].str(), names);
+    return arrow::Status::Invalid(op, " '", text, "': unknown column '", match[1].str(), "'",
+                                  closest.empty() ? "" : " (did you mean " + JoinNames(closest) + "?)",
+                                  "; columns: ", JoinNames(names), where);
+  }
+  return error.WithMessage(op, " '", text, "': ", message, where);
 }
 
 }  // namespace flightdeck::frame::internal

@@ -1,105 +1,142 @@
-// flightdeck/frame/plan_internal.h: the logical plan behind DataFrame and
-// its lowering to an Acero Declaration. Internal to the frame layer.
+// flightdeck/frame/plan_internal.h: the logical plan behind DataFrame and its
+// lowering to one SQL statement. Internal to the frame layer.
 //
 // A plan is a tree of immutable PlanNodes. Each node knows its output schema,
-// computed when it is made, so that errors surface at the operation that
-// caused them. Lowering rewrites the tree into Acero nodes and applies two
-// optimizations to dataset scans: column pruning (only columns that some node
-// above reads are decoded) and filter pushdown (filters directly above a scan
-// become the scan's filter, which skips Parquet row groups by statistics).
+// computed when it is made by binding the plan so far in the engine against
+// empty inputs of the same schemas (no data is read), so errors surface at
+// the operation that caused them.
+//
+// There are three kinds of nodes:
+//  - a stream: Arrow batches from a table, a reader, a Flight stream or an
+//    Arrow dataset, scanned in place by the engine (arrow_scan.h);
+//  - a file scan the engine performs itself (read_parquet / read_csv, with
+//    its projection and filter pushdown);
+//  - a query: SQL text around its inputs' SQL, e.g.
+//      SELECT * FROM <input 0> AS "fd_t" WHERE (amount > 10)
+// Lowering nests the inputs' SQL as subqueries; DuckDB's optimizer flattens
+// them, orders joins and pushes projections and filters into the scans.
 #pragma once
 
 #include <atomic>
-#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <arrow/acero/exec_plan.h>
-#include <arrow/acero/options.h>
-#include <arrow/compute/api_aggregate.h>
-#include <arrow/compute/expression.h>
-#include <arrow/compute/ordering.h>
-#include <arrow/dataset/type_fwd.h>
+#include <arrow/record_batch.h>
 #include <arrow/result.h>
 #include <arrow/type_fwd.h>
 
+#include "flightdeck/frame/expr.h"
+
+namespace flightdeck::frame {
+class Engine;
+}  // namespace flightdeck::frame
+
 namespace flightdeck::frame::internal {
 
-enum class NodeKind { kSource, kScan, kFilter, kProject, kAggregate, kJoin, kOrderBy, kFetch, kUnion };
+class Session;
 
-/// One operation of a plan. Immutable once made; shared between DataFrames.
+enum class NodeKind { kStream, kFile, kQuery };
+
+/// A piece of a node's SQL: literal text, or (input >= 0) the SQL of that
+/// input as a parenthesized query.
+struct SqlPart {
+  std::string text;
+  int input = -1;
+};
+
 struct PlanNode {
-  NodeKind kind = NodeKind::kSource;
+  NodeKind kind = NodeKind::kQuery;
   std::vector<std::shared_ptr<const PlanNode>> inputs;
   std::shared_ptr<arrow::Schema> schema;
   /// One line for Explain().
   std::string label;
-  /// The plan must run single-threaded to keep input order (first / last).
-  bool needs_order = false;
 
-  // kSource: a ready Acero source declaration (table, reader).
-  arrow::acero::Declaration source;
-  // kSource over a one-shot stream: set once an execution has claimed it.
+  // kStream: opens the batches anew for each execution (or once: see
+  // `consumed`).
+  std::function<arrow::Result<std::shared_ptr<arrow::RecordBatchReader>>()> open;
+  /// Set for one-shot streams (a reader, a Flight stream): true once an
+  /// execution has claimed it.
   std::shared_ptr<std::atomic<bool>> consumed;
-  // kScan
-  std::shared_ptr<arrow::dataset::Dataset> dataset;
-  // kFilter
-  arrow::compute::Expression predicate;
-  // kProject
-  std::vector<arrow::compute::Expression> expressions;
-  std::vector<std::string> names;
-  // kAggregate
-  std::vector<arrow::compute::Aggregate> aggregates;
-  std::vector<arrow::FieldRef> keys;
-  // kJoin (the right input is already renamed so that names do not collide)
-  arrow::acero::JoinType join_type = arrow::acero::JoinType::INNER;
-  std::vector<arrow::FieldRef> left_keys;
-  std::vector<arrow::FieldRef> right_keys;
-  // kOrderBy
-  std::vector<arrow::compute::SortKey> sort_keys;
-  // kFetch
-  int64_t offset = 0;
-  int64_t count = 0;
+  /// The stream's row count when known (tables), else -1: the optimizer's
+  /// estimate for join ordering.
+  int64_t rows = -1;
+
+  /// kFile: the table function call (read_parquet([...], ...)).
+  /// kQuery: the statement, its text parts around its inputs.
+  std::vector<SqlPart> sql;
+  /// Scalar sub-plans whose `$name` placeholders the text parts hold.
+  Expr::Scalars scalars;
 };
 
 using NodePtr = std::shared_ptr<const PlanNode>;
 
-/// Registers Arrow's compute kernels (Arrow >= 21 keeps them in a separate
-/// library that must be initialized) and the dataset's Acero nodes, once.
-/// Thread-safe; cheap after the first call.
-arrow::Status EnsureInitialized();
+/// Builds SqlParts: strings are text, In(i) is input i.
+struct In {
+  int input;
+};
+template <typename... Parts>
+std::vector<SqlPart> Sql(Parts&&... parts) {
+  std::vector<SqlPart> out;
+  auto add = [&](auto&& part) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(part)>, In>) {
+      out.push_back(SqlPart{"", part.input});
+    } else {
+      out.push_back(SqlPart{std::string(part), -1});
+    }
+  };
+  (add(std::forward<Parts>(parts)), ...);
+  return out;
+}
 
-/// Makes `node` (inputs and payload set) complete: computes its schema by
-/// planning it over empty inputs, which also validates it. Errors carry the
-/// operation name `op`.
+enum class LowerMode {
+  /// The plan as it runs: streams opened and registered.
+  kExecute,
+  /// The whole plan over empty streams of the same schemas (EXPLAIN).
+  kBindPlan,
+  /// Only the root node, its inputs (and scalar sub-plans) standing in as
+  /// empty streams of their schemas: binding one operation costs the same
+  /// however long the plan below it is.
+  kBindNode,
+};
+
+/// The one SQL statement computing `root`, with the streams it reads
+/// registered in `session` as `mode` says.
+arrow::Result<std::string> LowerToSql(const NodePtr& root, Session& session, LowerMode mode);
+
+/// The engine that binds plans: a small process-wide database.
+arrow::Result<std::shared_ptr<Engine>> BindEngine();
+
+/// The schema `node` produces (inputs and SQL set), found by binding it;
+/// errors are prefixed with the operation `op`.
+arrow::Result<std::shared_ptr<arrow::Schema>> BindSchema(const NodePtr& node, const std::string& op);
+
+/// Makes `node` complete: fills in its schema by binding it. Errors carry
+/// the operation name `op`.
 arrow::Result<NodePtr> Finish(std::shared_ptr<PlanNode> node, const std::string& op);
 
-/// The Acero declaration for the plan rooted at `root`, optimized. May start
-/// executing parts of the plan (a Limit over unordered input runs its input
-/// as a separate streaming plan; an aggregate the fused path takes, see
-/// fused_aggregate.h, runs to completion and becomes a table source): call
-/// only to execute the result.
-arrow::Result<arrow::acero::Declaration> Lower(const NodePtr& root);
+/// Runs the plan on `engine`; its rows stream as produced.
+arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> Execute(const NodePtr& root,
+                                                                 const std::shared_ptr<Engine>& engine);
 
-/// The memory pool plans execute with (scans, Acero nodes, results).
-/// Arrow's default is mimalloc, which with transparent huge pages keeps
-/// faulting in and zeroing fresh 2 MiB pages as decoded column buffers churn
-/// through a scan (a fifth of the CPU time of a Parquet aggregation). Frames
-/// therefore use Arrow's jemalloc pool when this Arrow build has it, else
-/// the system allocator, unless ARROW_DEFAULT_MEMORY_POOL names a pool, which
-/// is then respected. Thread-safe; the pool lives as long as the process.
-arrow::MemoryPool* ExecutionPool();
+/// Runs `make_statement(sql of the plan)` on `engine` for its effect (COPY).
+arrow::Status ExecuteStatement(const NodePtr& root, const std::shared_ptr<Engine>& engine,
+                               const std::function<std::string(const std::string&)>& make_statement);
 
-/// Whether any node of the plan needs single-threaded execution.
-bool NeedsOrder(const NodePtr& root);
+/// Explain() text: our plan as an indented tree, then the engine's plan.
+arrow::Result<std::string> ExplainPlan(const NodePtr& root);
 
-/// Explain() text of the plan rooted at `root`.
-std::string ExplainPlan(const NodePtr& root);
+/// Fails with Invalid naming `op`, the unknown column, the closest names and
+/// the columns there are, unless `schema` has a field named `name`.
+arrow::Status CheckColumn(const arrow::Schema& schema, const std::string& name, const std::string& op);
 
-/// Fails with Invalid naming `op`, the unknown column and the columns there
-/// are, unless `schema` has exactly one field named `name`.
-arrow::Status CheckColumn(const arrow::Schema& schema, const std::string& name,
-                          const std::string& op);
+/// Rewrites a bind error of `text` (an expression or query the user wrote,
+/// placed at `offset` in `sql`) for the user: the operation, the text, a
+/// caret under the position the engine's raw message `raw` pointed at, and
+/// for an unknown column the closest names in `schema`.
+arrow::Status ExplainBindError(const arrow::Status& error, const std::string& raw, const std::string& op,
+                               const std::string& text, const std::string& sql, size_t offset,
+                               const arrow::Schema* schema);
 
 }  // namespace flightdeck::frame::internal

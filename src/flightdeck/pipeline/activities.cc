@@ -1,5 +1,9 @@
 #include "flightdeck/pipeline/activities.h"
 
+#include <optional>
+
+#include "flightdeck/frame/engine.h"
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -184,7 +188,18 @@ arrow::Result<DatasetRef> RunChain(const PipelineSpec& spec, const std::string& 
 
 }  // namespace
 
-arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
+arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
+                                         std::shared_ptr<frame::EnginePool> engines) {
+  // The engine of the activity slot for the activity's duration.
+  struct SlotEngine {
+    std::optional<frame::EnginePool::Lease> lease;
+    std::optional<frame::ScopedEngine> scope;
+    explicit SlotEngine(const std::shared_ptr<frame::EnginePool>& pool) {
+      if (!pool) return;
+      lease.emplace(pool->Acquire());
+      scope.emplace(lease->engine());
+    }
+  };
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kPrepareActivity,
       [](ActivityContext&, std::string yaml, std::string origin) -> arrow::Result<std::string> {
@@ -192,8 +207,9 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
         return Classify(StoreSpec(spec, yaml));
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kPartitionActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
+      kPartitionActivity, [engines](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
         const ActivityKeepAlive keep_alive(ctx);
+        const SlotEngine engine(engines);
         if (!task.yaml.empty()) {
           // No prepare ran: store the spec first, as prepare would have.
           ARROW_ASSIGN_OR_RAISE(auto parsed, Classify(ParsePipelineSpec(task.yaml, task.origin)));
@@ -214,8 +230,9 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
         return ForHistory(*spec, std::move(output));
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kCombineActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
+      kCombineActivity, [engines](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
         const ActivityKeepAlive keep_alive(ctx);
+        const SlotEngine engine(engines);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
         std::vector<DatasetRef> inputs;
         for (size_t i = 0; i < task.inputs.size(); ++i) {
@@ -230,8 +247,9 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
         return ForHistory(*spec, std::move(output));
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kLoadActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<std::string> {
+      kLoadActivity, [engines](ActivityContext& ctx, StageTask task) -> arrow::Result<std::string> {
         const ActivityKeepAlive keep_alive(ctx);
+        const SlotEngine engine(engines);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
         ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
         ARROW_ASSIGN_OR_RAISE(std::string staged,
@@ -240,8 +258,9 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker) {
         return std::filesystem::path(staged).filename().string();
       }));
   return worker.RegisterActivity(
-      kCommitActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Status {
+      kCommitActivity, [engines](ActivityContext& ctx, StageTask task) -> arrow::Status {
         const ActivityKeepAlive keep_alive(ctx);
+        const SlotEngine engine(engines);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
         std::vector<std::string> staged;
         for (const auto& name : task.parts) {

@@ -45,6 +45,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,10 @@
 namespace flightdeck::temporal {
 class Worker;
 }  // namespace flightdeck::temporal
+
+namespace flightdeck::frame {
+class EnginePool;
+}  // namespace flightdeck::frame
 
 namespace flightdeck::pipeline {
 
@@ -117,6 +122,11 @@ std::string ExpandTicket(const std::string& tenant, const std::string& compact);
 
 /// Registers the five activities on `worker`. REQUIRES: before
 /// worker.Start(). AlreadyExists when a name is taken.
-arrow::Status RegisterPipelineActivities(temporal::Worker& worker);
+/// Registers the stage activities. Each runs its DataFrames on an engine
+/// leased from `engines` for its duration (one per activity slot: memory
+/// limit, spill folder and threads of its own); null: the process's default
+/// engine.
+arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
+                                         std::shared_ptr<frame::EnginePool> engines = nullptr);
 
 }  // namespace flightdeck::pipeline

@@ -422,9 +422,9 @@ Task<json> PipelineWorkflow(WorkflowContext& ctx, std::string spec_yaml, std::st
                  {"runs", state->runs}};
 }
 
-arrow::Status RegisterPipeline(temporal::Worker& worker) {
+arrow::Status RegisterPipeline(temporal::Worker& worker, std::shared_ptr<frame::EnginePool> engines) {
   ARROW_RETURN_NOT_OK(worker.RegisterWorkflow(kPipelineWorkflow, &PipelineWorkflow));
-  return RegisterPipelineActivities(worker);
+  return RegisterPipelineActivities(worker, std::move(engines));
 }
 
 }  // namespace flightdeck::pipeline

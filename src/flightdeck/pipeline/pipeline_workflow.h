@@ -53,11 +53,13 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include <arrow/status.h>
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/frame/engine.h"
 #include "flightdeck/temporal/workflow/api.h"
 
 namespace flightdeck::temporal {
@@ -89,7 +91,9 @@ temporal::workflow::Task<nlohmann::json> PipelineWorkflow(temporal::workflow::Wo
                                                           nlohmann::json carried);
 
 /// Registers PipelineWorkflow as kPipelineWorkflow and the stage activities
-/// (activities.h) on `worker`. REQUIRES: before worker.Start().
-arrow::Status RegisterPipeline(temporal::Worker& worker);
+/// (activities.h) on `worker`, the activities running on engines leased from
+/// `engines` (null: the process's default engine). REQUIRES: before
+/// worker.Start().
+arrow::Status RegisterPipeline(temporal::Worker& worker, std::shared_ptr<frame::EnginePool> engines = nullptr);
 
 }  // namespace flightdeck::pipeline

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -23,7 +24,8 @@
 #include <arrow/util/base64.h>
 #include <nlohmann/json.hpp>
 
-#include "flightdeck/frame/expression_parser.h"
+#include "flightdeck/frame/data_frame.h"
+#include "flightdeck/frame/sql_text.h"
 #include "flightdeck/frame/generate.h"
 
 namespace flightdeck::pipeline {
@@ -354,6 +356,20 @@ arrow::Result<DataFrame> ReadRef(const PipelineSpec& spec, const DatasetRef& ref
   return frame;
 }
 
+// Whether `needed` names `column`; SQL identifiers are case-insensitive.
+bool Mentions(const std::set<std::string>& needed, const std::string& column) {
+  if (needed.count(column)) return true;
+  auto lower = [](std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+  };
+  const std::string wanted = lower(column);
+  for (const auto& name : needed) {
+    if (lower(name) == wanted) return true;
+  }
+  return false;
+}
+
 arrow::Status CheckRun(const std::string& run) {
   if (run.empty() || run.size() > 200 || run.find_first_of("/\\") != std::string::npos ||
       run == "." || run == "..") {
@@ -462,13 +478,12 @@ arrow::Result<DataFrame> ReadSourcePartition(const PipelineSpec& spec, int32_t p
 
 std::optional<std::set<std::string>> SourceColumnsNeeded(const PipelineSpec& spec) {
   std::optional<std::set<std::string>> needed;  // nullopt: every column
+  // Every identifier an expression mentions (keywords and function names
+  // too): a superset of the columns it reads, which Extract intersects with
+  // the source's columns.
   auto read = [&](const std::string& text) -> bool {
-    auto expr = frame::ParseExpression(text);
-    if (!expr.ok()) return false;
-    for (const auto& ref : arrow::compute::FieldsInExpression(expr->expression())) {
-      if (ref.name() == nullptr) return false;
-      needed->insert(*ref.name());
-    }
+    if (!frame::CheckExpressionText(text, "expression").ok()) return false;
+    for (const auto& name : frame::MentionedIdentifiers(text)) needed->insert(name);
     return true;
   };
   for (auto stage = spec.stages.rbegin(); stage != spec.stages.rend(); ++stage) {
@@ -548,7 +563,7 @@ arrow::Result<DatasetRef> Extract(const PipelineSpec& spec, const std::string& r
     std::vector<std::string> columns;
     if (needed) {
       for (const char* name : {"id", "customer", "amount", "category", "ts"}) {
-        if (needed->count(name)) columns.push_back(name);
+        if (Mentions(*needed, name)) columns.push_back(name);
       }
       if (columns.empty()) columns.push_back("id");  // the rows still count
     }
@@ -570,7 +585,7 @@ arrow::Result<DatasetRef> Extract(const PipelineSpec& spec, const std::string& r
         ARROW_ASSIGN_OR_RAISE(auto schema, rows.schema());
         std::vector<std::string> columns;
         for (const auto& field : schema->fields()) {
-          if (needed->count(field->name())) columns.push_back(field->name());
+          if (Mentions(*needed, field->name())) columns.push_back(field->name());
         }
         if (columns.empty() && schema->num_fields() > 0) columns.push_back(schema->field(0)->name());
         if (static_cast<int>(columns.size()) == schema->num_fields()) return rows;

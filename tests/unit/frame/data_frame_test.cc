@@ -193,18 +193,31 @@ INSTANTIATE_TEST_SUITE_P(
     Errors, BadInputTest,
     ::testing::Values(
         ErrorCase{"unknown_column_select", [] { return S().Select({"nope"}); },
-                  "Select: unknown column 'nope' (columns: id, region, amount, qty)"},
-        ErrorCase{"unknown_column_filter", [] { return S().Filter("nope > 1"); }, "Filter"},
+                  "Select: unknown column 'nope'; columns: id, region, amount, qty"},
+        ErrorCase{"closest_column", [] { return S().Select({"amout"}); }, "did you mean amount?"},
+        ErrorCase{"unknown_column_filter", [] { return S().Filter("regoin = 'north'"); },
+                  "Filter 'regoin = 'north'': unknown column 'regoin' (did you mean region?)"},
         ErrorCase{"type_mismatch", [] { return S().Filter("region > 1"); }, "Filter"},
         ErrorCase{"not_boolean", [] { return S().Filter("id + 1"); }, "bool"},
-        ErrorCase{"malformed", [] { return S().Filter("id >"); }, "position 5"},
+        ErrorCase{"malformed", [] { return S().Filter("id >"); }, "the expression ends too early"},
+        ErrorCase{"unbalanced", [] { return S().Filter("(id > 1"); }, "at position 1: '(' is never closed"},
+        ErrorCase{"second_statement", [] { return S().Filter("id > 1; drop table t"); },
+                  "';' would end the statement"},
+        ErrorCase{"comment", [] { return S().Filter("id > 1 -- and more"); }, "comments are not allowed"},
         ErrorCase{"unknown_function", [] { return S().WithColumn("x", "frobnicate(id)"); },
-                  "unknown function 'frobnicate'"},
-        ErrorCase{"unknown_aggregate", [] { return S().Agg({Aggregation{"median", "id", "m"}}); },
-                  "unknown aggregate function 'median'"},
+                  "frobnicate does not exist"},
+        ErrorCase{"unknown_aggregate", [] { return S().Agg({Aggregation{"frobnicate", "id", "m"}}); },
+                  "Agg: an aggregate function the engine does not know among frobnicate"},
+        ErrorCase{"duplicate_output", [] { return S().Agg({Sum("id", "x"), Max("id", "x")}); },
+                  "two output columns named 'x'"},
+        ErrorCase{"cross_join_keys", [] { return S().Join(S(), {"id"}, {"id"}, JoinKind::kCross); },
+                  "a cross join takes no keys"},
+        ErrorCase{"scalar_columns", [] { return S().Filter(col("id") > Scalar(S())); },
+                  "a scalar sub-plan has one"},
         ErrorCase{"aggregate_type", [] { return S().Agg({Sum("region")}); }, "Agg"},
         ErrorCase{"join_key", [] { return S().Join(S(), {"id"}, {"zz"}); }, "Join (right key)"},
-        ErrorCase{"join_key_types", [] { return S().Join(S(), {"id"}, {"region"}); }, "Join"},
+        ErrorCase{"join_key_types", [] { return S().Join(S(), {"id"}, {"region"}); },
+                  "Join: key 'id' (int64) cannot match key 'region' (string)"},
         ErrorCase{"sort_column", [] { return S().Sort({Asc("zz")}); }, "Sort: unknown column 'zz'"},
         ErrorCase{"union_schema", [] { return S().Union(S().Select({"id"})); }, "Union: schemas differ"},
         ErrorCase{"negative_limit", [] { return S().Limit(-1); }, "Limit"},
@@ -260,9 +273,9 @@ TEST(DataFrameTest, LongAndWideTables) {
   ASSERT_OK_AND_ASSIGN(auto orders, GenerateOrders({.rows = 300'000, .batch_rows = 7'000, .seed = 3}));
   auto frame = DataFrame::FromTable(orders);
   ASSERT_OK_AND_ASSIGN(auto counted, frame.Agg({CountAll("n"), Count("amount", "valid")}).Collect());
-  ASSERT_OK_AND_ASSIGN(auto valid, arrow::compute::Count(orders->GetColumnByName("amount")));
+  const int64_t valid = orders->num_rows() - orders->GetColumnByName("amount")->null_count();
   EXPECT_EQ(counted->GetColumnByName("n")->GetScalar(0).ValueOrDie()->ToString(), "300000");
-  EXPECT_TRUE(counted->GetColumnByName("valid")->GetScalar(0).ValueOrDie()->Equals(*valid.scalar()));
+  EXPECT_EQ(counted->GetColumnByName("valid")->GetScalar(0).ValueOrDie()->ToString(), std::to_string(valid));
   ASSERT_OK_AND_ASSIGN(auto distinct_ids, frame.Select({"id"}).Distinct().Collect());
   EXPECT_EQ(distinct_ids->num_rows(), 300'000);
 
@@ -330,16 +343,20 @@ TEST_F(FileTest, PartitionedDatasetWithPushdown) {
 
   ASSERT_OK_AND_ASSIGN(auto frame, DataFrame::Read(dir, FileFormat::kParquet));
   auto query = frame.Filter("category = 'books' and amount > 50").Agg({CountAll("n"), Sum("amount", "s")});
+  // The engine reads the partitions the filter keeps and the columns used,
+  // with the filter pushed into the scan.
   ASSERT_OK_AND_ASSIGN(auto plan, query.Explain());
-  EXPECT_NE(plan.find("columns=[amount, category]"), std::string::npos) << plan;
-  EXPECT_NE(plan.find("filter="), std::string::npos) << plan;
-  // Columns computed but never read are neither computed nor decoded.
+  const std::string engine_plan = plan.substr(plan.find("Engine plan"));
+  EXPECT_NE(engine_plan.find("READ_PARQUET"), std::string::npos) << plan;
+  EXPECT_NE(engine_plan.find("Filters:"), std::string::npos) << plan;
+  EXPECT_NE(engine_plan.find("Scanning Files: 2/"), std::string::npos) << plan;
+  // Columns computed but never read are not computed.
   ASSERT_OK_AND_ASSIGN(auto pruned, frame.WithColumn("eur", "amount * 0.92")
-                                        .WithColumn("unused", "utf8_upper(category)")
+                                        .WithColumn("unused", "upper(category)")
                                         .Filter("customer > 10")
                                         .Agg({Sum("eur")})
                                         .Explain());
-  EXPECT_NE(pruned.find("columns=[customer, amount]"), std::string::npos) << pruned;
+  EXPECT_EQ(pruned.substr(pruned.find("Engine plan")).find("upper"), std::string::npos) << pruned;
   ASSERT_OK_AND_ASSIGN(auto got, query.Collect());
   ASSERT_OK_AND_ASSIGN(auto want, DataFrame::FromTable(orders)
                                       .Filter("category = 'books' and amount > 50")
@@ -382,8 +399,6 @@ TEST_F(FileTest, DictionaryEncodedStringsReadAsPlainStrings) {
   ASSERT_OK(WriteParquet(*with_note, path, /*chunk_size=*/997, properties));
 
   ASSERT_OK_AND_ASSIGN(auto frame, DataFrame::Read(path, FileFormat::kParquet));
-  ASSERT_OK_AND_ASSIGN(auto plan, frame.Select({"category", "note"}).Explain());
-  EXPECT_NE(plan.find("via-dictionary=[category]"), std::string::npos) << plan;
   ASSERT_OK_AND_ASSIGN(auto schema, frame.schema());
   EXPECT_TRUE(schema->GetFieldByName("category")->type()->Equals(arrow::utf8()));
   // Same answers as the in-memory table: rows, filters and groups.
@@ -401,10 +416,10 @@ TEST_F(FileTest, DictionaryEncodedStringsReadAsPlainStrings) {
   EXPECT_GE(got->num_rows(), 2);
 }
 
-TEST_F(FileTest, FusedAggregateMatchesAcero) {
-  // Scan -> filter / project -> aggregate over Parquet takes the fused path
-  // (fused_aggregate.h); the same queries over the in-memory table run
-  // through Acero. Many row groups, each with its own category dictionary.
+TEST_F(FileTest, ParquetAggregatesMatchTheInMemoryTable) {
+  // The same queries over a Parquet file the engine reads and over the
+  // in-memory table it scans as Arrow: equal answers and types. Many row
+  // groups, each with its own category dictionary.
   ASSERT_OK_AND_ASSIGN(auto orders, GenerateOrders({.rows = 40'000, .batch_rows = 1'000, .seed = 11}));
   const std::string path = Path("fused.parquet");
   ASSERT_OK(WriteParquet(*orders, path, /*chunk_size=*/3'001));
@@ -412,28 +427,26 @@ TEST_F(FileTest, FusedAggregateMatchesAcero) {
   const std::vector<Aggregation> aggs = {Sum("net", "s"), Mean("amount", "m"), Count("amount", "c"),
                                          CountAll("n"), Sum("customer", "sc"), Mean("customer", "mc")};
   std::vector<std::pair<std::string, std::function<DataFrame(DataFrame)>>> queries = {
-      {"fused dictionary-keys=[category]",
+      {"string keys",
        [&](DataFrame f) {
          return f.Filter("amount > 100").WithColumn("net", "amount * 0.8 - 1").GroupBy({"category"}).Agg(aggs);
        }},
-      {"[fused]",
+      {"integer keys, or",
        [&](DataFrame f) {
          return f.WithColumn("net", "amount + customer").Filter("customer > 20 or amount is null")
              .GroupBy({"customer"}).Agg(aggs);
        }},
-      {"[fused parquet-predicates=[amount]]",
+      {"no keys, string count",
        [&](DataFrame f) {
          auto with_category = aggs;
          with_category.push_back(Count("category", "cc"));  // a string column: counted
          return f.WithColumn("net", "-amount").Filter("amount < 5").Agg(with_category);
        }},
-      {"[fused parquet-predicates=[amount]]",
+      {"no rows pass",
        [&](DataFrame f) { return f.WithColumn("net", "amount").Filter("amount < -1").Agg(aggs); }},
   };
-  for (const auto& [marker, query] : queries) {
-    SCOPED_TRACE(marker);
-    ASSERT_OK_AND_ASSIGN(auto plan, query(file).Explain());
-    EXPECT_NE(plan.find(marker), std::string::npos) << plan;
+  for (const auto& [name, query] : queries) {
+    SCOPED_TRACE(name);
     ASSERT_OK_AND_ASSIGN(auto got, query(file).Collect());
     ASSERT_OK_AND_ASSIGN(auto want, query(DataFrame::FromTable(orders)).Collect());
     ASSERT_TRUE(got->schema()->Equals(*want->schema())) << got->schema()->ToString();
@@ -449,9 +462,8 @@ TEST_F(FileTest, FusedAggregateMatchesAcero) {
 }
 
 TEST_F(FileTest, CorruptColumnChunkIsAnErrorNamingTheFile) {
-  // A fused aggregate with a column predicate reads the file through
-  // ParquetColumnScan; a column chunk overwritten with garbage must give
-  // an IOError naming the file, not a crash or a wrong answer.
+  // A column chunk overwritten with garbage must give an error naming the
+  // file, not a crash or a wrong answer.
   ASSERT_OK_AND_ASSIGN(auto orders, GenerateOrders({.rows = 20'000, .batch_rows = 1'000, .seed = 5}));
   const std::string path = Path("corrupt.parquet");
   ASSERT_OK(WriteParquet(*orders, path, /*chunk_size=*/5'000));
@@ -461,8 +473,6 @@ TEST_F(FileTest, CorruptColumnChunkIsAnErrorNamingTheFile) {
         .Filter("amount > 10")
         .Agg({Sum("amount", "s"), CountAll("n")});
   };
-  ASSERT_OK_AND_ASSIGN(auto plan, query().Explain());
-  EXPECT_NE(plan.find("parquet-predicates=[amount]"), std::string::npos) << plan;
   ASSERT_OK(query().Collect().status());
 
   // Overwrite row group 2's amount chunk (page header and data) with 0xff.
@@ -487,9 +497,8 @@ TEST_F(FileTest, CorruptColumnChunkIsAnErrorNamingTheFile) {
   }
   auto result = query().Collect();
   ASSERT_FALSE(result.ok());
-  EXPECT_TRUE(result.status().IsIOError()) << result.status();
+  EXPECT_TRUE(result.status().IsIOError() || result.status().IsInvalid()) << result.status();
   EXPECT_NE(result.status().message().find("corrupt.parquet"), std::string::npos) << result.status();
-  EXPECT_NE(result.status().message().find("row group 2"), std::string::npos) << result.status();
 }
 
 TEST_F(FileTest, ReadErrors) {
@@ -503,9 +512,12 @@ TEST(DataFrameTest, ExplainShowsThePlan) {
   ASSERT_OK_AND_ASSIGN(auto text, S().Filter("amount > 1").GroupBy({"region"}).Agg({Sum("amount", "t")})
                                       .Sort({Desc("t")}).Limit(1).Explain());
   EXPECT_NE(text.find("Limit 1\n  Sort t DESC NULLS LAST\n    Aggregate keys=[region] sum(amount) AS t\n"
-                      "      Filter (amount > 1)\n        Table rows=6 columns=4\n"),
+                      "      Filter amount > 1\n        Table rows=6 columns=4\n"),
             std::string::npos)
       << text;
+  // Then the engine's plan of the one statement.
+  EXPECT_NE(text.find("Engine plan"), std::string::npos) << text;
+  EXPECT_NE(text.find("TOP_N"), std::string::npos) << text;
 }
 
 }  // namespace

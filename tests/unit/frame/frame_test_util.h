@@ -7,6 +7,7 @@
 
 #include <arrow/api.h>
 #include <arrow/compute/api_vector.h>
+#include <arrow/compute/initialize.h>
 #include <arrow/json/from_string.h>
 #include <gtest/gtest.h>
 
@@ -30,6 +31,7 @@ inline arrow::Result<std::shared_ptr<arrow::Table>> TableFromRows(
 
 /// The rows of `table` sorted by every column (nulls last), in one chunk.
 inline arrow::Result<std::shared_ptr<arrow::Table>> Canonical(const std::shared_ptr<arrow::Table>& table) {
+  ARROW_RETURN_NOT_OK(arrow::compute::Initialize());  // Arrow >= 21 registers its kernels on request
   std::vector<arrow::compute::SortKey> keys;
   for (const auto& field : table->schema()->fields()) keys.emplace_back(field->name());
   ARROW_ASSIGN_OR_RAISE(auto combined, table->CombineChunks());

@@ -8,6 +8,7 @@
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
+#include <arrow/compute/initialize.h>
 #include <gtest/gtest.h>
 
 namespace flightdeck::pipeline::testing {
@@ -15,6 +16,7 @@ namespace flightdeck::pipeline::testing {
 /// `table` sorted by `keys`, in one chunk per column.
 inline std::shared_ptr<arrow::Table> Sorted(const std::shared_ptr<arrow::Table>& table,
                                      const std::vector<std::string>& keys) {
+  EXPECT_TRUE(arrow::compute::Initialize().ok());  // Arrow >= 21 registers kernels on request
   std::vector<arrow::compute::SortKey> sort_keys;
   for (const auto& key : keys) sort_keys.emplace_back(key);
   auto indices = arrow::compute::SortIndices(table, arrow::compute::SortOptions(sort_keys));
