@@ -1,4 +1,5 @@
 // `flightdeck node`: runs an Arrow Flight data node until SIGINT/SIGTERM.
+#include <filesystem>
 #include <iostream>
 #include <limits>
 
@@ -48,7 +49,13 @@ std::shared_ptr<frame::EnginePool> OpenExchangeEngines(int count, int64_t memory
   options.threads = 1;  // an exchange streams row by row, in order
   options.memory_limit = memory_limit;
   options.external_access = false;
-  if (!data_dir.empty()) options.spill_directory = data_dir + "/exchange-spill";
+  // Under the data directory when it can hold one; otherwise (the node
+  // then refuses the data directory itself, with its own message) a
+  // temporary folder.
+  std::error_code ec;
+  if (!data_dir.empty() && std::filesystem::create_directories(data_dir + "/exchange-spill", ec) | !ec) {
+    options.spill_directory = data_dir + "/exchange-spill";
+  }
   auto pool = frame::EnginePool::Open(count, options);
   Check(pool.status(), "opening the exchange engines");
   return std::shared_ptr<frame::EnginePool>(std::move(*pool));

@@ -163,11 +163,31 @@ arrow::Result<std::shared_ptr<arrow::Schema>> BindExplained(const NodePtr& node,
   return bound.status().WithMessage(op, ": ", bound.status().message());
 }
 
+// A name for an internal column that no column of `schema` has.
+std::string UnusedName(const arrow::Schema& schema, std::string name) {
+  while (schema.GetFieldIndex(name) >= 0 || !schema.GetAllFieldIndices(name).empty()) name += "_";
+  return name;
+}
+
+// Operations that keep their input's order and hold scalar sub-plans: the
+// engine may plan a scalar as a join, which does not keep row order, so
+// the rows are numbered on the way in and put back in that order. `head`
+// is the SELECT list (without "SELECT"), `tail` what follows FROM.
+std::vector<internal::SqlPart> OrderedSelect(const arrow::Schema& input, bool has_scalars, const std::string& head,
+                                             const std::string& tail, bool star) {
+  if (!has_scalars) return internal::Sql("SELECT " + head + " FROM ", In{0}, " AS \"fd_t\"" + tail);
+  const std::string ordinal = QuoteIdentifier(UnusedName(input, "fd_ord"));
+  std::string list = head;
+  if (star) list.replace(0, 1, "* EXCLUDE (" + ordinal + ")");
+  return internal::Sql("SELECT " + list + " FROM (SELECT *, row_number() OVER () AS " + ordinal + " FROM ", In{0},
+                       ") AS \"fd_t\"" + tail + " ORDER BY \"fd_t\"." + ordinal);
+}
+
 // The projection "SELECT (e1) AS n1, ... FROM input", bound.
 arrow::Result<NodePtr> BindProjection(const NodePtr& input,
                                       const std::vector<std::pair<std::string, Expr>>& items,
                                       const std::string& op, const std::string& label) {
-  std::string select = "SELECT";
+  std::string select;
   Expr::Scalars scalars;
   std::vector<std::string> texts;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -177,7 +197,7 @@ arrow::Result<NodePtr> BindProjection(const NodePtr& input,
     scalars.insert(scalars.end(), expr.scalars().begin(), expr.scalars().end());
     texts.push_back(expr.sql());
   }
-  auto node = NewQuery({input}, internal::Sql(select + "\nFROM ", In{0}, " AS \"fd_t\""), label);
+  auto node = NewQuery({input}, OrderedSelect(*input->schema, !scalars.empty(), select + "\n", "", false), label);
   node->scalars = std::move(scalars);
   ARROW_ASSIGN_OR_RAISE(node->schema, BindExplained(node, op, texts, input->schema.get()));
   return node;
@@ -461,7 +481,8 @@ DataFrame DataFrame::Filter(const Expr& predicate) const {
                                           type.ToString(), ", not boolean"));
   }
   auto node = NewQuery({node_},
-                       internal::Sql("SELECT * FROM ", In{0}, " AS \"fd_t\" WHERE (" + OwnLines(predicate.sql()) + ")"),
+                       OrderedSelect(*node_->schema, !predicate.scalars().empty(), "*",
+                                     " WHERE (" + OwnLines(predicate.sql()) + ")", true),
                        "Filter " + predicate.sql());
   node->scalars = predicate.scalars();
   node->schema = node_->schema;
@@ -479,8 +500,8 @@ DataFrame DataFrame::WithColumn(const std::string& name, const Expr& value) cons
   const bool replaces = node_->schema->GetFieldIndex(name) >= 0;
   const std::string item = "(" + OwnLines(value.sql()) + ") AS " + QuoteIdentifier(name);
   auto node = NewQuery({node_},
-                       replaces ? internal::Sql("SELECT * REPLACE (" + item + ") FROM ", In{0}, " AS \"fd_t\"")
-                                : internal::Sql("SELECT *, " + item + " FROM ", In{0}, " AS \"fd_t\""),
+                       OrderedSelect(*node_->schema, !value.scalars().empty(),
+                                     replaces ? "* REPLACE (" + item + ")" : "*, " + item, "", true),
                        "WithColumn " + name + " := " + value.sql());
   node->scalars = value.scalars();
   auto schema = ReplaceOrAppend(*node_->schema, (*probe)->schema->field(0));
@@ -618,7 +639,8 @@ DataFrame GroupedFrame::Agg(const std::vector<Aggregation>& aggregations) const 
     items.push_back(QuoteIdentifier(key));
     names.insert(key);
   }
-  const std::string ordinal = "fd_row";
+  // The input-order column first / last use, named unlike any input column.
+  const std::string ordinal = UnusedName(schema, "fd_row");
   bool ordered = false;
   for (const auto& a : aggregations) {
     auto sql = AggregateSql(a, schema, ordinal);
@@ -699,9 +721,21 @@ DataFrame DataFrame::Join(const DataFrame& right, const std::vector<std::string>
   // The right side, its colliding names suffixed.
   std::map<std::string, std::string> right_name;
   std::vector<std::string> right_items;
+  std::set<std::string> taken;
+  for (const auto& field : left_schema.fields()) taken.insert(field->name());
+  const bool left_only = kind == JoinKind::kSemi || kind == JoinKind::kAnti;
   for (const auto& field : right_schema.fields()) {
     std::string out = field->name();
-    if (left_schema.GetFieldIndex(out) >= 0 || !left_schema.GetAllFieldIndices(out).empty()) out += options.right_suffix;
+    if (taken.count(out) && !left_only) {
+      out += options.right_suffix;
+      if (taken.count(out) || right_schema.GetFieldIndex(out) >= 0) {
+        return Failing(arrow::Status::Invalid("Join: the right column '", field->name(), "' would be named '", out,
+                                              "', which is taken; choose another suffix"));
+      }
+    } else if (taken.count(out)) {
+      out += options.right_suffix;  // semi / anti: names the condition sees only
+    }
+    taken.insert(out);
     right_name[field->name()] = out;
     right_items.push_back(QuoteIdentifier(field->name()) + " AS " + QuoteIdentifier(out));
   }
@@ -720,7 +754,6 @@ DataFrame DataFrame::Join(const DataFrame& right, const std::vector<std::string>
   }
   static const char* kNames[] = {"INNER", "LEFT", "RIGHT", "FULL", "SEMI", "ANTI", "CROSS"};
   const char* name = kNames[static_cast<int>(kind)];
-  const bool left_only = kind == JoinKind::kSemi || kind == JoinKind::kAnti;
   std::string head = left_only ? "SELECT \"fd_l\".* FROM " : "SELECT \"fd_l\".*, \"fd_r\".* FROM ";
   std::string join = std::string(" AS \"fd_l\" ") + name + " JOIN (SELECT " + JoinNames(right_items) + " FROM ";
   std::string tail = " AS \"fd_rr\") AS \"fd_r\"";

@@ -45,7 +45,7 @@ struct EngineOptions {
   int64_t memory_limit = 0;
   /// Where joins, aggregates and sorts larger than the memory limit spill.
   /// Empty: a private folder under the system's temporary directory, removed
-  /// when the engine closes. A given folder is created when missing, and the
+  /// when the engine closes. A given folder is made when missing, and the
   /// engine's spill files in it are removed when it closes.
   std::string spill_directory;
   /// Whether SQL run on this engine may read or write files and the network

@@ -100,7 +100,7 @@ Expr Expr::Between(const Expr& low, const Expr& high) const {
 
 Expr Expr::Cast(const std::shared_ptr<arrow::DataType>& type) const {
   if (!type) return Failed(arrow::Status::Invalid("Cast: null type"));
-  auto name = SqlTypeName(*type);
+  auto name = SqlCastTypeName(*type);
   if (!name.ok()) return Failed(name.status());
   return Compose("CAST({0} AS " + *name + ")", {*this});
 }

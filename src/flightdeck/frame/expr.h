@@ -68,8 +68,10 @@ class Expr {
   Expr IsIn(const std::vector<Expr>& values) const;
   /// `low <= x AND x <= high`.
   Expr Between(const Expr& low, const Expr& high) const;
-  /// Cast to `type` (e.g. arrow::float64()). Failing casts (overflow,
-  /// unparsable strings) fail the query.
+  /// Cast to `type` (e.g. arrow::float64()), with DuckDB's semantics: floats
+  /// to integers round half to even; failing casts (overflow, unparsable
+  /// strings) fail the query. Types the engine cannot produce exactly
+  /// (SqlCastTypeName in type_names.h) make an Expr holding Invalid.
   Expr Cast(const std::shared_ptr<arrow::DataType>& type) const;
   /// `x LIKE pattern` (% and _ wildcards).
   Expr Like(const std::string& pattern) const;

@@ -177,8 +177,15 @@ arrow::Status EngineError(const std::string& raw, int64_t memory_limit) {
     const auto at = message.find(marker);
     if (at != std::string::npos) message.resize(at);
   }
-  const auto hint = message.find("\n\nPossible solutions:");
-  if (hint != std::string::npos) message.resize(hint);
+  // Advice about DuckDB settings a flightdeck user cannot reach.
+  for (const char* advice : {"\n\nPossible solutions:", "\n\nUse \"SET "}) {
+    const auto at = message.find(advice);
+    if (at != std::string::npos) message.resize(at);
+  }
+  if (message.find("More than one row returned by a subquery used as an expression") != std::string::npos) {
+    return arrow::Status::Invalid("a scalar sub-plan (or scalar subquery) gave more than one row; it must give "
+                                  "at most one");
+  }
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
 
   if (StartsWith(message, "Out of Memory Error")) {

@@ -131,6 +131,32 @@ arrow::Result<std::string> SqlTypeName(const arrow::DataType& type) {
   return arrow::Status::Invalid("the engine has no SQL type for Arrow type ", type.ToString());
 }
 
+arrow::Result<std::string> SqlCastTypeName(const arrow::DataType& type) {
+  using arrow::Type;
+  std::string nearest;
+  switch (type.id()) {
+    case Type::LARGE_STRING:
+    case Type::STRING_VIEW: nearest = "string"; break;
+    case Type::LARGE_BINARY:
+    case Type::BINARY_VIEW: nearest = "binary"; break;
+    case Type::DATE64: nearest = "date32"; break;
+    case Type::TIME32: nearest = "time64[us]"; break;
+    case Type::TIMESTAMP: {
+      const auto& ts = static_cast<const arrow::TimestampType&>(type);
+      if (!ts.timezone().empty() && (ts.timezone() != "UTC" || ts.unit() != arrow::TimeUnit::MICRO)) {
+        nearest = "timestamp[us, tz=UTC]";
+      }
+      break;
+    }
+    default: break;
+  }
+  if (!nearest.empty()) {
+    return arrow::Status::Invalid("the engine cannot cast to ", type.ToString(), " (it would give ", nearest,
+                                  "); cast to ", nearest, " instead");
+  }
+  return SqlTypeName(type);
+}
+
 arrow::Result<std::string> SqlLiteral(const arrow::Scalar& value) {
   ARROW_ASSIGN_OR_RAISE(const std::string type, SqlTypeName(*value.type));
   if (!value.is_valid) return "CAST(NULL AS " + type + ")";

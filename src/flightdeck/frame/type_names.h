@@ -23,6 +23,14 @@ arrow::Result<std::shared_ptr<arrow::DataType>> ParseTypeName(std::string_view t
 /// TIMESTAMP_MS, TIMESTAMPTZ. Fails with Invalid for types it has none for.
 arrow::Result<std::string> SqlTypeName(const arrow::DataType& type);
 
+/// SqlTypeName for a cast whose result must come back as exactly `type`:
+/// Invalid (naming the nearest type that does) for the Arrow types the
+/// engine has no type of its own for: large_string and large_binary (they
+/// come back as string and binary), date64 (as date32), time32 (as time64),
+/// and timestamps with a zone other than UTC or a unit other than us (as
+/// timestamp[us, UTC]).
+arrow::Result<std::string> SqlCastTypeName(const arrow::DataType& type);
+
 /// A SQL literal of exactly `value`'s type, e.g. CAST(42 AS BIGINT),
 /// DATE '2024-01-31', CAST(NULL AS VARCHAR). Fails with Invalid for types
 /// without a SQL spelling.

@@ -160,6 +160,31 @@ INSTANTIATE_TEST_SUITE_P(
         QueryCase{"limit_zero", [] { return S().Limit(0).Select({"id"}); }, "[]", true},
         QueryCase{"distinct", [] { return S().Select({"region"}).Distinct(); },
                   R"([["north"], ["south"], [null]])"},
+        QueryCase{"scalar_sub_plan_keeps_order",
+                  [] {
+                    return S().Filter(col("amount") > Scalar(S().Agg({Mean("amount", "m")}))).Select({"id"});
+                  },
+                  "[[4], [5], [6]]", true},
+        QueryCase{"cross_join",
+                  [] {
+                    return S().Filter("id < 3").Select({"id"}).Join(S().Filter("id > 4").Select({"id"}), {}, {},
+                                                                     JoinKind::kCross);
+                  },
+                  "[[1, 5], [1, 6], [2, 5], [2, 6]]"},
+        QueryCase{"join_condition",
+                  [] {
+                    return S().Select({"id", "region"})
+                        .Join(S().Select({"id", "region"}), {"region"}, {"region"},
+                              JoinOptions{JoinKind::kSemi, "_r", Expr::Sql("id < id_r")})
+                        .Select({"id"});
+                  },
+                  "[[1], [2], [3]]"},
+        QueryCase{"sql_over_frames",
+                  [] {
+                    return DataFrame::Sql("select region, count(*) as n from s where region is not null group by 1",
+                                          {{"s", S()}});
+                  },
+                  R"([["north", 3], ["south", 2]])"},
         QueryCase{"union",
                   [] { return S().Filter("id = 1").Union(S().Filter("id = 2")).Select({"id"}); },
                   "[[1], [2]]"},
@@ -214,6 +239,11 @@ INSTANTIATE_TEST_SUITE_P(
                   "a cross join takes no keys"},
         ErrorCase{"scalar_columns", [] { return S().Filter(col("id") > Scalar(S())); },
                   "a scalar sub-plan has one"},
+        ErrorCase{"cast_to_a_type_the_engine_lacks", [] { return S().Cast("region", arrow::large_utf8()); },
+                  "cannot cast to large_string (it would give string); cast to string instead"},
+        ErrorCase{"suffix_collision",
+                  [] { return S().Rename({{"qty", "id_right"}}).Join(S(), {"id"}, {"id"}); },
+                  "the right column 'id' would be named 'id_right', which is taken"},
         ErrorCase{"aggregate_type", [] { return S().Agg({Sum("region")}); }, "Agg"},
         ErrorCase{"join_key", [] { return S().Join(S(), {"id"}, {"zz"}); }, "Join (right key)"},
         ErrorCase{"join_key_types", [] { return S().Join(S(), {"id"}, {"region"}); },

@@ -75,6 +75,7 @@ int64_t ArrowBytes(const arrow::Table& table) {
 // `spill` (the engine's spill folder) while it ran (inotify; the engine
 // removes its spill files before the query ends).
 std::shared_ptr<arrow::Table> RunSpilling(const DataFrame& frame, const std::filesystem::path& spill) {
+  std::filesystem::create_directories(spill);
   const int watcher = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   EXPECT_GE(watcher, 0);
   EXPECT_GE(::inotify_add_watch(watcher, spill.c_str(), IN_CREATE), 0) << spill;
