@@ -172,9 +172,17 @@ arrow::Result<DatasetRef> RunChain(const PipelineSpec& spec, const std::string& 
       return status.IsKeyError() && !LostInputOf(status.message()).empty() &&
              recomputes < kMaxChainRecomputes;
     };
-    ARROW_ASSIGN_OR_RAISE(DatasetRef extracted, Extract(spec, run, partition));
-    auto transformed = TransformPartition(spec, run, partition, extracted, plan.per_partition,
-                                          plan.partial_aggregate);
+    // File sources are durable already: the first stages read them in place
+    // and only their output is checkpointed. Other sources are extracted
+    // (and checkpointed) first.
+    arrow::Result<DatasetRef> transformed;
+    if (SourceIsDurable(spec.source)) {
+      transformed = TransformSourcePartition(spec, run, partition, plan.per_partition, plan.partial_aggregate);
+    } else {
+      ARROW_ASSIGN_OR_RAISE(DatasetRef extracted, Extract(spec, run, partition));
+      transformed = TransformPartition(spec, run, partition, extracted, plan.per_partition,
+                                       plan.partial_aggregate);
+    }
     if (!transformed.ok() && lost(transformed.status())) continue;
     ARROW_RETURN_NOT_OK(transformed.status());
     if (load) {

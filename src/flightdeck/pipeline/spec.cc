@@ -166,10 +166,18 @@ class SpecReader {
       }
     } else if (kind == "join") {
       stage.kind = StageSpec::Kind::kJoin;
-      ARROW_RETURN_NOT_OK(ExpectMap(value, label, {"source", "on", "how"}));
+      ARROW_RETURN_NOT_OK(ExpectMap(value, label, {"source", "on", "right_on", "how"}));
       if (!value["source"] || !value["on"]) return Error(value, label, " needs 'source' and 'on'");
       ARROW_ASSIGN_OR_RAISE(stage.join.source, Source(value["source"], label + " source"));
       ARROW_ASSIGN_OR_RAISE(stage.join.on, Strings(value["on"], label + " on"));
+      stage.join.right_on = stage.join.on;
+      if (value["right_on"]) {
+        ARROW_ASSIGN_OR_RAISE(stage.join.right_on, Strings(value["right_on"], label + " right_on"));
+        if (stage.join.right_on.size() != stage.join.on.size()) {
+          return Error(value["right_on"], label, " right_on names ", stage.join.right_on.size(),
+                       " columns, on names ", stage.join.on.size(), "; they pair up one to one");
+        }
+      }
       if (value["how"]) {
         ARROW_ASSIGN_OR_RAISE(stage.join.how, String(value["how"], label + " how"));
         static const std::set<std::string> kHows = {"inner", "left", "right", "full", "semi", "anti"};

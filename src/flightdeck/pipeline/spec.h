@@ -10,7 +10,7 @@
 //     - with_column: {name: amount_eur, expr: "amount * 0.92"}
 //     - select: [id, customer, amount_eur, category]
 //     - aggregate: {by: [category], aggs: {total: "sum(amount_eur)", orders: "count(id)"}}
-//     - join: {source: {parquet: customers.parquet}, on: [customer], how: left}
+//     - join: {source: {parquet: customers.parquet}, on: [customer], right_on: [id], how: left}
 //     - sort: [{column: total, descending: true}]
 //     - limit: 100
 //     - python: {transform: add_discount, task_queue: py-stages}   # a Python worker's stage
@@ -68,7 +68,10 @@ struct SortKeySpec {
 
 struct JoinSpec {
   SourceSpec source;
+  /// Key columns of the stage's input, and of the joined source (right_on
+  /// defaults to on): on[i] = right_on[i].
   std::vector<std::string> on;
+  std::vector<std::string> right_on;
   /// inner, left, right, full, semi, anti.
   std::string how = "inner";
 };

@@ -215,7 +215,8 @@ arrow::Result<DataFrame> ApplyStage(const PipelineSpec& spec, const StageSpec& s
     case StageSpec::Kind::kJoin: {
       ARROW_ASSIGN_OR_RAISE(auto right, ReadWholeSource(spec, stage.join.source));
       ARROW_ASSIGN_OR_RAISE(auto kind, frame::ParseJoinKind(stage.join.how));
-      return input.Join(right, stage.join.on, stage.join.on, kind);
+      const auto& right_on = stage.join.right_on.empty() ? stage.join.on : stage.join.right_on;
+      return input.Join(right, stage.join.on, right_on, kind);
     }
     case StageSpec::Kind::kSort: {
       std::vector<frame::SortKey> keys;
@@ -608,6 +609,34 @@ arrow::Result<DatasetRef> TransformPartition(const PipelineSpec& spec, const std
                         [&]() -> arrow::Result<DataFrame> {
                           ARROW_ASSIGN_OR_RAISE(DataFrame in,
                                                 ReadRef(spec, input, std::to_string(partition)));
+                          StageRange with_partial = range;
+                          if (partial_aggregate) with_partial.end += 1;
+                          return ApplyStages(spec, std::move(in), with_partial);
+                        });
+}
+
+bool SourceIsDurable(const SourceSpec& source) {
+  return source.kind == SourceSpec::Kind::kParquet || source.kind == SourceSpec::Kind::kCsv ||
+         source.kind == SourceSpec::Kind::kIpc;
+}
+
+arrow::Result<DatasetRef> TransformSourcePartition(const PipelineSpec& spec, const std::string& run,
+                                                   int32_t partition, StageRange range,
+                                                   bool partial_aggregate) {
+  ARROW_RETURN_NOT_OK(CheckRun(run));
+  if (!SourceIsDurable(spec.source)) {
+    return arrow::Status::Invalid("source '", KindName(spec.source.kind),
+                                  "' is not a file source; its partitions are extracted first");
+  }
+  if (partial_aggregate && (range.end >= spec.stages.size() ||
+                            spec.stages[range.end].kind != StageSpec::Kind::kAggregate)) {
+    return arrow::Status::Invalid("no aggregate stage follows stage range [", range.begin, ", ",
+                                  range.end, ") to compute partially");
+  }
+  ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, partition));
+  return PutStageOutput(spec, node, run + "-transform", std::to_string(partition),
+                        [&]() -> arrow::Result<DataFrame> {
+                          ARROW_ASSIGN_OR_RAISE(DataFrame in, ReadSourcePartition(spec, partition));
                           StageRange with_partial = range;
                           if (partial_aggregate) with_partial.end += 1;
                           return ApplyStages(spec, std::move(in), with_partial);

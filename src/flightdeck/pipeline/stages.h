@@ -121,6 +121,18 @@ arrow::Result<DatasetRef> TransformPartition(const PipelineSpec& spec, const std
                                              int32_t partition, const DatasetRef& input,
                                              StageRange range, bool partial_aggregate = false);
 
+/// Whether the source is files (Parquet, CSV, IPC): durable already, so a
+/// partition's first stages read them directly (TransformSourcePartition)
+/// instead of checkpointing an extract of them first.
+bool SourceIsDurable(const SourceSpec& source);
+
+/// TransformPartition over partition `partition` of a file source read in
+/// place (the engine reads only the columns and row groups the stages
+/// need), put on NodeFor(partition). Invalid for other sources.
+arrow::Result<DatasetRef> TransformSourcePartition(const PipelineSpec& spec, const std::string& run,
+                                                   int32_t partition, StageRange range,
+                                                   bool partial_aggregate = false);
+
 /// The global stages `range` over the union of `inputs` (in that order),
 /// put on NodeFor(0). With `from_partials`, the inputs are partial
 /// aggregates and the aggregate stage at range.begin combines them.

@@ -123,6 +123,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "x.yaml:4: stage 1 (with_column) needs 'name' and 'expr'"},
         BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - join: {source: {parquet: b}, on: [k], how: sideways}\nsink: {parquet: out}\n",
                 "how must be inner, left, right, full, semi or anti, got 'sideways'"},
+        BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - join: {source: {parquet: b}, on: [k, j], right_on: [k]}\nsink: {parquet: out}\n",
+                "x.yaml:4: stage 1 (join) right_on names 1 columns, on names 2; they pair up one to one"},
         BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - python: {transform: t}\nsink: {parquet: out}\n",
                 "x.yaml:4: stage 1 (python) needs 'transform' and 'task_queue'"},
         BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - aggregate: {by: [k]}\nsink: {parquet: out}\n",

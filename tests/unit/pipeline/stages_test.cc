@@ -11,6 +11,7 @@
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
+#include <arrow/flight/client.h>
 #include <gtest/gtest.h>
 
 #include "flightdeck/common/testing/gtest_util.h"
@@ -339,6 +340,55 @@ TEST_F(StagesTest, FileSourceSplitsFilesRoundRobin) {
   EXPECT_EQ((*p1.Collect())->num_rows(), 100);
   RunAll(spec, "run-files");
   EXPECT_EQ(ReadSink()->num_rows(), 300);
+}
+
+TEST_F(StagesTest, FileSourcesAreReadInPlaceAndJoinOnDifferentNames) {
+  // Orders as files, customers as a lookup table whose key has another name.
+  fs::create_directories(dir_ / "in");
+  for (int i = 0; i < 2; ++i) {
+    auto part = DataFrame::FromTable(*frame::GenerateOrders({.rows = 2000, .seed = uint64_t(i)}))
+                    .WithColumn("id", std::string_view("id + " + std::to_string(i * 10000)));
+    ASSERT_OK(part.WriteFile((dir_ / "in" / ("f" + std::to_string(i) + ".parquet")).string(),
+                             frame::FileFormat::kParquet));
+  }
+  ASSERT_OK(DataFrame::Sql("select range as customer_id, 'tier-' || (range % 3) as tier from range(1, 100001)", {})
+                .WriteFile((dir_ / "customers.parquet").string(), frame::FileFormat::kParquet));
+  PipelineSpec spec = Spec("name: files\nsource:\n  parquet: " + (dir_ / "in").string() +
+                           "\nstages:\n  - filter: \"amount > 100\"\n"
+                           "  - join: {source: {parquet: " + (dir_ / "customers.parquet").string() +
+                           "}, on: [customer], right_on: [customer_id]}\n"
+                           "  - aggregate: {by: [tier], aggs: {total: \"sum(amount)\", n: \"count(*)\"}}\n"
+                           "sink:\n  parquet: out\npartitions: 2\n");
+  ASSERT_EQ(spec.stages[1].join.right_on, std::vector<std::string>{"customer_id"});
+  ASSERT_TRUE(SourceIsDurable(spec.source));
+  const StagePlan plan = PlanStages(spec);
+  std::vector<DatasetRef> parts;
+  for (int32_t p = 0; p < spec.partitions; ++p) {
+    ASSERT_OK_AND_ASSIGN(auto part, TransformSourcePartition(spec, "run-in-place", p, plan.per_partition,
+                                                             plan.partial_aggregate));
+    parts.push_back(part);
+  }
+  ASSERT_OK_AND_ASSIGN(auto combined, Combine(spec, "run-in-place", parts, plan.global, plan.partial_aggregate));
+  ASSERT_OK_AND_ASSIGN(auto staged, Load(spec, "run-in-place", 0, combined));
+  ASSERT_OK(Commit(spec, "run-in-place", {staged}));
+  ASSERT_OK_AND_ASSIGN(auto expected_frame, ComputeLocally(spec));
+  ASSERT_OK_AND_ASSIGN(auto expected, expected_frame.Collect());
+  auto actual = ReadSink();
+  ASSERT_EQ(actual->num_rows(), 3);
+  EXPECT_TRUE(ApproxSameTable(*Sorted(actual, {"tier"}), *Sorted(expected, {"tier"})));
+  // Nothing was extracted: the files are the checkpoint of the source.
+  auto client = arrow::flight::FlightClient::Connect(node_->location()).ValueOrDie();
+  arrow::flight::FlightCallOptions options;
+  options.headers = {{"x-flightdeck-tenant", spec.tenant}};
+  auto listing = client->ListFlights(options, {}).ValueOrDie();
+  int extracts = 0, transforms = 0;
+  while (auto info = listing->Next().ValueOrDie()) {
+    const std::string path = info->descriptor().ToString();
+    extracts += path.find("-extract") != std::string::npos;
+    transforms += path.find("-transform") != std::string::npos;
+  }
+  EXPECT_EQ(extracts, 0);
+  EXPECT_EQ(transforms, 2);
 }
 
 TEST_F(StagesTest, ExtractPutsOnlyTheColumnsTheStagesRead) {
