@@ -134,8 +134,8 @@ std::string OwnLines(const std::string& text) { return "\n" + text + "\n"; }
 // `columns`.
 arrow::Result<std::shared_ptr<arrow::Schema>> BindExplained(const NodePtr& node, const std::string& op,
                                                             const std::vector<std::string>& texts,
-                                                            const arrow::Schema* columns) {
-  ARROW_ASSIGN_OR_RAISE(auto engine, internal::BindEngine());
+                                                            const arrow::Schema* columns, bool external_access) {
+  ARROW_ASSIGN_OR_RAISE(auto engine, internal::BindEngine(external_access));
   ARROW_ASSIGN_OR_RAISE(auto session, engine->Connect());
   std::string sql;
   auto bound = [&]() -> arrow::Result<std::shared_ptr<arrow::Schema>> {
@@ -186,7 +186,7 @@ std::vector<internal::SqlPart> OrderedSelect(const arrow::Schema& input, bool ha
 // The projection "SELECT (e1) AS n1, ... FROM input", bound.
 arrow::Result<NodePtr> BindProjection(const NodePtr& input,
                                       const std::vector<std::pair<std::string, Expr>>& items,
-                                      const std::string& op, const std::string& label) {
+                                      const std::string& op, const std::string& label, bool external_access) {
   std::string select;
   Expr::Scalars scalars;
   std::vector<std::string> texts;
@@ -199,7 +199,7 @@ arrow::Result<NodePtr> BindProjection(const NodePtr& input,
   }
   auto node = NewQuery({input}, OrderedSelect(*input->schema, !scalars.empty(), select + "\n", "", false), label);
   node->scalars = std::move(scalars);
-  ARROW_ASSIGN_OR_RAISE(node->schema, BindExplained(node, op, texts, input->schema.get()));
+  ARROW_ASSIGN_OR_RAISE(node->schema, BindExplained(node, op, texts, input->schema.get(), external_access));
   return node;
 }
 
@@ -402,7 +402,7 @@ arrow::Result<DataFrame> DataFrame::Read(const std::string& given_path, FileForm
   node->sql = internal::Sql(call);
   node->label = label;
   auto finished = internal::Finish(std::move(node), std::string("Read '") + given_path + "' as " +
-                                                        FormatName(format));
+                                                        FormatName(format), /*external_access=*/true);
   ARROW_RETURN_NOT_OK(finished.status());
   return DataFrame(*std::move(finished), arrow::Status::OK());
 }
@@ -440,7 +440,7 @@ DataFrame DataFrame::Sql(const std::string& query, const std::map<std::string, D
   if (!checked.ok()) return out.Failing(checked);
   parts.push_back({OwnLines(text), -1});
   auto node = NewQuery(std::move(nodes), std::move(parts), "Sql " + text);
-  auto schema = BindExplained(node, "Sql", {text}, nullptr);
+  auto schema = BindExplained(node, "Sql", {text}, nullptr, out.ExternalAccess());
   if (!schema.ok()) return out.Failing(schema.status());
   node->schema = *schema;
   return out.Then(NodePtr(std::move(node)));
@@ -468,12 +468,12 @@ DataFrame DataFrame::Project(const std::vector<std::pair<std::string, Expr>>& co
   if (columns.empty()) return Failing(arrow::Status::Invalid("Project: no columns"));
   std::vector<std::string> parts;
   for (const auto& [name, expr] : columns) parts.push_back(name + " := " + expr.sql());
-  return Then(BindProjection(node_, columns, "Project", "Project " + JoinNames(parts)));
+  return Then(BindProjection(node_, columns, "Project", "Project " + JoinNames(parts), ExternalAccess()));
 }
 
 DataFrame DataFrame::Filter(const Expr& predicate) const {
   if (!ok()) return *this;
-  auto probe = BindProjection(node_, {{"fd_predicate", predicate}}, "Filter", "");
+  auto probe = BindProjection(node_, {{"fd_predicate", predicate}}, "Filter", "", ExternalAccess());
   if (!probe.ok()) return Failing(probe.status());
   const auto& type = *(*probe)->schema->field(0)->type();
   if (type.id() != arrow::Type::BOOL && type.id() != arrow::Type::NA) {
@@ -495,7 +495,7 @@ DataFrame DataFrame::Filter(std::string_view predicate) const {
 
 DataFrame DataFrame::WithColumn(const std::string& name, const Expr& value) const {
   if (!ok()) return *this;
-  auto probe = BindProjection(node_, {{name, value}}, "WithColumn " + name, "");
+  auto probe = BindProjection(node_, {{name, value}}, "WithColumn " + name, "", ExternalAccess());
   if (!probe.ok()) return Failing(probe.status());
   const bool replaces = node_->schema->GetFieldIndex(name) >= 0;
   const std::string item = "(" + OwnLines(value.sql()) + ") AS " + QuoteIdentifier(name);
@@ -663,7 +663,7 @@ DataFrame GroupedFrame::Agg(const std::vector<Aggregation>& aggregations) const 
                       : NewQuery({input}, internal::Sql("SELECT " + JoinNames(items) + " FROM ", In{0},
                                                         " AS \"fd_t\"" + group),
                                  label);
-  auto finished = internal::Finish(std::move(node), "Agg");
+  auto finished = internal::Finish(std::move(node), "Agg", frame_.ExternalAccess());
   if (!finished.ok() && finished.status().message().find("does not exist") != std::string::npos) {
     std::vector<std::string> functions;
     for (const auto& a : aggregations) functions.push_back(a.function);
@@ -765,7 +765,7 @@ DataFrame DataFrame::Join(const DataFrame& right, const std::vector<std::string>
     node->scalars = options.condition->scalars();
     texts.push_back(options.condition->sql());
   }
-  auto schema = BindExplained(node, "Join", texts, nullptr);
+  auto schema = BindExplained(node, "Join", texts, nullptr, ExternalAccess());
   if (!schema.ok()) return Failing(schema.status());
   node->schema = *schema;
   return Then(NodePtr(std::move(node)));
@@ -880,14 +880,20 @@ arrow::Result<std::shared_ptr<arrow::Schema>> DataFrame::schema() const {
 
 arrow::Result<std::string> DataFrame::Explain() const {
   ARROW_RETURN_NOT_OK(status_);
-  return internal::ExplainPlan(node_);
+  return internal::ExplainPlan(node_, ExternalAccess());
 }
 
 arrow::Result<std::string> DataFrame::ToSql() const {
   ARROW_RETURN_NOT_OK(status_);
-  ARROW_ASSIGN_OR_RAISE(auto engine, internal::BindEngine());
+  ARROW_ASSIGN_OR_RAISE(auto engine, internal::BindEngine(ExternalAccess()));
   ARROW_ASSIGN_OR_RAISE(auto session, engine->Connect());
   return internal::LowerToSql(node_, *session, internal::LowerMode::kBindPlan);
+}
+
+bool DataFrame::ExternalAccess() const {
+  if (engine_) return engine_->options().external_access;
+  if (const auto* scoped = ScopedEngine::Current()) return (*scoped)->options().external_access;
+  return true;
 }
 
 arrow::Result<std::shared_ptr<Engine>> DataFrame::ExecutionEngine() const {

@@ -281,8 +281,8 @@ class DataFrame {
   /// then the engine's physical plan for it (over empty inputs), which shows
   /// the join order and the pushdowns.
   arrow::Result<std::string> Explain() const;
-  /// The SQL statement the plan lowers to, with streams as views named
-  /// "fd_<tag>_<n>" (for reading; sinks register their own).
+  /// The SQL statement the plan lowers to (for reading: its stream scans,
+  /// fd_arrow_scan(<id>), name streams of an empty bind-time session).
   arrow::Result<std::string> ToSql() const;
 
   // --- sinks (each executes the plan) -----------------------------------------
@@ -322,6 +322,8 @@ class DataFrame {
   DataFrame Failing(arrow::Status status) const;
   DataFrame Then(arrow::Result<std::shared_ptr<const internal::PlanNode>> next) const;
   arrow::Result<std::shared_ptr<Engine>> ExecutionEngine() const;
+  // Whether the engine this plan runs on may touch files (binding follows it).
+  bool ExternalAccess() const;
 
   std::shared_ptr<const internal::PlanNode> node_;
   arrow::Status status_;

@@ -4,7 +4,7 @@
 // An Engine is one in-process DuckDB database, opened through Arrow's ADBC
 // API, with a thread count, a memory limit and a spill directory of its own.
 // Every execution (a DataFrame sink) opens its own connection to an engine,
-// registers the Arrow streams the plan reads as views, runs the plan's one
+// registers the Arrow streams the plan reads (arrow_scan.h), runs the plan's one
 // SQL statement and streams the result back through the C data interface.
 // DuckDB's memory limit and thread count are per database, so executions
 // that must not share them (a worker's activity slots, a node's concurrent

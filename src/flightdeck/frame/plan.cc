@@ -184,27 +184,65 @@ class AnnotatedReader : public arrow::RecordBatchReader {
   NodePtr root_;
 };
 
+// The engine hands results over a vector (2048 rows) at a time; sinks and
+// Flight streams work better with larger batches, so consecutive ones are
+// joined into batches of about kCoalescedRows rows (a copy at memory speed).
+class CoalescingReader : public arrow::RecordBatchReader {
+ public:
+  static constexpr int64_t kCoalescedRows = 64 * 1024;
+  explicit CoalescingReader(std::unique_ptr<arrow::RecordBatchReader> inner) : inner_(std::move(inner)) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
+    std::vector<std::shared_ptr<arrow::RecordBatch>> pending;
+    int64_t rows = 0;
+    while (!done_ && rows < kCoalescedRows) {
+      std::shared_ptr<arrow::RecordBatch> next;
+      ARROW_RETURN_NOT_OK(inner_->ReadNext(&next));
+      if (!next) {
+        done_ = true;
+      } else if (next->num_rows() > 0) {
+        rows += next->num_rows();
+        pending.push_back(std::move(next));
+      }
+    }
+    if (pending.empty()) {
+      *batch = nullptr;
+    } else if (pending.size() == 1) {
+      *batch = std::move(pending[0]);
+    } else {
+      ARROW_ASSIGN_OR_RAISE(*batch, arrow::ConcatenateRecordBatches(pending));
+    }
+    return arrow::Status::OK();
+  }
+  arrow::Status Close() override { return inner_->Close(); }
+
+ private:
+  std::unique_ptr<arrow::RecordBatchReader> inner_;
+  bool done_ = false;
+};
+
 }  // namespace
 
 arrow::Result<std::string> LowerToSql(const NodePtr& root, Session& session, LowerMode mode) {
   return Lowering(session, mode).Statement(root);
 }
 
-arrow::Result<std::shared_ptr<Engine>> BindEngine() {
-  static std::once_flag once;
-  static arrow::Result<std::shared_ptr<Engine>>* engine = nullptr;
-  std::call_once(once, [] {
-    // Never destroyed, like Engine::Default(). Binding reads file footers
-    // (external access) and never spills.
-    engine = new arrow::Result<std::shared_ptr<Engine>>(
-        Engine::Open({.threads = 1, .memory_limit = int64_t{256} << 20}));
-    if (engine->ok()) new std::shared_ptr<Engine>(**engine);
+arrow::Result<std::shared_ptr<Engine>> BindEngine(bool external_access) {
+  // Never destroyed, like Engine::Default(). Binding never spills.
+  static std::once_flag once[2];
+  static arrow::Result<std::shared_ptr<Engine>>* engines[2] = {nullptr, nullptr};
+  const int which = external_access ? 1 : 0;
+  std::call_once(once[which], [&] {
+    engines[which] = new arrow::Result<std::shared_ptr<Engine>>(Engine::Open(
+        {.threads = 1, .memory_limit = int64_t{256} << 20, .external_access = external_access}));
+    if (engines[which]->ok()) new std::shared_ptr<Engine>(**engines[which]);
   });
-  return *engine;
+  return *engines[which];
 }
 
-arrow::Result<std::shared_ptr<arrow::Schema>> BindSchema(const NodePtr& node, const std::string& op) {
-  ARROW_ASSIGN_OR_RAISE(auto engine, BindEngine());
+arrow::Result<std::shared_ptr<arrow::Schema>> BindSchema(const NodePtr& node, const std::string& op,
+                                                         bool external_access) {
+  ARROW_ASSIGN_OR_RAISE(auto engine, BindEngine(external_access));
   ARROW_ASSIGN_OR_RAISE(auto session, engine->Connect());
   auto bound = [&]() -> arrow::Result<std::shared_ptr<arrow::Schema>> {
     ARROW_ASSIGN_OR_RAISE(std::string sql, LowerToSql(node, *session, LowerMode::kBindNode));
@@ -214,8 +252,8 @@ arrow::Result<std::shared_ptr<arrow::Schema>> BindSchema(const NodePtr& node, co
   return bound;
 }
 
-arrow::Result<NodePtr> Finish(std::shared_ptr<PlanNode> node, const std::string& op) {
-  ARROW_ASSIGN_OR_RAISE(node->schema, BindSchema(node, op));
+arrow::Result<NodePtr> Finish(std::shared_ptr<PlanNode> node, const std::string& op, bool external_access) {
+  ARROW_ASSIGN_OR_RAISE(node->schema, BindSchema(node, op, external_access));
   return node;
 }
 
@@ -246,7 +284,7 @@ arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> Execute(const NodePtr& 
   ARROW_ASSIGN_OR_RAISE(std::string sql, LowerToSql(root, *session, LowerMode::kExecute));
   auto reader = Session::Query(std::move(session), sql);
   if (!reader.ok()) return WithInputs(reader.status(), root);
-  return std::make_unique<AnnotatedReader>(*std::move(reader), root);
+  return std::make_unique<CoalescingReader>(std::make_unique<AnnotatedReader>(*std::move(reader), root));
 }
 
 arrow::Status ExecuteStatement(const NodePtr& root, const std::shared_ptr<Engine>& engine,
@@ -257,10 +295,10 @@ arrow::Status ExecuteStatement(const NodePtr& root, const std::shared_ptr<Engine
   return WithInputs(session->Execute(make_statement(sql)), root);
 }
 
-arrow::Result<std::string> ExplainPlan(const NodePtr& root) {
+arrow::Result<std::string> ExplainPlan(const NodePtr& root, bool external_access) {
   std::string out;
   ExplainInto(root, 0, out);
-  ARROW_ASSIGN_OR_RAISE(auto engine, BindEngine());
+  ARROW_ASSIGN_OR_RAISE(auto engine, BindEngine(external_access));
   ARROW_ASSIGN_OR_RAISE(std::unique_ptr<Session> connected, engine->Connect());
   std::shared_ptr<Session> session = std::move(connected);
   ARROW_ASSIGN_OR_RAISE(std::string sql, LowerToSql(root, *session, LowerMode::kBindPlan));

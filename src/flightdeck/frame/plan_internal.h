@@ -105,16 +105,20 @@ enum class LowerMode {
 /// registered in `session` as `mode` says.
 arrow::Result<std::string> LowerToSql(const NodePtr& root, Session& session, LowerMode mode);
 
-/// The engine that binds plans: a small process-wide database.
-arrow::Result<std::shared_ptr<Engine>> BindEngine();
+/// The engine that binds plans: a small process-wide database, with or
+/// without external access (binding reads file metadata: read_csv sniffs
+/// the file it names, so SQL bound for an engine without external access is
+/// bound on one without it too).
+arrow::Result<std::shared_ptr<Engine>> BindEngine(bool external_access);
 
 /// The schema `node` produces (inputs and SQL set), found by binding it;
 /// errors are prefixed with the operation `op`.
-arrow::Result<std::shared_ptr<arrow::Schema>> BindSchema(const NodePtr& node, const std::string& op);
+arrow::Result<std::shared_ptr<arrow::Schema>> BindSchema(const NodePtr& node, const std::string& op,
+                                                         bool external_access);
 
 /// Makes `node` complete: fills in its schema by binding it. Errors carry
 /// the operation name `op`.
-arrow::Result<NodePtr> Finish(std::shared_ptr<PlanNode> node, const std::string& op);
+arrow::Result<NodePtr> Finish(std::shared_ptr<PlanNode> node, const std::string& op, bool external_access);
 
 /// Runs the plan on `engine`; its rows stream as produced.
 arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> Execute(const NodePtr& root,
@@ -125,7 +129,7 @@ arrow::Status ExecuteStatement(const NodePtr& root, const std::shared_ptr<Engine
                                const std::function<std::string(const std::string&)>& make_statement);
 
 /// Explain() text: our plan as an indented tree, then the engine's plan.
-arrow::Result<std::string> ExplainPlan(const NodePtr& root);
+arrow::Result<std::string> ExplainPlan(const NodePtr& root, bool external_access);
 
 /// Fails with Invalid naming `op`, the unknown column, the closest names and
 /// the columns there are, unless `schema` has a field named `name`.

@@ -50,7 +50,7 @@ class ResultReader : public arrow::RecordBatchReader {
   arrow::Status Close() override {
     if (!inner_) return arrow::Status::OK();
     // Releasing ADBC's stream ends the query; then the statement and the
-    // session (dropping its views) go.
+    // session (unregistering its streams) go.
     auto st = inner_->Close();
     inner_.reset();
     statement_.reset();

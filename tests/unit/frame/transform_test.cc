@@ -1,5 +1,8 @@
 #include "flightdeck/frame/transform.h"
 
+#include <cstdio>
+#include <fstream>
+
 #include <arrow/api.h>
 #include <gtest/gtest.h>
 
@@ -64,6 +67,18 @@ TEST(TransformTest, ClientSqlCannotReachFilesOnAClosedEngine) {
   auto result = ApplyTransform(Input(), "select id, (select count(*) from read_csv('/etc/passwd')) as n", engine);
   ASSERT_FALSE(result.ok());
   EXPECT_NE(result.status().message().find("disabled"), std::string::npos) << result.status().message();
+  // Not while binding either (DuckDB sniffs a CSV file when it binds
+  // read_csv): nothing of the file reaches the error.
+  const std::string secret = ::testing::TempDir() + "/fd-transform-secret.csv";
+  { std::ofstream(secret) << "password\ntopsecret-4711\n"; }
+  for (const std::string command : {"where id > (select count(*) from read_csv('" + secret + "'))",
+                                    "select (select max(password) from read_csv('" + secret + "')) as p"}) {
+    auto sniffed = ApplyTransform(Input(), command, engine);
+    ASSERT_FALSE(sniffed.ok()) << command;
+    EXPECT_NE(sniffed.status().message().find("disabled"), std::string::npos) << sniffed.status().message();
+    EXPECT_EQ(sniffed.status().message().find("topsecret"), std::string::npos) << sniffed.status().message();
+  }
+  std::remove(secret.c_str());
   // The same engine still scans the client's stream.
   ASSERT_OK_AND_ASSIGN(auto reader, ApplyTransform(Input(), "select id where id > 3", engine));
   ExpectRows(Drain(reader.get()), "[[4]]");
