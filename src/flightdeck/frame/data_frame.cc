@@ -909,6 +909,8 @@ arrow::Result<std::shared_ptr<arrow::Table>> DataFrame::Collect() const {
 
 arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> DataFrame::Stream() const {
   ARROW_RETURN_NOT_OK(status_);
+  // An unmodified source streams as it is, without an engine.
+  if (node_->kind == NodeKind::kStream) return internal::Execute(node_, nullptr);
   ARROW_ASSIGN_OR_RAISE(auto engine, ExecutionEngine());
   return internal::Execute(node_, engine);
 }

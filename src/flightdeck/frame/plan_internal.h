@@ -120,7 +120,8 @@ arrow::Result<std::shared_ptr<arrow::Schema>> BindSchema(const NodePtr& node, co
 /// the operation name `op`.
 arrow::Result<NodePtr> Finish(std::shared_ptr<PlanNode> node, const std::string& op, bool external_access);
 
-/// Runs the plan on `engine`; its rows stream as produced.
+/// Runs the plan on `engine` (may be null when the root is a stream, which
+/// passes through); its rows stream as produced.
 arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> Execute(const NodePtr& root,
                                                                  const std::shared_ptr<Engine>& engine);
 

@@ -135,6 +135,25 @@ class PipelineWorkflowTest : public ::testing::Test {
     return count;
   }
 
+  // Activities of `type` whose completion is in the history.
+  int CountCompleted(const temporal::WorkflowHandle& handle, const std::string& type) {
+    auto history = client_->GetHistory(handle);
+    EXPECT_TRUE(history.ok()) << history.status().ToString();
+    std::set<int64_t> scheduled;
+    int count = 0;
+    for (const auto& event : history->events()) {
+      if (event.has_activity_task_scheduled_event_attributes() &&
+          event.activity_task_scheduled_event_attributes().activity_type().name() == type) {
+        scheduled.insert(event.event_id());
+      }
+      if (event.has_activity_task_completed_event_attributes() &&
+          scheduled.count(event.activity_task_completed_event_attributes().scheduled_event_id())) {
+        ++count;
+      }
+    }
+    return count;
+  }
+
   nlohmann::json Progress(const temporal::WorkflowHandle& handle) {
     auto progress = client_->Query<nlohmann::json>(handle, kProgressQuery);
     return progress.ok() ? *progress : nlohmann::json::object();
@@ -156,8 +175,11 @@ class PipelineWorkflowTest : public ::testing::Test {
                                                             .type = kPipelineWorkflow,
                                                             .task_queue = "pipelines"},
                                                            kPauseSignal, pause, args));
+    // Idle alone is not enough: an activity dispatched eagerly with the
+    // workflow task can be running while the server lists none pending.
     ASSERT_TRUE(flightdeck::testing::WaitFor(
         [&] { return Idle(*handle) && CountScheduled(*handle, kPrepareActivity) == 1 &&
+                     CountCompleted(*handle, kPrepareActivity) == 1 &&
                      Progress(*handle).value("phase", "") == "paused"; },
         30s));
   }
