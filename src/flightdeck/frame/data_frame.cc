@@ -486,6 +486,10 @@ DataFrame DataFrame::Filter(const Expr& predicate) const {
                        "Filter " + predicate.sql());
   node->scalars = predicate.scalars();
   node->schema = node_->schema;
+  if (node->scalars.empty()) {
+    node->flat.kind = PlanNode::Flat::Kind::kFilter;
+    node->flat.where = OwnLines(predicate.sql());
+  }
   return Then(NodePtr(std::move(node)));
 }
 
@@ -739,10 +743,11 @@ DataFrame DataFrame::Join(const DataFrame& right, const std::vector<std::string>
     right_name[field->name()] = out;
     right_items.push_back(QuoteIdentifier(field->name()) + " AS " + QuoteIdentifier(out));
   }
-  std::vector<std::string> conditions, described;
+  std::vector<std::string> conditions, flat_conditions, described;
   for (size_t i = 0; i < left_keys.size(); ++i) {
     conditions.push_back("\"fd_l\"." + QuoteIdentifier(left_keys[i]) + " = \"fd_r\"." +
                          QuoteIdentifier(right_name[right_keys[i]]));
+    flat_conditions.push_back(QuoteIdentifier(left_keys[i]) + " = " + QuoteIdentifier(right_name[right_keys[i]]));
     described.push_back(left_keys[i] + " = " + right_name[right_keys[i]]);
   }
   if (options.condition) {
@@ -750,6 +755,7 @@ DataFrame DataFrame::Join(const DataFrame& right, const std::vector<std::string>
       return Failing(options.condition->status().WithMessage("Join condition: ", options.condition->status().message()));
     }
     conditions.push_back("(" + OwnLines(options.condition->sql()) + ")");
+    flat_conditions.push_back(conditions.back());
     described.push_back(options.condition->sql());
   }
   static const char* kNames[] = {"INNER", "LEFT", "RIGHT", "FULL", "SEMI", "ANTI", "CROSS"};
@@ -768,6 +774,12 @@ DataFrame DataFrame::Join(const DataFrame& right, const std::vector<std::string>
   auto schema = BindExplained(node, "Join", texts, nullptr, ExternalAccess());
   if (!schema.ok()) return Failing(schema.status());
   node->schema = *schema;
+  if ((kind == JoinKind::kInner || kind == JoinKind::kLeft || kind == JoinKind::kCross) && node->scalars.empty()) {
+    node->flat.kind = PlanNode::Flat::Kind::kJoin;
+    node->flat.join = name;
+    node->flat.right_select = JoinNames(right_items);
+    node->flat.on = JoinNames(flat_conditions, " AND ");
+  }
   return Then(NodePtr(std::move(node)));
 }
 

@@ -1,6 +1,7 @@
 #include "flightdeck/frame/plan_internal.h"
 
 #include <map>
+#include <optional>
 #include <mutex>
 #include <random>
 #include <regex>
@@ -50,12 +51,49 @@ class Lowering {
   }
 
  private:
+  // A join or filter folded with the joins below it into one FROM clause
+  // (PlanNode::Flat); nullopt when `node` does not fold.
+  struct Block {
+    std::string from;
+    std::vector<std::string> where;
+  };
+  arrow::Result<std::optional<Block>> TryBlock(const NodePtr& node) {
+    using Kind = PlanNode::Flat::Kind;
+    if (mode_ == LowerMode::kBindNode || node->flat.kind == Kind::kNone) return std::nullopt;
+    if (node->flat.kind == Kind::kFilter) {
+      // A filter over joins filters the block (the joins after it in the
+      // block are inner, left or cross: the same rows either way).
+      ARROW_ASSIGN_OR_RAISE(auto inner, TryBlock(node->inputs[0]));
+      if (inner) inner->where.push_back("(" + node->flat.where + ")");
+      return inner;
+    }
+    ARROW_ASSIGN_OR_RAISE(auto left, TryBlock(node->inputs[0]));
+    Block block;
+    if (left) {
+      block = *std::move(left);
+    } else {
+      ARROW_ASSIGN_OR_RAISE(std::string relation, Relation(node->inputs[0]));
+      block.from = relation + " AS " + QuoteIdentifier("fd_j" + std::to_string(aliases_++));
+    }
+    ARROW_ASSIGN_OR_RAISE(std::string right, Relation(node->inputs[1]));
+    block.from += "\n" + node->flat.join + " JOIN (SELECT " + node->flat.right_select + " FROM " + right +
+                  " AS \"fd_rr\") AS " + QuoteIdentifier("fd_j" + std::to_string(aliases_++));
+    if (!node->flat.on.empty()) block.from += " ON " + node->flat.on;
+    return block;
+  }
+
   // The node's SQL as a parenthesized query.
   arrow::Result<std::string> Relation(const NodePtr& node) {
     if (mode_ == LowerMode::kBindNode && node.get() != root_) {
       // Binding one node: its inputs are known by their schemas.
       ARROW_ASSIGN_OR_RAISE(std::string scan, session_.ScanEmpty(node->schema));
       return "(SELECT * FROM " + scan + ")";
+    }
+    ARROW_ASSIGN_OR_RAISE(auto block, TryBlock(node));
+    if (block) {
+      std::string where;
+      for (const auto& condition : block->where) where += (where.empty() ? "\nWHERE " : " AND ") + condition;
+      return "(\nSELECT * FROM " + block->from + where + "\n)";
     }
     switch (node->kind) {
       case NodeKind::kStream:
@@ -114,6 +152,7 @@ class Lowering {
   LowerMode mode_;
   std::string tag_;
   const PlanNode* root_ = nullptr;
+  int aliases_ = 0;
   std::map<const PlanNode*, int> references_;
   std::map<const PlanNode*, std::string> materialized_;
   std::vector<std::string> ctes_;

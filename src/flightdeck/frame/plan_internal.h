@@ -68,6 +68,22 @@ struct PlanNode {
   std::vector<SqlPart> sql;
   /// Scalar sub-plans whose `$name` placeholders the text parts hold.
   Expr::Scalars scalars;
+
+  /// Joins and filters that lowering may fold, with the joins below them,
+  /// into one flat FROM clause instead of nesting them as derived tables:
+  /// DuckDB 1.5 orders joins only within one FROM clause. Set on inner,
+  /// left and cross joins and on filters, without scalar sub-plans. Every
+  /// column of a flat block has a name of its own (the join's right columns
+  /// come renamed), so ON and WHERE texts need no qualification.
+  struct Flat {
+    enum class Kind { kNone, kJoin, kFilter };
+    Kind kind = Kind::kNone;
+    std::string join;          // "INNER", "LEFT" or "CROSS"
+    std::string right_select;  // the right input's SELECT list, renaming its columns
+    std::string on;            // the ON condition (empty for CROSS)
+    std::string where;         // kFilter: the predicate
+  };
+  Flat flat;
 };
 
 using NodePtr = std::shared_ptr<const PlanNode>;

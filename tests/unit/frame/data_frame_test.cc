@@ -538,6 +538,23 @@ TEST_F(FileTest, ReadErrors) {
   ASSERT_RAISES(Invalid, ParseFileFormat("xlsx"));
 }
 
+TEST(DataFrameTest, JoinChainsLowerToOneFromClause) {
+  // DuckDB 1.5 orders joins only within one FROM clause: a chain of inner
+  // and left joins, with filters between them, lowers to one.
+  auto regions = DataFrame::FromTable(Regions());
+  auto chain = S().Join(regions, {"region"}, {"region"})
+                   .Filter("amount > 5")
+                   .Join(regions.Rename({{"manager", "boss"}}), {"region"}, {"region"}, JoinKind::kLeft, "_2")
+                   .Select({"id", "manager", "boss"});
+  ASSERT_OK_AND_ASSIGN(auto sql, chain.ToSql());
+  EXPECT_EQ(sql.find("\"fd_l\""), std::string::npos) << sql;  // the nested form's alias
+  EXPECT_NE(sql.find("INNER JOIN"), std::string::npos) << sql;
+  EXPECT_NE(sql.find("LEFT JOIN"), std::string::npos) << sql;
+  EXPECT_NE(sql.find("WHERE"), std::string::npos) << sql;
+  ASSERT_OK_AND_ASSIGN(auto table, chain.Collect());
+  ExpectRows(table, R"([[1, "nia", "nia"], [6, "nia", "nia"]])");
+}
+
 TEST(DataFrameTest, ExplainShowsThePlan) {
   ASSERT_OK_AND_ASSIGN(auto text, S().Filter("amount > 1").GroupBy({"region"}).Agg({Sum("amount", "t")})
                                       .Sort({Desc("t")}).Limit(1).Explain());
