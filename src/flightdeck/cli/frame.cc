@@ -32,7 +32,9 @@
 // --repeat N runs the whole query (inputs opened again each time) N times in
 // one process and reports the fastest run, as a benchmark times an engine
 // that runs inside a warm process; "runs" then lists every run's seconds.
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -66,11 +68,31 @@ struct FrameQueryOptions {
   int repeat = 1;
 };
 
+// The extension of `path`, or for a directory of its first file (in the
+// order DataFrame::Read reads them).
+std::string ExtensionOf(const std::string& path) {
+  std::string file = path;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    std::vector<std::string> files;
+    for (auto it = std::filesystem::recursive_directory_iterator(path, ec); !ec && it != std::filesystem::end(it);
+         it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (!name.empty() && name[0] != '.' && name[0] != '_' && it->is_regular_file()) {
+        files.push_back(it->path().string());
+      }
+    }
+    if (!files.empty()) file = *std::min_element(files.begin(), files.end());
+  }
+  const auto slash = file.find_last_of('/');
+  const auto dot = file.find_last_of('.');
+  return dot == std::string::npos || (slash != std::string::npos && dot < slash) ? "" : file.substr(dot + 1);
+}
+
 fr::FileFormat FormatOf(const std::string& path, const std::string& given) {
   std::string name = given;
   if (name.empty()) {
-    const auto dot = path.find_last_of('.');
-    name = dot == std::string::npos ? "" : path.substr(dot + 1);
+    name = ExtensionOf(path);
     if (name == "feather" || name == "ipc") name = "arrow";
   }
   auto format = fr::ParseFileFormat(name);

@@ -393,8 +393,22 @@ arrow::Result<DataFrame> DataFrame::Read(const std::string& given_path, FileForm
   }
   std::vector<std::string> quoted;
   for (const auto& file : files) quoted.push_back(QuoteString(file));
+  // Hive partition columns only where a folder below `path` is named
+  // key=value (otherwise the engine would parse every path for nothing).
+  bool hive = false;
+  if (directory) {
+    const std::string base = fsys::absolute(path).string();
+    for (const auto& file : files) {
+      const std::string relative = file.substr(std::min(file.size(), base.size()));
+      const size_t last_slash = relative.rfind('/');
+      if (last_slash != std::string::npos && relative.substr(0, last_slash).find('=') != std::string::npos) {
+        hive = true;
+        break;
+      }
+    }
+  }
   std::string call = format == FileFormat::kParquet ? "read_parquet([" : "read_csv([";
-  call += JoinNames(quoted) + "], hive_partitioning = " + (directory ? "true" : "false");
+  call += JoinNames(quoted) + "], hive_partitioning = " + (hive ? "true" : "false");
   if (format == FileFormat::kCsv) call += ", header = true";
   call += ")";
   auto node = std::make_shared<PlanNode>();

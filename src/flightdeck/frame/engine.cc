@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include <arrow/c/bridge.h>
@@ -52,6 +54,51 @@ arrow::Status SetOption(const DuckDbDriver& driver, AdbcDatabase* database, cons
   return arrow::Status::OK();
 }
 
+class SpillFolders;
+SpillFolders& PrivateSpillFolders();
+
+// The private spill folders of this process's engines, removed when their
+// engine closes or, for the engines that live as long as the process, at
+// exit.
+class SpillFolders {
+ public:
+  SpillFolders() {
+    std::atexit([] {
+      auto& folders = PrivateSpillFolders();
+      std::lock_guard<std::mutex> lock(folders.mutex_);
+      for (const auto& folder : folders.live_) {
+        std::error_code ignored;
+        std::filesystem::remove_all(folder, ignored);
+      }
+    });
+  }
+  std::string Add() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::string folder = std::string(tmp && *tmp ? tmp : "/tmp") + "/flightdeck-spill-" +
+                         std::to_string(::getpid()) + "-" + std::to_string(next_++);
+    live_.insert(folder);
+    return folder;
+  }
+  void Remove(const std::string& folder) {
+    std::error_code ignored;
+    std::filesystem::remove_all(folder, ignored);
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_.erase(folder);
+  }
+
+ private:
+  friend SpillFolders& PrivateSpillFolders();
+  std::mutex mutex_;
+  std::set<std::string> live_;
+  uint64_t next_ = 0;
+};
+
+SpillFolders& PrivateSpillFolders() {
+  static SpillFolders* folders = new SpillFolders();  // never destroyed: used at exit
+  return *folders;
+}
+
 }  // namespace
 
 Engine::Engine(EngineOptions options, std::unique_ptr<internal::StreamRegistry> streams,
@@ -63,10 +110,7 @@ Engine::Engine(EngineOptions options, std::unique_ptr<internal::StreamRegistry> 
 
 Engine::~Engine() {
   database_.reset();  // DuckDB removes its spill files when the database closes
-  if (own_spill_directory_) {
-    std::error_code ignored;
-    std::filesystem::remove_all(options_.spill_directory, ignored);
-  }
+  if (own_spill_directory_) PrivateSpillFolders().Remove(options_.spill_directory);
 }
 
 arrow::Result<std::shared_ptr<Engine>> Engine::Open(EngineOptions options) {
@@ -79,13 +123,9 @@ arrow::Result<std::shared_ptr<Engine>> Engine::Open(EngineOptions options) {
   if (options.memory_limit == 0) options.memory_limit = PhysicalMemory() / 10 * 8;
   bool own_spill = false;
   if (options.spill_directory.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/flightdeck-spill-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      return arrow::Status::IOError("engine: cannot make a spill folder like ", pattern, ": ",
-                                    std::strerror(errno));
-    }
-    options.spill_directory = pattern;
+    // Made by DuckDB only when a query spills; removed with the engine, or
+    // at exit for engines that live as long as the process.
+    options.spill_directory = PrivateSpillFolders().Add();
     own_spill = true;
   } else {
     std::error_code ec;
@@ -137,20 +177,10 @@ arrow::Result<std::shared_ptr<Engine>> Engine::Open(EngineOptions options) {
 
 arrow::Result<std::shared_ptr<Engine>> Engine::Default() {
   // Never destroyed: executions on other threads may outlive static
-  // destruction at exit. Its spill folder goes at exit (DuckDB makes it only
-  // when a query spills).
+  // destruction at exit. Its spill folder goes at exit.
   static arrow::Result<std::shared_ptr<Engine>>* engine = [] {
     auto opened = Open();
-    if (opened.ok()) {
-      static std::string spill = (*opened)->options().spill_directory;
-      std::atexit([] {
-        std::error_code ignored;
-        std::filesystem::remove_all(spill, ignored);
-      });
-      // The folder is removed at exit, not by the engine's destructor.
-      (*opened)->own_spill_directory_ = false;
-      new std::shared_ptr<Engine>(*opened);  // keep one reference forever
-    }
+    if (opened.ok()) new std::shared_ptr<Engine>(*opened);  // keep one reference forever
     return new arrow::Result<std::shared_ptr<Engine>>(std::move(opened));
   }();
   return *engine;
