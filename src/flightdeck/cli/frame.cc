@@ -13,8 +13,10 @@
 //                  "aggs": [{"fn": "sum", "column": "amount", "name": "total"}]},
 //                 {"op": "sort", "by": [{"column": "total", "descending": true}]}]}' --output /tmp/result.arrow
 //
-// A plan is {"from": INPUT, "steps": [...], "scalars": {NAME: PLAN}}, where
-// INPUT is an --input name or a plan object (a sub-plan), and steps are:
+// A plan is {"from": INPUT, "steps": [...], "with": {NAME: PLAN},
+// "scalars": {NAME: PLAN}}, where INPUT is an --input name, the name of a
+// "with" sub-plan of this plan or an enclosing one (computed once however
+// often it is read), or a plan object (a sub-plan), and steps are:
 // select {columns} | project {columns: [[name, expr], ...]} | filter {expr} |
 // with_column {name, expr} | rename {map} | drop {columns} |
 // cast {column, type} | group_by {keys, aggs: [{fn, column, name}]} |
@@ -52,7 +54,8 @@
 namespace flightdeck::cli {
 namespace {
 
-using nlohmann::json;
+// Ordered: a plan's named sub-plans ("with") are built in the order written.
+using json = nlohmann::ordered_json;
 namespace fr = flightdeck::frame;
 
 struct FrameQueryOptions {
@@ -122,7 +125,8 @@ std::vector<fr::Aggregation> Aggregations(const json& step) {
 // Names visible to a plan: the --input frames, and the scalar sub-plans of
 // this plan and the plans around it.
 struct Scope {
-  const std::map<std::string, fr::DataFrame>* inputs = nullptr;
+  /// The --input frames and the named sub-plans ("with") in view.
+  std::map<std::string, fr::DataFrame> inputs;
   std::map<std::string, fr::DataFrame> scalars;
 };
 
@@ -139,8 +143,8 @@ fr::Expr Expression(const json& step, const char* key, const Scope& scope) {
 fr::DataFrame Input(const json& value, const Scope& scope, const std::string& op) {
   if (value.is_object()) return BuildPlan(value, scope, "");
   const std::string name = value.get<std::string>();
-  auto it = scope.inputs->find(name);
-  if (it == scope.inputs->end()) throw CommandFailed("step " + op + " names unknown input '" + name + "'");
+  auto it = scope.inputs.find(name);
+  if (it == scope.inputs.end()) throw CommandFailed("step " + op + " names unknown input '" + name + "'");
   return it->second;
 }
 
@@ -197,6 +201,14 @@ fr::DataFrame Apply(const fr::DataFrame& frame, const json& step, const Scope& s
 fr::DataFrame BuildPlan(const json& plan, const Scope& outer, const std::string& default_from) {
   if (!plan.is_object()) throw CommandFailed("a plan is a JSON object, got " + plan.dump(), kExitUsage);
   Scope scope = outer;
+  // Named sub-plans, each readable by name (as an input) by those after it
+  // and by the plan: a sub-plan the plan reads twice is computed once.
+  const json named = plan.value("with", json::object());
+  for (const auto& [name, sub] : named.items()) {
+    fr::DataFrame frame = BuildPlan(sub, scope, "");
+    Check(frame.status(), "sub-plan '" + name + "'");
+    scope.inputs.insert_or_assign(name, frame);
+  }
   const json scalars = plan.value("scalars", json::object());
   for (const auto& [name, sub] : scalars.items()) {
     fr::DataFrame scalar = BuildPlan(sub, scope, "");
@@ -207,7 +219,7 @@ fr::DataFrame BuildPlan(const json& plan, const Scope& outer, const std::string&
     throw CommandFailed("a sub-plan needs \"from\": " + plan.dump(), kExitUsage);
   }
   fr::DataFrame frame = plan.contains("from") ? Input(plan.at("from"), scope, "from")
-                                              : scope.inputs->at(default_from);
+                                              : scope.inputs.at(default_from);
   for (const auto& step : plan.value("steps", json::array())) {
     frame = Apply(frame, step, scope);
     if (!frame.ok()) break;
@@ -270,10 +282,12 @@ QueryRun RunFrameQueryOnce(const FrameQueryOptions& options, const std::shared_p
     } else {
       const std::string text = TextOrFile(options.plan, "plan");
       const json plan = text.empty() ? json::object() : json::parse(text);
-      if (plan.contains("from") && plan.at("from").is_string() && !inputs.count(plan.at("from").get<std::string>())) {
+      if (inputs.empty()) throw CommandFailed("a plan needs at least one --input", kExitUsage);
+      if (plan.contains("from") && plan.at("from").is_string() && !inputs.count(plan.at("from").get<std::string>()) &&
+          !plan.value("with", json::object()).contains(plan.at("from").get<std::string>())) {
         throw CommandFailed("plan reads unknown input '" + plan.at("from").get<std::string>() + "'", kExitUsage);
       }
-      frame = BuildPlan(plan, Scope{&inputs, {}}, first);
+      frame = BuildPlan(plan, Scope{inputs, {}}, first);
     }
     if (engine) frame = frame.WithEngine(engine);
     Check(frame.status(), "plan");
@@ -332,8 +346,7 @@ void RunFrameQuery(const FrameQueryOptions& options) {
 void AddFrameQueryCommand(CLI::App& app) {
   auto options = std::make_shared<FrameQueryOptions>();
   auto* cmd = app.add_subcommand("frame-query", "run a DataFrame plan (or a SQL query) over files");
-  cmd->add_option("--input", options->inputs, "NAME=PATH[@FORMAT], repeatable; the first is the default source")
-      ->required();
+  cmd->add_option("--input", options->inputs, "NAME=PATH[@FORMAT], repeatable; the first is the default source");
   cmd->add_option("--plan", options->plan, "the plan as JSON, or @FILE");
   cmd->add_option("--sql", options->sql, "one SQL query (DuckDB dialect) over the inputs by name, or @FILE");
   cmd->add_option("--memory-limit", options->memory_limit,

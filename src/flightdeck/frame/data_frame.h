@@ -36,8 +36,9 @@
 // Row order. Sources are ordered: a table in its row order, a reader or a
 // Flight stream in arrival order, a file in row order and a directory file
 // by file in path order. Select, Project, Filter, WithColumn, Rename, Drop,
-// Cast and Limit keep their input's order; Sort imposes one. GroupBy/Agg,
-// Join, Distinct and Union produce unordered frames. Collect, Stream, WriteFile and
+// Cast and Limit keep their input's order (unless an expression holds a
+// window function, OVER (...), which may reorder rows); Sort imposes one.
+// GroupBy/Agg, Join, Distinct, Union and Sql produce unordered frames. Collect, Stream, WriteFile and
 // PutToFlight yield an ordered frame's rows in that order, however many
 // threads ran the plan (WriteDataset's partitioned files promise no order).
 //
@@ -192,7 +193,10 @@ class DataFrame {
   /// A frame computed by `query`, one SQL SELECT in DuckDB's dialect, that
   /// reads `inputs` by name as tables, e.g.
   ///   DataFrame::Sql("select c, sum(x) as s from t group by c", {{"t", frame}})
-  /// A trailing ';' is allowed, more statements are not.
+  /// A trailing ';' is allowed, more statements are not; the query may
+  /// start with its own WITH clause. An input the query names twice is
+  /// computed twice, not held in memory, unless it reads an Arrow stream
+  /// (a table, a reader, Flight, IPC files), which the engine reads once.
   static DataFrame Sql(const std::string& query, const std::map<std::string, DataFrame>& inputs);
   /// A frame streaming DoGet(`ticket`) from the Flight server at `location`
   /// (e.g. "grpc://127.0.0.1:4000"). Connects and reads the schema now; the

@@ -162,13 +162,17 @@ arrow::Result<std::shared_ptr<Engine>> Engine::Open(EngineOptions options) {
   auto streams = std::make_unique<internal::StreamRegistry>(driver, options.threads);
   std::shared_ptr<Engine> engine(
       new Engine(std::move(options), std::move(streams), std::move(database), own_spill));
-  // Settings that only a statement can make, for every later connection:
-  // timestamps with time zone in UTC whatever the machine's zone, and, for
-  // engines that run client SQL, a configuration no statement can change.
+  // Settings that only a statement can make (they belong to extensions),
+  // for every later connection: timestamps with time zone in UTC whatever
+  // the machine's zone, the Parquet footer cache, and, for engines that run
+  // client SQL, a configuration no statement can change.
   // And the table function that scans Arrow streams.
   ARROW_ASSIGN_OR_RAISE(auto session, engine->Connect());
   ARROW_RETURN_NOT_OK(engine->streams_->RegisterFunction(session->handle()));
   ARROW_RETURN_NOT_OK(session->Execute("SET GLOBAL TimeZone = 'UTC'"));
+  // Parquet footers are parsed once per file (and file version) for all the
+  // engine's queries, not once per query.
+  ARROW_RETURN_NOT_OK(session->Execute("SET GLOBAL parquet_metadata_cache = true"));
   if (!engine->options_.external_access) {
     ARROW_RETURN_NOT_OK(session->Execute("SET GLOBAL lock_configuration = true"));
   }

@@ -29,6 +29,17 @@ std::string RandomTag() {
   return buffer;
 }
 
+bool ReadsStreams(const PlanNode& node) {
+  if (node.kind == NodeKind::kStream) return true;
+  for (const auto& input : node.inputs) {
+    if (ReadsStreams(*input)) return true;
+  }
+  for (const auto& [name, scalar] : node.scalars) {
+    if (ReadsStreams(*scalar)) return true;
+  }
+  return false;
+}
+
 // Every path from the root to a node counts as one reference.
 void CountReferences(const NodePtr& node, std::map<const PlanNode*, int>& references) {
   ++references[node.get()];
@@ -72,23 +83,41 @@ class Lowering {
     if (left) {
       block = *std::move(left);
     } else {
-      ARROW_ASSIGN_OR_RAISE(std::string relation, Relation(node->inputs[0]));
+      ARROW_ASSIGN_OR_RAISE(std::string relation, Relation(node->inputs[0], false));
       block.from = relation + " AS " + QuoteIdentifier("fd_j" + std::to_string(aliases_++));
     }
-    ARROW_ASSIGN_OR_RAISE(std::string right, Relation(node->inputs[1]));
+    ARROW_ASSIGN_OR_RAISE(std::string right, Relation(node->inputs[1], false));
     block.from += "\n" + node->flat.join + " JOIN (SELECT " + node->flat.right_select + " FROM " + right +
                   " AS \"fd_rr\") AS " + QuoteIdentifier("fd_j" + std::to_string(aliases_++));
     if (!node->flat.on.empty()) block.from += " ON " + node->flat.on;
     return block;
   }
 
-  // The node's SQL as a parenthesized query.
-  arrow::Result<std::string> Relation(const NodePtr& node) {
+  // The node's SQL as a parenthesized query; `order_matters` when some
+  // operation above passes its row order on to the result.
+  arrow::Result<std::string> Relation(const NodePtr& node, bool order_matters = true) {
     if (mode_ == LowerMode::kBindNode && node.get() != root_) {
       // Binding one node: its inputs are known by their schemas.
       ARROW_ASSIGN_OR_RAISE(std::string scan, session_.ScanEmpty(node->schema));
       return "(SELECT * FROM " + scan + ")";
     }
+    if (mode_ != LowerMode::kBindNode && node->kind == NodeKind::kQuery && references_[node.get()] > 1) {
+      // A sub-plan the plan reads more than once is computed once, as a
+      // CTE (held in memory when it reads streams, which scan once;
+      // otherwise as the engine judges).
+      auto it = shared_.find(node.get());
+      if (it != shared_.end()) return "(SELECT * FROM " + it->second + ")";
+      ARROW_ASSIGN_OR_RAISE(std::string body, Fresh(node, /*order_matters=*/true));
+      const std::string name = QuoteIdentifier("fd_" + tag_ + "_c" + std::to_string(ctes_.size()));
+      ctes_.push_back(name + (ReadsStreams(*node) ? " AS MATERIALIZED " : " AS ") + body);
+      shared_[node.get()] = name;
+      return "(SELECT * FROM " + name + ")";
+    }
+    return Fresh(node, order_matters);
+  }
+
+  // The node's SQL, written out (not shared).
+  arrow::Result<std::string> Fresh(const NodePtr& node, bool order_matters) {
     ARROW_ASSIGN_OR_RAISE(auto block, TryBlock(node));
     if (block) {
       std::string where;
@@ -101,18 +130,20 @@ class Lowering {
       case NodeKind::kFile:
       case NodeKind::kQuery: {
         std::string text;
-        for (const auto& part : node->sql) {
+        const bool inputs_order = order_matters && node->keeps_order;
+        const auto& parts = order_matters || node->unordered_sql.empty() ? node->sql : node->unordered_sql;
+        for (const auto& part : parts) {
           if (part.input < 0) {
             text += part.text;
           } else {
-            ARROW_ASSIGN_OR_RAISE(std::string input, Relation(node->inputs.at(part.input)));
+            ARROW_ASSIGN_OR_RAISE(std::string input, Relation(node->inputs.at(part.input), inputs_order));
             text += input;
           }
         }
         if (!node->scalars.empty()) {
           std::map<std::string, std::string> replacements;
           for (const auto& [name, scalar] : node->scalars) {
-            ARROW_ASSIGN_OR_RAISE(std::string sub, Relation(scalar));
+            ARROW_ASSIGN_OR_RAISE(std::string sub, Relation(scalar, false));
             replacements[name] = "(SELECT * FROM " + sub + " AS \"fd_scalar\")";
           }
           ARROW_ASSIGN_OR_RAISE(text, ReplacePlaceholders(text, replacements));
@@ -155,6 +186,7 @@ class Lowering {
   int aliases_ = 0;
   std::map<const PlanNode*, int> references_;
   std::map<const PlanNode*, std::string> materialized_;
+  std::map<const PlanNode*, std::string> shared_;
   std::vector<std::string> ctes_;
 };
 

@@ -68,6 +68,20 @@ struct PlanNode {
   std::vector<SqlPart> sql;
   /// Scalar sub-plans whose `$name` placeholders the text parts hold.
   Expr::Scalars scalars;
+  /// Whether the rows come in an order the frame promises to keep (see
+  /// "Row order" in data_frame.h): sources and sorts, and what keeps its
+  /// input's order; not joins, aggregates, distinct, unions or SQL.
+  bool ordered = true;
+  /// Whether the operation passes its one input's order on (filters,
+  /// projections, limits), so that order matters below it only if it
+  /// matters here; not aggregates, sorts, joins, distinct, unions or SQL.
+  bool keeps_order = false;
+  /// `sql` without what it does only to keep the input's order (numbering
+  /// the rows around a scalar sub-plan), for where the order matters to no
+  /// one above; empty when the two are the same.
+  std::vector<SqlPart> unordered_sql;
+  /// A join (lowering folds chains of them, see Flat).
+  bool join = false;
 
   /// Joins and filters that lowering may fold, with the joins below them,
   /// into one flat FROM clause instead of nesting them as derived tables:

@@ -555,6 +555,18 @@ TEST(DataFrameTest, JoinChainsLowerToOneFromClause) {
   ExpectRows(table, R"([[1, "nia", "nia"], [6, "nia", "nia"]])");
 }
 
+TEST(DataFrameTest, ASubPlanReadTwiceIsComputedOnce) {
+  auto big = S().Filter("amount > 15").WithColumn("twice", "amount * 2");
+  auto both = big.Join(big.Select({"id", "twice"}), {"id"}, {"id"}).Filter(col("twice") > Scalar(big.Agg({Min("twice", "m")})));
+  ASSERT_OK_AND_ASSIGN(auto sql, both.ToSql());
+  size_t scans = 0;
+  for (size_t at = sql.find("fd_arrow_scan("); at != std::string::npos; at = sql.find("fd_arrow_scan(", at + 1)) ++scans;
+  EXPECT_EQ(scans, 1u) << sql;
+  EXPECT_NE(sql.find("AS MATERIALIZED"), std::string::npos) << sql;
+  ASSERT_OK_AND_ASSIGN(auto table, both.Select({"id"}).Collect());
+  ExpectRows(table, "[[4], [5], [6]]");
+}
+
 TEST(DataFrameTest, ExplainShowsThePlan) {
   ASSERT_OK_AND_ASSIGN(auto text, S().Filter("amount > 1").GroupBy({"region"}).Agg({Sum("amount", "t")})
                                       .Sort({Desc("t")}).Limit(1).Explain());
