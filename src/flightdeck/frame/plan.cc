@@ -40,11 +40,20 @@ bool ReadsStreams(const PlanNode& node) {
   return false;
 }
 
-// Every path from the root to a node counts as one reference.
-void CountReferences(const NodePtr& node, std::map<const PlanNode*, int>& references) {
-  ++references[node.get()];
-  for (const auto& input : node->inputs) CountReferences(input, references);
-  for (const auto& [name, scalar] : node->scalars) CountReferences(scalar, references);
+// How many places of the plan's SQL read each node: one per edge from a
+// distinct parent (a node under a shared parent is written once, in the
+// parent's CTE), and one for the root.
+void CountReferences(const NodePtr& node, std::map<const PlanNode*, int>& references,
+                     std::set<const PlanNode*>& visited) {
+  if (!visited.insert(node.get()).second) return;
+  for (const auto& input : node->inputs) {
+    ++references[input.get()];
+    CountReferences(input, references, visited);
+  }
+  for (const auto& [name, scalar] : node->scalars) {
+    ++references[scalar.get()];
+    CountReferences(scalar, references, visited);
+  }
 }
 
 class Lowering {
@@ -52,7 +61,9 @@ class Lowering {
   Lowering(Session& session, LowerMode mode) : session_(session), mode_(mode), tag_(RandomTag()) {}
 
   arrow::Result<std::string> Statement(const NodePtr& root) {
-    CountReferences(root, references_);
+    std::set<const PlanNode*> visited;
+    references_[root.get()] = 1;
+    CountReferences(root, references_, visited);
     root_ = root.get();
     ARROW_ASSIGN_OR_RAISE(std::string body, Relation(root));
     if (ctes_.empty()) return "SELECT * FROM " + body + " AS \"fd_result\"";
@@ -71,6 +82,8 @@ class Lowering {
   arrow::Result<std::optional<Block>> TryBlock(const NodePtr& node) {
     using Kind = PlanNode::Flat::Kind;
     if (mode_ == LowerMode::kBindNode || node->flat.kind == Kind::kNone) return std::nullopt;
+    // A node read in several places is written once, as a CTE, not folded.
+    if (node.get() != root_ && references_[node.get()] > 1) return std::nullopt;
     if (node->flat.kind == Kind::kFilter) {
       // A filter over joins filters the block (the joins after it in the
       // block are inner, left or cross: the same rows either way).

@@ -567,6 +567,18 @@ TEST(DataFrameTest, ASubPlanReadTwiceIsComputedOnce) {
   ExpectRows(table, "[[4], [5], [6]]");
 }
 
+TEST(DataFrameTest, PlansThatShareSubPlansLowerInLinearSize) {
+  // 2^25 paths from the root to the source, 26 distinct nodes.
+  DataFrame x = S().Filter("id = 1");
+  for (int i = 0; i < 25; ++i) x = x.Union(x);
+  ASSERT_OK_AND_ASSIGN(auto sql, x.ToSql());
+  EXPECT_LT(sql.size(), 20'000u);
+  DataFrame small = S().Filter("id = 1");
+  for (int i = 0; i < 4; ++i) small = small.Union(small);
+  ASSERT_OK_AND_ASSIGN(auto table, small.Collect());
+  EXPECT_EQ(table->num_rows(), 16);
+}
+
 TEST(DataFrameTest, ExplainShowsThePlan) {
   ASSERT_OK_AND_ASSIGN(auto text, S().Filter("amount > 1").GroupBy({"region"}).Agg({Sum("amount", "t")})
                                       .Sort({Desc("t")}).Limit(1).Explain());
