@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <regex>
 #include <set>
 #include <utility>
 
@@ -559,7 +560,12 @@ DataFrame DataFrame::Filter(const Expr& predicate) const {
     node->flat.kind = PlanNode::Flat::Kind::kFilter;
     node->flat.where = OwnLines(predicate.sql());
   }
-  return Then(NodePtr(std::move(node)));
+  NodePtr filtered(std::move(node));
+  // The probe binds the predicate in a projection, where aggregates and
+  // window functions are allowed; a WHERE clause refuses them.
+  auto bound = BindExplained(filtered, "Filter", {predicate.sql()}, node_->schema.get(), ExternalAccess());
+  if (!bound.ok()) return Failing(bound.status());
+  return Then(std::move(filtered));
 }
 
 DataFrame DataFrame::Filter(std::string_view predicate) const {
@@ -739,13 +745,13 @@ DataFrame GroupedFrame::Agg(const std::vector<Aggregation>& aggregations) const 
                                                         " AS \"fd_t\"" + group),
                                  label);
   auto finished = internal::Finish(std::move(node), "Agg", frame_.ExternalAccess());
-  if (!finished.ok() && finished.status().message().find("does not exist") != std::string::npos) {
-    std::vector<std::string> functions;
-    for (const auto& a : aggregations) functions.push_back(a.function);
+  static const std::regex kUnknownFunction(R"(Function with name (\S+) does not exist)");
+  std::smatch unknown;
+  if (!finished.ok() && std::regex_search(finished.status().message(), unknown, kUnknownFunction)) {
     return frame_.Failing(arrow::Status::Invalid(
-        "Agg: an aggregate function the engine does not know among ", JoinNames(functions),
-        " (built in: sum, mean, min, max, count, count_all, count_distinct, stddev, variance, first, last; "
-        "or any DuckDB aggregate): ", finished.status().message()));
+        "Agg: unknown aggregate function '", unknown[1].str(),
+        "' (built in: sum, mean, min, max, count, count_all, count_distinct, stddev, variance, first, last; "
+        "the engine's other aggregate functions work too)"));
   }
   if (finished.ok()) {
     std::const_pointer_cast<PlanNode>(*finished)->ordered = false;

@@ -1,5 +1,6 @@
 #include "flightdeck/frame/plan_internal.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <mutex>
@@ -418,14 +419,17 @@ arrow::Status ExplainBindError(const arrow::Status& error, const std::string& ra
                                const arrow::Schema* schema) {
   const std::string& message = error.message();
   std::string where;
+  size_t at = std::string::npos;  // in `text`
   const size_t position = ErrorPosition(raw, sql);
   // Up to two characters past the text: the engine points at what follows
   // an expression cut short (our newline and closing parenthesis).
   if (position != std::string::npos && offset != std::string::npos && position >= offset &&
       position <= offset + text.size() + 2) {
-    where.append("\n").append(CaretUnder(text, std::min(position - offset, text.size())));
+    at = std::min(position - offset, text.size());
+    where.append("\n").append(CaretUnder(text, at));
     if (position - offset >= text.size() && message.find("syntax error") != std::string::npos) {
-      return arrow::Status::Invalid(op, " '", text, "': syntax error: the expression ends too early", where);
+      return WithTextPosition(
+          arrow::Status::Invalid(op, " '", text, "': syntax error: the expression ends too early", where), text, at);
     }
   }
   static const std::regex kUnknownColumn(R"re(Referenced column "([^"]*)" not found)re");
@@ -433,11 +437,17 @@ arrow::Status ExplainBindError(const arrow::Status& error, const std::string& ra
   if (schema != nullptr && std::regex_search(message, match, kUnknownColumn)) {
     const auto names = schema->field_names();
     const auto closest = ClosestNames(match[1].str(), names);
-    return arrow::Status::Invalid(op, " '", text, "': unknown column '", match[1].str(), "'",
-                                  closest.empty() ? "" : " (did you mean " + JoinNames(closest) + "?)",
-                                  "; columns: ", JoinNames(names), where);
+    if (at == std::string::npos) {
+      const auto mentioned = text.find(match[1].str());
+      if (mentioned != std::string::npos) at = mentioned;
+    }
+    return WithTextPosition(
+        arrow::Status::Invalid(op, " '", text, "': unknown column '", match[1].str(), "'",
+                               closest.empty() ? "" : " (did you mean " + JoinNames(closest) + "?)",
+                               "; columns: ", JoinNames(names), where),
+        text, at);
   }
-  return error.WithMessage(op, " '", text, "': ", message, where);
+  return WithTextPosition(error.WithMessage(op, " '", text, "': ", message, where), text, at);
 }
 
 }  // namespace flightdeck::frame::internal

@@ -196,7 +196,14 @@ arrow::Status EngineError(const std::string& raw, int64_t memory_limit) {
                                       "raise the memory limit (",
                                       message, ")");
   }
-  if (StartsWith(message, "IO Error")) return arrow::Status::IOError(message);
+  // The engine's error class ("Binder Error: ") becomes the status code;
+  // the message keeps what the user can act on.
+  auto without = [&](const std::string& kind) {
+    return message.size() > kind.size() + 1 && message.compare(kind.size(), 2, ": ") == 0
+               ? message.substr(kind.size() + 2)
+               : message.substr(kind.size());
+  };
+  if (StartsWith(message, "IO Error")) return arrow::Status::IOError(without("IO Error"));
   if (StartsWith(message, "INTERRUPT Error") || message.find("Interrupted") != std::string::npos) {
     return arrow::Status::Cancelled(message);
   }
@@ -204,7 +211,7 @@ arrow::Status EngineError(const std::string& raw, int64_t memory_limit) {
                            "Invalid Input Error", "Not implemented Error", "Mismatch Type Error",
                            "Out of Range Error", "Constraint Error", "Permission Error",
                            "Invalid Error", "Syntax Error"}) {
-    if (StartsWith(message, kind)) return arrow::Status::Invalid(message);
+    if (StartsWith(message, kind)) return arrow::Status::Invalid(without(kind));
   }
   return arrow::Status::UnknownError(message);
 }

@@ -73,6 +73,21 @@ std::string Lower(std::string_view text) {
 
 }  // namespace
 
+std::string TextErrorDetail::ToString() const {
+  return "at position " + std::to_string(position_ + 1) + " of '" + text_ + "'";
+}
+
+arrow::Status WithTextPosition(const arrow::Status& status, std::string text, size_t position) {
+  if (status.ok() || position == std::string::npos) return status;
+  return status.WithDetail(std::make_shared<TextErrorDetail>(std::move(text), position));
+}
+
+const TextErrorDetail* TextErrorOf(const arrow::Status& status) {
+  auto detail = status.detail();
+  if (!detail || std::string_view(detail->type_id()) != TextErrorDetail::kTypeId) return nullptr;
+  return static_cast<const TextErrorDetail*>(detail.get());
+}
+
 std::string QuoteIdentifier(std::string_view name) {
   std::string out = "\"";
   for (char c : name) {
@@ -95,7 +110,8 @@ namespace {
 
 arrow::Status CheckText(std::string_view text, std::string_view what, bool allow_comments) {
   auto fail = [&](size_t at, const std::string& why) {
-    return arrow::Status::Invalid(what, " '", text, "': at position ", at + 1, ": ", why);
+    return WithTextPosition(arrow::Status::Invalid(what, " '", text, "': at position ", at + 1, ": ", why),
+                            std::string(text), at);
   };
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
     return arrow::Status::Invalid(what, ": the expression is empty");
@@ -286,7 +302,9 @@ std::vector<std::string> ClosestNames(std::string_view name, const std::vector<s
       }
     }
     const size_t distance = row[b.size()];
-    const bool contains = b.find(a) != std::string::npos || a.find(b) != std::string::npos;
+    // One name inside the other ("amount" in "amount_eur"), not a letter or two.
+    const bool contains = std::min(a.size(), b.size()) >= 3 &&
+                          (b.find(a) != std::string::npos || a.find(b) != std::string::npos);
     if (distance <= std::max<size_t>(2, a.size() / 3) || contains) scored.emplace_back(distance, candidate);
   }
   std::stable_sort(scored.begin(), scored.end(),

@@ -15,10 +15,35 @@
 #include <string_view>
 #include <vector>
 
+#include <memory>
+
 #include <arrow/result.h>
 #include <arrow/status.h>
 
 namespace flightdeck::frame {
+
+/// The status detail of an error in SQL text a user wrote (an expression,
+/// a query): the text and the 0-based position in it the error is at, so
+/// that a caller that knows where the text came from (a spec file) can
+/// point there. Attached by the frame layer's checks and binds.
+class TextErrorDetail : public arrow::StatusDetail {
+ public:
+  static constexpr const char* kTypeId = "flightdeck::frame::TextErrorDetail";
+  TextErrorDetail(std::string text, size_t position) : text_(std::move(text)), position_(position) {}
+  const char* type_id() const override { return kTypeId; }
+  std::string ToString() const override;
+  const std::string& text() const { return text_; }
+  size_t position() const { return position_; }
+
+ private:
+  std::string text_;
+  size_t position_;
+};
+
+/// `status` with a TextErrorDetail for `text` at `position`.
+arrow::Status WithTextPosition(const arrow::Status& status, std::string text, size_t position);
+/// The TextErrorDetail of `status`, or null.
+const TextErrorDetail* TextErrorOf(const arrow::Status& status);
 
 /// `name` as a SQL identifier: "name", with embedded quotes doubled.
 std::string QuoteIdentifier(std::string_view name);

@@ -232,7 +232,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"unknown_function", [] { return S().WithColumn("x", "frobnicate(id)"); },
                   "frobnicate does not exist"},
         ErrorCase{"unknown_aggregate", [] { return S().Agg({Aggregation{"frobnicate", "id", "m"}}); },
-                  "Agg: an aggregate function the engine does not know among frobnicate"},
+                  "Agg: unknown aggregate function 'frobnicate'"},
         ErrorCase{"duplicate_output", [] { return S().Agg({Sum("id", "x"), Max("id", "x")}); },
                   "two output columns named 'x'"},
         ErrorCase{"cross_join_keys", [] { return S().Join(S(), {"id"}, {"id"}, JoinKind::kCross); },
