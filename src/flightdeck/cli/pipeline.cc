@@ -18,6 +18,7 @@
 #include "flightdeck/cli/pipeline_internal.h"
 #include "flightdeck/pipeline/pipeline_workflow.h"
 #include "flightdeck/pipeline/spec.h"
+#include "flightdeck/pipeline/spec_check.h"
 #include "flightdeck/temporal/client/client.h"
 #include "flightdeck/temporal/client/connection.h"
 #include "flightdeck/temporal/worker/worker.h"
@@ -112,6 +113,9 @@ void RunPipeline(const RunOptions& options) {
   text << in.rdbuf();
   auto spec = pipeline::ParsePipelineSpec(text.str(), options.spec_path);
   if (!spec.ok()) throw CommandFailed("invalid spec: " + spec.status().message(), kExitUsage);
+  // Nothing starts for a spec that cannot run: its message points into the spec.
+  const auto checked = pipeline::CheckSpec(*spec, text.str(), options.spec_path);
+  if (!checked.ok()) throw CommandFailed(checked.message(), kExitUsage);
   auto client = ConnectClient(options.target);
   const std::string id = options.id.empty() ? NewRunId(spec->name) : options.id;
   auto result = RunPipelineWorkflow(*client, text.str(), options.spec_path, *spec, id,

@@ -13,6 +13,7 @@
 
 #include "flightdeck/flight/ticket.h"
 #include "flightdeck/pipeline/activity_keep_alive.h"
+#include "flightdeck/pipeline/spec_check.h"
 #include "flightdeck/pipeline/stages.h"
 #include "flightdeck/temporal/converter/failure.h"
 #include "flightdeck/temporal/worker/worker.h"
@@ -210,8 +211,10 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
   };
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kPrepareActivity,
-      [](ActivityContext&, std::string yaml, std::string origin) -> arrow::Result<std::string> {
+      [engines](ActivityContext&, std::string yaml, std::string origin) -> arrow::Result<std::string> {
+        const SlotEngine engine(engines);
         ARROW_ASSIGN_OR_RAISE(auto spec, Classify(ParsePipelineSpec(yaml, origin)));
+        ARROW_RETURN_NOT_OK(Classify(CheckSpec(spec, yaml, origin)));
         return Classify(StoreSpec(spec, yaml));
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
@@ -221,6 +224,7 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
         if (!task.yaml.empty()) {
           // No prepare ran: store the spec first, as prepare would have.
           ARROW_ASSIGN_OR_RAISE(auto parsed, Classify(ParsePipelineSpec(task.yaml, task.origin)));
+          ARROW_RETURN_NOT_OK(Classify(CheckSpec(parsed, task.yaml, task.origin)));
           ARROW_ASSIGN_OR_RAISE(std::string key, Classify(SpecKeyOf(parsed, task.yaml)));
           if (key != task.spec) {
             return Invalid("partition: spec key '" + task.spec +

@@ -20,6 +20,22 @@ class SpecReader {
     return arrow::Status::Invalid(origin_, ":", line, ": ", std::forward<Args>(args)...);
   }
 
+  static SpecPosition At(const YAML::Node& node) {
+    const auto mark = node.Mark();
+    if (mark.line < 0) return {};
+    return {mark.line + 1, mark.column + 1};
+  }
+
+  // Strings(node, what), remembering where each is written.
+  arrow::Result<std::vector<std::string>> Names(const YAML::Node& node, std::string_view what,
+                                                StageSpec& stage) const {
+    ARROW_ASSIGN_OR_RAISE(auto names, Strings(node, what));
+    if (node.IsSequence()) {
+      for (size_t i = 0; i < node.size() && i < names.size(); ++i) stage.names_at.emplace_back(names[i], At(node[i]));
+    }
+    return names;
+  }
+
   arrow::Status ExpectMap(const YAML::Node& node, std::string_view what,
                           const std::set<std::string>& allowed) const {
     if (!node.IsMap()) return Error(node, what, " must be a mapping");
@@ -100,6 +116,7 @@ class SpecReader {
                           OneOf(node, what, {"generate", "parquet", "csv", "ipc", "flight"}));
     auto& [kind, value] = kind_value;
     SourceSpec source;
+    source.at = At(value);
     if (kind == "generate") {
       source.kind = SourceSpec::Kind::kGenerate;
       ARROW_RETURN_NOT_OK(ExpectMap(value, "generate", {"rows", "seed"}));
@@ -140,20 +157,23 @@ class SpecReader {
     if (kind == "filter") {
       stage.kind = StageSpec::Kind::kFilter;
       ARROW_ASSIGN_OR_RAISE(stage.expr, String(value, label + " expression"));
+      stage.expr_at = At(value);
     } else if (kind == "with_column") {
       stage.kind = StageSpec::Kind::kWithColumn;
       ARROW_RETURN_NOT_OK(ExpectMap(value, label, {"name", "expr"}));
       if (!value["name"] || !value["expr"]) return Error(value, label, " needs 'name' and 'expr'");
       ARROW_ASSIGN_OR_RAISE(stage.name, String(value["name"], label + " name"));
       ARROW_ASSIGN_OR_RAISE(stage.expr, String(value["expr"], label + " expr"));
+      stage.names_at.emplace_back(stage.name, At(value["name"]));
+      stage.expr_at = At(value["expr"]);
     } else if (kind == "select") {
       stage.kind = StageSpec::Kind::kSelect;
-      ARROW_ASSIGN_OR_RAISE(stage.columns, Strings(value, label));
+      ARROW_ASSIGN_OR_RAISE(stage.columns, Names(value, label, stage));
     } else if (kind == "aggregate") {
       stage.kind = StageSpec::Kind::kAggregate;
       ARROW_RETURN_NOT_OK(ExpectMap(value, label, {"by", "aggs"}));
       if (value["by"]) {
-        ARROW_ASSIGN_OR_RAISE(stage.aggregate.by, Strings(value["by"], label + " by"));
+        ARROW_ASSIGN_OR_RAISE(stage.aggregate.by, Names(value["by"], label + " by", stage));
       }
       const YAML::Node aggs = value["aggs"];
       if (!aggs || !aggs.IsMap() || aggs.size() == 0) {
@@ -163,16 +183,17 @@ class SpecReader {
         ARROW_ASSIGN_OR_RAISE(auto name, String(entry.first, label + " output name"));
         ARROW_ASSIGN_OR_RAISE(auto expr, String(entry.second, label + " aggregate " + name));
         stage.aggregate.aggs.emplace_back(std::move(name), std::move(expr));
+        stage.aggs_at.push_back(At(entry.second));
       }
     } else if (kind == "join") {
       stage.kind = StageSpec::Kind::kJoin;
       ARROW_RETURN_NOT_OK(ExpectMap(value, label, {"source", "on", "right_on", "how"}));
       if (!value["source"] || !value["on"]) return Error(value, label, " needs 'source' and 'on'");
       ARROW_ASSIGN_OR_RAISE(stage.join.source, Source(value["source"], label + " source"));
-      ARROW_ASSIGN_OR_RAISE(stage.join.on, Strings(value["on"], label + " on"));
+      ARROW_ASSIGN_OR_RAISE(stage.join.on, Names(value["on"], label + " on", stage));
       stage.join.right_on = stage.join.on;
       if (value["right_on"]) {
-        ARROW_ASSIGN_OR_RAISE(stage.join.right_on, Strings(value["right_on"], label + " right_on"));
+        ARROW_ASSIGN_OR_RAISE(stage.join.right_on, Names(value["right_on"], label + " right_on", stage));
         if (stage.join.right_on.size() != stage.join.on.size()) {
           return Error(value["right_on"], label, " right_on names ", stage.join.right_on.size(),
                        " columns, on names ", stage.join.on.size(), "; they pair up one to one");
@@ -195,10 +216,12 @@ class SpecReader {
         SortKeySpec sort_key;
         if (key.IsScalar()) {
           ARROW_ASSIGN_OR_RAISE(sort_key.column, String(key, label + " column"));
+          stage.names_at.emplace_back(sort_key.column, At(key));
         } else {
           ARROW_RETURN_NOT_OK(ExpectMap(key, label + " key", {"column", "descending", "nulls_first"}));
           if (!key["column"]) return Error(key, label, " key needs 'column'");
           ARROW_ASSIGN_OR_RAISE(sort_key.column, String(key["column"], label + " column"));
+          stage.names_at.emplace_back(sort_key.column, At(key["column"]));
           if (key["descending"]) {
             ARROW_ASSIGN_OR_RAISE(sort_key.descending, Boolean(key["descending"], label + " descending"));
           }
@@ -227,6 +250,7 @@ class SpecReader {
     ARROW_ASSIGN_OR_RAISE(auto kind_value, OneOf(node, "sink", {"parquet", "csv", "ipc", "flight"}));
     auto& [kind, value] = kind_value;
     SinkSpec sink;
+    sink.at = At(value);
     if (kind == "flight") {
       sink.kind = SinkSpec::Kind::kFlight;
       ARROW_RETURN_NOT_OK(ExpectMap(value, "flight sink", {"dataset"}));

@@ -25,7 +25,7 @@
 //
 // ParsePipelineSpec checks structure and values before anything starts and
 // names the line and the reason of the first problem it finds. Expressions
-// stay strings here; the frame layer parses them. The workflow receives the
+// stay strings here; CheckSpec (spec_check.h) binds them against the data. The workflow receives the
 // spec's text, not a parsed form, so workers of any version parse the same
 // document.
 #pragma once
@@ -40,6 +40,13 @@
 
 namespace flightdeck::pipeline {
 
+/// Where a value starts in the spec file: 1-based line and column (0 when
+/// not known), for errors found after parsing (CheckSpec).
+struct SpecPosition {
+  int line = 0;
+  int column = 0;
+};
+
 /// Where rows come from.
 struct SourceSpec {
   enum class Kind { kGenerate, kParquet, kCsv, kIpc, kFlight };
@@ -52,6 +59,8 @@ struct SourceSpec {
   /// kGenerate.
   int64_t rows = 0;
   uint64_t seed = 42;
+  /// Where the source's path, ticket or generator is written.
+  SpecPosition at;
 };
 
 struct AggregateSpec {
@@ -90,6 +99,13 @@ struct StageSpec {
   JoinSpec join;                      // kJoin
   std::vector<SortKeySpec> sort;      // kSort
   int64_t limit = 0;                  // kLimit
+  /// Where the texts are written: the expression (kFilter, kWithColumn),
+  /// each aggregate expression (parallel to aggregate.aggs), and each
+  /// column name the stage names (select, by, on, right_on, sort, the
+  /// with_column name), in order.
+  SpecPosition expr_at;
+  std::vector<SpecPosition> aggs_at;
+  std::vector<std::pair<std::string, SpecPosition>> names_at;
 };
 
 struct SinkSpec {
@@ -99,6 +115,7 @@ struct SinkSpec {
   std::string path;
   /// kFlight: the dataset name under the spec's tenant.
   std::string dataset;
+  SpecPosition at;
 };
 
 struct RetrySpec {

@@ -83,7 +83,7 @@ bool IsGlob(const std::string& path) {
 }
 
 // The files of a file source, sorted, so every worker assigns them alike.
-arrow::Result<std::vector<std::string>> SourceFiles(const std::string& path) {
+arrow::Result<std::vector<std::string>> ListSourceFiles(const std::string& path) {
   std::vector<std::string> files;
   if (IsGlob(path)) {
     glob_t matches{};
@@ -156,18 +156,18 @@ arrow::Result<DataFrame> ReadWholeSource(const PipelineSpec& spec, const SourceS
 
 // "sum(amount)" -> Aggregation; "count(*)" / "count()" count rows.
 arrow::Result<frame::Aggregation> ParseAggregation(const std::string& name,
-                                                   const std::string& text, int line) {
+                                                   const std::string& text) {
   static const std::regex kCall(R"(^\s*([A-Za-z_]+)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*|\*)?\s*\)\s*$)");
   std::smatch match;
   if (!std::regex_match(text, match, kCall)) {
-    return arrow::Status::Invalid("stage at line ", line, ": aggregate '", name, "' = '", text,
+    return arrow::Status::Invalid("aggregate '", name, "' = '", text,
                                   "' is not of the form function(column)");
   }
   const std::string function = match[1].str();
   const std::string column = match[2].str();
   if (column.empty() || column == "*") {
     if (function != "count") {
-      return arrow::Status::Invalid("stage at line ", line, ": aggregate '", name, "': ",
+      return arrow::Status::Invalid("aggregate '", name, "': ",
                                     function, " needs a column");
     }
     return frame::CountAll(name);
@@ -185,7 +185,7 @@ bool Combinable(const frame::Aggregation& agg) {
 arrow::Result<DataFrame> FinalAggregate(const StageSpec& stage, DataFrame partials) {
   std::vector<frame::Aggregation> aggs;
   for (const auto& [name, text] : stage.aggregate.aggs) {
-    ARROW_ASSIGN_OR_RAISE(auto agg, ParseAggregation(name, text, stage.line));
+    ARROW_ASSIGN_OR_RAISE(auto agg, ParseAggregation(name, text));
     const std::string function =
         agg.function == "min" || agg.function == "max" ? agg.function : "sum";
     aggs.push_back(frame::Aggregation{function, name, name});
@@ -194,8 +194,8 @@ arrow::Result<DataFrame> FinalAggregate(const StageSpec& stage, DataFrame partia
   return partials.GroupBy(stage.aggregate.by).Agg(aggs);
 }
 
-arrow::Result<DataFrame> ApplyStage(const PipelineSpec& spec, const StageSpec& stage,
-                                    DataFrame input) {
+arrow::Result<DataFrame> ApplyOneStage(const PipelineSpec& spec, const StageSpec& stage, DataFrame input,
+                                       const SourceOpener& open_join) {
   switch (stage.kind) {
     case StageSpec::Kind::kFilter:
       return input.Filter(stage.expr);
@@ -206,14 +206,15 @@ arrow::Result<DataFrame> ApplyStage(const PipelineSpec& spec, const StageSpec& s
     case StageSpec::Kind::kAggregate: {
       std::vector<frame::Aggregation> aggs;
       for (const auto& [name, text] : stage.aggregate.aggs) {
-        ARROW_ASSIGN_OR_RAISE(auto agg, ParseAggregation(name, text, stage.line));
+        ARROW_ASSIGN_OR_RAISE(auto agg, ParseAggregation(name, text));
         aggs.push_back(std::move(agg));
       }
       if (stage.aggregate.by.empty()) return input.Agg(aggs);
       return input.GroupBy(stage.aggregate.by).Agg(aggs);
     }
     case StageSpec::Kind::kJoin: {
-      ARROW_ASSIGN_OR_RAISE(auto right, ReadWholeSource(spec, stage.join.source));
+      ARROW_ASSIGN_OR_RAISE(auto right, open_join ? open_join(stage.join.source)
+                                                   : ReadWholeSource(spec, stage.join.source));
       ARROW_ASSIGN_OR_RAISE(auto kind, frame::ParseJoinKind(stage.join.how));
       const auto& right_on = stage.join.right_on.empty() ? stage.join.on : stage.join.right_on;
       return input.Join(right, stage.join.on, right_on, kind);
@@ -228,11 +229,11 @@ arrow::Result<DataFrame> ApplyStage(const PipelineSpec& spec, const StageSpec& s
     case StageSpec::Kind::kLimit:
       return input.Limit(stage.limit);
     case StageSpec::Kind::kPython:
-      return arrow::Status::Invalid("stage at line ", stage.line, ": python stage '", stage.name,
+      return arrow::Status::Invalid("python stage '", stage.name,
                                     "' runs on a Python stage worker (task queue '",
                                     stage.task_queue, "'), not in the C++ worker");
   }
-  return arrow::Status::Invalid("stage at line ", stage.line, ": unknown stage kind");
+  return arrow::Status::Invalid("unknown stage kind");
 }
 
 // Datasets this process put as extract outputs, by ticket, for the transform
@@ -418,7 +419,7 @@ StagePlan PlanStages(const PipelineSpec& spec) {
     plan.partial_aggregate = true;
     const StageSpec& stage = spec.stages[split];
     for (const auto& [name, text] : stage.aggregate.aggs) {
-      auto agg = ParseAggregation(name, text, stage.line);
+      auto agg = ParseAggregation(name, text);
       if (!agg.ok() || !Combinable(*agg)) plan.partial_aggregate = false;
     }
   }
@@ -460,7 +461,7 @@ arrow::Result<DataFrame> ReadSourcePartition(const PipelineSpec& spec, int32_t p
     }
     default: {
       ARROW_ASSIGN_OR_RAISE(auto format, FormatOf(source.kind));
-      ARROW_ASSIGN_OR_RAISE(auto files, SourceFiles(source.path));
+      ARROW_ASSIGN_OR_RAISE(auto files, ListSourceFiles(source.path));
       std::optional<DataFrame> frame;
       for (size_t i = static_cast<size_t>(partition); i < files.size();
            i += static_cast<size_t>(spec.partitions)) {
@@ -492,7 +493,7 @@ std::optional<std::set<std::string>> SourceColumnsNeeded(const PipelineSpec& spe
       case StageSpec::Kind::kAggregate: {
         needed.emplace(stage->aggregate.by.begin(), stage->aggregate.by.end());
         for (const auto& [name, text] : stage->aggregate.aggs) {
-          auto agg = ParseAggregation(name, text, stage->line);
+          auto agg = ParseAggregation(name, text);
           if (!agg.ok()) return std::nullopt;
           if (!agg->column.empty()) needed->insert(agg->column);
         }
@@ -530,14 +531,27 @@ std::optional<std::set<std::string>> SourceColumnsNeeded(const PipelineSpec& spe
   return needed;
 }
 
+arrow::Result<DataFrame> ApplyStage(const PipelineSpec& spec, const StageSpec& stage, DataFrame input,
+                                    const SourceOpener& open_join) {
+  return ApplyOneStage(spec, stage, std::move(input), open_join);
+}
+
+arrow::Result<std::vector<std::string>> SourceFiles(const std::string& path) { return ListSourceFiles(path); }
+
 arrow::Result<DataFrame> ApplyStages(const PipelineSpec& spec, DataFrame input, StageRange range) {
   if (range.end > spec.stages.size()) {
     return arrow::Status::Invalid("stage range [", range.begin, ", ", range.end,
                                   ") exceeds the spec's ", spec.stages.size(), " stages");
   }
   for (size_t i = range.begin; i < range.end; ++i) {
-    ARROW_ASSIGN_OR_RAISE(input, ApplyStage(spec, spec.stages[i], std::move(input)));
-    ARROW_RETURN_NOT_OK(input.status());
+    const StageSpec& stage = spec.stages[i];
+    auto applied = ApplyOneStage(spec, stage, std::move(input), nullptr);
+    const arrow::Status status = applied.ok() ? applied->status() : applied.status();
+    if (!status.ok()) {
+      return status.WithMessage("stage ", i + 1, " (", KindName(stage.kind), ", spec line ", stage.line,
+                                "): ", status.message());
+    }
+    input = std::move(*applied);
   }
   return input;
 }
@@ -596,6 +610,31 @@ arrow::Result<DatasetRef> Extract(const PipelineSpec& spec, const std::string& r
       /*keep_local=*/true);
 }
 
+namespace {
+
+// A failure of stages `range` run for `where` ("partition 3", "combine"),
+// naming them and their spec lines: an error that happens only at run time
+// (a value that does not cast) comes from executing them as one query. A
+// lost input stays as it is (the workflow recomputes it).
+arrow::Result<DatasetRef> InStages(const PipelineSpec& spec, const std::string& where, StageRange range,
+                                   arrow::Result<DatasetRef> result) {
+  if (result.ok() || !LostInputOf(result.status().message()).empty()) return result;
+  const auto& status = result.status();
+  if (range.empty() || status.message().rfind("stage ", 0) == 0) {
+    return status.WithMessage(where, ": ", status.message());
+  }
+  const auto& first = spec.stages[range.begin];
+  const auto& last = spec.stages[std::min(range.end, spec.stages.size()) - 1];
+  if (range.end - range.begin == 1) {
+    return status.WithMessage(where, ", stage ", range.begin + 1, " (", KindName(first.kind), ", spec line ",
+                              first.line, "): ", status.message());
+  }
+  return status.WithMessage(where, ", stages ", range.begin + 1, "-", range.end, " (spec lines ", first.line, "-",
+                            last.line, "): ", status.message());
+}
+
+}  // namespace
+
 arrow::Result<DatasetRef> TransformPartition(const PipelineSpec& spec, const std::string& run,
                                              int32_t partition, const DatasetRef& input,
                                              StageRange range, bool partial_aggregate) {
@@ -605,14 +644,15 @@ arrow::Result<DatasetRef> TransformPartition(const PipelineSpec& spec, const std
     return arrow::Status::Invalid("no aggregate stage follows stage range [", range.begin, ", ",
                                   range.end, ") to compute partially");
   }
-  return PutStageOutput(spec, input.node, run + "-transform", std::to_string(partition),
-                        [&]() -> arrow::Result<DataFrame> {
-                          ARROW_ASSIGN_OR_RAISE(DataFrame in,
-                                                ReadRef(spec, input, std::to_string(partition)));
-                          StageRange with_partial = range;
-                          if (partial_aggregate) with_partial.end += 1;
-                          return ApplyStages(spec, std::move(in), with_partial);
-                        });
+  StageRange with_partial = range;
+  if (partial_aggregate) with_partial.end += 1;
+  return InStages(spec, "partition " + std::to_string(partition), with_partial,
+                  PutStageOutput(spec, input.node, run + "-transform", std::to_string(partition),
+                                 [&]() -> arrow::Result<DataFrame> {
+                                   ARROW_ASSIGN_OR_RAISE(DataFrame in,
+                                                         ReadRef(spec, input, std::to_string(partition)));
+                                   return ApplyStages(spec, std::move(in), with_partial);
+                                 }));
 }
 
 bool SourceIsDurable(const SourceSpec& source) {
@@ -634,13 +674,14 @@ arrow::Result<DatasetRef> TransformSourcePartition(const PipelineSpec& spec, con
                                   range.end, ") to compute partially");
   }
   ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, partition));
-  return PutStageOutput(spec, node, run + "-transform", std::to_string(partition),
-                        [&]() -> arrow::Result<DataFrame> {
-                          ARROW_ASSIGN_OR_RAISE(DataFrame in, ReadSourcePartition(spec, partition));
-                          StageRange with_partial = range;
-                          if (partial_aggregate) with_partial.end += 1;
-                          return ApplyStages(spec, std::move(in), with_partial);
-                        });
+  StageRange with_partial = range;
+  if (partial_aggregate) with_partial.end += 1;
+  return InStages(spec, "partition " + std::to_string(partition), with_partial,
+                  PutStageOutput(spec, node, run + "-transform", std::to_string(partition),
+                                 [&]() -> arrow::Result<DataFrame> {
+                                   ARROW_ASSIGN_OR_RAISE(DataFrame in, ReadSourcePartition(spec, partition));
+                                   return ApplyStages(spec, std::move(in), with_partial);
+                                 }));
 }
 
 arrow::Result<DatasetRef> Combine(const PipelineSpec& spec, const std::string& run,
@@ -654,16 +695,17 @@ arrow::Result<DatasetRef> Combine(const PipelineSpec& spec, const std::string& r
                                   ") does not start with an aggregate to combine partials of");
   }
   ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, 0));
-  return PutStageOutput(spec, node, run + "-combine", "0", [&]() -> arrow::Result<DataFrame> {
-    std::optional<DataFrame> all;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      ARROW_ASSIGN_OR_RAISE(DataFrame part, ReadRef(spec, inputs[i], std::to_string(i)));
-      all = all ? all->Union(part) : part;
-    }
-    if (!from_partials) return ApplyStages(spec, *all, range);
-    ARROW_ASSIGN_OR_RAISE(DataFrame combined, FinalAggregate(spec.stages[range.begin], *all));
-    return ApplyStages(spec, std::move(combined), {range.begin + 1, range.end});
-  });
+  return InStages(spec, "combine", range,
+                  PutStageOutput(spec, node, run + "-combine", "0", [&]() -> arrow::Result<DataFrame> {
+                    std::optional<DataFrame> all;
+                    for (size_t i = 0; i < inputs.size(); ++i) {
+                      ARROW_ASSIGN_OR_RAISE(DataFrame part, ReadRef(spec, inputs[i], std::to_string(i)));
+                      all = all ? all->Union(part) : part;
+                    }
+                    if (!from_partials) return ApplyStages(spec, *all, range);
+                    ARROW_ASSIGN_OR_RAISE(DataFrame combined, FinalAggregate(spec.stages[range.begin], *all));
+                    return ApplyStages(spec, std::move(combined), {range.begin + 1, range.end});
+                  }));
 }
 
 arrow::Result<std::string> Load(const PipelineSpec& spec, const std::string& run, int32_t part,

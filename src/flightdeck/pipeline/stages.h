@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -99,6 +100,19 @@ arrow::Result<frame::DataFrame> ReadSourcePartition(const PipelineSpec& spec,
 /// Extract puts only these columns (for file sources the scan reads only
 /// them), never fewer than one. Pure.
 std::optional<std::set<std::string>> SourceColumnsNeeded(const PipelineSpec& spec);
+
+/// How a join stage opens its source: by default the whole source
+/// (generated, read or streamed); the spec check opens only its schema.
+using SourceOpener = std::function<arrow::Result<frame::DataFrame>(const SourceSpec&)>;
+
+/// Applies one stage to `input` (null `open_join`: the default opener).
+/// Python stages are Invalid here.
+arrow::Result<frame::DataFrame> ApplyStage(const PipelineSpec& spec, const StageSpec& stage,
+                                           frame::DataFrame input, const SourceOpener& open_join = nullptr);
+
+/// The files of a file source, sorted (every worker assigns them to
+/// partitions alike); IOError when it matches none.
+arrow::Result<std::vector<std::string>> SourceFiles(const std::string& path);
 
 /// Applies stages `range` to `input`. Python stages are Invalid here.
 arrow::Result<frame::DataFrame> ApplyStages(const PipelineSpec& spec, frame::DataFrame input,

@@ -3,6 +3,7 @@
 // `flightdeck cancel` on a real run (dev server, node and worker processes):
 // the run ends canceled, `status` says so, nothing reaches the sink.
 #include <csignal>
+#include <fstream>
 
 #include "integration/pipeline/pipeline_processes.h"
 
@@ -55,6 +56,12 @@ TEST_F(CliUsageTest, HelpOfEverySubcommandExitsZeroAndNamesItsOptions) {
 }
 
 TEST_F(CliUsageTest, WrongUsageExitsTwoWithAMessageInWords) {
+  // A spec that parses but cannot run: refused before anything starts (no
+  // Temporal server here), pointing at the column it names.
+  const auto bad_spec = dir_ / "spec.yaml";
+  std::ofstream(bad_spec) << "name: bad\nsource:\n  generate: {rows: 10}\nstages:\n"
+                          << "  - filter: \"amont > 10\"\nsink:\n  parquet: " << (dir_ / "out").string()
+                          << "\nnodes: [grpc+tcp://127.0.0.1:1]\n";
   // Each wrong command line, and a word its message must hold.
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{}, "subcommand"},
@@ -69,6 +76,8 @@ TEST_F(CliUsageTest, WrongUsageExitsTwoWithAMessageInWords) {
       {{"worker", "--activity-slots", "0"}, "activity-slots"},
       {{"demo", "--partitions", "0"}, "partitions"},
       {{"run", (dir_ / "missing.yaml").string()}, "cannot read spec"},
+      {{"run", bad_spec.string()}, "spec.yaml:5:14: "},
+      {{"run", bad_spec.string()}, "did you mean amount"},
   };
   for (const auto& [args, word] : cases) {
     std::string out;

@@ -322,6 +322,25 @@ sink:
   auto py = ApplyStages(python, frame, {0, 1});
   ASSERT_RAISES(Invalid, py);
   EXPECT_NE(py.status().message().find("Python stage worker"), std::string::npos);
+  EXPECT_NE(py.status().message().find("stage 1 (python, spec line 6)"), std::string::npos) << py.status();
+  // An error only the data shows (a value that does not cast) names the
+  // partition and the stages' spec lines.
+  PipelineSpec cast = Spec(R"yaml(
+name: cast
+source:
+  generate: {rows: 100}
+stages:
+  - filter: "amount > 0"
+  - with_column: {name: n, expr: "cast(category as integer)"}
+sink:
+  parquet: out
+)yaml");
+  ASSERT_OK_AND_ASSIGN(auto extracted, Extract(cast, "run-cast", 0));
+  auto failed = TransformPartition(cast, "run-cast", 0, extracted, {0, 2});
+  ASSERT_RAISES(Invalid, failed);
+  EXPECT_NE(failed.status().message().find("partition 0, stages 1-2 (spec lines 6-7)"), std::string::npos)
+      << failed.status();
+  EXPECT_NE(failed.status().message().find("INT32"), std::string::npos) << failed.status();
 }
 
 TEST_F(StagesTest, FileSourceSplitsFilesRoundRobin) {
