@@ -25,8 +25,11 @@ TransformFailed, PermissionDenied, InvalidArgument, NotDurable; retryable
 FlightUnavailable, NodeFull, FlightError.
 """
 
+import contextlib
+import contextvars
 import hashlib
 import json
+import threading
 import time
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -86,6 +89,27 @@ class _Heartbeat:
             self._last = now
             # A cancelled activity gets CancelledError raised in its thread by the SDK.
             activity.heartbeat({"phase": phase, "rows": rows})
+
+
+@contextlib.contextmanager
+def _heartbeat_while(heartbeat: _Heartbeat, phase: str, rows: int):
+    """Heartbeats every HEARTBEAT_INTERVAL_S from a thread while the body runs
+    (a user transform that computes for long would otherwise miss the
+    heartbeat timeout and be retried while it still works)."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(HEARTBEAT_INTERVAL_S):
+            heartbeat(phase, rows, force=True)
+
+    # The activity context lives in a context variable: the thread gets a copy.
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(beat,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def schema_fingerprint(schema: pa.Schema) -> str:
@@ -265,7 +289,8 @@ def run_stage(request: StageInput, attempt: int = 1) -> DatasetRef:
         table = read_dataset(client, request.input, options, heartbeat)
         heartbeat("transforming", table.num_rows, force=True)
         try:
-            output = fn(table)
+            with _heartbeat_while(heartbeat, "transforming", table.num_rows):
+                output = fn(table)
         except ApplicationError:
             raise  # the transform chose its own error type and retryability
         except Exception as exc:  # a user function: anything can come out

@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -87,6 +89,52 @@ std::string ProgressLine(const nlohmann::json& progress) {
                 static_cast<long long>(progress.value("rows", int64_t{0})),
                 progress.value("rows_per_s", 0.0), eta.c_str());
   return line;
+}
+
+// What keeps a run waiting that its progress cannot tell: Python stage
+// tasks scheduled that no worker has taken yet (their activity ids name the
+// stage, pipeline_workflow.h; the progress names its queue), one line per
+// stage, e.g. "waiting: stage 2 (python 'tag') has 3 tasks on task queue
+// 'etl-python' that no worker has taken for 12s".
+std::vector<std::string> WaitingLines(
+    const ::temporal::api::workflowservice::v1::DescribeWorkflowExecutionResponse& described,
+    const nlohmann::json& progress) {
+  struct Waiting {
+    int64_t tasks = 0;
+    int64_t oldest_s = 0;  // unix seconds of the oldest task's scheduling
+  };
+  std::map<int, Waiting> waiting;
+  const std::string prefix = pipeline::kPythonActivityIdPrefix;
+  for (const auto& pending : described.pending_activities()) {
+    if (pending.activity_type().name() != pipeline::kPythonStageActivity ||
+        pending.state() != enums::PENDING_ACTIVITY_STATE_SCHEDULED || pending.attempt() > 1 ||
+        pending.activity_id().rfind(prefix, 0) != 0) {
+      continue;
+    }
+    const int stage = std::atoi(pending.activity_id().c_str() + prefix.size());
+    auto& entry = waiting[stage];
+    const int64_t scheduled = pending.scheduled_time().seconds();
+    entry.oldest_s = entry.tasks == 0 ? scheduled : std::min(entry.oldest_s, scheduled);
+    entry.tasks += 1;
+  }
+  std::vector<std::string> lines;
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  for (const auto& [stage, entry] : waiting) {
+    std::string transform = "?", queue = "?";
+    for (const auto& python : progress.value("python", nlohmann::json::array())) {
+      if (python.value("stage", 0) != stage) continue;
+      transform = python.value("transform", transform);
+      queue = python.value("queue", queue);
+    }
+    lines.push_back("waiting: stage " + std::to_string(stage) + " (python '" + transform + "') has " +
+                    std::to_string(entry.tasks) + (entry.tasks == 1 ? " task" : " tasks") + " on task queue '" +
+                    queue + "' that no worker has taken for " +
+                    FormatDuration(std::max<int64_t>(0, now - entry.oldest_s) * 1000) +
+                    "; is a Python stage worker polling it?");
+  }
+  return lines;
 }
 
 void PrintSummary(const nlohmann::json& result) {
@@ -214,7 +262,10 @@ void AddStatusCommand(CLI::App& app) {
     const auto status = described->workflow_execution_info().status();
     std::printf("%s: %s\n", id->c_str(), StatusName(status).c_str());
     auto progress = client->Query<nlohmann::json>(handle, pipeline::kProgressQuery);
-    if (progress.ok()) std::printf("  %s\n", ProgressLine(*progress).c_str());
+    if (progress.ok()) {
+      std::printf("  %s\n", ProgressLine(*progress).c_str());
+      for (const auto& line : WaitingLines(*described, *progress)) std::printf("  %s\n", line.c_str());
+    }
     if (status == enums::WORKFLOW_EXECUTION_STATUS_COMPLETED) {
       auto result = client->GetResult<nlohmann::json>(handle);
       Check(result.status(), "result of " + *id);
@@ -295,7 +346,8 @@ arrow::Result<nlohmann::json> RunPipelineWorkflow(temporal::Client& client,
     }
     auto progress = client.Query<nlohmann::json>(handle, pipeline::kProgressQuery);
     if (progress.ok()) {
-      const std::string line = ProgressLine(*progress);
+      std::string line = ProgressLine(*progress);
+      for (const auto& waiting : WaitingLines(described, *progress)) line += "\n  " + waiting;
       if (line != last) std::printf("  %s\n", line.c_str());
       std::fflush(stdout);
       last = line;

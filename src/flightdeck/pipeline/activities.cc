@@ -90,7 +90,7 @@ void to_json(nlohmann::json& json, const StageTask& task) {
   std::vector<std::string> inputs;
   for (const auto& ticket : task.inputs) inputs.push_back(Base64(ticket));
   json = nlohmann::json::array({task.spec, task.run, task.partition, Base64(task.input), inputs,
-                                task.parts, task.yaml, task.origin});
+                                task.parts, task.yaml, task.origin, task.range});
   // Trailing empty fields are left out.
   while (json.size() > 3 && (json.back().empty() || json.back() == "")) json.erase(json.size() - 1);
 }
@@ -114,6 +114,7 @@ void from_json(const nlohmann::json& json, StageTask& task) {
   task.parts = field(5) ? field(5)->get<std::vector<std::string>>() : std::vector<std::string>{};
   task.yaml = field(6) ? field(6)->get<std::string>() : "";
   task.origin = field(7) ? field(7)->get<std::string>() : "";
+  task.range = field(8) ? field(8)->get<std::vector<int32_t>>() : std::vector<int32_t>{};
 }
 
 void to_json(nlohmann::json& json, const DatasetRef& ref) {
@@ -160,12 +161,15 @@ DatasetRef ForHistory(const PipelineSpec& spec, DatasetRef ref) {
   return ref;
 }
 
-// One partition's chain (see flightdeck.partition in the header): its
-// output's ref (on NodeFor(spec, partition)).
+// The stages `range` of one partition's chain from its source (see
+// flightdeck.partition in the header): its output's ref (on NodeFor(spec,
+// partition)). With `last` (the range ends the per-partition stages), the
+// partial aggregate and the load follow as the plan says.
 arrow::Result<DatasetRef> RunChain(const PipelineSpec& spec, const std::string& run,
-                                   int32_t partition) {
+                                   int32_t partition, StageRange range, bool last) {
   const StagePlan plan = PlanStages(spec);
-  const bool load = plan.global.empty();
+  const bool load = last && plan.global.empty();
+  const bool partial = last && plan.partial_aggregate;
   for (int recomputes = 0;; ++recomputes) {
     // A lost intermediate output: the chain goes again from the stage that
     // made it (Extract and TransformPartition find the outputs that remain).
@@ -178,11 +182,13 @@ arrow::Result<DatasetRef> RunChain(const PipelineSpec& spec, const std::string& 
     // (and checkpointed) first.
     arrow::Result<DatasetRef> transformed;
     if (SourceIsDurable(spec.source)) {
-      transformed = TransformSourcePartition(spec, run, partition, plan.per_partition, plan.partial_aggregate);
+      transformed = TransformSourcePartition(spec, run, partition, range, partial);
     } else {
       ARROW_ASSIGN_OR_RAISE(DatasetRef extracted, Extract(spec, run, partition));
-      transformed = TransformPartition(spec, run, partition, extracted, plan.per_partition,
-                                       plan.partial_aggregate);
+      // No stage to run (a Python stage comes first): the extract is the output.
+      transformed = range.empty() && !partial
+                        ? arrow::Result<DatasetRef>(extracted)
+                        : TransformPartition(spec, run, partition, extracted, range, partial);
     }
     if (!transformed.ok() && lost(transformed.status())) continue;
     ARROW_RETURN_NOT_OK(transformed.status());
@@ -193,6 +199,39 @@ arrow::Result<DatasetRef> RunChain(const PipelineSpec& spec, const std::string& 
     }
     return transformed;
   }
+}
+
+// A later step of a partition's chain: stages `range` over `input` (the
+// Python stage's output before them), then as RunChain when `last`.
+arrow::Result<DatasetRef> ContinueChain(const PipelineSpec& spec, const std::string& run, int32_t partition,
+                                        const DatasetRef& input, StageRange range, bool last) {
+  const StagePlan plan = PlanStages(spec);
+  const bool partial = last && plan.partial_aggregate;
+  DatasetRef output = input;
+  if (!range.empty() || partial) {
+    ARROW_ASSIGN_OR_RAISE(output, TransformPartition(spec, run, partition, input, range, partial));
+  }
+  if (last && plan.global.empty()) {
+    ARROW_RETURN_NOT_OK(Load(spec, run, partition, output).status());
+  }
+  return output;
+}
+
+// The step a partition task names: its range, or the whole chain.
+arrow::Result<StageRange> StepOf(const PipelineSpec& spec, const StageTask& task) {
+  const StageRange all = PlanStages(spec).per_partition;
+  if (task.range.empty()) return all;
+  const auto bad = [&] {
+    return Invalid("partition: stage range [" + std::to_string(task.range[0]) + ", " +
+                   std::to_string(task.range.size() > 1 ? task.range[1] : -1) +
+                   ") is not a C++ step of the spec's chain");
+  };
+  if (task.range.size() != 2 || task.range[0] < 0 || task.range[1] < task.range[0]) return bad();
+  const StageRange range{static_cast<size_t>(task.range[0]), static_cast<size_t>(task.range[1])};
+  for (const auto& step : ChainSteps(spec)) {
+    if (!step.is_python() && step.range.begin == range.begin && step.range.end == range.end) return range;
+  }
+  return bad();
 }
 
 }  // namespace
@@ -237,8 +276,19 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
           return Invalid("partition " + std::to_string(task.partition) + " out of range [0, " +
                          std::to_string(spec->partitions) + ")");
         }
-        ARROW_ASSIGN_OR_RAISE(auto output,
-                              Classify(RunChain(*spec, RunOf(ctx, task), task.partition)));
+        ARROW_ASSIGN_OR_RAISE(const StageRange range, StepOf(*spec, task));
+        const bool last = range.end == PlanStages(*spec).per_partition.end;
+        if (task.input.empty()) {
+          if (range.begin != PlanStages(*spec).per_partition.begin) {
+            return Invalid("partition: a step after a Python stage needs the Python stage's output as input");
+          }
+          ARROW_ASSIGN_OR_RAISE(auto output,
+                                Classify(RunChain(*spec, RunOf(ctx, task), task.partition, range, last)));
+          return ForHistory(*spec, std::move(output));
+        }
+        ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
+        ARROW_ASSIGN_OR_RAISE(
+            auto output, Classify(ContinueChain(*spec, RunOf(ctx, task), task.partition, input, range, last)));
         return ForHistory(*spec, std::move(output));
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(

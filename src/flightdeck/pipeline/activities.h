@@ -27,8 +27,16 @@
 // partition p lives on NodeFor(spec, p) (the combine's output, loaded as
 // part 0, on NodeFor(spec, 0)).
 //
+// A chain with Python stages runs as several steps (ChainSteps in
+// stages.h): flightdeck.partition for each run of C++ stages (StageTask
+// range), and between them the Python stage worker's
+// flightdeck.python_stage (python/flightdeck_stage) on the stage's task
+// queue, which reads its input ticket and puts its output on the same node.
+// Only the step that ends the per-partition stages computes the partial
+// aggregate and loads.
+//
 // History form (a few hundred bytes per partition): a StageTask is the JSON
-// array [spec, run, partition, input, inputs, parts, yaml, origin] without
+// array [spec, run, partition, input, inputs, parts, yaml, origin, range] without
 // its trailing empty fields; the run is left empty when it equals the
 // workflow id (the activity takes it from its ActivityInfo); a DatasetRef is
 // [ticket, rows, bytes, checksum]. Tickets travel compact (CompactTicket: the
@@ -97,6 +105,10 @@ struct StageTask {
   /// before extracting.
   std::string yaml;
   std::string origin;
+  /// Partition activity: the step of the chain to run (a ChainStep's C++
+  /// range, [begin, end)), over `input` when that is set (the output of the
+  /// Python stage before it), else over the source. Empty: the whole chain.
+  std::vector<int32_t> range;
 };
 
 /// nlohmann-json conversions (used by the payload converter) of the array

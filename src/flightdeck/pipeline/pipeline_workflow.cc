@@ -1,7 +1,9 @@
 #include "flightdeck/pipeline/pipeline_workflow.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include <arrow/util/base64.h>
@@ -35,6 +37,7 @@ struct Env {
   bool inline_spec = false;
   PipelineSpec spec;
   StagePlan plan;
+  std::vector<ChainStep> steps;  // of each partition's chain
   ActivityOptions options;
   bool global = false;  // the spec has global stages (combine)
 };
@@ -57,6 +60,9 @@ struct RunState {
   bool paused = false;
   std::string phase = "partitions";
   int64_t events = 0;  // chains finished, for the main loop's wait
+  std::map<int, int64_t> python_in_flight;  // stage index -> tasks scheduled or running
+  int64_t python_tasks = 0;                 // Python stage tasks started, for activity ids
+  json python_stages = json::array();       // {stage, transform, queue} of the spec's Python stages
 
   json ToCarried() const {
     json partial_tickets = json::array();
@@ -108,6 +114,12 @@ struct RunState {
   }
 
   json Progress() const {
+    json python = json::array();
+    for (auto stage : python_stages) {
+      const auto in_flight = python_in_flight.find(stage["stage"].get<int>() - 1);
+      stage["in_flight"] = in_flight == python_in_flight.end() ? 0 : in_flight->second;
+      python.push_back(std::move(stage));
+    }
     const double rate = elapsed_ms > 0 ? static_cast<double>(rows) * 1000.0 / elapsed_ms : 0.0;
     json eta = nullptr;
     if (partitions_done > 0 && elapsed_ms > 0) {
@@ -124,7 +136,8 @@ struct RunState {
             {"elapsed_ms", elapsed_ms},
             {"eta_ms", eta},
             {"runs", runs},
-            {"recomputes", recomputes}};
+            {"recomputes", recomputes},
+            {"python", std::move(python)}};
   }
 };
 
@@ -191,22 +204,139 @@ StageTask TaskOf(const Env& env, const RunState& state, int32_t partition,
   return task;
 }
 
-// The chain of `partition` as one activity (activities.h): its output, staged
-// as part `partition` already when the plan has no global stages.
+// Whether `status` is an activity's schedule-to-start timeout: no worker
+// polled its task queue in time.
+bool IsStartTimeout(const arrow::Status& status) {
+  for (const temporal::Failure* failure = temporal::FailureOf(status); failure != nullptr;
+       failure = failure->has_cause() ? &failure->cause() : nullptr) {
+    if (failure->has_timeout_failure_info() &&
+        failure->timeout_failure_info().timeout_type() ==
+            ::temporal::api::enums::v1::TIMEOUT_TYPE_SCHEDULE_TO_START) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The Python stage at `index` over `input` (the C++ step before it) on the
+// stage's task queue: its output, as a C++ activity would answer it.
+Task<DatasetRef> PythonStep(WorkflowContext& ctx, std::shared_ptr<const Env> env, std::shared_ptr<RunState> state,
+                            int32_t partition, int index, DatasetRef input) {
+  const PipelineSpec& spec = env->spec;
+  const StageSpec& stage = spec.stages[index];
+  const std::string where = "stage " + std::to_string(index + 1) + " (python '" + stage.name + "', spec line " +
+                            std::to_string(stage.line) + "), partition " + std::to_string(partition);
+  auto node = NodeFor(spec, partition);
+  if (!node.ok()) {
+    co_return temporal::ApplicationError(kInvalidPipelineError, node.status().message(), /*non_retryable=*/true);
+  }
+  ActivityOptions options = env->options;
+  options.task_queue = stage.task_queue;
+  options.schedule_to_start_timeout = std::chrono::milliseconds(stage.start_timeout_ms);
+  options.heartbeat_timeout = kPythonHeartbeatTimeout;
+  options.activity_id = std::string(kPythonActivityIdPrefix) + std::to_string(index + 1) + "-p" +
+                        std::to_string(partition) + "-" + std::to_string(++state->python_tasks);
+  const json request = {
+      {"tenant", spec.tenant},
+      {"run", env->run},
+      {"stage", index},
+      {"partition", partition},
+      {"transform", stage.name},
+      {"durable", spec.durable},
+      {"input",
+       {{"node", *node},
+        {"ticket", arrow::util::base64_encode(ExpandTicket(spec.tenant, input.ticket))},
+        {"rows", input.rows},
+        {"bytes", input.bytes},
+        {"checksum", input.checksum}}}};
+  state->python_in_flight[index] += 1;
+  auto answer = co_await ctx.ExecuteActivity<json>(kPythonStageActivity, options, request);
+  state->python_in_flight[index] -= 1;
+  if (!answer.ok()) {
+    if (IsStartTimeout(answer.status())) {
+      co_return temporal::ApplicationError(
+          kInvalidPipelineError,
+          where + ": no Python stage worker took the task from task queue '" + stage.task_queue + "' within " +
+              std::to_string(stage.start_timeout_ms) + " ms; start one with `python -m flightdeck_stage "
+              "--address HOST:PORT --task-queue " + stage.task_queue + " --transforms MODULE`",
+          /*non_retryable=*/true);
+    }
+    co_return answer.status();
+  }
+  DatasetRef output;
+  try {
+    auto ticket = arrow::util::base64_decode(answer->at("ticket").get<std::string>());
+    if (!ticket.ok() || ticket->empty()) throw std::invalid_argument("ticket is not base64");
+    output.ticket = CompactTicket(spec.tenant, *ticket);
+    output.rows = answer->at("rows").get<int64_t>();
+    output.bytes = answer->value("bytes", int64_t{0});
+    output.checksum = answer->value("checksum", std::string());
+  } catch (const std::exception& e) {
+    co_return temporal::ApplicationError(kInvalidPipelineError,
+                                         where + ": the Python stage answered no dataset: " + e.what(),
+                                         /*non_retryable=*/true);
+  }
+  co_return output;
+}
+
+// Whether a step failed because its input dataset is gone: a C++ step's
+// DatasetLost, or the Python stage worker's UnknownTicket.
+bool IsStepInputLost(const arrow::Status& status) {
+  return IsLost(status) || temporal::ApplicationErrorType(status) == "UnknownTicket";
+}
+
+// The chain of `partition` (activities.h): its steps in order, each step's
+// output the next one's input; its output, staged as part `partition`
+// already when the plan has no global stages. A step whose input is gone
+// runs the chain again from its first step (the outputs that remain are
+// reused).
 Task<DatasetRef> PartitionChain(WorkflowContext& ctx, std::shared_ptr<const Env> env,
                                 std::shared_ptr<RunState> state, int32_t partition) {
-  StageTask task = TaskOf(*env, *state, partition);
-  if (env->inline_spec) {
-    task.yaml = env->yaml;
-    task.origin = env->origin;
-  }
   for (int again = 0;; ++again) {
-    auto output = co_await ctx.ExecuteActivity<DatasetRef>(kPartitionActivity, env->options, task);
-    if (output.ok() || !IsSpecLost(output.status()) || again >= kMaxRecomputes) {
-      co_return output;
+    DatasetRef previous;
+    bool has_previous = false;
+    arrow::Status failed;
+    for (const ChainStep& step : env->steps) {
+      if (step.is_python()) {
+        Task<DatasetRef> python = PythonStep(ctx, env, state, partition, step.python, previous);
+        auto output = co_await python;
+        if (!output.ok()) {
+          failed = output.status();
+          break;
+        }
+        previous = std::move(*output);
+        continue;
+      }
+      StageTask task = TaskOf(*env, *state, partition, has_previous ? previous.ticket : "");
+      if (env->steps.size() > 1) {
+        task.range = {static_cast<int32_t>(step.range.begin), static_cast<int32_t>(step.range.end)};
+      }
+      if (env->inline_spec && !has_previous) {
+        task.yaml = env->yaml;
+        task.origin = env->origin;
+      }
+      auto output = co_await ctx.ExecuteActivity<DatasetRef>(kPartitionActivity, env->options, task);
+      if (!output.ok()) {
+        failed = output.status();
+        break;
+      }
+      previous = std::move(*output);
+      has_previous = true;
     }
-    Task<void> prepared = PrepareAgain(ctx, env, state);
-    FLIGHTDECK_CO_RETURN_NOT_OK(co_await prepared);
+    if (failed.ok()) co_return previous;
+    if (again >= kMaxRecomputes) co_return failed;
+    if (IsSpecLost(failed)) {
+      Task<void> prepared = PrepareAgain(ctx, env, state);
+      FLIGHTDECK_CO_RETURN_NOT_OK(co_await prepared);
+      continue;
+    }
+    if (env->steps.size() > 1 && IsStepInputLost(failed)) {
+      state->recomputes += 1;
+      ctx.Log(LogLevel::kWarning, "partition " + std::to_string(partition) +
+                                      ": a step's input is gone, running the chain again");
+      continue;
+    }
+    co_return failed;
   }
 }
 
@@ -269,6 +399,7 @@ Task<json> PipelineWorkflow(WorkflowContext& ctx, std::string spec_yaml, std::st
   env->task_run = run == ctx.info().workflow_id ? std::string() : run;
   env->spec = std::move(*parsed);
   env->plan = PlanStages(env->spec);
+  env->steps = ChainSteps(env->spec);
   env->options = OptionsFor(env->spec);
   env->global = !env->plan.global.empty();
   const PipelineSpec& spec = env->spec;
@@ -286,6 +417,11 @@ Task<json> PipelineWorkflow(WorkflowContext& ctx, std::string spec_yaml, std::st
                             .count();
   }
   Tick(ctx, *state);
+  for (size_t i = 0; i < spec.stages.size(); ++i) {
+    if (spec.stages[i].kind != StageSpec::Kind::kPython) continue;
+    state->python_stages.push_back(
+        {{"stage", i + 1}, {"transform", spec.stages[i].name}, {"queue", spec.stages[i].task_queue}});
+  }
   ctx.SetQueryHandler<json>(kProgressQuery, [state] { return state->Progress(); });
   ctx.SetSignalHandlerRaw(kPauseSignal, [state](const temporal::Payloads&) { state->paused = true; });
   ctx.SetSignalHandlerRaw(kResumeSignal,

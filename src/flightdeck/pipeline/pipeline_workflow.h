@@ -10,7 +10,11 @@
 // every partition's chain -- extract, transform (the per-partition stages,
 // and the partial aggregate when the plan has one) and, without global
 // stages, load, as one flightdeck.partition activity whose stages still
-// checkpoint one by one on the node -- with at most spec.parallelism chains
+// checkpoint one by one on the node; a Python stage splits the chain into
+// steps, with the Python stage's flightdeck.python_stage activity between
+// them on the stage's task queue (ChainSteps, activities.h); a Python
+// stage task that no worker takes within the stage's start_timeout_ms fails
+// the run naming the stage and the queue -- with at most spec.parallelism chains
 // in flight and no barrier between them. With global stages, one combine
 // over all partitions' outputs, then load of its output; then commit.
 // Activities exchange only tickets and summaries (activities.h): history
@@ -42,7 +46,9 @@
 //   {"phase": "partitions"|"paused"|"combine"|"load"|"commit"|"done",
 //    "paused": bool, "partitions": N, "partitions_done": n, "rows": r,
 //    "bytes": b, "rows_per_s": rate, "elapsed_ms": t, "eta_ms": e|null,
-//    "runs": number of runs so far (continue-as-new), "recomputes": k}
+//    "runs": number of runs so far (continue-as-new), "recomputes": k,
+//    "python": [{"stage": 1-based index, "transform", "queue",
+//                "in_flight": partitions whose task is scheduled or running}]}
 // where rows and bytes count the per-partition outputs so far (after the
 // filter stages), the rate counts them per second of workflow time since the
 // first run started, and the ETA extrapolates it over the partitions left.
@@ -83,6 +89,16 @@ inline constexpr int kMaxRecomputes = 3;
 /// worker's partition chains (one activity each) run again elsewhere after
 /// this long; ActivityKeepAlive heartbeats every quarter of it.
 inline constexpr std::chrono::milliseconds kActivityHeartbeatTimeout{2000};
+/// The activity of a Python stage, served by python/flightdeck_stage.
+inline constexpr char kPythonStageActivity[] = "flightdeck.python_stage";
+/// The heartbeat timeout of Python stage activities (the Python SDK
+/// throttles heartbeats to 80% of it): a killed Python stage worker's task
+/// runs again elsewhere after this long.
+inline constexpr std::chrono::milliseconds kPythonHeartbeatTimeout{5000};
+/// The activity id prefix of Python stage activities:
+/// "python-s<stage, 1-based>-p<partition>-<n>", so that a client that sees
+/// them pending (DescribeWorkflowExecution) knows the stage and partition.
+inline constexpr char kPythonActivityIdPrefix[] = "python-s";
 
 /// The workflow function (see the file comment).
 temporal::workflow::Task<nlohmann::json> PipelineWorkflow(temporal::workflow::WorkflowContext& ctx,

@@ -233,12 +233,16 @@ class SpecReader {
       }
     } else if (kind == "python") {
       stage.kind = StageSpec::Kind::kPython;
-      ARROW_RETURN_NOT_OK(ExpectMap(value, label, {"transform", "task_queue"}));
-      if (!value["transform"] || !value["task_queue"]) {
-        return Error(value, label, " needs 'transform' and 'task_queue'");
-      }
+      ARROW_RETURN_NOT_OK(ExpectMap(value, label, {"transform", "task_queue", "start_timeout_ms"}));
+      if (!value["transform"]) return Error(value, label, " needs 'transform'");
       ARROW_ASSIGN_OR_RAISE(stage.name, String(value["transform"], label + " transform"));
-      ARROW_ASSIGN_OR_RAISE(stage.task_queue, String(value["task_queue"], label + " task_queue"));
+      if (value["task_queue"]) {  // default: "<the spec's task_queue>-python", set by Spec()
+        ARROW_ASSIGN_OR_RAISE(stage.task_queue, String(value["task_queue"], label + " task_queue"));
+      }
+      if (value["start_timeout_ms"]) {
+        ARROW_ASSIGN_OR_RAISE(stage.start_timeout_ms,
+                              Integer(value["start_timeout_ms"], label + " start_timeout_ms", 1, 86400000));
+      }
     } else {
       stage.kind = StageSpec::Kind::kLimit;
       ARROW_ASSIGN_OR_RAISE(stage.limit, Integer(value, label, 0, std::numeric_limits<int64_t>::max()));
@@ -335,6 +339,18 @@ class SpecReader {
     }
     if (root["task_queue"]) {
       ARROW_ASSIGN_OR_RAISE(spec.task_queue, String(root["task_queue"], "task_queue"));
+    }
+    bool global = false;
+    for (auto& stage : spec.stages) {
+      global = global || stage.kind == StageSpec::Kind::kAggregate || stage.kind == StageSpec::Kind::kSort ||
+               stage.kind == StageSpec::Kind::kLimit;
+      if (stage.kind != StageSpec::Kind::kPython) continue;
+      if (stage.task_queue.empty()) stage.task_queue = spec.task_queue + "-python";
+      if (global && spec.partitions > 1) {
+        return arrow::Status::Invalid(origin_, ":", stage.line, ": a python stage after an aggregate, sort or limit ",
+                                      "runs once over all partitions' rows, which only 'partitions: 1' does; "
+                                      "move it before them or set partitions: 1");
+      }
     }
     return spec;
   }

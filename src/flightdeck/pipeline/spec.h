@@ -14,6 +14,8 @@
 //     - sort: [{column: total, descending: true}]
 //     - limit: 100
 //     - python: {transform: add_discount, task_queue: py-stages}   # a Python worker's stage
+//                                     # (task_queue default: <task_queue>-python;
+//                                     #  start_timeout_ms: 60000 waiting for a worker)
 //   sink:
 //     parquet: out/orders                          # or ipc|csv: <dir>, or flight: {dataset: name}
 //   partitions: 8
@@ -94,6 +96,8 @@ struct StageSpec {
   std::string expr;                   // kFilter, kWithColumn
   std::string name;                   // kWithColumn; kPython: the transform's name
   std::string task_queue;             // kPython: where the Python stage worker polls
+                                      //   (default "<spec task_queue>-python")
+  int64_t start_timeout_ms = 60000;   // kPython: how long a task may wait for a worker
   std::vector<std::string> columns;   // kSelect
   AggregateSpec aggregate;            // kAggregate
   JoinSpec join;                      // kJoin

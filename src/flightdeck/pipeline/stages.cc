@@ -426,6 +426,24 @@ StagePlan PlanStages(const PipelineSpec& spec) {
   return plan;
 }
 
+std::vector<ChainStep> ChainSteps(const PipelineSpec& spec) {
+  const StageRange all = PlanStages(spec).per_partition;
+  std::vector<ChainStep> steps;
+  size_t begin = all.begin;
+  for (size_t i = all.begin; i < all.end; ++i) {
+    if (spec.stages[i].kind != StageSpec::Kind::kPython) continue;
+    steps.push_back({{begin, i}, -1});
+    steps.push_back({{i, i + 1}, static_cast<int>(i)});
+    begin = i + 1;
+  }
+  steps.push_back({{begin, all.end}, -1});
+  return steps;
+}
+
+std::string TransformDataset(const std::string& run, StageRange range) {
+  return range.begin == 0 ? run + "-transform" : run + "-transform-" + std::to_string(range.begin);
+}
+
 arrow::Status DatasetLost(const std::string& input, const arrow::Status& cause) {
   return arrow::Status::KeyError("dataset lost: input ", input, ": ", cause.message());
 }
@@ -647,7 +665,7 @@ arrow::Result<DatasetRef> TransformPartition(const PipelineSpec& spec, const std
   StageRange with_partial = range;
   if (partial_aggregate) with_partial.end += 1;
   return InStages(spec, "partition " + std::to_string(partition), with_partial,
-                  PutStageOutput(spec, input.node, run + "-transform", std::to_string(partition),
+                  PutStageOutput(spec, input.node, TransformDataset(run, range), std::to_string(partition),
                                  [&]() -> arrow::Result<DataFrame> {
                                    ARROW_ASSIGN_OR_RAISE(DataFrame in,
                                                          ReadRef(spec, input, std::to_string(partition)));
@@ -677,7 +695,7 @@ arrow::Result<DatasetRef> TransformSourcePartition(const PipelineSpec& spec, con
   StageRange with_partial = range;
   if (partial_aggregate) with_partial.end += 1;
   return InStages(spec, "partition " + std::to_string(partition), with_partial,
-                  PutStageOutput(spec, node, run + "-transform", std::to_string(partition),
+                  PutStageOutput(spec, node, TransformDataset(run, range), std::to_string(partition),
                                  [&]() -> arrow::Result<DataFrame> {
                                    ARROW_ASSIGN_OR_RAISE(DataFrame in, ReadSourcePartition(spec, partition));
                                    return ApplyStages(spec, std::move(in), with_partial);

@@ -7,7 +7,8 @@
 // -> Commit (publishes the staged parts at once). Stages exchange DatasetRefs
 // only; the batches stay on the data node, under the spec's tenant:
 //   extract    [tenant, RUN + "-extract",   PARTITION]
-//   transform  [tenant, RUN + "-transform", PARTITION]
+//   transform  [tenant, RUN + "-transform", PARTITION]  (TransformDataset)
+//   python     [tenant, RUN + "-s" + STAGE, PARTITION]   (the Python stage worker)
 //   combine    [tenant, RUN + "-combine",   "0"]
 // Outputs of a durable spec are persisted on the node before the function
 // returns, and a call that finds the durable output of an earlier attempt
@@ -64,6 +65,27 @@ struct StagePlan {
   bool partial_aggregate = false;
 };
 StagePlan PlanStages(const PipelineSpec& spec);
+
+/// One step of a partition's chain: the C++ stages `range` (possibly none)
+/// in a flightdeck.partition activity, or the Python stage at index
+/// `python` in a flightdeck.python_stage activity on its task queue.
+struct ChainStep {
+  StageRange range;
+  int python = -1;
+  bool is_python() const { return python >= 0; }
+};
+
+/// The steps of the per-partition stages: runs of C++ stages split at the
+/// Python stages. The first and the last step are C++ steps, possibly of no
+/// stage: the first reads the source, the last computes the partial
+/// aggregate and loads. Without Python stages: the one step
+/// PlanStages(spec).per_partition. Pure.
+std::vector<ChainStep> ChainSteps(const PipelineSpec& spec);
+
+/// The dataset TransformPartition puts the output of stages `range` of a
+/// run under: "<run>-transform" for the stages from the first one, and
+/// "<run>-transform-<begin>" for a later step (after a Python stage). Pure.
+std::string TransformDataset(const std::string& run, StageRange range);
 
 /// A stage's input dataset is gone from its node (dropped, expired, or the
 /// node restarted without it: not durable). KeyError whose message starts

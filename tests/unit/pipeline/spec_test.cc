@@ -15,11 +15,11 @@ stages:
   - filter: "amount > 10 and category is not null"
   - with_column: {name: amount_eur, expr: "amount * 0.92"}
   - select: [id, customer, amount_eur, category]
+  - python: {transform: add_discount, task_queue: py-stages}
   - join: {source: {parquet: customers.parquet}, on: [customer], how: left}
   - aggregate: {by: [category], aggs: {total: "sum(amount_eur)", orders: "count(id)"}}
   - sort: [{column: total, descending: true}, category]
   - limit: 100
-  - python: {transform: add_discount, task_queue: py-stages}
 sink:
   parquet: out/orders
 partitions: 8
@@ -43,21 +43,21 @@ TEST(PipelineSpecTest, ParsesEveryField) {
   EXPECT_EQ(spec.stages[0].line, 6);
   EXPECT_EQ(spec.stages[1].name, "amount_eur");
   EXPECT_EQ(spec.stages[2].columns, (std::vector<std::string>{"id", "customer", "amount_eur", "category"}));
-  EXPECT_EQ(spec.stages[3].join.source.kind, SourceSpec::Kind::kParquet);
-  EXPECT_EQ(spec.stages[3].join.source.path, "customers.parquet");
-  EXPECT_EQ(spec.stages[3].join.how, "left");
-  EXPECT_EQ(spec.stages[4].aggregate.by, (std::vector<std::string>{"category"}));
-  ASSERT_EQ(spec.stages[4].aggregate.aggs.size(), 2u);
-  EXPECT_EQ(spec.stages[4].aggregate.aggs[0].first, "total");
-  EXPECT_EQ(spec.stages[4].aggregate.aggs[0].second, "sum(amount_eur)");
-  ASSERT_EQ(spec.stages[5].sort.size(), 2u);
-  EXPECT_TRUE(spec.stages[5].sort[0].descending);
-  EXPECT_EQ(spec.stages[5].sort[1].column, "category");
-  EXPECT_FALSE(spec.stages[5].sort[1].descending);
-  EXPECT_EQ(spec.stages[6].limit, 100);
-  EXPECT_EQ(spec.stages[7].kind, StageSpec::Kind::kPython);
-  EXPECT_EQ(spec.stages[7].name, "add_discount");
-  EXPECT_EQ(spec.stages[7].task_queue, "py-stages");
+  EXPECT_EQ(spec.stages[4].join.source.kind, SourceSpec::Kind::kParquet);
+  EXPECT_EQ(spec.stages[4].join.source.path, "customers.parquet");
+  EXPECT_EQ(spec.stages[4].join.how, "left");
+  EXPECT_EQ(spec.stages[5].aggregate.by, (std::vector<std::string>{"category"}));
+  ASSERT_EQ(spec.stages[5].aggregate.aggs.size(), 2u);
+  EXPECT_EQ(spec.stages[5].aggregate.aggs[0].first, "total");
+  EXPECT_EQ(spec.stages[5].aggregate.aggs[0].second, "sum(amount_eur)");
+  ASSERT_EQ(spec.stages[6].sort.size(), 2u);
+  EXPECT_TRUE(spec.stages[6].sort[0].descending);
+  EXPECT_EQ(spec.stages[6].sort[1].column, "category");
+  EXPECT_FALSE(spec.stages[6].sort[1].descending);
+  EXPECT_EQ(spec.stages[7].limit, 100);
+  EXPECT_EQ(spec.stages[3].kind, StageSpec::Kind::kPython);
+  EXPECT_EQ(spec.stages[3].name, "add_discount");
+  EXPECT_EQ(spec.stages[3].task_queue, "py-stages");
   EXPECT_EQ(spec.sink.kind, SinkSpec::Kind::kParquet);
   EXPECT_EQ(spec.sink.path, "out/orders");
   EXPECT_EQ(spec.partitions, 8);
@@ -67,6 +67,23 @@ TEST(PipelineSpecTest, ParsesEveryField) {
   EXPECT_DOUBLE_EQ(spec.retry.backoff, 1.5);
   EXPECT_EQ(spec.nodes, (std::vector<std::string>{"grpc+tcp://127.0.0.1:7100"}));
   EXPECT_EQ(spec.task_queue, "etl");
+}
+
+TEST(PipelineSpecTest, PythonStageQueueDefaultsToTheSpecQueueWithSuffix) {
+  ASSERT_OK_AND_ASSIGN(auto spec, ParsePipelineSpec(R"(name: py
+source: {generate: {rows: 10}}
+stages:
+  - python: {transform: t}
+  - python: {transform: u, task_queue: elsewhere, start_timeout_ms: 500}
+sink: {parquet: out}
+task_queue: etl
+)",
+                                                    "py.yaml"));
+  ASSERT_EQ(spec.stages.size(), 2u);
+  EXPECT_EQ(spec.stages[0].task_queue, "etl-python");
+  EXPECT_EQ(spec.stages[0].start_timeout_ms, 60000);
+  EXPECT_EQ(spec.stages[1].task_queue, "elsewhere");
+  EXPECT_EQ(spec.stages[1].start_timeout_ms, 500);
 }
 
 TEST(PipelineSpecTest, DefaultsForAMinimalSpec) {
@@ -125,8 +142,11 @@ INSTANTIATE_TEST_SUITE_P(
                 "how must be inner, left, right, full, semi or anti, got 'sideways'"},
         BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - join: {source: {parquet: b}, on: [k, j], right_on: [k]}\nsink: {parquet: out}\n",
                 "x.yaml:4: stage 1 (join) right_on names 1 columns, on names 2; they pair up one to one"},
-        BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - python: {transform: t}\nsink: {parquet: out}\n",
-                "x.yaml:4: stage 1 (python) needs 'transform' and 'task_queue'"},
+        BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - python: {task_queue: q}\nsink: {parquet: out}\n",
+                "x.yaml:4: stage 1 (python) needs 'transform'"},
+        BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - sort: [k]\n  - python: {transform: t}\n"
+                "sink: {parquet: out}\npartitions: 2\n",
+                "x.yaml:5: a python stage after an aggregate, sort or limit"},
         BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - aggregate: {by: [k]}\nsink: {parquet: out}\n",
                 "needs 'aggs'"},
         BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - select: []\nsink: {parquet: out}\n",

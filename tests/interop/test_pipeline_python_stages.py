@@ -1,0 +1,234 @@
+"""Python stages inside `flightdeck.Pipeline`, through the real CLI: a dev
+server, a data node, the C++ worker (`flightdeck worker`) and the Python
+stage worker (`python -m flightdeck_stage`) as processes, the pipeline
+started with `flightdeck run --wait`. A chain of C++ filter, Python
+transform (pyarrow.compute), C++ join and aggregate into a Parquet sink must
+equal DuckDB computing the same query; it survives a SIGKILL of the Python
+worker mid-run; and a Python stage nobody serves fails the run naming the
+stage and its queue, with `flightdeck status` saying what it waits for."""
+
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import ROOT, Process, flightdeck_binary
+
+# Transforms of this test, loaded by the Python stage worker with
+# --transforms. `discount` is pyarrow.compute; it first touches a marker file
+# (FD_STAGE_MARKERS) and waits FD_STAGE_DELAY_S, so that a test can kill the
+# worker while a task runs.
+TRANSFORMS = '''
+import os, pathlib, time, uuid
+import pyarrow.compute as pc
+from flightdeck_stage import transform
+
+@transform("discount")
+def discount(table):
+    markers = os.environ.get("FD_STAGE_MARKERS")
+    if markers:
+        (pathlib.Path(markers) / uuid.uuid4().hex).touch()
+    time.sleep(float(os.environ.get("FD_STAGE_DELAY_S", "0")))
+    eur = pc.multiply(table.column("amount"), 0.92)
+    return table.append_column("amount_eur", eur).append_column(
+        "big", pc.greater(table.column("amount"), 500.0))
+'''
+
+
+def write_inputs(folder: pathlib.Path) -> None:
+    """orders/part-{0..3}.parquet (id, customer, amount) and customers.parquet."""
+    (folder / "orders").mkdir()
+    rows = 40_000
+    for part in range(4):
+        ids = pa.array(range(part * rows, (part + 1) * rows), pa.int64())
+        customer = pc.add(pc.bit_wise_and(ids, 255), 1)
+        amount = pc.divide(pc.cast(pc.bit_wise_and(pc.multiply(ids, 7919), 1023), pa.float64()), 1.0)
+        pq.write_table(pa.table({"id": ids, "customer": customer, "amount": amount}),
+                       folder / "orders" / f"part-{part}.parquet")
+    customers = pa.table({
+        "id": pa.array(range(1, 257), pa.int64()),
+        "segment": pa.array([["retail", "online", "wholesale"][i % 3] for i in range(256)]),
+    })
+    pq.write_table(customers, folder / "customers.parquet")
+
+
+def expected(folder: pathlib.Path) -> pa.Table:
+    result = duckdb.sql(f"""
+        select c.segment, sum(o.amount * 0.92) as total, count(*) as orders,
+               count(*) filter (where o.amount > 500) as big_orders
+        from read_parquet('{folder}/orders/*.parquet') o
+        join read_parquet('{folder}/customers.parquet') c on o.customer = c.id
+        where o.amount > 100
+        group by c.segment order by c.segment""").arrow()
+    return result.read_all() if hasattr(result, "read_all") else result  # duckdb >= 1.4: a reader
+
+
+def spec_text(folder: pathlib.Path, node: str, queue: str, python_stage: str) -> str:
+    return f"""name: mixed
+source:
+  parquet: {folder}/orders
+stages:
+  - filter: "amount > 100"
+  - python: {python_stage}
+  - join: {{source: {{parquet: {folder}/customers.parquet}}, on: [customer], right_on: [id]}}
+  - with_column: {{name: is_big, expr: "case when big then 1 else 0 end"}}
+  - aggregate: {{by: [segment], aggs: {{total: "sum(amount_eur)", orders: "count(*)", big_orders: "sum(is_big)"}}}}
+sink:
+  parquet: {folder}/out
+partitions: 4
+parallelism: 4
+nodes: [{node}]
+task_queue: {queue}
+retry: {{max_attempts: 5, initial_interval_ms: 200, backoff: 1.5, max_interval_ms: 2000}}
+"""
+
+
+def read_sink(folder: pathlib.Path) -> pa.Table:
+    out = folder / "out"
+    assert (out / "_SUCCESS").exists(), sorted(p.name for p in out.iterdir())
+    parts = sorted(p for p in out.iterdir() if p.suffix == ".parquet")
+    table = pa.concat_tables([pq.read_table(p) for p in parts])
+    return table.sort_by("segment")
+
+
+def assert_same_as_duckdb(folder: pathlib.Path) -> None:
+    got, want = read_sink(folder), expected(folder)
+    assert got.column("segment").to_pylist() == want.column("segment").to_pylist()
+    assert got.column("orders").to_pylist() == want.column("orders").to_pylist()
+    assert got.column("big_orders").to_pylist() == want.column("big_orders").to_pylist()
+    for a, b in zip(got.column("total").to_pylist(), want.column("total").to_pylist()):
+        assert a == pytest.approx(b, rel=1e-9)
+
+
+class Cluster:
+    """A dev server, a durable data node and one C++ worker on `queue`."""
+
+    def __init__(self, tmp_path: pathlib.Path, queue: str):
+        self.tmp_path = tmp_path
+        self.queue = queue
+        self.processes = []
+        self.server = self.start(["dev-server", "--port", "0", "--state-dir", str(tmp_path / "temporal")],
+                                 r"ready at (\S+)")
+        self.address = self.server.match.group(1)
+        self.node = self.start(["node", "--port", "0", "--data-dir", str(tmp_path / "node")],
+                               r"listening on (grpc\+tcp://\S+)").match.group(1)
+        self.start(["worker", "--target", self.address, "--task-queue", queue, "--activity-slots", "2"],
+                   r"flightdeck worker polling", stderr="cpp-worker")
+
+    def start(self, args, ready, stderr=None, command=None, env=None) -> Process:
+        process = Process(args, ready, command=command, env=env,
+                          stderr_path=self.tmp_path / f"{stderr or args[0]}-{len(self.processes)}.stderr")
+        self.processes.append(process)
+        return process
+
+    def python_worker(self, **env_extra) -> Process:
+        (self.tmp_path / "mixed_transforms.py").write_text(TRANSFORMS)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), str(self.tmp_path)])
+        env.update(env_extra)
+        return self.start([], r"flightdeck_stage serving .* on task queue", stderr="python-worker",
+                          command=[sys.executable, "-m", "flightdeck_stage", "--address", self.address,
+                                   "--task-queue", self.queue + "-python", "--transforms", "mixed_transforms"],
+                          env=env)
+
+    def cli(self, *args, timeout=240) -> subprocess.CompletedProcess:
+        return subprocess.run([flightdeck_binary(), *args, "--target", self.address],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def close(self):
+        for process in reversed(self.processes):
+            process.kill()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    made = []
+
+    def make(queue):
+        made.append(Cluster(tmp_path, queue))
+        return made[-1]
+
+    yield make
+    for cluster in made:
+        cluster.close()
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_a_python_stage_runs_between_cpp_stages_and_the_output_equals_duckdb(cluster, tmp_path):
+    write_inputs(tmp_path)
+    c = cluster("mixed")
+    c.python_worker()
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_text(tmp_path, c.node, c.queue, "{transform: discount}"))
+    run = c.cli("run", str(spec), "--wait", "--id", "mixed-1")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert_same_as_duckdb(tmp_path)
+
+
+def test_a_python_worker_killed_mid_run_is_replaced_and_nothing_is_duplicated(cluster, tmp_path):
+    write_inputs(tmp_path)
+    c = cluster("mixed-kill")
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    first = c.python_worker(FD_STAGE_MARKERS=str(markers), FD_STAGE_DELAY_S="3")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_text(tmp_path, c.node, c.queue, "{transform: discount}"))
+    run = subprocess.Popen([flightdeck_binary(), "run", str(spec), "--wait", "--id", "mixed-kill",
+                            "--target", c.address], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        # A Python task is running (its transform started): kill its worker.
+        wait_for(lambda: any(markers.iterdir()), 120, "a Python stage task to start")
+        first.proc.kill()
+        first.proc.wait(timeout=30)
+        replacement = tmp_path / "replacement-markers"
+        replacement.mkdir()
+        c.python_worker(FD_STAGE_MARKERS=str(replacement))
+        out, _ = run.communicate(timeout=240)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, out
+    # The replacement ran the tasks the killed worker held.
+    assert any(replacement.iterdir())
+    assert_same_as_duckdb(tmp_path)
+    status = c.cli("status", "mixed-kill")
+    assert "completed" in status.stdout, status.stdout + status.stderr
+
+
+def test_a_python_stage_nobody_serves_fails_naming_its_stage_and_queue(cluster, tmp_path):
+    write_inputs(tmp_path)
+    c = cluster("mixed-orphan")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_text(tmp_path, c.node, c.queue, "{transform: discount, start_timeout_ms: 8000}"))
+    run = subprocess.Popen([flightdeck_binary(), "run", str(spec), "--wait", "--id", "mixed-orphan",
+                            "--target", c.address], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        # While it waits, status says which stage waits on which queue.
+        def waiting():
+            status = c.cli("status", "mixed-orphan", timeout=60)
+            return "waiting: stage 2 (python 'discount')" in status.stdout and \
+                "task queue 'mixed-orphan-python'" in status.stdout
+        wait_for(waiting, 60, "`flightdeck status` to name the waiting Python stage")
+        out, _ = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode != 0, out
+    assert "no Python stage worker took the task from task queue 'mixed-orphan-python'" in out, out
+    assert "stage 2 (python 'discount', spec line 6)" in out, out
+    assert not (tmp_path / "out" / "_SUCCESS").exists()
