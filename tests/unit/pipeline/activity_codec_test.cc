@@ -56,7 +56,9 @@ TEST(ActivityCodecTest, StageTaskRoundTripsAsAShortArray) {
   full.parts = {"part-0.parquet"};
   full.yaml = "name: x\n";
   full.origin = "x.yaml";
+  full.range = {2, 5};
   back = nlohmann::json(full).get<StageTask>();
+  EXPECT_EQ(back.range, full.range);
   EXPECT_EQ(back.run, "run-1");
   EXPECT_EQ(back.inputs, full.inputs);
   EXPECT_EQ(back.parts, full.parts);

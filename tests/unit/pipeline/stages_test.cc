@@ -482,5 +482,42 @@ TEST_F(StagesTest, PlanSplitsOnlyCombinableAggregatesAndNotOnePartition) {
   EXPECT_EQ(LostInputOf("some other failure"), "");
 }
 
+TEST_F(StagesTest, PythonStagesSplitTheChainIntoSteps) {
+  PipelineSpec spec = Spec(R"yaml(
+name: steps
+source:
+  generate: {rows: 10}
+stages:
+  - filter: "amount > 1"
+  - python: {transform: a}
+  - with_column: {name: x, expr: "amount * 2"}
+  - python: {transform: b}
+  - aggregate: {by: [category], aggs: {n: "count(*)"}}
+sink:
+  parquet: out
+partitions: 2
+)yaml");
+  const auto steps = ChainSteps(spec);
+  ASSERT_EQ(steps.size(), 5u);
+  EXPECT_FALSE(steps[0].is_python());
+  EXPECT_EQ(steps[0].range.begin, 0u);
+  EXPECT_EQ(steps[0].range.end, 1u);
+  EXPECT_EQ(steps[1].python, 1);
+  EXPECT_EQ(steps[2].range.begin, 2u);
+  EXPECT_EQ(steps[2].range.end, 3u);
+  EXPECT_EQ(steps[3].python, 3);
+  // The last step has no stage: it computes the partial aggregate.
+  EXPECT_FALSE(steps[4].is_python());
+  EXPECT_TRUE(steps[4].range.empty());
+  EXPECT_EQ(steps[4].range.begin, 4u);
+  EXPECT_EQ(spec.stages[1].task_queue, "flightdeck-python");
+  EXPECT_EQ(TransformDataset("r", steps[0].range), "r-transform");
+  EXPECT_EQ(TransformDataset("r", steps[2].range), "r-transform-2");
+  // Without Python stages: one step, the per-partition stages.
+  const auto plain = ChainSteps(Spec(kAggregateSpec));
+  ASSERT_EQ(plain.size(), 1u);
+  EXPECT_EQ(plain[0].range.end, PlanStages(Spec(kAggregateSpec)).per_partition.end);
+}
+
 }  // namespace
 }  // namespace flightdeck::pipeline
