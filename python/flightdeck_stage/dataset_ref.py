@@ -5,14 +5,19 @@ A DatasetRef names one dataset on one data node and summarizes it:
      "rows": int, "bytes": int, "schema_fingerprint": str, "checksum": str}
 A StageInput is the activity's argument:
     {"tenant": str, "run": str, "stage": int, "partition": int,
-     "transform": str, "durable": bool, "input": DatasetRef}
+     "transform": str, "durable": bool, "input": DatasetRef,
+     "lease_seconds": int (optional; > 0: the output expires that long after
+                           the put unless the run renews it)}
 Parsing raises ValueError naming the first field that is missing or wrong.
 """
 
 import base64
 import binascii
 import dataclasses
+import json
 from typing import Any, Dict, Mapping
+
+import pyarrow.flight as flight
 
 
 def _field(obj: Mapping[str, Any], name: str, kind: type, where: str) -> Any:
@@ -81,6 +86,7 @@ class StageInput:
     transform: str
     durable: bool
     input: DatasetRef
+    lease_seconds: int = 0
 
     @staticmethod
     def from_json(obj: Any) -> "StageInput":
@@ -104,7 +110,17 @@ class StageInput:
             transform=_field(obj, "transform", str, where),
             durable=_field(obj, "durable", bool, where),
             input=DatasetRef.from_json(_field(obj, "input", Mapping, where), "stage input.input"),
+            lease_seconds=_field(obj, "lease_seconds", int, where) if "lease_seconds" in obj else 0,
         )
+
+    def output_descriptor(self):
+        """The Flight descriptor the output is put under: its path, with the
+        lease as a command descriptor when there is one."""
+        tenant, dataset, partition = self.output_path()
+        if self.lease_seconds <= 0:
+            return flight.FlightDescriptor.for_path(tenant, dataset, partition)
+        return flight.FlightDescriptor.for_command(json.dumps(
+            {"tenant": tenant, "dataset": dataset, "partition": partition, "ttl_seconds": self.lease_seconds}))
 
     def output_path(self):
         """The path descriptor elements of this stage's output dataset."""

@@ -171,13 +171,16 @@ def _decode_put_result(buffer: Optional[pa.Buffer]) -> Optional[Dict[str, Any]]:
 
 
 def write_dataset(client: flight.FlightClient, node: str, path: List[str], table: pa.Table,
-                  options: flight.FlightCallOptions,
-                  heartbeat: _Heartbeat) -> Tuple[bytes, Dict[str, Any], List[pa.RecordBatch]]:
-    """DoPut of `table` under `path`; returns (ticket, put result or {}, batches sent)."""
+                  options: flight.FlightCallOptions, heartbeat: _Heartbeat,
+                  put_descriptor: Optional[flight.FlightDescriptor] = None
+                  ) -> Tuple[bytes, Dict[str, Any], List[pa.RecordBatch]]:
+    """DoPut of `table` under `path` (through `put_descriptor` when given: a
+    command descriptor naming the same path with options); returns (ticket,
+    put result or {}, batches sent)."""
     descriptor = flight.FlightDescriptor.for_path(*path)
     batches = table.to_batches(max_chunksize=WRITE_CHUNK_ROWS)
     try:
-        writer, metadata = client.do_put(descriptor, table.schema, options)
+        writer, metadata = client.do_put(put_descriptor or descriptor, table.schema, options)
         rows = 0
         for batch in batches:
             writer.write_batch(batch)
@@ -302,7 +305,7 @@ def run_stage(request: StageInput, attempt: int = 1) -> DatasetRef:
                          f"transform {request.transform!r} returned {type(output).__name__}, "
                          "expected pyarrow.Table", True)
         ticket, summary, batches = write_dataset(client, node, request.output_path(), output,
-                                                 options, heartbeat)
+                                                 options, heartbeat, request.output_descriptor())
         if request.durable:
             persisted = persist(client, node, ticket, options)
             if persisted:

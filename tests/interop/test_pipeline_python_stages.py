@@ -7,11 +7,8 @@ equal DuckDB computing the same query; it survives a SIGKILL of the Python
 worker mid-run; and a Python stage nobody serves fails the run naming the
 stage and its queue, with `flightdeck status` saying what it waits for."""
 
-import os
 import pathlib
 import subprocess
-import sys
-import time
 
 import duckdb
 import pyarrow as pa
@@ -19,27 +16,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, Process, flightdeck_binary
+from conftest import flightdeck_binary
+from pipeline_cluster import cluster, wait_for  # noqa: F401 (cluster is a fixture)
 
-# Transforms of this test, loaded by the Python stage worker with
-# --transforms. `discount` is pyarrow.compute; it first touches a marker file
-# (FD_STAGE_MARKERS) and waits FD_STAGE_DELAY_S, so that a test can kill the
-# worker while a task runs.
-TRANSFORMS = '''
-import os, pathlib, time, uuid
-import pyarrow.compute as pc
-from flightdeck_stage import transform
-
-@transform("discount")
-def discount(table):
-    markers = os.environ.get("FD_STAGE_MARKERS")
-    if markers:
-        (pathlib.Path(markers) / uuid.uuid4().hex).touch()
-    time.sleep(float(os.environ.get("FD_STAGE_DELAY_S", "0")))
-    eur = pc.multiply(table.column("amount"), 0.92)
-    return table.append_column("amount_eur", eur).append_column(
-        "big", pc.greater(table.column("amount"), 500.0))
-'''
 
 
 def write_inputs(folder: pathlib.Path) -> None:
@@ -105,68 +84,6 @@ def assert_same_as_duckdb(folder: pathlib.Path) -> None:
     assert got.column("big_orders").to_pylist() == want.column("big_orders").to_pylist()
     for a, b in zip(got.column("total").to_pylist(), want.column("total").to_pylist()):
         assert a == pytest.approx(b, rel=1e-9)
-
-
-class Cluster:
-    """A dev server, a durable data node and one C++ worker on `queue`."""
-
-    def __init__(self, tmp_path: pathlib.Path, queue: str):
-        self.tmp_path = tmp_path
-        self.queue = queue
-        self.processes = []
-        self.server = self.start(["dev-server", "--port", "0", "--state-dir", str(tmp_path / "temporal")],
-                                 r"ready at (\S+)")
-        self.address = self.server.match.group(1)
-        self.node = self.start(["node", "--port", "0", "--data-dir", str(tmp_path / "node")],
-                               r"listening on (grpc\+tcp://\S+)").match.group(1)
-        self.start(["worker", "--target", self.address, "--task-queue", queue, "--activity-slots", "2"],
-                   r"flightdeck worker polling", stderr="cpp-worker")
-
-    def start(self, args, ready, stderr=None, command=None, env=None) -> Process:
-        process = Process(args, ready, command=command, env=env,
-                          stderr_path=self.tmp_path / f"{stderr or args[0]}-{len(self.processes)}.stderr")
-        self.processes.append(process)
-        return process
-
-    def python_worker(self, **env_extra) -> Process:
-        (self.tmp_path / "mixed_transforms.py").write_text(TRANSFORMS)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), str(self.tmp_path)])
-        env.update(env_extra)
-        return self.start([], r"flightdeck_stage serving .* on task queue", stderr="python-worker",
-                          command=[sys.executable, "-m", "flightdeck_stage", "--address", self.address,
-                                   "--task-queue", self.queue + "-python", "--transforms", "mixed_transforms"],
-                          env=env)
-
-    def cli(self, *args, timeout=240) -> subprocess.CompletedProcess:
-        return subprocess.run([flightdeck_binary(), *args, "--target", self.address],
-                              capture_output=True, text=True, timeout=timeout)
-
-    def close(self):
-        for process in reversed(self.processes):
-            process.kill()
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    made = []
-
-    def make(queue):
-        made.append(Cluster(tmp_path, queue))
-        return made[-1]
-
-    yield make
-    for cluster in made:
-        cluster.close()
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_a_python_stage_runs_between_cpp_stages_and_the_output_equals_duckdb(cluster, tmp_path):

@@ -12,6 +12,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 import uuid
 
 import pyarrow as pa
@@ -135,11 +136,13 @@ def datasets_under(node: str, prefix: str) -> list:
 
 
 def stage_request(run: str, stage: int, transform: str, input_ref: dict, durable=False,
-                  attempts=3) -> dict:
+                  attempts=3, lease_seconds=None) -> dict:
     """A StageWorkflow request: the activity input and how many attempts it gets."""
-    return {"attempts": attempts,
-            "stage": {"tenant": TENANT, "run": run, "stage": stage, "partition": 0,
-                      "transform": transform, "durable": durable, "input": input_ref}}
+    stage_input = {"tenant": TENANT, "run": run, "stage": stage, "partition": 0,
+                   "transform": transform, "durable": durable, "input": input_ref}
+    if lease_seconds is not None:
+        stage_input["lease_seconds"] = lease_seconds
+    return {"attempts": attempts, "stage": stage_input}
 
 
 async def run_workflows(address: str, stage_queue: str, requests: list) -> list:
@@ -239,6 +242,16 @@ def test_python_stages_chain_through_tickets_and_match_local_transforms(
 
     expected_custom = table.filter(pc.greater(table.column("amount"), 900.0)).select(["id", "amount"])
     assert_stage_output(custom, data_node, run, 3, expected_custom)
+
+    # A stage given a lease (as a pipeline run gives it) puts its output with
+    # that expiry; without one the output does not expire.
+    [leased] = asyncio.run(run_workflows(address, queue, [
+        stage_request(run, 4, "identity", input_ref, lease_seconds=600)]))
+    assert_stage_output(leased, data_node, run, 4, table)
+    expires = flight_info(data_node, [TENANT, f"{run}-s4", "0"]).endpoints[0].expiration_time
+    assert expires is not None
+    assert 500 < expires.as_py().timestamp() - time.time() <= 600
+    assert flight_info(data_node, [TENANT, f"{run}-s1", "0"]).endpoints[0].expiration_time is None
 
 
 def test_a_stage_whose_transform_keeps_no_rows_writes_an_empty_dataset(

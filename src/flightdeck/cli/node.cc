@@ -79,6 +79,9 @@ void AddNodeCommand(CLI::App& app) {
   cmd->add_option("--port", options->port, "Port; 0 picks a free one")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
+  cmd->add_option("--advertise", options->advertise,
+                  "HOST[:PORT] that endpoints hand to clients (default: --host when it names "
+                  "one interface, else this machine's host name; the bound port)");
   cmd->add_option("--memory-budget", options->store.memory_budget_bytes,
                   "Bytes of record batches held in memory (e.g. 512MB, 8GB; 0: half the "
                   "physical memory); beyond it the least recently used datasets spill to "

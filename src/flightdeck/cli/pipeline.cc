@@ -8,17 +8,18 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <random>
 #include <sstream>
 #include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/common/random.h"
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/frame/engine.h"
 #include "flightdeck/cli/pipeline_internal.h"
 #include "flightdeck/pipeline/pipeline_workflow.h"
+#include "flightdeck/pipeline/run_gc.h"
 #include "flightdeck/pipeline/spec.h"
 #include "flightdeck/pipeline/spec_check.h"
 #include "flightdeck/temporal/client/client.h"
@@ -42,10 +43,7 @@ std::shared_ptr<temporal::Client> ConnectClient(const std::string& target) {
 }
 
 std::string NewRunId(const std::string& name) {
-  std::random_device device;
-  char suffix[17];
-  std::snprintf(suffix, sizeof(suffix), "%08x%08x", device(), device());
-  return (name.empty() ? std::string("pipeline") : name) + "-" + suffix;
+  return (name.empty() ? std::string("pipeline") : name) + "-" + RandomHex(8);
 }
 
 std::string StatusName(enums::WorkflowExecutionStatus status) {
@@ -304,6 +302,39 @@ void AddSignalCommand(CLI::App& app, const std::string& name, const std::string&
   });
 }
 
+void AddGcCommand(CLI::App& app) {
+  auto target = std::make_shared<std::string>("127.0.0.1:7233");
+  auto node = std::make_shared<std::string>();
+  auto tenant = std::make_shared<std::string>("default");
+  auto dry_run = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand(
+      "gc", "Drop the datasets that pipeline runs closed in Temporal left on a data node (terminated, "
+            "timed out, history deleted), except within their spec's retention");
+  cmd->add_option("--node", *node, "The data node, e.g. grpc+tcp://127.0.0.1:7100")->required();
+  cmd->add_option("--tenant", *tenant, "The tenant whose datasets to collect")->capture_default_str();
+  cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
+  cmd->add_flag("--dry-run", *dry_run, "Say what would be dropped, drop nothing");
+  cmd->callback([target, node, tenant, dry_run] {
+    auto client = ConnectClient(*target);
+    auto runs = pipeline::CollectRunGarbage(*client, *node, *tenant, *dry_run);
+    Check(runs.status(), "gc on " + *node);
+    int64_t dropped = 0;
+    for (const auto& run : *runs) {
+      if (run.dropped) {
+        dropped += run.count;
+        std::printf("%s %lld datasets of run %s (%s)\n", *dry_run ? "would drop" : "dropped",
+                    static_cast<long long>(run.count), run.run.c_str(), run.state.c_str());
+      } else {
+        std::printf("kept %lld datasets of run %s (%s)\n", static_cast<long long>(run.count), run.run.c_str(),
+                    run.kept_because.c_str());
+      }
+    }
+    std::printf("%s %lld datasets of %zu runs\n", *dry_run ? "would drop" : "dropped",
+                static_cast<long long>(dropped), runs->size());
+    std::fflush(stdout);
+  });
+}
+
 void AddListCommand(CLI::App& app) {
   auto target = std::make_shared<std::string>("127.0.0.1:7233");
   CLI::App* cmd = app.add_subcommand("list", "List pipeline runs");
@@ -371,6 +402,7 @@ void AddPipelineCommands(CLI::App& app) {
                    pipeline::kPauseSignal);
   AddSignalCommand(app, "resume", "Resume a paused pipeline run", pipeline::kResumeSignal);
   AddListCommand(app);
+  AddGcCommand(app);
 }
 
 }  // namespace flightdeck::cli

@@ -17,6 +17,7 @@
 #include <arrow/util/byte_size.h>
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/common/durable_file.h"
 #include "flightdeck/common/logging.h"
 #include "flightdeck/flight/checksum_internal.h"
 #include "flightdeck/flight/ipc_file_internal.h"
@@ -220,7 +221,7 @@ struct BatchStore::Impl {
       datasets.push_back(std::move(j));
     }
     json manifest{{"version", kManifestVersion}, {"datasets", std::move(datasets)}};
-    return internal::WriteSmallFileAtomically(
+    return WriteFileAtomically(
         (fs::path(options.data_dir) / kManifestName).string(), manifest.dump(1));
   }
 
@@ -706,6 +707,23 @@ arrow::Result<DatasetSummary> BatchStore::Persist(const TicketId& ticket) {
     fs::remove(spill_file, ec);
   }
   return e.summary;
+}
+
+arrow::Result<std::vector<DatasetSummary>> BatchStore::SetExpiry(const std::vector<TicketId>& tickets,
+                                                                  int64_t expires_at_ms) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  std::vector<DatasetSummary> changed;
+  bool durable = false;
+  for (const auto& ticket : tickets) {
+    auto found = impl_->Lookup(ticket);
+    if (!found.ok()) continue;
+    Entry& e = **found;
+    e.summary.expires_at_ms = expires_at_ms;
+    durable = durable || e.summary.durable;
+    changed.push_back(e.summary);
+  }
+  if (durable) ARROW_RETURN_NOT_OK(impl_->WriteManifestLocked());
+  return changed;
 }
 
 arrow::Result<int64_t> BatchStore::CollectGarbage() {

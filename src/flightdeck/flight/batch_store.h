@@ -222,6 +222,13 @@ class BatchStore {
   /// disk budget (the dataset stays as it was).
   arrow::Result<DatasetSummary> Persist(const TicketId& ticket);
 
+  /// Sets when `tickets` expire: at unix milliseconds `expires_at_ms` (0:
+  /// never). Tickets unknown or expired already are skipped. Rewrites the
+  /// manifest once when a durable dataset changed (its expiry survives a
+  /// restart). Returns the summaries changed.
+  arrow::Result<std::vector<DatasetSummary>> SetExpiry(const std::vector<TicketId>& tickets,
+                                                       int64_t expires_at_ms);
+
   /// Drops every expired dataset; returns how many.
   arrow::Result<int64_t> CollectGarbage();
 

@@ -3,11 +3,15 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -118,6 +122,11 @@ const std::vector<fl::ActionType>& Actions() {
                 "\"tenant\" the caller's own datasets and bytes (memory and disk)."},
       {"health", "{\"status\": \"ok\", ...} while the node serves."},
       {"gc", "Drop expired datasets. Result: {\"dropped\": N}."},
+      {"expire", "Set when the caller's datasets of the given names (every partition) expire: "
+                 "Body: {\"datasets\": [NAME, ...], \"ttl_ms\": T}; T > 0: T ms from now; 0: drop "
+                 "them now. Result: {\"datasets\": N, \"expires_at_ms\": t}."},
+      fl::ActionType::kRenewFlightEndpoint,
+      fl::ActionType::kCancelFlightInfo,
   };
   return kActions;
 }
@@ -295,11 +304,122 @@ class DataNodeService : public fl::FlightServerBase {
       ARROW_ASSIGN_OR_RAISE(int64_t dropped, store_->CollectGarbage());
       if (dropped > 0) ReturnFreedMemoryAboveBudget(*store_);
       *result = JsonResult(json{{"dropped", dropped}}.dump());
+    } else if (action.type == "expire") {
+      ARROW_ASSIGN_OR_RAISE(*result, Expire(context, action.body));
+    } else if (action.type == fl::ActionType::kRenewFlightEndpoint.type) {
+      ARROW_ASSIGN_OR_RAISE(*result, RenewEndpoint(context, action.body));
+    } else if (action.type == fl::ActionType::kCancelFlightInfo.type) {
+      ARROW_ASSIGN_OR_RAISE(*result, CancelInfo(context, action.body));
     } else {
       return arrow::Status::Invalid("unknown action '", action.type,
-                                    "' (known: drop, persist, stats, health, gc)");
+                                    "' (known: drop, persist, stats, health, gc, expire, ",
+                                    fl::ActionType::kRenewFlightEndpoint.type, ", ",
+                                    fl::ActionType::kCancelFlightInfo.type, ")");
     }
     return arrow::Status::OK();
+  }
+
+  // "expire": the caller's datasets of the named datasets, every partition,
+  // expire in ttl_ms (a lease the pipeline renews) or are dropped (0).
+  arrow::Result<std::unique_ptr<fl::ResultStream>> Expire(const fl::ServerCallContext& context,
+                                                          const std::shared_ptr<arrow::Buffer>& body) {
+    const std::string text = body ? body->ToString() : "";
+    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("datasets") || !j["datasets"].is_array() ||
+        !j.contains("ttl_ms") || !j["ttl_ms"].is_number_integer() || j["ttl_ms"].get<int64_t>() < 0) {
+      return arrow::Status::Invalid(
+          "expire body must be {\"datasets\": [NAME, ...], \"ttl_ms\": MILLISECONDS >= 0}, got '",
+          text.substr(0, 200), "'");
+    }
+    const std::string tenant = TenantOf(context);
+    std::vector<TicketId> tickets;
+    for (const auto& name : j["datasets"]) {
+      if (!name.is_string() || name.get<std::string>().empty() ||
+          name.get<std::string>().find('/') != std::string::npos) {
+        return arrow::Status::Invalid("expire: a dataset name is a non-empty string without '/', got ",
+                                      name.dump());
+      }
+      for (const auto& summary : store_->List(tenant + "/" + name.get<std::string>() + "/")) {
+        tickets.push_back(summary.ticket);
+      }
+    }
+    const int64_t ttl_ms = j["ttl_ms"].get<int64_t>();
+    int64_t expires_at_ms = 0;
+    int64_t count = 0;
+    if (ttl_ms == 0) {
+      for (const auto& ticket : tickets) count += store_->Drop(ticket).ok() ? 1 : 0;
+      if (count > 0) ReturnFreedMemoryAboveBudget(*store_);
+    } else {
+      expires_at_ms = UnixMs() + ttl_ms;
+      auto changed = store_->SetExpiry(tickets, expires_at_ms);
+      if (!changed.ok()) return ToFlight(changed.status());
+      count = static_cast<int64_t>(changed->size());
+    }
+    return JsonResult(json{{"datasets", count}, {"expires_at_ms", expires_at_ms}}.dump());
+  }
+
+  // Flight's RenewFlightEndpoint: the endpoint's dataset lives until the
+  // requested expiration_time (the lease of the node's default TTL, or an
+  // hour, when none is asked); answers the endpoint with it.
+  arrow::Result<std::unique_ptr<fl::ResultStream>> RenewEndpoint(const fl::ServerCallContext& context,
+                                                                 const std::shared_ptr<arrow::Buffer>& body) {
+    ARROW_ASSIGN_OR_RAISE(auto request,
+                          fl::RenewFlightEndpointRequest::Deserialize(body ? body->ToString() : ""));
+    ARROW_ASSIGN_OR_RAISE(TicketPart part, DecodeTicketPart(request.endpoint.ticket.ticket));
+    if (part.ticket.tenant != TenantOf(context)) return TicketNotFound();
+    int64_t until_ms = 0;
+    if (request.endpoint.expiration_time) {
+      until_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     request.endpoint.expiration_time->time_since_epoch())
+                     .count();
+    } else {
+      const auto lease = store_->options().default_ttl.count() > 0 ? store_->options().default_ttl
+                                                                     : std::chrono::milliseconds(3'600'000);
+      until_ms = UnixMs() + lease.count();
+    }
+    auto changed = store_->SetExpiry({part.ticket}, until_ms);
+    if (!changed.ok()) return ToFlight(changed.status());
+    if (changed->empty()) return TicketNotFound();
+    fl::FlightEndpoint endpoint = request.endpoint;
+    endpoint.expiration_time = ExpirationOf(changed->front());
+    ARROW_ASSIGN_OR_RAISE(std::string answer, endpoint.SerializeToString());
+    std::vector<fl::Result> results;
+    results.push_back(fl::Result{arrow::Buffer::FromString(std::move(answer))});
+    return std::make_unique<fl::SimpleResultStream>(std::move(results));
+  }
+
+  // Flight's CancelFlightInfo: the datasets of the info's endpoints are
+  // released (dropped) at once; answers CANCEL_STATUS_CANCELLED, or
+  // NOT_CANCELLABLE when none of them is (or is any longer) the caller's.
+  arrow::Result<std::unique_ptr<fl::ResultStream>> CancelInfo(const fl::ServerCallContext& context,
+                                                              const std::shared_ptr<arrow::Buffer>& body) {
+    ARROW_ASSIGN_OR_RAISE(auto request, fl::CancelFlightInfoRequest::Deserialize(body ? body->ToString() : ""));
+    bool dropped = false;
+    if (request.info) {
+      for (const auto& endpoint : request.info->endpoints()) {
+        auto part = DecodeTicketPart(endpoint.ticket.ticket);
+        if (!part.ok() || part->ticket.tenant != TenantOf(context)) continue;
+        dropped = store_->Drop(part->ticket).ok() || dropped;
+      }
+    }
+    if (dropped) ReturnFreedMemoryAboveBudget(*store_);
+    fl::CancelFlightInfoResult answer{dropped ? fl::CancelStatus::kCancelled : fl::CancelStatus::kNotCancellable};
+    ARROW_ASSIGN_OR_RAISE(std::string serialized, answer.SerializeToString());
+    std::vector<fl::Result> results;
+    results.push_back(fl::Result{arrow::Buffer::FromString(std::move(serialized))});
+    return std::make_unique<fl::SimpleResultStream>(std::move(results));
+  }
+
+  static int64_t UnixMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  static std::optional<fl::Timestamp> ExpirationOf(const DatasetSummary& summary) {
+    if (summary.expires_at_ms == 0) return std::nullopt;
+    return fl::Timestamp(std::chrono::duration_cast<fl::Timestamp::duration>(
+        std::chrono::milliseconds(summary.expires_at_ms)));
   }
 
   BatchStore& store() { return *store_; }
@@ -344,6 +464,7 @@ class DataNodeService : public fl::FlightServerBase {
     for (int i = 0; i < parts; ++i) {
       endpoints[i].ticket.ticket = TicketPart{summary.ticket, i, parts}.Encode();
       endpoints[i].locations.push_back(location);
+      endpoints[i].expiration_time = ExpirationOf(summary);
     }
     auto slash1 = summary.path.find('/');
     auto slash2 = summary.path.find('/', slash1 + 1);
@@ -385,17 +506,77 @@ struct DataNode::Impl {
   }
 };
 
+arrow::Result<fl::Location> AdvertisedLocation(const DataNodeOptions& options, int bound_port) {
+  std::string host;
+  int port = bound_port;
+  if (options.advertise.empty()) {
+    host = options.host;
+    if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") {
+      char name[256] = {};
+      if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') {
+        return arrow::Status::IOError("cannot read this machine's host name for the "
+                                      "advertised address; pass --advertise HOST");
+      }
+      host = name;
+    }
+  } else {
+    const std::string& text = options.advertise;
+    auto bad = [&](const std::string& why) {
+      return arrow::Status::Invalid("--advertise '", text, "': ", why,
+                                    " (expected HOST, HOST:PORT or [IPv6]:PORT)");
+    };
+    std::string port_text;
+    if (text.front() == '[') {
+      const size_t close = text.find(']');
+      if (close == std::string::npos) return bad("no ']' after the IPv6 address");
+      host = text.substr(0, close + 1);
+      if (close + 1 < text.size()) {
+        if (text[close + 1] != ':') return bad("expected ':' after ']'");
+        port_text = text.substr(close + 2);
+        if (port_text.empty()) return bad("empty port");
+      }
+    } else {
+      const size_t colon = text.find(':');
+      if (colon != std::string::npos && text.find(':', colon + 1) != std::string::npos) {
+        return bad("an IPv6 address needs brackets");
+      }
+      host = text.substr(0, colon);
+      if (colon != std::string::npos) {
+        port_text = text.substr(colon + 1);
+        if (port_text.empty()) return bad("empty port");
+      }
+    }
+    if (host.empty() || host == "[]") return bad("empty host");
+    for (char c : host) {
+      if (std::isspace(static_cast<unsigned char>(c)) || c == '/' || c == '@') {
+        return bad("the host has a character not allowed in a host name");
+      }
+    }
+    if (!port_text.empty()) {
+      port = 0;
+      for (char c : port_text) {
+        if (c < '0' || c > '9' || port > 65535) return bad("the port is not a number");
+        port = port * 10 + (c - '0');
+      }
+      if (port < 1 || port > 65535) return bad("the port is not within 1-65535");
+    }
+  }
+  return fl::Location::ForGrpcTcp(host, port);
+}
+
 arrow::Result<std::unique_ptr<DataNode>> DataNode::Start(DataNodeOptions options) {
   auto impl = std::make_unique<Impl>();
   ARROW_ASSIGN_OR_RAISE(auto store, BatchStore::Open(options.store));
   impl->service = std::make_unique<DataNodeService>(std::move(store), options.exchange_transform);
+  // Checked before binding, so a bad --advertise fails without serving.
+  ARROW_RETURN_NOT_OK(AdvertisedLocation(options, std::max(options.port, 1)).status());
   ARROW_ASSIGN_OR_RAISE(auto listen, fl::Location::ForGrpcTcp(options.host, options.port));
   fl::FlightServerOptions server_options(listen);
   server_options.middleware.emplace_back(kTenantMiddlewareKey,
                                          std::make_shared<TenantMiddlewareFactory>());
   ARROW_RETURN_NOT_OK(impl->service->Init(server_options));
   ARROW_ASSIGN_OR_RAISE(impl->service->location,
-                        fl::Location::ForGrpcTcp(options.host, impl->service->port()));
+                        AdvertisedLocation(options, impl->service->port()));
   if (options.shutdown_on_signals) {
     ARROW_RETURN_NOT_OK(impl->service->SetShutdownOnSignals({SIGINT, SIGTERM}));
   }

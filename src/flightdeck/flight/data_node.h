@@ -20,11 +20,19 @@
 //  - DoExchange with a command descriptor: batches streamed in come back
 //    through DataNodeOptions::exchange_transform applied to the command text
 //    (exchange_transform.h); without a hook DoExchange is UNIMPLEMENTED.
-//  - DoAction: drop, persist ({"ticket": T}), stats, health, gc; each answers
-//    one JSON result. ListActions lists them. `stats` holds the node totals
-//    (StoreStats::ToJson), the number of tenants holding data, and under
-//    "tenant" the caller's own {name, datasets, bytes, memory_bytes,
-//    disk_bytes}; other tenants' figures are not shown.
+//  - DoAction: drop, persist ({"ticket": T}), stats, health, gc, expire;
+//    each answers one JSON result. ListActions lists them. `stats` holds the
+//    node totals (StoreStats::ToJson), the number of tenants holding data,
+//    and under "tenant" the caller's own {name, datasets, bytes,
+//    memory_bytes, disk_bytes}; other tenants' figures are not shown.
+//  - Dataset lifetime as Flight's endpoint lifetime: an endpoint's
+//    expiration_time is its dataset's expiry (none: it lives until dropped);
+//    Flight's RenewFlightEndpoint moves it to the requested time (no time:
+//    the default TTL, or an hour, from now) and answers the endpoint with it;
+//    Flight's CancelFlightInfo releases (drops) the datasets of the info's
+//    endpoints. `expire` does the same in bulk by dataset name, every
+//    partition: a lease (ttl_ms from now) or a drop (0) -- how a pipeline run
+//    keeps its intermediate datasets alive and releases them.
 // The caller's tenant comes from TenantMiddleware (tenant_middleware.h).
 // Tickets and paths of other tenants are NOT_FOUND, exactly like unknown
 // ones; a put into another tenant's path is PERMISSION_DENIED.
@@ -69,6 +77,12 @@ struct DataNodeOptions {
   std::string host = "127.0.0.1";
   /// 0 lets the kernel pick a free port (see DataNode::port()).
   int port = 0;
+  /// The address put in every endpoint this node hands out, as
+  /// "HOST[:PORT]" ("[v6]:PORT" for an IPv6 literal): what clients elsewhere
+  /// dial, e.g. behind NAT or a proxy. Empty: `host` when it names one
+  /// interface, else (0.0.0.0, ::) this machine's host name; the port
+  /// defaults to the bound one.
+  std::string advertise;
   /// SIGINT and SIGTERM shut the node down. Only for the process that owns
   /// the node (the CLI): it replaces those signal handlers.
   bool shutdown_on_signals = false;
@@ -82,6 +96,12 @@ struct DataNodeOptions {
   /// any thread for as long as the node runs.
   ExchangeTransform exchange_transform;
 };
+
+/// The location endpoints advertise for `options` once `bound_port` is
+/// bound (see DataNodeOptions::advertise). Invalid naming the option for a
+/// malformed address. Exposed for tests.
+arrow::Result<arrow::flight::Location> AdvertisedLocation(const DataNodeOptions& options,
+                                                          int bound_port);
 
 /// A running Flight server. All methods are thread-safe.
 class DataNode {
@@ -99,7 +119,8 @@ class DataNode {
 
   /// The port actually bound.
   int port() const;
-  /// Where clients connect: grpc+tcp://host:port.
+  /// Where clients connect, as endpoints advertise it:
+  /// grpc+tcp://host:port from DataNodeOptions::advertise.
   const arrow::flight::Location& location() const;
 
   /// Number of datasets currently held (all tenants).

@@ -1,10 +1,5 @@
 #include "flightdeck/flight/ipc_file_internal.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 
 #include <arrow/buffer.h>
@@ -13,29 +8,12 @@
 #include <arrow/ipc/writer.h>
 #include <arrow/util/compression.h>
 
+#include "flightdeck/common/durable_file.h"
 #include "flightdeck/flight/checksum_internal.h"
 
 namespace flightdeck::flight::internal {
 
 namespace {
-
-arrow::Status SyncPath(const std::string& path, bool directory) {
-  int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  if (fd < 0) return arrow::Status::IOError("cannot open ", path, " to fsync: ", std::strerror(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return arrow::Status::IOError("fsync of ", path, " failed: ", std::strerror(err));
-  return arrow::Status::OK();
-}
-
-arrow::Status RenameDurably(const std::string& from, const std::string& to) {
-  ARROW_RETURN_NOT_OK(SyncPath(from, /*directory=*/false));
-  std::error_code ec;
-  std::filesystem::rename(from, to, ec);
-  if (ec) return arrow::Status::IOError("cannot rename ", from, " to ", to, ": ", ec.message());
-  return SyncDirectory(std::filesystem::path(to).parent_path().string());
-}
 
 arrow::Result<WrittenFile> WriteTemporary(
     const std::string& tmp, const std::shared_ptr<arrow::Schema>& schema,
@@ -60,8 +38,6 @@ arrow::Result<WrittenFile> WriteTemporary(
 }
 
 }  // namespace
-
-arrow::Status SyncDirectory(const std::string& dir) { return SyncPath(dir, /*directory=*/true); }
 
 arrow::Result<WrittenFile> WriteIpcFile(
     const std::string& path, const std::shared_ptr<arrow::Schema>& schema,
@@ -99,21 +75,6 @@ arrow::Result<ReadFile> ReadIpcFile(const std::string& path, uint64_t expected_c
     read.batches.push_back(std::move(batch));
   }
   return read;
-}
-
-arrow::Status WriteSmallFileAtomically(const std::string& path, const std::string& contents) {
-  const std::string tmp = path + ".tmp";
-  {
-    ARROW_ASSIGN_OR_RAISE(auto out, arrow::io::FileOutputStream::Open(tmp));
-    ARROW_RETURN_NOT_OK(out->Write(contents.data(), static_cast<int64_t>(contents.size())));
-    ARROW_RETURN_NOT_OK(out->Close());
-  }
-  arrow::Status st = RenameDurably(tmp, path);
-  if (!st.ok()) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-  }
-  return st;
 }
 
 }  // namespace flightdeck::flight::internal

@@ -42,10 +42,4 @@ struct ReadFile {
 /// when the file is uncompressed.
 arrow::Result<ReadFile> ReadIpcFile(const std::string& path, uint64_t expected_checksum);
 
-/// Writes `contents` to `path` atomically and durably, as WriteIpcFile does.
-arrow::Status WriteSmallFileAtomically(const std::string& path, const std::string& contents);
-
-/// fsync of a directory, so that a rename inside it survives a crash.
-arrow::Status SyncDirectory(const std::string& dir);
-
 }  // namespace flightdeck::flight::internal

@@ -1,12 +1,11 @@
 #include "flightdeck/flight/ticket.h"
 
-#include <array>
 #include <charconv>
 #include <cstdint>
-#include <mutex>
-#include <random>
 
 #include <arrow/util/string.h>
+
+#include "flightdeck/common/random.h"
 
 namespace flightdeck::flight {
 
@@ -36,23 +35,8 @@ std::string TicketId::Encode() const {
 }
 
 TicketId NewTicket(const std::string& tenant) {
-  // random_device reads the OS entropy source; guard it, as its operator()
-  // is not specified to be thread-safe.
-  static std::mutex mutex;
-  static std::random_device device;
-  std::array<uint32_t, 4> words;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    for (auto& word : words) word = device();
-  }
-  // Each word's bytes most significant first, as the ids were always spelt.
-  std::string bytes;
-  bytes.reserve(kTicketIdBytes);
-  for (uint32_t word : words) {
-    for (int shift = 24; shift >= 0; shift -= 8) {
-      bytes.push_back(static_cast<char>((word >> shift) & 0xff));
-    }
-  }
+  std::string bytes(kTicketIdBytes, '\0');
+  FillRandom(bytes.data(), bytes.size());
   // Cannot fail: `bytes` has kTicketIdBytes bytes.
   return TicketId{tenant, TicketIdFromBytes(bytes).ValueOrDie()};
 }

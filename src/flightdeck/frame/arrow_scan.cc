@@ -2,13 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <arrow/array.h>
 #include <arrow/c/bridge.h>
 #include <arrow/type.h>
+
+#include "flightdeck/common/random.h"
 
 namespace flightdeck::frame::internal {
 namespace {
@@ -232,7 +233,6 @@ arrow::Status StreamRegistry::RegisterFunction(void* connection) {
 }
 
 int64_t StreamRegistry::Add(std::shared_ptr<arrow::RecordBatchReader> reader, void* connection, int64_t rows) {
-  thread_local std::mt19937_64 generator{std::random_device{}()};
   auto entry = std::make_shared<Entry>();
   entry->schema = reader->schema();
   entry->reader = std::move(reader);
@@ -245,7 +245,7 @@ int64_t StreamRegistry::Add(std::shared_ptr<arrow::RecordBatchReader> reader, vo
   std::lock_guard<std::mutex> lock(mutex_);
   int64_t id = 0;
   do {
-    id = static_cast<int64_t>(generator() >> 1);
+    id = static_cast<int64_t>(RandomU64() >> 1);
   } while (id == 0 || entries_.count(id));
   entries_[id] = std::move(entry);
   return id;

@@ -1,7 +1,5 @@
 #include "flightdeck/frame/data_frame.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -25,6 +23,7 @@
 #include <arrow/ipc/writer.h>
 #include <arrow/util/cancel.h>
 
+#include "flightdeck/common/durable_file.h"
 #include "flightdeck/frame/plan_internal.h"
 #include "flightdeck/frame/session.h"
 #include "flightdeck/frame/sql_text.h"
@@ -1019,14 +1018,6 @@ arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> DataFrame::Stream() con
 
 namespace {
 
-std::string TempSibling(const std::string& path) {
-  static std::atomic<uint64_t> counter{0};
-  const fsys::path p(path);
-  const std::string name = "." + p.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-                           std::to_string(counter.fetch_add(1));
-  return (p.parent_path() / name).string();
-}
-
 arrow::Status WriteIpc(arrow::RecordBatchReader* reader, const std::string& path) {
   ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::FileOutputStream::Open(path));
   ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(sink, reader->schema()));
@@ -1045,7 +1036,7 @@ arrow::Status DataFrame::WriteFile(const std::string& given_path, FileFormat for
   std::error_code ec;
   const std::string path = fsys::absolute(StripFileUri(given_path), ec).string();
   if (ec) return arrow::Status::IOError("WriteFile: cannot resolve '", given_path, "'");
-  const std::string tmp = TempSibling(path);
+  const std::string tmp = TemporarySibling(path);
   auto written = [&]() -> arrow::Status {
     if (format == FileFormat::kIpc) {
       ARROW_ASSIGN_OR_RAISE(auto reader, Stream());
@@ -1057,9 +1048,7 @@ arrow::Status DataFrame::WriteFile(const std::string& given_path, FileFormat for
         return "COPY (\n" + sql + "\n) TO " + QuoteString(tmp) + " " + options;
       }));
     }
-    fsys::rename(tmp, path, ec);
-    if (ec) return arrow::Status::IOError("cannot rename ", tmp, " to ", path, ": ", ec.message());
-    return arrow::Status::OK();
+    return RenameDurably(tmp, path);
   }();
   if (!written.ok()) {
     fsys::remove(tmp, ec);
@@ -1088,7 +1077,7 @@ arrow::Status DataFrame::WriteDataset(const std::string& directory, const WriteD
   ds::FileSystemDatasetWriteOptions write;
   write.file_write_options = format->DefaultWriteOptions();
   write.filesystem = std::make_shared<arrow::fs::LocalFileSystem>();
-  write.base_dir = TempSibling(path);
+  write.base_dir = TemporarySibling(path);
   write.partitioning = std::make_shared<ds::HivePartitioning>(arrow::schema(partition_fields));
   write.basename_template = std::string("part-{i}.") + FormatName(options.format);
   write.existing_data_behavior = ds::ExistingDataBehavior::kError;
@@ -1103,9 +1092,8 @@ arrow::Status DataFrame::WriteDataset(const std::string& directory, const WriteD
     ARROW_ASSIGN_OR_RAISE(auto scanner, builder->Finish());
     ARROW_RETURN_NOT_OK(ds::FileSystemDataset::Write(write, scanner));
     fsys::create_directories(write.base_dir, ec);  // an empty result still makes the folder
-    fsys::rename(write.base_dir, path, ec);
-    if (ec) return arrow::Status::IOError("cannot rename ", write.base_dir, ": ", ec.message());
-    return arrow::Status::OK();
+    ARROW_RETURN_NOT_OK(SyncTree(write.base_dir));
+    return RenameDurably(write.base_dir, path);
   }();
   if (!st.ok()) {
     fsys::remove_all(write.base_dir, ec);
@@ -1116,7 +1104,6 @@ arrow::Status DataFrame::WriteDataset(const std::string& directory, const WriteD
 
 arrow::Result<FlightPutResult> DataFrame::PutToFlight(const std::string& location, const std::string& path,
                                                       const FlightHeaders& headers) const {
-  ARROW_RETURN_NOT_OK(status_);
   std::vector<std::string> parts;
   size_t start = 0;
   while (true) {
@@ -1125,6 +1112,20 @@ arrow::Result<FlightPutResult> DataFrame::PutToFlight(const std::string& locatio
     if (end == std::string::npos) break;
     start = end + 1;
   }
+  return PutToFlight(location, fl::FlightDescriptor::Path(parts), headers);
+}
+
+arrow::Result<FlightPutResult> DataFrame::PutToFlight(const std::string& location,
+                                                      const fl::FlightDescriptor& descriptor,
+                                                      const FlightHeaders& headers) const {
+  ARROW_RETURN_NOT_OK(status_);
+  const std::string path = descriptor.type == fl::FlightDescriptor::PATH
+                               ? [&] {
+                                   std::string joined;
+                                   for (const auto& part : descriptor.path) joined += (joined.empty() ? "" : "/") + part;
+                                   return joined;
+                                 }()
+                               : descriptor.cmd;
   ARROW_ASSIGN_OR_RAISE(auto parsed, fl::Location::Parse(location));
   ARROW_ASSIGN_OR_RAISE(auto client, fl::FlightClient::Connect(parsed));
   ARROW_ASSIGN_OR_RAISE(auto reader, Stream());
@@ -1137,7 +1138,7 @@ arrow::Result<FlightPutResult> DataFrame::PutToFlight(const std::string& locatio
   fl::FlightCallOptions call_options;
   call_options.headers = headers;
   call_options.stop_token = stop.token();
-  ARROW_ASSIGN_OR_RAISE(auto put, client->DoPut(call_options, fl::FlightDescriptor::Path(parts), reader->schema()));
+  ARROW_ASSIGN_OR_RAISE(auto put, client->DoPut(call_options, descriptor, reader->schema()));
   FlightPutResult result;
   auto sent = [&]() -> arrow::Status {
     for (auto batch = first; batch;) {

@@ -62,6 +62,7 @@
 #include <vector>
 
 #include <arrow/dataset/type_fwd.h>
+#include <arrow/flight/type_fwd.h>
 #include <arrow/record_batch.h>
 #include <arrow/result.h>
 #include <arrow/status.h>
@@ -313,6 +314,11 @@ class DataFrame {
   /// that keeps whatever arrived before end of stream may keep a prefix.
   arrow::Result<FlightPutResult> PutToFlight(const std::string& location,
                                              const std::string& path,
+                                             const FlightHeaders& headers = {}) const;
+  /// The same under any descriptor (e.g. a command descriptor a server
+  /// reads options from).
+  arrow::Result<FlightPutResult> PutToFlight(const std::string& location,
+                                             const arrow::flight::FlightDescriptor& descriptor,
                                              const FlightHeaders& headers = {}) const;
 
   /// The plan node (internal use by the frame layer).

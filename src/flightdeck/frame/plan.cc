@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <map>
 #include <optional>
-#include <mutex>
-#include <random>
 #include <regex>
 #include <set>
 
@@ -14,6 +12,7 @@
 #include <arrow/table.h>
 #include <arrow/type.h>
 
+#include "flightdeck/common/random.h"
 #include "flightdeck/frame/engine.h"
 #include "flightdeck/frame/session.h"
 #include "flightdeck/frame/sql_text.h"
@@ -22,12 +21,7 @@ namespace flightdeck::frame::internal {
 namespace {
 
 std::string RandomTag() {
-  static std::mutex mutex;
-  static std::mt19937_64 generator{std::random_device{}()};
-  std::lock_guard<std::mutex> lock(mutex);
-  char buffer[17];
-  std::snprintf(buffer, sizeof(buffer), "%016llx", static_cast<unsigned long long>(generator()));
-  return buffer;
+  return RandomHex(8);
 }
 
 bool ReadsStreams(const PlanNode& node) {

@@ -11,6 +11,7 @@
 #include <arrow/util/base64.h>
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/common/logging.h"
 #include "flightdeck/flight/ticket.h"
 #include "flightdeck/pipeline/activity_keep_alive.h"
 #include "flightdeck/pipeline/spec_check.h"
@@ -250,11 +251,12 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
   };
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kPrepareActivity,
-      [engines](ActivityContext&, std::string yaml, std::string origin) -> arrow::Result<std::string> {
+      [engines](ActivityContext& ctx, std::string yaml, std::string origin,
+                std::string run) -> arrow::Result<std::string> {
         const SlotEngine engine(engines);
         ARROW_ASSIGN_OR_RAISE(auto spec, Classify(ParsePipelineSpec(yaml, origin)));
         ARROW_RETURN_NOT_OK(Classify(CheckSpec(spec, yaml, origin)));
-        return Classify(StoreSpec(spec, yaml));
+        return Classify(StoreSpec(spec, yaml, run.empty() ? ctx.info().workflow_id : run));
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kPartitionActivity, [engines](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
@@ -264,12 +266,12 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
           // No prepare ran: store the spec first, as prepare would have.
           ARROW_ASSIGN_OR_RAISE(auto parsed, Classify(ParsePipelineSpec(task.yaml, task.origin)));
           ARROW_RETURN_NOT_OK(Classify(CheckSpec(parsed, task.yaml, task.origin)));
-          ARROW_ASSIGN_OR_RAISE(std::string key, Classify(SpecKeyOf(parsed, task.yaml)));
+          ARROW_ASSIGN_OR_RAISE(std::string key, Classify(SpecKeyOf(parsed, task.yaml, RunOf(ctx, task))));
           if (key != task.spec) {
             return Invalid("partition: spec key '" + task.spec +
                            "' does not name the spec text given (" + key + ")");
           }
-          ARROW_RETURN_NOT_OK(Classify(StoreSpec(parsed, task.yaml)));
+          ARROW_RETURN_NOT_OK(Classify(StoreSpec(parsed, task.yaml, RunOf(ctx, task))));
         }
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
         if (task.partition < 0 || task.partition >= std::max<int32_t>(spec->partitions, 1)) {
@@ -319,6 +321,16 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
         if (spec->sink.kind == SinkSpec::Kind::kFlight) return staged;
         return std::filesystem::path(staged).filename().string();
       }));
+  ARROW_RETURN_NOT_OK(worker.RegisterActivity(
+      kRenewActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<int64_t> {
+        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
+        return Classify(RenewRun(*spec, task.spec, RunOf(ctx, task)));
+      }));
+  ARROW_RETURN_NOT_OK(worker.RegisterActivity(
+      kReleaseActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<int64_t> {
+        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
+        return Classify(ReleaseRun(*spec, task.spec, RunOf(ctx, task)));
+      }));
   return worker.RegisterActivity(
       kCommitActivity, [engines](ActivityContext& ctx, StageTask task) -> arrow::Status {
         const ActivityKeepAlive keep_alive(ctx);
@@ -331,7 +343,15 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
           }
           staged.push_back((std::filesystem::path(StagingFolder(*spec, RunOf(ctx, task))) / name).string());
         }
-        return Classify(Commit(*spec, RunOf(ctx, task), staged));
+        ARROW_RETURN_NOT_OK(Classify(Commit(*spec, RunOf(ctx, task), staged)));
+        // The run is over: its datasets go now, saving the workflow a round
+        // trip. Best effort: what stays expires with its lease.
+        auto released = ReleaseRun(*spec, task.spec, RunOf(ctx, task));
+        if (!released.ok()) {
+          FD_LOG(kWarning) << "run " << RunOf(ctx, task) << " committed; releasing its datasets failed (they "
+                           << "expire with their lease): " << released.status().ToString();
+        }
+        return arrow::Status::OK();
       });
 }
 

@@ -10,12 +10,15 @@
 // fetch and parse each spec once, LoadSpec) and its input datasets by
 // ticket, and derives what to do (stage ranges, nodes, part names) from the
 // spec, as the workflow does:
-//   flightdeck.prepare    (yaml, origin)                         -> spec key
+//   flightdeck.prepare    (yaml, origin, run)                    -> spec key
 //   flightdeck.partition  StageTask{spec, run, partition[, yaml, origin]}
 //                         -> DatasetRef of the partition's output
 //   flightdeck.combine    StageTask{spec, run, inputs}            -> DatasetRef
 //   flightdeck.load       StageTask{..., partition=part, input}   -> staged part name
-//   flightdeck.commit     StageTask{spec, run, parts}             -> nothing
+//   flightdeck.commit     StageTask{spec, run, parts}             -> nothing (then releases
+//                                                                   the run's datasets)
+//   flightdeck.renew      StageTask{spec, run}                    -> datasets renewed
+//   flightdeck.release    StageTask{spec, run}                    -> datasets released
 // flightdeck.partition runs one partition's chain in one activity (one
 // workflow task round trip instead of three): Extract, TransformPartition
 // and, without global stages, Load of its output as part `partition`
@@ -77,6 +80,10 @@ inline constexpr char kPartitionActivity[] = "flightdeck.partition";
 inline constexpr char kCombineActivity[] = "flightdeck.combine";
 inline constexpr char kLoadActivity[] = "flightdeck.load";
 inline constexpr char kCommitActivity[] = "flightdeck.commit";
+/// StageTask{spec, run}: renews the lease of the run's datasets (RenewRun).
+inline constexpr char kRenewActivity[] = "flightdeck.renew";
+/// StageTask{spec, run}: releases the run's datasets (ReleaseRun).
+inline constexpr char kReleaseActivity[] = "flightdeck.release";
 /// The application error type of non-retryable pipeline errors.
 inline constexpr char kInvalidPipelineError[] = "InvalidPipeline";
 /// The application error type of a lost input dataset (non-retryable: the

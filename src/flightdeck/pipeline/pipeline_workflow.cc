@@ -60,6 +60,11 @@ struct RunState {
   bool paused = false;
   std::string phase = "partitions";
   int64_t events = 0;  // chains finished, for the main loop's wait
+  bool work_started = false;     // a step ran: the run may own datasets on the nodes
+  bool continued_as_new = false;  // the run goes on in a new workflow run
+  bool closed = false;            // the run's work is over (the lease keeper stops)
+  bool stopping = false;          // a chain failed: the others start no further step
+  bool released = false;          // the run's datasets were released (by commit)
   std::map<int, int64_t> python_in_flight;  // stage index -> tasks scheduled or running
   int64_t python_tasks = 0;                 // Python stage tasks started, for activity ids
   json python_stages = json::array();       // {stage, transform, queue} of the spec's Python stages
@@ -162,6 +167,27 @@ arrow::Status Canceled(const std::string& run) {
   return arrow::Status::Cancelled("pipeline run ", run, " canceled");
 }
 
+// Runs one step's activity. When the workflow is asked to cancel meanwhile,
+// the activity is asked to cancel too and waited for: a task no worker took
+// yet ends at once, a running one when it acknowledges (a Python stage, at
+// its next heartbeat) or finishes, so that what it puts on the nodes is
+// there when the run releases its datasets. Cancelled when the workflow was
+// asked to cancel.
+template <typename T, typename... Args>
+Task<T> Step(WorkflowContext& ctx, std::string run, std::string type, ActivityOptions options,
+             const Args&... args) {
+  if (ctx.IsCancelRequested()) co_return Canceled(run);
+  options.cancellation_type = temporal::workflow::ActivityCancellationType::kWaitCancellationCompleted;
+  auto started = ctx.StartActivity<T>(std::move(type), options, args...);
+  Future<void> cancelled = ctx.CancelRequested();
+  Future<size_t> first = temporal::workflow::WhenAnyOf(started.result, cancelled);
+  (void)co_await first;
+  if (ctx.IsCancelRequested() && !started.result.ready()) started.handle.Cancel();
+  auto outcome = co_await started.result;
+  if (ctx.IsCancelRequested()) co_return Canceled(run);
+  co_return outcome;
+}
+
 bool IsLost(const arrow::Status& status) {
   return temporal::ApplicationErrorType(status) == kDatasetLostError;
 }
@@ -178,8 +204,8 @@ Task<void> PrepareAgain(WorkflowContext& ctx, std::shared_ptr<const Env> env,
   ctx.Log(LogLevel::kWarning, "the data node lost the stored spec: storing it again");
   FLIGHTDECK_CO_ASSIGN_OR_RAISE(
       std::string key,
-      co_await ctx.ExecuteActivity<std::string>(kPrepareActivity, env->options, env->yaml,
-                                                env->origin));
+      co_await Step<std::string>(ctx, env->run, kPrepareActivity, env->options, env->yaml, env->origin,
+                                 env->task_run));
   if (key != state->spec_key) {
     co_return arrow::Status::Invalid("the spec stored again has key ", key, ", not ",
                                      state->spec_key);
@@ -243,6 +269,7 @@ Task<DatasetRef> PythonStep(WorkflowContext& ctx, std::shared_ptr<const Env> env
       {"partition", partition},
       {"transform", stage.name},
       {"durable", spec.durable},
+      {"lease_seconds", (spec.dataset_lease_ms + 999) / 1000},
       {"input",
        {{"node", *node},
         {"ticket", arrow::util::base64_encode(ExpandTicket(spec.tenant, input.ticket))},
@@ -250,7 +277,7 @@ Task<DatasetRef> PythonStep(WorkflowContext& ctx, std::shared_ptr<const Env> env
         {"bytes", input.bytes},
         {"checksum", input.checksum}}}};
   state->python_in_flight[index] += 1;
-  auto answer = co_await ctx.ExecuteActivity<json>(kPythonStageActivity, options, request);
+  auto answer = co_await Step<json>(ctx, env->run, kPythonStageActivity, options, request);
   state->python_in_flight[index] -= 1;
   if (!answer.ok()) {
     if (IsStartTimeout(answer.status())) {
@@ -297,6 +324,8 @@ Task<DatasetRef> PartitionChain(WorkflowContext& ctx, std::shared_ptr<const Env>
     bool has_previous = false;
     arrow::Status failed;
     for (const ChainStep& step : env->steps) {
+      if (ctx.IsCancelRequested() || state->stopping) co_return Canceled(env->run);
+      state->work_started = true;
       if (step.is_python()) {
         Task<DatasetRef> python = PythonStep(ctx, env, state, partition, step.python, previous);
         auto output = co_await python;
@@ -315,7 +344,7 @@ Task<DatasetRef> PartitionChain(WorkflowContext& ctx, std::shared_ptr<const Env>
         task.yaml = env->yaml;
         task.origin = env->origin;
       }
-      auto output = co_await ctx.ExecuteActivity<DatasetRef>(kPartitionActivity, env->options, task);
+      auto output = co_await Step<DatasetRef>(ctx, env->run, kPartitionActivity, env->options, task);
       if (!output.ok()) {
         failed = output.status();
         break;
@@ -361,17 +390,6 @@ Task<void> RunPartition(WorkflowContext& ctx, std::shared_ptr<const Env> env,
   co_return output.status();
 }
 
-// The outcome of `future`, or Cancelled as soon as the workflow is asked to
-// cancel (the activity behind it is left to finish on its own).
-template <typename T>
-Task<T> OrCancelled(WorkflowContext& ctx, Future<T> future, std::string run) {
-  Future<void> cancelled = ctx.CancelRequested();
-  Future<size_t> first = temporal::workflow::WhenAnyOf(future, cancelled);
-  FLIGHTDECK_CO_ASSIGN_OR_RAISE(size_t winner, co_await first);
-  if (winner == 1) co_return Canceled(run);
-  co_return co_await future;
-}
-
 // Waits while paused; Cancelled when cancellation comes first.
 Task<void> WhilePaused(WorkflowContext& ctx, std::shared_ptr<RunState> state, std::string run) {
   if (state->paused) {
@@ -381,6 +399,172 @@ Task<void> WhilePaused(WorkflowContext& ctx, std::shared_ptr<RunState> state, st
   }
   if (ctx.IsCancelRequested()) co_return Canceled(run);
   co_return arrow::Status::OK();
+}
+
+// Renews the lease of the run's datasets every third of it while the run
+// works (a short run never renews: its datasets outlive it by the lease).
+Task<void> KeepLeases(WorkflowContext& ctx, std::shared_ptr<const Env> env, std::shared_ptr<RunState> state) {
+  const auto every = std::chrono::milliseconds(std::max<int64_t>(1000, env->spec.dataset_lease_ms / 3));
+  while (true) {
+    auto slept = co_await ctx.Sleep(every);
+    if (!slept.ok() || state->closed) co_return arrow::Status::OK();
+    if (state->spec_key.empty()) continue;
+    auto renewed = co_await ctx.ExecuteActivity<int64_t>(kRenewActivity, env->options, TaskOf(*env, *state, 0));
+    if (!renewed.ok()) {
+      ctx.Log(LogLevel::kWarning, "renewing the lease of the run's datasets failed: " + renewed.status().message());
+    }
+  }
+}
+
+// The run's work: prepare, the partitions' chains, combine and load, commit.
+Task<json> RunBody(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state) {
+  const PipelineSpec& spec = env->spec;
+  const ActivityOptions options = env->options;
+  const std::string& spec_yaml = env->yaml;
+  const std::string& origin = env->origin;
+  const std::string& run = env->run;
+  if (state->spec_key.empty() && spec.partitions == 1) {
+    // One partition: no prepare on the critical path; the extract's input
+    // carries the spec's text (once in history, as prepare's would) and the
+    // extract stores it under the key computed here.
+    auto key = SpecKeyOf(spec, spec_yaml, run);
+    if (!key.ok()) {
+      co_return temporal::ApplicationError(kInvalidPipelineError, key.status().message(),
+                                           /*non_retryable=*/true);
+    }
+    state->spec_key = *key;
+    env->inline_spec = true;
+  } else if (state->spec_key.empty()) {
+    Task<std::string> prepared =
+        Step<std::string>(ctx, run, kPrepareActivity, options, spec_yaml, origin, env->task_run);
+    FLIGHTDECK_CO_ASSIGN_OR_RAISE(state->spec_key, co_await prepared);
+  }
+
+  // Partition chains, at most spec.parallelism in flight, each on its own.
+  const size_t parallelism = static_cast<size_t>(std::max<int32_t>(1, spec.parallelism));
+  int32_t started_here = 0;
+  std::vector<Task<void>> in_flight;
+  while (state->next < spec.partitions || !in_flight.empty()) {
+    if (ctx.IsCancelRequested()) {
+      // No step starts any more; the ones in flight end first (their
+      // outputs are released with the run's datasets).
+      for (auto& chain : in_flight) (void)co_await chain;
+      co_return Canceled(run);
+    }
+    while (!state->paused && in_flight.size() < parallelism && state->next < spec.partitions &&
+           started_here < spec.continue_as_new_after) {
+      in_flight.push_back(RunPartition(ctx, env, state, state->next));
+      state->next += 1;
+      started_here += 1;
+    }
+    if (in_flight.empty()) {
+      if (state->next < spec.partitions && started_here >= spec.continue_as_new_after) {
+        const temporal::workflow::ContinueAsNewOptions next_run;
+        state->continued_as_new = true;
+        co_return ctx.ContinueAsNew(next_run, spec_yaml, origin, run, state->ToCarried());
+      }
+      Task<void> resumed = WhilePaused(ctx, state, run);
+      FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
+      continue;
+    }
+    // Until a chain finishes, pause or resume changes what may start, or
+    // cancellation.
+    const int64_t events = state->events;
+    const bool paused = state->paused;
+    Future<void> wake = ctx.WaitCondition([&ctx, state, events, paused] {
+      return state->events != events || state->paused != paused || ctx.IsCancelRequested();
+    });
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await wake);
+    for (size_t i = 0; i < in_flight.size();) {
+      if (!in_flight[i].ready()) {
+        ++i;
+        continue;
+      }
+      const arrow::Status finished = co_await in_flight[i];
+      in_flight.erase(in_flight.begin() + static_cast<std::ptrdiff_t>(i));
+      if (!finished.ok()) {
+        // The run fails: the other chains stop after their current step and
+        // end first (their outputs are released with the run's datasets).
+        state->stopping = true;
+        for (auto& chain : in_flight) (void)co_await chain;
+        co_return finished;
+      }
+    }
+  }
+
+  std::vector<std::string> parts = state->parts;
+  std::vector<std::string> checksums = state->checksums;
+  int64_t rows = state->rows;
+  int64_t bytes = state->bytes;
+  if (env->global) {
+    // One combine over every partition's output; an input it finds lost is
+    // computed again by its partition's chain.
+    DatasetRef combined;
+    for (int recomputes = 0;; ++recomputes) {
+      Task<void> resumed = WhilePaused(ctx, state, run);
+      FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
+      state->phase = "combine";
+      StageTask task = TaskOf(*env, *state, 0);
+      task.inputs = state->partials;
+      Task<DatasetRef> combine =
+          Step<DatasetRef>(ctx, run, kCombineActivity, options, task);
+      auto outcome = co_await combine;
+      if (outcome.ok()) {
+        combined = std::move(*outcome);
+        break;
+      }
+      const std::string lost = LostInputOf(outcome.status().message());
+      if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes || lost.empty()) {
+        co_return outcome.status();
+      }
+      if (lost == "spec") {
+        Task<void> prepared = PrepareAgain(ctx, env, state);
+        FLIGHTDECK_CO_RETURN_NOT_OK(co_await prepared);
+        continue;
+      }
+      const int32_t partition = std::atoi(lost.c_str());
+      if (partition < 0 || partition >= spec.partitions) co_return outcome.status();
+      state->recomputes += 1;
+      ctx.Log(LogLevel::kWarning,
+              "combine: output of partition " + lost + " lost, computing it again");
+      Task<DatasetRef> chain = PartitionChain(ctx, env, state, partition);
+      auto again = co_await chain;
+      if (!again.ok()) co_return again.status();
+      state->partials[partition] = again->ticket;
+    }
+    Task<void> resumed = WhilePaused(ctx, state, run);
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
+    state->phase = "load";
+    const StageTask load_task = TaskOf(*env, *state, 0, combined.ticket);
+    Task<std::string> load = Step<std::string>(ctx, run, kLoadActivity, options, load_task);
+    FLIGHTDECK_CO_ASSIGN_OR_RAISE(std::string part, co_await load);
+    parts = {part};
+    checksums = {combined.checksum};
+    rows = combined.rows;
+    bytes = combined.bytes;
+  }
+
+  Task<void> resumed = WhilePaused(ctx, state, run);
+  FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
+  state->phase = "commit";
+  // Once commit started it runs to its end: a half-published sink is worse
+  // than a late cancel.
+  StageTask commit_task = TaskOf(*env, *state, 0);
+  commit_task.parts = parts;
+  FLIGHTDECK_CO_RETURN_NOT_OK(
+      co_await ctx.ExecuteActivity<void>(kCommitActivity, options, commit_task));
+  state->released = true;  // commit released the run's datasets
+  state->phase = "done";
+  Tick(ctx, *state);
+  co_return json{{"run", run},
+                 {"partitions", spec.partitions},
+                 {"rows", rows},
+                 {"bytes", bytes},
+                 {"parts", parts},
+                 {"checksums", checksums},
+                 {"elapsed_ms", state->elapsed_ms},
+                 {"recomputes", state->recomputes},
+                 {"runs", state->runs}};
 }
 
 }  // namespace
@@ -427,135 +611,21 @@ Task<json> PipelineWorkflow(WorkflowContext& ctx, std::string spec_yaml, std::st
   ctx.SetSignalHandlerRaw(kResumeSignal,
                           [state](const temporal::Payloads&) { state->paused = false; });
 
-  if (state->spec_key.empty() && spec.partitions == 1) {
-    // One partition: no prepare on the critical path; the extract's input
-    // carries the spec's text (once in history, as prepare's would) and the
-    // extract stores it under the key computed here.
-    auto key = SpecKeyOf(spec, spec_yaml);
-    if (!key.ok()) {
-      co_return temporal::ApplicationError(kInvalidPipelineError, key.status().message(),
-                                           /*non_retryable=*/true);
-    }
-    state->spec_key = *key;
-    env->inline_spec = true;
-  } else if (state->spec_key.empty()) {
-    Task<std::string> prepared = OrCancelled(
-        ctx, ctx.ExecuteActivity<std::string>(kPrepareActivity, options, spec_yaml, origin), run);
-    FLIGHTDECK_CO_ASSIGN_OR_RAISE(state->spec_key, co_await prepared);
-  }
-
-  // Partition chains, at most spec.parallelism in flight, each on its own.
-  const size_t parallelism = static_cast<size_t>(std::max<int32_t>(1, spec.parallelism));
-  int32_t started_here = 0;
-  std::vector<Task<void>> in_flight;
-  while (state->next < spec.partitions || !in_flight.empty()) {
-    if (ctx.IsCancelRequested()) co_return Canceled(run);
-    while (!state->paused && in_flight.size() < parallelism && state->next < spec.partitions &&
-           started_here < spec.continue_as_new_after) {
-      in_flight.push_back(RunPartition(ctx, env, state, state->next));
-      state->next += 1;
-      started_here += 1;
-    }
-    if (in_flight.empty()) {
-      if (state->next < spec.partitions && started_here >= spec.continue_as_new_after) {
-        const temporal::workflow::ContinueAsNewOptions next_run;
-        co_return ctx.ContinueAsNew(next_run, spec_yaml, origin, run, state->ToCarried());
-      }
-      Task<void> resumed = WhilePaused(ctx, state, run);
-      FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
-      continue;
-    }
-    // Until a chain finishes, pause or resume changes what may start, or
-    // cancellation.
-    const int64_t events = state->events;
-    const bool paused = state->paused;
-    Future<void> wake = ctx.WaitCondition([&ctx, state, events, paused] {
-      return state->events != events || state->paused != paused || ctx.IsCancelRequested();
-    });
-    FLIGHTDECK_CO_RETURN_NOT_OK(co_await wake);
-    for (size_t i = 0; i < in_flight.size();) {
-      if (!in_flight[i].ready()) {
-        ++i;
-        continue;
-      }
-      FLIGHTDECK_CO_RETURN_NOT_OK(co_await in_flight[i]);
-      in_flight.erase(in_flight.begin() + static_cast<std::ptrdiff_t>(i));
+  Task<void> leases = KeepLeases(ctx, env, state);  // beside the run, until it ends
+  Task<json> body = RunBody(ctx, env, state);
+  auto outcome = co_await body;
+  state->closed = true;
+  if (!state->continued_as_new && state->work_started && !state->released) {
+    // The run failed or was canceled (a committed run's commit released
+    // them): its datasets go, or stay for the spec's retention. Best
+    // effort: what stays expires with its lease, and `flightdeck gc` drops it.
+    auto released = co_await ctx.ExecuteActivity<int64_t>(kReleaseActivity, env->options, TaskOf(*env, *state, 0));
+    if (!released.ok()) {
+      ctx.Log(LogLevel::kWarning, "releasing the run's datasets failed (they expire with their lease): " +
+                                      released.status().message());
     }
   }
-
-  std::vector<std::string> parts = state->parts;
-  std::vector<std::string> checksums = state->checksums;
-  int64_t rows = state->rows;
-  int64_t bytes = state->bytes;
-  if (env->global) {
-    // One combine over every partition's output; an input it finds lost is
-    // computed again by its partition's chain.
-    DatasetRef combined;
-    for (int recomputes = 0;; ++recomputes) {
-      Task<void> resumed = WhilePaused(ctx, state, run);
-      FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
-      state->phase = "combine";
-      StageTask task = TaskOf(*env, *state, 0);
-      task.inputs = state->partials;
-      Task<DatasetRef> combine =
-          OrCancelled(ctx, ctx.ExecuteActivity<DatasetRef>(kCombineActivity, options, task), run);
-      auto outcome = co_await combine;
-      if (outcome.ok()) {
-        combined = std::move(*outcome);
-        break;
-      }
-      const std::string lost = LostInputOf(outcome.status().message());
-      if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes || lost.empty()) {
-        co_return outcome.status();
-      }
-      if (lost == "spec") {
-        Task<void> prepared = PrepareAgain(ctx, env, state);
-        FLIGHTDECK_CO_RETURN_NOT_OK(co_await prepared);
-        continue;
-      }
-      const int32_t partition = std::atoi(lost.c_str());
-      if (partition < 0 || partition >= spec.partitions) co_return outcome.status();
-      state->recomputes += 1;
-      ctx.Log(LogLevel::kWarning,
-              "combine: output of partition " + lost + " lost, computing it again");
-      Task<DatasetRef> chain = PartitionChain(ctx, env, state, partition);
-      auto again = co_await chain;
-      if (!again.ok()) co_return again.status();
-      state->partials[partition] = again->ticket;
-    }
-    Task<void> resumed = WhilePaused(ctx, state, run);
-    FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
-    state->phase = "load";
-    const StageTask load_task = TaskOf(*env, *state, 0, combined.ticket);
-    Task<std::string> load = OrCancelled(
-        ctx, ctx.ExecuteActivity<std::string>(kLoadActivity, options, load_task), run);
-    FLIGHTDECK_CO_ASSIGN_OR_RAISE(std::string part, co_await load);
-    parts = {part};
-    checksums = {combined.checksum};
-    rows = combined.rows;
-    bytes = combined.bytes;
-  }
-
-  Task<void> resumed = WhilePaused(ctx, state, run);
-  FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
-  state->phase = "commit";
-  // Once commit started it runs to its end: a half-published sink is worse
-  // than a late cancel.
-  StageTask commit_task = TaskOf(*env, *state, 0);
-  commit_task.parts = parts;
-  FLIGHTDECK_CO_RETURN_NOT_OK(
-      co_await ctx.ExecuteActivity<void>(kCommitActivity, options, commit_task));
-  state->phase = "done";
-  Tick(ctx, *state);
-  co_return json{{"run", run},
-                 {"partitions", spec.partitions},
-                 {"rows", rows},
-                 {"bytes", bytes},
-                 {"parts", parts},
-                 {"checksums", checksums},
-                 {"elapsed_ms", state->elapsed_ms},
-                 {"recomputes", state->recomputes},
-                 {"runs", state->runs}};
+  co_return outcome;
 }
 
 arrow::Status RegisterPipeline(temporal::Worker& worker, std::shared_ptr<frame::EnginePool> engines) {

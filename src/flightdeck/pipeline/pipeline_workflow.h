@@ -33,8 +33,17 @@
 //
 // Signals: "pause" stops starting new work (chains, combine, load, commit;
 // activities in flight finish); "resume" continues. Cancelling the workflow
-// stops it at once (activities in flight finish on their own; their outputs
-// stay on the node; nothing is committed) and it ends as canceled.
+// starts no further step; the steps in flight finish, nothing is committed,
+// and it ends as canceled.
+//
+// Datasets: every dataset a run puts on the nodes (RunDatasets, stages.h)
+// is the run's. They are put with a lease (spec.dataset_lease, 15 minutes)
+// that the workflow renews every third of it while it works
+// (flightdeck.renew), and when the run ends -- committed, failed or
+// canceled, after its steps in flight finished -- flightdeck.release drops
+// them, or keeps them for spec.retention. A run that vanishes without that
+// last step (terminated, timed out) leaves them to expire with their lease,
+// or to `flightdeck gc`. Continue-as-new hands them to the next run.
 //
 // Continue-as-new: after spec.continue_as_new_after partitions finished in
 // one run, the workflow waits for its chains in flight and continues as new

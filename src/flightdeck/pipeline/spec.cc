@@ -1,6 +1,7 @@
 #include "flightdeck/pipeline/spec.h"
 
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -76,6 +77,26 @@ class SpecReader {
       return Error(node, what, " must be a number");
     }
     return value;
+  }
+
+  // A duration: whole seconds (an integer), or a number with a unit, "250ms",
+  // "90s", "15m", "2h", "7d"; at most a year.
+  arrow::Result<int64_t> DurationMs(const YAML::Node& node, std::string_view what) const {
+    static const std::regex kDuration(R"(^\s*(\d+)\s*(ms|s|m|h|d)?\s*$)");
+    std::smatch match;
+    const std::string text = node.IsScalar() ? node.Scalar() : "";
+    if (!std::regex_match(text, match, kDuration)) {
+      return Error(node, what, " must be a duration such as 0, 90s, 15m, 2h or 7d, got '", text, "'");
+    }
+    const std::string unit = match[2].str();
+    const int64_t scale = unit == "ms" ? 1 : unit == "m" ? 60'000 : unit == "h" ? 3'600'000
+                          : unit == "d" ? 86'400'000 : 1000;
+    const std::string digits = match[1].str();
+    constexpr int64_t kYearMs = int64_t{366} * 86'400'000;
+    if (digits.size() > 12 || std::stoll(digits) * scale > kYearMs) {
+      return Error(node, what, " must be at most a year, got '", text, "'");
+    }
+    return std::stoll(digits) * scale;
   }
 
   arrow::Result<bool> Boolean(const YAML::Node& node, std::string_view what) const {
@@ -273,7 +294,7 @@ class SpecReader {
     ARROW_RETURN_NOT_OK(ExpectMap(root, "the spec",
                                   {"name", "tenant", "source", "stages", "sink", "partitions",
                                    "parallelism", "durable", "retry", "nodes", "task_queue",
-                                   "continue_as_new_after"}));
+                                   "continue_as_new_after", "retention", "dataset_lease"}));
     PipelineSpec spec;
     if (!root["name"]) return Error(root, "the spec needs a 'name'");
     ARROW_ASSIGN_OR_RAISE(spec.name, String(root["name"], "name"));
@@ -339,6 +360,15 @@ class SpecReader {
     }
     if (root["task_queue"]) {
       ARROW_ASSIGN_OR_RAISE(spec.task_queue, String(root["task_queue"], "task_queue"));
+    }
+    if (root["retention"]) {
+      ARROW_ASSIGN_OR_RAISE(spec.retention_ms, DurationMs(root["retention"], "retention"));
+    }
+    if (root["dataset_lease"]) {
+      ARROW_ASSIGN_OR_RAISE(spec.dataset_lease_ms, DurationMs(root["dataset_lease"], "dataset_lease"));
+      if (spec.dataset_lease_ms < 3000) {
+        return Error(root["dataset_lease"], "dataset_lease must be at least 3s (the run renews it every third)");
+      }
     }
     bool global = false;
     for (auto& stage : spec.stages) {

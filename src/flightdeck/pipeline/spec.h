@@ -24,6 +24,8 @@
 //   retry: {max_attempts: 3, initial_interval_ms: 1000, backoff: 2.0, max_interval_ms: 30000}
 //   nodes: [grpc+tcp://127.0.0.1:7100]
 //   task_queue: flightdeck
+//   retention: 0          # keep the run's intermediate datasets this long after it ends (90s, 15m, 2h, 7d)
+//   dataset_lease: 15m    # they expire this long after the running workflow last renewed them
 //
 // ParsePipelineSpec checks structure and values before anything starts and
 // names the line and the reason of the first problem it finds. Expressions
@@ -144,6 +146,13 @@ struct PipelineSpec {
   /// PipelineWorkflow continues as new after this many partitions finished
   /// in one run (keeping each run's history short).
   int32_t continue_as_new_after = 1000;
+  /// How long a run's intermediate datasets stay on the nodes after it ends
+  /// (committed, failed or canceled), for debugging; 0: dropped at once.
+  int64_t retention_ms = 0;
+  /// The lease of a run's intermediate datasets: they expire this long after
+  /// the running workflow last renewed them (every third of it), so that
+  /// the datasets of a run that vanished without its last step go away.
+  int64_t dataset_lease_ms = 15 * 60 * 1000;
 };
 
 /// Parses and validates a spec. `origin` names the text in errors (usually

@@ -24,6 +24,7 @@
 #include <arrow/util/base64.h>
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/common/durable_file.h"
 #include "flightdeck/frame/data_frame.h"
 #include "flightdeck/frame/sql_text.h"
 #include "flightdeck/frame/generate.h"
@@ -310,12 +311,14 @@ arrow::Result<DatasetRef> Persist(fl::FlightClient& client, const PipelineSpec& 
 
 // Puts the frame `make()` builds under [tenant, dataset, partition] on
 // `node`; with a durable spec, reuses a dataset an earlier attempt left there
-// and persists before returning.
+// and persists before returning. A run's own datasets (`leased`) expire
+// after the spec's dataset lease unless the run renews it (RenewRunDatasets).
 template <typename MakeFrame>
 arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::string& node,
                                          const std::string& dataset, const std::string& partition,
                                          MakeFrame make, bool keep_local = false,
-                                         std::shared_ptr<arrow::Table>* made_table = nullptr) {
+                                         std::shared_ptr<arrow::Table>* made_table = nullptr,
+                                         bool leased = true) {
   const std::vector<std::string> path = {spec.tenant, dataset, partition};
   std::unique_ptr<fl::FlightClient> client;
   if (spec.durable) {
@@ -334,8 +337,16 @@ arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::st
       frame = DataFrame::FromTable(table);
     }
   }
-  ARROW_ASSIGN_OR_RAISE(auto put, frame.PutToFlight(node, path[0] + "/" + path[1] + "/" + path[2],
-                                                    Headers(spec)));
+  fl::FlightDescriptor descriptor = fl::FlightDescriptor::Path(path);
+  if (leased) {
+    descriptor = fl::FlightDescriptor::Command(
+        nlohmann::json{{"tenant", path[0]},
+                       {"dataset", path[1]},
+                       {"partition", path[2]},
+                       {"ttl_seconds", (spec.dataset_lease_ms + 999) / 1000}}
+            .dump());
+  }
+  ARROW_ASSIGN_OR_RAISE(auto put, frame.PutToFlight(node, descriptor, Headers(spec)));
   if (put.server_metadata.empty()) {
     return arrow::Status::IOError("the data node ", node, " sent no summary for the put of ",
                                   dataset, "/", partition);
@@ -378,20 +389,6 @@ arrow::Status CheckRun(const std::string& run) {
     return arrow::Status::Invalid("run id '", run,
                                   "' must be 1 to 200 characters without '/' or '\\'");
   }
-  return arrow::Status::OK();
-}
-
-arrow::Status WriteFileAtomically(const fs::path& path, const std::string& content) {
-  const fs::path temp = path.string() + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::trunc | std::ios::binary);
-    out << content;
-    out.flush();
-    if (!out) return arrow::Status::IOError("cannot write ", temp.string());
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) return arrow::Status::IOError("cannot rename ", temp.string(), ": ", ec.message());
   return arrow::Status::OK();
 }
 
@@ -442,6 +439,42 @@ std::vector<ChainStep> ChainSteps(const PipelineSpec& spec) {
 
 std::string TransformDataset(const std::string& run, StageRange range) {
   return range.begin == 0 ? run + "-transform" : run + "-transform-" + std::to_string(range.begin);
+}
+
+std::vector<std::string> RunDatasets(const PipelineSpec& spec, const std::string& run) {
+  std::vector<std::string> names = {run + "-extract"};
+  for (const auto& step : ChainSteps(spec)) {
+    names.push_back(step.is_python() ? run + "-s" + std::to_string(step.python) : TransformDataset(run, step.range));
+  }
+  names.push_back(run + "-combine");
+  return names;
+}
+
+arrow::Result<int64_t> ExpireDatasets(const PipelineSpec& spec, const std::vector<std::string>& datasets,
+                                      int64_t ttl_ms) {
+  const std::string body = nlohmann::json{{"datasets", datasets}, {"ttl_ms", ttl_ms}}.dump();
+  int64_t count = 0;
+  arrow::Status first_error;
+  for (const auto& node : spec.nodes) {
+    auto done = [&]() -> arrow::Result<int64_t> {
+      ARROW_ASSIGN_OR_RAISE(auto client, Connect(node));
+      ARROW_ASSIGN_OR_RAISE(auto results,
+                            client->DoAction(CallOptions(spec), fl::Action{"expire", arrow::Buffer::FromString(body)}));
+      ARROW_ASSIGN_OR_RAISE(auto result, results->Next());
+      if (!result) return arrow::Status::IOError("expire on ", node, " answered nothing");
+      auto answer = nlohmann::json::parse(result->body->ToString(), nullptr, /*allow_exceptions=*/false);
+      if (!answer.is_object()) return arrow::Status::IOError("expire on ", node, " answered no JSON object");
+      return answer.value("datasets", int64_t{0});
+    }();
+    // Every node is tried; the first failure is reported.
+    if (done.ok()) {
+      count += *done;
+    } else if (first_error.ok()) {
+      first_error = done.status().WithMessage("node ", node, ": ", done.status().message());
+    }
+  }
+  ARROW_RETURN_NOT_OK(first_error);
+  return count;
 }
 
 arrow::Status DatasetLost(const std::string& input, const arrow::Status& cause) {
@@ -735,7 +768,8 @@ arrow::Result<std::string> Load(const PipelineSpec& spec, const std::string& run
     ARROW_ASSIGN_OR_RAISE(DatasetRef ref,
                           PutStageOutput(durable, input.node, spec.sink.dataset,
                                          "part-" + std::to_string(part),
-                                         [&] { return ReadRef(spec, input, std::to_string(part)); }));
+                                         [&] { return ReadRef(spec, input, std::to_string(part)); },
+                                         /*keep_local=*/false, /*made_table=*/nullptr, /*leased=*/false));
     ARROW_ASSIGN_OR_RAISE(auto client, Connect(input.node));
     ARROW_ASSIGN_OR_RAISE(ref, Persist(*client, spec, input.node, ref.ticket));
     return ref.ToJson();
@@ -849,7 +883,11 @@ arrow::Status Commit(const PipelineSpec& spec, const std::string& run,
                                     " is missing: it was neither staged nor published");
     }
   }
-  ARROW_RETURN_NOT_OK(WriteFileAtomically(next / "_SUCCESS", run + "\n"));
+  // Every part's data reached the disk when it was written; the moves into
+  // `next` and the marker are made durable before `next` is published.
+  ARROW_RETURN_NOT_OK(SyncPath(next.string()));
+  if (fs::exists(staging, ec)) ARROW_RETURN_NOT_OK(SyncPath(staging.string()));
+  ARROW_RETURN_NOT_OK(WriteFileAtomically((next / "_SUCCESS").string(), run + "\n"));
   // Publish with one rename: readers see the old sink or the new one, never
   // a mix. Other runs' staging moves along with the sink.
   if (fs::exists(sink, ec)) {
@@ -868,6 +906,8 @@ arrow::Status Commit(const PipelineSpec& spec, const std::string& run,
                                     ec.message());
     }
   }
+  // The publishing rename is durable before the commit reports success.
+  ARROW_RETURN_NOT_OK(SyncPath(fs::absolute(sink, ec).parent_path().string()));
   clean_up();
   return arrow::Status::OK();
 }
@@ -939,28 +979,32 @@ constexpr std::string_view kDefaultScheme = "grpc+tcp://";
 arrow::Result<SpecKey> ParseSpecKey(const std::string& key) {
   const size_t at = key.find('@');
   const size_t slash = key.find('/');
-  if (at == std::string::npos || slash == std::string::npos || slash > at || slash == 0 ||
-      at + 1 == key.size()) {
-    return arrow::Status::Invalid("spec key '", key, "' is not <tenant>/<hash>@<node>");
+  const size_t run_end = at == std::string::npos ? std::string::npos : key.rfind('/', at);
+  if (at == std::string::npos || slash == std::string::npos || slash == 0 || run_end == slash ||
+      run_end == std::string::npos || run_end > at || at + 1 == key.size()) {
+    return arrow::Status::Invalid("spec key '", key, "' is not <tenant>/<run>/<hash>@<node>");
   }
   std::string node = key.substr(at + 1);
   if (node.find("://") == std::string::npos) node = std::string(kDefaultScheme) + node;
-  return SpecKey{key.substr(0, slash), "spec-" + key.substr(slash + 1, at - slash - 1),
+  return SpecKey{key.substr(0, slash),
+                 key.substr(slash + 1, run_end - slash - 1) + "-spec-" + key.substr(run_end + 1, at - run_end - 1),
                  std::move(node)};
 }
 
 }  // namespace
 
-arrow::Result<std::string> SpecKeyOf(const PipelineSpec& spec, const std::string& yaml) {
+arrow::Result<std::string> SpecKeyOf(const PipelineSpec& spec, const std::string& yaml, const std::string& run) {
+  ARROW_RETURN_NOT_OK(CheckRun(run));
   ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, 0));
   if (node.rfind(kDefaultScheme, 0) == 0) node = node.substr(kDefaultScheme.size());
-  return spec.tenant + "/" + TextHash(yaml) + "@" + node;
+  return spec.tenant + "/" + run + "/" + TextHash(yaml) + "@" + node;
 }
 
-arrow::Result<std::string> StoreSpec(const PipelineSpec& spec, const std::string& yaml) {
-  ARROW_ASSIGN_OR_RAISE(std::string key, SpecKeyOf(spec, yaml));
+arrow::Result<std::string> StoreSpec(const PipelineSpec& spec, const std::string& yaml, const std::string& run) {
+  ARROW_ASSIGN_OR_RAISE(std::string key, SpecKeyOf(spec, yaml, run));
   ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, 0));
-  const std::string dataset = "spec-" + TextHash(yaml);
+  ARROW_ASSIGN_OR_RAISE(SpecKey parsed, ParseSpecKey(key));
+  const std::string& dataset = parsed.dataset;
   ARROW_RETURN_NOT_OK(PutStageOutput(spec, node, dataset, "0", [&]() -> arrow::Result<DataFrame> {
                         arrow::StringBuilder builder;
                         ARROW_RETURN_NOT_OK(builder.Append(yaml));
@@ -998,5 +1042,19 @@ arrow::Result<std::shared_ptr<const PipelineSpec>> LoadSpec(const std::string& k
 }
 
 void ForgetCachedSpecs() { SpecCache::Instance().Clear(); }
+
+arrow::Result<int64_t> RenewRun(const PipelineSpec& spec, const std::string& spec_key, const std::string& run) {
+  std::vector<std::string> datasets = RunDatasets(spec, run);
+  ARROW_ASSIGN_OR_RAISE(SpecKey parsed, ParseSpecKey(spec_key));
+  datasets.push_back(parsed.dataset);
+  return ExpireDatasets(spec, datasets, spec.dataset_lease_ms);
+}
+
+arrow::Result<int64_t> ReleaseRun(const PipelineSpec& spec, const std::string& spec_key, const std::string& run) {
+  std::vector<std::string> datasets = RunDatasets(spec, run);
+  ARROW_ASSIGN_OR_RAISE(SpecKey parsed, ParseSpecKey(spec_key));
+  datasets.push_back(parsed.dataset);
+  return ExpireDatasets(spec, datasets, spec.retention_ms);
+}
 
 }  // namespace flightdeck::pipeline

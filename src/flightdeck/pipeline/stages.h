@@ -87,6 +87,28 @@ std::vector<ChainStep> ChainSteps(const PipelineSpec& spec);
 /// "<run>-transform-<begin>" for a later step (after a Python stage). Pure.
 std::string TransformDataset(const std::string& run, StageRange range);
 
+/// The datasets (names under the spec's tenant) a run creates on the
+/// nodes, every partition of each: its extract, every step's transform and
+/// Python stage output, and the combine; also "<run>-spec-<hash>", the
+/// stored spec (see SpecKeyOf). Not a Flight sink's (the run's result). Pure.
+std::vector<std::string> RunDatasets(const PipelineSpec& spec, const std::string& run);
+
+/// The node action "expire" on every node of the spec for `datasets` (names
+/// under the spec's tenant): they expire `ttl_ms` from now, or are dropped
+/// when it is 0. Returns how many datasets it changed; the first node's
+/// failure (after trying all of them).
+arrow::Result<int64_t> ExpireDatasets(const PipelineSpec& spec, const std::vector<std::string>& datasets,
+                                      int64_t ttl_ms);
+
+/// Renews the lease of the run's datasets and of the spec's dataset (named
+/// by `spec_key`): they expire spec.dataset_lease_ms from now.
+arrow::Result<int64_t> RenewRun(const PipelineSpec& spec, const std::string& spec_key, const std::string& run);
+
+/// Releases the run's datasets and its spec's dataset (named by `spec_key`)
+/// once it ended: dropped, or with a retention, expiring spec.retention_ms
+/// from now.
+arrow::Result<int64_t> ReleaseRun(const PipelineSpec& spec, const std::string& spec_key, const std::string& run);
+
 /// A stage's input dataset is gone from its node (dropped, expired, or the
 /// node restarted without it: not durable). KeyError whose message starts
 /// with "dataset lost: input N" where N is the index of the input (the
@@ -218,20 +240,21 @@ std::string StagingFolder(const PipelineSpec& spec, const std::string& run);
 // --- The spec on the data node ------------------------------------------------
 //
 // Activities do not carry the spec's text: PipelineWorkflow stores it once
-// per run as a one-row dataset under [tenant, "spec-<hash>", "0"] on the
-// spec's first node (durable when the spec is), and hands activities its
-// key, "<tenant>/<hash>@<node>" (the node without its scheme when that is
-// grpc+tcp://). Workers fetch and parse a spec once
-// and keep it by key (the hash is of the text, so a key names one text).
+// per run as a one-row dataset under [tenant, "<run>-spec-<hash>", "0"] on
+// the spec's first node (durable when the spec is; one of the run's
+// datasets, leased and released with them), and hands activities its key,
+// "<tenant>/<run>/<hash>@<node>" (the node without its scheme when that is
+// grpc+tcp://). Workers fetch and parse a spec once and keep it by key (the
+// hash is of the text, so a key names one text).
 
-/// The key StoreSpec answers for `yaml` (parsed as `spec`), computed
-/// without storing anything (deterministic: the workflow may call it).
-/// Invalid when the spec names no node.
-arrow::Result<std::string> SpecKeyOf(const PipelineSpec& spec, const std::string& yaml);
+/// The key StoreSpec answers for `yaml` (parsed as `spec`) of `run`,
+/// computed without storing anything (deterministic: the workflow may call
+/// it). Invalid when the spec names no node or the run id is not one.
+arrow::Result<std::string> SpecKeyOf(const PipelineSpec& spec, const std::string& yaml, const std::string& run);
 
-/// Stores `yaml` (already parsed as `spec`) and returns its key; the spec is
-/// then in this process's LoadSpec cache. Idempotent.
-arrow::Result<std::string> StoreSpec(const PipelineSpec& spec, const std::string& yaml);
+/// Stores `yaml` (already parsed as `spec`) for `run` and returns its key;
+/// the spec is then in this process's LoadSpec cache. Idempotent.
+arrow::Result<std::string> StoreSpec(const PipelineSpec& spec, const std::string& yaml, const std::string& run);
 
 /// The spec of `key`, from this process's cache or fetched from its node.
 /// Thread-safe. Invalid for a malformed key or a text that does not parse;

@@ -29,7 +29,7 @@ class CliUsageTest : public PipelineProcessTest {
 TEST_F(CliUsageTest, HelpOfEverySubcommandExitsZeroAndNamesItsOptions) {
   const std::vector<HelpCase> cases = {
       {"", {"node", "dev-server", "demo", "frame-query", "worker", "run", "status", "cancel",
-            "list", "--log-level"}},
+            "list", "gc", "--log-level"}},
       {"node", {"--host", "--port", "--memory-budget", "--data-dir", "--compression",
                 "--default-ttl", "--gc-interval"}},
       {"dev-server", {"--port", "--ip", "--state-dir", "--namespace", "--temporal-bin"}},
@@ -40,6 +40,7 @@ TEST_F(CliUsageTest, HelpOfEverySubcommandExitsZeroAndNamesItsOptions) {
       {"status", {"id", "--target"}},
       {"cancel", {"id", "--target"}},
       {"list", {"--target"}},
+      {"gc", {"--node", "--tenant", "--target", "--dry-run"}},
   };
   for (const auto& help : cases) {
     std::vector<std::string> args;

@@ -433,9 +433,9 @@ TEST_F(PipelineWorkflowTest, SpecLostByTheNodeIsPreparedAgain) {
   // The node loses the stored spec (as a restart without it would), and the
   // worker holds no parsed copy (as a new worker process).
   ASSERT_OK_AND_ASSIGN(auto parsed, ParsePipelineSpec(spec, "test.yaml"));
-  ASSERT_OK_AND_ASSIGN(std::string key, SpecKeyOf(parsed, spec));
-  const std::string hash = key.substr(key.find('/') + 1, key.find('@') - key.find('/') - 1);
-  ASSERT_NO_FATAL_FAILURE(Drop({"acme", "spec-" + hash, "0"}));
+  ASSERT_OK_AND_ASSIGN(std::string key, SpecKeyOf(parsed, spec, "run-respec"));
+  const std::string hash = key.substr(key.rfind('/') + 1, key.find('@') - key.rfind('/') - 1);
+  ASSERT_NO_FATAL_FAILURE(Drop({"acme", "run-respec-spec-" + hash, "0"}));
   ForgetCachedSpecs();
 
   ASSERT_OK(client_->Signal(handle, kResumeSignal));

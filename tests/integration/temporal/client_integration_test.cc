@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "flightdeck/common/random.h"
 #include "flightdeck/common/subprocess.h"
 #include "flightdeck/common/testing/gtest_util.h"
 #include "flightdeck/temporal/client/client.h"

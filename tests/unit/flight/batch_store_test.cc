@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -277,6 +278,33 @@ TEST_F(BatchStoreTest, DurableDatasetsSurviveReopenNonDurableAreGone) {
   ASSERT_OK_AND_ASSIGN(store, BatchStore::Open({.data_dir = dir_.string()}));
   ASSERT_RAISES(KeyError, store->Get(durable.ticket));
   ASSERT_OK(store->Get(persisted.ticket));
+}
+
+TEST_F(BatchStoreTest, ExpirySetLaterSurvivesReopenOfADurableDataset) {
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 100}));
+  const int64_t later = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count() +
+                        3'600'000;
+  DatasetSummary durable;
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, BatchStore::Open({.data_dir = dir_.string()}));
+    ASSERT_OK_AND_ASSIGN(durable, Put(*store, "acme/o/0", *table, {.durable = true}));
+    EXPECT_EQ(durable.expires_at_ms, 0);
+    TicketId unknown = durable.ticket;
+    unknown.id = std::string(32, '0');
+    ASSERT_OK_AND_ASSIGN(auto changed, store->SetExpiry({durable.ticket, unknown}, later));
+    ASSERT_EQ(changed.size(), 1u);  // the unknown ticket is skipped
+    EXPECT_EQ(changed[0].expires_at_ms, later);
+  }
+  ASSERT_OK_AND_ASSIGN(auto store, BatchStore::Open({.data_dir = dir_.string()}));
+  ASSERT_OK_AND_ASSIGN(auto summary, store->Describe(durable.ticket));
+  EXPECT_EQ(summary.expires_at_ms, later);
+  // An expiry in the past: gone at once, and collected.
+  ASSERT_OK(store->SetExpiry({durable.ticket}, 1).status());
+  ASSERT_RAISES(KeyError, store->Get(durable.ticket));
+  ASSERT_OK_AND_ASSIGN(int64_t collected, store->CollectGarbage());
+  EXPECT_EQ(collected, 1);
 }
 
 TEST_F(BatchStoreTest, CorruptDurableFileIsReportedNotServed) {

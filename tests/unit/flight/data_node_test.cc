@@ -3,6 +3,9 @@
 // the actions.
 #include "flightdeck/flight/data_node.h"
 
+#include <unistd.h>
+
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -237,7 +240,8 @@ TEST_F(DataNodeTest, ActionsDropPersistStatsHealthGc) {
   std::vector<std::string> names;
   ASSERT_OK_AND_ASSIGN(auto types, client_->ListActions());
   for (const auto& type : types) names.push_back(type.type);
-  EXPECT_EQ(names, (std::vector<std::string>{"drop", "persist", "stats", "health", "gc"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"drop", "persist", "stats", "health", "gc", "expire",
+                                              "RenewFlightEndpoint", "CancelFlightInfo"}));
 
   ASSERT_OK_AND_ASSIGN(json stats, Action("stats", ""));
   EXPECT_EQ(stats["datasets"], 1);
@@ -255,6 +259,64 @@ TEST_F(DataNodeTest, ActionsDropPersistStatsHealthGc) {
   ASSERT_OK(Action("drop", body));
   ASSERT_RAISES(KeyError, Get(summary["ticket"]));
   EXPECT_EQ(node_->dataset_count(), 0u);
+}
+
+int64_t UnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t MsOf(const fl::Timestamp& time) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+
+TEST_F(DataNodeTest, DatasetLifetimeFollowsFlightEndpointExpiration) {
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 10}));
+  // A put with a TTL: its endpoint names the expiry; one without has none.
+  ASSERT_OK(Put(fl::FlightDescriptor::Command(
+                    R"({"tenant": "acme", "dataset": "leased", "partition": "0", "ttl_seconds": 60})"),
+                *table)
+                .status());
+  ASSERT_OK(Put(fl::FlightDescriptor::Path({"acme", "kept", "0"}), *table).status());
+  ASSERT_OK_AND_ASSIGN(auto leased, client_->GetFlightInfo(As("acme"), fl::FlightDescriptor::Path({"acme", "leased", "0"})));
+  ASSERT_TRUE(leased->endpoints()[0].expiration_time.has_value());
+  EXPECT_NEAR(MsOf(*leased->endpoints()[0].expiration_time), UnixMs() + 60'000, 5'000);
+  ASSERT_OK_AND_ASSIGN(auto kept, client_->GetFlightInfo(As("acme"), fl::FlightDescriptor::Path({"acme", "kept", "0"})));
+  EXPECT_FALSE(kept->endpoints()[0].expiration_time.has_value());
+
+  // RenewFlightEndpoint moves the expiry to the time asked for.
+  fl::FlightEndpoint endpoint = leased->endpoints()[0];
+  endpoint.expiration_time = fl::Timestamp(std::chrono::milliseconds(UnixMs() + 3'600'000));
+  ASSERT_OK_AND_ASSIGN(auto renewed, client_->RenewFlightEndpoint(As("acme"), fl::RenewFlightEndpointRequest{endpoint}));
+  ASSERT_TRUE(renewed.expiration_time.has_value());
+  EXPECT_EQ(MsOf(*renewed.expiration_time), MsOf(*endpoint.expiration_time));
+  ASSERT_OK_AND_ASSIGN(leased, client_->GetFlightInfo(As("acme"), fl::FlightDescriptor::Path({"acme", "leased", "0"})));
+  EXPECT_EQ(MsOf(*leased->endpoints()[0].expiration_time), MsOf(*endpoint.expiration_time));
+  // Another tenant cannot renew it: it does not exist for them.
+  ASSERT_RAISES(KeyError, client_->RenewFlightEndpoint(As("globex"), fl::RenewFlightEndpointRequest{endpoint}));
+
+  // CancelFlightInfo releases the datasets of the info's endpoints.
+  ASSERT_OK_AND_ASSIGN(auto cancelled,
+                       client_->CancelFlightInfo(As("acme"), fl::CancelFlightInfoRequest{std::move(leased)}));
+  EXPECT_EQ(cancelled.status, fl::CancelStatus::kCancelled);
+  ASSERT_RAISES(KeyError, client_->GetFlightInfo(As("acme"), fl::FlightDescriptor::Path({"acme", "leased", "0"})));
+
+  // "expire" by dataset name, every partition: a lease, then a drop.
+  ASSERT_OK(Put(fl::FlightDescriptor::Path({"acme", "run-x", "1"}), *table).status());
+  ASSERT_OK(Put(fl::FlightDescriptor::Path({"acme", "run-x", "2"}), *table).status());
+  ASSERT_OK_AND_ASSIGN(json leased_all, Action("expire", R"({"datasets": ["run-x", "absent"], "ttl_ms": 600000})"));
+  EXPECT_EQ(leased_all["datasets"], 2);
+  EXPECT_NEAR(leased_all["expires_at_ms"].get<int64_t>(), UnixMs() + 600'000, 5'000);
+  ASSERT_OK_AND_ASSIGN(json none_for_other, Action("expire", R"({"datasets": ["run-x"], "ttl_ms": 0})", "globex"));
+  EXPECT_EQ(none_for_other["datasets"], 0);
+  ASSERT_OK_AND_ASSIGN(json dropped, Action("expire", R"({"datasets": ["run-x"], "ttl_ms": 0})"));
+  EXPECT_EQ(dropped["datasets"], 2);
+  ASSERT_RAISES(KeyError, client_->GetFlightInfo(As("acme"), fl::FlightDescriptor::Path({"acme", "run-x", "1"})));
+  ASSERT_RAISES(Invalid, Action("expire", R"({"datasets": ["a/b"], "ttl_ms": 0})"));
+  ASSERT_RAISES(Invalid, Action("expire", R"({"datasets": ["a"], "ttl_ms": -1})"));
+  ASSERT_RAISES(Invalid, Action("expire", R"({"datasets": "a"})"));
+  EXPECT_EQ(node_->dataset_count(), 1u);  // "kept"
 }
 
 // Runs one DoExchange of `table` with `command`; the result or the error.
@@ -346,6 +408,70 @@ TEST(DataNodeGcTest, ExpiredDatasetsAreCollectedInTheBackground) {
                                std::chrono::seconds(10)));
   EXPECT_EQ(node->stats().memory_used_bytes, 0);
   ASSERT_OK(client->Close());
+}
+
+TEST(AdvertisedLocationTest, DefaultsToTheBoundInterfaceElseTheHostName) {
+  DataNodeOptions options;
+  options.host = "127.0.0.1";
+  ASSERT_OK_AND_ASSIGN(auto location, AdvertisedLocation(options, 4242));
+  EXPECT_EQ(location.ToString(), "grpc+tcp://127.0.0.1:4242");
+
+  char name[256] = {};
+  ASSERT_EQ(::gethostname(name, sizeof(name) - 1), 0);
+  for (const char* any : {"0.0.0.0", "::"}) {
+    options.host = any;
+    ASSERT_OK_AND_ASSIGN(location, AdvertisedLocation(options, 4242));
+    EXPECT_EQ(location.ToString(), std::string("grpc+tcp://") + name + ":4242") << any;
+  }
+}
+
+TEST(AdvertisedLocationTest, TakesHostAndOptionalPort) {
+  DataNodeOptions options;
+  options.host = "0.0.0.0";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"node-3.example", "grpc+tcp://node-3.example:4242"},
+      {"10.1.2.3:31337", "grpc+tcp://10.1.2.3:31337"},
+      {"[fd00::1]:8815", "grpc+tcp://[fd00::1]:8815"},
+      {"[fd00::1]", "grpc+tcp://[fd00::1]:4242"},
+  };
+  for (const auto& [text, expected] : cases) {
+    options.advertise = text;
+    ASSERT_OK_AND_ASSIGN(auto location, AdvertisedLocation(options, 4242));
+    EXPECT_EQ(location.ToString(), expected) << text;
+  }
+  for (const char* bad : {":80", "host:", "host:http", "host:0", "host:70000", "fd00::1",
+                          "[fd00::1", "[fd00::1]x", "a b", "user@host"}) {
+    options.advertise = bad;
+    auto location = AdvertisedLocation(options, 4242);
+    SCOPED_TRACE(bad);
+    ASSERT_RAISES(Invalid, location.status());
+    EXPECT_NE(location.status().message().find("--advertise '" + std::string(bad) + "'"),
+              std::string::npos)
+        << location.status().ToString();
+  }
+}
+
+TEST(AdvertisedLocationTest, ANodeOnEveryInterfaceHandsOutTheAdvertisedAddress) {
+  DataNodeOptions options;
+  options.host = "0.0.0.0";
+  options.advertise = "127.0.0.1";
+  ASSERT_OK_AND_ASSIGN(auto node, DataNode::Start(std::move(options)));
+  EXPECT_EQ(node->location().ToString(),
+            "grpc+tcp://127.0.0.1:" + std::to_string(node->port()));
+  ASSERT_OK_AND_ASSIGN(auto client, fl::FlightClient::Connect(node->location()));
+  ASSERT_OK_AND_ASSIGN(auto table, frame::GenerateOrders({.rows = 10}));
+  auto descriptor = fl::FlightDescriptor::Path({"acme", "ads", "0"});
+  ASSERT_OK_AND_ASSIGN(auto put, client->DoPut(As("acme"), descriptor, table->schema()));
+  ASSERT_OK(put.writer->WriteTable(*table));
+  ASSERT_OK(put.writer->Close());
+  ASSERT_OK_AND_ASSIGN(auto info, client->GetFlightInfo(As("acme"), descriptor));
+  ASSERT_EQ(info->endpoints().size(), 1u);
+  ASSERT_EQ(info->endpoints()[0].locations.size(), 1u);
+  EXPECT_EQ(info->endpoints()[0].locations[0], node->location());
+
+  DataNodeOptions bad;
+  bad.advertise = "host:port";
+  ASSERT_RAISES(Invalid, DataNode::Start(std::move(bad)).status());
 }
 
 }  // namespace

@@ -86,6 +86,18 @@ task_queue: etl
   EXPECT_EQ(spec.stages[1].start_timeout_ms, 500);
 }
 
+TEST(PipelineSpecTest, DurationsTakeUnits) {
+  for (const auto& [text, ms] : std::vector<std::pair<std::string, int64_t>>{
+           {"0", 0}, {"90", 90'000}, {"250ms", 250}, {"90s", 90'000}, {"15m", 900'000}, {"2h", 7'200'000},
+           {"7d", 604'800'000}}) {
+    ASSERT_OK_AND_ASSIGN(auto spec, ParsePipelineSpec("name: a\nsource: {parquet: a}\nsink: {parquet: out}\n"
+                                                      "retention: " + text + "\n",
+                                                      "d.yaml"));
+    EXPECT_EQ(spec.retention_ms, ms) << text;
+    EXPECT_EQ(spec.dataset_lease_ms, 15 * 60 * 1000);
+  }
+}
+
 TEST(PipelineSpecTest, DefaultsForAMinimalSpec) {
   ASSERT_OK_AND_ASSIGN(auto spec, ParsePipelineSpec(R"(name: tiny
 source: {parquet: "in/*.parquet"}
@@ -151,6 +163,12 @@ INSTANTIATE_TEST_SUITE_P(
                 "needs 'aggs'"},
         BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - select: []\nsink: {parquet: out}\n",
                 "must be a non-empty list of names"},
+        BadSpec{"name: a\nsource: {parquet: a}\nsink: {parquet: out}\nretention: soon\n",
+                "x.yaml:4: retention must be a duration such as 0, 90s, 15m, 2h or 7d, got 'soon'"},
+        BadSpec{"name: a\nsource: {parquet: a}\nsink: {parquet: out}\nretention: 400d\n",
+                "retention must be at most a year"},
+        BadSpec{"name: a\nsource: {parquet: a}\nsink: {parquet: out}\ndataset_lease: 1s\n",
+                "dataset_lease must be at least 3s"},
         BadSpec{"name: a\nsource: {parquet: a}\nsink: {parquet: out}\npartitions: 0\n",
                 "x.yaml:4: partitions must be between 1 and 100000, got 0"},
         BadSpec{"name: a\nsource: {parquet: a}\nsink: {parquet: out}\ndurable: maybe\n",

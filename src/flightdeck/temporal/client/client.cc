@@ -3,11 +3,11 @@
 #include <cstdio>
 #include <mutex>
 #include <optional>
-#include <random>
 
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 
+#include "flightdeck/common/random.h"
 #include "flightdeck/temporal/client/grpc_status.h"
 #include "flightdeck/temporal/client/rpc_retry_internal.h"
 
@@ -19,20 +19,6 @@ namespace enums_v1 = ::temporal::api::enums::v1;
 namespace failure_v1 = ::temporal::api::failure::v1;
 namespace history_v1 = ::temporal::api::history::v1;
 using google::protobuf::util::TimeUtil;
-
-std::string NewUuidV4() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  uint64_t hi = rng();
-  uint64_t lo = rng();
-  hi = (hi & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;  // version 4
-  lo = (lo & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // variant 10
-  char text[37];
-  std::snprintf(text, sizeof(text), "%08x-%04x-%04x-%04x-%012llx",
-                static_cast<unsigned>(hi >> 32), static_cast<unsigned>((hi >> 16) & 0xFFFF),
-                static_cast<unsigned>(hi & 0xFFFF), static_cast<unsigned>(lo >> 48),
-                static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFULL));
-  return text;
-}
 
 namespace {
 

@@ -234,8 +234,4 @@ class Client {
   std::unique_ptr<Impl> impl_;
 };
 
-/// A random (version 4) UUID in canonical text form, as request ids use.
-/// Thread-safe.
-std::string NewUuidV4();
-
 }  // namespace flightdeck::temporal

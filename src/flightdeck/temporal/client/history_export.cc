@@ -7,6 +7,8 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "flightdeck/common/durable_file.h"
+
 namespace flightdeck::temporal {
 
 namespace history_v1 = ::temporal::api::history::v1;
@@ -36,23 +38,8 @@ arrow::Result<history_v1::History> HistoryFromJson(std::string_view json) {
 
 arrow::Status WriteHistoryJsonFile(const history_v1::History& history, const std::string& path) {
   ARROW_ASSIGN_OR_RAISE(std::string json, HistoryToJson(history));
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << json << '\n';
-    out.close();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(temp, ignored);
-      return arrow::Status::IOError("cannot write history to ", temp);
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temp, path, error);
-  if (error) {
-    std::filesystem::remove(temp, error);
-    return arrow::Status::IOError("cannot move history into ", path);
-  }
+  auto written = WriteFileAtomically(path, json + "\n");
+  if (!written.ok()) return written.WithMessage("cannot write history: ", written.message());
   return arrow::Status::OK();
 }
 

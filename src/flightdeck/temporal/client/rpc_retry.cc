@@ -47,9 +47,9 @@ std::chrono::milliseconds JitteredDelay(const RpcRetryOptions& options, grpc::St
 
 // ---- internal retry loop ----
 
-#include <random>
 #include <thread>
 
+#include "flightdeck/common/random.h"
 #include "flightdeck/temporal/client/grpc_status.h"
 #include "flightdeck/temporal/client/rpc_retry_internal.h"
 
@@ -59,8 +59,6 @@ arrow::Status CallWithRetry(const RpcRetryOptions& options, std::string_view rpc
                             const std::function<std::unique_ptr<grpc::ClientContext>()>& make_context,
                             const std::function<grpc::Status(grpc::ClientContext*)>& attempt,
                             const std::function<bool()>& internal_errors_final) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
   // The budget starts at the first failure, so a long poll that ran for a
   // minute before failing still gets its retries.
   std::chrono::steady_clock::time_point give_up_at;
@@ -84,7 +82,7 @@ arrow::Status CallWithRetry(const RpcRetryOptions& options, std::string_view rpc
       // An expired long poll is routine: poll again at once.
       delay = (long_poll && code == grpc::StatusCode::DEADLINE_EXCEEDED)
                   ? std::chrono::milliseconds(0)
-                  : JitteredDelay(options, code, attempts, unit(rng));
+                  : JitteredDelay(options, code, attempts, RandomUnit());
       if (std::chrono::steady_clock::now() + delay > give_up_at) retry = false;
     }
     if (!retry) {

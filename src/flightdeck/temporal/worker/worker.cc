@@ -6,7 +6,6 @@
 #include <deque>
 #include <map>
 #include <mutex>
-#include <random>
 #include <set>
 #include <thread>
 #include <type_traits>
@@ -15,6 +14,7 @@
 #include <grpcpp/client_context.h>
 
 #include "flightdeck/common/logging.h"
+#include "flightdeck/common/random.h"
 #include "flightdeck/temporal/client/connection.h"
 #include "flightdeck/temporal/client/grpc_status.h"
 #include "flightdeck/temporal/worker/internal/sticky_resetter.h"
@@ -36,11 +36,7 @@ int ResolvePolls(int requested, int slots) {
 
 // `<identity>-<random hex>` (core's scheme): unique per worker.
 std::string StickyQueueName(const std::string& identity) {
-  std::random_device device;
-  std::mt19937_64 random((static_cast<uint64_t>(device()) << 32) ^ device());
-  char hex[17];
-  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(random()));
-  return identity + "-" + hex;
+  return identity + "-" + RandomHex(8);
 }
 
 }  // namespace

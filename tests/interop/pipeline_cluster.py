@@ -1,0 +1,115 @@
+"""A pipeline cluster for interop tests: a dev server, a durable data node,
+a C++ pipeline worker (`flightdeck worker`) and Python stage workers as
+processes, and the `flightdeck` CLI against them."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import pyarrow.flight as flight
+import pytest
+
+from conftest import ROOT, Process, flightdeck_binary
+
+# Transforms of the Python stage workers, loaded by the Python stage worker with
+# --transforms. `discount` is pyarrow.compute; it first touches a marker file
+# (FD_STAGE_MARKERS) and waits FD_STAGE_DELAY_S, so that a test can kill the
+# worker while a task runs.
+TRANSFORMS = '''
+import os, pathlib, time, uuid
+import pyarrow.compute as pc
+from flightdeck_stage import transform
+
+@transform("discount")
+def discount(table):
+    markers = os.environ.get("FD_STAGE_MARKERS")
+    if markers:
+        (pathlib.Path(markers) / uuid.uuid4().hex).touch()
+    time.sleep(float(os.environ.get("FD_STAGE_DELAY_S", "0")))
+    eur = pc.multiply(table.column("amount"), 0.92)
+    return table.append_column("amount_eur", eur).append_column(
+        "big", pc.greater(table.column("amount"), 500.0))
+'''
+
+
+class Cluster:
+    """A dev server, a durable data node and one C++ worker on `queue`."""
+
+    def __init__(self, tmp_path: pathlib.Path, queue: str):
+        self.tmp_path = tmp_path
+        self.queue = queue
+        self.processes = []
+        self.server = self.start(["dev-server", "--port", "0", "--state-dir", str(tmp_path / "temporal")],
+                                 r"ready at (\S+)")
+        self.address = self.server.match.group(1)
+        self.node = self.start(["node", "--port", "0", "--data-dir", str(tmp_path / "node")],
+                               r"listening on (grpc\+tcp://\S+)").match.group(1)
+        self.start(["worker", "--target", self.address, "--task-queue", queue, "--activity-slots", "2"],
+                   r"flightdeck worker polling", stderr="cpp-worker")
+
+    def start(self, args, ready, stderr=None, command=None, env=None) -> Process:
+        process = Process(args, ready, command=command, env=env,
+                          stderr_path=self.tmp_path / f"{stderr or args[0]}-{len(self.processes)}.stderr")
+        self.processes.append(process)
+        return process
+
+    def python_worker(self, **env_extra) -> Process:
+        (self.tmp_path / "mixed_transforms.py").write_text(TRANSFORMS)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), str(self.tmp_path)])
+        env.update(env_extra)
+        return self.start([], r"flightdeck_stage serving .* on task queue", stderr="python-worker",
+                          command=[sys.executable, "-m", "flightdeck_stage", "--address", self.address,
+                                   "--task-queue", self.queue + "-python", "--transforms", "mixed_transforms"],
+                          env=env)
+
+    def cli(self, *args, timeout=240) -> subprocess.CompletedProcess:
+        return subprocess.run([flightdeck_binary(), *args, "--target", self.address],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def close(self):
+        for process in reversed(self.processes):
+            process.kill()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """make(queue) -> a Cluster in tmp_path; everything it started is killed at teardown."""
+    made = []
+
+    def make(queue):
+        made.append(Cluster(tmp_path, queue))
+        return made[-1]
+
+    yield make
+    for made_cluster in made:
+        made_cluster.close()
+
+
+def wait_for(condition, timeout, what):
+    """Polls `condition` until it holds; fails after `timeout` seconds naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def node_action(node: str, tenant: str, name: str, body: bytes = b"") -> dict:
+    """One JSON-answering action on the node, as `tenant`."""
+    client = flight.connect(node)
+    try:
+        options = flight.FlightCallOptions(headers=[(b"x-flightdeck-tenant", tenant.encode())])
+        results = list(client.do_action(flight.Action(name, body), options))
+        return json.loads(results[0].body.to_pybytes())
+    finally:
+        client.close()
+
+
+def tenant_datasets(node: str, tenant: str) -> int:
+    """How many datasets `tenant` holds on the node (its `stats`)."""
+    return node_action(node, tenant, "stats")["tenant"]["datasets"]
