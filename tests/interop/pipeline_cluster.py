@@ -38,7 +38,7 @@ def discount(table):
 class Cluster:
     """A dev server, a durable data node and one C++ worker on `queue`."""
 
-    def __init__(self, tmp_path: pathlib.Path, queue: str):
+    def __init__(self, tmp_path: pathlib.Path, queue: str, worker_args=()):
         self.tmp_path = tmp_path
         self.queue = queue
         self.processes = []
@@ -47,8 +47,13 @@ class Cluster:
         self.address = self.server.match.group(1)
         self.node = self.start(["node", "--port", "0", "--data-dir", str(tmp_path / "node")],
                                r"listening on (grpc\+tcp://\S+)").match.group(1)
-        self.start(["worker", "--target", self.address, "--task-queue", queue, "--activity-slots", "2"],
-                   r"flightdeck worker polling", stderr="cpp-worker")
+        self.worker_args = list(worker_args)
+        self.cpp_worker()
+
+    def cpp_worker(self) -> Process:
+        return self.start(["worker", "--target", self.address, "--task-queue", self.queue,
+                           "--activity-slots", "2", *self.worker_args],
+                          r"flightdeck worker polling", stderr="cpp-worker")
 
     def start(self, args, ready, stderr=None, command=None, env=None) -> Process:
         process = Process(args, ready, command=command, env=env,
@@ -77,11 +82,12 @@ class Cluster:
 
 @pytest.fixture
 def cluster(tmp_path):
-    """make(queue) -> a Cluster in tmp_path; everything it started is killed at teardown."""
+    """make(queue, worker_args=()) -> a Cluster in tmp_path; everything it
+    started is killed at teardown."""
     made = []
 
-    def make(queue):
-        made.append(Cluster(tmp_path, queue))
+    def make(queue, worker_args=()):
+        made.append(Cluster(tmp_path, queue, worker_args))
         return made[-1]
 
     yield make

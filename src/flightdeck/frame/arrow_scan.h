@@ -17,6 +17,7 @@
 // once: a second scan of it fails instead of seeing no rows.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -55,11 +56,12 @@ class StreamRegistry {
   // For the table function's callbacks.
   std::shared_ptr<Entry> Find(int64_t id);
   const DuckDbDriver* driver() const { return driver_; }
-  int threads() const { return threads_; }
+  int threads() const { return threads_.load(); }
+  void set_threads(int threads) { threads_.store(threads); }
 
  private:
   const DuckDbDriver* driver_;
-  int threads_;
+  std::atomic<int> threads_;
   std::mutex mutex_;
   std::map<int64_t, std::shared_ptr<Entry>> entries_;
 };

@@ -190,6 +190,17 @@ arrow::Result<std::shared_ptr<Engine>> Engine::Default() {
   return *engine;
 }
 
+int Engine::threads() const { return streams_->threads(); }
+
+arrow::Status Engine::SetThreads(int threads) {
+  if (threads < 1) return arrow::Status::Invalid("engine: threads must be at least 1, not ", threads);
+  if (threads == streams_->threads()) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(auto session, Connect());
+  ARROW_RETURN_NOT_OK(session->Execute("SET GLOBAL threads = " + std::to_string(threads)));
+  streams_->set_threads(threads);
+  return arrow::Status::OK();
+}
+
 arrow::Result<std::string> Engine::Version() {
   ARROW_ASSIGN_OR_RAISE(const DuckDbDriver* driver, internal::LoadDuckDb());
   return driver->version;

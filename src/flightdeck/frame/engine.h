@@ -77,6 +77,17 @@ class Engine {
   /// The options in effect (threads and memory_limit resolved, the spill
   /// folder's path filled in).
   const EngineOptions& options() const { return options_; }
+  /// Threads the engine's queries use now (options().threads until
+  /// SetThreads).
+  int threads() const;
+  /// Changes the threads of the engine's later queries (at least 1). For an
+  /// engine with one user at a time between its queries (a leased pool
+  /// engine): a query that runs meanwhile may keep its old parallelism.
+  /// With one thread a query's result, row order and floating-point
+  /// rounding included, depends only on its inputs. Invalid below 1;
+  /// fails on an engine whose configuration is locked (external_access off).
+  arrow::Status SetThreads(int threads);
+
   /// DuckDB's version, e.g. "v1.5.6".
   static arrow::Result<std::string> Version();
 

@@ -248,6 +248,13 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
       lease.emplace(pool->Acquire());
       scope.emplace(lease->engine());
     }
+    // A deterministic spec's queries run on one thread (see
+    // PipelineSpec::deterministic); others on all the engine's threads.
+    arrow::Status For(const PipelineSpec& spec) const {
+      if (!lease) return arrow::Status::OK();
+      const auto& engine = lease->engine();
+      return engine->SetThreads(spec.deterministic ? 1 : engine->options().threads);
+    }
   };
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kPrepareActivity,
@@ -274,6 +281,7 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
           ARROW_RETURN_NOT_OK(Classify(StoreSpec(parsed, task.yaml, RunOf(ctx, task))));
         }
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
+        ARROW_RETURN_NOT_OK(engine.For(*spec));
         if (task.partition < 0 || task.partition >= std::max<int32_t>(spec->partitions, 1)) {
           return Invalid("partition " + std::to_string(task.partition) + " out of range [0, " +
                          std::to_string(spec->partitions) + ")");
@@ -298,6 +306,7 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
         const ActivityKeepAlive keep_alive(ctx);
         const SlotEngine engine(engines);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
+        ARROW_RETURN_NOT_OK(engine.For(*spec));
         std::vector<DatasetRef> inputs;
         for (size_t i = 0; i < task.inputs.size(); ++i) {
           ARROW_ASSIGN_OR_RAISE(auto ref,
@@ -315,6 +324,7 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
         const ActivityKeepAlive keep_alive(ctx);
         const SlotEngine engine(engines);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
+        ARROW_RETURN_NOT_OK(engine.For(*spec));
         ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
         ARROW_ASSIGN_OR_RAISE(std::string staged,
                               Classify(Load(*spec, RunOf(ctx, task), task.partition, input)));

@@ -294,7 +294,8 @@ class SpecReader {
     ARROW_RETURN_NOT_OK(ExpectMap(root, "the spec",
                                   {"name", "tenant", "source", "stages", "sink", "partitions",
                                    "parallelism", "durable", "retry", "nodes", "task_queue",
-                                   "continue_as_new_after", "retention", "dataset_lease"}));
+                                   "continue_as_new_after", "retention", "dataset_lease",
+                                   "deterministic"}));
     PipelineSpec spec;
     if (!root["name"]) return Error(root, "the spec needs a 'name'");
     ARROW_ASSIGN_OR_RAISE(spec.name, String(root["name"], "name"));
@@ -330,6 +331,9 @@ class SpecReader {
     if (root["continue_as_new_after"]) {
       ARROW_ASSIGN_OR_RAISE(auto v, Integer(root["continue_as_new_after"], "continue_as_new_after", 1, 100000));
       spec.continue_as_new_after = static_cast<int32_t>(v);
+    }
+    if (root["deterministic"]) {
+      ARROW_ASSIGN_OR_RAISE(spec.deterministic, Boolean(root["deterministic"], "deterministic"));
     }
     if (root["durable"]) {
       ARROW_ASSIGN_OR_RAISE(spec.durable, Boolean(root["durable"], "durable"));

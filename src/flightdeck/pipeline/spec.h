@@ -21,6 +21,7 @@
 //   partitions: 8
 //   parallelism: 2
 //   durable: true
+//   deterministic: true   # same input, same output bytes (one engine thread per stage query)
 //   retry: {max_attempts: 3, initial_interval_ms: 1000, backoff: 2.0, max_interval_ms: 30000}
 //   nodes: [grpc+tcp://127.0.0.1:7100]
 //   task_queue: flightdeck
@@ -140,6 +141,14 @@ struct PipelineSpec {
   int32_t partitions = 1;
   int32_t parallelism = 2;
   bool durable = true;
+  /// The same spec over the same input writes the same bytes, whatever
+  /// retries, worker kills or node restarts happen: every stage query runs
+  /// on one engine thread (partitions and activity slots still run in
+  /// parallel), so group order and floating-point rounding depend only on
+  /// the input. false: queries use all of their engine's threads (faster
+  /// with fewer partitions than cores), and unsorted rows may come in
+  /// another order and float sums differ in their last bits between runs.
+  bool deterministic = true;
   RetrySpec retry;
   std::vector<std::string> nodes;
   std::string task_queue = "flightdeck";

@@ -17,6 +17,7 @@
 
 #include "flightdeck/common/testing/gtest_util.h"
 #include "flightdeck/frame/data_frame.h"
+#include "flightdeck/frame/generate.h"
 #include "unit/frame/frame_test_util.h"
 
 namespace flightdeck::frame {
@@ -183,6 +184,36 @@ TEST(EngineTest, OptionsAreResolvedAndChecked) {
   ASSERT_RAISES(Invalid, Engine::Open({.memory_limit = -5}));
   ASSERT_OK_AND_ASSIGN(auto version, Engine::Version());
   EXPECT_EQ(version.rfind("v1.", 0), 0u) << version;
+}
+
+TEST(EngineTest, ThreadsChangeBetweenQueriesAndOneThreadGivesTheSameBitsEveryTime) {
+  ASSERT_OK_AND_ASSIGN(auto engine, Engine::Open({.threads = 2}));
+  EXPECT_EQ(engine->threads(), 2);
+  ASSERT_RAISES(Invalid, engine->SetThreads(0));
+  ASSERT_OK(engine->SetThreads(1));
+  EXPECT_EQ(engine->threads(), 1);
+  EXPECT_EQ(engine->options().threads, 2) << "the configured figure stays";
+  // Floating-point sums over many groups from a stream of many batches: on
+  // one thread, rows and rounding are the same on every run.
+  ASSERT_OK_AND_ASSIGN(auto table, GenerateOrders({.rows = 300'000}));
+  std::shared_ptr<arrow::Table> first;
+  for (int run = 0; run < 3; ++run) {
+    ASSERT_OK_AND_ASSIGN(auto got, DataFrame::FromTable(table)
+                                       .WithEngine(engine)
+                                       .GroupBy({"customer"})
+                                       .Agg({Sum("amount", "total")})
+                                       .Collect());
+    if (!first) {
+      first = got;
+      EXPECT_GT(first->num_rows(), 1000);
+    } else {
+      EXPECT_TRUE(got->Equals(*first)) << "run " << run;
+    }
+  }
+  ASSERT_OK(engine->SetThreads(2));
+  EXPECT_EQ(engine->threads(), 2);
+  ASSERT_OK_AND_ASSIGN(auto locked, Engine::Open({.threads = 2, .external_access = false}));
+  EXPECT_FALSE(locked->SetThreads(1).ok()) << "a locked configuration stays";
 }
 
 TEST(EngineTest, PoolLeasesEachEngineToOneUserAtATime) {

@@ -25,6 +25,7 @@ sink:
 partitions: 8
 parallelism: 2
 durable: false
+deterministic: false
 retry: {max_attempts: 5, initial_interval_ms: 200, backoff: 1.5, max_interval_ms: 5000}
 nodes: [grpc+tcp://127.0.0.1:7100]
 task_queue: etl
@@ -63,6 +64,7 @@ TEST(PipelineSpecTest, ParsesEveryField) {
   EXPECT_EQ(spec.partitions, 8);
   EXPECT_EQ(spec.parallelism, 2);
   EXPECT_FALSE(spec.durable);
+  EXPECT_FALSE(spec.deterministic);
   EXPECT_EQ(spec.retry.max_attempts, 5);
   EXPECT_DOUBLE_EQ(spec.retry.backoff, 1.5);
   EXPECT_EQ(spec.nodes, (std::vector<std::string>{"grpc+tcp://127.0.0.1:7100"}));
@@ -110,6 +112,7 @@ sink: {flight: {dataset: result}}
   EXPECT_EQ(spec.sink.dataset, "result");
   EXPECT_EQ(spec.partitions, 1);
   EXPECT_TRUE(spec.durable);
+  EXPECT_TRUE(spec.deterministic);
   EXPECT_EQ(spec.task_queue, "flightdeck");
 }
 
@@ -173,6 +176,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "x.yaml:4: partitions must be between 1 and 100000, got 0"},
         BadSpec{"name: a\nsource: {parquet: a}\nsink: {parquet: out}\ndurable: maybe\n",
                 "durable must be true or false"},
+        BadSpec{"name: a\nsource: {parquet: a}\nsink: {parquet: out}\ndeterministic: 1\n",
+                "deterministic must be true or false"},
         BadSpec{"name: a\ntenant: a/b\nsource: {parquet: a}\nsink: {parquet: out}\n",
                 "x.yaml:2: tenant may hold letters"},
         BadSpec{"name: a\nsource: {parquet: a}\nsink: {parquet: out}\nretry: {backoff: 0.5}\n",
