@@ -1,5 +1,7 @@
 // `flightdeck worker`, `run`, `status`, `cancel`, `pause`, `resume`, `list`: pipelines on a
 // Temporal server (the PipelineWorkflow of pipeline/pipeline_workflow.h).
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -8,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -18,6 +21,7 @@
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/frame/engine.h"
 #include "flightdeck/cli/pipeline_internal.h"
+#include "flightdeck/cli/run_progress.h"
 #include "flightdeck/pipeline/pipeline_workflow.h"
 #include "flightdeck/pipeline/run_gc.h"
 #include "flightdeck/pipeline/spec.h"
@@ -54,95 +58,15 @@ std::string StatusName(enums::WorkflowExecutionStatus status) {
   return name;
 }
 
-std::string FormatDuration(int64_t ms) {
-  char text[32];
-  const int64_t seconds = (ms + 999) / 1000;
-  if (seconds >= 3600) {
-    std::snprintf(text, sizeof(text), "%lldh%02lldm", static_cast<long long>(seconds / 3600),
-                  static_cast<long long>(seconds / 60 % 60));
-  } else if (seconds >= 60) {
-    std::snprintf(text, sizeof(text), "%lldm%02llds", static_cast<long long>(seconds / 60),
-                  static_cast<long long>(seconds % 60));
-  } else {
-    std::snprintf(text, sizeof(text), "%llds", static_cast<long long>(seconds));
-  }
-  return text;
-}
-
-std::string ProgressLine(const nlohmann::json& progress) {
-  const int64_t done = progress.value("partitions_done", int64_t{0});
-  const int64_t total = progress.value("partitions", int64_t{0});
-  const int width = 20;
-  const int filled = total > 0 ? static_cast<int>(width * done / total) : 0;
-  std::string bar = "[" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
-  std::string eta = "ETA ?";
-  if (progress.contains("eta_ms") && progress["eta_ms"].is_number()) {
-    eta = "ETA " + FormatDuration(progress["eta_ms"].get<int64_t>());
-  }
-  if (progress.value("paused", false)) eta = "paused";
-  char line[256];
-  std::snprintf(line, sizeof(line), "%s %-10s %lld/%lld partitions, %lld rows, %.0f rows/s, %s",
-                bar.c_str(), progress.value("phase", std::string("?")).c_str(),
-                static_cast<long long>(done), static_cast<long long>(total),
-                static_cast<long long>(progress.value("rows", int64_t{0})),
-                progress.value("rows_per_s", 0.0), eta.c_str());
-  return line;
-}
-
-// What keeps a run waiting that its progress cannot tell: Python stage
-// tasks scheduled that no worker has taken yet (their activity ids name the
-// stage, pipeline_workflow.h; the progress names its queue), one line per
-// stage, e.g. "waiting: stage 2 (python 'tag') has 3 tasks on task queue
-// 'etl-python' that no worker has taken for 12s".
-std::vector<std::string> WaitingLines(
-    const ::temporal::api::workflowservice::v1::DescribeWorkflowExecutionResponse& described,
-    const nlohmann::json& progress) {
-  struct Waiting {
-    int64_t tasks = 0;
-    int64_t oldest_s = 0;  // unix seconds of the oldest task's scheduling
-  };
-  std::map<int, Waiting> waiting;
-  const std::string prefix = pipeline::kPythonActivityIdPrefix;
-  for (const auto& pending : described.pending_activities()) {
-    if (pending.activity_type().name() != pipeline::kPythonStageActivity ||
-        pending.state() != enums::PENDING_ACTIVITY_STATE_SCHEDULED || pending.attempt() > 1 ||
-        pending.activity_id().rfind(prefix, 0) != 0) {
-      continue;
-    }
-    const int stage = std::atoi(pending.activity_id().c_str() + prefix.size());
-    auto& entry = waiting[stage];
-    const int64_t scheduled = pending.scheduled_time().seconds();
-    entry.oldest_s = entry.tasks == 0 ? scheduled : std::min(entry.oldest_s, scheduled);
-    entry.tasks += 1;
-  }
-  std::vector<std::string> lines;
-  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-  for (const auto& [stage, entry] : waiting) {
-    std::string transform = "?", queue = "?";
-    for (const auto& python : progress.value("python", nlohmann::json::array())) {
-      if (python.value("stage", 0) != stage) continue;
-      transform = python.value("transform", transform);
-      queue = python.value("queue", queue);
-    }
-    lines.push_back("waiting: stage " + std::to_string(stage) + " (python '" + transform + "') has " +
-                    std::to_string(entry.tasks) + (entry.tasks == 1 ? " task" : " tasks") + " on task queue '" +
-                    queue + "' that no worker has taken for " +
-                    FormatDuration(std::max<int64_t>(0, now - entry.oldest_s) * 1000) +
-                    "; is a Python stage worker polling it?");
-  }
-  return lines;
-}
-
 void PrintSummary(const nlohmann::json& result) {
-  std::printf("  rows       %lld committed to the sink\n  bytes      %lld\n  partitions %lld\n"
-              "  parts      %zu\n",
-              static_cast<long long>(result.value("rows", int64_t{0})),
-              static_cast<long long>(result.value("bytes", int64_t{0})),
-              static_cast<long long>(result.value("partitions", int64_t{0})),
-              result.contains("parts") ? result["parts"].size() : size_t{0});
+  for (const auto& line : SummaryLines(result)) std::printf("  %s\n", line.c_str());
   std::fflush(stdout);
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 struct RunOptions {
@@ -150,6 +74,7 @@ struct RunOptions {
   std::string target = "127.0.0.1:7233";
   std::string id;
   bool wait = false;
+  bool quiet = false;
 };
 
 void RunPipeline(const RunOptions& options) {
@@ -165,7 +90,7 @@ void RunPipeline(const RunOptions& options) {
   auto client = ConnectClient(options.target);
   const std::string id = options.id.empty() ? NewRunId(spec->name) : options.id;
   auto result = RunPipelineWorkflow(*client, text.str(), options.spec_path, *spec, id,
-                                    options.wait);
+                                    options.wait, !options.quiet);
   Check(result.status(), "pipeline " + id);
 }
 
@@ -177,6 +102,7 @@ void AddRunCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--id", options->id, "Workflow (and run) id; default: <name>-<random>");
   cmd->add_flag("--wait", options->wait, "Show progress and wait for the summary");
+  cmd->add_flag("-q,--quiet", options->quiet, "With --wait: no progress lines, only the summary");
   cmd->callback([options] { RunPipeline(*options); });
 }
 
@@ -249,26 +175,43 @@ void AddWorkerCommand(CLI::App& app) {
 void AddStatusCommand(CLI::App& app) {
   auto target = std::make_shared<std::string>("127.0.0.1:7233");
   auto id = std::make_shared<std::string>();
+  auto output = std::make_shared<std::string>("text");
   CLI::App* cmd = app.add_subcommand("status", "Show a pipeline run's status and progress");
   cmd->add_option("id", *id, "Workflow id")->required();
   cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
-  cmd->callback([target, id] {
+  cmd->add_option("-o,--output", *output, "text, or json: one object with status, progress and result")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cmd->callback([target, id, output] {
     auto client = ConnectClient(*target);
     const temporal::WorkflowHandle handle{.workflow_id = *id};
     auto described = client->Describe(handle);
     Check(described.status(), "describe " + *id);
     const auto status = described->workflow_execution_info().status();
-    std::printf("%s: %s\n", id->c_str(), StatusName(status).c_str());
-    auto progress = client->Query<nlohmann::json>(handle, pipeline::kProgressQuery);
-    if (progress.ok()) {
-      std::printf("  %s\n", ProgressLine(*progress).c_str());
-      for (const auto& line : WaitingLines(*described, *progress)) std::printf("  %s\n", line.c_str());
-    }
+    auto query = client->Query<nlohmann::json>(handle, pipeline::kProgressQuery);
+    std::optional<RunProgress> progress;
+    if (query.ok()) progress = ReadRunProgress(*query, *described, NowMs());
+    std::optional<nlohmann::json> result;
     if (status == enums::WORKFLOW_EXECUTION_STATUS_COMPLETED) {
-      auto result = client->GetResult<nlohmann::json>(handle);
-      Check(result.status(), "result of " + *id);
-      PrintSummary(*result);
+      auto got = client->GetResult<nlohmann::json>(handle);
+      Check(got.status(), "result of " + *id);
+      result = *got;
     }
+    if (*output == "json") {
+      const nlohmann::json out = {{"id", *id},
+                                  {"status", StatusName(status)},
+                                  {"progress", progress ? progress->ToJson() : nlohmann::json(nullptr)},
+                                  {"result", result ? *result : nlohmann::json(nullptr)}};
+      std::printf("%s\n", out.dump(2).c_str());
+      std::fflush(stdout);
+      return;
+    }
+    std::printf("%s: %s\n", id->c_str(), StatusName(status).c_str());
+    if (progress) {
+      std::printf("  %s\n", ProgressLine(*progress).c_str());
+      for (const auto& line : progress->waiting) std::printf("  %s\n", line.c_str());
+    }
+    if (result) PrintSummary(*result);
     std::fflush(stdout);
   });
 }
@@ -357,7 +300,8 @@ arrow::Result<nlohmann::json> RunPipelineWorkflow(temporal::Client& client,
                                                   const std::string& spec_text,
                                                   const std::string& origin,
                                                   const pipeline::PipelineSpec& spec,
-                                                  const std::string& id, bool wait) {
+                                                  const std::string& id, bool wait,
+                                                  bool show_progress) {
   ARROW_ASSIGN_OR_RAISE(
       auto handle,
       client.StartWorkflow({.id = id, .type = pipeline::kPipelineWorkflow,
@@ -367,24 +311,45 @@ arrow::Result<nlohmann::json> RunPipelineWorkflow(temporal::Client& client,
   std::printf("workflow id: %s\n", id.c_str());
   std::fflush(stdout);
   if (!wait) return nlohmann::json::object();
-  // Progress until the run closes (a display refresh, not synchronization).
-  std::string last;
+  // Progress until the run closes (a display refresh, not synchronization):
+  // on a terminal one line redrawn in place, else a plain line when the
+  // phase, the partitions done or what waits changes, at most one a second
+  // otherwise.
+  const bool terminal = show_progress && ::isatty(STDOUT_FILENO) != 0;
+  std::string last_state, last_waiting;
+  int64_t last_print_ms = 0;
+  bool drawn = false;
   while (true) {
     ARROW_ASSIGN_OR_RAISE(auto described, client.Describe(handle));
     if (described.workflow_execution_info().status() !=
         enums::WORKFLOW_EXECUTION_STATUS_RUNNING) {
       break;
     }
-    auto progress = client.Query<nlohmann::json>(handle, pipeline::kProgressQuery);
-    if (progress.ok()) {
-      std::string line = ProgressLine(*progress);
-      for (const auto& waiting : WaitingLines(described, *progress)) line += "\n  " + waiting;
-      if (line != last) std::printf("  %s\n", line.c_str());
+    auto query = show_progress ? client.Query<nlohmann::json>(handle, pipeline::kProgressQuery)
+                               : arrow::Result<nlohmann::json>(arrow::Status::Cancelled("quiet"));
+    if (query.ok()) {
+      const int64_t now = NowMs();
+      const RunProgress progress = ReadRunProgress(*query, described, now);
+      const std::string line = ProgressLine(progress);
+      std::string waiting;
+      for (const auto& sentence : progress.waiting) waiting += "  " + sentence + "\n";
+      const std::string state = query->value("phase", std::string()) + "/" +
+                                std::to_string(query->value("partitions_done", int64_t{0}));
+      if (terminal) {
+        if (waiting != last_waiting && !waiting.empty()) std::printf("\r\033[K%s", waiting.c_str());
+        std::printf("\r\033[K  %s", line.c_str());
+        drawn = true;
+      } else if (state != last_state || waiting != last_waiting || now - last_print_ms >= 1000) {
+        std::printf("  %s\n%s", line.c_str(), waiting.c_str());
+        last_print_ms = now;
+      }
       std::fflush(stdout);
-      last = line;
+      last_state = state;
+      last_waiting = waiting;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+  if (drawn) std::printf("\n");
   ARROW_ASSIGN_OR_RAISE(auto result, client.GetResult<nlohmann::json>(handle));
   std::printf("pipeline %s done in %.2f s\n", id.c_str(),
               static_cast<double>(result.value("elapsed_ms", int64_t{0})) / 1000.0);

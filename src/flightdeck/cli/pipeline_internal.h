@@ -13,14 +13,16 @@
 namespace flightdeck::cli {
 
 /// Starts PipelineWorkflow `id` for `spec_text` on spec.task_queue and
-/// prints the workflow id. With `wait`, prints progress lines until the run
-/// closes and then the summary, and returns the workflow's result; without,
-/// returns an empty object at once. Errors: the client's (AlreadyExists for
+/// prints the workflow id. With `wait`, follows the run until it closes
+/// (showing progress unless `show_progress` is false: one line redrawn on a
+/// terminal, plain lines otherwise), prints the summary and returns the
+/// workflow's result; without, returns an empty object at once. Errors: the client's (AlreadyExists for
 /// a taken id), or the run's failure.
 arrow::Result<nlohmann::json> RunPipelineWorkflow(temporal::Client& client,
                                                   const std::string& spec_text,
                                                   const std::string& origin,
                                                   const pipeline::PipelineSpec& spec,
-                                                  const std::string& id, bool wait);
+                                                  const std::string& id, bool wait,
+                                                  bool show_progress = true);
 
 }  // namespace flightdeck::cli

@@ -182,6 +182,7 @@ void Scan(void* info, void* output) {
       c.function_set_error(info, projected.status().message().c_str());
       return;
     }
+    global->entry->read += next->num_rows();
     local->batch = *std::move(projected);
     local->offset = 0;
   }
@@ -211,6 +212,17 @@ void Scan(void* info, void* output) {
 }
 
 }  // namespace
+
+double StreamRegistry::Progress() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  int64_t total = 0, read = 0;
+  for (const auto& [id, entry] : entries_) {
+    if (!entry->claimed || entry->rows <= 0) continue;
+    total += entry->rows;
+    read += std::min(entry->read.load(), entry->rows);
+  }
+  return total > 0 ? static_cast<double>(read) / static_cast<double>(total) : -1.0;
+}
 
 arrow::Status StreamRegistry::RegisterFunction(void* connection) {
   const DuckDbCApi& c = driver_->c;

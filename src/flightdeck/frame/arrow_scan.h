@@ -38,7 +38,8 @@ class StreamRegistry {
     void* connection = nullptr;  // duckdb_connection that may read it
     uint64_t connection_id = 0;
     int64_t rows = -1;  // known row count, or -1
-    bool claimed = false;
+    std::atomic<bool> claimed{false};
+    std::atomic<int64_t> read{0};  // rows taken from `reader` so far
   };
 
   StreamRegistry(const DuckDbDriver* driver, int threads) : driver_(driver), threads_(threads) {}
@@ -52,6 +53,10 @@ class StreamRegistry {
   /// (the optimizer's estimate), else -1.
   int64_t Add(std::shared_ptr<arrow::RecordBatchReader> reader, void* connection, int64_t rows);
   void Remove(int64_t id);
+
+  /// The fraction of rows read so far over the streams being scanned whose
+  /// row count is known, or -1 when none is. Thread-safe.
+  double Progress();
 
   // For the table function's callbacks.
   std::shared_ptr<Entry> Find(int64_t id);

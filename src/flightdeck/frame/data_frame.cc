@@ -20,8 +20,12 @@
 #include <arrow/dataset/scanner.h>
 #include <arrow/filesystem/api.h>
 #include <arrow/flight/client.h>
+#include <arrow/io/file.h>
+#include <arrow/ipc/reader.h>
 #include <arrow/ipc/writer.h>
 #include <arrow/util/cancel.h>
+#include <parquet/file_reader.h>
+#include <parquet/metadata.h>
 
 #include "flightdeck/common/durable_file.h"
 #include "flightdeck/frame/plan_internal.h"
@@ -402,6 +406,28 @@ DataFrame DataFrame::FromDataset(std::shared_ptr<ds::Dataset> dataset) {
   return DataFrame(NewStream(std::move(schema), "Scan " + dataset->type_name(), std::move(open),
                              /*once=*/false),
                    arrow::Status::OK());
+}
+
+arrow::Result<int64_t> DataFrame::FileRows(const std::string& given_path, FileFormat format) {
+  const std::string path = StripFileUri(given_path);
+  switch (format) {
+    case FileFormat::kCsv:
+      return -1;
+    case FileFormat::kParquet: {
+      ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(path));
+      try {
+        return parquet::ParquetFileReader::Open(file)->metadata()->num_rows();
+      } catch (const std::exception& e) {
+        return arrow::Status::Invalid("'", given_path, "' is not a Parquet file: ", e.what());
+      }
+    }
+    case FileFormat::kIpc: {
+      ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(path));
+      ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchFileReader::Open(file));
+      return reader->CountRows();
+    }
+  }
+  return arrow::Status::Invalid("FileRows: unknown format");
 }
 
 arrow::Result<DataFrame> DataFrame::Read(const std::string& given_path, FileFormat format) {

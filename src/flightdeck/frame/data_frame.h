@@ -188,6 +188,11 @@ class DataFrame {
   /// scanned in place. Fails with IOError / Invalid when the path is missing
   /// or unreadable.
   static arrow::Result<DataFrame> Read(const std::string& path, FileFormat format);
+  /// The rows of one file from its metadata, without reading its data: a
+  /// Parquet footer, an IPC file's record batch headers; -1 for CSV (not
+  /// known without reading it). IOError / Invalid when the file is missing
+  /// or not of `format`.
+  static arrow::Result<int64_t> FileRows(const std::string& path, FileFormat format);
   /// A frame with `schema` and no rows: binds a plan without data (the
   /// pipeline checks a spec this way before it runs).
   static DataFrame FromSchema(std::shared_ptr<arrow::Schema> schema);

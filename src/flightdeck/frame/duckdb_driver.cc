@@ -49,6 +49,7 @@ arrow::Result<DuckDbDriver*> Load() {
     if (function == nullptr) missing += std::string(missing.empty() ? "" : ", ") + name;
   };
   DuckDbCApi& c = driver->c;
+  resolve(c.query_progress, "duckdb_query_progress");
   resolve(c.create_table_function, "duckdb_create_table_function");
   resolve(c.destroy_table_function, "duckdb_destroy_table_function");
   resolve(c.table_function_set_name, "duckdb_table_function_set_name");

@@ -90,6 +90,13 @@ struct DuckDbCApi {
   Handle (*vector_get_column_type)(Handle vector) = nullptr;
   const char* (*error_data_message)(Handle error) = nullptr;
   void (*destroy_error_data)(Handle* error) = nullptr;
+  /// duckdb_query_progress_type.
+  struct QueryProgress {
+    double percentage;  // -1: no query, or its progress cannot be told
+    uint64_t rows_processed;
+    uint64_t total_rows_to_process;
+  };
+  QueryProgress (*query_progress)(Handle connection) = nullptr;
 
   /// DUCKDB_TYPE_BIGINT of enum DUCKDB_TYPE.
   static constexpr int kBigint = 5;

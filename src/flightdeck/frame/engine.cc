@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -105,6 +106,7 @@ Engine::Engine(EngineOptions options, std::unique_ptr<internal::StreamRegistry> 
                std::unique_ptr<Database> database, bool own_spill_directory)
     : options_(std::move(options)),
       streams_(std::move(streams)),
+      sessions_(std::make_unique<internal::SessionSet>()),
       database_(std::move(database)),
       own_spill_directory_(own_spill_directory) {}
 
@@ -192,6 +194,11 @@ arrow::Result<std::shared_ptr<Engine>> Engine::Default() {
 
 int Engine::threads() const { return streams_->threads(); }
 
+double Engine::Progress() const {
+  // DuckDB says 0 for scans it cannot follow (Arrow streams): the larger.
+  return std::max(sessions_->Progress(), streams_->Progress());
+}
+
 arrow::Status Engine::SetThreads(int threads) {
   if (threads < 1) return arrow::Status::Invalid("engine: threads must be at least 1, not ", threads);
   if (threads == streams_->threads()) return arrow::Status::OK();
@@ -216,7 +223,16 @@ arrow::Result<std::unique_ptr<Session>> Engine::Connect() {
     if (connection.private_data != nullptr) driver->adbc.ConnectionRelease(&connection, &error);
     return arrow::Status::IOError("engine: cannot connect: ", message);
   }
-  return std::make_unique<Session>(driver, streams_.get(), connection, options_.memory_limit);
+  auto session = std::make_unique<Session>(driver, streams_.get(), connection,
+                                           options_.memory_limit, sessions_.get());
+  // Progress of running queries is tracked (Engine::Progress), never printed:
+  // settings of a connection, not of the database. Not on engines whose
+  // configuration is locked (they run client SQL; their progress is not read).
+  if (options_.external_access) {
+    ARROW_RETURN_NOT_OK(
+        session->Execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false"));
+  }
+  return session;
 }
 
 // --- ScopedEngine -------------------------------------------------------------------

@@ -34,6 +34,7 @@ namespace flightdeck::frame {
 
 namespace internal {
 class Session;
+class SessionSet;
 class StreamRegistry;
 }  // namespace internal
 
@@ -88,6 +89,14 @@ class Engine {
   /// fails on an engine whose configuration is locked (external_access off).
   arrow::Status SetThreads(int threads);
 
+  /// How far the engine's running query is, 0 to 1: the larger of DuckDB's
+  /// estimate from the rows its file scans have read (of the queries
+  /// running at once, the one with the most rows to read) and the rows read
+  /// of the Arrow streams being scanned whose row count is known. -1 when
+  /// no query runs or neither can tell.
+  /// Thread-safe.
+  double Progress() const;
+
   /// DuckDB's version, e.g. "v1.5.6".
   static arrow::Result<std::string> Version();
 
@@ -103,6 +112,7 @@ class Engine {
   // Declared before the database, so it outlives it (the database's scan
   // function points at it).
   std::unique_ptr<internal::StreamRegistry> streams_;
+  std::unique_ptr<internal::SessionSet> sessions_;
   std::unique_ptr<Database> database_;
   bool own_spill_directory_ = false;
 };

@@ -1,5 +1,6 @@
 #include "flightdeck/frame/session.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <arrow/c/bridge.h>
@@ -70,11 +71,43 @@ bool StartsWith(const std::string& text, const char* prefix) { return text.rfind
 
 }  // namespace
 
+void SessionSet::Add(Session* session) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sessions_.insert(session);
+}
+
+void SessionSet::Remove(Session* session) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sessions_.erase(session);
+}
+
+double SessionSet::Progress() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  double fraction = -1;
+  uint64_t largest = 0;
+  for (const Session* session : sessions_) {
+    const auto progress = session->Progress();
+    if (progress.percentage < 0) continue;
+    if (fraction < 0 || progress.total_rows_to_process > largest) {
+      largest = progress.total_rows_to_process;
+      fraction = std::min(1.0, progress.percentage / 100.0);
+    }
+  }
+  return fraction;
+}
+
 Session::Session(const DuckDbDriver* driver, StreamRegistry* streams, AdbcConnection connection,
-                 int64_t memory_limit)
-    : driver_(driver), connection_(connection), streams_(streams), memory_limit_(memory_limit) {}
+                 int64_t memory_limit, SessionSet* sessions)
+    : driver_(driver),
+      connection_(connection),
+      streams_(streams),
+      memory_limit_(memory_limit),
+      sessions_(sessions) {
+  if (sessions_ != nullptr) sessions_->Add(this);
+}
 
 Session::~Session() {
+  if (sessions_ != nullptr) sessions_->Remove(this);
   for (int64_t id : stream_ids_) streams_->Remove(id);
   AdbcError error{};
   driver_->adbc.ConnectionRelease(&connection_, &error);
@@ -144,6 +177,10 @@ arrow::Status Session::Execute(const std::string& sql) {
     return EngineError(TakeMessage(&error, "the engine failed to run the statement"), memory_limit_);
   }
   return arrow::Status::OK();
+}
+
+DuckDbCApi::QueryProgress Session::Progress() const {
+  return driver_->c.query_progress(ConnectionHandle(connection_));
 }
 
 void Session::Cancel() {

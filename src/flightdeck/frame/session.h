@@ -9,6 +9,8 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,10 +24,27 @@
 
 namespace flightdeck::frame::internal {
 
+class Session;
+
+/// The open sessions of one engine, for reading how far their queries are.
+/// Thread-safe.
+class SessionSet {
+ public:
+  void Add(Session* session);
+  void Remove(Session* session);
+  /// See Engine::Progress.
+  double Progress() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<Session*> sessions_;
+};
+
 class Session {
  public:
+  /// `sessions` (may be null) lists this session while it is open.
   Session(const DuckDbDriver* driver, StreamRegistry* streams, AdbcConnection connection,
-          int64_t memory_limit);
+          int64_t memory_limit, SessionSet* sessions = nullptr);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -52,6 +71,9 @@ class Session {
   void* handle() const { return ConnectionHandle(connection_); }
   /// Asks the running statement to stop (from any thread).
   void Cancel();
+  /// DuckDB's estimate of the running statement's progress (from any
+  /// thread): percentage -1 when none runs or it cannot tell.
+  DuckDbCApi::QueryProgress Progress() const;
   /// The engine's last error message as it gave it (with its "LINE n:"
   /// excerpt of the statement, which EngineError strips), for mapping a
   /// position back into text the user wrote.
@@ -67,6 +89,7 @@ class Session {
   int64_t memory_limit_;
   std::string last_error_;
   std::vector<int64_t> stream_ids_;
+  SessionSet* sessions_;
 };
 
 /// Turns a DuckDB error message into flightdeck's: the status code that fits

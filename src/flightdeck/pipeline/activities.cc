@@ -1,18 +1,17 @@
 #include "flightdeck/pipeline/activities.h"
 
-#include <optional>
-
-#include "flightdeck/frame/engine.h"
-
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <optional>
+#include <string_view>
 
 #include <arrow/util/base64.h>
 #include <nlohmann/json.hpp>
 
 #include "flightdeck/common/logging.h"
 #include "flightdeck/flight/ticket.h"
+#include "flightdeck/frame/engine.h"
 #include "flightdeck/pipeline/activity_keep_alive.h"
 #include "flightdeck/pipeline/spec_check.h"
 #include "flightdeck/pipeline/stages.h"
@@ -74,10 +73,49 @@ std::string Base64(const std::string& bytes) {
   return text;
 }
 
-std::string Unbase64(std::string text) {
-  while (text.size() % 4 != 0) text.push_back('=');
-  auto decoded = arrow::util::base64_decode(text);
-  return decoded.ok() ? *decoded : std::string();
+// The bytes of unpadded or padded base64 text in `field`; throws naming the
+// field when the text is not base64 (never a silent empty string).
+std::string Unbase64(const std::string& given, const char* field) {
+  static constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const size_t data = given.find_last_not_of('=') + 1;  // 0 when all '=' or empty
+  bool valid = given.size() - data <= 2 && data % 4 != 1;
+  for (size_t i = 0; valid && i < data; ++i) valid = kAlphabet.find(given[i]) != std::string_view::npos;
+  std::string padded = given.substr(0, data);
+  while (padded.size() % 4 != 0) padded.push_back('=');
+  auto decoded = arrow::util::base64_decode(padded);
+  if (!valid || !decoded.ok()) {
+    throw nlohmann::json::other_error::create(
+        501, std::string("field '") + field + "' is not base64: '" + given.substr(0, 40) + "'", nullptr);
+  }
+  return *decoded;
+}
+
+// `json[name]` as T, or `fallback` when absent; throws naming the field when
+// it has another type.
+template <typename T>
+T Optional(const nlohmann::json& json, const char* name, T fallback, const char* what) {
+  const auto it = json.find(name);
+  if (it == json.end() || it->is_null()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const nlohmann::json::exception& e) {
+    throw nlohmann::json::type_error::create(
+        302, std::string(what) + ": field '" + name + "' has the wrong type (" + it->dump().substr(0, 80) + ")",
+        nullptr);
+  }
+}
+
+void ExpectObject(const nlohmann::json& json, const char* what, const char* required) {
+  if (!json.is_object()) {
+    throw nlohmann::json::type_error::create(302, std::string(what) + " must be a JSON object, got " +
+                                                      json.dump().substr(0, 80),
+                                             nullptr);
+  }
+  if (!json.contains(required)) {
+    throw nlohmann::json::out_of_range::create(403, std::string(what) + ": missing field '" + required + "'",
+                                               nullptr);
+  }
 }
 
 // The run a task names: its own, or the workflow id of the activity.
@@ -88,51 +126,55 @@ std::string RunOf(const ActivityContext& ctx, const StageTask& task) {
 }  // namespace
 
 void to_json(nlohmann::json& json, const StageTask& task) {
-  std::vector<std::string> inputs;
-  for (const auto& ticket : task.inputs) inputs.push_back(Base64(ticket));
-  json = nlohmann::json::array({task.spec, task.run, task.partition, Base64(task.input), inputs,
-                                task.parts, task.yaml, task.origin, task.range});
-  // Trailing empty fields are left out.
-  while (json.size() > 3 && (json.back().empty() || json.back() == "")) json.erase(json.size() - 1);
+  json = nlohmann::json::object();
+  json["spec"] = task.spec;
+  if (!task.run.empty()) json["run"] = task.run;
+  json["partition"] = task.partition;
+  if (!task.input.empty()) json["input"] = Base64(task.input);
+  if (!task.inputs.empty()) {
+    json["inputs"] = nlohmann::json::array();
+    for (const auto& ticket : task.inputs) json["inputs"].push_back(Base64(ticket));
+  }
+  if (!task.parts.empty()) json["parts"] = task.parts;
+  if (!task.yaml.empty()) json["yaml"] = task.yaml;
+  if (!task.origin.empty()) json["origin"] = task.origin;
+  if (!task.range.empty()) json["range"] = task.range;
 }
 
 void from_json(const nlohmann::json& json, StageTask& task) {
-  if (!json.is_array() || json.size() < 2) {
-    throw nlohmann::json::type_error::create(302, "stage task must be an array of at least 2 fields",
-                                             &json);
-  }
-  const auto field = [&json](size_t i) -> const nlohmann::json* {
-    return i < json.size() ? &json.at(i) : nullptr;
-  };
-  json.at(0).get_to(task.spec);
-  json.at(1).get_to(task.run);
-  task.partition = field(2) ? field(2)->get<int32_t>() : 0;
-  task.input = field(3) ? Unbase64(field(3)->get<std::string>()) : "";
+  constexpr const char* kWhat = "stage task";
+  ExpectObject(json, kWhat, "spec");
+  task.spec = Optional<std::string>(json, "spec", "", kWhat);
+  task.run = Optional<std::string>(json, "run", "", kWhat);
+  task.partition = Optional<int32_t>(json, "partition", 0, kWhat);
+  task.input = Unbase64(Optional<std::string>(json, "input", "", kWhat), "input");
   task.inputs.clear();
-  if (field(4)) {
-    for (const auto& ticket : *field(4)) task.inputs.push_back(Unbase64(ticket.get<std::string>()));
+  for (const auto& ticket : Optional<std::vector<std::string>>(json, "inputs", {}, kWhat)) {
+    task.inputs.push_back(Unbase64(ticket, "inputs"));
   }
-  task.parts = field(5) ? field(5)->get<std::vector<std::string>>() : std::vector<std::string>{};
-  task.yaml = field(6) ? field(6)->get<std::string>() : "";
-  task.origin = field(7) ? field(7)->get<std::string>() : "";
-  task.range = field(8) ? field(8)->get<std::vector<int32_t>>() : std::vector<int32_t>{};
+  task.parts = Optional<std::vector<std::string>>(json, "parts", {}, kWhat);
+  task.yaml = Optional<std::string>(json, "yaml", "", kWhat);
+  task.origin = Optional<std::string>(json, "origin", "", kWhat);
+  task.range = Optional<std::vector<int32_t>>(json, "range", {}, kWhat);
 }
 
 void to_json(nlohmann::json& json, const DatasetRef& ref) {
-  json = nlohmann::json::array({Base64(ref.ticket), ref.rows, ref.bytes, ref.checksum});
+  json = {{"ticket", Base64(ref.ticket)}, {"rows", ref.rows}, {"bytes", ref.bytes}, {"checksum", ref.checksum}};
+  if (ref.source_rows != 0) json["source_rows"] = ref.source_rows;
+  if (ref.source_bytes != 0) json["source_bytes"] = ref.source_bytes;
 }
 
 void from_json(const nlohmann::json& json, DatasetRef& ref) {
-  if (!json.is_array() || json.size() != 4) {
-    throw nlohmann::json::type_error::create(302, "dataset ref must be an array of 4 fields",
-                                             &json);
-  }
+  constexpr const char* kWhat = "dataset ref";
+  ExpectObject(json, kWhat, "ticket");
   ref.node.clear();
   ref.schema_fingerprint.clear();
-  ref.ticket = Unbase64(json.at(0).get<std::string>());
-  json.at(1).get_to(ref.rows);
-  json.at(2).get_to(ref.bytes);
-  json.at(3).get_to(ref.checksum);
+  ref.ticket = Unbase64(Optional<std::string>(json, "ticket", "", kWhat), "ticket");
+  ref.rows = Optional<int64_t>(json, "rows", 0, kWhat);
+  ref.bytes = Optional<int64_t>(json, "bytes", 0, kWhat);
+  ref.checksum = Optional<std::string>(json, "checksum", "", kWhat);
+  ref.source_rows = Optional<int64_t>(json, "source_rows", 0, kWhat);
+  ref.source_bytes = Optional<int64_t>(json, "source_bytes", 0, kWhat);
 }
 
 std::string CompactTicket(const std::string& tenant, const std::string& ticket) {
@@ -255,6 +297,22 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
       const auto& engine = lease->engine();
       return engine->SetThreads(spec.deterministic ? 1 : engine->options().threads);
     }
+    // The heartbeat details of a stage activity: how far its query is (0 to
+    // 1, "done"), and what it reads of the source when it reads the source.
+    void ReportProgress(const ActivityKeepAlive& keep_alive, int32_t partition,
+                        std::optional<SourceSize> source) const {
+      std::shared_ptr<frame::Engine> running = lease ? lease->engine() : nullptr;
+      keep_alive.SetDetails([running, partition, source] {
+        nlohmann::json details = {{"partition", partition}};
+        const double done = running ? running->Progress() : -1;
+        if (done >= 0) details["done"] = done;
+        if (source) {
+          details["source_rows"] = source->rows;
+          details["source_bytes"] = source->bytes;
+        }
+        return details;
+      });
+    }
   };
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kPrepareActivity,
@@ -292,10 +350,16 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
           if (range.begin != PlanStages(*spec).per_partition.begin) {
             return Invalid("partition: a step after a Python stage needs the Python stage's output as input");
           }
+          // For progress only: a source that cannot be sized fails when read.
+          const SourceSize source = PartitionSourceSize(*spec, task.partition).ValueOr(SourceSize{});
+          engine.ReportProgress(keep_alive, task.partition, source);
           ARROW_ASSIGN_OR_RAISE(auto output,
                                 Classify(RunChain(*spec, RunOf(ctx, task), task.partition, range, last)));
+          output.source_rows = source.rows;
+          output.source_bytes = source.bytes;
           return ForHistory(*spec, std::move(output));
         }
+        engine.ReportProgress(keep_alive, task.partition, std::nullopt);
         ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
         ARROW_ASSIGN_OR_RAISE(
             auto output, Classify(ContinueChain(*spec, RunOf(ctx, task), task.partition, input, range, last)));
@@ -307,6 +371,7 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
         const SlotEngine engine(engines);
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
         ARROW_RETURN_NOT_OK(engine.For(*spec));
+        engine.ReportProgress(keep_alive, 0, std::nullopt);
         std::vector<DatasetRef> inputs;
         for (size_t i = 0; i < task.inputs.size(); ++i) {
           ARROW_ASSIGN_OR_RAISE(auto ref,

@@ -118,17 +118,23 @@ struct StageTask {
   std::vector<int32_t> range;
 };
 
-/// nlohmann-json conversions (used by the payload converter) of the array
-/// form. from_json throws nlohmann's exceptions for a mistyped field or a
-/// value that is not an array (the converter turns them into a Status); a
-/// ticket that is not base64 decodes to "", which the activities reject.
+/// nlohmann-json conversions (used by the payload converter) of the named
+/// form a person reads in the Web UI and another SDK decodes:
+///   {"spec": KEY, "run": ID, "partition": P, "input": B64, "inputs": [B64],
+///    "parts": [NAME], "yaml": TEXT, "origin": NAME, "range": [BEGIN, END]}
+/// Empty fields are left out; tickets are unpadded base64 of their bytes.
+/// from_json throws nlohmann's exceptions naming the field that is missing
+/// (spec), mistyped or not base64 (the worker fails the activity with a
+/// non-retryable InvalidArgument); unknown fields are ignored.
 void to_json(nlohmann::json& json, const StageTask& task);
 void from_json(const nlohmann::json& json, StageTask& task);
 
-/// nlohmann-json conversions of the history form [ticket, rows, bytes,
-/// checksum] (same error behaviour): node and schema fingerprint do not
-/// travel (the node of partition p's output is NodeFor(spec, p); the
-/// fingerprint is not needed in history) and come back empty.
+/// nlohmann-json conversions of the history form
+///   {"ticket": B64, "rows": N, "bytes": N, "checksum": S,
+///    "source_rows": N, "source_bytes": N}      (source figures when not 0)
+/// with the same error behaviour: node and schema fingerprint do not travel
+/// (the node of partition p's output is NodeFor(spec, p); the fingerprint
+/// is not needed in history) and come back empty.
 void to_json(nlohmann::json& json, const DatasetRef& ref);
 void from_json(const nlohmann::json& json, DatasetRef& ref);
 

@@ -14,6 +14,7 @@ struct ActivityKeepAlive::Impl {
   std::mutex mutex;
   std::condition_variable stop_changed;
   bool stop = false;  // guarded by mutex
+  std::function<nlohmann::json()> details;  // guarded by mutex
   std::thread thread;
 };
 
@@ -26,11 +27,21 @@ ActivityKeepAlive::ActivityKeepAlive(temporal::ActivityContext& ctx)
     // The first heartbeat after one period: short activities send none.
     std::unique_lock<std::mutex> lock(impl->mutex);
     while (!impl->stop_changed.wait_for(lock, period, [impl] { return impl->stop; })) {
+      const auto details = impl->details;
       lock.unlock();
-      ctx.HeartbeatRaw(temporal::Payloads());
+      if (details) {
+        ctx.Heartbeat(details());
+      } else {
+        ctx.HeartbeatRaw(temporal::Payloads());
+      }
       lock.lock();
     }
   });
+}
+
+void ActivityKeepAlive::SetDetails(std::function<nlohmann::json()> details) const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->details = std::move(details);
 }
 
 ActivityKeepAlive::~ActivityKeepAlive() {

@@ -10,7 +10,10 @@
 //   }
 #pragma once
 
+#include <functional>
 #include <memory>
+
+#include <nlohmann/json.hpp>
 
 namespace flightdeck::temporal {
 class ActivityContext;
@@ -22,12 +25,19 @@ namespace flightdeck::pipeline {
 /// the activity's heartbeat timeout, the first after one quarter, so short
 /// activities send none (the context throttles the RPCs to one per 80 % of
 /// the timeout). Does nothing when the activity has no heartbeat timeout.
-/// The heartbeats carry no details. `ctx` must outlive this object; the
-/// destructor stops and joins the thread promptly. Not copyable or movable.
+/// The heartbeats carry the details that SetDetails gives (one json/plain
+/// payload; none until it is called), which clients read from the pending
+/// activity (`flightdeck status` shows progress from them). `ctx` must
+/// outlive this object; the destructor stops and joins the thread promptly.
+/// Not copyable or movable.
 class ActivityKeepAlive {
  public:
   explicit ActivityKeepAlive(temporal::ActivityContext& ctx);
   ~ActivityKeepAlive();
+
+  /// What each later heartbeat carries: `details()`, called on the
+  /// heartbeat thread (so it must be thread-safe). Thread-safe.
+  void SetDetails(std::function<nlohmann::json()> details) const;
   ActivityKeepAlive(const ActivityKeepAlive&) = delete;
   ActivityKeepAlive& operator=(const ActivityKeepAlive&) = delete;
 

@@ -26,6 +26,11 @@ struct DatasetRef {
   int64_t bytes = 0;
   std::string schema_fingerprint;
   std::string checksum;
+  /// What the step that made the dataset read from the pipeline's source
+  /// (a partition's first step; 0 otherwise or when not known): rows and
+  /// bytes of the source files. Not part of the node's summary.
+  int64_t source_rows = 0;
+  int64_t source_bytes = 0;
 
   /// The JSON object form described in the file comment.
   std::string ToJson() const;

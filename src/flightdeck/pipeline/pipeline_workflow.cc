@@ -49,6 +49,9 @@ struct RunState {
   int64_t partitions_done = 0;
   int64_t rows = 0;
   int64_t bytes = 0;
+  int64_t source_rows = 0;   // read from the source by the partitions done
+  int64_t source_bytes = 0;
+  json step_ms = json::object();  // activity time per kind of step (summed over partitions)
   int64_t started_ms = 0;  // workflow time the first run started (unix ms)
   int64_t elapsed_ms = 0;
   int64_t runs = 1;
@@ -79,7 +82,9 @@ struct RunState {
             {"bytes", bytes},            {"started_ms", started_ms},
             {"runs", runs},              {"recomputes", recomputes},
             {"parts", parts},            {"partials", partial_tickets},
-            {"checksums", checksums},    {"paused", paused}};
+            {"checksums", checksums},    {"paused", paused},
+            {"source_rows", source_rows}, {"source_bytes", source_bytes},
+            {"step_ms", step_ms}};
   }
 
   static arrow::Result<RunState> FromCarried(const json& carried, int32_t partitions) {
@@ -106,6 +111,9 @@ struct RunState {
       }
       carried.at("checksums").get_to(state.checksums);
       state.paused = carried.value("paused", false);
+      state.source_rows = carried.value("source_rows", int64_t{0});
+      state.source_bytes = carried.value("source_bytes", int64_t{0});
+      state.step_ms = carried.value("step_ms", json::object());
     } catch (const json::exception& e) {
       return arrow::Status::Invalid("carried state of the previous run: ", e.what());
     }
@@ -125,6 +133,10 @@ struct RunState {
       stage["in_flight"] = in_flight == python_in_flight.end() ? 0 : in_flight->second;
       python.push_back(std::move(stage));
     }
+    json finished = json::array();  // partitions done, so clients do not count them twice
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (!parts[i].empty() || !partials[i].empty()) finished.push_back(i);
+    }
     const double rate = elapsed_ms > 0 ? static_cast<double>(rows) * 1000.0 / elapsed_ms : 0.0;
     json eta = nullptr;
     if (partitions_done > 0 && elapsed_ms > 0) {
@@ -135,8 +147,13 @@ struct RunState {
             {"paused", paused},
             {"partitions", parts.size()},
             {"partitions_done", partitions_done},
+            {"finished", std::move(finished)},
             {"rows", rows},
             {"bytes", bytes},
+            {"source_rows", source_rows},
+            {"source_bytes", source_bytes},
+            {"started_ms", started_ms},
+            {"step_ms", step_ms},
             {"rows_per_s", rate},
             {"elapsed_ms", elapsed_ms},
             {"eta_ms", eta},
@@ -188,6 +205,19 @@ Task<T> Step(WorkflowContext& ctx, std::string run, std::string type, ActivityOp
   co_return outcome;
 }
 
+// Step, its time (workflow time from start to outcome) added to the run's
+// step_ms under `kind`.
+template <typename T, typename... Args>
+Task<T> Timed(WorkflowContext& ctx, std::shared_ptr<RunState> state, std::string kind, std::string run,
+              std::string type, ActivityOptions options, const Args&... args) {
+  const auto begin = ctx.Now();
+  Task<T> step = Step<T>(ctx, std::move(run), std::move(type), std::move(options), args...);
+  auto outcome = co_await step;
+  const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(ctx.Now() - begin).count();
+  state->step_ms[kind] = state->step_ms.value(kind, int64_t{0}) + ms;
+  co_return outcome;
+}
+
 bool IsLost(const arrow::Status& status) {
   return temporal::ApplicationErrorType(status) == kDatasetLostError;
 }
@@ -204,8 +234,8 @@ Task<void> PrepareAgain(WorkflowContext& ctx, std::shared_ptr<const Env> env,
   ctx.Log(LogLevel::kWarning, "the data node lost the stored spec: storing it again");
   FLIGHTDECK_CO_ASSIGN_OR_RAISE(
       std::string key,
-      co_await Step<std::string>(ctx, env->run, kPrepareActivity, env->options, env->yaml, env->origin,
-                                 env->task_run));
+      co_await Timed<std::string>(ctx, state, "prepare", env->run, kPrepareActivity, env->options,
+                                  env->yaml, env->origin, env->task_run));
   if (key != state->spec_key) {
     co_return arrow::Status::Invalid("the spec stored again has key ", key, ", not ",
                                      state->spec_key);
@@ -277,7 +307,7 @@ Task<DatasetRef> PythonStep(WorkflowContext& ctx, std::shared_ptr<const Env> env
         {"bytes", input.bytes},
         {"checksum", input.checksum}}}};
   state->python_in_flight[index] += 1;
-  auto answer = co_await Step<json>(ctx, env->run, kPythonStageActivity, options, request);
+  auto answer = co_await Timed<json>(ctx, state, "python", env->run, kPythonStageActivity, options, request);
   state->python_in_flight[index] -= 1;
   if (!answer.ok()) {
     if (IsStartTimeout(answer.status())) {
@@ -322,6 +352,7 @@ Task<DatasetRef> PartitionChain(WorkflowContext& ctx, std::shared_ptr<const Env>
   for (int again = 0;; ++again) {
     DatasetRef previous;
     bool has_previous = false;
+    std::pair<int64_t, int64_t> source;  // rows, bytes the first step read
     arrow::Status failed;
     for (const ChainStep& step : env->steps) {
       if (ctx.IsCancelRequested() || state->stopping) co_return Canceled(env->run);
@@ -344,15 +375,22 @@ Task<DatasetRef> PartitionChain(WorkflowContext& ctx, std::shared_ptr<const Env>
         task.yaml = env->yaml;
         task.origin = env->origin;
       }
-      auto output = co_await Step<DatasetRef>(ctx, env->run, kPartitionActivity, env->options, task);
+      auto output =
+          co_await Timed<DatasetRef>(ctx, state, "partition", env->run, kPartitionActivity, env->options, task);
       if (!output.ok()) {
         failed = output.status();
         break;
       }
+      if (!has_previous) source = {output->source_rows, output->source_bytes};
       previous = std::move(*output);
       has_previous = true;
     }
-    if (failed.ok()) co_return previous;
+    if (failed.ok()) {
+      // The chain's output, with what its first step read of the source.
+      previous.source_rows = source.first;
+      previous.source_bytes = source.second;
+      co_return previous;
+    }
     if (again >= kMaxRecomputes) co_return failed;
     if (IsSpecLost(failed)) {
       Task<void> prepared = PrepareAgain(ctx, env, state);
@@ -384,6 +422,8 @@ Task<void> RunPartition(WorkflowContext& ctx, std::shared_ptr<const Env> env,
     state->partitions_done += 1;
     state->rows += output->rows;
     state->bytes += output->bytes;
+    state->source_rows += output->source_rows;
+    state->source_bytes += output->source_bytes;
   }
   Tick(ctx, *state);
   state->events += 1;
@@ -436,7 +476,7 @@ Task<json> RunBody(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_p
     env->inline_spec = true;
   } else if (state->spec_key.empty()) {
     Task<std::string> prepared =
-        Step<std::string>(ctx, run, kPrepareActivity, options, spec_yaml, origin, env->task_run);
+        Timed<std::string>(ctx, state, "prepare", run, kPrepareActivity, options, spec_yaml, origin, env->task_run);
     FLIGHTDECK_CO_ASSIGN_OR_RAISE(state->spec_key, co_await prepared);
   }
 
@@ -507,7 +547,7 @@ Task<json> RunBody(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_p
       StageTask task = TaskOf(*env, *state, 0);
       task.inputs = state->partials;
       Task<DatasetRef> combine =
-          Step<DatasetRef>(ctx, run, kCombineActivity, options, task);
+          Timed<DatasetRef>(ctx, state, "combine", run, kCombineActivity, options, task);
       auto outcome = co_await combine;
       if (outcome.ok()) {
         combined = std::move(*outcome);
@@ -536,7 +576,7 @@ Task<json> RunBody(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_p
     FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
     state->phase = "load";
     const StageTask load_task = TaskOf(*env, *state, 0, combined.ticket);
-    Task<std::string> load = Step<std::string>(ctx, run, kLoadActivity, options, load_task);
+    Task<std::string> load = Timed<std::string>(ctx, state, "load", run, kLoadActivity, options, load_task);
     FLIGHTDECK_CO_ASSIGN_OR_RAISE(std::string part, co_await load);
     parts = {part};
     checksums = {combined.checksum};
@@ -551,8 +591,11 @@ Task<json> RunBody(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_p
   // than a late cancel.
   StageTask commit_task = TaskOf(*env, *state, 0);
   commit_task.parts = parts;
+  const auto commit_began = ctx.Now();
   FLIGHTDECK_CO_RETURN_NOT_OK(
       co_await ctx.ExecuteActivity<void>(kCommitActivity, options, commit_task));
+  state->step_ms["commit"] =
+      std::chrono::duration_cast<std::chrono::milliseconds>(ctx.Now() - commit_began).count();
   state->released = true;  // commit released the run's datasets
   state->phase = "done";
   Tick(ctx, *state);
@@ -560,6 +603,9 @@ Task<json> RunBody(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_p
                  {"partitions", spec.partitions},
                  {"rows", rows},
                  {"bytes", bytes},
+                 {"source_rows", state->source_rows},
+                 {"source_bytes", state->source_bytes},
+                 {"step_ms", state->step_ms},
                  {"parts", parts},
                  {"checksums", checksums},
                  {"elapsed_ms", state->elapsed_ms},

@@ -529,6 +529,34 @@ arrow::Result<DataFrame> ReadSourcePartition(const PipelineSpec& spec, int32_t p
   }
 }
 
+arrow::Result<SourceSize> PartitionSourceSize(const PipelineSpec& spec, int32_t partition) {
+  if (partition < 0 || partition >= spec.partitions) {
+    return arrow::Status::Invalid("partition ", partition, " out of range [0, ", spec.partitions, ")");
+  }
+  const SourceSpec& source = spec.source;
+  SourceSize size;
+  switch (source.kind) {
+    case SourceSpec::Kind::kGenerate:
+      size.rows = source.rows * (partition + 1) / spec.partitions - source.rows * partition / spec.partitions;
+      return size;
+    case SourceSpec::Kind::kFlight:
+      return size;
+    default: {
+      ARROW_ASSIGN_OR_RAISE(auto format, FormatOf(source.kind));
+      ARROW_ASSIGN_OR_RAISE(auto files, ListSourceFiles(source.path));
+      for (size_t i = static_cast<size_t>(partition); i < files.size(); i += static_cast<size_t>(spec.partitions)) {
+        ARROW_ASSIGN_OR_RAISE(int64_t rows, DataFrame::FileRows(files[i], format));
+        size.rows = rows < 0 || size.rows < 0 ? -1 : size.rows + rows;
+        std::error_code ec;
+        const auto bytes = fs::file_size(files[i], ec);
+        if (!ec) size.bytes += static_cast<int64_t>(bytes);
+      }
+      size.rows = std::max<int64_t>(size.rows, 0);
+      return size;
+    }
+  }
+}
+
 std::optional<std::set<std::string>> SourceColumnsNeeded(const PipelineSpec& spec) {
   std::optional<std::set<std::string>> needed;  // nullopt: every column
   // Every identifier an expression mentions (keywords and function names

@@ -158,6 +158,15 @@ arrow::Result<frame::DataFrame> ApplyStage(const PipelineSpec& spec, const Stage
 /// partitions alike); IOError when it matches none.
 arrow::Result<std::vector<std::string>> SourceFiles(const std::string& path);
 
+/// What one partition reads from the source, from metadata only: rows (0
+/// when not known without reading: CSV, Flight) and bytes (the files' sizes;
+/// 0 for generated rows and Flight).
+struct SourceSize {
+  int64_t rows = 0;
+  int64_t bytes = 0;
+};
+arrow::Result<SourceSize> PartitionSourceSize(const PipelineSpec& spec, int32_t partition);
+
 /// Applies stages `range` to `input`. Python stages are Invalid here.
 arrow::Result<frame::DataFrame> ApplyStages(const PipelineSpec& spec, frame::DataFrame input,
                                             StageRange range);

@@ -132,7 +132,9 @@ TEST_F(PipelineCliTest, RunWaitStatusAndListThroughTheBinary) {
                        frame::DataFrame::Read((dir_ / "out").string(), frame::FileFormat::kParquet));
   ASSERT_OK_AND_ASSIGN(auto actual, output.Collect());
   testing::ExpectSameRows(actual, expected, {"id"});
-  EXPECT_NE(out.find("rows       " + std::to_string(expected->num_rows())), std::string::npos)
+  EXPECT_NE(out.find("output     " + std::to_string(expected->num_rows()) + " rows"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("source     " + std::to_string(spec.source.rows) + " rows read"), std::string::npos)
       << out;
 
   ASSERT_EQ(RunCli({"status", "cli-run", "--target", server_->target()}, &out), 0) << out;

@@ -21,6 +21,7 @@
 #include "flightdeck/temporal/client/client.h"
 #include "flightdeck/temporal/client/connection.h"
 #include "flightdeck/temporal/testing/embedded_temporal.h"
+#include "flightdeck/temporal/worker/replayer.h"
 #include "flightdeck/temporal/worker/worker.h"
 #include "unit/pipeline/pipeline_test_util.h"
 
@@ -101,10 +102,10 @@ class PipelineWorkflowTest : public ::testing::Test {
         if (scheduled.activity_type().name() == kPrepareActivity) continue;
         std::string key = scheduled.activity_type().name();
         if (scheduled.input().payloads_size() > 0) {
-          // A stage task: [spec, run, partition, ...] (activities.h).
+          // A stage task: {"spec": ..., "partition": P, ...} (activities.h).
           auto task = nlohmann::json::parse(scheduled.input().payloads(0).data(), nullptr, false);
-          if (task.is_array() && task.size() > 2 && task[2].is_number_integer()) {
-            key += "/" + std::to_string(task[2].get<int>());
+          if (task.is_object() && task.contains("partition") && task["partition"].is_number_integer()) {
+            key += "/" + std::to_string(task["partition"].get<int>());
           }
         }
         key_of_event[event.event_id()] = key;
@@ -152,6 +153,25 @@ class PipelineWorkflowTest : public ::testing::Test {
       }
     }
     return count;
+  }
+
+  // Replays the history of every run of `handle`'s chain (the runs it
+  // continued as new included), recorded by the real server, against the
+  // workflow code of this build, as a user checks a change with the
+  // replayer before deploying it. Returns the number of runs replayed.
+  int ExpectReplays(temporal::WorkflowHandle handle) {
+    temporal::workflow::WorkflowRegistry registry;
+    EXPECT_OK(registry.Register(kPipelineWorkflow, &PipelineWorkflow));
+    for (int runs = 1;; ++runs) {
+      auto history = client_->GetHistory(handle);
+      EXPECT_TRUE(history.ok()) << history.status().ToString();
+      if (!history.ok() || history->events_size() == 0) return runs - 1;
+      const arrow::Status replayed = temporal::ReplayHistory(registry, *history, handle.workflow_id);
+      EXPECT_TRUE(replayed.ok()) << "run " << runs << ": " << replayed.ToString();
+      const auto& last = history->events(history->events_size() - 1);
+      if (!last.has_workflow_execution_continued_as_new_event_attributes()) return runs;
+      handle.run_id = last.workflow_execution_continued_as_new_event_attributes().new_execution_run_id();
+    }
   }
 
   nlohmann::json Progress(const temporal::WorkflowHandle& handle) {
@@ -259,6 +279,8 @@ TEST_F(PipelineWorkflowTest, OutputEqualsTheDataFrameAndHistoryIsSmallPerPartiti
   EXPECT_EQ(CountScheduled(big_handle, kPartitionActivity), 4);
   EXPECT_EQ(CountScheduled(big_handle, kLoadActivity), 0);
   EXPECT_EQ(CountScheduled(big_handle, kCommitActivity), 1);
+  EXPECT_EQ(ExpectReplays(handle), 1);
+  EXPECT_EQ(ExpectReplays(big_handle), 1);
   std::cout << "activity inputs+results per partition: " << small_per_partition
             << " bytes for 20k rows, " << big_per_partition << " bytes for 200k rows; history "
             << small_bytes << " / " << big_bytes << " bytes (4 partitions)" << std::endl;
@@ -303,6 +325,7 @@ TEST_F(PipelineWorkflowTest, AggregateAcrossPartitions) {
   EXPECT_EQ(result.at("parts").size(), 1u);
   EXPECT_TRUE(ApproxSameTable(*actual, *sorted))
       << actual->ToString() << "\n" << sorted->ToString();
+  EXPECT_EQ(ExpectReplays(handle), 1);
 }
 
 TEST_F(PipelineWorkflowTest, InvalidSpecFailsWithLineAndCancelEndsTheRun) {
@@ -399,6 +422,8 @@ TEST_F(PipelineWorkflowTest, LostPartialOutputIsComputedAgainFromItsPartition) {
       *frame::DataFrame::FromTable(Expected(spec)).Sort({frame::Asc("category")}).Collect();
   EXPECT_TRUE(ApproxSameTable(*actual, *sorted))
       << actual->ToString() << "\n" << sorted->ToString();
+  // Paused, resumed, a failed combine and a recompute replay as they ran.
+  EXPECT_EQ(ExpectReplays(handle), 1);
 }
 
 TEST_F(PipelineWorkflowTest, ContinuesAsNewPastTheConfiguredPartitionsAndKeepsTheResult) {
@@ -423,6 +448,7 @@ TEST_F(PipelineWorkflowTest, ContinuesAsNewPastTheConfiguredPartitionsAndKeepsTh
   auto progress = Progress(temporal::WorkflowHandle{.workflow_id = "run-can"});
   EXPECT_EQ(progress.at("runs").get<int64_t>(), 3);
   EXPECT_EQ(progress.at("partitions_done").get<int64_t>(), 5);
+  EXPECT_EQ(ExpectReplays(handle), 3);
 }
 
 TEST_F(PipelineWorkflowTest, SpecLostByTheNodeIsPreparedAgain) {
@@ -444,6 +470,7 @@ TEST_F(PipelineWorkflowTest, SpecLostByTheNodeIsPreparedAgain) {
   EXPECT_GE(result.at("recomputes").get<int64_t>(), 1);
   EXPECT_GE(CountScheduled(handle, kPrepareActivity), 2);
   EXPECT_EQ(CountScheduled(handle, kCommitActivity), 1);
+  EXPECT_EQ(ExpectReplays(handle), 1);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <thread>
 
@@ -18,6 +19,7 @@
 #include "flightdeck/common/testing/gtest_util.h"
 #include "flightdeck/frame/data_frame.h"
 #include "flightdeck/frame/generate.h"
+#include "flightdeck/frame/session.h"
 #include "unit/frame/frame_test_util.h"
 
 namespace flightdeck::frame {
@@ -214,6 +216,75 @@ TEST(EngineTest, ThreadsChangeBetweenQueriesAndOneThreadGivesTheSameBitsEveryTim
   EXPECT_EQ(engine->threads(), 2);
   ASSERT_OK_AND_ASSIGN(auto locked, Engine::Open({.threads = 2, .external_access = false}));
   EXPECT_FALSE(locked->SetThreads(1).ok()) << "a locked configuration stays";
+}
+
+TEST(EngineTest, ProgressOfARunningQueryIsReadFromAnotherThread) {
+  ASSERT_OK_AND_ASSIGN(auto engine, Engine::Open({.threads = 1}));
+  EXPECT_EQ(engine->Progress(), -1) << "no query runs";
+  {
+    // Tracked on every connection, and never printed to stdout.
+    ASSERT_OK_AND_ASSIGN(std::shared_ptr<internal::Session> session, engine->Connect());
+    ASSERT_OK_AND_ASSIGN(auto reader, internal::Session::Query(
+                                          session,
+                                          "SELECT current_setting('enable_progress_bar') AS tracked, "
+                                          "current_setting('enable_progress_bar_print') AS printed"));
+    ASSERT_OK_AND_ASSIGN(auto settings, reader->ToTable());
+    ASSERT_OK_AND_ASSIGN(auto tracked, settings->GetColumnByName("tracked")->GetScalar(0));
+    ASSERT_OK_AND_ASSIGN(auto printed, settings->GetColumnByName("printed")->GetScalar(0));
+    EXPECT_EQ(tracked->ToString(), "true");
+    EXPECT_EQ(printed->ToString(), "false");
+  }
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("fd-progress-" + std::to_string(::getpid()) + ".parquet");
+  ASSERT_OK_AND_ASSIGN(auto table, GenerateOrders({.rows = 3'000'000}));
+  ASSERT_OK(DataFrame::FromTable(table).WithEngine(engine).WriteFile(path.string(), FileFormat::kParquet));
+  std::atomic<bool> done{false};
+  arrow::Status query_status;
+  std::thread query([&] {
+    auto read = DataFrame::Read(path.string(), FileFormat::kParquet);
+    if (!read.ok()) {
+      query_status = read.status();
+      done = true;
+      return;
+    }
+    auto result = read->WithEngine(engine)
+                      .GroupBy({"id"})
+                      .Agg({Sum("amount", "total")})
+                      .Collect();
+    query_status = result.status();
+    done = true;
+  });
+  double seen = -1;
+  while (!done) {
+    const double progress = engine->Progress();
+    EXPECT_LE(progress, 1.0);
+    seen = std::max(seen, progress);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  query.join();
+  std::filesystem::remove(path);
+  ASSERT_OK(query_status);
+  EXPECT_GT(seen, 0.0) << "DuckDB reported progress while the query read the file";
+  EXPECT_EQ(engine->Progress(), -1) << "the query ended";
+}
+
+TEST(EngineTest, ProgressOfAStreamScanCountsTheRowsTaken) {
+  ASSERT_OK_AND_ASSIGN(auto engine, Engine::Open({.threads = 1}));
+  ASSERT_OK_AND_ASSIGN(auto table, GenerateOrders({.rows = 4'000'000}));
+  // A streamed result is computed as it is read: after its first batch the
+  // scan has taken part of the table, not all of it.
+  ASSERT_OK_AND_ASSIGN(auto reader,
+                       DataFrame::FromTable(table).WithEngine(engine).Filter("amount > 0").Stream());
+  std::shared_ptr<arrow::RecordBatch> batch;
+  ASSERT_OK(reader->ReadNext(&batch));
+  ASSERT_NE(batch, nullptr);
+  const double progress = engine->Progress();
+  EXPECT_GT(progress, 0.0);
+  EXPECT_LT(progress, 1.0);
+  while (batch) ASSERT_OK(reader->ReadNext(&batch));
+  ASSERT_OK(reader->Close());
+  reader.reset();
+  EXPECT_EQ(engine->Progress(), -1);
 }
 
 TEST(EngineTest, PoolLeasesEachEngineToOneUserAtATime) {

@@ -2,6 +2,10 @@
 // and read back exactly.
 #include "flightdeck/pipeline/activities.h"
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -34,15 +38,17 @@ TEST(ActivityCodecTest, CompactTicketBytesArePinned) {
   EXPECT_EQ(CompactTicket("acme", upper), upper);
 }
 
-TEST(ActivityCodecTest, StageTaskRoundTripsAsAShortArray) {
+TEST(ActivityCodecTest, StageTaskRoundTripsAsANamedObjectWithoutEmptyFields) {
   StageTask task;
   task.spec = "acme/0123456789abcdef@127.0.0.1:7100";
   task.partition = 3;
   task.input = CompactTicket("acme", flight::NewTicket("acme").Encode());
   const nlohmann::json json = task;
-  ASSERT_TRUE(json.is_array());
-  EXPECT_EQ(json.size(), 4u);  // spec, run (empty: the workflow id), partition, input
-  EXPECT_EQ(json[3].get<std::string>().find('='), std::string::npos);  // unpadded base64
+  ASSERT_TRUE(json.is_object());
+  EXPECT_EQ(json.size(), 3u) << json.dump();  // spec, partition, input
+  EXPECT_EQ(json.at("spec"), task.spec);
+  EXPECT_EQ(json.at("partition"), 3);
+  EXPECT_EQ(json.at("input").get<std::string>().find('='), std::string::npos);  // unpadded base64
   StageTask back = json.get<StageTask>();
   EXPECT_EQ(back.spec, task.spec);
   EXPECT_EQ(back.run, "");
@@ -57,25 +63,50 @@ TEST(ActivityCodecTest, StageTaskRoundTripsAsAShortArray) {
   full.yaml = "name: x\n";
   full.origin = "x.yaml";
   full.range = {2, 5};
-  back = nlohmann::json(full).get<StageTask>();
+  const nlohmann::json full_json = full;
+  for (const char* name : {"spec", "run", "partition", "inputs", "parts", "yaml", "origin", "range"}) {
+    EXPECT_TRUE(full_json.contains(name)) << name << " in " << full_json.dump();
+  }
+  back = full_json.get<StageTask>();
   EXPECT_EQ(back.range, full.range);
   EXPECT_EQ(back.run, "run-1");
   EXPECT_EQ(back.inputs, full.inputs);
   EXPECT_EQ(back.parts, full.parts);
   EXPECT_EQ(back.yaml, full.yaml);
   EXPECT_EQ(back.origin, full.origin);
+  // Padded base64 (as other SDKs write it) and unknown fields are accepted.
+  back = nlohmann::json::parse(R"({"spec": "k", "input": "AQI=", "future_field": 1})").get<StageTask>();
+  EXPECT_EQ(back.input, std::string("\x01\x02", 2));
+}
 
-  // Not an array, or a field of the wrong type: nlohmann's exceptions, which
-  // the payload converter turns into a Status.
-  EXPECT_THROW(nlohmann::json::parse(R"({"spec": "k"})").get<StageTask>(), nlohmann::json::exception);
-  EXPECT_THROW(nlohmann::json::parse(R"(["k", 5])").get<StageTask>(), nlohmann::json::exception);
+// A malformed task fails naming what is wrong (the worker turns it into a
+// non-retryable InvalidArgument); nothing decodes silently to "".
+TEST(ActivityCodecTest, MalformedTasksNameTheField) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"(["k", "run", 0])", "stage task must be a JSON object"},
+      {R"({"partition": 1})", "stage task: missing field 'spec'"},
+      {R"({"spec": 5})", "stage task: field 'spec' has the wrong type"},
+      {R"({"spec": "k", "partition": "one"})", "stage task: field 'partition' has the wrong type"},
+      {R"({"spec": "k", "input": "not base64!"})", "field 'input' is not base64: 'not base64!'"},
+      {R"({"spec": "k", "input": "A"})", "field 'input' is not base64"},
+      {R"({"spec": "k", "inputs": ["AQID", "@@@@"]})", "field 'inputs' is not base64"},
+      {R"({"spec": "k", "range": [1, "x"]})", "stage task: field 'range' has the wrong type"},
+  };
+  for (const auto& [text, expected] : cases) {
+    try {
+      (void)nlohmann::json::parse(text).get<StageTask>();
+      ADD_FAILURE() << text << " decoded";
+    } catch (const nlohmann::json::exception& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << text << ": " << e.what();
+    }
+  }
 }
 
 TEST(ActivityCodecTest, DatasetRefTravelsWithoutNodeAndFingerprint) {
   DatasetRef ref{"grpc+tcp://127.0.0.1:7100", std::string("\x01\x02\x03", 3), 10, 80, "fp",
                  "xxh3:00ff"};
   const nlohmann::json json = ref;
-  EXPECT_EQ(json.dump(), R"(["AQID",10,80,"xxh3:00ff"])");
+  EXPECT_EQ(json.dump(), R"({"bytes":80,"checksum":"xxh3:00ff","rows":10,"ticket":"AQID"})");
   DatasetRef back = json.get<DatasetRef>();
   EXPECT_EQ(back.ticket, ref.ticket);
   EXPECT_EQ(back.rows, 10);
@@ -83,7 +114,14 @@ TEST(ActivityCodecTest, DatasetRefTravelsWithoutNodeAndFingerprint) {
   EXPECT_EQ(back.checksum, ref.checksum);
   EXPECT_TRUE(back.node.empty());
   EXPECT_TRUE(back.schema_fingerprint.empty());
-  EXPECT_THROW(nlohmann::json::parse(R"(["AQID",10])").get<DatasetRef>(), nlohmann::json::exception);
+  ref.source_rows = 1000;
+  ref.source_bytes = 64000;
+  back = nlohmann::json(ref).get<DatasetRef>();
+  EXPECT_EQ(back.source_rows, 1000);
+  EXPECT_EQ(back.source_bytes, 64000);
+  EXPECT_THROW(nlohmann::json::parse(R"(["AQID",10,80,"x"])").get<DatasetRef>(), nlohmann::json::exception);
+  EXPECT_THROW(nlohmann::json::parse(R"({"rows": 10})").get<DatasetRef>(), nlohmann::json::exception);
+  EXPECT_THROW(nlohmann::json::parse(R"({"ticket": "%%"})").get<DatasetRef>(), nlohmann::json::exception);
 }
 
 }  // namespace
