@@ -1,19 +1,10 @@
 """The `flightdeck.python_stage` activity: DoGet the input ticket, apply the
 named transform, DoPut the result to the same node, answer a DatasetRef.
-
-What it relies on from the data node (src/flightdeck/flight/):
-  - every call carries the header `x-flightdeck-tenant: <tenant>`;
-  - DoPut takes the path descriptor [tenant, "<run>-s<stage>", "<partition>"]
-    and, on a node that answers one, sends a single JSON put result holding
-    "ticket" (the ticket's wire form as a plain string) and the summary
-    ("rows", "bytes", "schema_fingerprint", "checksum", ...);
-  - DoAction "persist" with body {"ticket": "<wire form>"} makes a dataset
-    durable, when ListActions lists it;
-  - unknown tickets are NOT_FOUND (pyarrow: ArrowKeyError).
-A node that sends no put result (or no JSON) is handled by a fallback:
-GetFlightInfo(descriptor) gives the ticket, total_records and total_bytes,
-and the fingerprint and checksum are computed here with SHA-256
-("sha256:<hex>"), which differs from the node's own "xxh3:..." values.
+The node is reached through node_client.NodeClient (what this relies on from
+the node is listed there). A node that sends no put result (or no JSON) is
+handled by a fallback: the dataset's flight info gives the ticket, and the
+fingerprint and checksum are computed here with SHA-256 ("sha256:<hex>"),
+which differs from the node's own "xxh3:..." values.
 
 A retried durable stage reuses the output an earlier attempt persisted
 (GetFlightInfo of its path, then persist again for the summary) rather than
@@ -28,25 +19,19 @@ FlightUnavailable, NodeFull, FlightError.
 import contextlib
 import contextvars
 import hashlib
-import json
 import threading
 import time
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional
 
 import pyarrow as pa
-import pyarrow.flight as flight
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from flightdeck_stage import registry
 from flightdeck_stage.dataset_ref import DatasetRef, StageInput
+from flightdeck_stage.node_client import NodeCallError, NodeClient
 
 ACTIVITY_NAME = "flightdeck.python_stage"
-TENANT_HEADER = b"x-flightdeck-tenant"
-PERSIST_ACTION = "persist"
-# Batches written per DoPut message: 64 Ki rows keeps messages well under
-# gRPC's limits for wide rows and lets heartbeats flow during long puts.
-WRITE_CHUNK_ROWS = 65_536
 # Heartbeat at most this often (the SDK throttles too; this saves the calls).
 HEARTBEAT_INTERVAL_S = 1.0
 
@@ -55,23 +40,9 @@ def _error(kind: str, message: str, non_retryable: bool) -> ApplicationError:
     return ApplicationError(message, type=kind, non_retryable=non_retryable)
 
 
-def flight_error(exc: BaseException, doing: str) -> ApplicationError:
-    """Maps a pyarrow/Flight exception raised while `doing` to an ApplicationError."""
-    text = f"{doing}: {exc}"
-    if isinstance(exc, pa.ArrowKeyError):
-        return _error("UnknownTicket" if doing.startswith("DoGet") else "NotFound", text, True)
-    if isinstance(exc, (flight.FlightUnauthenticatedError, flight.FlightUnauthorizedError)):
-        return _error("PermissionDenied", text, True)
-    if isinstance(exc, (flight.FlightUnavailableError, flight.FlightTimedOutError)):
-        return _error("FlightUnavailable", text, False)
-    # A full node fails puts with Arrow's CapacityError; pyarrow surfaces it as
-    # ArrowCapacityError or, over Flight, a FlightServerError naming it.
-    if isinstance(exc, pa.ArrowCapacityError) or (
-            isinstance(exc, flight.FlightServerError) and "apacity" in str(exc)):
-        return _error("NodeFull", text, False)
-    if isinstance(exc, (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)):
-        return _error("InvalidArgument", text, True)
-    return _error("FlightError", text, False)
+def node_error(error: NodeCallError) -> ApplicationError:
+    """A failed call to the node, as the activity reports it."""
+    return _error(error.kind, str(error), not error.retryable)
 
 
 class _Heartbeat:
@@ -134,110 +105,7 @@ def batches_checksum(batches: Iterable[pa.RecordBatch]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def read_dataset(client: flight.FlightClient, ref: DatasetRef,
-                 options: flight.FlightCallOptions, heartbeat: _Heartbeat) -> pa.Table:
-    """DoGet of `ref.ticket`, batch by batch, heartbeating as it goes."""
-    try:
-        reader = client.do_get(flight.Ticket(ref.ticket), options)
-        schema = reader.schema
-        batches: List[pa.RecordBatch] = []
-        rows = 0
-        while True:
-            try:
-                chunk = reader.read_chunk()
-            except StopIteration:
-                break
-            if chunk.data is None:
-                continue
-            batches.append(chunk.data)
-            rows += chunk.data.num_rows
-            heartbeat("reading input", rows)
-    except (pa.ArrowException, flight.FlightError) as exc:
-        raise flight_error(exc, f"DoGet of the input ticket on {ref.node}") from exc
-    return pa.Table.from_batches(batches, schema=schema)
-
-
-def _decode_put_result(buffer: Optional[pa.Buffer]) -> Optional[Dict[str, Any]]:
-    """The node's JSON put result, or None when it sent none (or not JSON with a ticket)."""
-    if buffer is None or buffer.size == 0:
-        return None
-    try:
-        result = json.loads(buffer.to_pybytes())
-    except ValueError:
-        return None
-    if not isinstance(result, dict) or not isinstance(result.get("ticket"), str):
-        return None
-    return result
-
-
-def write_dataset(client: flight.FlightClient, node: str, path: List[str], table: pa.Table,
-                  options: flight.FlightCallOptions, heartbeat: _Heartbeat,
-                  put_descriptor: Optional[flight.FlightDescriptor] = None
-                  ) -> Tuple[bytes, Dict[str, Any], List[pa.RecordBatch]]:
-    """DoPut of `table` under `path` (through `put_descriptor` when given: a
-    command descriptor naming the same path with options); returns (ticket,
-    put result or {}, batches sent)."""
-    descriptor = flight.FlightDescriptor.for_path(*path)
-    batches = table.to_batches(max_chunksize=WRITE_CHUNK_ROWS)
-    try:
-        writer, metadata = client.do_put(put_descriptor or descriptor, table.schema, options)
-        rows = 0
-        for batch in batches:
-            writer.write_batch(batch)
-            rows += batch.num_rows
-            heartbeat("writing output", rows)
-        writer.done_writing()
-        put_result = _decode_put_result(metadata.read())
-        writer.close()
-    except (pa.ArrowException, flight.FlightError) as exc:
-        raise flight_error(exc, f"DoPut of {'/'.join(path)} to {node}") from exc
-    if put_result is not None:
-        # The node sends the ticket's wire form as a plain string ("fdt1:...").
-        return put_result["ticket"].encode("utf-8"), put_result, batches
-    # Fallback: a node without a put result names the dataset by its flight info.
-    try:
-        info = client.get_flight_info(descriptor, options)
-    except (pa.ArrowException, flight.FlightError) as exc:
-        raise flight_error(exc, f"GetFlightInfo of {'/'.join(path)} on {node}") from exc
-    if not info.endpoints:
-        raise _error("FlightError", f"GetFlightInfo of {'/'.join(path)} on {node} has no endpoint", False)
-    return info.endpoints[0].ticket.ticket, {"rows": info.total_records, "bytes": info.total_bytes}, batches
-
-
-def node_actions(client: flight.FlightClient, options: flight.FlightCallOptions) -> List[str]:
-    """Action names the node lists; [] for a node that implements no ListActions."""
-    try:
-        return [action.type for action in client.list_actions(options)]
-    except pa.ArrowNotImplementedError:
-        return []
-    except (pa.ArrowException, flight.FlightError) as exc:
-        raise flight_error(exc, "ListActions") from exc
-
-
-def persist(client: flight.FlightClient, node: str, ticket: bytes,
-            options: flight.FlightCallOptions) -> Optional[Dict[str, Any]]:
-    """DoAction persist when the node lists it; returns its JSON result, or None when skipped."""
-    if PERSIST_ACTION not in node_actions(client, options):
-        return None
-    body = json.dumps({"ticket": ticket.decode("utf-8", errors="surrogateescape")}).encode()
-    try:
-        results = list(client.do_action(flight.Action(PERSIST_ACTION, body), options))
-    except pa.ArrowInvalid as exc:
-        # e.g. a node without a data dir: durability was asked for and cannot be had.
-        raise _error("NotDurable", f"persist on {node}: {exc}", True) from exc
-    except (pa.ArrowException, flight.FlightError) as exc:
-        raise flight_error(exc, f"persist on {node}") from exc
-    if not results:
-        return {}
-    try:
-        answer = json.loads(results[0].body.to_pybytes())
-    except ValueError:
-        return {}
-    return answer if isinstance(answer, dict) else {}
-
-
-def reuse_durable_output(client: flight.FlightClient, request: StageInput,
-                         options: flight.FlightCallOptions) -> Optional[DatasetRef]:
+def reuse_durable_output(node: NodeClient, request: StageInput) -> Optional[DatasetRef]:
     """The output an earlier attempt of this activity left durable, or None.
 
     Only for durable stages on a node with "persist": a dataset at the output
@@ -245,22 +113,15 @@ def reuse_durable_output(client: flight.FlightClient, request: StageInput,
     partition; persisting it again is idempotent and answers its summary
     (ticket, rows, bytes, fingerprint, checksum).
     """
-    node = request.input.node
-    if PERSIST_ACTION not in node_actions(client, options):
+    if "persist" not in node.actions():
         return None
-    descriptor = flight.FlightDescriptor.for_path(*request.output_path())
-    try:
-        info = client.get_flight_info(descriptor, options)
-    except pa.ArrowKeyError:
+    ticket = node.find(request.output_path())
+    if ticket is None:
         return None
-    except (pa.ArrowException, flight.FlightError) as exc:
-        raise flight_error(exc, f"GetFlightInfo of {'/'.join(request.output_path())} on {node}") from exc
-    if not info.endpoints:
-        return None
-    summary = persist(client, node, info.endpoints[0].ticket.ticket, options) or {}
+    summary = node.persist(ticket) or {}
     if not isinstance(summary.get("ticket"), str) or not summary.get("checksum"):
         return None
-    return DatasetRef(node=node, ticket=summary["ticket"].encode("utf-8"), rows=int(summary["rows"]),
+    return DatasetRef(node=node.location, ticket=summary["ticket"].encode("utf-8"), rows=int(summary["rows"]),
                       bytes=int(summary["bytes"]), schema_fingerprint=str(summary["schema_fingerprint"]),
                       checksum=str(summary["checksum"]))
 
@@ -277,50 +138,49 @@ def run_stage(request: StageInput, attempt: int = 1) -> DatasetRef:
     except KeyError as exc:
         raise _error("UnknownTransform", exc.args[0], True) from None
     heartbeat = _Heartbeat()
-    options = flight.FlightCallOptions(headers=[(TENANT_HEADER, request.tenant.encode())])
-    node = request.input.node
     try:
-        client = flight.connect(node)
-    except (pa.ArrowException, flight.FlightError) as exc:
-        raise flight_error(exc, f"connect to {node}") from exc
+        with NodeClient(request.input.node, request.tenant) as node:
+            return _run_on(node, request, attempt, fn, heartbeat)
+    except NodeCallError as exc:
+        raise node_error(exc) from exc
+
+
+def _run_on(node: NodeClient, request: StageInput, attempt: int, fn, heartbeat: _Heartbeat) -> DatasetRef:
+    if attempt > 1 and request.durable:
+        reused = reuse_durable_output(node, request)
+        if reused is not None:
+            heartbeat("reused durable output", reused.rows, force=True)
+            return reused
+    table = node.get(request.input.ticket, lambda rows: heartbeat("reading input", rows))
+    heartbeat("transforming", table.num_rows, force=True)
     try:
-        if attempt > 1 and request.durable:
-            reused = reuse_durable_output(client, request, options)
-            if reused is not None:
-                heartbeat("reused durable output", reused.rows, force=True)
-                return reused
-        table = read_dataset(client, request.input, options, heartbeat)
-        heartbeat("transforming", table.num_rows, force=True)
-        try:
-            with _heartbeat_while(heartbeat, "transforming", table.num_rows):
-                output = fn(table)
-        except ApplicationError:
-            raise  # the transform chose its own error type and retryability
-        except Exception as exc:  # a user function: anything can come out
-            raise _error("TransformFailed",
-                         f"transform {request.transform!r} failed: {type(exc).__name__}: {exc}",
-                         True) from exc
-        if not isinstance(output, pa.Table):
-            raise _error("TransformFailed",
-                         f"transform {request.transform!r} returned {type(output).__name__}, "
-                         "expected pyarrow.Table", True)
-        ticket, summary, batches = write_dataset(client, node, request.output_path(), output,
-                                                 options, heartbeat, request.output_descriptor())
-        if request.durable:
-            persisted = persist(client, node, ticket, options)
-            if persisted:
-                summary = {**summary, **{k: v for k, v in persisted.items() if k != "ticket"}}
-        heartbeat("done", output.num_rows, force=True)
-        return DatasetRef(
-            node=node,
-            ticket=ticket,
-            rows=int(summary.get("rows", output.num_rows)),
-            bytes=int(summary.get("bytes", 0)),
-            schema_fingerprint=str(summary.get("schema_fingerprint") or schema_fingerprint(output.schema)),
-            checksum=str(summary.get("checksum") or batches_checksum(batches)),
-        )
-    finally:
-        client.close()
+        with _heartbeat_while(heartbeat, "transforming", table.num_rows):
+            output = fn(table)
+    except ApplicationError:
+        raise  # the transform chose its own error type and retryability
+    except Exception as exc:  # a user function: anything can come out
+        raise _error("TransformFailed",
+                     f"transform {request.transform!r} failed: {type(exc).__name__}: {exc}",
+                     True) from exc
+    if not isinstance(output, pa.Table):
+        raise _error("TransformFailed",
+                     f"transform {request.transform!r} returned {type(output).__name__}, "
+                     "expected pyarrow.Table", True)
+    ticket, summary, batches = node.put(request.output_path(), output, request.output_descriptor(),
+                                        lambda rows: heartbeat("writing output", rows))
+    if request.durable:
+        persisted = node.persist(ticket)
+        if persisted:
+            summary = {**summary, **{k: v for k, v in persisted.items() if k != "ticket"}}
+    heartbeat("done", output.num_rows, force=True)
+    return DatasetRef(
+        node=node.location,
+        ticket=ticket,
+        rows=int(summary.get("rows", output.num_rows)),
+        bytes=int(summary.get("bytes", 0)),
+        schema_fingerprint=str(summary.get("schema_fingerprint") or schema_fingerprint(output.schema)),
+        checksum=str(summary.get("checksum") or batches_checksum(batches)),
+    )
 
 
 @activity.defn(name=ACTIVITY_NAME)

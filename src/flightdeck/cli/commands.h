@@ -38,6 +38,8 @@ class CommandFailed : public std::runtime_error {
 /// greater than 0, not 0"); CLI11's own PositiveNumber names a range up to
 /// DBL_MAX.
 const CLI::Validator& PositiveNumber();
+/// What `flightdeck --version` prints: flightdeck's, Arrow's and DuckDB's versions.
+std::string VersionText();
 const CLI::Validator& NonNegativeNumber();
 
 /// Dev server arguments for short latencies, for the dev servers the CLI

@@ -4,8 +4,11 @@
 #include <iostream>
 #include <string>
 
+#include <arrow/config.h>
+
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/common/logging.h"
+#include "flightdeck/frame/engine.h"
 
 namespace flightdeck::cli {
 
@@ -39,6 +42,13 @@ const CLI::Validator& NonNegativeNumber() {
   return validator;
 }
 
+std::string VersionText() {
+  std::string text = std::string("flightdeck ") + FLIGHTDECK_VERSION + "\nArrow " + arrow::GetBuildInfo().version_string;
+  auto duckdb = flightdeck::frame::Engine::Version();
+  text += "\nDuckDB " + (duckdb.ok() ? *duckdb : "(not loaded: " + duckdb.status().message() + ")");
+  return text;
+}
+
 void Check(const arrow::Status& status, const std::string& what) {
   if (!status.ok()) throw CommandFailed(what + ": " + status.ToString());
 }
@@ -49,6 +59,7 @@ int main(int argc, char** argv) {
   using namespace flightdeck::cli;
   CLI::App app{"flightdeck: data pipelines on Temporal and Arrow Flight"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", [] { return VersionText(); }, "Print the versions of flightdeck, Arrow and DuckDB");
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "debug, info, warn, error or off")
       ->capture_default_str();
@@ -64,6 +75,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::RequiredError& e) {
     // CLI11 reports a missing subcommand before words it did not expect:

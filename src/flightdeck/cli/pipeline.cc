@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include <google/protobuf/util/time_util.h>
 #include <nlohmann/json.hpp>
 
 #include "flightdeck/common/random.h"
@@ -280,15 +281,58 @@ void AddGcCommand(CLI::App& app) {
 
 void AddListCommand(CLI::App& app) {
   auto target = std::make_shared<std::string>("127.0.0.1:7233");
-  CLI::App* cmd = app.add_subcommand("list", "List pipeline runs");
+  auto query = std::make_shared<std::string>();
+  auto limit = std::make_shared<int>(100);
+  auto output = std::make_shared<std::string>("text");
+  CLI::App* cmd = app.add_subcommand("list", "List pipeline runs, newest first");
   cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
-  cmd->callback([target] {
+  cmd->add_option("-q,--query", *query,
+                  "A Temporal visibility query the runs must also match, e.g. "
+                  "\"ExecutionStatus='Running'\" or \"StartTime > '2026-12-01T00:00:00Z'\"");
+  cmd->add_option("--limit", *limit, "At most this many runs; 0: all")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("-o,--output", *output, "text, or json: one array of {id, run_id, status, start, close}")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cmd->callback([target, query, limit, output] {
     auto client = ConnectClient(*target);
-    auto runs = client->List(std::string("WorkflowType='") + pipeline::kPipelineWorkflow + "'");
-    Check(runs.status(), "list");
-    for (const auto& info : *runs) {
-      std::printf("%-40s %s\n", info.execution().workflow_id().c_str(),
-                  StatusName(info.status()).c_str());
+    std::string visibility = std::string("WorkflowType='") + pipeline::kPipelineWorkflow + "'";
+    if (!query->empty()) visibility += " AND (" + *query + ")";
+    // Page by page, until the limit.
+    std::vector<::temporal::api::workflow::v1::WorkflowExecutionInfo> found;
+    std::string token;
+    do {
+      auto page = client->ListPage(visibility, *limit > 0 ? std::min(*limit, 1000) : 1000, token);
+      if (!page.ok() && page.status().IsInvalid()) {
+        throw CommandFailed("--query '" + *query + "': " + page.status().message(), kExitUsage);
+      }
+      Check(page.status(), "list");
+      for (auto& info : page->executions) {
+        if (*limit > 0 && found.size() >= static_cast<size_t>(*limit)) break;
+        found.push_back(std::move(info));
+      }
+      token = page->next_page_token;
+    } while (!token.empty() && (*limit == 0 || found.size() < static_cast<size_t>(*limit)));
+    const auto* runs = &found;
+    const auto time_text = [](const google::protobuf::Timestamp& at) {
+      return at.seconds() == 0 && at.nanos() == 0 ? std::string() : google::protobuf::util::TimeUtil::ToString(at);
+    };
+    if (*output == "json") {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& info : *runs) {
+        out.push_back({{"id", info.execution().workflow_id()},
+                       {"run_id", info.execution().run_id()},
+                       {"status", StatusName(info.status())},
+                       {"start", time_text(info.start_time())},
+                       {"close", time_text(info.close_time())}});
+      }
+      std::printf("%s\n", out.dump(2).c_str());
+    } else {
+      for (const auto& info : *runs) {
+        std::printf("%-40s %-12s %s\n", info.execution().workflow_id().c_str(),
+                    StatusName(info.status()).c_str(), time_text(info.start_time()).c_str());
+      }
     }
     std::fflush(stdout);
   });

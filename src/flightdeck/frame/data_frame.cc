@@ -59,7 +59,7 @@ std::string Quoted(const std::vector<std::string>& names) {
 // A RecordBatchReader over a Flight DoGet stream that keeps its client alive.
 class FlightSourceReader : public arrow::RecordBatchReader {
  public:
-  FlightSourceReader(std::unique_ptr<fl::FlightClient> client,
+  FlightSourceReader(std::shared_ptr<flight::NodeClient> client,
                      std::unique_ptr<fl::FlightStreamReader> stream,
                      std::shared_ptr<arrow::Schema> schema)
       : client_(std::move(client)), stream_(std::move(stream)), schema_(std::move(schema)) {}
@@ -73,7 +73,7 @@ class FlightSourceReader : public arrow::RecordBatchReader {
   }
 
  private:
-  std::unique_ptr<fl::FlightClient> client_;
+  std::shared_ptr<flight::NodeClient> client_;
   std::unique_ptr<fl::FlightStreamReader> stream_;
   std::shared_ptr<arrow::Schema> schema_;
 };
@@ -477,12 +477,9 @@ arrow::Result<DataFrame> DataFrame::Read(const std::string& given_path, FileForm
 }
 
 arrow::Result<DataFrame> DataFrame::FromFlight(const std::string& location, std::string ticket,
-                                               const FlightHeaders& headers) {
-  ARROW_ASSIGN_OR_RAISE(auto parsed, fl::Location::Parse(location));
-  ARROW_ASSIGN_OR_RAISE(auto client, fl::FlightClient::Connect(parsed));
-  fl::FlightCallOptions call_options;
-  call_options.headers = headers;
-  ARROW_ASSIGN_OR_RAISE(auto stream, client->DoGet(call_options, fl::Ticket{ticket}));
+                                               const flight::CallIdentity& who) {
+  ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(location));
+  ARROW_ASSIGN_OR_RAISE(auto stream, client->Get(who, ticket));
   ARROW_ASSIGN_OR_RAISE(auto schema, stream->GetSchema());
   auto reader = std::make_shared<FlightSourceReader>(std::move(client), std::move(stream), schema);
   return DataFrame(SingleUseSource(std::move(reader), "Flight DoGet " + location), arrow::Status::OK());
@@ -1129,7 +1126,7 @@ arrow::Status DataFrame::WriteDataset(const std::string& directory, const WriteD
 }
 
 arrow::Result<FlightPutResult> DataFrame::PutToFlight(const std::string& location, const std::string& path,
-                                                      const FlightHeaders& headers) const {
+                                                      const flight::CallIdentity& who) const {
   std::vector<std::string> parts;
   size_t start = 0;
   while (true) {
@@ -1138,12 +1135,12 @@ arrow::Result<FlightPutResult> DataFrame::PutToFlight(const std::string& locatio
     if (end == std::string::npos) break;
     start = end + 1;
   }
-  return PutToFlight(location, fl::FlightDescriptor::Path(parts), headers);
+  return PutToFlight(location, fl::FlightDescriptor::Path(parts), who);
 }
 
 arrow::Result<FlightPutResult> DataFrame::PutToFlight(const std::string& location,
                                                       const fl::FlightDescriptor& descriptor,
-                                                      const FlightHeaders& headers) const {
+                                                      const flight::CallIdentity& who) const {
   ARROW_RETURN_NOT_OK(status_);
   const std::string path = descriptor.type == fl::FlightDescriptor::PATH
                                ? [&] {
@@ -1152,8 +1149,7 @@ arrow::Result<FlightPutResult> DataFrame::PutToFlight(const std::string& locatio
                                    return joined;
                                  }()
                                : descriptor.cmd;
-  ARROW_ASSIGN_OR_RAISE(auto parsed, fl::Location::Parse(location));
-  ARROW_ASSIGN_OR_RAISE(auto client, fl::FlightClient::Connect(parsed));
+  ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(location));
   ARROW_ASSIGN_OR_RAISE(auto reader, Stream());
   // Pull the first batch before the call starts: most plan errors (bad
   // casts, unreadable inputs) surface here and then nothing is uploaded.
@@ -1161,10 +1157,9 @@ arrow::Result<FlightPutResult> DataFrame::PutToFlight(const std::string& locatio
   auto st = reader->ReadNext(&first);
   if (!st.ok()) return st.WithMessage("PutToFlight ", path, ": ", st.message());
   arrow::StopSource stop;
-  fl::FlightCallOptions call_options;
-  call_options.headers = headers;
+  fl::FlightCallOptions call_options = client->CallOptions(who);
   call_options.stop_token = stop.token();
-  ARROW_ASSIGN_OR_RAISE(auto put, client->DoPut(call_options, descriptor, reader->schema()));
+  ARROW_ASSIGN_OR_RAISE(auto put, client->flight().DoPut(call_options, descriptor, reader->schema()));
   FlightPutResult result;
   auto sent = [&]() -> arrow::Status {
     for (auto batch = first; batch;) {
@@ -1182,7 +1177,6 @@ arrow::Result<FlightPutResult> DataFrame::PutToFlight(const std::string& locatio
     stop.RequestStop();
     put.writer.reset();
     put.reader.reset();
-    (void)client->Close();
     return sent.WithMessage("PutToFlight ", path, ": ", sent.message());
   }
   ARROW_RETURN_NOT_OK(put.writer->DoneWriting());

@@ -69,6 +69,7 @@
 #include <arrow/table.h>
 #include <arrow/type_fwd.h>
 
+#include "flightdeck/flight/node_client.h"
 #include "flightdeck/frame/engine.h"
 #include "flightdeck/frame/expr.h"
 
@@ -161,10 +162,6 @@ struct FlightPutResult {
   std::vector<std::string> server_metadata;
 };
 
-/// gRPC headers sent with Flight calls, e.g. {"x-flightdeck-tenant", "acme"}
-/// to act for a tenant on a flightdeck data node.
-using FlightHeaders = std::vector<std::pair<std::string, std::string>>;
-
 class GroupedFrame;
 
 /// A lazy, immutable query plan. Cheap to copy. See the file comment for the
@@ -205,11 +202,13 @@ class DataFrame {
   /// (a table, a reader, Flight, IPC files), which the engine reads once.
   static DataFrame Sql(const std::string& query, const std::map<std::string, DataFrame>& inputs);
   /// A frame streaming DoGet(`ticket`) from the Flight server at `location`
-  /// (e.g. "grpc://127.0.0.1:4000"). Connects and reads the schema now; the
-  /// batches stream when a sink runs. Single use, like FromReader. `headers`
-  /// go with the DoGet call.
+  /// (e.g. "grpc://127.0.0.1:4000"), over the process's one connection to
+  /// it (flight::NodeClient), as `who` (a flightdeck data node's tenant).
+  /// Reads the schema now; the batches stream when a sink runs. Single use,
+  /// like FromReader. A ticket the server does not know (NOT_FOUND) is a
+  /// KeyError with flight::DatasetLostDetail.
   static arrow::Result<DataFrame> FromFlight(const std::string& location, std::string ticket,
-                                             const FlightHeaders& headers = {});
+                                             const flight::CallIdentity& who = {});
 
   // --- transformations (lazy; see the file comment for errors) ---------------
 
@@ -311,7 +310,7 @@ class DataFrame {
   arrow::Status WriteDataset(const std::string& directory,
                              const WriteDatasetOptions& options) const;
   /// DoPut of the result to the Flight server at `location` under the path
-  /// descriptor `path` (split on '/'), sending `headers` with the call;
+  /// descriptor `path` (split on '/'), calling as `who`;
   /// returns what the server answered.
   /// The first batch is computed before the call opens, so a plan that fails
   /// at once uploads nothing. A failure after some batches were sent asks the
@@ -319,12 +318,12 @@ class DataFrame {
   /// that keeps whatever arrived before end of stream may keep a prefix.
   arrow::Result<FlightPutResult> PutToFlight(const std::string& location,
                                              const std::string& path,
-                                             const FlightHeaders& headers = {}) const;
+                                             const flight::CallIdentity& who = {}) const;
   /// The same under any descriptor (e.g. a command descriptor a server
   /// reads options from).
   arrow::Result<FlightPutResult> PutToFlight(const std::string& location,
                                              const arrow::flight::FlightDescriptor& descriptor,
-                                             const FlightHeaders& headers = {}) const;
+                                             const flight::CallIdentity& who = {}) const;
 
   /// The plan node (internal use by the frame layer).
   const std::shared_ptr<const internal::PlanNode>& node() const { return node_; }

@@ -30,9 +30,16 @@ arrow::Status Classify(arrow::Status status) {
     return temporal::ApplicationError(kInvalidPipelineError, status.message(),
                                       /*non_retryable=*/true);
   }
-  if (status.IsKeyError() && !LostInputOf(status.message()).empty()) {
-    return temporal::ApplicationError(kDatasetLostError, status.message(),
-                                      /*non_retryable=*/true);
+  if (const std::string input = LostInputOf(status); !input.empty()) {
+    // The lost input travels as the failure's details, for the workflow.
+    temporal::Failure failure;
+    failure.set_message(status.message());
+    auto* info = failure.mutable_application_failure_info();
+    info->set_type(kDatasetLostError);
+    info->set_non_retryable(true);
+    auto details = temporal::ToPayloads(nlohmann::json{{"input", input}});
+    if (details.ok()) *info->mutable_details() = std::move(*details);
+    return temporal::FailureToStatus(failure);
   }
   return status;
 }
@@ -177,6 +184,18 @@ void from_json(const nlohmann::json& json, DatasetRef& ref) {
   ref.source_bytes = Optional<int64_t>(json, "source_bytes", 0, kWhat);
 }
 
+std::string LostInputOfFailure(const arrow::Status& status) {
+  for (const temporal::Failure* failure = temporal::FailureOf(status); failure != nullptr;
+       failure = failure->has_cause() ? &failure->cause() : nullptr) {
+    if (!failure->has_application_failure_info()) continue;
+    const auto& info = failure->application_failure_info();
+    if (info.type() != kDatasetLostError || info.details().payloads_size() == 0) continue;
+    auto details = temporal::FromPayloads<nlohmann::json>(info.details(), 0);
+    if (details.ok() && details->is_object()) return details->value("input", std::string());
+  }
+  return "";
+}
+
 std::string CompactTicket(const std::string& tenant, const std::string& ticket) {
   // DecodeTicket accepts exactly "fdt1:TENANT:ID" with a 32 lowercase hex
   // digit ID, which is what TicketIdToBytes takes.
@@ -217,8 +236,7 @@ arrow::Result<DatasetRef> RunChain(const PipelineSpec& spec, const std::string& 
     // A lost intermediate output: the chain goes again from the stage that
     // made it (Extract and TransformPartition find the outputs that remain).
     const auto lost = [&](const arrow::Status& status) {
-      return status.IsKeyError() && !LostInputOf(status.message()).empty() &&
-             recomputes < kMaxChainRecomputes;
+      return !LostInputOf(status).empty() && recomputes < kMaxChainRecomputes;
     };
     // File sources are durable already: the first stages read them in place
     // and only their output is checkpointed. Other sources are extracted

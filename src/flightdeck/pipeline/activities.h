@@ -89,6 +89,10 @@ inline constexpr char kInvalidPipelineError[] = "InvalidPipeline";
 /// The application error type of a lost input dataset (non-retryable: the
 /// workflow recomputes the input instead).
 inline constexpr char kDatasetLostError[] = "DatasetLost";
+
+/// The input a DatasetLost activity failure names ("3", "spec"), from the
+/// failure's details {"input": NAME}; "" when `status` is not one.
+std::string LostInputOfFailure(const arrow::Status& status);
 /// How many times flightdeck.partition computes a lost intermediate output
 /// again within one attempt before it reports DatasetLost.
 inline constexpr int kMaxChainRecomputes = 3;

@@ -71,16 +71,22 @@ arrow::Result<DatasetRef> DatasetRefFromJson(std::string_view text) {
   return ref;
 }
 
-arrow::Result<DatasetRef> DatasetRefFromNodeSummary(const std::string& node,
-                                                    std::string_view summary_json) {
-  constexpr std::string_view kWhere = "data node summary";
-  ARROW_ASSIGN_OR_RAISE(json obj, ParseObject(summary_json, kWhere));
+DatasetRef DatasetRefOf(const std::string& node, const flight::NodeSummary& summary) {
   DatasetRef ref;
   ref.node = node;
-  ARROW_ASSIGN_OR_RAISE(ref.ticket, Field<std::string>(obj, "ticket", kWhere));
-  if (ref.ticket.empty()) return arrow::Status::Invalid(kWhere, ": field 'ticket' is empty");
-  ARROW_RETURN_NOT_OK(FillSummary(obj, kWhere, &ref));
+  ref.ticket = summary.ticket;
+  ref.rows = summary.rows;
+  ref.bytes = summary.bytes;
+  ref.schema_fingerprint = summary.schema_fingerprint;
+  ref.checksum = summary.checksum;
   return ref;
+}
+
+arrow::Result<DatasetRef> DatasetRefFromNodeSummary(const std::string& node,
+                                                    std::string_view summary_json) {
+  auto summary = flight::NodeSummary::FromJson(summary_json);
+  if (!summary.ok()) return summary.status().WithMessage("data node summary: ", summary.status().message());
+  return DatasetRefOf(node, *summary);
 }
 
 }  // namespace flightdeck::pipeline

@@ -14,6 +14,8 @@
 
 #include <arrow/result.h>
 
+#include "flightdeck/flight/node_client.h"
+
 namespace flightdeck::pipeline {
 
 /// One immutable dataset on one data node. A plain value; thread-compatible.
@@ -42,9 +44,12 @@ struct DatasetRef {
 /// has the wrong type, or (ticket) is not base64 or empty.
 arrow::Result<DatasetRef> DatasetRefFromJson(std::string_view json);
 
+/// The ref of what a data node answered for a dataset it holds.
+DatasetRef DatasetRefOf(const std::string& node, const flight::NodeSummary& summary);
+
 /// Builds a ref from a data node's JSON put / persist summary (whose
-/// "ticket" is the wire form as a plain string). Invalid when a field is
-/// missing.
+/// "ticket" is the wire form as a plain string; flight::NodeSummary).
+/// Invalid when a field is missing.
 arrow::Result<DatasetRef> DatasetRefFromNodeSummary(const std::string& node,
                                                     std::string_view summary_json);
 

@@ -224,7 +224,7 @@ bool IsLost(const arrow::Status& status) {
 
 // The node lost the stored spec (restarted without it, or dropped it).
 bool IsSpecLost(const arrow::Status& status) {
-  return IsLost(status) && LostInputOf(status.message()) == "spec";
+  return IsLost(status) && LostInputOfFailure(status) == "spec";
 }
 
 // Stores the spec on the node again (same text, same key).
@@ -553,7 +553,7 @@ Task<json> RunBody(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_p
         combined = std::move(*outcome);
         break;
       }
-      const std::string lost = LostInputOf(outcome.status().message());
+      const std::string lost = LostInputOfFailure(outcome.status());
       if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes || lost.empty()) {
         co_return outcome.status();
       }

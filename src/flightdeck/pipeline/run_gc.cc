@@ -5,10 +5,7 @@
 #include <map>
 #include <regex>
 
-#include <arrow/buffer.h>
-#include <arrow/flight/client.h>
-#include <nlohmann/json.hpp>
-
+#include "flightdeck/flight/node_client.h"
 #include "flightdeck/pipeline/spec.h"
 #include "flightdeck/temporal/client/client.h"
 #include "flightdeck/temporal/converter/payload_converter.h"
@@ -16,7 +13,6 @@
 namespace flightdeck::pipeline {
 namespace {
 
-namespace fl = arrow::flight;
 namespace enums = ::temporal::api::enums::v1;
 
 std::string StateName(enums::WorkflowExecutionStatus status) {
@@ -55,21 +51,17 @@ arrow::Result<int64_t> RetentionOf(temporal::Client& client, const std::string& 
 
 arrow::Result<std::vector<RunGarbage>> CollectRunGarbage(temporal::Client& client, const std::string& node,
                                                          const std::string& tenant, bool dry_run) {
-  ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(node));
-  ARROW_ASSIGN_OR_RAISE(auto flight, fl::FlightClient::Connect(location));
-  fl::FlightCallOptions options;
-  options.headers = {{"x-flightdeck-tenant", tenant}};
-  ARROW_ASSIGN_OR_RAISE(auto listing, flight->ListFlights(options, fl::Criteria{tenant + "/"}));
+  ARROW_ASSIGN_OR_RAISE(auto flight, flight::NodeClient::For(node));
+  const flight::CallIdentity who{.tenant = tenant};
+  ARROW_ASSIGN_OR_RAISE(auto listing, flight->List(who, tenant + "/"));
   static const std::regex kRunDataset(R"(^(.+)-(extract|transform(-\d+)?|combine|s\d+|spec-[0-9a-f]{16})$)");
   std::map<std::string, RunGarbage> runs;
-  while (true) {
-    ARROW_ASSIGN_OR_RAISE(auto info, listing->Next());
-    if (!info) break;
-    const auto& path = info->descriptor().path;
+  for (const auto& info : listing) {
+    const auto& path = info.descriptor().path;
     std::smatch match;
     // Run datasets carry a lease; a dataset without one (a Flight sink, a
     // user's) is never a run's, whatever its name.
-    const bool leased = !info->endpoints().empty() && info->endpoints()[0].expiration_time.has_value();
+    const bool leased = !info.endpoints().empty() && info.endpoints()[0].expiration_time.has_value();
     if (!leased || path.size() != 3 || !std::regex_match(path[1], match, kRunDataset)) continue;
     RunGarbage& entry = runs[match[1].str()];
     entry.run = match[1].str();
@@ -102,12 +94,7 @@ arrow::Result<std::vector<RunGarbage>> CollectRunGarbage(temporal::Client& clien
     } else {
       entry.state = "unknown";
     }
-    if (!dry_run) {
-      const std::string body = nlohmann::json{{"datasets", entry.datasets}, {"ttl_ms", 0}}.dump();
-      ARROW_ASSIGN_OR_RAISE(auto results,
-                            flight->DoAction(options, fl::Action{"expire", arrow::Buffer::FromString(body)}));
-      ARROW_RETURN_NOT_OK(results->Drain());
-    }
+    if (!dry_run) ARROW_RETURN_NOT_OK(flight->Expire(who, entry.datasets, 0).status());
     entry.dropped = true;
     out.push_back(std::move(entry));
   }

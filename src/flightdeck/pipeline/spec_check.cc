@@ -238,8 +238,7 @@ class Checker {
         if (node.empty()) {
           ARROW_ASSIGN_OR_RAISE(node, NodeFor(spec_, 0));
         }
-        frame::FlightHeaders headers = {{"x-flightdeck-tenant", spec_.tenant}};
-        ARROW_ASSIGN_OR_RAISE(auto frame, DataFrame::FromFlight(node, std::move(ticket), headers));
+        ARROW_ASSIGN_OR_RAISE(auto frame, DataFrame::FromFlight(node, std::move(ticket), {.tenant = spec_.tenant}));
         return frame.schema();
       }
       default: {

@@ -18,8 +18,14 @@
 // to call concurrently for different partitions, and may be retried.
 // Errors: Invalid for a spec the stages cannot run (no data node, a Python
 // stage given to the C++ worker, bad expressions), the data node's errors
-// (NOT_FOUND for lost tickets, unavailable nodes) as Flight statuses,
-// IOError for sink files.
+// as flight::NodeClient gives them (a lost input is DatasetLost, found with
+// LostInputOf), IOError for sink files.
+//
+// Where they live: sources.cc (file listing, partitions, sizes),
+// stage_plan.cc (stages as DataFrame plans, the plan split, chain steps),
+// stages.cc (extract, transform, combine, load), sink_commit.cc (the
+// exactly-once commit), run_datasets.cc (a run's datasets, leases and
+// stored spec), stage_io.cc (the node calls they share).
 #pragma once
 
 #include <cstdint>
@@ -116,10 +122,9 @@ arrow::Result<int64_t> ReleaseRun(const PipelineSpec& spec, const std::string& s
 /// dataset, so that the caller can recompute it from the last checkpoint.
 arrow::Status DatasetLost(const std::string& input, const arrow::Status& cause);
 
-/// The input named by a DatasetLost status, also after the message went
-/// through a Temporal failure (it searches the message): "3", "spec", or ""
-/// when `message` is not about a lost dataset.
-std::string LostInputOf(std::string_view message);
+/// The input named by a DatasetLost status (its flight::DatasetLostDetail):
+/// "3", "spec", or "" when `status` is not about a lost input.
+std::string LostInputOf(const arrow::Status& status);
 
 /// The data node partition `partition` lives on: nodes[partition % size].
 /// Invalid when the spec names no node.

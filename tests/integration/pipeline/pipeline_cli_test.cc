@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "flightdeck/common/subprocess.h"
 #include "flightdeck/common/testing/gtest_util.h"
@@ -147,6 +148,29 @@ TEST_F(PipelineCliTest, RunWaitStatusAndListThroughTheBinary) {
       30s))
       << out;
   EXPECT_EQ(RunCli({"status", "no-such-run", "--target", server_->target()}, &out), 1) << out;
+
+  // Machine-readable forms, a limit and a visibility query.
+  ASSERT_EQ(RunCli({"status", "cli-run", "-o", "json", "--target", server_->target()}, &out), 0) << out;
+  const auto status = nlohmann::json::parse(out);
+  EXPECT_EQ(status.at("status"), "completed");
+  EXPECT_EQ(status.at("result").at("rows").get<int64_t>(), expected->num_rows());
+  EXPECT_EQ(status.at("result").at("source_rows").get<int64_t>(), spec.source.rows);
+  ASSERT_EQ(RunCli({"list", "-o", "json", "--limit", "1", "--query", "ExecutionStatus='Completed'",
+                    "--target", server_->target()},
+                   &out),
+            0)
+      << out;
+  const auto listed = nlohmann::json::parse(out);
+  ASSERT_EQ(listed.size(), 1u) << out;
+  EXPECT_EQ(listed[0].at("id"), "cli-run");
+  EXPECT_EQ(listed[0].at("status"), "completed");
+  ASSERT_EQ(RunCli({"list", "-o", "json", "--query", "ExecutionStatus='Running'", "--target", server_->target()},
+                   &out),
+            0)
+      << out;
+  EXPECT_EQ(nlohmann::json::parse(out).size(), 0u) << out;
+  EXPECT_EQ(RunCli({"list", "--query", "NoSuchField = 3", "--target", server_->target()}, &out), 2) << out;
+  EXPECT_NE(out.find("--query"), std::string::npos) << out;
 }
 
 TEST_F(PipelineCliTest, InvalidSpecExitsTwoWithLineAndReason) {

@@ -29,17 +29,17 @@ class CliUsageTest : public PipelineProcessTest {
 TEST_F(CliUsageTest, HelpOfEverySubcommandExitsZeroAndNamesItsOptions) {
   const std::vector<HelpCase> cases = {
       {"", {"node", "dev-server", "demo", "frame-query", "worker", "run", "status", "cancel",
-            "list", "gc", "--log-level"}},
-      {"node", {"--host", "--port", "--memory-budget", "--data-dir", "--compression",
+            "list", "gc", "--log-level", "--version"}},
+      {"node", {"--host", "--port", "--advertise", "--memory-budget", "--data-dir", "--compression",
                 "--default-ttl", "--gc-interval"}},
       {"dev-server", {"--port", "--ip", "--state-dir", "--namespace", "--temporal-bin"}},
       {"demo", {"--rows", "--partitions", "--state-dir"}},
       {"frame-query", {"--input", "--plan", "--output", "--output-format", "--explain"}},
       {"worker", {"--target", "--task-queue", "--activity-slots"}},
-      {"run", {"spec", "--target", "--id", "--wait"}},
-      {"status", {"id", "--target"}},
+      {"run", {"spec", "--target", "--id", "--wait", "--quiet"}},
+      {"status", {"id", "--target", "--output"}},
       {"cancel", {"id", "--target"}},
-      {"list", {"--target"}},
+      {"list", {"--target", "--query", "--limit", "--output"}},
       {"gc", {"--node", "--tenant", "--target", "--dry-run"}},
   };
   for (const auto& help : cases) {
@@ -54,6 +54,14 @@ TEST_F(CliUsageTest, HelpOfEverySubcommandExitsZeroAndNamesItsOptions) {
           << out;
     }
   }
+}
+
+TEST_F(CliUsageTest, VersionNamesFlightdeckArrowAndDuckDb) {
+  std::string out;
+  ASSERT_EQ(RunCli({"--version"}, &out), 0) << out;
+  EXPECT_NE(out.find("flightdeck 0."), std::string::npos) << out;
+  EXPECT_NE(out.find("Arrow "), std::string::npos) << out;
+  EXPECT_NE(out.find("DuckDB v1."), std::string::npos) << out;
 }
 
 TEST_F(CliUsageTest, WrongUsageExitsTwoWithAMessageInWords) {

@@ -18,7 +18,7 @@ TEST(FlightIoTest, PutThenGetThroughTheDataFrame) {
 
   auto books = DataFrame::FromTable(orders).Filter("category = 'books'");
   ASSERT_OK_AND_ASSIGN(auto expected, books.Collect());
-  const FlightHeaders acme = {{"x-flightdeck-tenant", "acme"}};
+  const flight::CallIdentity acme{.tenant = "acme"};
   ASSERT_OK_AND_ASSIGN(FlightPutResult put, books.PutToFlight(location, "acme/books/p0", acme));
   EXPECT_EQ(put.rows, expected->num_rows());
   EXPECT_GE(put.batches, 1);
@@ -31,6 +31,7 @@ TEST(FlightIoTest, PutThenGetThroughTheDataFrame) {
   // Tickets are valid for their tenant only.
   auto foreign = DataFrame::FromFlight(location, ticket);
   ASSERT_RAISES(KeyError, foreign.status());
+  EXPECT_TRUE(flight::IsDatasetLost(foreign.status())) << foreign.status().ToString();
 
   ASSERT_OK_AND_ASSIGN(auto remote, DataFrame::FromFlight(location, ticket, acme));
   ASSERT_OK_AND_ASSIGN(auto schema, remote.schema());

@@ -1,0 +1,178 @@
+"""The client of the data-node protocol for Python code: the counterpart of
+src/flightdeck/flight/node_client.h, so that the call metadata (the tenant
+header today) is added in one place and the node's answers are decoded once.
+
+What it relies on from the data node (src/flightdeck/flight/):
+  - every call carries the header `x-flightdeck-tenant: <tenant>`;
+  - DoPut takes a path descriptor [tenant, dataset, partition] (or a JSON
+    command descriptor naming the same with options such as ttl_seconds)
+    and, on a node that answers one, sends a single JSON put result holding
+    "ticket" (the ticket's wire form as a plain string) and the summary
+    ("rows", "bytes", "schema_fingerprint", "checksum", ...);
+  - DoAction "persist" with body {"ticket": "<wire form>"} makes a dataset
+    durable, when ListActions lists it;
+  - unknown tickets and paths are NOT_FOUND (pyarrow: ArrowKeyError).
+
+Failures raise NodeCallError, whose `kind` names what went wrong:
+UnknownTicket / NotFound (the node does not hold it), PermissionDenied,
+InvalidArgument, NotDurable (non-retryable); FlightUnavailable, NodeFull,
+FlightError (retryable).
+"""
+
+import json
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import pyarrow as pa
+import pyarrow.flight as flight
+
+TENANT_HEADER = b"x-flightdeck-tenant"
+PERSIST_ACTION = "persist"
+# Batches written per DoPut message: 64 Ki rows keeps messages well under
+# gRPC's limits for wide rows and lets heartbeats flow during long puts.
+WRITE_CHUNK_ROWS = 65_536
+
+
+class NodeCallError(Exception):
+    """A failed call to a data node: `kind` (see the module comment) and
+    whether retrying can help."""
+
+    def __init__(self, kind: str, message: str, retryable: bool):
+        super().__init__(message)
+        self.kind = kind
+        self.retryable = retryable
+
+
+def _classify(exc: BaseException, doing: str) -> NodeCallError:
+    text = f"{doing}: {exc}"
+    if isinstance(exc, pa.ArrowKeyError):
+        return NodeCallError("UnknownTicket" if doing.startswith("DoGet") else "NotFound", text, False)
+    if isinstance(exc, (flight.FlightUnauthenticatedError, flight.FlightUnauthorizedError)):
+        return NodeCallError("PermissionDenied", text, False)
+    if isinstance(exc, (flight.FlightUnavailableError, flight.FlightTimedOutError)):
+        return NodeCallError("FlightUnavailable", text, True)
+    # A full node fails puts with Arrow's CapacityError; pyarrow surfaces it as
+    # ArrowCapacityError or, over Flight, a FlightServerError naming it.
+    if isinstance(exc, pa.ArrowCapacityError) or (
+            isinstance(exc, flight.FlightServerError) and "apacity" in str(exc)):
+        return NodeCallError("NodeFull", text, True)
+    if isinstance(exc, (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)):
+        return NodeCallError("InvalidArgument", text, False)
+    return NodeCallError("FlightError", text, True)
+
+
+def _decode_json(buffer: Optional[pa.Buffer]) -> Optional[Dict[str, Any]]:
+    """A JSON object the node sent, or None (nothing, or not a JSON object)."""
+    if buffer is None or buffer.size == 0:
+        return None
+    try:
+        result = json.loads(buffer.to_pybytes())
+    except ValueError:
+        return None
+    return result if isinstance(result, dict) else None
+
+
+class NodeClient:
+    """One connection to the node at `location`, calling as `tenant`. Use as
+    a context manager (or call close())."""
+
+    def __init__(self, location: str, tenant: str):
+        self.location = location
+        self.options = flight.FlightCallOptions(headers=[(TENANT_HEADER, tenant.encode())])
+        try:
+            self._client = flight.connect(location)
+        except (pa.ArrowException, flight.FlightError) as exc:
+            raise _classify(exc, f"connect to {location}") from exc
+
+    def __enter__(self) -> "NodeClient":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def get(self, ticket: bytes, on_rows: Callable[[int], None] = lambda rows: None) -> pa.Table:
+        """DoGet of `ticket`, batch by batch; `on_rows(rows so far)` after each."""
+        try:
+            reader = self._client.do_get(flight.Ticket(ticket), self.options)
+            schema = reader.schema
+            batches: List[pa.RecordBatch] = []
+            rows = 0
+            while True:
+                try:
+                    chunk = reader.read_chunk()
+                except StopIteration:
+                    break
+                if chunk.data is None:
+                    continue
+                batches.append(chunk.data)
+                rows += chunk.data.num_rows
+                on_rows(rows)
+        except (pa.ArrowException, flight.FlightError) as exc:
+            raise _classify(exc, f"DoGet of the input ticket on {self.location}") from exc
+        return pa.Table.from_batches(batches, schema=schema)
+
+    def put(self, path: List[str], table: pa.Table, descriptor: Optional[flight.FlightDescriptor] = None,
+            on_rows: Callable[[int], None] = lambda rows: None
+            ) -> Tuple[bytes, Dict[str, Any], List[pa.RecordBatch]]:
+        """DoPut of `table` under `path` (through `descriptor` when given: a
+        command descriptor naming the same path with options); returns
+        (ticket, the node's summary or {}, the batches sent). A node that
+        answers no summary is asked for the dataset's flight info instead."""
+        where = "/".join(path)
+        batches = table.to_batches(max_chunksize=WRITE_CHUNK_ROWS)
+        try:
+            writer, metadata = self._client.do_put(descriptor or flight.FlightDescriptor.for_path(*path),
+                                                   table.schema, self.options)
+            rows = 0
+            for batch in batches:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+                on_rows(rows)
+            writer.done_writing()
+            summary = _decode_json(metadata.read())
+            writer.close()
+        except (pa.ArrowException, flight.FlightError) as exc:
+            raise _classify(exc, f"DoPut of {where} to {self.location}") from exc
+        if summary is not None and isinstance(summary.get("ticket"), str):
+            # The node sends the ticket's wire form as a plain string ("fdt1:...").
+            return summary["ticket"].encode("utf-8"), summary, batches
+        ticket = self.find(path)
+        if ticket is None:
+            raise NodeCallError("FlightError", f"{where} on {self.location}: not found after the put", True)
+        return ticket, {"rows": table.num_rows}, batches
+
+    def find(self, path: List[str]) -> Optional[bytes]:
+        """The ticket of the dataset at `path`, or None when the node holds none there."""
+        try:
+            info = self._client.get_flight_info(flight.FlightDescriptor.for_path(*path), self.options)
+        except pa.ArrowKeyError:
+            return None
+        except (pa.ArrowException, flight.FlightError) as exc:
+            raise _classify(exc, f"GetFlightInfo of {'/'.join(path)} on {self.location}") from exc
+        return info.endpoints[0].ticket.ticket if info.endpoints else None
+
+    def actions(self) -> List[str]:
+        """Action names the node lists; [] for a node that implements no ListActions."""
+        try:
+            return [action.type for action in self._client.list_actions(self.options)]
+        except pa.ArrowNotImplementedError:
+            return []
+        except (pa.ArrowException, flight.FlightError) as exc:
+            raise _classify(exc, "ListActions") from exc
+
+    def persist(self, ticket: bytes) -> Optional[Dict[str, Any]]:
+        """DoAction persist when the node lists it: its summary ({} when it
+        answered none), or None when the node has no such action."""
+        if PERSIST_ACTION not in self.actions():
+            return None
+        body = json.dumps({"ticket": ticket.decode("utf-8", errors="surrogateescape")}).encode()
+        try:
+            results = list(self._client.do_action(flight.Action(PERSIST_ACTION, body), self.options))
+        except pa.ArrowInvalid as exc:
+            # e.g. a node without a data dir: durability was asked for and cannot be had.
+            raise NodeCallError("NotDurable", f"persist on {self.location}: {exc}", False) from exc
+        except (pa.ArrowException, flight.FlightError) as exc:
+            raise _classify(exc, f"persist on {self.location}") from exc
+        return (_decode_json(results[0].body) or {}) if results else {}

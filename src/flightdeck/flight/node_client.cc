@@ -1,0 +1,211 @@
+#include "flightdeck/flight/node_client.h"
+
+#include <map>
+#include <mutex>
+
+#include <arrow/buffer.h>
+#include <arrow/table.h>
+
+#include "flightdeck/flight/tenant_middleware.h"
+
+namespace flightdeck::flight {
+namespace {
+
+namespace fl = arrow::flight;
+using nlohmann::json;
+
+constexpr char kDatasetLostTypeId[] = "flightdeck::DatasetLost";
+
+// The node answers an unknown ticket or path with NOT_FOUND (KeyError).
+arrow::Status LostIfMissing(const arrow::Status& status) {
+  return status.IsKeyError() ? DatasetLost("", status) : status;
+}
+
+arrow::Result<json> ParseAnswer(const std::string& location, const std::string& what,
+                                const std::string& body) {
+  json answer = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!answer.is_object()) {
+    return arrow::Status::IOError("the data node ", location, " answered ", what,
+                                  " with no JSON object: '", body.substr(0, 80), "'");
+  }
+  return answer;
+}
+
+}  // namespace
+
+arrow::Result<NodeSummary> NodeSummary::FromJson(std::string_view text) {
+  const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return arrow::Status::Invalid("node summary is not a JSON object");
+  NodeSummary summary;
+  try {
+    j.at("ticket").get_to(summary.ticket);
+    j.at("rows").get_to(summary.rows);
+    j.at("bytes").get_to(summary.bytes);
+    summary.path = j.value("path", std::string());
+    summary.schema_fingerprint = j.value("schema_fingerprint", std::string());
+    summary.checksum = j.value("checksum", std::string());
+    summary.durable = j.value("durable", false);
+  } catch (const json::exception& e) {
+    return arrow::Status::Invalid("node summary: ", e.what());
+  }
+  if (summary.ticket.empty()) return arrow::Status::Invalid("node summary has an empty ticket");
+  return summary;
+}
+
+const char* DatasetLostDetail::type_id() const { return kDatasetLostTypeId; }
+
+std::string DatasetLostDetail::ToString() const { return "dataset lost: " + what_; }
+
+arrow::Status DatasetLost(const std::string& what, const arrow::Status& cause) {
+  std::string message = cause.message();
+  // Re-labelled (a caller naming what was lost): keep the node's words once.
+  constexpr std::string_view kPrefix = "dataset lost: ";
+  if (IsDatasetLost(cause) && message.rfind(kPrefix, 0) == 0) {
+    const size_t colon = message.find(": ", kPrefix.size());
+    message = colon == std::string::npos ? message.substr(kPrefix.size()) : message.substr(colon + 2);
+  }
+  return arrow::Status(arrow::StatusCode::KeyError,
+                       what.empty() ? "dataset lost: " + message : "dataset lost: " + what + ": " + message,
+                       std::make_shared<DatasetLostDetail>(what));
+}
+
+bool IsDatasetLost(const arrow::Status& status) {
+  return status.detail() != nullptr && status.detail()->type_id() == std::string_view(kDatasetLostTypeId);
+}
+
+std::optional<std::string> LostDatasetOf(const arrow::Status& status) {
+  if (!IsDatasetLost(status)) return std::nullopt;
+  return static_cast<const DatasetLostDetail&>(*status.detail()).what();
+}
+
+arrow::Result<std::shared_ptr<NodeClient>> NodeClient::For(const std::string& location) {
+  static std::mutex mutex;
+  static auto* clients = new std::map<std::string, std::shared_ptr<NodeClient>>();
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = clients->find(location);
+  if (it != clients->end()) return it->second;
+  ARROW_ASSIGN_OR_RAISE(auto parsed, fl::Location::Parse(location));
+  // A node that restarts is dialled again within a second: gRPC's default
+  // reconnect back-off grows to two minutes, during which calls on the
+  // shared connection would fail at once.
+  auto options = fl::FlightClientOptions::Defaults();
+  options.generic_options.emplace_back("grpc.initial_reconnect_backoff_ms", 100);
+  options.generic_options.emplace_back("grpc.min_reconnect_backoff_ms", 100);
+  options.generic_options.emplace_back("grpc.max_reconnect_backoff_ms", 1000);
+  ARROW_ASSIGN_OR_RAISE(auto client, fl::FlightClient::Connect(parsed, options));
+  std::shared_ptr<NodeClient> made(new NodeClient(location, std::move(client)));
+  clients->emplace(location, made);
+  return made;
+}
+
+fl::FlightCallOptions NodeClient::CallOptions(const CallIdentity& who) const {
+  fl::FlightCallOptions options;
+  options.headers.emplace_back(kTenantHeader, who.tenant);
+  return options;
+}
+
+arrow::Result<NodeSummary> NodeClient::Put(const CallIdentity& who, const fl::FlightDescriptor& descriptor,
+                                           arrow::RecordBatchReader& batches) {
+  ARROW_ASSIGN_OR_RAISE(auto put, client_->DoPut(CallOptions(who), descriptor, batches.schema()));
+  auto written = [&]() -> arrow::Status {
+    while (true) {
+      std::shared_ptr<arrow::RecordBatch> batch;
+      ARROW_RETURN_NOT_OK(batches.ReadNext(&batch));
+      if (!batch) break;
+      ARROW_RETURN_NOT_OK(put.writer->WriteRecordBatch(*batch));
+    }
+    return put.writer->DoneWriting();
+  }();
+  if (!written.ok()) {
+    // An abandoned put leaves nothing on the node; the reader's error wins.
+    (void)put.writer->Close();
+    return written;
+  }
+  std::shared_ptr<arrow::Buffer> metadata;
+  ARROW_RETURN_NOT_OK(put.reader->ReadMetadata(&metadata));
+  ARROW_RETURN_NOT_OK(put.writer->Close());
+  if (metadata == nullptr) {
+    return arrow::Status::IOError("the data node ", location_, " sent no summary for the put");
+  }
+  return NodeSummary::FromJson(metadata->ToString());
+}
+
+arrow::Result<std::unique_ptr<fl::FlightStreamReader>> NodeClient::Get(const CallIdentity& who,
+                                                                       const std::string& ticket) {
+  auto stream = client_->DoGet(CallOptions(who), fl::Ticket{ticket});
+  if (!stream.ok()) return LostIfMissing(stream.status());
+  // The node answers an unknown ticket when the stream starts: read the
+  // schema now, so that a lost dataset fails here, not in the first batch.
+  auto schema = (*stream)->GetSchema();
+  if (!schema.ok()) return LostIfMissing(schema.status());
+  return std::move(*stream);
+}
+
+arrow::Result<std::optional<std::string>> NodeClient::Find(const CallIdentity& who,
+                                                           const std::vector<std::string>& path) {
+  auto info = client_->GetFlightInfo(CallOptions(who), fl::FlightDescriptor::Path(path));
+  if (!info.ok()) {
+    if (info.status().IsKeyError()) return std::nullopt;
+    return info.status();
+  }
+  if ((*info)->endpoints().empty()) return std::nullopt;
+  return (*info)->endpoints()[0].ticket.ticket;
+}
+
+arrow::Result<NodeSummary> NodeClient::Persist(const CallIdentity& who, const std::string& ticket) {
+  auto answer = Action(who, "persist", {{"ticket", ticket}});
+  if (!answer.ok()) return LostIfMissing(answer.status());
+  return NodeSummary::FromJson(answer->dump());
+}
+
+arrow::Status NodeClient::Drop(const CallIdentity& who, const std::string& ticket) {
+  return LostIfMissing(Action(who, "drop", {{"ticket", ticket}}).status());
+}
+
+arrow::Result<int64_t> NodeClient::Expire(const CallIdentity& who, const std::vector<std::string>& datasets,
+                                          int64_t ttl_ms) {
+  ARROW_ASSIGN_OR_RAISE(json answer, Action(who, "expire", {{"datasets", datasets}, {"ttl_ms", ttl_ms}}));
+  return answer.value("datasets", int64_t{0});
+}
+
+arrow::Result<json> NodeClient::Stats(const CallIdentity& who) { return Action(who, "stats", json::object()); }
+
+arrow::Result<std::vector<fl::FlightInfo>> NodeClient::List(const CallIdentity& who, const std::string& prefix) {
+  fl::Criteria criteria{prefix};
+  ARROW_ASSIGN_OR_RAISE(auto listing, client_->ListFlights(CallOptions(who), criteria));
+  std::vector<fl::FlightInfo> infos;
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto info, listing->Next());
+    if (!info) break;
+    infos.push_back(std::move(*info));
+  }
+  return infos;
+}
+
+arrow::Result<std::shared_ptr<arrow::Table>> NodeClient::Exchange(const CallIdentity& who, const std::string& command,
+                                                                  arrow::RecordBatchReader& input) {
+  ARROW_ASSIGN_OR_RAISE(auto exchange,
+                        client_->DoExchange(CallOptions(who), fl::FlightDescriptor::Command(command)));
+  ARROW_RETURN_NOT_OK(exchange.writer->Begin(input.schema()));
+  while (true) {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    ARROW_RETURN_NOT_OK(input.ReadNext(&batch));
+    if (!batch) break;
+    ARROW_RETURN_NOT_OK(exchange.writer->WriteRecordBatch(*batch));
+  }
+  ARROW_RETURN_NOT_OK(exchange.writer->DoneWriting());
+  ARROW_ASSIGN_OR_RAISE(auto table, exchange.reader->ToTable());
+  ARROW_RETURN_NOT_OK(exchange.writer->Close());
+  return table;
+}
+
+arrow::Result<json> NodeClient::Action(const CallIdentity& who, const std::string& type, const json& body) {
+  ARROW_ASSIGN_OR_RAISE(auto results,
+                        client_->DoAction(CallOptions(who), fl::Action{type, arrow::Buffer::FromString(body.dump())}));
+  ARROW_ASSIGN_OR_RAISE(auto result, results->Next());
+  if (!result) return arrow::Status::IOError("the data node ", location_, " answered ", type, " with nothing");
+  ARROW_RETURN_NOT_OK(results->Drain());
+  return ParseAnswer(location_, type, result->body->ToString());
+}
+
+}  // namespace flightdeck::flight

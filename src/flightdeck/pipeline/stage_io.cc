@@ -1,0 +1,168 @@
+// The pipeline's calls to its data nodes (through flight::NodeClient) and
+// the small file helpers the stage files share.
+#include <filesystem>
+#include <fstream>
+#include <list>
+#include <mutex>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "flightdeck/pipeline/stages_internal.h"
+
+namespace flightdeck::pipeline::internal {
+namespace {
+
+namespace fl = arrow::flight;
+using frame::DataFrame;
+
+// Datasets this process put as extract outputs, by ticket, for the transform
+// that usually follows in the same worker: it takes them from here instead
+// of reading them back from the node (the node still holds them, durable or
+// not, exactly as without the cache). Least recently put first out.
+class LocalDatasets {
+ public:
+  static LocalDatasets& Instance() {
+    static LocalDatasets* instance = new LocalDatasets();
+    return *instance;
+  }
+  void Put(const std::string& ticket, std::shared_ptr<arrow::Table> table, int64_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (bytes > kCapacityBytes || entries_.count(ticket)) return;
+    order_.push_back(ticket);
+    entries_[ticket] = {std::move(table), bytes, std::prev(order_.end())};
+    used_ += bytes;
+    while (used_ > kCapacityBytes) {
+      auto oldest = entries_.find(order_.front());
+      used_ -= oldest->second.bytes;
+      entries_.erase(oldest);
+      order_.pop_front();
+    }
+  }
+  // Removes and returns the table of `ticket`, or null.
+  std::shared_ptr<arrow::Table> Take(const std::string& ticket) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(ticket);
+    if (it == entries_.end()) return nullptr;
+    auto table = std::move(it->second.table);
+    used_ -= it->second.bytes;
+    order_.erase(it->second.position);
+    entries_.erase(it);
+    return table;
+  }
+
+ private:
+  static constexpr int64_t kCapacityBytes = int64_t{1} << 30;
+  struct Entry {
+    std::shared_ptr<arrow::Table> table;
+    int64_t bytes = 0;
+    std::list<std::string>::iterator position;
+  };
+  std::mutex mutex_;
+  std::list<std::string> order_;
+  std::unordered_map<std::string, Entry> entries_;
+  int64_t used_ = 0;
+};
+
+}  // namespace
+
+flight::CallIdentity Who(const PipelineSpec& spec) { return {.tenant = spec.tenant}; }
+
+arrow::Result<frame::FileFormat> FormatOf(SourceSpec::Kind kind) {
+  switch (kind) {
+    case SourceSpec::Kind::kParquet: return frame::FileFormat::kParquet;
+    case SourceSpec::Kind::kCsv: return frame::FileFormat::kCsv;
+    case SourceSpec::Kind::kIpc: return frame::FileFormat::kIpc;
+    default: return arrow::Status::Invalid("source '", KindName(kind), "' is not a file source");
+  }
+}
+
+arrow::Result<frame::FileFormat> FormatOf(SinkSpec::Kind kind) {
+  switch (kind) {
+    case SinkSpec::Kind::kParquet: return frame::FileFormat::kParquet;
+    case SinkSpec::Kind::kCsv: return frame::FileFormat::kCsv;
+    case SinkSpec::Kind::kIpc: return frame::FileFormat::kIpc;
+    default: return arrow::Status::Invalid("sink '", KindName(kind), "' is not a file sink");
+  }
+}
+
+std::string ExtensionOf(SinkSpec::Kind kind) {
+  switch (kind) {
+    case SinkSpec::Kind::kCsv: return "csv";
+    case SinkSpec::Kind::kIpc: return "arrow";
+    default: return "parquet";
+  }
+}
+
+arrow::Result<DatasetRef> Persist(flight::NodeClient& client, const PipelineSpec& spec, const std::string& ticket) {
+  ARROW_ASSIGN_OR_RAISE(auto summary, client.Persist(Who(spec), ticket));
+  return DatasetRefOf(client.location(), summary);
+}
+
+arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::string& node,
+                                         const std::string& dataset, const std::string& partition,
+                                         const std::function<arrow::Result<DataFrame>()>& make,
+                                         bool keep_local, std::shared_ptr<arrow::Table>* made_table,
+                                         bool leased) {
+  const std::vector<std::string> path = {spec.tenant, dataset, partition};
+  ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(node));
+  if (spec.durable) {
+    ARROW_ASSIGN_OR_RAISE(auto existing, client->Find(Who(spec), path));
+    // Puts are atomic, so a dataset there is a complete earlier output.
+    if (existing) return Persist(*client, spec, *existing);
+  }
+  ARROW_ASSIGN_OR_RAISE(DataFrame frame, make());
+  std::shared_ptr<arrow::Table> table;
+  if (keep_local) {
+    if (made_table != nullptr && *made_table) {
+      table = *made_table;  // make() built the frame from this table
+    } else {
+      ARROW_ASSIGN_OR_RAISE(table, frame.Collect());
+      frame = DataFrame::FromTable(table);
+    }
+  }
+  fl::FlightDescriptor descriptor = fl::FlightDescriptor::Path(path);
+  if (leased) {
+    descriptor = fl::FlightDescriptor::Command(
+        nlohmann::json{{"tenant", path[0]},
+                       {"dataset", path[1]},
+                       {"partition", path[2]},
+                       {"ttl_seconds", (spec.dataset_lease_ms + 999) / 1000}}
+            .dump());
+  }
+  ARROW_ASSIGN_OR_RAISE(auto put, frame.PutToFlight(node, descriptor, Who(spec)));
+  if (put.server_metadata.empty()) {
+    return arrow::Status::IOError("the data node ", node, " sent no summary for the put of ",
+                                  dataset, "/", partition);
+  }
+  ARROW_ASSIGN_OR_RAISE(DatasetRef ref, DatasetRefFromNodeSummary(node, put.server_metadata[0]));
+  if (table) LocalDatasets::Instance().Put(ref.ticket, table, ref.bytes);
+  if (!spec.durable) return ref;
+  return Persist(*client, spec, ref.ticket);
+}
+
+arrow::Result<DataFrame> ReadRef(const PipelineSpec& spec, const DatasetRef& ref,
+                                 const std::string& input) {
+  if (auto table = LocalDatasets::Instance().Take(ref.ticket)) {
+    return DataFrame::FromTable(std::move(table));
+  }
+  auto frame = DataFrame::FromFlight(ref.node, ref.ticket, Who(spec));
+  if (!frame.ok() && flight::IsDatasetLost(frame.status())) return DatasetLost(input, frame.status());
+  return frame;
+}
+
+arrow::Status CheckRun(const std::string& run) {
+  if (run.empty() || run.size() > 200 || run.find_first_of("/\\") != std::string::npos ||
+      run == "." || run == "..") {
+    return arrow::Status::Invalid("run id '", run,
+                                  "' must be 1 to 200 characters without '/' or '\\'");
+  }
+  return arrow::Status::OK();
+}
+
+std::string ReadSmallFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace flightdeck::pipeline::internal

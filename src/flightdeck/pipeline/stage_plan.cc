@@ -1,0 +1,175 @@
+// How a spec's stages become DataFrame plans: each stage applied, the split
+// into per-partition and global stages, the chain steps around Python
+// stages, and the whole pipeline computed locally (the tests' oracle).
+#include <regex>
+
+#include "flightdeck/pipeline/stages_internal.h"
+
+namespace flightdeck::pipeline {
+namespace internal {
+
+using frame::DataFrame;
+
+arrow::Result<frame::Aggregation> ParseAggregation(const std::string& name,
+                                                   const std::string& text) {
+  static const std::regex kCall(R"(^\s*([A-Za-z_]+)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*|\*)?\s*\)\s*$)");
+  std::smatch match;
+  if (!std::regex_match(text, match, kCall)) {
+    return arrow::Status::Invalid("aggregate '", name, "' = '", text,
+                                  "' is not of the form function(column)");
+  }
+  const std::string function = match[1].str();
+  const std::string column = match[2].str();
+  if (column.empty() || column == "*") {
+    if (function != "count") {
+      return arrow::Status::Invalid("aggregate '", name, "': ",
+                                    function, " needs a column");
+    }
+    return frame::CountAll(name);
+  }
+  return frame::Aggregation{function, column, name};
+}
+
+bool Combinable(const frame::Aggregation& agg) {
+  return agg.function == "sum" || agg.function == "count" || agg.function == "count_all" ||
+         agg.function == "min" || agg.function == "max";
+}
+
+arrow::Result<DataFrame> FinalAggregate(const StageSpec& stage, DataFrame partials) {
+  std::vector<frame::Aggregation> aggs;
+  for (const auto& [name, text] : stage.aggregate.aggs) {
+    ARROW_ASSIGN_OR_RAISE(auto agg, ParseAggregation(name, text));
+    const std::string function =
+        agg.function == "min" || agg.function == "max" ? agg.function : "sum";
+    aggs.push_back(frame::Aggregation{function, name, name});
+  }
+  if (stage.aggregate.by.empty()) return partials.Agg(aggs);
+  return partials.GroupBy(stage.aggregate.by).Agg(aggs);
+}
+
+}  // namespace internal
+
+namespace {
+
+using namespace internal;
+
+arrow::Result<DataFrame> ApplyOneStage(const PipelineSpec& spec, const StageSpec& stage, DataFrame input,
+                                       const SourceOpener& open_join) {
+  switch (stage.kind) {
+    case StageSpec::Kind::kFilter:
+      return input.Filter(stage.expr);
+    case StageSpec::Kind::kWithColumn:
+      return input.WithColumn(stage.name, std::string_view(stage.expr));
+    case StageSpec::Kind::kSelect:
+      return input.Select(stage.columns);
+    case StageSpec::Kind::kAggregate: {
+      std::vector<frame::Aggregation> aggs;
+      for (const auto& [name, text] : stage.aggregate.aggs) {
+        ARROW_ASSIGN_OR_RAISE(auto agg, ParseAggregation(name, text));
+        aggs.push_back(std::move(agg));
+      }
+      if (stage.aggregate.by.empty()) return input.Agg(aggs);
+      return input.GroupBy(stage.aggregate.by).Agg(aggs);
+    }
+    case StageSpec::Kind::kJoin: {
+      ARROW_ASSIGN_OR_RAISE(auto right, open_join ? open_join(stage.join.source)
+                                                   : ReadWholeSource(spec, stage.join.source));
+      ARROW_ASSIGN_OR_RAISE(auto kind, frame::ParseJoinKind(stage.join.how));
+      const auto& right_on = stage.join.right_on.empty() ? stage.join.on : stage.join.right_on;
+      return input.Join(right, stage.join.on, right_on, kind);
+    }
+    case StageSpec::Kind::kSort: {
+      std::vector<frame::SortKey> keys;
+      for (const auto& key : stage.sort) {
+        keys.push_back({key.column, key.descending, key.nulls_first});
+      }
+      return input.Sort(keys);
+    }
+    case StageSpec::Kind::kLimit:
+      return input.Limit(stage.limit);
+    case StageSpec::Kind::kPython:
+      return arrow::Status::Invalid("python stage '", stage.name,
+                                    "' runs on a Python stage worker (task queue '",
+                                    stage.task_queue, "'), not in the C++ worker");
+  }
+  return arrow::Status::Invalid("unknown stage kind");
+}
+
+}  // namespace
+
+using namespace internal;
+using frame::DataFrame;
+
+StagePlan PlanStages(const PipelineSpec& spec) {
+  size_t split = 0;
+  while (split < spec.stages.size()) {
+    const auto kind = spec.stages[split].kind;
+    if (kind == StageSpec::Kind::kAggregate || kind == StageSpec::Kind::kSort ||
+        kind == StageSpec::Kind::kLimit) {
+      break;
+    }
+    ++split;
+  }
+  // One partition: every stage runs in its transform, no combine.
+  if (spec.partitions == 1) return {{0, spec.stages.size()}, {spec.stages.size(), spec.stages.size()}, false};
+  StagePlan plan{{0, split}, {split, spec.stages.size()}, false};
+  if (split < spec.stages.size() && spec.stages[split].kind == StageSpec::Kind::kAggregate) {
+    plan.partial_aggregate = true;
+    const StageSpec& stage = spec.stages[split];
+    for (const auto& [name, text] : stage.aggregate.aggs) {
+      auto agg = ParseAggregation(name, text);
+      if (!agg.ok() || !Combinable(*agg)) plan.partial_aggregate = false;
+    }
+  }
+  return plan;
+}
+
+std::vector<ChainStep> ChainSteps(const PipelineSpec& spec) {
+  const StageRange all = PlanStages(spec).per_partition;
+  std::vector<ChainStep> steps;
+  size_t begin = all.begin;
+  for (size_t i = all.begin; i < all.end; ++i) {
+    if (spec.stages[i].kind != StageSpec::Kind::kPython) continue;
+    steps.push_back({{begin, i}, -1});
+    steps.push_back({{i, i + 1}, static_cast<int>(i)});
+    begin = i + 1;
+  }
+  steps.push_back({{begin, all.end}, -1});
+  return steps;
+}
+
+arrow::Result<DataFrame> ApplyStage(const PipelineSpec& spec, const StageSpec& stage, DataFrame input,
+                                    const SourceOpener& open_join) {
+  return ApplyOneStage(spec, stage, std::move(input), open_join);
+}
+
+arrow::Result<DataFrame> ApplyStages(const PipelineSpec& spec, DataFrame input, StageRange range) {
+  if (range.end > spec.stages.size()) {
+    return arrow::Status::Invalid("stage range [", range.begin, ", ", range.end,
+                                  ") exceeds the spec's ", spec.stages.size(), " stages");
+  }
+  for (size_t i = range.begin; i < range.end; ++i) {
+    const StageSpec& stage = spec.stages[i];
+    auto applied = ApplyOneStage(spec, stage, std::move(input), nullptr);
+    const arrow::Status status = applied.ok() ? applied->status() : applied.status();
+    if (!status.ok()) {
+      return status.WithMessage("stage ", i + 1, " (", KindName(stage.kind), ", spec line ", stage.line,
+                                "): ", status.message());
+    }
+    input = std::move(*applied);
+  }
+  return input;
+}
+
+arrow::Result<DataFrame> ComputeLocally(const PipelineSpec& spec) {
+  const StagePlan plan = PlanStages(spec);
+  std::optional<DataFrame> all;
+  for (int32_t p = 0; p < spec.partitions; ++p) {
+    ARROW_ASSIGN_OR_RAISE(DataFrame part, ReadSourcePartition(spec, p));
+    ARROW_ASSIGN_OR_RAISE(part, ApplyStages(spec, std::move(part), plan.per_partition));
+    all = all ? all->Union(part) : part;
+  }
+  return ApplyStages(spec, *all, plan.global);
+}
+
+}  // namespace flightdeck::pipeline

@@ -1,0 +1,81 @@
+// flightdeck/pipeline/stages_internal.h: helpers the stage files share
+// (stage_io.cc, sources.cc, stage_plan.cc, stages.cc, sink_commit.cc,
+// run_datasets.cc). Not for use outside pipeline/.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <arrow/result.h>
+#include <arrow/table.h>
+
+#include "flightdeck/flight/node_client.h"
+#include "flightdeck/frame/data_frame.h"
+#include "flightdeck/pipeline/dataset_ref.h"
+#include "flightdeck/pipeline/spec.h"
+#include "flightdeck/pipeline/stages.h"
+
+namespace flightdeck::pipeline::internal {
+
+// --- stage_io.cc: the pipeline's calls to its data nodes and files ---------
+
+/// Who the pipeline's calls to its nodes are from (the spec's tenant).
+flight::CallIdentity Who(const PipelineSpec& spec);
+arrow::Result<frame::FileFormat> FormatOf(SourceSpec::Kind kind);
+arrow::Result<frame::FileFormat> FormatOf(SinkSpec::Kind kind);
+/// The file name extension of a sink's parts ("parquet", "csv", "arrow").
+std::string ExtensionOf(SinkSpec::Kind kind);
+
+/// Makes the dataset of `ticket` on `client`'s node durable; its ref.
+arrow::Result<DatasetRef> Persist(flight::NodeClient& client, const PipelineSpec& spec, const std::string& ticket);
+
+/// Puts the frame `make()` builds under [tenant, dataset, partition] on
+/// `node`; with a durable spec, reuses a dataset an earlier attempt left
+/// there and persists before returning. With `keep_local`, the output also
+/// stays in this process for the step that usually follows here (taken
+/// from `*made_table` when make() built the frame from it). A run's own
+/// datasets (`leased`) expire after the spec's dataset lease unless the run
+/// renews it (RenewRun).
+arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::string& node,
+                                         const std::string& dataset, const std::string& partition,
+                                         const std::function<arrow::Result<frame::DataFrame>()>& make,
+                                         bool keep_local = false,
+                                         std::shared_ptr<arrow::Table>* made_table = nullptr,
+                                         bool leased = true);
+
+/// The dataset of `ref` (input `input` of the stage); DatasetLost when the
+/// node no longer has it.
+arrow::Result<frame::DataFrame> ReadRef(const PipelineSpec& spec, const DatasetRef& ref, const std::string& input);
+
+/// Invalid unless `run` can name files and datasets (1 to 200 characters,
+/// no '/' or '\\').
+arrow::Status CheckRun(const std::string& run);
+/// The whole file (empty when unreadable).
+std::string ReadSmallFile(const std::string& path);
+
+// --- sources.cc ---------------------------------------------------------------
+
+/// The files of a file source, sorted, so every worker assigns them alike.
+arrow::Result<std::vector<std::string>> ListSourceFiles(const std::string& path);
+/// Partition `partition` of a generated source; `columns` empty: all.
+arrow::Result<std::shared_ptr<arrow::Table>> GenerateTable(const SourceSpec& source, int32_t partition,
+                                                           int32_t partitions, std::vector<std::string> columns = {});
+/// A whole source (join sides).
+arrow::Result<frame::DataFrame> ReadWholeSource(const PipelineSpec& spec, const SourceSpec& source);
+/// Whether `needed` names `column`; SQL identifiers are case-insensitive.
+bool Mentions(const std::set<std::string>& needed, const std::string& column);
+
+// --- stage_plan.cc ------------------------------------------------------------
+
+/// "sum(amount)" -> Aggregation; "count(*)" / "count()" count rows.
+arrow::Result<frame::Aggregation> ParseAggregation(const std::string& name, const std::string& text);
+/// Whether partial results of `agg` combine (sum, count, min, max).
+bool Combinable(const frame::Aggregation& agg);
+/// An aggregate stage as the final combine of partial aggregates that had
+/// the same output columns: counts and sums add up, min and max stay.
+arrow::Result<frame::DataFrame> FinalAggregate(const StageSpec& stage, frame::DataFrame partials);
+
+}  // namespace flightdeck::pipeline::internal
