@@ -295,125 +295,161 @@ arrow::Result<StageRange> StepOf(const PipelineSpec& spec, const StageTask& task
   return bad();
 }
 
+// The engine of the activity slot for the activity's duration.
+struct SlotEngine {
+  std::optional<frame::EnginePool::Lease> lease;
+  std::optional<frame::ScopedEngine> scope;
+  explicit SlotEngine(const std::shared_ptr<frame::EnginePool>& pool) {
+    if (!pool) return;
+    lease.emplace(pool->Acquire());
+    scope.emplace(lease->engine());
+  }
+  // A deterministic spec's queries run on one thread (see
+  // PipelineSpec::deterministic); others on all the engine's threads.
+  arrow::Status For(const PipelineSpec& spec) const {
+    if (!lease) return arrow::Status::OK();
+    const auto& engine = lease->engine();
+    return engine->SetThreads(spec.deterministic ? 1 : engine->options().threads);
+  }
+  // The heartbeat details of a stage activity: how far its query is (0 to
+  // 1, "done"), and what it reads of the source when it reads the source.
+  void ReportProgress(const ActivityKeepAlive& keep_alive, int32_t partition,
+                      std::optional<SourceSize> source) const {
+    std::shared_ptr<frame::Engine> running = lease ? lease->engine() : nullptr;
+    keep_alive.SetDetails([running, partition, source] {
+      nlohmann::json details = {{"partition", partition}};
+      const double done = running ? running->Progress() : -1;
+      if (done >= 0) details["done"] = done;
+      if (source) {
+        details["source_rows"] = source->rows;
+        details["source_bytes"] = source->bytes;
+      }
+      return details;
+    });
+  }
+};
+
+arrow::Result<std::string> Prepare(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
+                                   const std::string& yaml, const std::string& origin, const std::string& run) {
+  const SlotEngine engine(engines);
+  ARROW_ASSIGN_OR_RAISE(auto spec, Classify(ParsePipelineSpec(yaml, origin)));
+  ARROW_RETURN_NOT_OK(Classify(CheckSpec(spec, yaml, origin)));
+  return Classify(StoreSpec(spec, yaml, run.empty() ? ctx.info().workflow_id : run));
+}
+
+arrow::Result<DatasetRef> Partition(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
+                                    const StageTask& task) {
+  const ActivityKeepAlive keep_alive(ctx);
+  const SlotEngine engine(engines);
+  if (!task.yaml.empty()) {
+    // No prepare ran: store the spec first, as prepare would have.
+    ARROW_ASSIGN_OR_RAISE(auto parsed, Classify(ParsePipelineSpec(task.yaml, task.origin)));
+    ARROW_RETURN_NOT_OK(Classify(CheckSpec(parsed, task.yaml, task.origin)));
+    ARROW_ASSIGN_OR_RAISE(std::string key, Classify(SpecKeyOf(parsed, task.yaml, RunOf(ctx, task))));
+    if (key != task.spec) {
+      return Invalid("partition: spec key '" + task.spec +
+                     "' does not name the spec text given (" + key + ")");
+    }
+    ARROW_RETURN_NOT_OK(Classify(StoreSpec(parsed, task.yaml, RunOf(ctx, task))));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
+  ARROW_RETURN_NOT_OK(engine.For(*spec));
+  if (task.partition < 0 || task.partition >= std::max<int32_t>(spec->partitions, 1)) {
+    return Invalid("partition " + std::to_string(task.partition) + " out of range [0, " +
+                   std::to_string(spec->partitions) + ")");
+  }
+  ARROW_ASSIGN_OR_RAISE(const StageRange range, StepOf(*spec, task));
+  const bool last = range.end == PlanStages(*spec).per_partition.end;
+  if (task.input.empty()) {
+    if (range.begin != PlanStages(*spec).per_partition.begin) {
+      return Invalid("partition: a step after a Python stage needs the Python stage's output as input");
+    }
+    // For progress only: a source that cannot be sized fails when read.
+    const SourceSize source = PartitionSourceSize(*spec, task.partition).ValueOr(SourceSize{});
+    engine.ReportProgress(keep_alive, task.partition, source);
+    ARROW_ASSIGN_OR_RAISE(auto output,
+                          Classify(RunChain(*spec, RunOf(ctx, task), task.partition, range, last)));
+    output.source_rows = source.rows;
+    output.source_bytes = source.bytes;
+    return ForHistory(*spec, std::move(output));
+  }
+  engine.ReportProgress(keep_alive, task.partition, std::nullopt);
+  ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
+  ARROW_ASSIGN_OR_RAISE(
+      auto output, Classify(ContinueChain(*spec, RunOf(ctx, task), task.partition, input, range, last)));
+  return ForHistory(*spec, std::move(output));
+}
+
+arrow::Result<DatasetRef> CombineAll(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
+                                     const StageTask& task) {
+  const ActivityKeepAlive keep_alive(ctx);
+  const SlotEngine engine(engines);
+  ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
+  ARROW_RETURN_NOT_OK(engine.For(*spec));
+  engine.ReportProgress(keep_alive, 0, std::nullopt);
+  std::vector<DatasetRef> inputs;
+  for (size_t i = 0; i < task.inputs.size(); ++i) {
+    ARROW_ASSIGN_OR_RAISE(auto ref,
+                          RefOf(*spec, static_cast<int32_t>(i), task.inputs[i]));
+    inputs.push_back(std::move(ref));
+  }
+  const StagePlan plan = PlanStages(*spec);
+  ARROW_ASSIGN_OR_RAISE(
+      auto output,
+      Classify(Combine(*spec, RunOf(ctx, task), inputs, plan.global, plan.partial_aggregate)));
+  return ForHistory(*spec, std::move(output));
+}
+
+arrow::Result<std::string> LoadPart(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
+                                    const StageTask& task) {
+  const ActivityKeepAlive keep_alive(ctx);
+  const SlotEngine engine(engines);
+  ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
+  ARROW_RETURN_NOT_OK(engine.For(*spec));
+  ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
+  ARROW_ASSIGN_OR_RAISE(std::string staged,
+                        Classify(Load(*spec, RunOf(ctx, task), task.partition, input)));
+  if (spec->sink.kind == SinkSpec::Kind::kFlight) return staged;
+  return std::filesystem::path(staged).filename().string();
+}
+
+arrow::Status CommitRun(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
+                        const StageTask& task) {
+  const ActivityKeepAlive keep_alive(ctx);
+  const SlotEngine engine(engines);
+  ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
+  std::vector<std::string> staged;
+  for (const auto& name : task.parts) {
+    if (name.find('/') != std::string::npos && spec->sink.kind != SinkSpec::Kind::kFlight) {
+      return Invalid("staged part name '" + name + "' must not contain '/'");
+    }
+    staged.push_back((std::filesystem::path(StagingFolder(*spec, RunOf(ctx, task))) / name).string());
+  }
+  ARROW_RETURN_NOT_OK(Classify(Commit(*spec, RunOf(ctx, task), staged)));
+  // The run is over: its datasets go now, saving the workflow a round
+  // trip. Best effort: what stays expires with its lease.
+  auto released = ReleaseRun(*spec, task.spec, RunOf(ctx, task));
+  if (!released.ok()) {
+    FD_LOG(kWarning) << "run " << RunOf(ctx, task) << " committed; releasing its datasets failed (they "
+                     << "expire with their lease): " << released.status().ToString();
+  }
+  return arrow::Status::OK();
+}
+
 }  // namespace
 
 arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
                                          std::shared_ptr<frame::EnginePool> engines) {
-  // The engine of the activity slot for the activity's duration.
-  struct SlotEngine {
-    std::optional<frame::EnginePool::Lease> lease;
-    std::optional<frame::ScopedEngine> scope;
-    explicit SlotEngine(const std::shared_ptr<frame::EnginePool>& pool) {
-      if (!pool) return;
-      lease.emplace(pool->Acquire());
-      scope.emplace(lease->engine());
-    }
-    // A deterministic spec's queries run on one thread (see
-    // PipelineSpec::deterministic); others on all the engine's threads.
-    arrow::Status For(const PipelineSpec& spec) const {
-      if (!lease) return arrow::Status::OK();
-      const auto& engine = lease->engine();
-      return engine->SetThreads(spec.deterministic ? 1 : engine->options().threads);
-    }
-    // The heartbeat details of a stage activity: how far its query is (0 to
-    // 1, "done"), and what it reads of the source when it reads the source.
-    void ReportProgress(const ActivityKeepAlive& keep_alive, int32_t partition,
-                        std::optional<SourceSize> source) const {
-      std::shared_ptr<frame::Engine> running = lease ? lease->engine() : nullptr;
-      keep_alive.SetDetails([running, partition, source] {
-        nlohmann::json details = {{"partition", partition}};
-        const double done = running ? running->Progress() : -1;
-        if (done >= 0) details["done"] = done;
-        if (source) {
-          details["source_rows"] = source->rows;
-          details["source_bytes"] = source->bytes;
-        }
-        return details;
-      });
-    }
-  };
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kPrepareActivity,
-      [engines](ActivityContext& ctx, std::string yaml, std::string origin,
-                std::string run) -> arrow::Result<std::string> {
-        const SlotEngine engine(engines);
-        ARROW_ASSIGN_OR_RAISE(auto spec, Classify(ParsePipelineSpec(yaml, origin)));
-        ARROW_RETURN_NOT_OK(Classify(CheckSpec(spec, yaml, origin)));
-        return Classify(StoreSpec(spec, yaml, run.empty() ? ctx.info().workflow_id : run));
+      kPrepareActivity, [engines](ActivityContext& ctx, std::string yaml, std::string origin, std::string run) {
+        return Prepare(ctx, engines, yaml, origin, run);
       }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kPartitionActivity, [engines](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
-        const ActivityKeepAlive keep_alive(ctx);
-        const SlotEngine engine(engines);
-        if (!task.yaml.empty()) {
-          // No prepare ran: store the spec first, as prepare would have.
-          ARROW_ASSIGN_OR_RAISE(auto parsed, Classify(ParsePipelineSpec(task.yaml, task.origin)));
-          ARROW_RETURN_NOT_OK(Classify(CheckSpec(parsed, task.yaml, task.origin)));
-          ARROW_ASSIGN_OR_RAISE(std::string key, Classify(SpecKeyOf(parsed, task.yaml, RunOf(ctx, task))));
-          if (key != task.spec) {
-            return Invalid("partition: spec key '" + task.spec +
-                           "' does not name the spec text given (" + key + ")");
-          }
-          ARROW_RETURN_NOT_OK(Classify(StoreSpec(parsed, task.yaml, RunOf(ctx, task))));
-        }
-        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
-        ARROW_RETURN_NOT_OK(engine.For(*spec));
-        if (task.partition < 0 || task.partition >= std::max<int32_t>(spec->partitions, 1)) {
-          return Invalid("partition " + std::to_string(task.partition) + " out of range [0, " +
-                         std::to_string(spec->partitions) + ")");
-        }
-        ARROW_ASSIGN_OR_RAISE(const StageRange range, StepOf(*spec, task));
-        const bool last = range.end == PlanStages(*spec).per_partition.end;
-        if (task.input.empty()) {
-          if (range.begin != PlanStages(*spec).per_partition.begin) {
-            return Invalid("partition: a step after a Python stage needs the Python stage's output as input");
-          }
-          // For progress only: a source that cannot be sized fails when read.
-          const SourceSize source = PartitionSourceSize(*spec, task.partition).ValueOr(SourceSize{});
-          engine.ReportProgress(keep_alive, task.partition, source);
-          ARROW_ASSIGN_OR_RAISE(auto output,
-                                Classify(RunChain(*spec, RunOf(ctx, task), task.partition, range, last)));
-          output.source_rows = source.rows;
-          output.source_bytes = source.bytes;
-          return ForHistory(*spec, std::move(output));
-        }
-        engine.ReportProgress(keep_alive, task.partition, std::nullopt);
-        ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
-        ARROW_ASSIGN_OR_RAISE(
-            auto output, Classify(ContinueChain(*spec, RunOf(ctx, task), task.partition, input, range, last)));
-        return ForHistory(*spec, std::move(output));
-      }));
+      kPartitionActivity, [engines](ActivityContext& ctx, StageTask task) { return Partition(ctx, engines, task); }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kCombineActivity, [engines](ActivityContext& ctx, StageTask task) -> arrow::Result<DatasetRef> {
-        const ActivityKeepAlive keep_alive(ctx);
-        const SlotEngine engine(engines);
-        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
-        ARROW_RETURN_NOT_OK(engine.For(*spec));
-        engine.ReportProgress(keep_alive, 0, std::nullopt);
-        std::vector<DatasetRef> inputs;
-        for (size_t i = 0; i < task.inputs.size(); ++i) {
-          ARROW_ASSIGN_OR_RAISE(auto ref,
-                                RefOf(*spec, static_cast<int32_t>(i), task.inputs[i]));
-          inputs.push_back(std::move(ref));
-        }
-        const StagePlan plan = PlanStages(*spec);
-        ARROW_ASSIGN_OR_RAISE(
-            auto output,
-            Classify(Combine(*spec, RunOf(ctx, task), inputs, plan.global, plan.partial_aggregate)));
-        return ForHistory(*spec, std::move(output));
-      }));
+      kCombineActivity, [engines](ActivityContext& ctx, StageTask task) { return CombineAll(ctx, engines, task); }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kLoadActivity, [engines](ActivityContext& ctx, StageTask task) -> arrow::Result<std::string> {
-        const ActivityKeepAlive keep_alive(ctx);
-        const SlotEngine engine(engines);
-        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
-        ARROW_RETURN_NOT_OK(engine.For(*spec));
-        ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
-        ARROW_ASSIGN_OR_RAISE(std::string staged,
-                              Classify(Load(*spec, RunOf(ctx, task), task.partition, input)));
-        if (spec->sink.kind == SinkSpec::Kind::kFlight) return staged;
-        return std::filesystem::path(staged).filename().string();
-      }));
+      kLoadActivity, [engines](ActivityContext& ctx, StageTask task) { return LoadPart(ctx, engines, task); }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kRenewActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<int64_t> {
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
@@ -425,27 +461,7 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
         return Classify(ReleaseRun(*spec, task.spec, RunOf(ctx, task)));
       }));
   return worker.RegisterActivity(
-      kCommitActivity, [engines](ActivityContext& ctx, StageTask task) -> arrow::Status {
-        const ActivityKeepAlive keep_alive(ctx);
-        const SlotEngine engine(engines);
-        ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
-        std::vector<std::string> staged;
-        for (const auto& name : task.parts) {
-          if (name.find('/') != std::string::npos && spec->sink.kind != SinkSpec::Kind::kFlight) {
-            return Invalid("staged part name '" + name + "' must not contain '/'");
-          }
-          staged.push_back((std::filesystem::path(StagingFolder(*spec, RunOf(ctx, task))) / name).string());
-        }
-        ARROW_RETURN_NOT_OK(Classify(Commit(*spec, RunOf(ctx, task), staged)));
-        // The run is over: its datasets go now, saving the workflow a round
-        // trip. Best effort: what stays expires with its lease.
-        auto released = ReleaseRun(*spec, task.spec, RunOf(ctx, task));
-        if (!released.ok()) {
-          FD_LOG(kWarning) << "run " << RunOf(ctx, task) << " committed; releasing its datasets failed (they "
-                           << "expire with their lease): " << released.status().ToString();
-        }
-        return arrow::Status::OK();
-      });
+      kCommitActivity, [engines](ActivityContext& ctx, StageTask task) { return CommitRun(ctx, engines, task); });
 }
 
 }  // namespace flightdeck::pipeline

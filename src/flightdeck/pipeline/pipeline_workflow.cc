@@ -9,6 +9,7 @@
 #include <arrow/util/base64.h>
 
 #include "flightdeck/pipeline/activities.h"
+#include "flightdeck/pipeline/pipeline_run_state.h"
 #include "flightdeck/pipeline/spec.h"
 #include "flightdeck/pipeline/stages.h"
 #include "flightdeck/temporal/worker/worker.h"
@@ -23,145 +24,8 @@ using temporal::workflow::Task;
 using temporal::workflow::WorkflowContext;
 
 using nlohmann::json;
-
-// Constant for one run.
-struct Env {
-  std::string run;
-  // The run as activities get it: empty when it is the workflow id (they
-  // take that from their ActivityInfo).
-  std::string task_run;
-  // The spec's text and origin (for prepare, also when it must run again).
-  std::string yaml;
-  std::string origin;
-  // Set when no prepare runs (one partition): the chain stores the spec.
-  bool inline_spec = false;
-  PipelineSpec spec;
-  StagePlan plan;
-  std::vector<ChainStep> steps;  // of each partition's chain
-  ActivityOptions options;
-  bool global = false;  // the spec has global stages (combine)
-};
-
-// What the run knows so far; carried over continue-as-new.
-struct RunState {
-  std::string spec_key;
-  int32_t next = 0;  // the next partition to start
-  int64_t partitions_done = 0;
-  int64_t rows = 0;
-  int64_t bytes = 0;
-  int64_t source_rows = 0;   // read from the source by the partitions done
-  int64_t source_bytes = 0;
-  json step_ms = json::object();  // activity time per kind of step (summed over partitions)
-  int64_t started_ms = 0;  // workflow time the first run started (unix ms)
-  int64_t elapsed_ms = 0;
-  int64_t runs = 1;
-  int64_t recomputes = 0;
-  std::vector<std::string> parts;      // per partition: staged part name (no global stages)
-  std::vector<std::string> partials;   // per partition: output ticket (global stages)
-  std::vector<std::string> checksums;  // per partition: checksum of its output
-  // Not carried.
-  bool paused = false;
-  std::string phase = "partitions";
-  int64_t events = 0;  // chains finished, for the main loop's wait
-  bool work_started = false;     // a step ran: the run may own datasets on the nodes
-  bool continued_as_new = false;  // the run goes on in a new workflow run
-  bool closed = false;            // the run's work is over (the lease keeper stops)
-  bool stopping = false;          // a chain failed: the others start no further step
-  bool released = false;          // the run's datasets were released (by commit)
-  std::map<int, int64_t> python_in_flight;  // stage index -> tasks scheduled or running
-  int64_t python_tasks = 0;                 // Python stage tasks started, for activity ids
-  json python_stages = json::array();       // {stage, transform, queue} of the spec's Python stages
-
-  json ToCarried() const {
-    json partial_tickets = json::array();
-    for (const auto& ticket : partials) {
-      partial_tickets.push_back(ticket.empty() ? "" : arrow::util::base64_encode(ticket));
-    }
-    return {{"spec", spec_key},          {"next", next},
-            {"done", partitions_done},   {"rows", rows},
-            {"bytes", bytes},            {"started_ms", started_ms},
-            {"runs", runs},              {"recomputes", recomputes},
-            {"parts", parts},            {"partials", partial_tickets},
-            {"checksums", checksums},    {"paused", paused},
-            {"source_rows", source_rows}, {"source_bytes", source_bytes},
-            {"step_ms", step_ms}};
-  }
-
-  static arrow::Result<RunState> FromCarried(const json& carried, int32_t partitions) {
-    RunState state;
-    state.parts.resize(partitions);
-    state.partials.resize(partitions);
-    state.checksums.resize(partitions);
-    if (carried.is_null()) return state;
-    try {
-      carried.at("spec").get_to(state.spec_key);
-      carried.at("next").get_to(state.next);
-      carried.at("done").get_to(state.partitions_done);
-      carried.at("rows").get_to(state.rows);
-      carried.at("bytes").get_to(state.bytes);
-      carried.at("started_ms").get_to(state.started_ms);
-      state.runs = carried.at("runs").get<int64_t>() + 1;
-      carried.at("recomputes").get_to(state.recomputes);
-      carried.at("parts").get_to(state.parts);
-      std::vector<std::string> partials = carried.at("partials").get<std::vector<std::string>>();
-      state.partials.clear();
-      for (const auto& encoded : partials) {
-        auto ticket = arrow::util::base64_decode(encoded);
-        state.partials.push_back(ticket.ok() ? *ticket : std::string());
-      }
-      carried.at("checksums").get_to(state.checksums);
-      state.paused = carried.value("paused", false);
-      state.source_rows = carried.value("source_rows", int64_t{0});
-      state.source_bytes = carried.value("source_bytes", int64_t{0});
-      state.step_ms = carried.value("step_ms", json::object());
-    } catch (const json::exception& e) {
-      return arrow::Status::Invalid("carried state of the previous run: ", e.what());
-    }
-    if (state.parts.size() != static_cast<size_t>(partitions) ||
-        state.partials.size() != static_cast<size_t>(partitions) ||
-        state.checksums.size() != static_cast<size_t>(partitions)) {
-      return arrow::Status::Invalid("carried state does not match the spec's ", partitions,
-                                    " partitions");
-    }
-    return state;
-  }
-
-  json Progress() const {
-    json python = json::array();
-    for (auto stage : python_stages) {
-      const auto in_flight = python_in_flight.find(stage["stage"].get<int>() - 1);
-      stage["in_flight"] = in_flight == python_in_flight.end() ? 0 : in_flight->second;
-      python.push_back(std::move(stage));
-    }
-    json finished = json::array();  // partitions done, so clients do not count them twice
-    for (size_t i = 0; i < parts.size(); ++i) {
-      if (!parts[i].empty() || !partials[i].empty()) finished.push_back(i);
-    }
-    const double rate = elapsed_ms > 0 ? static_cast<double>(rows) * 1000.0 / elapsed_ms : 0.0;
-    json eta = nullptr;
-    if (partitions_done > 0 && elapsed_ms > 0) {
-      const int64_t left = static_cast<int64_t>(parts.size()) - partitions_done;
-      eta = elapsed_ms * std::max<int64_t>(left, 0) / partitions_done;
-    }
-    return {{"phase", paused ? std::string("paused") : phase},
-            {"paused", paused},
-            {"partitions", parts.size()},
-            {"partitions_done", partitions_done},
-            {"finished", std::move(finished)},
-            {"rows", rows},
-            {"bytes", bytes},
-            {"source_rows", source_rows},
-            {"source_bytes", source_bytes},
-            {"started_ms", started_ms},
-            {"step_ms", step_ms},
-            {"rows_per_s", rate},
-            {"elapsed_ms", elapsed_ms},
-            {"eta_ms", eta},
-            {"runs", runs},
-            {"recomputes", recomputes},
-            {"python", std::move(python)}};
-  }
-};
+using internal::Env;
+using internal::RunState;
 
 ActivityOptions OptionsFor(const PipelineSpec& spec) {
   ActivityOptions options;
@@ -456,31 +320,35 @@ Task<void> KeepLeases(WorkflowContext& ctx, std::shared_ptr<const Env> env, std:
   }
 }
 
-// The run's work: prepare, the partitions' chains, combine and load, commit.
-Task<json> RunBody(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state) {
-  const PipelineSpec& spec = env->spec;
-  const ActivityOptions options = env->options;
-  const std::string& spec_yaml = env->yaml;
-  const std::string& origin = env->origin;
-  const std::string& run = env->run;
-  if (state->spec_key.empty() && spec.partitions == 1) {
-    // One partition: no prepare on the critical path; the extract's input
-    // carries the spec's text (once in history, as prepare's would) and the
-    // extract stores it under the key computed here.
-    auto key = SpecKeyOf(spec, spec_yaml, run);
+// The spec stored on the nodes under state->spec_key: by prepare, or, for
+// one partition, by the partition's first step (no prepare on the critical
+// path: that step's input carries the spec's text, once in history as
+// prepare's would, and stores it under the key computed here).
+Task<void> StoreSpecOnce(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state) {
+  if (!state->spec_key.empty()) co_return arrow::Status::OK();
+  if (env->spec.partitions == 1) {
+    auto key = SpecKeyOf(env->spec, env->yaml, env->run);
     if (!key.ok()) {
       co_return temporal::ApplicationError(kInvalidPipelineError, key.status().message(),
                                            /*non_retryable=*/true);
     }
     state->spec_key = *key;
     env->inline_spec = true;
-  } else if (state->spec_key.empty()) {
-    Task<std::string> prepared =
-        Timed<std::string>(ctx, state, "prepare", run, kPrepareActivity, options, spec_yaml, origin, env->task_run);
-    FLIGHTDECK_CO_ASSIGN_OR_RAISE(state->spec_key, co_await prepared);
+    co_return arrow::Status::OK();
   }
+  Task<std::string> prepared = Timed<std::string>(ctx, state, "prepare", env->run, kPrepareActivity, env->options,
+                                                  env->yaml, env->origin, env->task_run);
+  FLIGHTDECK_CO_ASSIGN_OR_RAISE(state->spec_key, co_await prepared);
+  co_return arrow::Status::OK();
+}
 
-  // Partition chains, at most spec.parallelism in flight, each on its own.
+// Every partition's chain, at most spec.parallelism in flight, each on its
+// own. Fails with the first chain's failure (the others stop after their
+// current step and end first), Cancelled on cancellation, or the
+// continue-as-new status once this run started continue_as_new_after
+// partitions.
+Task<void> RunPartitions(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state) {
+  const PipelineSpec& spec = env->spec;
   const size_t parallelism = static_cast<size_t>(std::max<int32_t>(1, spec.parallelism));
   int32_t started_here = 0;
   std::vector<Task<void>> in_flight;
@@ -489,7 +357,7 @@ Task<json> RunBody(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_p
       // No step starts any more; the ones in flight end first (their
       // outputs are released with the run's datasets).
       for (auto& chain : in_flight) (void)co_await chain;
-      co_return Canceled(run);
+      co_return Canceled(env->run);
     }
     while (!state->paused && in_flight.size() < parallelism && state->next < spec.partitions &&
            started_here < spec.continue_as_new_after) {
@@ -501,9 +369,9 @@ Task<json> RunBody(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_p
       if (state->next < spec.partitions && started_here >= spec.continue_as_new_after) {
         const temporal::workflow::ContinueAsNewOptions next_run;
         state->continued_as_new = true;
-        co_return ctx.ContinueAsNew(next_run, spec_yaml, origin, run, state->ToCarried());
+        co_return ctx.ContinueAsNew(next_run, env->yaml, env->origin, env->run, state->ToCarried());
       }
-      Task<void> resumed = WhilePaused(ctx, state, run);
+      Task<void> resumed = WhilePaused(ctx, state, env->run);
       FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
       continue;
     }
@@ -523,60 +391,68 @@ Task<json> RunBody(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_p
       const arrow::Status finished = co_await in_flight[i];
       in_flight.erase(in_flight.begin() + static_cast<std::ptrdiff_t>(i));
       if (!finished.ok()) {
-        // The run fails: the other chains stop after their current step and
-        // end first (their outputs are released with the run's datasets).
         state->stopping = true;
         for (auto& chain : in_flight) (void)co_await chain;
         co_return finished;
       }
     }
   }
+  co_return arrow::Status::OK();
+}
+
+// One combine over every partition's output; an input it finds lost is
+// computed again by its partition's chain (the spec, by prepare again).
+Task<DatasetRef> CombinePartitions(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state) {
+  for (int recomputes = 0;; ++recomputes) {
+    Task<void> resumed = WhilePaused(ctx, state, env->run);
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
+    state->phase = "combine";
+    StageTask task = TaskOf(*env, *state, 0);
+    task.inputs = state->partials;
+    Task<DatasetRef> combine = Timed<DatasetRef>(ctx, state, "combine", env->run, kCombineActivity, env->options, task);
+    auto outcome = co_await combine;
+    if (outcome.ok()) co_return outcome;
+    const std::string lost = LostInputOfFailure(outcome.status());
+    if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes || lost.empty()) {
+      co_return outcome.status();
+    }
+    if (lost == "spec") {
+      Task<void> prepared = PrepareAgain(ctx, env, state);
+      FLIGHTDECK_CO_RETURN_NOT_OK(co_await prepared);
+      continue;
+    }
+    const int32_t partition = std::atoi(lost.c_str());
+    if (partition < 0 || partition >= env->spec.partitions) co_return outcome.status();
+    state->recomputes += 1;
+    ctx.Log(LogLevel::kWarning, "combine: output of partition " + lost + " lost, computing it again");
+    Task<DatasetRef> chain = PartitionChain(ctx, env, state, partition);
+    auto again = co_await chain;
+    if (!again.ok()) co_return again.status();
+    state->partials[partition] = again->ticket;
+  }
+}
+
+// The run's work: the spec stored, the partitions' chains, combine and load
+// when the spec has global stages, commit. Its result is the run's summary.
+Task<json> RunBody(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state) {
+  const std::string& run = env->run;
+  Task<void> stored = StoreSpecOnce(ctx, env, state);
+  FLIGHTDECK_CO_RETURN_NOT_OK(co_await stored);
+  Task<void> partitions = RunPartitions(ctx, env, state);
+  FLIGHTDECK_CO_RETURN_NOT_OK(co_await partitions);
 
   std::vector<std::string> parts = state->parts;
   std::vector<std::string> checksums = state->checksums;
   int64_t rows = state->rows;
   int64_t bytes = state->bytes;
   if (env->global) {
-    // One combine over every partition's output; an input it finds lost is
-    // computed again by its partition's chain.
-    DatasetRef combined;
-    for (int recomputes = 0;; ++recomputes) {
-      Task<void> resumed = WhilePaused(ctx, state, run);
-      FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
-      state->phase = "combine";
-      StageTask task = TaskOf(*env, *state, 0);
-      task.inputs = state->partials;
-      Task<DatasetRef> combine =
-          Timed<DatasetRef>(ctx, state, "combine", run, kCombineActivity, options, task);
-      auto outcome = co_await combine;
-      if (outcome.ok()) {
-        combined = std::move(*outcome);
-        break;
-      }
-      const std::string lost = LostInputOfFailure(outcome.status());
-      if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes || lost.empty()) {
-        co_return outcome.status();
-      }
-      if (lost == "spec") {
-        Task<void> prepared = PrepareAgain(ctx, env, state);
-        FLIGHTDECK_CO_RETURN_NOT_OK(co_await prepared);
-        continue;
-      }
-      const int32_t partition = std::atoi(lost.c_str());
-      if (partition < 0 || partition >= spec.partitions) co_return outcome.status();
-      state->recomputes += 1;
-      ctx.Log(LogLevel::kWarning,
-              "combine: output of partition " + lost + " lost, computing it again");
-      Task<DatasetRef> chain = PartitionChain(ctx, env, state, partition);
-      auto again = co_await chain;
-      if (!again.ok()) co_return again.status();
-      state->partials[partition] = again->ticket;
-    }
+    Task<DatasetRef> combine = CombinePartitions(ctx, env, state);
+    FLIGHTDECK_CO_ASSIGN_OR_RAISE(DatasetRef combined, co_await combine);
     Task<void> resumed = WhilePaused(ctx, state, run);
     FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
     state->phase = "load";
     const StageTask load_task = TaskOf(*env, *state, 0, combined.ticket);
-    Task<std::string> load = Timed<std::string>(ctx, state, "load", run, kLoadActivity, options, load_task);
+    Task<std::string> load = Timed<std::string>(ctx, state, "load", run, kLoadActivity, env->options, load_task);
     FLIGHTDECK_CO_ASSIGN_OR_RAISE(std::string part, co_await load);
     parts = {part};
     checksums = {combined.checksum};
@@ -592,15 +468,14 @@ Task<json> RunBody(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_p
   StageTask commit_task = TaskOf(*env, *state, 0);
   commit_task.parts = parts;
   const auto commit_began = ctx.Now();
-  FLIGHTDECK_CO_RETURN_NOT_OK(
-      co_await ctx.ExecuteActivity<void>(kCommitActivity, options, commit_task));
+  FLIGHTDECK_CO_RETURN_NOT_OK(co_await ctx.ExecuteActivity<void>(kCommitActivity, env->options, commit_task));
   state->step_ms["commit"] =
       std::chrono::duration_cast<std::chrono::milliseconds>(ctx.Now() - commit_began).count();
   state->released = true;  // commit released the run's datasets
   state->phase = "done";
   Tick(ctx, *state);
   co_return json{{"run", run},
-                 {"partitions", spec.partitions},
+                 {"partitions", env->spec.partitions},
                  {"rows", rows},
                  {"bytes", bytes},
                  {"source_rows", state->source_rows},
