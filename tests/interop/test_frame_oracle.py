@@ -282,6 +282,21 @@ def test_limit_over_a_directory_keeps_file_order_like_duckdb(data):
     assert_same(ours, theirs, ordered=True)
 
 
+def test_the_aggregate_step_of_pipeline_specs_and_bare_sort_keys(data):
+    # The same words as a pipeline spec's stages (README: stage vocabulary):
+    # aggregate {by, aggs: {NAME: "fn(column)"}} and sort by column names.
+    ours = run_flightdeck(data, [
+        {"op": "filter", "expr": "x > 10"},
+        {"op": "aggregate", "by": ["k1"], "aggs": {"total": "sum(x)", "n": "count(*)", "top": "max(y)"}},
+        {"op": "sort", "by": ["k1"]}])
+    assert ours.column_names == ["k1", "total", "n", "top"]
+    theirs = duck(data, "SELECT k1, sum(x) AS total, count(*) AS n, max(y) AS top FROM t "
+                        "WHERE x > 10 GROUP BY k1 ORDER BY k1")
+    assert_same(ours, theirs, ordered=True)
+    whole = run_flightdeck(data, [{"op": "aggregate", "aggs": {"n": "count()"}}])
+    assert whole.column("n").to_pylist() == [data["t"].num_rows]
+
+
 def test_limit_after_group_by_counts_rows(data):
     ours = run_flightdeck(data, [{"op": "group_by", "keys": ["k1"], "aggs": [{"fn": "count_all", "name": "n"}]},
                                  {"op": "limit", "count": 9}])

@@ -19,10 +19,11 @@
 // often it is read), or a plan object (a sub-plan), and steps are:
 // select {columns} | project {columns: [[name, expr], ...]} | filter {expr} |
 // with_column {name, expr} | rename {map} | drop {columns} |
-// cast {column, type} | group_by {keys, aggs: [{fn, column, name}]} |
+// cast {column, type} | aggregate {by?, aggs: {NAME: "fn(column)"}} (as in a
+// pipeline spec) | group_by {keys, aggs: [{fn, column, name}]} |
 // agg {aggs} | join {right: INPUT, on?, right_on?, how?, suffix?,
 // condition?} (how: inner, left, right, full, semi, anti, cross) |
-// sort {by: [{column, descending?, nulls_first?}]} | limit {count, offset?} |
+// sort {by: [COLUMN | {column, descending?, nulls_first?}]} | limit {count, offset?} |
 // distinct | union {other: INPUT}. Expressions are SQL in DuckDB's dialect;
 // `$NAME` in one stands for the single value of the scalar sub-plan NAME of
 // this plan or an enclosing one. --sql runs one SQL query instead, reading
@@ -173,6 +174,20 @@ fr::DataFrame Apply(const fr::DataFrame& frame, const json& step, const Scope& s
     Check(type.status(), "cast");
     return frame.Cast(step.at("column").get<std::string>(), *type);
   }
+  if (op == "aggregate") {
+    // As a pipeline spec's aggregate stage: {"by": [...], "aggs": {NAME: "fn(column)"}}.
+    std::vector<fr::Aggregation> aggs;
+    if (!step.contains("aggs") || !step.at("aggs").is_object()) {
+      throw CommandFailed("aggregate needs \"aggs\": {NAME: \"fn(column)\"}: " + step.dump(), kExitUsage);
+    }
+    for (const auto& [name, text] : step.at("aggs").items()) {
+      auto agg = fr::ParseAggregation(name, text.get<std::string>());
+      if (!agg.ok()) throw CommandFailed(agg.status().message(), kExitUsage);
+      aggs.push_back(std::move(*agg));
+    }
+    const auto by = step.contains("by") ? Strings(step, "by") : std::vector<std::string>{};
+    return by.empty() ? frame.Agg(aggs) : frame.GroupBy(by).Agg(aggs);
+  }
   if (op == "group_by") return frame.GroupBy(Strings(step, "keys")).Agg(Aggregations(step));
   if (op == "agg") return frame.Agg(Aggregations(step));
   if (op == "join") {
@@ -187,6 +202,11 @@ fr::DataFrame Apply(const fr::DataFrame& frame, const json& step, const Scope& s
   if (op == "sort") {
     std::vector<fr::SortKey> keys;
     for (const auto& key : step.at("by")) {
+      // A column name alone sorts ascending, as in a pipeline spec.
+      if (key.is_string()) {
+        keys.push_back({key.get<std::string>(), false, false});
+        continue;
+      }
       keys.push_back({key.at("column").get<std::string>(), key.value("descending", false),
                       key.value("nulls_first", false)});
     }

@@ -332,6 +332,21 @@ Aggregation Min(std::string c, std::string n) { return MakeAggregation("min", st
 Aggregation Max(std::string c, std::string n) { return MakeAggregation("max", std::move(c), std::move(n)); }
 Aggregation Count(std::string c, std::string n) { return MakeAggregation("count", std::move(c), std::move(n)); }
 Aggregation CountAll(std::string n) { return Aggregation{"count_all", "", std::move(n)}; }
+
+arrow::Result<Aggregation> ParseAggregation(std::string name, const std::string& text) {
+  static const std::regex kCall(R"(^\s*([A-Za-z_]+)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*|\*)?\s*\)\s*$)");
+  std::smatch match;
+  if (!std::regex_match(text, match, kCall)) {
+    return arrow::Status::Invalid("aggregate '", name, "' = '", text, "' is not of the form function(column)");
+  }
+  const std::string function = match[1].str();
+  const std::string column = match[2].str();
+  if (column.empty() || column == "*") {
+    if (function != "count") return arrow::Status::Invalid("aggregate '", name, "': ", function, " needs a column");
+    return CountAll(std::move(name));
+  }
+  return Aggregation{function, column, std::move(name)};
+}
 Aggregation CountDistinct(std::string c, std::string n) {
   return MakeAggregation("count_distinct", std::move(c), std::move(n));
 }

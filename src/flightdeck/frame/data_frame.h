@@ -120,6 +120,12 @@ Aggregation CountAll(std::string name = "count");
 Aggregation CountDistinct(std::string column, std::string name = "");
 Aggregation Stddev(std::string column, std::string name = "");
 Aggregation Variance(std::string column, std::string name = "");
+/// The aggregation written as text, as pipeline specs and frame-query plans
+/// write it: "function(column)" (e.g. "sum(amount)"), or "count(*)" /
+/// "count()" for count_all; its output column is `name`. Invalid naming
+/// `name` when the text is not of that form or only count goes without a
+/// column. The function is checked when the plan binds (Agg).
+arrow::Result<Aggregation> ParseAggregation(std::string name, const std::string& text);
 Aggregation First(std::string column, std::string name = "");
 Aggregation Last(std::string column, std::string name = "");
 

@@ -1,7 +1,6 @@
 // How a spec's stages become DataFrame plans: each stage applied, the split
 // into per-partition and global stages, the chain steps around Python
 // stages, and the whole pipeline computed locally (the tests' oracle).
-#include <regex>
 
 #include "flightdeck/pipeline/stages_internal.h"
 
@@ -9,26 +8,6 @@ namespace flightdeck::pipeline {
 namespace internal {
 
 using frame::DataFrame;
-
-arrow::Result<frame::Aggregation> ParseAggregation(const std::string& name,
-                                                   const std::string& text) {
-  static const std::regex kCall(R"(^\s*([A-Za-z_]+)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*|\*)?\s*\)\s*$)");
-  std::smatch match;
-  if (!std::regex_match(text, match, kCall)) {
-    return arrow::Status::Invalid("aggregate '", name, "' = '", text,
-                                  "' is not of the form function(column)");
-  }
-  const std::string function = match[1].str();
-  const std::string column = match[2].str();
-  if (column.empty() || column == "*") {
-    if (function != "count") {
-      return arrow::Status::Invalid("aggregate '", name, "': ",
-                                    function, " needs a column");
-    }
-    return frame::CountAll(name);
-  }
-  return frame::Aggregation{function, column, name};
-}
 
 bool Combinable(const frame::Aggregation& agg) {
   return agg.function == "sum" || agg.function == "count" || agg.function == "count_all" ||

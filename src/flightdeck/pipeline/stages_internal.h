@@ -70,8 +70,7 @@ bool Mentions(const std::set<std::string>& needed, const std::string& column);
 
 // --- stage_plan.cc ------------------------------------------------------------
 
-/// "sum(amount)" -> Aggregation; "count(*)" / "count()" count rows.
-arrow::Result<frame::Aggregation> ParseAggregation(const std::string& name, const std::string& text);
+using frame::ParseAggregation;
 /// Whether partial results of `agg` combine (sum, count, min, max).
 bool Combinable(const frame::Aggregation& agg);
 /// An aggregate stage as the final combine of partial aggregates that had

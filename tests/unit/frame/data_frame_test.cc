@@ -591,5 +591,24 @@ TEST(DataFrameTest, ExplainShowsThePlan) {
   EXPECT_NE(text.find("TOP_N"), std::string::npos) << text;
 }
 
+TEST(AggregationTextTest, FunctionOfColumnAsSpecsAndPlansWriteIt) {
+  ASSERT_OK_AND_ASSIGN(auto sum, ParseAggregation("total", " sum( amount ) "));
+  EXPECT_EQ(sum.function, "sum");
+  EXPECT_EQ(sum.column, "amount");
+  EXPECT_EQ(sum.name, "total");
+  for (const char* all : {"count(*)", "count()"}) {
+    ASSERT_OK_AND_ASSIGN(auto counted, ParseAggregation("n", all));
+    EXPECT_EQ(counted.function, "count_all") << all;
+  }
+  ASSERT_OK_AND_ASSIGN(auto median, ParseAggregation("m", "median(x)"));
+  EXPECT_EQ(median.function, "median");
+  for (const char* bad : {"sum", "sum(a, b)", "sum(a + 1)", "(a)", "sum()"}) {
+    auto parsed = ParseAggregation("bad", bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_TRUE(parsed.status().IsInvalid()) << bad;
+    EXPECT_NE(parsed.status().message().find("aggregate 'bad'"), std::string::npos) << parsed.status().ToString();
+  }
+}
+
 }  // namespace
 }  // namespace flightdeck::frame

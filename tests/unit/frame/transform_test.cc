@@ -41,6 +41,18 @@ TEST(TransformTest, StarAndUnnamedExpressions) {
   ExpectRows(Drain(reader.get()), R"([[2, null, "games", 3]])");
 }
 
+// The DoExchange column of the README's stage vocabulary table.
+TEST(TransformTest, TheVocabularyTableCommandsRun) {
+  ASSERT_OK_AND_ASSIGN(auto filtered, ApplyTransform(Input(), "select * where amount > 150"));
+  ExpectRows(Drain(filtered.get()), R"([[3, 200.0, "books"]])");
+  ASSERT_OK_AND_ASSIGN(auto derived, ApplyTransform(Input(), "select *, amount * 0.5 as half where id = 3"));
+  ASSERT_EQ(derived->schema()->num_fields(), 4);
+  EXPECT_EQ(derived->schema()->field(3)->name(), "half");
+  ExpectRows(Drain(derived.get()), R"([[3, 200.0, "books", 100.0]])");
+  ASSERT_OK_AND_ASSIGN(auto selected, ApplyTransform(Input(), "select id, category where id = 4"));
+  ExpectRows(Drain(selected.get()), R"([[4, null]])");
+}
+
 TEST(TransformTest, FilterOnly) {
   ASSERT_OK_AND_ASSIGN(auto reader, ApplyTransform(Input(), "WHERE id >= 3"));
   ExpectRows(Drain(reader.get()), R"([[3, 200.0, "books"], [4, 50.0, null]])");
