@@ -40,7 +40,9 @@ arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> ApplyTransform(
                                   "': there is no FROM: the items and the predicate read the input stream");
   }
   // An item without AS is named after its text (DuckDB would call
-  // `amount * 2` "(amount * 2)").
+  // `amount * 2` "(amount * 2)"); a star, with its modifiers (`* exclude
+  // (a)`, `* replace (x::int as x)`, `* rename (a as b)`), keeps its columns'
+  // names.
   std::string named;
   for (const auto& item : SplitTopLevel(items, ',')) {
     const size_t first = item.find_first_not_of(" \t\r\n");
@@ -51,8 +53,8 @@ arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> ApplyTransform(
     const std::string trimmed = item.substr(first, last - first + 1);
     named += named.empty() ? "" : ", ";
     const bool aliased = FindTopLevelKeyword(trimmed, "as") != std::string::npos;
-    named += aliased || trimmed == "*" || IsIdentifier(trimmed) ? trimmed
-                                                                : trimmed + " AS " + QuoteIdentifier(trimmed);
+    const bool star = trimmed.front() == '*';
+    named += aliased || star || IsIdentifier(trimmed) ? trimmed : trimmed + " AS " + QuoteIdentifier(trimmed);
   }
   items = named;
   DataFrame frame = DataFrame::FromReader(std::move(input));

@@ -224,6 +224,25 @@ std::optional<std::set<std::string>> SourceColumnsNeeded(const PipelineSpec& spe
         break;
       case StageSpec::Kind::kLimit:
         break;
+      case StageSpec::Kind::kDrop:
+        // The columns it drops must be there to be dropped.
+        if (needed) needed->insert(stage->columns.begin(), stage->columns.end());
+        break;
+      case StageSpec::Kind::kRename:
+        // What is needed under a new name is needed under its old one.
+        if (needed) {
+          for (auto rename = stage->renames.rbegin(); rename != stage->renames.rend(); ++rename) {
+            if (Mentions(*needed, rename->second)) needed->insert(rename->first);
+          }
+        }
+        break;
+      case StageSpec::Kind::kCast:
+        if (needed) needed->insert(stage->name);
+        break;
+      case StageSpec::Kind::kDistinct:
+        // Every column that reaches it decides which rows are distinct.
+        needed.reset();
+        break;
       case StageSpec::Kind::kJoin:
       case StageSpec::Kind::kPython:
         return std::nullopt;

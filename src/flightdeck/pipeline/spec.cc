@@ -169,8 +169,8 @@ class SpecReader {
   arrow::Result<StageSpec> Stage(const YAML::Node& node, size_t index) const {
     const std::string what = "stage " + std::to_string(index + 1);
     ARROW_ASSIGN_OR_RAISE(auto kind_value,
-                          OneOf(node, what, {"filter", "with_column", "select", "aggregate",
-                                             "join", "sort", "limit", "python"}));
+                          OneOf(node, what, {"filter", "with_column", "select", "aggregate", "join", "sort",
+                                             "limit", "python", "rename", "drop", "cast", "distinct"}));
     auto& [kind, value] = kind_value;
     StageSpec stage;
     stage.line = node.Mark().line + 1;
@@ -252,6 +252,32 @@ class SpecReader {
         }
         stage.sort.push_back(std::move(sort_key));
       }
+    } else if (kind == "rename") {
+      stage.kind = StageSpec::Kind::kRename;
+      if (!value.IsMap() || value.size() == 0) {
+        return Error(value, label, " must be a mapping of old name: new name");
+      }
+      for (const auto& entry : value) {
+        ARROW_ASSIGN_OR_RAISE(auto from, String(entry.first, label + " column"));
+        ARROW_ASSIGN_OR_RAISE(auto to, String(entry.second, label + " new name of " + from));
+        stage.names_at.emplace_back(from, At(entry.first));
+        stage.renames.emplace_back(std::move(from), std::move(to));
+      }
+    } else if (kind == "drop") {
+      stage.kind = StageSpec::Kind::kDrop;
+      ARROW_ASSIGN_OR_RAISE(stage.columns, Names(value, label, stage));
+    } else if (kind == "cast") {
+      stage.kind = StageSpec::Kind::kCast;
+      ARROW_RETURN_NOT_OK(ExpectMap(value, label, {"column", "type"}));
+      if (!value["column"] || !value["type"]) return Error(value, label, " needs 'column' and 'type'");
+      ARROW_ASSIGN_OR_RAISE(stage.name, String(value["column"], label + " column"));
+      ARROW_ASSIGN_OR_RAISE(stage.type, String(value["type"], label + " type"));
+      stage.names_at.emplace_back(stage.name, At(value["column"]));
+      stage.expr_at = At(value["type"]);
+    } else if (kind == "distinct") {
+      stage.kind = StageSpec::Kind::kDistinct;
+      ARROW_ASSIGN_OR_RAISE(bool on, Boolean(value, label));
+      if (!on) return Error(value, label, " takes true (leave the stage out for no distinct)");
     } else if (kind == "python") {
       stage.kind = StageSpec::Kind::kPython;
       ARROW_RETURN_NOT_OK(ExpectMap(value, label, {"transform", "task_queue", "start_timeout_ms"}));
@@ -376,8 +402,7 @@ class SpecReader {
     }
     bool global = false;
     for (auto& stage : spec.stages) {
-      global = global || stage.kind == StageSpec::Kind::kAggregate || stage.kind == StageSpec::Kind::kSort ||
-               stage.kind == StageSpec::Kind::kLimit;
+      global = global || IsGlobalStage(stage.kind);
       if (stage.kind != StageSpec::Kind::kPython) continue;
       if (stage.task_queue.empty()) stage.task_queue = spec.task_queue + "-python";
       if (global && spec.partitions > 1) {
@@ -440,8 +465,17 @@ std::string_view KindName(StageSpec::Kind kind) {
     case StageSpec::Kind::kSort: return "sort";
     case StageSpec::Kind::kLimit: return "limit";
     case StageSpec::Kind::kPython: return "python";
+    case StageSpec::Kind::kRename: return "rename";
+    case StageSpec::Kind::kDrop: return "drop";
+    case StageSpec::Kind::kCast: return "cast";
+    case StageSpec::Kind::kDistinct: return "distinct";
   }
   return "?";
+}
+
+bool IsGlobalStage(StageSpec::Kind kind) {
+  return kind == StageSpec::Kind::kAggregate || kind == StageSpec::Kind::kSort ||
+         kind == StageSpec::Kind::kLimit || kind == StageSpec::Kind::kDistinct;
 }
 
 std::string_view KindName(SinkSpec::Kind kind) {

@@ -13,6 +13,8 @@
 //     - join: {source: {parquet: customers.parquet}, on: [customer], right_on: [id], how: left}
 //     - sort: [{column: total, descending: true}]
 //     - limit: 100
+//     - rename: {amount_eur: eur}           # also: drop: [a, b], cast: {column: c, type: double},
+//                                          #       distinct: true
 //     - python: {transform: add_discount, task_queue: py-stages}   # a Python worker's stage
 //                                     # (task_queue default: <task_queue>-python;
 //                                     #  start_timeout_ms: 60000 waiting for a worker)
@@ -92,16 +94,22 @@ struct JoinSpec {
 
 /// One transformation. Exactly the fields of its kind are set.
 struct StageSpec {
-  enum class Kind { kFilter, kWithColumn, kSelect, kAggregate, kJoin, kSort, kLimit, kPython };
+  enum class Kind {
+    kFilter, kWithColumn, kSelect, kAggregate, kJoin, kSort, kLimit, kPython,
+    kRename, kDrop, kCast, kDistinct
+  };
   Kind kind = Kind::kFilter;
   /// 1-based line of the stage in the spec file, for later error messages.
   int line = 0;
   std::string expr;                   // kFilter, kWithColumn
-  std::string name;                   // kWithColumn; kPython: the transform's name
+  std::string name;                   // kWithColumn; kPython: the transform's name;
+                                      //   kCast: the column
   std::string task_queue;             // kPython: where the Python stage worker polls
                                       //   (default "<spec task_queue>-python")
   int64_t start_timeout_ms = 60000;   // kPython: how long a task may wait for a worker
-  std::vector<std::string> columns;   // kSelect
+  std::vector<std::string> columns;   // kSelect, kDrop
+  std::vector<std::pair<std::string, std::string>> renames;  // kRename: old -> new, in order
+  std::string type;                   // kCast: the type's name (e.g. "double", "decimal(12,2)")
   AggregateSpec aggregate;            // kAggregate
   JoinSpec join;                      // kJoin
   std::vector<SortKeySpec> sort;      // kSort
@@ -109,7 +117,8 @@ struct StageSpec {
   /// Where the texts are written: the expression (kFilter, kWithColumn),
   /// each aggregate expression (parallel to aggregate.aggs), and each
   /// column name the stage names (select, by, on, right_on, sort, the
-  /// with_column name), in order.
+  /// with_column name, drop, the renamed and cast columns), in order; the
+  /// cast's type at expr_at.
   SpecPosition expr_at;
   std::vector<SpecPosition> aggs_at;
   std::vector<std::pair<std::string, SpecPosition>> names_at;
@@ -174,6 +183,10 @@ arrow::Result<PipelineSpec> ReadPipelineSpec(const std::string& path);
 /// Names of the enum values as written in specs ("filter", "parquet", ...).
 std::string_view KindName(SourceSpec::Kind kind);
 std::string_view KindName(StageSpec::Kind kind);
+/// Whether a stage of `kind` needs every partition's rows at once
+/// (aggregate, sort, limit, distinct): it and the stages after it run in
+/// the combine, over all partitions' outputs.
+bool IsGlobalStage(StageSpec::Kind kind);
 std::string_view KindName(SinkSpec::Kind kind);
 
 }  // namespace flightdeck::pipeline

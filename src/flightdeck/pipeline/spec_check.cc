@@ -202,6 +202,8 @@ class Checker {
       return At(status, TextStart(stage.aggs_at[0]), reason);
     }
     if (!stage.expr.empty()) return At(status, TextStart(stage.expr_at), reason);
+    // A cast's type (its column is found above).
+    if (stage.kind == StageSpec::Kind::kCast) return At(status, TextStart(stage.expr_at), reason);
     return At(status, StageAt(stage), reason);
   }
 

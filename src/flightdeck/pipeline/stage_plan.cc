@@ -2,6 +2,7 @@
 // into per-partition and global stages, the chain steps around Python
 // stages, and the whole pipeline computed locally (the tests' oracle).
 
+#include "flightdeck/frame/type_names.h"
 #include "flightdeck/pipeline/stages_internal.h"
 
 namespace flightdeck::pipeline {
@@ -66,6 +67,17 @@ arrow::Result<DataFrame> ApplyOneStage(const PipelineSpec& spec, const StageSpec
     }
     case StageSpec::Kind::kLimit:
       return input.Limit(stage.limit);
+    case StageSpec::Kind::kRename:
+      return input.Rename(stage.renames);
+    case StageSpec::Kind::kDrop:
+      return input.Drop(stage.columns);
+    case StageSpec::Kind::kCast: {
+      auto type = frame::ParseTypeName(stage.type);
+      if (!type.ok()) return arrow::Status::Invalid("cast of '", stage.name, "': ", type.status().message());
+      return input.Cast(stage.name, *type);
+    }
+    case StageSpec::Kind::kDistinct:
+      return input.Distinct();
     case StageSpec::Kind::kPython:
       return arrow::Status::Invalid("python stage '", stage.name,
                                     "' runs on a Python stage worker (task queue '",
@@ -83,10 +95,7 @@ StagePlan PlanStages(const PipelineSpec& spec) {
   size_t split = 0;
   while (split < spec.stages.size()) {
     const auto kind = spec.stages[split].kind;
-    if (kind == StageSpec::Kind::kAggregate || kind == StageSpec::Kind::kSort ||
-        kind == StageSpec::Kind::kLimit) {
-      break;
-    }
+    if (IsGlobalStage(kind)) break;
     ++split;
   }
   // One partition: every stage runs in its transform, no combine.

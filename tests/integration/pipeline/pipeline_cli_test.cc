@@ -98,7 +98,10 @@ class PipelineCliTest : public ::testing::Test {
     return "name: cli\ntenant: acme\nsource:\n  generate: {rows: 50000, seed: 5}\nstages:\n"
            "  - filter: \"amount > 20\"\n"
            "  - with_column: {name: amount_eur, expr: \"amount * 0.92\"}\n"
-           "  - select: [id, category, amount_eur]\n"
+           "  - rename: {category: kind}\n"
+           "  - cast: {column: amount_eur, type: \"decimal(18,4)\"}\n"
+           "  - drop: [ts, customer]\n"
+           "  - select: [id, kind, amount_eur]\n"
            "sink:\n  parquet: " + (dir_ / "out").string() +
            "\npartitions: 3\nparallelism: 2\ndurable: true\nnodes: [" + location_ +
            "]\ntask_queue: cli-pipelines\n";

@@ -51,6 +51,15 @@ TEST(TransformTest, TheVocabularyTableCommandsRun) {
   ExpectRows(Drain(derived.get()), R"([[3, 200.0, "books", 100.0]])");
   ASSERT_OK_AND_ASSIGN(auto selected, ApplyTransform(Input(), "select id, category where id = 4"));
   ExpectRows(Drain(selected.get()), R"([[4, null]])");
+  ASSERT_OK_AND_ASSIGN(auto renamed,
+                       ApplyTransform(Input(), "select * exclude (category), category as kind where id = 3"));
+  EXPECT_EQ(renamed->schema()->field_names(), (std::vector<std::string>{"id", "amount", "kind"}));
+  ExpectRows(Drain(renamed.get()), R"([[3, 200.0, "books"]])");
+  ASSERT_OK_AND_ASSIGN(auto dropped, ApplyTransform(Input(), "select * exclude (amount, category) where id = 3"));
+  ExpectRows(Drain(dropped.get()), R"([[3]])");
+  ASSERT_OK_AND_ASSIGN(auto cast, ApplyTransform(Input(), "select * replace (amount::bigint as amount) where id = 3"));
+  EXPECT_EQ(cast->schema()->field(1)->type()->id(), arrow::Type::INT64);
+  ExpectRows(Drain(cast.get()), R"([[3, 200, "books"]])");
 }
 
 TEST(TransformTest, FilterOnly) {

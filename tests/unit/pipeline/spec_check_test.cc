@@ -77,6 +77,10 @@ TEST_F(SpecCheckTest, EveryMistakeIsNamedAndPointedAt) {
       {"  - filter: \"amount > 10)\"\n", ")", {"closes nothing"}},
       {"  - filter: \"amount > 10; select 1\"\n", ";", {";"}},
       {"  - filter: \"amount + 1\"\n", "amount", {"not boolean"}},
+      // The frame-query stages a spec has too.
+      {"  - drop: [amont]\n", "amont", {"amont", "amount"}},
+      {"  - rename: {catgory: kind}\n", "catgory", {"catgory", "category"}},
+      {"  - cast: {column: amount, type: doubel}\n", "doubel", {"doubel"}},
       {"  - filter: \"cast(amount as integr) > 1\"\n", "integr", {"integr"}},
       {"  - filter: \"nosuchfn(amount) > 1\"\n", "nosuchfn", {"nosuchfn"}},
       {"  - filter: \"sum(amount) > 10\"\n", "sum", {"aggregate"}},

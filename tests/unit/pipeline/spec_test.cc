@@ -184,6 +184,40 @@ INSTANTIATE_TEST_SUITE_P(
                 "retry.backoff must be >= 1"},
         BadSpec{"- just\n- a list\n", "the spec must be a mapping"}));
 
+TEST(PipelineSpecTest, RenameDropCastAndDistinctStages) {
+  ASSERT_OK_AND_ASSIGN(auto spec, ParsePipelineSpec(R"yaml(
+name: v
+source: {parquet: in}
+stages:
+  - rename: {a: b, c: d}
+  - drop: [e]
+  - cast: {column: b, type: "decimal(12,2)"}
+  - distinct: true
+sink: {parquet: out}
+)yaml", "v.yaml"));
+  ASSERT_EQ(spec.stages.size(), 4u);
+  EXPECT_EQ(spec.stages[0].kind, StageSpec::Kind::kRename);
+  EXPECT_EQ(spec.stages[0].renames,
+            (std::vector<std::pair<std::string, std::string>>{{"a", "b"}, {"c", "d"}}));
+  EXPECT_EQ(spec.stages[1].columns, std::vector<std::string>{"e"});
+  EXPECT_EQ(spec.stages[2].name, "b");
+  EXPECT_EQ(spec.stages[2].type, "decimal(12,2)");
+  EXPECT_EQ(spec.stages[3].kind, StageSpec::Kind::kDistinct);
+  EXPECT_TRUE(IsGlobalStage(StageSpec::Kind::kDistinct));
+  EXPECT_FALSE(IsGlobalStage(StageSpec::Kind::kRename));
+  for (const auto& [stage, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"rename: {}", "mapping of old name: new name"},
+           {"rename: [a]", "mapping of old name: new name"},
+           {"cast: {column: a}", "needs 'column' and 'type'"},
+           {"distinct: false", "takes true"},
+           {"drop: a", "list"}}) {
+    auto bad = ParsePipelineSpec("name: v\nsource: {parquet: in}\nstages:\n  - " + stage + "\nsink: {parquet: out}\n",
+                                 "v.yaml");
+    ASSERT_FALSE(bad.ok()) << stage;
+    EXPECT_NE(bad.status().message().find(reason), std::string::npos) << stage << ": " << bad.status().ToString();
+  }
+}
+
 TEST(PipelineSpecTest, MissingFileIsIOError) {
   ASSERT_RAISES(IOError, ReadPipelineSpec("/nonexistent/spec.yaml").status());
 }

@@ -132,6 +132,45 @@ partitions: 4
 durable: true
 )yaml";
 
+// rename, drop and cast run per partition; distinct over all of them.
+constexpr char kVocabularySpec[] = R"yaml(
+name: vocabulary
+tenant: acme
+source:
+  generate: {rows: 9000, seed: 5}
+stages:
+  - filter: "amount > 10"
+  - rename: {category: kind, customer: buyer}
+  - cast: {column: amount, type: "decimal(18,2)"}
+  - drop: [id, ts]
+  - select: [buyer, kind]
+  - distinct: true
+sink:
+  parquet: out
+partitions: 3
+durable: false
+)yaml";
+
+TEST_F(StagesTest, RenameDropCastAndDistinctEqualTheLocalDataFrame) {
+  PipelineSpec spec = Spec(kVocabularySpec);
+  const StagePlan plan = PlanStages(spec);
+  EXPECT_EQ(plan.per_partition.end, 5u);  // distinct needs every partition's rows
+  EXPECT_EQ(plan.global.begin, 5u);
+  // Extract reads only the columns the stages need, under their old names.
+  const auto needed = SourceColumnsNeeded(spec);
+  ASSERT_TRUE(needed.has_value());
+  EXPECT_TRUE(needed->count("category") && needed->count("customer") && needed->count("amount"));
+  EXPECT_TRUE(needed->count("id") && needed->count("ts"));  // dropped, so they must be there
+  RunAll(spec, "run-vocab");
+  ASSERT_OK_AND_ASSIGN(auto expected_frame, ComputeLocally(spec));
+  ASSERT_OK_AND_ASSIGN(auto expected, expected_frame.Collect());
+  auto actual = ReadSink();
+  EXPECT_EQ(actual->schema()->field_names(), (std::vector<std::string>{"buyer", "kind"}));
+  ASSERT_EQ(actual->num_rows(), expected->num_rows());
+  EXPECT_GT(actual->num_rows(), 100);
+  EXPECT_TRUE(Sorted(actual, {"buyer", "kind"})->Equals(*Sorted(expected, {"buyer", "kind"})));
+}
+
 TEST_F(StagesTest, GeneratedPartitionsAreDisjointAndDeterministic) {
   PipelineSpec spec = Spec(kMapSpec);
   int64_t rows = 0;
