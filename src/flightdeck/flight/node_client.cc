@@ -33,25 +33,6 @@ arrow::Result<json> ParseAnswer(const std::string& location, const std::string& 
 
 }  // namespace
 
-arrow::Result<NodeSummary> NodeSummary::FromJson(std::string_view text) {
-  const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return arrow::Status::Invalid("node summary is not a JSON object");
-  NodeSummary summary;
-  try {
-    j.at("ticket").get_to(summary.ticket);
-    j.at("rows").get_to(summary.rows);
-    j.at("bytes").get_to(summary.bytes);
-    summary.path = j.value("path", std::string());
-    summary.schema_fingerprint = j.value("schema_fingerprint", std::string());
-    summary.checksum = j.value("checksum", std::string());
-    summary.durable = j.value("durable", false);
-  } catch (const json::exception& e) {
-    return arrow::Status::Invalid("node summary: ", e.what());
-  }
-  if (summary.ticket.empty()) return arrow::Status::Invalid("node summary has an empty ticket");
-  return summary;
-}
-
 const char* DatasetLostDetail::type_id() const { return kDatasetLostTypeId; }
 
 std::string DatasetLostDetail::ToString() const { return "dataset lost: " + what_; }
@@ -104,7 +85,7 @@ fl::FlightCallOptions NodeClient::CallOptions(const CallIdentity& who) const {
   return options;
 }
 
-arrow::Result<NodeSummary> NodeClient::Put(const CallIdentity& who, const fl::FlightDescriptor& descriptor,
+arrow::Result<DatasetRef> NodeClient::Put(const CallIdentity& who, const fl::FlightDescriptor& descriptor,
                                            arrow::RecordBatchReader& batches) {
   ARROW_ASSIGN_OR_RAISE(auto put, client_->DoPut(CallOptions(who), descriptor, batches.schema()));
   auto written = [&]() -> arrow::Status {
@@ -127,7 +108,7 @@ arrow::Result<NodeSummary> NodeClient::Put(const CallIdentity& who, const fl::Fl
   if (metadata == nullptr) {
     return arrow::Status::IOError("the data node ", location_, " sent no summary for the put");
   }
-  return NodeSummary::FromJson(metadata->ToString());
+  return DatasetRefFromNodeSummary(location_, metadata->ToString());
 }
 
 arrow::Result<std::unique_ptr<fl::FlightStreamReader>> NodeClient::Get(const CallIdentity& who,
@@ -152,10 +133,10 @@ arrow::Result<std::optional<std::string>> NodeClient::Find(const CallIdentity& w
   return (*info)->endpoints()[0].ticket.ticket;
 }
 
-arrow::Result<NodeSummary> NodeClient::Persist(const CallIdentity& who, const std::string& ticket) {
+arrow::Result<DatasetRef> NodeClient::Persist(const CallIdentity& who, const std::string& ticket) {
   auto answer = Action(who, "persist", {{"ticket", ticket}});
   if (!answer.ok()) return LostIfMissing(answer.status());
-  return NodeSummary::FromJson(answer->dump());
+  return DatasetRefFromNodeSummary(location_, answer->dump());
 }
 
 arrow::Status NodeClient::Drop(const CallIdentity& who, const std::string& ticket) {

@@ -9,7 +9,7 @@
 //
 //   ARROW_ASSIGN_OR_RAISE(auto node, NodeClient::For("grpc+tcp://127.0.0.1:7100"));
 //   const CallIdentity who{.tenant = "acme"};
-//   ARROW_ASSIGN_OR_RAISE(NodeSummary put, node->Put(who, descriptor, *reader));
+//   ARROW_ASSIGN_OR_RAISE(DatasetRef put, node->Put(who, descriptor, *reader));
 //   ARROW_ASSIGN_OR_RAISE(auto stream, node->Get(who, put.ticket));   // lost: IsDatasetLost
 //
 // Errors keep the node's status code (KeyError for an unknown path,
@@ -31,25 +31,13 @@
 #include <arrow/status.h>
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/flight/dataset_ref.h"
+
 namespace flightdeck::flight {
 
 /// Who makes a call: what the node learns about the caller.
 struct CallIdentity {
   std::string tenant = "default";
-};
-
-/// What a node answers for a dataset it holds (put, persist, find).
-struct NodeSummary {
-  std::string ticket;  // the wire form (opaque)
-  std::string path;    // tenant/dataset/partition
-  int64_t rows = 0;
-  int64_t bytes = 0;
-  std::string schema_fingerprint;
-  std::string checksum;
-  bool durable = false;
-
-  /// From the node's JSON summary. Invalid naming a missing field.
-  static arrow::Result<NodeSummary> FromJson(std::string_view json);
 };
 
 /// The status detail of "the node does not hold this dataset": `what` names
@@ -91,8 +79,9 @@ class NodeClient {
   arrow::flight::FlightClient& flight() { return *client_; }
 
   /// Puts every batch of `batches` under `descriptor` (a path or a JSON
-  /// command descriptor) and returns the node's summary of the new dataset.
-  arrow::Result<NodeSummary> Put(const CallIdentity& who,
+  /// command descriptor) and returns the ref of the new dataset (the node's
+  /// summary: ticket, rows, bytes, fingerprint, checksum, path).
+  arrow::Result<DatasetRef> Put(const CallIdentity& who,
                                  const arrow::flight::FlightDescriptor& descriptor,
                                  arrow::RecordBatchReader& batches);
   /// The dataset of `ticket` as a stream; DatasetLost when the node does
@@ -103,8 +92,8 @@ class NodeClient {
   /// nullopt when the node holds none there.
   arrow::Result<std::optional<std::string>> Find(const CallIdentity& who,
                                                  const std::vector<std::string>& path);
-  /// Makes the dataset of `ticket` durable; the node's summary.
-  arrow::Result<NodeSummary> Persist(const CallIdentity& who, const std::string& ticket);
+  /// Makes the dataset of `ticket` durable; its ref (durable set).
+  arrow::Result<DatasetRef> Persist(const CallIdentity& who, const std::string& ticket);
   /// Drops the dataset of `ticket`; DatasetLost when it is not there.
   arrow::Status Drop(const CallIdentity& who, const std::string& ticket);
   /// Leases every partition of the named datasets for `ttl_ms` (0: drops

@@ -165,13 +165,13 @@ void from_json(const nlohmann::json& json, StageTask& task) {
   task.range = Optional<std::vector<int32_t>>(json, "range", {}, kWhat);
 }
 
-void to_json(nlohmann::json& json, const DatasetRef& ref) {
+void DatasetRefToHistory(nlohmann::json& json, const DatasetRef& ref) {
   json = {{"ticket", Base64(ref.ticket)}, {"rows", ref.rows}, {"bytes", ref.bytes}, {"checksum", ref.checksum}};
   if (ref.source_rows != 0) json["source_rows"] = ref.source_rows;
   if (ref.source_bytes != 0) json["source_bytes"] = ref.source_bytes;
 }
 
-void from_json(const nlohmann::json& json, DatasetRef& ref) {
+void DatasetRefFromHistory(const nlohmann::json& json, DatasetRef& ref) {
   constexpr const char* kWhat = "dataset ref";
   ExpectObject(json, kWhat, "ticket");
   ref.node.clear();

@@ -63,7 +63,7 @@
 #include <arrow/status.h>
 #include <nlohmann/json_fwd.hpp>
 
-#include "flightdeck/pipeline/dataset_ref.h"
+#include "flightdeck/flight/dataset_ref.h"
 
 namespace flightdeck::temporal {
 class Worker;
@@ -74,6 +74,8 @@ class EnginePool;
 }  // namespace flightdeck::frame
 
 namespace flightdeck::pipeline {
+
+using flight::DatasetRef;
 
 inline constexpr char kPrepareActivity[] = "flightdeck.prepare";
 inline constexpr char kPartitionActivity[] = "flightdeck.partition";
@@ -139,8 +141,8 @@ void from_json(const nlohmann::json& json, StageTask& task);
 /// with the same error behaviour: node and schema fingerprint do not travel
 /// (the node of partition p's output is NodeFor(spec, p); the fingerprint
 /// is not needed in history) and come back empty.
-void to_json(nlohmann::json& json, const DatasetRef& ref);
-void from_json(const nlohmann::json& json, DatasetRef& ref);
+void DatasetRefToHistory(nlohmann::json& json, const DatasetRef& ref);
+void DatasetRefFromHistory(const nlohmann::json& json, DatasetRef& ref);
 
 /// The ticket as it travels in history: the 16 random bytes of a flightdeck
 /// ticket ("fdt1:TENANT:ID", flight/ticket.h) of `tenant`; any other ticket
@@ -159,3 +161,17 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
                                          std::shared_ptr<frame::EnginePool> engines = nullptr);
 
 }  // namespace flightdeck::pipeline
+
+// The payload converter finds the history form above for DatasetRef (a
+// flight/ type, whose namespace knows nothing of history).
+namespace nlohmann {
+template <>
+struct adl_serializer<flightdeck::flight::DatasetRef> {
+  static void to_json(json& j, const flightdeck::flight::DatasetRef& ref) {
+    flightdeck::pipeline::DatasetRefToHistory(j, ref);
+  }
+  static void from_json(const json& j, flightdeck::flight::DatasetRef& ref) {
+    flightdeck::pipeline::DatasetRefFromHistory(j, ref);
+  }
+};
+}  // namespace nlohmann

@@ -95,8 +95,7 @@ std::string ExtensionOf(SinkSpec::Kind kind) {
 }
 
 arrow::Result<DatasetRef> Persist(flight::NodeClient& client, const PipelineSpec& spec, const std::string& ticket) {
-  ARROW_ASSIGN_OR_RAISE(auto summary, client.Persist(Who(spec), ticket));
-  return DatasetRefOf(client.location(), summary);
+  return client.Persist(Who(spec), ticket);
 }
 
 arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::string& node,

@@ -41,10 +41,14 @@
 #include <arrow/status.h>
 
 #include "flightdeck/frame/data_frame.h"
-#include "flightdeck/pipeline/dataset_ref.h"
+#include "flightdeck/flight/dataset_ref.h"
 #include "flightdeck/pipeline/spec.h"
 
 namespace flightdeck::pipeline {
+
+using flight::DatasetRef;
+using flight::DatasetRefFromJson;
+using flight::DatasetRefFromNodeSummary;
 
 /// Stages [begin, end) of spec.stages.
 struct StageRange {

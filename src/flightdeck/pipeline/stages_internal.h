@@ -14,7 +14,7 @@
 
 #include "flightdeck/flight/node_client.h"
 #include "flightdeck/frame/data_frame.h"
-#include "flightdeck/pipeline/dataset_ref.h"
+#include "flightdeck/flight/dataset_ref.h"
 #include "flightdeck/pipeline/spec.h"
 #include "flightdeck/pipeline/stages.h"
 

@@ -36,7 +36,7 @@ class NodeClientTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  arrow::Result<NodeSummary> PutOrders(const CallIdentity& who, const std::string& dataset) {
+  arrow::Result<DatasetRef> PutOrders(const CallIdentity& who, const std::string& dataset) {
     arrow::TableBatchReader reader(*table_);
     return client_->Put(who, fl::FlightDescriptor::Path({who.tenant, dataset, "0"}), reader);
   }
@@ -49,7 +49,7 @@ class NodeClientTest : public ::testing::Test {
 
 TEST_F(NodeClientTest, PutFindGetPersistStatsListAndExpire) {
   const CallIdentity acme{.tenant = "acme"};
-  ASSERT_OK_AND_ASSIGN(NodeSummary put, PutOrders(acme, "orders"));
+  ASSERT_OK_AND_ASSIGN(DatasetRef put, PutOrders(acme, "orders"));
   EXPECT_EQ(put.rows, 5'000);
   EXPECT_EQ(put.path, "acme/orders/0");
   EXPECT_GT(put.bytes, 0);
@@ -65,7 +65,7 @@ TEST_F(NodeClientTest, PutFindGetPersistStatsListAndExpire) {
   ASSERT_OK_AND_ASSIGN(auto read, stream->ToTable());
   EXPECT_TRUE(read->Equals(*table_));
 
-  ASSERT_OK_AND_ASSIGN(NodeSummary persisted, client_->Persist(acme, put.ticket));
+  ASSERT_OK_AND_ASSIGN(DatasetRef persisted, client_->Persist(acme, put.ticket));
   EXPECT_TRUE(persisted.durable);
   EXPECT_EQ(persisted.checksum, put.checksum);
 
@@ -85,7 +85,7 @@ TEST_F(NodeClientTest, PutFindGetPersistStatsListAndExpire) {
 }
 
 TEST_F(NodeClientTest, TheTenantGoesWithEveryCall) {
-  ASSERT_OK_AND_ASSIGN(NodeSummary put, PutOrders({.tenant = "acme"}, "orders"));
+  ASSERT_OK_AND_ASSIGN(DatasetRef put, PutOrders({.tenant = "acme"}, "orders"));
   // Another tenant (and the default one) cannot see acme's dataset.
   auto foreign = client_->Get({.tenant = "globex"}, put.ticket);
   EXPECT_TRUE(IsDatasetLost(foreign.status())) << foreign.status().ToString();

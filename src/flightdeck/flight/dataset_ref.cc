@@ -1,10 +1,10 @@
-#include "flightdeck/pipeline/dataset_ref.h"
+#include "flightdeck/flight/dataset_ref.h"
 
 #include <arrow/status.h>
 #include <arrow/util/base64.h>
 #include <nlohmann/json.hpp>
 
-namespace flightdeck::pipeline {
+namespace flightdeck::flight {
 namespace {
 
 using nlohmann::json;
@@ -71,22 +71,20 @@ arrow::Result<DatasetRef> DatasetRefFromJson(std::string_view text) {
   return ref;
 }
 
-DatasetRef DatasetRefOf(const std::string& node, const flight::NodeSummary& summary) {
+arrow::Result<DatasetRef> DatasetRefFromNodeSummary(const std::string& node,
+                                                    std::string_view summary_json) {
+  constexpr std::string_view kWhere = "data node summary";
+  ARROW_ASSIGN_OR_RAISE(json obj, ParseObject(summary_json, kWhere));
   DatasetRef ref;
   ref.node = node;
-  ref.ticket = summary.ticket;
-  ref.rows = summary.rows;
-  ref.bytes = summary.bytes;
-  ref.schema_fingerprint = summary.schema_fingerprint;
-  ref.checksum = summary.checksum;
+  ARROW_ASSIGN_OR_RAISE(ref.ticket, Field<std::string>(obj, "ticket", kWhere));
+  if (ref.ticket.empty()) return arrow::Status::Invalid(kWhere, ": field 'ticket' is empty");
+  ARROW_RETURN_NOT_OK(FillSummary(obj, kWhere, &ref));
+  if (auto path = obj.find("path"); path != obj.end() && path->is_string()) ref.path = path->get<std::string>();
+  if (auto durable = obj.find("durable"); durable != obj.end() && durable->is_boolean()) {
+    ref.durable = durable->get<bool>();
+  }
   return ref;
 }
 
-arrow::Result<DatasetRef> DatasetRefFromNodeSummary(const std::string& node,
-                                                    std::string_view summary_json) {
-  auto summary = flight::NodeSummary::FromJson(summary_json);
-  if (!summary.ok()) return summary.status().WithMessage("data node summary: ", summary.status().message());
-  return DatasetRefOf(node, *summary);
-}
-
-}  // namespace flightdeck::pipeline
+}  // namespace flightdeck::flight

@@ -1,10 +1,10 @@
-#include "flightdeck/pipeline/dataset_ref.h"
+#include "flightdeck/flight/dataset_ref.h"
 
 #include <gtest/gtest.h>
 
 #include "flightdeck/common/testing/gtest_util.h"
 
-namespace flightdeck::pipeline {
+namespace flightdeck::flight {
 namespace {
 
 TEST(DatasetRefTest, JsonRoundTripBase64Ticket) {
@@ -41,4 +41,4 @@ TEST(DatasetRefTest, FromNodeSummaryKeepsTheWireTicket) {
 }
 
 }  // namespace
-}  // namespace flightdeck::pipeline
+}  // namespace flightdeck::flight

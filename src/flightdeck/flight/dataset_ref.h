@@ -1,5 +1,7 @@
-// flightdeck/pipeline/dataset_ref.h: what a stage activity hands the next
-// one: a dataset on a data node, named by its ticket, plus its summary.
+// flightdeck/flight/dataset_ref.h: a dataset on a data node, named by its
+// ticket, plus its summary: what NodeClient answers for a put, a persist or
+// a find, and what a pipeline stage activity hands the next one (the one
+// representation of a dataset reference in flight/ and pipeline/).
 //
 // This is the only thing about data that enters Temporal's history (a few
 // hundred bytes whatever the data size). Its JSON form is shared with the
@@ -14,9 +16,8 @@
 
 #include <arrow/result.h>
 
-#include "flightdeck/flight/node_client.h"
 
-namespace flightdeck::pipeline {
+namespace flightdeck::flight {
 
 /// One immutable dataset on one data node. A plain value; thread-compatible.
 struct DatasetRef {
@@ -28,6 +29,10 @@ struct DatasetRef {
   int64_t bytes = 0;
   std::string schema_fingerprint;
   std::string checksum;
+  /// From the node's summary only (not in the JSON form, nor in history):
+  /// the dataset's path (tenant/dataset/partition) and whether it is durable.
+  std::string path;
+  bool durable = false;
   /// What the step that made the dataset read from the pipeline's source
   /// (a partition's first step; 0 otherwise or when not known): rows and
   /// bytes of the source files. Not part of the node's summary.
@@ -44,13 +49,10 @@ struct DatasetRef {
 /// has the wrong type, or (ticket) is not base64 or empty.
 arrow::Result<DatasetRef> DatasetRefFromJson(std::string_view json);
 
-/// The ref of what a data node answered for a dataset it holds.
-DatasetRef DatasetRefOf(const std::string& node, const flight::NodeSummary& summary);
-
 /// Builds a ref from a data node's JSON put / persist summary (whose
-/// "ticket" is the wire form as a plain string; flight::NodeSummary).
-/// Invalid when a field is missing.
+/// "ticket" is the wire form as a plain string), `node` being the node's
+/// location. Invalid naming a field that is missing or mistyped.
 arrow::Result<DatasetRef> DatasetRefFromNodeSummary(const std::string& node,
                                                     std::string_view summary_json);
 
-}  // namespace flightdeck::pipeline
+}  // namespace flightdeck::flight
