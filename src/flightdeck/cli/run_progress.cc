@@ -186,8 +186,8 @@ std::vector<std::string> SummaryLines(const json& result) {
   std::string source = std::to_string(count("source_rows")) + " rows";
   if (count("source_bytes") > 0) source += ", " + std::to_string(count("source_bytes")) + " bytes";
   lines.push_back("source     " + source + " read");
-  lines.push_back("output     " + std::to_string(count("rows")) + " rows, " + std::to_string(count("bytes")) +
-                  " bytes committed to the sink");
+  lines.push_back("output     " + std::to_string(count("rows")) + " rows committed to the sink (" +
+                  std::to_string(count("bytes")) + " bytes in Arrow form)");
   lines.push_back("partitions " + std::to_string(result.value("partitions", int64_t{0})) + ", parts " +
                   std::to_string(result.contains("parts") ? result["parts"].size() : size_t{0}));
   const json steps = result.value("step_ms", json::object());
