@@ -66,6 +66,43 @@ std::string DemoSpec(const DemoOptions& options, const std::string& node,
          "task_queue: flightdeck-demo\n";
 }
 
+// Checks the committed output against the same pipeline run in-process,
+// then prints its rows. Throws CommandFailed when they differ.
+void VerifyAndPrintOutput(const pipeline::PipelineSpec& spec, const std::filesystem::path& sink) {
+  auto output = frame::DataFrame::Read(sink.string(), frame::FileFormat::kParquet);
+  Check(output.status(), "reading the output");
+  auto table = output->Sort({frame::Desc("total_eur")}).Collect();
+  Check(table.status(), "reading the output");
+  auto local = pipeline::ComputeLocally(spec);
+  Check(local.status(), "the local pipeline");
+  auto expected = local->Sort({frame::Desc("total_eur")}).Collect();
+  Check(expected.status(), "the local pipeline");
+  bool same = (*table)->num_rows() == (*expected)->num_rows() &&
+              (*table)->num_columns() == (*expected)->num_columns();
+  for (int i = 0; same && i < (*table)->num_columns(); ++i) {
+    // Sums over partitions in another order may differ in the last bits.
+    same = (*table)->column(i)->ApproxEquals(*(*expected)->column(i),
+                                             arrow::EqualOptions::Defaults().atol(1e-3));
+  }
+  if (!same || !std::filesystem::exists(sink / "_SUCCESS")) {
+    throw CommandFailed("the committed output differs from the DataFrame computed directly");
+  }
+  Line("verified", std::to_string((*table)->num_rows()) +
+                       " output rows equal to the DataFrame computed directly; _SUCCESS "
+                       "written");
+  auto batch = (*table)->CombineChunksToBatch();
+  Check(batch.status(), "reading the output");
+  for (int64_t row = 0; row < (*batch)->num_rows(); ++row) {
+    std::string cells;
+    for (int column = 0; column < (*batch)->num_columns(); ++column) {
+      auto scalar = (*batch)->column(column)->GetScalar(row);
+      cells += (column ? "  " : "") + (*batch)->schema()->field(column)->name() + "=" +
+               (scalar.ok() ? (*scalar)->ToString() : "?");
+    }
+    std::printf("    %s\n", cells.c_str());
+  }
+}
+
 void RunDemo(const DemoOptions& options) {
   // This process runs a data node (and more): the node's allocation policy.
   UseNodeProcessMemoryPolicy();
@@ -124,39 +161,7 @@ void RunDemo(const DemoOptions& options) {
                 static_cast<long long>(options.rows), seconds, options.rows / 1e6 / seconds);
   Line("ran", rate);
 
-  // Check the committed output against the same pipeline run in-process.
-  auto output = frame::DataFrame::Read(sink.string(), frame::FileFormat::kParquet);
-  Check(output.status(), "reading the output");
-  auto table = output->Sort({frame::Desc("total_eur")}).Collect();
-  Check(table.status(), "reading the output");
-  auto local = pipeline::ComputeLocally(*spec);
-  Check(local.status(), "the local pipeline");
-  auto expected = local->Sort({frame::Desc("total_eur")}).Collect();
-  Check(expected.status(), "the local pipeline");
-  bool same = (*table)->num_rows() == (*expected)->num_rows() &&
-              (*table)->num_columns() == (*expected)->num_columns();
-  for (int i = 0; same && i < (*table)->num_columns(); ++i) {
-    // Sums over partitions in another order may differ in the last bits.
-    same = (*table)->column(i)->ApproxEquals(*(*expected)->column(i),
-                                             arrow::EqualOptions::Defaults().atol(1e-3));
-  }
-  if (!same || !std::filesystem::exists(sink / "_SUCCESS")) {
-    throw CommandFailed("the committed output differs from the DataFrame computed directly");
-  }
-  Line("verified", std::to_string((*table)->num_rows()) +
-                       " output rows equal to the DataFrame computed directly; _SUCCESS "
-                       "written");
-  auto batch = (*table)->CombineChunksToBatch();
-  Check(batch.status(), "reading the output");
-  for (int64_t row = 0; row < (*batch)->num_rows(); ++row) {
-    std::string cells;
-    for (int column = 0; column < (*batch)->num_columns(); ++column) {
-      auto scalar = (*batch)->column(column)->GetScalar(row);
-      cells += (column ? "  " : "") + (*batch)->schema()->field(column)->name() + "=" +
-               (scalar.ok() ? (*scalar)->ToString() : "?");
-    }
-    std::printf("    %s\n", cells.c_str());
-  }
+  VerifyAndPrintOutput(*spec, sink);
 
   Check((*worker)->Shutdown(), "worker shutdown");
   Check((*node)->Shutdown(), "data node shutdown");

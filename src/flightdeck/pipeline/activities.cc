@@ -298,6 +298,7 @@ arrow::Result<StageRange> StepOf(const PipelineSpec& spec, const StageTask& task
 // The engine of the activity slot for the activity's duration.
 struct SlotEngine {
   std::optional<frame::EnginePool::Lease> lease;
+  std::shared_ptr<frame::Engine> shared;  // no pool: the one-thread engine of deterministic specs
   std::optional<frame::ScopedEngine> scope;
   explicit SlotEngine(const std::shared_ptr<frame::EnginePool>& pool) {
     if (!pool) return;
@@ -306,8 +307,17 @@ struct SlotEngine {
   }
   // A deterministic spec's queries run on one thread (see
   // PipelineSpec::deterministic); others on all the engine's threads.
-  arrow::Status For(const PipelineSpec& spec) const {
-    if (!lease) return arrow::Status::OK();
+  // Without a pool (a worker embedded in another program), a deterministic
+  // spec's queries run on a process-wide one-thread engine.
+  arrow::Status For(const PipelineSpec& spec) {
+    if (!lease) {
+      if (!spec.deterministic || scope) return arrow::Status::OK();
+      static const arrow::Result<std::shared_ptr<frame::Engine>> one_thread = frame::Engine::Open({.threads = 1});
+      ARROW_RETURN_NOT_OK(one_thread.status());
+      shared = *one_thread;
+      scope.emplace(shared);
+      return arrow::Status::OK();
+    }
     const auto& engine = lease->engine();
     return engine->SetThreads(spec.deterministic ? 1 : engine->options().threads);
   }
@@ -315,7 +325,7 @@ struct SlotEngine {
   // 1, "done"), and what it reads of the source when it reads the source.
   void ReportProgress(const ActivityKeepAlive& keep_alive, int32_t partition,
                       std::optional<SourceSize> source) const {
-    std::shared_ptr<frame::Engine> running = lease ? lease->engine() : nullptr;
+    std::shared_ptr<frame::Engine> running = lease ? lease->engine() : shared;
     keep_alive.SetDetails([running, partition, source] {
       nlohmann::json details = {{"partition", partition}};
       const double done = running ? running->Progress() : -1;
@@ -331,7 +341,7 @@ struct SlotEngine {
 
 arrow::Result<std::string> Prepare(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
                                    const std::string& yaml, const std::string& origin, const std::string& run) {
-  const SlotEngine engine(engines);
+  SlotEngine engine(engines);
   ARROW_ASSIGN_OR_RAISE(auto spec, Classify(ParsePipelineSpec(yaml, origin)));
   ARROW_RETURN_NOT_OK(Classify(CheckSpec(spec, yaml, origin)));
   return Classify(StoreSpec(spec, yaml, run.empty() ? ctx.info().workflow_id : run));
@@ -340,7 +350,7 @@ arrow::Result<std::string> Prepare(ActivityContext& ctx, const std::shared_ptr<f
 arrow::Result<DatasetRef> Partition(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
                                     const StageTask& task) {
   const ActivityKeepAlive keep_alive(ctx);
-  const SlotEngine engine(engines);
+  SlotEngine engine(engines);
   if (!task.yaml.empty()) {
     // No prepare ran: store the spec first, as prepare would have.
     ARROW_ASSIGN_OR_RAISE(auto parsed, Classify(ParsePipelineSpec(task.yaml, task.origin)));
@@ -383,7 +393,7 @@ arrow::Result<DatasetRef> Partition(ActivityContext& ctx, const std::shared_ptr<
 arrow::Result<DatasetRef> CombineAll(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
                                      const StageTask& task) {
   const ActivityKeepAlive keep_alive(ctx);
-  const SlotEngine engine(engines);
+  SlotEngine engine(engines);
   ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
   ARROW_RETURN_NOT_OK(engine.For(*spec));
   engine.ReportProgress(keep_alive, 0, std::nullopt);
@@ -403,7 +413,7 @@ arrow::Result<DatasetRef> CombineAll(ActivityContext& ctx, const std::shared_ptr
 arrow::Result<std::string> LoadPart(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
                                     const StageTask& task) {
   const ActivityKeepAlive keep_alive(ctx);
-  const SlotEngine engine(engines);
+  SlotEngine engine(engines);
   ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
   ARROW_RETURN_NOT_OK(engine.For(*spec));
   ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
@@ -416,7 +426,7 @@ arrow::Result<std::string> LoadPart(ActivityContext& ctx, const std::shared_ptr<
 arrow::Status CommitRun(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
                         const StageTask& task) {
   const ActivityKeepAlive keep_alive(ctx);
-  const SlotEngine engine(engines);
+  SlotEngine engine(engines);
   ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
   std::vector<std::string> staged;
   for (const auto& name : task.parts) {
