@@ -114,6 +114,7 @@ std::shared_ptr<frame::EnginePool> OpenSlotEngines(int slots, const std::string&
   frame::EngineOptions options;
   options.threads = threads > 0 ? threads : std::max(1, cores / slots);
   options.spill_directory = spill_dir;
+  options.track_progress = true;  // activities heartbeat it
   if (!memory.empty()) {
     auto bytes = frame::ParseByteSize(memory);
     if (!bytes.ok()) throw CommandFailed("--engine-memory: " + bytes.status().message(), kExitUsage);

@@ -225,10 +225,11 @@ arrow::Result<std::unique_ptr<Session>> Engine::Connect() {
   }
   auto session = std::make_unique<Session>(driver, streams_.get(), connection,
                                            options_.memory_limit, sessions_.get());
-  // Progress of running queries is tracked (Engine::Progress), never printed:
-  // settings of a connection, not of the database. Not on engines whose
-  // configuration is locked (they run client SQL; their progress is not read).
-  if (options_.external_access) {
+  // With track_progress, running queries' progress is tracked
+  // (Engine::Progress), never printed: settings of a connection, not of the
+  // database. Not on engines whose configuration is locked (they run client
+  // SQL; their progress is not read).
+  if (options_.track_progress && options_.external_access) {
     ARROW_RETURN_NOT_OK(
         session->Execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false"));
   }

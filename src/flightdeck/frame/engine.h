@@ -57,6 +57,10 @@ struct EngineOptions {
   /// Row order: scans, filters and projections keep their input's order
   /// (DataFrame's "Row order" contract relies on it).
   bool preserve_insertion_order = true;
+  /// Whether Progress() can follow file scans: DuckDB tracks its queries'
+  /// progress on every connection (a setting per connection, about a
+  /// millisecond per query). Off: Progress() sees Arrow stream scans only.
+  bool track_progress = false;
 };
 
 /// One embedded DuckDB database. See the file comment.

@@ -312,7 +312,8 @@ struct SlotEngine {
   arrow::Status For(const PipelineSpec& spec) {
     if (!lease) {
       if (!spec.deterministic || scope) return arrow::Status::OK();
-      static const arrow::Result<std::shared_ptr<frame::Engine>> one_thread = frame::Engine::Open({.threads = 1});
+      static const arrow::Result<std::shared_ptr<frame::Engine>> one_thread =
+          frame::Engine::Open({.threads = 1, .track_progress = true});
       ARROW_RETURN_NOT_OK(one_thread.status());
       shared = *one_thread;
       scope.emplace(shared);

@@ -219,7 +219,7 @@ TEST(EngineTest, ThreadsChangeBetweenQueriesAndOneThreadGivesTheSameBitsEveryTim
 }
 
 TEST(EngineTest, ProgressOfARunningQueryIsReadFromAnotherThread) {
-  ASSERT_OK_AND_ASSIGN(auto engine, Engine::Open({.threads = 1}));
+  ASSERT_OK_AND_ASSIGN(auto engine, Engine::Open({.threads = 1, .track_progress = true}));
   EXPECT_EQ(engine->Progress(), -1) << "no query runs";
   {
     // Tracked on every connection, and never printed to stdout.
