@@ -51,14 +51,6 @@ std::string NewRunId(const std::string& name) {
   return (name.empty() ? std::string("pipeline") : name) + "-" + RandomHex(8);
 }
 
-std::string StatusName(enums::WorkflowExecutionStatus status) {
-  std::string name = enums::WorkflowExecutionStatus_Name(status);
-  const std::string prefix = "WORKFLOW_EXECUTION_STATUS_";
-  if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
-  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name;
-}
-
 void PrintSummary(const nlohmann::json& result) {
   for (const auto& line : SummaryLines(result)) std::printf("  %s\n", line.c_str());
   std::fflush(stdout);
@@ -201,14 +193,14 @@ void AddStatusCommand(CLI::App& app) {
     }
     if (*output == "json") {
       const nlohmann::json out = {{"id", *id},
-                                  {"status", StatusName(status)},
+                                  {"status", temporal::StatusName(status)},
                                   {"progress", progress ? progress->ToJson() : nlohmann::json(nullptr)},
                                   {"result", result ? *result : nlohmann::json(nullptr)}};
       std::printf("%s\n", out.dump(2).c_str());
       std::fflush(stdout);
       return;
     }
-    std::printf("%s: %s\n", id->c_str(), StatusName(status).c_str());
+    std::printf("%s: %s\n", id->c_str(), temporal::StatusName(status).c_str());
     if (progress) {
       std::printf("  %s\n", ProgressLine(*progress).c_str());
       for (const auto& line : progress->waiting) std::printf("  %s\n", line.c_str());
@@ -324,7 +316,7 @@ void AddListCommand(CLI::App& app) {
       for (const auto& info : *runs) {
         out.push_back({{"id", info.execution().workflow_id()},
                        {"run_id", info.execution().run_id()},
-                       {"status", StatusName(info.status())},
+                       {"status", temporal::StatusName(info.status())},
                        {"start", time_text(info.start_time())},
                        {"close", time_text(info.close_time())}});
       }
@@ -332,7 +324,7 @@ void AddListCommand(CLI::App& app) {
     } else {
       for (const auto& info : *runs) {
         std::printf("%-40s %-12s %s\n", info.execution().workflow_id().c_str(),
-                    StatusName(info.status()).c_str(), time_text(info.start_time()).c_str());
+                    temporal::StatusName(info.status()).c_str(), time_text(info.start_time()).c_str());
       }
     }
     std::fflush(stdout);

@@ -15,14 +15,6 @@ namespace {
 
 namespace enums = ::temporal::api::enums::v1;
 
-std::string StateName(enums::WorkflowExecutionStatus status) {
-  std::string name = enums::WorkflowExecutionStatus_Name(status);
-  const std::string prefix = "WORKFLOW_EXECUTION_STATUS_";
-  if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
-  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name;
-}
-
 std::string UtcTime(int64_t unix_s) {
   const std::time_t time = static_cast<std::time_t>(unix_s);
   std::tm parts{};
@@ -78,7 +70,7 @@ arrow::Result<std::vector<RunGarbage>> CollectRunGarbage(temporal::Client& clien
     if (!described.ok() && !described.status().IsKeyError()) return described.status();
     if (described.ok()) {
       const auto& info = described->workflow_execution_info();
-      entry.state = StateName(info.status());
+      entry.state = temporal::StatusName(info.status());
       if (info.status() == enums::WORKFLOW_EXECUTION_STATUS_RUNNING) {
         entry.kept_because = "running";
         out.push_back(std::move(entry));

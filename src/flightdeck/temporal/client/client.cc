@@ -1,5 +1,6 @@
 #include "flightdeck/temporal/client/client.h"
 
+#include <cctype>
 #include <cstdio>
 #include <mutex>
 #include <optional>
@@ -546,6 +547,14 @@ arrow::Result<Payloads> Client::GetResult(const WorkflowHandle& handle,
             ", not a close event");
     }
   }
+}
+
+std::string StatusName(enums_v1::WorkflowExecutionStatus status) {
+  std::string name = enums_v1::WorkflowExecutionStatus_Name(status);
+  const std::string prefix = "WORKFLOW_EXECUTION_STATUS_";
+  if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
 }
 
 }  // namespace flightdeck::temporal

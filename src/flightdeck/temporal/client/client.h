@@ -80,6 +80,10 @@ struct HistoryOptions {
 };
 
 /// One page of ListWorkflowExecutions.
+/// A workflow execution status as people write it: "running", "completed",
+/// "failed", "canceled", "terminated", "continued_as_new", "timed_out".
+std::string StatusName(::temporal::api::enums::v1::WorkflowExecutionStatus status);
+
 struct WorkflowPage {
   std::vector<::temporal::api::workflow::v1::WorkflowExecutionInfo> executions;
   /// Pass to the next ListPage call; empty on the last page.
