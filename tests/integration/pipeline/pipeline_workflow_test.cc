@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -325,6 +326,44 @@ TEST_F(PipelineWorkflowTest, AggregateAcrossPartitions) {
   EXPECT_EQ(result.at("parts").size(), 1u);
   EXPECT_TRUE(ApproxSameTable(*actual, *sorted))
       << actual->ToString() << "\n" << sorted->ToString();
+  EXPECT_EQ(ExpectReplays(handle), 1);
+}
+
+TEST_F(PipelineWorkflowTest, RetriedActivityKeepsTheOutputAndReplays) {
+  // A worker whose first partition activity fails once with a retryable
+  // error (an activity interceptor, as a flaky disk or network would): the
+  // retry policy runs it again, and the recorded history, with its second
+  // attempt, replays.
+  ASSERT_OK(worker_->Shutdown());
+  std::atomic<int> injected{0};
+  temporal::WorkerOptions options{.task_queue = "pipelines"};
+  options.activity_interceptors.push_back(
+      [&injected](temporal::ActivityContext& ctx, const temporal::Payloads& input,
+                  const temporal::ActivityFunction& next) -> arrow::Result<std::optional<temporal::Payload>> {
+        if (ctx.info().activity_type == kPartitionActivity && injected.fetch_add(1) == 0) {
+          return arrow::Status::IOError("injected: the disk went away for a moment");
+        }
+        return next(ctx, input);
+      });
+  ASSERT_OK_AND_ASSIGN(worker_, temporal::Worker::Make(conn_, options));
+  ASSERT_OK(RegisterPipeline(*worker_));
+  ASSERT_OK(worker_->Start());
+
+  const std::string spec = SpecText(20'000, 3);
+  ASSERT_OK_AND_ASSIGN(auto handle, Start("run-retried", spec));
+  ASSERT_OK_AND_ASSIGN(nlohmann::json result, client_->GetResult<nlohmann::json>(handle));
+  auto expected = *frame::DataFrame::FromTable(Expected(spec)).Sort({frame::Asc("id")}).Collect();
+  EXPECT_EQ(result.at("rows").get<int64_t>(), expected->num_rows());
+  EXPECT_TRUE(Output()->Equals(*expected, /*check_metadata=*/false));
+  ASSERT_OK_AND_ASSIGN(auto history, client_->GetHistory(handle));
+  int second_attempts = 0;
+  for (const auto& event : history.events()) {
+    if (event.has_activity_task_started_event_attributes() &&
+        event.activity_task_started_event_attributes().attempt() == 2) {
+      ++second_attempts;
+    }
+  }
+  EXPECT_EQ(second_attempts, 1);
   EXPECT_EQ(ExpectReplays(handle), 1);
 }
 

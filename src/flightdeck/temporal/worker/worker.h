@@ -34,6 +34,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include <arrow/result.h>
 #include <arrow/status.h>
@@ -70,6 +71,17 @@ struct WorkerMetric {
   /// Workflow or activity type.
   std::string type;
 };
+
+/// A type-erased activity: decoded input in, encoded result (or none) out.
+using ActivityFunction =
+    std::function<arrow::Result<std::optional<Payload>>(ActivityContext&, const Payloads&)>;
+
+/// Wraps every activity this worker runs, as the official SDKs' activity
+/// inbound interceptors do (execute_activity): it sees the context (type,
+/// attempt, headers) and the input, and calls `next` to run the activity,
+/// or answers without it.
+using ActivityInterceptor = std::function<arrow::Result<std::optional<Payload>>(
+    ActivityContext& ctx, const Payloads& input, const ActivityFunction& next)>;
 
 struct WorkerOptions {
   std::string namespace_name = "default";
@@ -123,11 +135,9 @@ struct WorkerOptions {
   std::chrono::milliseconds graceful_shutdown_timeout{std::chrono::seconds(10)};
   /// Called from worker threads (concurrently); must be thread-safe and quick.
   std::function<void(const WorkerMetric&)> metrics;
+  /// Activity interceptors, outermost first; called concurrently.
+  std::vector<ActivityInterceptor> activity_interceptors;
 };
-
-/// A type-erased activity: decoded input in, encoded result (or none) out.
-using ActivityFunction =
-    std::function<arrow::Result<std::optional<Payload>>(ActivityContext&, const Payloads&)>;
 
 namespace internal {
 

@@ -71,7 +71,15 @@ void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueue
                                   env.options.task_queue + " (registered: " + known + ")");
   } else {
     register_running(&ctx, true);
-    result = Invoke(it->second, ctx, task.input());
+    // The interceptors wrap the activity, the first outermost.
+    ActivityFunction run = it->second;
+    const auto& interceptors = env.options.activity_interceptors;
+    for (auto at = interceptors.rbegin(); at != interceptors.rend(); ++at) {
+      run = [interceptor = *at, next = std::move(run)](ActivityContext& c, const Payloads& in) {
+        return interceptor(c, in, next);
+      };
+    }
+    result = Invoke(run, ctx, task.input());
     register_running(&ctx, false);
   }
 
