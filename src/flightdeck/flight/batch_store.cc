@@ -3,14 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <unordered_map>
 
 #include <arrow/type.h>
@@ -19,6 +15,7 @@
 
 #include "flightdeck/common/durable_file.h"
 #include "flightdeck/common/logging.h"
+#include "flightdeck/flight/batch_store_internal.h"
 #include "flightdeck/flight/checksum_internal.h"
 #include "flightdeck/flight/ipc_file_internal.h"
 
@@ -27,10 +24,7 @@ namespace flightdeck::flight {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-namespace {
-
-constexpr char kManifestName[] = "manifest.json";
-constexpr int kManifestVersion = 1;
+namespace internal {
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -50,22 +44,11 @@ json SummaryToJson(const DatasetSummary& s) {
               {"expires_at_ms", s.expires_at_ms}};
 }
 
-// One dataset as the store keeps it. A dataset is in memory when `batches`
-// holds it; otherwise its data is in `file` (spill or durable).
-struct Entry {
-  DatasetSummary summary;
-  std::shared_ptr<arrow::Schema> schema;
-  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
-  bool in_memory = true;
-  std::string file;  // empty: no file
-  uint64_t file_checksum = 0;
-  int64_t file_size = 0;
-  std::string corrupt;  // non-empty: why it is not served
-  uint64_t last_used = 0;
-  bool spilling = false;  // a spill file is being written
-};
+}  // namespace internal
 
-}  // namespace
+using internal::Entry;
+using internal::NowMs;
+using internal::SummaryToJson;
 
 arrow::Result<DiskCompression> ParseDiskCompression(const std::string& name) {
   if (name == "none") return DiskCompression::kNone;
@@ -101,339 +84,94 @@ std::string StoreStats::ToJson() const {
       .dump();
 }
 
-struct BatchStore::Impl {
-  BatchStoreOptions options;
-  fs::path spill_dir;
-  fs::path durable_dir;
-
-  mutable std::mutex mutex;
-  // State below is guarded by mutex.
-  std::unordered_map<std::string, Entry> entries;  // by ticket wire form
-  std::map<std::string, std::string> by_path;      // path -> ticket wire form
-  int64_t memory_used = 0;                          // committed in memory + reserved
-  int64_t reserved = 0;                             // by puts in flight
-  int64_t disk_reserved = 0;                        // by files being written
-  int64_t puts_in_flight = 0;
-  int64_t spills = 0;
-  int64_t spilled_bytes = 0;
-  int64_t spills_in_progress = 0;
-  std::condition_variable spilled_cv;  // a spill ended
-  uint64_t clock = 0;  // LRU order
-
-  bool has_disk() const { return !options.data_dir.empty(); }
-
-  // Bytes of the disk tier's files, plus those being written.
-  int64_t DiskUsedLocked() const {
-    int64_t used = disk_reserved;
-    for (const auto& [key, e] : entries) {
-      if (!e.file.empty()) used += e.file_size;
-    }
-    return used;
+// The entry of a live, unexpired ticket; KeyError otherwise.
+arrow::Result<Entry*> BatchStore::Impl::Lookup(const TicketId& ticket) {
+  auto it = entries.find(ticket.Encode());
+  if (it == entries.end() || Expired(it->second)) {
+    return arrow::Status::KeyError("no dataset for this ticket");
   }
+  it->second.last_used = ++clock;
+  return &it->second;
+}
 
-  bool DiskFitsLocked(int64_t bytes) const {
-    return options.disk_budget_bytes <= 0 || DiskUsedLocked() + bytes <= options.disk_budget_bytes;
-  }
+bool BatchStore::Impl::Expired(const Entry& e) {
+  return e.summary.expires_at_ms != 0 && e.summary.expires_at_ms <= NowMs();
+}
 
-  arrow::Status DiskFull(int64_t bytes, const std::string& what) const {
-    return arrow::Status::CapacityError("data node disk tier is full: ", DiskUsedLocked(), " of ",
-                                        options.disk_budget_bytes, " bytes in use, ", bytes,
-                                        " more needed to ", what);
-  }
+std::string BatchStore::Impl::FileFor(const TicketId& ticket, bool durable) const {
+  const fs::path& dir = durable ? durable_dir : spill_dir;
+  return (dir / (ticket.tenant + "." + ticket.id + ".arrow")).string();
+}
 
-  // Writes one disk-tier file of `size_estimate` bytes with the lock
-  // released, within the disk budget: the estimate is reserved while `write`
-  // runs, and a file whose real size does not fit is removed again.
-  // REQUIRES: `lock` holds mutex.
-  arrow::Result<internal::WrittenFile> WriteWithinDiskBudget(
-      std::unique_lock<std::mutex>& lock, const std::string& file, int64_t size_estimate,
-      const std::string& what, const std::function<arrow::Result<internal::WrittenFile>()>& write) {
-    if (!DiskFitsLocked(size_estimate)) return DiskFull(size_estimate, what);
-    disk_reserved += size_estimate;
-    lock.unlock();
-    auto written = write();
-    lock.lock();
-    disk_reserved -= size_estimate;
-    if (written.ok() && !DiskFitsLocked(written->size)) {
-      RemoveFile(file);
-      return DiskFull(written->size, what);
-    }
-    return written;
-  }
+// Takes an entry out of the maps and the memory accounting; its files and
+// the manifest are the caller's business.
+std::optional<Entry> BatchStore::Impl::TakeLocked(const std::string& key) {
+  auto it = entries.find(key);
+  if (it == entries.end()) return std::nullopt;
+  Entry entry = std::move(it->second);
+  entries.erase(it);
+  auto path_it = by_path.find(entry.summary.path);
+  if (path_it != by_path.end() && path_it->second == key) by_path.erase(path_it);
+  if (entry.in_memory) memory_used -= entry.summary.bytes;
+  return entry;
+}
 
-  // The entry of a live, unexpired ticket; KeyError otherwise.
-  arrow::Result<Entry*> Lookup(const TicketId& ticket) {
-    auto it = entries.find(ticket.Encode());
-    if (it == entries.end() || Expired(it->second)) {
-      return arrow::Status::KeyError("no dataset for this ticket");
-    }
-    it->second.last_used = ++clock;
-    return &it->second;
-  }
+// Removes an entry and its file; rewrites the manifest if it was durable.
+// If that rewrite fails the file stays, as the manifest still names it.
+arrow::Status BatchStore::Impl::RemoveLocked(const std::string& key) {
+  std::optional<Entry> entry = TakeLocked(key);
+  if (!entry) return arrow::Status::OK();
+  if (entry->summary.durable) ARROW_RETURN_NOT_OK(WriteManifestLocked());
+  RemoveFile(entry->file);
+  return arrow::Status::OK();
+}
 
-  static bool Expired(const Entry& e) {
-    return e.summary.expires_at_ms != 0 && e.summary.expires_at_ms <= NowMs();
-  }
+void BatchStore::Impl::RemoveFile(const std::string& file) {
+  if (file.empty()) return;
+  std::error_code ec;
+  fs::remove(file, ec);
+}
 
-  std::string FileFor(const TicketId& ticket, bool durable) const {
-    const fs::path& dir = durable ? durable_dir : spill_dir;
-    return (dir / (ticket.tenant + "." + ticket.id + ".arrow")).string();
-  }
+arrow::Status BatchStore::Impl::Corrupt(const Entry& e) {
+  return arrow::Status::IOError("dataset ", e.summary.path, " is corrupt and not served: ",
+                                e.corrupt);
+}
 
-  // Takes an entry out of the maps and the memory accounting; its files and
-  // the manifest are the caller's business.
-  std::optional<Entry> TakeLocked(const std::string& key) {
-    auto it = entries.find(key);
-    if (it == entries.end()) return std::nullopt;
-    Entry entry = std::move(it->second);
-    entries.erase(it);
-    auto path_it = by_path.find(entry.summary.path);
-    if (path_it != by_path.end() && path_it->second == key) by_path.erase(path_it);
-    if (entry.in_memory) memory_used -= entry.summary.bytes;
-    return entry;
-  }
-
-  // Removes an entry and its file; rewrites the manifest if it was durable.
-  // If that rewrite fails the file stays, as the manifest still names it.
-  arrow::Status RemoveLocked(const std::string& key) {
-    std::optional<Entry> entry = TakeLocked(key);
-    if (!entry) return arrow::Status::OK();
-    if (entry->summary.durable) ARROW_RETURN_NOT_OK(WriteManifestLocked());
-    RemoveFile(entry->file);
-    return arrow::Status::OK();
-  }
-
-  static void RemoveFile(const std::string& file) {
-    if (file.empty()) return;
-    std::error_code ec;
-    fs::remove(file, ec);
-  }
-
-  arrow::Status WriteManifestLocked() {
-    json datasets = json::array();
-    for (const auto& [key, e] : entries) {
-      if (!e.summary.durable) continue;
-      json j = SummaryToJson(e.summary);
-      j.erase("tier");
-      j["file"] = fs::path(e.file).filename().string();
-      j["file_checksum"] = internal::FormatChecksum(e.file_checksum);
-      j["file_size"] = e.file_size;
-      datasets.push_back(std::move(j));
-    }
-    json manifest{{"version", kManifestVersion}, {"datasets", std::move(datasets)}};
-    return WriteFileAtomically(
-        (fs::path(options.data_dir) / kManifestName).string(), manifest.dump(1));
-  }
-
-  // Makes room for `bytes` more in memory and reserves them: expired
-  // datasets go first, then the least recently used ones are released (if
-  // already on disk) or spilled. Spill files are written without holding the
-  // lock; a dataset being spilled stays readable from memory meanwhile.
-  // CapacityError when nothing is left to release.
-  arrow::Status Reserve(int64_t bytes) {
-    std::unique_lock<std::mutex> lock(mutex);
-    bool collected = false;
-    while (memory_used + bytes > options.memory_budget_bytes) {
-      if (!collected) {
-        collected = true;
-        std::vector<std::string> expired;
-        for (const auto& [key, e] : entries) {
-          if (Expired(e)) expired.push_back(key);
-        }
-        for (const auto& key : expired) ARROW_RETURN_NOT_OK(RemoveLocked(key));
-        continue;
-      }
-      // The least recently used dataset that is already on disk or whose
-      // spill file fits the disk budget.
-      Entry* victim = nullptr;
-      int64_t unspillable = 0;  // datasets left in memory for the disk budget
-      if (has_disk()) {
-        for (auto& [key, e] : entries) {
-          if (!e.in_memory || e.spilling || !e.corrupt.empty()) continue;
-          if (e.file.empty() && !DiskFitsLocked(e.summary.bytes)) {
-            ++unspillable;
-            continue;
-          }
-          if (!victim || e.last_used < victim->last_used) victim = &e;
-        }
-      }
-      if (!victim) {
-        if (spills_in_progress > 0) {
-          // Another put is spilling: its memory comes free soon.
-          spilled_cv.wait(lock);
-          continue;
-        }
-        std::string disk = "no data dir to spill to";
-        if (has_disk() && unspillable > 0) {
-          disk = "the disk tier is full: " + std::to_string(DiskUsedLocked()) + " of " +
-                 std::to_string(options.disk_budget_bytes) + " bytes in use, too little for " +
-                 std::to_string(unspillable) + " dataset(s) in memory";
-        } else if (has_disk()) {
-          disk = "nothing left to spill";
-        }
-        return arrow::Status::CapacityError(
-            "data node memory is full: ", memory_used, " of ", options.memory_budget_bytes,
-            " bytes in use (", reserved, " by puts in flight), ", bytes,
-            " more requested, and ", disk);
-      }
-      if (!victim->file.empty()) {
-        ReleaseMemoryLocked(*victim);  // durable: its file already holds it
-        continue;
-      }
-      ARROW_RETURN_NOT_OK(SpillUnlocked(lock, *victim));
-    }
-    memory_used += bytes;
-    reserved += bytes;
-    return arrow::Status::OK();
-  }
-
-  // Writes `victim` to a spill file with the lock released, then moves it to
-  // the disk tier unless it was dropped, replaced or persisted meanwhile.
-  // REQUIRES: `lock` holds mutex; victim is in memory, not spilling, no file.
-  arrow::Status SpillUnlocked(std::unique_lock<std::mutex>& lock, Entry& victim) {
-    victim.spilling = true;
-    ++spills_in_progress;
-    const std::string key = victim.summary.ticket.Encode();
-    const std::string file = FileFor(victim.summary.ticket, /*durable=*/false);
-    auto schema = victim.schema;
-    auto batches = victim.batches;
-    const int64_t bytes = victim.summary.bytes;
-    auto written = WriteWithinDiskBudget(lock, file, bytes, "spill " + victim.summary.path, [&] {
-      return internal::WriteIpcFile(file, schema, batches, options.compression);
-    });
-    batches.clear();
-    --spills_in_progress;
-    spilled_cv.notify_all();
-    auto it = entries.find(key);
-    if (it == entries.end() || !it->second.file.empty()) {
-      // Dropped, replaced or persisted meanwhile: the spill file is not needed.
-      if (written.ok()) RemoveFile(file);
-      if (it != entries.end()) it->second.spilling = false;
-      return arrow::Status::OK();
-    }
-    Entry& e = it->second;
-    e.spilling = false;
-    ARROW_RETURN_NOT_OK(written.status());
-    e.file = file;
-    e.file_checksum = written->checksum;
-    e.file_size = written->size;
-    ++spills;
-    spilled_bytes += bytes;
-    FD_LOG(kDebug) << "spilled " << e.summary.path << " (" << bytes << " bytes) to " << file;
-    ReleaseMemoryLocked(e);
-    return arrow::Status::OK();
-  }
-
-  // Drops the in-memory copy of a dataset whose file holds it.
-  void ReleaseMemoryLocked(Entry& e) {
-    e.batches.clear();
-    e.batches.shrink_to_fit();
-    e.in_memory = false;
-    e.summary.tier = Tier::kDisk;
-    memory_used -= e.summary.bytes;
-  }
-
-  arrow::Status Recover() {
-    const fs::path manifest_path = fs::path(options.data_dir) / kManifestName;
-    if (!fs::exists(manifest_path)) return arrow::Status::OK();
-    std::ifstream in(manifest_path);
-    std::stringstream text;
-    text << in.rdbuf();
-    json manifest = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-    if (manifest.is_discarded() || !manifest.is_object() || !manifest.contains("datasets") ||
-        !manifest["datasets"].is_array()) {
-      return arrow::Status::IOError("manifest ", manifest_path.string(),
-                                    " is not a flightdeck manifest");
-    }
-    for (const auto& j : manifest["datasets"]) {
-      Entry e;
-      try {
-        ARROW_ASSIGN_OR_RAISE(e.summary.ticket, DecodeTicket(j.at("ticket").get<std::string>()));
-        e.summary.path = j.at("path").get<std::string>();
-        e.summary.rows = j.at("rows").get<int64_t>();
-        e.summary.bytes = j.at("bytes").get<int64_t>();
-        e.summary.schema_fingerprint = j.at("schema_fingerprint").get<std::string>();
-        e.summary.checksum = j.at("checksum").get<std::string>();
-        e.summary.expires_at_ms = j.at("expires_at_ms").get<int64_t>();
-        e.file = (durable_dir / j.at("file").get<std::string>()).string();
-        e.file_size = j.at("file_size").get<int64_t>();
-        const std::string checksum = j.at("file_checksum").get<std::string>();
-        e.file_checksum = std::stoull(checksum.substr(5), nullptr, 16);
-      } catch (const std::exception& ex) {
-        return arrow::Status::IOError("manifest ", manifest_path.string(),
-                                      " has a bad entry: ", ex.what());
-      }
-      e.summary.durable = true;
-      e.summary.tier = Tier::kDisk;
-      e.in_memory = false;
-      // A file that maps, matches its checksum and parses is served.
-      auto read = internal::ReadIpcFile(e.file, e.file_checksum);
-      if (read.ok()) {
-        e.schema = read->schema;
-      } else {
-        e.corrupt = read.status().message();
-      }
-      if (!e.corrupt.empty()) FD_LOG(kError) << "durable dataset " << e.summary.path << ": " << e.corrupt;
-      const std::string key = e.summary.ticket.Encode();
-      by_path[e.summary.path] = key;
-      entries.emplace(key, std::move(e));
-    }
-    return arrow::Status::OK();
-  }
-
-  // Writes the durable file of an entry's data with the lock released,
-  // within the disk budget (CapacityError otherwise).
-  arrow::Result<internal::WrittenFile> WriteDurable(const std::string& file,
-                                                    const StoredDataset& data) {
-    std::unique_lock<std::mutex> lock(mutex);
-    return WriteWithinDiskBudget(lock, file, data.summary.bytes, "persist " + data.summary.path,
-                                 [&] {
-                                   return internal::WriteIpcFile(file, data.schema, data.batches,
-                                                                 options.compression);
-                                 });
-  }
-
-  static arrow::Status Corrupt(const Entry& e) {
-    return arrow::Status::IOError("dataset ", e.summary.path, " is corrupt and not served: ",
-                                  e.corrupt);
-  }
-
-  // The batches of a ticket. Files are mapped and verified outside the lock,
-  // so a large disk read does not stall other calls.
-  arrow::Result<StoredDataset> Read(const TicketId& ticket) {
-    for (int attempt = 0;; ++attempt) {
-      StoredDataset data;
-      std::string file;
-      uint64_t checksum = 0;
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        ARROW_ASSIGN_OR_RAISE(Entry * e, Lookup(ticket));
-        if (!e->corrupt.empty()) return Corrupt(*e);
-        data = StoredDataset{e->schema, {}, e->summary};
-        if (e->in_memory) {
-          data.batches = e->batches;
-          return data;
-        }
-        file = e->file;
-        checksum = e->file_checksum;
-      }
-      auto read = internal::ReadIpcFile(file, checksum);
-      if (read.ok()) {
-        data.batches = std::move(read->batches);
+// The batches of a ticket. Files are mapped and verified outside the lock,
+// so a large disk read does not stall other calls.
+arrow::Result<StoredDataset> BatchStore::Impl::Read(const TicketId& ticket) {
+  for (int attempt = 0;; ++attempt) {
+    StoredDataset data;
+    std::string file;
+    uint64_t checksum = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      ARROW_ASSIGN_OR_RAISE(Entry * e, Lookup(ticket));
+      if (!e->corrupt.empty()) return Corrupt(*e);
+      data = StoredDataset{e->schema, {}, e->summary};
+      if (e->in_memory) {
+        data.batches = e->batches;
         return data;
       }
-      std::lock_guard<std::mutex> lock(mutex);
-      ARROW_ASSIGN_OR_RAISE(Entry * e, Lookup(ticket));  // dropped meanwhile: KeyError
-      // The file moved (spill -> durable) while we read: read the new one.
-      if (e->file != file && attempt < 3) continue;
-      if (e->corrupt.empty()) {
-        e->corrupt = read.status().message();
-        FD_LOG(kError) << "dataset " << e->summary.path << ": " << e->corrupt;
-      }
-      return Corrupt(*e);
+      file = e->file;
+      checksum = e->file_checksum;
     }
+    auto read = internal::ReadIpcFile(file, checksum);
+    if (read.ok()) {
+      data.batches = std::move(read->batches);
+      return data;
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    ARROW_ASSIGN_OR_RAISE(Entry * e, Lookup(ticket));  // dropped meanwhile: KeyError
+    // The file moved (spill -> durable) while we read: read the new one.
+    if (e->file != file && attempt < 3) continue;
+    if (e->corrupt.empty()) {
+      e->corrupt = read.status().message();
+      FD_LOG(kError) << "dataset " << e->summary.path << ": " << e->corrupt;
+    }
+    return Corrupt(*e);
   }
-};
+}
 
 struct DatasetWriter::Impl {
   BatchStore::Impl* store;

@@ -176,6 +176,77 @@ struct Client::Impl {
     return payloads;
   }
 
+  // The outcome of the close event that ends `run`: when `follow_runs` and
+  // the run continued in another, that run's id in *next_run (and an empty
+  // result); else the run's result or its close error.
+  arrow::Result<Payloads> CloseOutcome(const history_v1::HistoryEvent& event, const std::string& workflow_id,
+                                       const std::string& run, bool follow_runs, std::string* next_run) const {
+    next_run->clear();
+    switch (event.event_type()) {
+      case enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: {
+        const auto& attrs = event.workflow_execution_completed_event_attributes();
+        if (Follow(attrs.new_execution_run_id(), follow_runs, next_run)) return Payloads{};
+        return DecodePayloads(attrs.result());
+      }
+      case enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: {
+        const auto& attrs = event.workflow_execution_failed_event_attributes();
+        if (Follow(attrs.new_execution_run_id(), follow_runs, next_run)) return Payloads{};
+        return CloseError(WorkflowFailureKind::kFailed, workflow_id, run, attrs.failure(),
+                          attrs.retry_state());
+      }
+      case enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: {
+        const auto& attrs = event.workflow_execution_timed_out_event_attributes();
+        if (Follow(attrs.new_execution_run_id(), follow_runs, next_run)) return Payloads{};
+        failure_v1::Failure failure;
+        failure.set_message("workflow timed out");
+        failure.mutable_timeout_failure_info()->set_timeout_type(
+            enums_v1::TIMEOUT_TYPE_START_TO_CLOSE);
+        return CloseError(WorkflowFailureKind::kTimedOut, workflow_id, run, std::move(failure),
+                          attrs.retry_state());
+      }
+      case enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: {
+        const auto& attrs = event.workflow_execution_continued_as_new_event_attributes();
+        if (Follow(attrs.new_execution_run_id(), follow_runs, next_run)) return Payloads{};
+        return arrow::Status::Invalid("workflow ", workflow_id, " (run ", run,
+                                      ") continued as new run ", attrs.new_execution_run_id(),
+                                      " and follow_runs is off");
+      }
+      case enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: {
+        const auto& attrs = event.workflow_execution_canceled_event_attributes();
+        failure_v1::Failure failure;
+        failure.set_message("workflow canceled");
+        *failure.mutable_canceled_failure_info()->mutable_details() = attrs.details();
+        return CloseError(WorkflowFailureKind::kCanceled, workflow_id, run, std::move(failure),
+                          enums_v1::RETRY_STATE_UNSPECIFIED);
+      }
+      case enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: {
+        const auto& attrs = event.workflow_execution_terminated_event_attributes();
+        failure_v1::Failure failure;
+        failure.set_message(attrs.reason());
+        failure.mutable_terminated_failure_info();
+        if (attrs.has_details()) {
+          // Kept where a Failure carries details, so the codecs decode them.
+          failure_v1::Failure details_holder;
+          *details_holder.mutable_application_failure_info()->mutable_details() =
+              attrs.details();
+          *failure.mutable_cause() = std::move(details_holder);
+          failure.mutable_cause()->set_message("termination details");
+        }
+        return CloseError(WorkflowFailureKind::kTerminated, workflow_id, run, std::move(failure),
+                          enums_v1::RETRY_STATE_UNSPECIFIED);
+      }
+      default:
+        return arrow::Status::SerializationError("history of workflow ", workflow_id, " (run ", run, ") ends with ",
+                                                 enums_v1::EventType_Name(event.event_type()), ", not a close event");
+    }
+  }
+
+  static bool Follow(const std::string& next, bool follow_runs, std::string* next_run) {
+    if (!follow_runs || next.empty()) return false;
+    *next_run = next;
+    return true;
+  }
+
   arrow::Status CloseError(WorkflowFailureKind kind, const std::string& workflow_id,
                            const std::string& run_id, failure_v1::Failure failure,
                            enums_v1::RetryState retry_state) const {
@@ -478,74 +549,15 @@ arrow::Result<Payloads> Client::GetResult(const WorkflowHandle& handle,
       token = std::move(*response.mutable_next_page_token());
       continue;  // long poll expired on the server
     }
-    const history_v1::HistoryEvent& event = events[events.size() - 1];
-    const std::string current_run = run_id;
-    auto follow = [&](const std::string& next_run) {
-      if (!options.follow_runs || next_run.empty()) return false;
-      run_id = next_run;
+    std::string next_run;
+    auto outcome = impl_->CloseOutcome(events[events.size() - 1], handle.workflow_id, run_id,
+                                       options.follow_runs, &next_run);
+    if (!next_run.empty()) {
+      run_id = std::move(next_run);
       token.clear();
-      return true;
-    };
-    switch (event.event_type()) {
-      case enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: {
-        const auto& attrs = event.workflow_execution_completed_event_attributes();
-        if (follow(attrs.new_execution_run_id())) continue;
-        return impl_->DecodePayloads(attrs.result());
-      }
-      case enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: {
-        const auto& attrs = event.workflow_execution_failed_event_attributes();
-        if (follow(attrs.new_execution_run_id())) continue;
-        return impl_->CloseError(WorkflowFailureKind::kFailed, handle.workflow_id, current_run,
-                                 attrs.failure(), attrs.retry_state());
-      }
-      case enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: {
-        const auto& attrs = event.workflow_execution_timed_out_event_attributes();
-        if (follow(attrs.new_execution_run_id())) continue;
-        failure_v1::Failure failure;
-        failure.set_message("workflow timed out");
-        failure.mutable_timeout_failure_info()->set_timeout_type(
-            enums_v1::TIMEOUT_TYPE_START_TO_CLOSE);
-        return impl_->CloseError(WorkflowFailureKind::kTimedOut, handle.workflow_id, current_run,
-                                 std::move(failure), attrs.retry_state());
-      }
-      case enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: {
-        const auto& attrs = event.workflow_execution_continued_as_new_event_attributes();
-        if (follow(attrs.new_execution_run_id())) continue;
-        return arrow::Status::Invalid("workflow ", handle.workflow_id, " (run ", current_run,
-                                      ") continued as new run ", attrs.new_execution_run_id(),
-                                      " and follow_runs is off");
-      }
-      case enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: {
-        const auto& attrs = event.workflow_execution_canceled_event_attributes();
-        failure_v1::Failure failure;
-        failure.set_message("workflow canceled");
-        *failure.mutable_canceled_failure_info()->mutable_details() = attrs.details();
-        return impl_->CloseError(WorkflowFailureKind::kCanceled, handle.workflow_id, current_run,
-                                 std::move(failure), enums_v1::RETRY_STATE_UNSPECIFIED);
-      }
-      case enums_v1::EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: {
-        const auto& attrs = event.workflow_execution_terminated_event_attributes();
-        failure_v1::Failure failure;
-        failure.set_message(attrs.reason());
-        failure.mutable_terminated_failure_info();
-        if (attrs.has_details()) {
-          // Kept where a Failure carries details, so the codecs decode them.
-          failure_v1::Failure details_holder;
-          *details_holder.mutable_application_failure_info()->mutable_details() =
-              attrs.details();
-          *failure.mutable_cause() = std::move(details_holder);
-          failure.mutable_cause()->set_message("termination details");
-        }
-        return impl_->CloseError(WorkflowFailureKind::kTerminated, handle.workflow_id,
-                                 current_run, std::move(failure),
-                                 enums_v1::RETRY_STATE_UNSPECIFIED);
-      }
-      default:
-        return arrow::Status::SerializationError(
-            "history of workflow ", handle.workflow_id, " (run ", current_run,
-            ") ends with ", enums_v1::EventType_Name(event.event_type()),
-            ", not a close event");
+      continue;
     }
+    return outcome;
   }
 }
 

@@ -92,127 +92,34 @@ arrow::Status WorkflowRun::ApplyEvent(const HistoryEvent& event) {
   }
 }
 
-arrow::Status WorkflowRun::ApplyReferenceEvent(const HistoryEvent& event) {
-  auto unknown = [&](const char* what, int64_t id) {
-    return Nondeterminism(DescribeEvent(event) + " refers to " + what + " event " +
-                          std::to_string(id) + " that no command of this workflow produced");
-  };
-  auto activity = [&](int64_t scheduled_id) -> ActivityMachine* {
-    auto it = activity_by_event_.find(scheduled_id);
-    return it == activity_by_event_.end() ? nullptr : &activities_[it->second];
-  };
-  auto activity_failure = [](const ActivityMachine& machine, int64_t scheduled_id,
-                             int64_t started_id, const std::string& message, const Failure& cause,
-                             enums::RetryState retry_state) {
-    Failure failure = Wrap(message, cause);
-    auto* info = failure.mutable_activity_failure_info();
-    info->set_scheduled_event_id(scheduled_id);
-    info->set_started_event_id(started_id);
-    info->mutable_activity_type()->set_name(machine.activity_type);
-    info->set_activity_id(machine.activity_id);
-    info->set_retry_state(retry_state);
-    return FailureToStatus(failure);
-  };
-  auto child = [&](int64_t initiated_id) -> ChildMachine* {
-    auto it = child_by_event_.find(initiated_id);
-    return it == child_by_event_.end() ? nullptr : &children_[it->second];
-  };
-  auto resolve_child = [&](int64_t initiated_id, Outcome<Payloads> outcome) -> arrow::Status {
-    ChildMachine* machine = child(initiated_id);
-    if (machine == nullptr) return unknown("child workflow initiated", initiated_id);
-    jobs_.push_back([machine, outcome = std::move(outcome)] { machine->result.Resolve(outcome); });
-    return arrow::Status::OK();
-  };
+arrow::Status WorkflowRun::UnknownReference(const HistoryEvent& event, const char* what, int64_t id) {
+  return Nondeterminism(DescribeEvent(event) + " refers to " + what + " event " + std::to_string(id) +
+                        " that no command of this workflow produced");
+}
 
+arrow::Status WorkflowRun::ApplyReferenceEvent(const HistoryEvent& event) {
   switch (event.event_type()) {
-    case enums::EVENT_TYPE_ACTIVITY_TASK_STARTED: {
-      const int64_t id = event.activity_task_started_event_attributes().scheduled_event_id();
-      return activity(id) ? arrow::Status::OK() : unknown("activity scheduled", id);
-    }
-    case enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED: {
-      const auto& attrs = event.activity_task_completed_event_attributes();
-      ActivityMachine* machine = activity(attrs.scheduled_event_id());
-      if (!machine) return unknown("activity scheduled", attrs.scheduled_event_id());
-      jobs_.push_back([machine, result = attrs.result()] { machine->result.Resolve(result); });
-      return arrow::Status::OK();
-    }
-    case enums::EVENT_TYPE_ACTIVITY_TASK_FAILED: {
-      const auto& attrs = event.activity_task_failed_event_attributes();
-      ActivityMachine* machine = activity(attrs.scheduled_event_id());
-      if (!machine) return unknown("activity scheduled", attrs.scheduled_event_id());
-      auto status = activity_failure(*machine, attrs.scheduled_event_id(), attrs.started_event_id(),
-                                     "Activity task failed", attrs.failure(), attrs.retry_state());
-      jobs_.push_back([machine, status] { machine->result.Resolve(status); });
-      return arrow::Status::OK();
-    }
-    case enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: {
-      const auto& attrs = event.activity_task_timed_out_event_attributes();
-      ActivityMachine* machine = activity(attrs.scheduled_event_id());
-      if (!machine) return unknown("activity scheduled", attrs.scheduled_event_id());
-      auto status = activity_failure(*machine, attrs.scheduled_event_id(), attrs.started_event_id(),
-                                     "Activity task timed out", attrs.failure(), attrs.retry_state());
-      jobs_.push_back([machine, status] { machine->result.Resolve(status); });
-      return arrow::Status::OK();
-    }
-    case enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED: {
-      const auto& attrs = event.activity_task_canceled_event_attributes();
-      ActivityMachine* machine = activity(attrs.scheduled_event_id());
-      if (!machine) return unknown("activity scheduled", attrs.scheduled_event_id());
-      Failure canceled;
-      canceled.set_message("activity canceled");
-      *canceled.mutable_canceled_failure_info()->mutable_details() = attrs.details();
-      auto status = activity_failure(*machine, attrs.scheduled_event_id(), attrs.started_event_id(),
-                                     "Activity cancelled", canceled,
-                                     enums::RETRY_STATE_CANCEL_REQUESTED);
-      jobs_.push_back([machine, status] { machine->result.Resolve(status); });
-      return arrow::Status::OK();
-    }
+    case enums::EVENT_TYPE_ACTIVITY_TASK_STARTED:
+    case enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+    case enums::EVENT_TYPE_ACTIVITY_TASK_FAILED:
+    case enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+    case enums::EVENT_TYPE_ACTIVITY_TASK_CANCELED:
+      return ApplyActivityEvent(event);
+    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
+    case enums::EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED:
+    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
+    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED:
+    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED:
+    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT:
+    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED:
+      return ApplyChildEvent(event);
     case enums::EVENT_TYPE_TIMER_FIRED: {
       const int64_t id = event.timer_fired_event_attributes().started_event_id();
       auto it = timer_by_event_.find(id);
-      if (it == timer_by_event_.end()) return unknown("timer started", id);
+      if (it == timer_by_event_.end()) return UnknownReference(event, "timer started", id);
       TimerMachine* machine = &timers_[it->second];
       jobs_.push_back([machine] { machine->fired.Resolve(arrow::Status::OK()); });
       return arrow::Status::OK();
-    }
-    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED: {
-      const int64_t id = event.child_workflow_execution_started_event_attributes().initiated_event_id();
-      return child(id) ? arrow::Status::OK() : unknown("child workflow initiated", id);
-    }
-    case enums::EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED: {
-      const auto& attrs = event.start_child_workflow_execution_failed_event_attributes();
-      return resolve_child(attrs.initiated_event_id(),
-                           arrow::Status::AlreadyExists("child workflow ", attrs.workflow_id(),
-                                                        " could not start: ",
-                                                        enums::StartChildWorkflowExecutionFailedCause_Name(
-                                                            attrs.cause())));
-    }
-    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED: {
-      const auto& attrs = event.child_workflow_execution_completed_event_attributes();
-      return resolve_child(attrs.initiated_event_id(), attrs.result());
-    }
-    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED: {
-      const auto& attrs = event.child_workflow_execution_failed_event_attributes();
-      return resolve_child(attrs.initiated_event_id(),
-                           FailureToStatus(Wrap("Child Workflow execution failed", attrs.failure())));
-    }
-    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED: {
-      const auto& attrs = event.child_workflow_execution_canceled_event_attributes();
-      return resolve_child(attrs.initiated_event_id(),
-                           arrow::Status::Cancelled("child workflow canceled"));
-    }
-    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT: {
-      const auto& attrs = event.child_workflow_execution_timed_out_event_attributes();
-      Failure timeout;
-      timeout.set_message("child workflow timed out");
-      timeout.mutable_timeout_failure_info()->set_timeout_type(enums::TIMEOUT_TYPE_START_TO_CLOSE);
-      return resolve_child(attrs.initiated_event_id(),
-                           FailureToStatus(Wrap("Child Workflow execution timed out", timeout)));
-    }
-    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED: {
-      const auto& attrs = event.child_workflow_execution_terminated_event_attributes();
-      return resolve_child(attrs.initiated_event_id(),
-                           arrow::Status::ExecutionError("child workflow terminated"));
     }
     case enums::EVENT_TYPE_EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
     case enums::EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED:
@@ -220,6 +127,106 @@ arrow::Status WorkflowRun::ApplyReferenceEvent(const HistoryEvent& event) {
     default:
       if (event.worker_may_ignore()) return arrow::Status::OK();
       return Nondeterminism("unsupported history event " + DescribeEvent(event));
+  }
+}
+
+arrow::Status WorkflowRun::ApplyActivityEvent(const HistoryEvent& event) {
+  if (event.event_type() == enums::EVENT_TYPE_ACTIVITY_TASK_STARTED) {
+    const int64_t id = event.activity_task_started_event_attributes().scheduled_event_id();
+    return activity_by_event_.count(id) ? arrow::Status::OK() : UnknownReference(event, "activity scheduled", id);
+  }
+  // A failed, timed-out or cancelled activity resolves its future with an
+  // ActivityFailure around the cause, as the other SDKs raise it.
+  auto resolve = [&](int64_t scheduled_id, int64_t started_id, const char* message, const Failure* cause,
+                     enums::RetryState retry_state, const Payloads* result) -> arrow::Status {
+    auto it = activity_by_event_.find(scheduled_id);
+    if (it == activity_by_event_.end()) return UnknownReference(event, "activity scheduled", scheduled_id);
+    ActivityMachine* machine = &activities_[it->second];
+    if (result) {
+      jobs_.push_back([machine, result = *result] { machine->result.Resolve(result); });
+      return arrow::Status::OK();
+    }
+    Failure failure = Wrap(message, *cause);
+    auto* info = failure.mutable_activity_failure_info();
+    info->set_scheduled_event_id(scheduled_id);
+    info->set_started_event_id(started_id);
+    info->mutable_activity_type()->set_name(machine->activity_type);
+    info->set_activity_id(machine->activity_id);
+    info->set_retry_state(retry_state);
+    jobs_.push_back([machine, status = FailureToStatus(failure)] { machine->result.Resolve(status); });
+    return arrow::Status::OK();
+  };
+  switch (event.event_type()) {
+    case enums::EVENT_TYPE_ACTIVITY_TASK_COMPLETED: {
+      const auto& attrs = event.activity_task_completed_event_attributes();
+      return resolve(attrs.scheduled_event_id(), attrs.started_event_id(), nullptr, nullptr,
+                     enums::RETRY_STATE_UNSPECIFIED, &attrs.result());
+    }
+    case enums::EVENT_TYPE_ACTIVITY_TASK_FAILED: {
+      const auto& attrs = event.activity_task_failed_event_attributes();
+      return resolve(attrs.scheduled_event_id(), attrs.started_event_id(), "Activity task failed", &attrs.failure(),
+                     attrs.retry_state(), nullptr);
+    }
+    case enums::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: {
+      const auto& attrs = event.activity_task_timed_out_event_attributes();
+      return resolve(attrs.scheduled_event_id(), attrs.started_event_id(), "Activity task timed out",
+                     &attrs.failure(), attrs.retry_state(), nullptr);
+    }
+    default: {  // EVENT_TYPE_ACTIVITY_TASK_CANCELED
+      const auto& attrs = event.activity_task_canceled_event_attributes();
+      Failure canceled;
+      canceled.set_message("activity canceled");
+      *canceled.mutable_canceled_failure_info()->mutable_details() = attrs.details();
+      return resolve(attrs.scheduled_event_id(), attrs.started_event_id(), "Activity cancelled", &canceled,
+                     enums::RETRY_STATE_CANCEL_REQUESTED, nullptr);
+    }
+  }
+}
+
+arrow::Status WorkflowRun::ApplyChildEvent(const HistoryEvent& event) {
+  auto resolve = [&](int64_t initiated_id, Outcome<Payloads> outcome) -> arrow::Status {
+    auto it = child_by_event_.find(initiated_id);
+    if (it == child_by_event_.end()) return UnknownReference(event, "child workflow initiated", initiated_id);
+    ChildMachine* machine = &children_[it->second];
+    jobs_.push_back([machine, outcome = std::move(outcome)] { machine->result.Resolve(outcome); });
+    return arrow::Status::OK();
+  };
+  switch (event.event_type()) {
+    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED: {
+      const int64_t id = event.child_workflow_execution_started_event_attributes().initiated_event_id();
+      return child_by_event_.count(id) ? arrow::Status::OK() : UnknownReference(event, "child workflow initiated", id);
+    }
+    case enums::EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED: {
+      const auto& attrs = event.start_child_workflow_execution_failed_event_attributes();
+      return resolve(attrs.initiated_event_id(),
+                     arrow::Status::AlreadyExists("child workflow ", attrs.workflow_id(), " could not start: ",
+                                                  enums::StartChildWorkflowExecutionFailedCause_Name(attrs.cause())));
+    }
+    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED: {
+      const auto& attrs = event.child_workflow_execution_completed_event_attributes();
+      return resolve(attrs.initiated_event_id(), attrs.result());
+    }
+    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED: {
+      const auto& attrs = event.child_workflow_execution_failed_event_attributes();
+      return resolve(attrs.initiated_event_id(),
+                     FailureToStatus(Wrap("Child Workflow execution failed", attrs.failure())));
+    }
+    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED: {
+      const auto& attrs = event.child_workflow_execution_canceled_event_attributes();
+      return resolve(attrs.initiated_event_id(), arrow::Status::Cancelled("child workflow canceled"));
+    }
+    case enums::EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT: {
+      const auto& attrs = event.child_workflow_execution_timed_out_event_attributes();
+      Failure timeout;
+      timeout.set_message("child workflow timed out");
+      timeout.mutable_timeout_failure_info()->set_timeout_type(enums::TIMEOUT_TYPE_START_TO_CLOSE);
+      return resolve(attrs.initiated_event_id(),
+                     FailureToStatus(Wrap("Child Workflow execution timed out", timeout)));
+    }
+    default: {  // EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED
+      const auto& attrs = event.child_workflow_execution_terminated_event_attributes();
+      return resolve(attrs.initiated_event_id(), arrow::Status::ExecutionError("child workflow terminated"));
+    }
   }
 }
 

@@ -156,6 +156,10 @@ class WorkflowRun {
   // event_applier.cc: one history event.
   arrow::Status ApplyEvent(const HistoryEvent& event);
   arrow::Status ApplyReferenceEvent(const HistoryEvent& event);
+  arrow::Status ApplyActivityEvent(const HistoryEvent& event);
+  arrow::Status ApplyChildEvent(const HistoryEvent& event);
+  // Nondeterminism: `event` refers to a `what` event `id` of no command.
+  arrow::Status UnknownReference(const HistoryEvent& event, const char* what, int64_t id);
 
   // command_matcher.cc: command events against produced commands.
   arrow::Status MatchCommandEvent(const HistoryEvent& event);
