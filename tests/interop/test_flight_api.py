@@ -320,6 +320,37 @@ def test_client_dying_mid_put_leaves_nothing(data_node, how):
     client.close()
 
 
+def test_abandoned_put_leaves_nothing_and_other_metadata_is_skipped(data_node):
+    client = flight.connect(data_node)
+    data = table(3000)
+    # A put abandoned with {"abort": reason} after two batches keeps nothing,
+    # and the client gets CANCELLED with the reason.
+    writer, reader = client.do_put(flight.FlightDescriptor.for_path("acme", "half", "0"), data.schema,
+                                   options=as_tenant("acme"))
+    for batch in data.to_batches(max_chunksize=1000)[:2]:
+        writer.write_batch(batch)
+    writer.write_metadata(pa.py_buffer(json.dumps({"abort": "the source went away"}).encode()))
+    writer.done_writing()
+    with pytest.raises(flight.FlightCancelledError, match="the source went away"):
+        reader.read()
+        writer.close()
+    assert wait_for(lambda: action(client, "stats")["puts_in_flight"] == 0)
+    assert action(client, "stats")["datasets"] == 0
+    # Other metadata-only messages are skipped: the put keeps every batch.
+    writer, reader = client.do_put(flight.FlightDescriptor.for_path("acme", "whole", "0"), data.schema,
+                                   options=as_tenant("acme"))
+    batches = data.to_batches(max_chunksize=1000)
+    writer.write_batch(batches[0])
+    writer.write_metadata(pa.py_buffer(b"progress: 1 of 3"))
+    for batch in batches[1:]:
+        writer.write_batch(batch)
+    writer.done_writing()
+    summary = json.loads(reader.read().to_pybytes())
+    writer.close()
+    assert summary["rows"] == 3000
+    client.close()
+
+
 def test_full_node_answers_capacity_error_with_numbers(start_data_node):
     # Arrow's gRPC transport cannot send RESOURCE_EXHAUSTED as the status code
     # (see data_node.h): the node fails with CapacityError, which pyarrow

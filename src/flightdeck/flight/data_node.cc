@@ -22,6 +22,7 @@
 
 #include "flightdeck/common/logging.h"
 #include "flightdeck/flight/dataset_descriptor.h"
+#include "flightdeck/flight/node_client.h"
 #include "flightdeck/flight/tenant_middleware.h"
 #include "flightdeck/flight/ticket.h"
 
@@ -152,7 +153,15 @@ class DataNodeService : public fl::FlightServerBase {
     // Any early return below destroys `put`, which discards what it held.
     while (true) {
       ARROW_ASSIGN_OR_RAISE(fl::FlightStreamChunk chunk, reader->Next());
-      if (!chunk.data) break;
+      if (chunk.app_metadata) {
+        if (auto reason = PutAbortReason(*chunk.app_metadata)) {
+          return arrow::Status::Cancelled("put of ", target.path(), " was abandoned by the client: ", *reason);
+        }
+      }
+      if (!chunk.data) {
+        if (chunk.app_metadata) continue;  // a metadata-only message
+        break;
+      }
       ARROW_RETURN_NOT_OK(ToFlight(put->Append(std::move(chunk.data))));
     }
     // A client that vanished also ends the stream; only a clean end commits.

@@ -33,6 +33,17 @@ arrow::Result<json> ParseAnswer(const std::string& location, const std::string& 
 
 }  // namespace
 
+std::string PutAbortMetadata(const std::string& reason) { return json{{"abort", reason}}.dump(); }
+
+std::optional<std::string> PutAbortReason(const arrow::Buffer& app_metadata) {
+  const std::string_view text(reinterpret_cast<const char*>(app_metadata.data()),
+                              static_cast<size_t>(app_metadata.size()));
+  if (text.rfind("{\"abort\"", 0) != 0) return std::nullopt;
+  json message = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!message.is_object() || !message["abort"].is_string()) return std::nullopt;
+  return message["abort"].get<std::string>();
+}
+
 const char* DatasetLostDetail::type_id() const { return kDatasetLostTypeId; }
 
 std::string DatasetLostDetail::ToString() const { return "dataset lost: " + what_; }
@@ -87,28 +98,47 @@ fl::FlightCallOptions NodeClient::CallOptions(const CallIdentity& who) const {
 
 arrow::Result<DatasetRef> NodeClient::Put(const CallIdentity& who, const fl::FlightDescriptor& descriptor,
                                            arrow::RecordBatchReader& batches) {
-  ARROW_ASSIGN_OR_RAISE(auto put, client_->DoPut(CallOptions(who), descriptor, batches.schema()));
-  auto written = [&]() -> arrow::Status {
-    while (true) {
-      std::shared_ptr<arrow::RecordBatch> batch;
-      ARROW_RETURN_NOT_OK(batches.ReadNext(&batch));
-      if (!batch) break;
-      ARROW_RETURN_NOT_OK(put.writer->WriteRecordBatch(*batch));
-    }
-    return put.writer->DoneWriting();
-  }();
-  if (!written.ok()) {
-    // An abandoned put leaves nothing on the node; the reader's error wins.
-    (void)put.writer->Close();
-    return written;
-  }
-  std::shared_ptr<arrow::Buffer> metadata;
-  ARROW_RETURN_NOT_OK(put.reader->ReadMetadata(&metadata));
-  ARROW_RETURN_NOT_OK(put.writer->Close());
-  if (metadata == nullptr) {
+  ARROW_ASSIGN_OR_RAISE(PutStreamResult put, PutStream(who, descriptor, batches));
+  if (put.server_metadata.empty()) {
     return arrow::Status::IOError("the data node ", location_, " sent no summary for the put");
   }
-  return DatasetRefFromNodeSummary(location_, metadata->ToString());
+  return DatasetRefFromNodeSummary(location_, put.server_metadata.front());
+}
+
+arrow::Result<PutStreamResult> NodeClient::PutStream(const CallIdentity& who, const fl::FlightDescriptor& descriptor,
+                                                     arrow::RecordBatchReader& batches,
+                                                     std::shared_ptr<arrow::RecordBatch> first) {
+  ARROW_ASSIGN_OR_RAISE(auto put, client_->DoPut(CallOptions(who), descriptor, batches.schema()));
+  PutStreamResult result;
+  auto sent = [&]() -> arrow::Status {
+    std::shared_ptr<arrow::RecordBatch> batch = std::move(first);
+    if (!batch) ARROW_RETURN_NOT_OK(batches.ReadNext(&batch));
+    while (batch) {
+      ARROW_RETURN_NOT_OK(put.writer->WriteRecordBatch(*batch));
+      result.rows += batch->num_rows();
+      ++result.batches;
+      ARROW_RETURN_NOT_OK(batches.ReadNext(&batch));
+    }
+    return arrow::Status::OK();
+  }();
+  if (!sent.ok()) {
+    // Best effort: the stream may be broken already, and then the node saw
+    // no clean end of it either.
+    if (put.writer->WriteMetadata(arrow::Buffer::FromString(PutAbortMetadata(sent.message()))).ok()) {
+      (void)put.writer->DoneWriting();
+    }
+    (void)put.writer->Close();
+    return sent;
+  }
+  ARROW_RETURN_NOT_OK(put.writer->DoneWriting());
+  while (true) {
+    std::shared_ptr<arrow::Buffer> metadata;
+    ARROW_RETURN_NOT_OK(put.reader->ReadMetadata(&metadata));
+    if (!metadata) break;
+    result.server_metadata.push_back(metadata->ToString());
+  }
+  ARROW_RETURN_NOT_OK(put.writer->Close());
+  return result;
 }
 
 arrow::Result<std::unique_ptr<fl::FlightStreamReader>> NodeClient::Get(const CallIdentity& who,

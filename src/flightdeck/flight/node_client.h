@@ -61,6 +61,22 @@ bool IsDatasetLost(const arrow::Status& status);
 /// The detail's `what`, or nullopt when `status` is not a lost dataset.
 std::optional<std::string> LostDatasetOf(const arrow::Status& status);
 
+/// The app_metadata of the DoPut message by which a client abandons a put
+/// ({"abort": reason}): the data node then keeps nothing of it. (A Flight
+/// client cannot abort a DoPut otherwise: closing the stream ends it
+/// cleanly, which commits what was sent.)
+std::string PutAbortMetadata(const std::string& reason);
+/// The reason of an abort message; nullopt for any other app_metadata.
+std::optional<std::string> PutAbortReason(const arrow::Buffer& app_metadata);
+
+/// What a DoPut sent and what the server answered.
+struct PutStreamResult {
+  int64_t rows = 0;
+  int64_t batches = 0;
+  /// The app_metadata of each PutResult message the server sent, in order.
+  std::vector<std::string> server_metadata;
+};
+
 /// A connection to one data node. Thread-safe; cheap to share.
 class NodeClient {
  public:
@@ -84,6 +100,16 @@ class NodeClient {
   arrow::Result<DatasetRef> Put(const CallIdentity& who,
                                  const arrow::flight::FlightDescriptor& descriptor,
                                  arrow::RecordBatchReader& batches);
+  /// The one DoPut loop, for any Flight server: sends `first` (when given,
+  /// a batch already taken from `batches`) and then the rest of `batches`
+  /// under `descriptor`, and collects the server's answers. When `batches`
+  /// fails, the put is abandoned with PutAbortMetadata (the data node keeps
+  /// nothing of it; another Flight server may keep what it got) and the
+  /// reader's error is returned.
+  arrow::Result<PutStreamResult> PutStream(const CallIdentity& who,
+                                           const arrow::flight::FlightDescriptor& descriptor,
+                                           arrow::RecordBatchReader& batches,
+                                           std::shared_ptr<arrow::RecordBatch> first = nullptr);
   /// The dataset of `ticket` as a stream; DatasetLost when the node does
   /// not hold it.
   arrow::Result<std::unique_ptr<arrow::flight::FlightStreamReader>> Get(const CallIdentity& who,

@@ -161,12 +161,7 @@ struct JoinOptions {
 };
 
 /// What a Flight server answered to a DoPut.
-struct FlightPutResult {
-  int64_t rows = 0;
-  int64_t batches = 0;
-  /// The app_metadata of each PutResult message the server sent, in order.
-  std::vector<std::string> server_metadata;
-};
+using FlightPutResult = flight::PutStreamResult;
 
 class GroupedFrame;
 
@@ -319,9 +314,10 @@ class DataFrame {
   /// descriptor `path` (split on '/'), calling as `who`;
   /// returns what the server answered.
   /// The first batch is computed before the call opens, so a plan that fails
-  /// at once uploads nothing. A failure after some batches were sent asks the
-  /// transport to cancel; Flight has no explicit DoPut abort, so a server
-  /// that keeps whatever arrived before end of stream may keep a prefix.
+  /// at once uploads nothing. A failure after some batches were sent
+  /// abandons the put (flight::PutAbortMetadata): a data node keeps nothing;
+  /// Flight has no DoPut abort of its own, so another server that keeps
+  /// whatever arrived before the end of the stream may keep a prefix.
   arrow::Result<FlightPutResult> PutToFlight(const std::string& location,
                                              const std::string& path,
                                              const flight::CallIdentity& who = {}) const;

@@ -98,6 +98,36 @@ TEST_F(NodeClientTest, TheTenantGoesWithEveryCall) {
   ASSERT_OK(client_->Drop({.tenant = "acme"}, put.ticket));
 }
 
+// Gives the batches of `table`, then fails instead of ending.
+class FailingReader : public arrow::RecordBatchReader {
+ public:
+  explicit FailingReader(const arrow::Table& table) : batches_(table) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return batches_.schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
+    ARROW_RETURN_NOT_OK(batches_.ReadNext(batch));
+    if (*batch == nullptr) return arrow::Status::IOError("the source went away");
+    return arrow::Status::OK();
+  }
+
+ private:
+  arrow::TableBatchReader batches_;
+};
+
+TEST_F(NodeClientTest, AFailingSourceLeavesNothingOnTheNode) {
+  const CallIdentity acme{.tenant = "acme"};
+  FailingReader reader(*table_);
+  auto put = client_->Put(acme, fl::FlightDescriptor::Path({"acme", "half", "0"}), reader);
+  ASSERT_FALSE(put.ok());
+  EXPECT_NE(put.status().message().find("the source went away"), std::string::npos) << put.status().ToString();
+  // Every batch reached the node before the failure; the put is cancelled,
+  // not ended, so the node keeps none of them.
+  ASSERT_TRUE(flightdeck::testing::WaitFor([&] { return node_->stats().puts_in_flight == 0; }, std::chrono::seconds(10)));
+  ASSERT_OK_AND_ASSIGN(auto found, client_->Find(acme, {"acme", "half", "0"}));
+  EXPECT_FALSE(found.has_value());
+  ASSERT_OK_AND_ASSIGN(auto stats, client_->Stats(acme));
+  EXPECT_EQ(stats.at("tenant").at("datasets"), 0);
+}
+
 TEST_F(NodeClientTest, ExchangeRunsTheNodesTransform) {
   arrow::TableBatchReader reader(*table_);
   ASSERT_OK_AND_ASSIGN(auto out, client_->Exchange({.tenant = "acme"}, "select id where id < 10", reader));
