@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import sys
 
+from flightdeck_stage.node_client import ClientTls, use_tls
 from flightdeck_stage.worker import load_transform_modules, serve
 
 
@@ -21,9 +22,22 @@ def main(argv=None) -> int:
                              "(repeatable; the built-in ones are always loaded)")
     parser.add_argument("--max-concurrent", type=int, default=4,
                         help="activities run at once (threads); default 4")
+    defaults = ClientTls.from_env()
+    parser.add_argument("--tls-ca", default=defaults.ca_file,
+                        help="PEM CA that signed the data nodes' certificates (env FLIGHTDECK_TLS_CA)")
+    parser.add_argument("--tls-cert", default=defaults.cert_file,
+                        help="PEM client certificate for nodes that ask for one (env FLIGHTDECK_TLS_CERT)")
+    parser.add_argument("--tls-key", default=defaults.key_file,
+                        help="PEM private key of --tls-cert (env FLIGHTDECK_TLS_KEY)")
+    parser.add_argument("--tls-server-name", default=defaults.server_name,
+                        help="name to check the nodes' certificates against (env FLIGHTDECK_TLS_SERVER_NAME)")
     args = parser.parse_args(argv)
     if args.max_concurrent < 1:
         parser.error("--max-concurrent must be >= 1")
+    try:
+        use_tls(ClientTls(args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name))
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         load_transform_modules(args.transforms)
     except Exception as exc:  # an import of user code: report and exit 1

@@ -20,6 +20,8 @@ FlightError (retryable).
 """
 
 import json
+import os
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pyarrow as pa
@@ -30,6 +32,55 @@ PERSIST_ACTION = "persist"
 # Batches written per DoPut message: 64 Ki rows keeps messages well under
 # gRPC's limits for wide rows and lets heartbeats flow during long puts.
 WRITE_CHUNK_ROWS = 65_536
+
+
+@dataclass
+class ClientTls:
+    """How grpc+tls:// nodes are dialled, as the C++ client's ClientTls:
+    the CA that signed the nodes' certificates (None: the system roots), a
+    client certificate and key for nodes that ask for one (mutual TLS), and
+    a name to check the node's certificate against instead of the host."""
+    ca_file: Optional[str] = None
+    cert_file: Optional[str] = None
+    key_file: Optional[str] = None
+    server_name: Optional[str] = None
+
+    @staticmethod
+    def from_env() -> "ClientTls":
+        """From FLIGHTDECK_TLS_CA, _CERT, _KEY and _SERVER_NAME."""
+        env = os.environ.get
+        return ClientTls(env("FLIGHTDECK_TLS_CA") or None, env("FLIGHTDECK_TLS_CERT") or None,
+                         env("FLIGHTDECK_TLS_KEY") or None, env("FLIGHTDECK_TLS_SERVER_NAME") or None)
+
+    def connect_kwargs(self) -> Dict[str, Any]:
+        """Keyword arguments of pyarrow.flight.connect; ValueError for an
+        unreadable file or a certificate without its key."""
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("--tls-cert and --tls-key go together")
+        kwargs: Dict[str, Any] = {}
+        for option, path, key in (("--tls-ca", self.ca_file, "tls_root_certs"),
+                                  ("--tls-cert", self.cert_file, "cert_chain"),
+                                  ("--tls-key", self.key_file, "private_key")):
+            if path:
+                try:
+                    with open(path, "rb") as pem:
+                        kwargs[key] = pem.read()
+                except OSError as exc:
+                    raise ValueError(f"{option}: cannot read '{path}': {exc.strerror}") from exc
+        if self.server_name:
+            kwargs["override_hostname"] = self.server_name
+        return kwargs
+
+
+_tls = ClientTls.from_env()
+
+
+def use_tls(tls: ClientTls) -> None:
+    """Makes this process's node clients dial grpc+tls:// nodes as `tls`
+    says; checks the files first (ValueError)."""
+    global _tls
+    tls.connect_kwargs()
+    _tls = tls
 
 
 class NodeCallError(Exception):
@@ -79,7 +130,10 @@ class NodeClient:
         self.location = location
         self.options = flight.FlightCallOptions(headers=[(TENANT_HEADER, tenant.encode())])
         try:
-            self._client = flight.connect(location)
+            tls = _tls.connect_kwargs() if location.startswith("grpc+tls://") else {}
+            self._client = flight.connect(location, **tls)
+        except ValueError as exc:
+            raise NodeCallError("InvalidArgument", f"connect to {location}: {exc}", False) from exc
         except (pa.ArrowException, flight.FlightError) as exc:
             raise _classify(exc, f"connect to {location}") from exc
 

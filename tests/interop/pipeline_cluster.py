@@ -35,25 +35,42 @@ def discount(table):
 '''
 
 
-class Cluster:
-    """A dev server, a durable data node and one C++ worker on `queue`."""
+def make_certs(folder: pathlib.Path, client: str = "alice") -> pathlib.Path:
+    """A throwaway CA and node and client certificates in `folder`
+    (examples/security/make-certs); returns `folder`."""
+    subprocess.run([str(ROOT / "examples" / "security" / "make-certs"), str(folder), client],
+                   check=True, capture_output=True, text=True)
+    return folder
 
-    def __init__(self, tmp_path: pathlib.Path, queue: str, worker_args=()):
+
+class Cluster:
+    """A dev server, a durable data node and one C++ worker on `queue`. With
+    `tls_dir` (make_certs), the node serves mutual TLS and every client of it
+    (workers, the CLI) dials it with the CA and the client certificate."""
+
+    def __init__(self, tmp_path: pathlib.Path, queue: str, worker_args=(), tls_dir=None):
         self.tmp_path = tmp_path
         self.queue = queue
         self.processes = []
+        self.env = dict(os.environ)
+        node_args = []
+        if tls_dir is not None:
+            node_args = ["--tls-cert", str(tls_dir / "node.pem"), "--tls-key", str(tls_dir / "node-key.pem"),
+                         "--tls-client-ca", str(tls_dir / "ca.pem")]
+            self.env.update(FLIGHTDECK_TLS_CA=str(tls_dir / "ca.pem"), FLIGHTDECK_TLS_CERT=str(tls_dir / "client.pem"),
+                            FLIGHTDECK_TLS_KEY=str(tls_dir / "client-key.pem"))
         self.server = self.start(["dev-server", "--port", "0", "--state-dir", str(tmp_path / "temporal")],
                                  r"ready at (\S+)")
         self.address = self.server.match.group(1)
-        self.node = self.start(["node", "--port", "0", "--data-dir", str(tmp_path / "node")],
-                               r"listening on (grpc\+tcp://\S+)").match.group(1)
+        self.node = self.start(["node", "--port", "0", "--data-dir", str(tmp_path / "node"), *node_args],
+                               r"listening on (grpc\+(?:tcp|tls)://\S+)").match.group(1)
         self.worker_args = list(worker_args)
         self.cpp_worker()
 
     def cpp_worker(self) -> Process:
         return self.start(["worker", "--target", self.address, "--task-queue", self.queue,
                            "--activity-slots", "2", *self.worker_args],
-                          r"flightdeck worker polling", stderr="cpp-worker")
+                          r"flightdeck worker polling", stderr="cpp-worker", env=self.env)
 
     def start(self, args, ready, stderr=None, command=None, env=None) -> Process:
         process = Process(args, ready, command=command, env=env,
@@ -63,7 +80,7 @@ class Cluster:
 
     def python_worker(self, **env_extra) -> Process:
         (self.tmp_path / "mixed_transforms.py").write_text(TRANSFORMS)
-        env = dict(os.environ)
+        env = dict(self.env)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), str(self.tmp_path)])
         env.update(env_extra)
         return self.start([], r"flightdeck_stage serving .* on task queue", stderr="python-worker",
@@ -73,7 +90,7 @@ class Cluster:
 
     def cli(self, *args, timeout=240) -> subprocess.CompletedProcess:
         return subprocess.run([flightdeck_binary(), *args, "--target", self.address],
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, env=self.env)
 
     def close(self):
         for process in reversed(self.processes):
@@ -86,8 +103,8 @@ def cluster(tmp_path):
     started is killed at teardown."""
     made = []
 
-    def make(queue, worker_args=()):
-        made.append(Cluster(tmp_path, queue, worker_args))
+    def make(queue, worker_args=(), tls_dir=None):
+        made.append(Cluster(tmp_path, queue, worker_args, tls_dir))
         return made[-1]
 
     yield make

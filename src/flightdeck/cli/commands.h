@@ -14,6 +14,7 @@
 #include <arrow/status.h>
 
 #include "flightdeck/flight/exchange_transform.h"
+#include "flightdeck/flight/tls.h"
 #include "flightdeck/frame/engine.h"
 
 namespace flightdeck::cli {
@@ -55,6 +56,15 @@ inline const std::vector<std::string>& LowLatencyDevServerArgs() {
 
 /// Throws CommandFailed("<what>: <status>") unless `status` is OK.
 void Check(const arrow::Status& status, const std::string& what);
+
+/// The options of a command that dials data nodes over TLS (grpc+tls://
+/// locations): --tls-ca, --tls-cert, --tls-key (mutual TLS) and
+/// --tls-server-name, each also from FLIGHTDECK_TLS_CA, _CERT, _KEY,
+/// _SERVER_NAME. The command's callback passes them to UseNodeTls.
+std::shared_ptr<flight::ClientTls> AddNodeTlsOptions(CLI::App* cmd);
+/// Makes this process's node clients dial TLS as `tls` says; a bad file
+/// ends the command with exit code 2.
+void UseNodeTls(const flight::ClientTls& tls);
 
 /// The DoExchange hook of the data nodes this binary starts: the command text
 /// ("select a, b * 2 as c where a > 1") applied with frame::ApplyTransform on

@@ -8,6 +8,7 @@
 
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/common/logging.h"
+#include "flightdeck/flight/node_client.h"
 #include "flightdeck/frame/engine.h"
 
 namespace flightdeck::cli {
@@ -51,6 +52,24 @@ std::string VersionText() {
 
 void Check(const arrow::Status& status, const std::string& what) {
   if (!status.ok()) throw CommandFailed(what + ": " + status.ToString());
+}
+
+std::shared_ptr<flight::ClientTls> AddNodeTlsOptions(CLI::App* cmd) {
+  auto tls = std::make_shared<flight::ClientTls>();
+  cmd->add_option("--tls-ca", tls->ca_file, "PEM CA that signed the data nodes' certificates (grpc+tls:// nodes)")
+      ->envname("FLIGHTDECK_TLS_CA");
+  cmd->add_option("--tls-cert", tls->cert_file, "PEM client certificate for nodes that ask for one (mutual TLS)")
+      ->envname("FLIGHTDECK_TLS_CERT");
+  cmd->add_option("--tls-key", tls->key_file, "PEM private key of --tls-cert")->envname("FLIGHTDECK_TLS_KEY");
+  cmd->add_option("--tls-server-name", tls->server_name,
+                  "Name to check the nodes' certificates against instead of the location's host")
+      ->envname("FLIGHTDECK_TLS_SERVER_NAME");
+  return tls;
+}
+
+void UseNodeTls(const flight::ClientTls& tls) {
+  const auto status = flight::NodeClient::UseTls(tls);
+  if (!status.ok()) throw CommandFailed(status.message(), kExitUsage);
 }
 
 }  // namespace flightdeck::cli

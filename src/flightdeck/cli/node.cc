@@ -115,6 +115,12 @@ void AddNodeCommand(CLI::App& app) {
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
   auto gc_seconds = std::make_shared<double>(10);
+  cmd->add_option("--tls-cert", options->tls.cert_file, "PEM certificate chain: serve TLS (grpc+tls://)");
+  cmd->add_option("--tls-key", options->tls.key_file, "PEM private key of --tls-cert");
+  cmd->add_option("--tls-client-ca", options->tls.client_ca_file,
+                  "PEM CA whose certificates clients must present (mutual TLS)");
+  cmd->add_flag("--insecure", options->insecure,
+                "Serve an interface other than loopback without TLS and client authentication");
   cmd->add_option("--gc-interval", *gc_seconds,
                   "Seconds between background collections of expired datasets")
       ->check(PositiveNumber())

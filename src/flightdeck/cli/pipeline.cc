@@ -96,7 +96,11 @@ void AddRunCommand(CLI::App& app) {
   cmd->add_option("--id", options->id, "Workflow (and run) id; default: <name>-<random>");
   cmd->add_flag("--wait", options->wait, "Show progress and wait for the summary");
   cmd->add_flag("-q,--quiet", options->quiet, "With --wait: no progress lines, only the summary");
-  cmd->callback([options] { RunPipeline(*options); });
+  auto tls = AddNodeTlsOptions(cmd);
+  cmd->callback([options, tls] {
+    UseNodeTls(*tls);
+    RunPipeline(*options);
+  });
 }
 
 // One engine per activity slot, the machine's cores and memory shared out.
@@ -142,7 +146,9 @@ void AddWorkerCommand(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--spill-dir", *spill_dir,
                   "Where the engines spill (engine-<slot>/ under it; default: a temporary folder)");
-  cmd->callback([target, queue, slots, engine_memory, engine_threads, spill_dir] {
+  auto tls = AddNodeTlsOptions(cmd);
+  cmd->callback([target, queue, slots, engine_memory, engine_threads, spill_dir, tls] {
+    UseNodeTls(*tls);
     // Buffers received over Flight are not 64-byte aligned; x86 reads them fine.
     setenv("ACERO_ALIGNMENT_HANDLING", "ignore", /*overwrite=*/0);
     auto conn = temporal::Connection::Connect({.target = *target});
@@ -251,7 +257,9 @@ void AddGcCommand(CLI::App& app) {
   cmd->add_option("--tenant", *tenant, "The tenant whose datasets to collect")->capture_default_str();
   cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
   cmd->add_flag("--dry-run", *dry_run, "Say what would be dropped, drop nothing");
-  cmd->callback([target, node, tenant, dry_run] {
+  auto tls = AddNodeTlsOptions(cmd);
+  cmd->callback([target, node, tenant, dry_run, tls] {
+    UseNodeTls(*tls);
     auto client = ConnectClient(*target);
     auto runs = pipeline::CollectRunGarbage(*client, *node, *tenant, *dry_run);
     Check(runs.status(), "gc on " + *node);

@@ -570,7 +570,27 @@ arrow::Result<fl::Location> AdvertisedLocation(const DataNodeOptions& options, i
       if (port < 1 || port > 65535) return bad("the port is not within 1-65535");
     }
   }
+  if (options.tls.enabled()) return fl::Location::ForGrpcTls(host, port);
   return fl::Location::ForGrpcTcp(host, port);
+}
+
+// A node reachable from other machines needs TLS and a way to tell its
+// callers apart; anything else only with --insecure.
+arrow::Status CheckExposure(const DataNodeOptions& options) {
+  if (IsLoopbackHost(options.host) || options.insecure) return arrow::Status::OK();
+  if (!options.tls.enabled()) {
+    return arrow::Status::Invalid("refusing to serve ", options.host,
+                                  " in plaintext: anyone on the network could read and change every "
+                                  "dataset. Give --tls-cert and --tls-key (and --tls-client-ca), or "
+                                  "bind 127.0.0.1, or pass --insecure to accept the risk");
+  }
+  if (!options.tls.mutual()) {
+    return arrow::Status::Invalid("refusing to serve ", options.host,
+                                  " without client authentication: anyone who reaches the port could "
+                                  "read and change every dataset. Give --tls-client-ca (mutual TLS), "
+                                  "or bind 127.0.0.1, or pass --insecure to accept the risk");
+  }
+  return arrow::Status::OK();
 }
 
 arrow::Result<std::unique_ptr<DataNode>> DataNode::Start(DataNodeOptions options) {
@@ -579,8 +599,11 @@ arrow::Result<std::unique_ptr<DataNode>> DataNode::Start(DataNodeOptions options
   impl->service = std::make_unique<DataNodeService>(std::move(store), options.exchange_transform);
   // Checked before binding, so a bad --advertise fails without serving.
   ARROW_RETURN_NOT_OK(AdvertisedLocation(options, std::max(options.port, 1)).status());
-  ARROW_ASSIGN_OR_RAISE(auto listen, fl::Location::ForGrpcTcp(options.host, options.port));
+  ARROW_RETURN_NOT_OK(CheckExposure(options));
+  ARROW_ASSIGN_OR_RAISE(auto listen, options.tls.enabled() ? fl::Location::ForGrpcTls(options.host, options.port)
+                                                            : fl::Location::ForGrpcTcp(options.host, options.port));
   fl::FlightServerOptions server_options(listen);
+  ARROW_RETURN_NOT_OK(ApplyServerTls(options.tls, &server_options));
   server_options.middleware.emplace_back(kTenantMiddlewareKey,
                                          std::make_shared<TenantMiddlewareFactory>());
   ARROW_RETURN_NOT_OK(impl->service->Init(server_options));

@@ -68,6 +68,7 @@
 #include <arrow/status.h>
 
 #include "flightdeck/flight/batch_store.h"
+#include "flightdeck/flight/tls.h"
 #include "flightdeck/flight/exchange_transform.h"
 
 namespace flightdeck::flight {
@@ -83,6 +84,12 @@ struct DataNodeOptions {
   /// interface, else (0.0.0.0, ::) this machine's host name; the port
   /// defaults to the bound one.
   std::string advertise;
+  /// TLS (and mutual TLS) on the node's port; see tls.h. With TLS on, the
+  /// node's locations are grpc+tls://.
+  ServerTls tls;
+  /// Serve on an interface other than loopback without TLS and client
+  /// authentication (mutual TLS). Off: Start refuses, saying why.
+  bool insecure = false;
   /// SIGINT and SIGTERM shut the node down. Only for the process that owns
   /// the node (the CLI): it replaces those signal handlers.
   bool shutdown_on_signals = false;

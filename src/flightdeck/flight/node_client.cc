@@ -70,12 +70,37 @@ std::optional<std::string> LostDatasetOf(const arrow::Status& status) {
   return static_cast<const DatasetLostDetail&>(*status.detail()).what();
 }
 
+namespace {
+
+// The process's node clients by location, and how they dial TLS.
+struct ClientCache {
+  std::mutex mutex;
+  std::map<std::string, std::shared_ptr<NodeClient>> clients;
+  ClientTls tls;
+};
+
+ClientCache& Cache() {
+  static auto* cache = new ClientCache();
+  return *cache;
+}
+
+}  // namespace
+
+arrow::Status NodeClient::UseTls(const ClientTls& tls) {
+  fl::FlightClientOptions checked = fl::FlightClientOptions::Defaults();
+  ARROW_RETURN_NOT_OK(ApplyClientTls(tls, &checked));
+  ClientCache& cache = Cache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  cache.tls = tls;
+  cache.clients.clear();
+  return arrow::Status::OK();
+}
+
 arrow::Result<std::shared_ptr<NodeClient>> NodeClient::For(const std::string& location) {
-  static std::mutex mutex;
-  static auto* clients = new std::map<std::string, std::shared_ptr<NodeClient>>();
-  std::lock_guard<std::mutex> lock(mutex);
-  auto it = clients->find(location);
-  if (it != clients->end()) return it->second;
+  ClientCache& cache = Cache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  auto it = cache.clients.find(location);
+  if (it != cache.clients.end()) return it->second;
   ARROW_ASSIGN_OR_RAISE(auto parsed, fl::Location::Parse(location));
   // A node that restarts is dialled again within a second: gRPC's default
   // reconnect back-off grows to two minutes, during which calls on the
@@ -84,9 +109,10 @@ arrow::Result<std::shared_ptr<NodeClient>> NodeClient::For(const std::string& lo
   options.generic_options.emplace_back("grpc.initial_reconnect_backoff_ms", 100);
   options.generic_options.emplace_back("grpc.min_reconnect_backoff_ms", 100);
   options.generic_options.emplace_back("grpc.max_reconnect_backoff_ms", 1000);
+  if (parsed.scheme() == "grpc+tls") ARROW_RETURN_NOT_OK(ApplyClientTls(cache.tls, &options));
   ARROW_ASSIGN_OR_RAISE(auto client, fl::FlightClient::Connect(parsed, options));
   std::shared_ptr<NodeClient> made(new NodeClient(location, std::move(client)));
-  clients->emplace(location, made);
+  cache.clients.emplace(location, made);
   return made;
 }
 

@@ -32,6 +32,7 @@
 #include <nlohmann/json.hpp>
 
 #include "flightdeck/flight/dataset_ref.h"
+#include "flightdeck/flight/tls.h"
 
 namespace flightdeck::flight {
 
@@ -87,6 +88,11 @@ class NodeClient {
   /// A lost connection is dialled again at most a second apart, so calls
   /// work again within a second of a restarted node answering.
   static arrow::Result<std::shared_ptr<NodeClient>> For(const std::string& location);
+  /// How this process's clients dial grpc+tls:// locations (CA, client
+  /// certificate, server name); set before the first call, as the CLI does
+  /// from its --tls-* flags. Checks the files; clients made before are
+  /// dropped from the cache.
+  static arrow::Status UseTls(const ClientTls& tls);
 
   const std::string& location() const { return location_; }
   /// The options every call to the node carries for `who`.

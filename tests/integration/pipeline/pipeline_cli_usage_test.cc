@@ -31,16 +31,16 @@ TEST_F(CliUsageTest, HelpOfEverySubcommandExitsZeroAndNamesItsOptions) {
       {"", {"node", "dev-server", "demo", "frame-query", "worker", "run", "status", "cancel",
             "list", "gc", "--log-level", "--version"}},
       {"node", {"--host", "--port", "--advertise", "--memory-budget", "--data-dir", "--compression",
-                "--default-ttl", "--gc-interval"}},
+                "--default-ttl", "--gc-interval", "--tls-cert", "--tls-key", "--tls-client-ca", "--insecure"}},
       {"dev-server", {"--port", "--ip", "--state-dir", "--namespace", "--temporal-bin"}},
       {"demo", {"--rows", "--partitions", "--state-dir"}},
       {"frame-query", {"--input", "--plan", "--output", "--output-format", "--explain"}},
-      {"worker", {"--target", "--task-queue", "--activity-slots"}},
-      {"run", {"spec", "--target", "--id", "--wait", "--quiet"}},
+      {"worker", {"--target", "--task-queue", "--activity-slots", "--tls-ca", "--tls-cert", "--tls-key"}},
+      {"run", {"spec", "--target", "--id", "--wait", "--quiet", "--tls-ca", "--tls-server-name"}},
       {"status", {"id", "--target", "--output"}},
       {"cancel", {"id", "--target"}},
       {"list", {"--target", "--query", "--limit", "--output"}},
-      {"gc", {"--node", "--tenant", "--target", "--dry-run"}},
+      {"gc", {"--node", "--tenant", "--target", "--dry-run", "--tls-ca"}},
   };
   for (const auto& help : cases) {
     std::vector<std::string> args;

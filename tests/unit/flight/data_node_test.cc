@@ -451,10 +451,28 @@ TEST(AdvertisedLocationTest, TakesHostAndOptionalPort) {
   }
 }
 
+TEST(NodeExposureTest, PlaintextBeyondLoopbackIsRefusedUnlessInsecure) {
+  for (const char* host : {"0.0.0.0", "::"}) {
+    DataNodeOptions options;
+    options.host = host;
+    auto refused = DataNode::Start(options);
+    ASSERT_RAISES(Invalid, refused.status());
+    EXPECT_NE(refused.status().message().find(std::string("refusing to serve ") + host + " in plaintext"),
+              std::string::npos)
+        << refused.status().ToString();
+    EXPECT_NE(refused.status().message().find("--insecure"), std::string::npos);
+  }
+  DataNodeOptions loopback;
+  loopback.host = "localhost";
+  ASSERT_OK_AND_ASSIGN(auto node, DataNode::Start(std::move(loopback)));
+  ASSERT_OK(node->Shutdown());
+}
+
 TEST(AdvertisedLocationTest, ANodeOnEveryInterfaceHandsOutTheAdvertisedAddress) {
   DataNodeOptions options;
   options.host = "0.0.0.0";
   options.advertise = "127.0.0.1";
+  options.insecure = true;  // plaintext beyond loopback, see NodeExposureTest
   ASSERT_OK_AND_ASSIGN(auto node, DataNode::Start(std::move(options)));
   EXPECT_EQ(node->location().ToString(),
             "grpc+tcp://127.0.0.1:" + std::to_string(node->port()));
