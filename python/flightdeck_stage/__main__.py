@@ -4,7 +4,7 @@ import argparse
 import asyncio
 import sys
 
-from flightdeck_stage.node_client import ClientTls, use_tls
+from flightdeck_stage.node_client import ClientTls, read_token_file, token_from_env, use_tls, use_token
 from flightdeck_stage.worker import load_transform_modules, serve
 
 
@@ -31,11 +31,15 @@ def main(argv=None) -> int:
                         help="PEM private key of --tls-cert (env FLIGHTDECK_TLS_KEY)")
     parser.add_argument("--tls-server-name", default=defaults.server_name,
                         help="name to check the nodes' certificates against (env FLIGHTDECK_TLS_SERVER_NAME)")
+    parser.add_argument("--token-file", default=None,
+                        help="file holding the bearer token for data nodes with an auth config "
+                             "(or set FLIGHTDECK_TOKEN or FLIGHTDECK_TOKEN_FILE)")
     args = parser.parse_args(argv)
     if args.max_concurrent < 1:
         parser.error("--max-concurrent must be >= 1")
     try:
         use_tls(ClientTls(args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name))
+        use_token(read_token_file(args.token_file) if args.token_file else token_from_env())
     except ValueError as exc:
         parser.error(str(exc))
     try:

@@ -75,6 +75,37 @@ class ClientTls:
 _tls = ClientTls.from_env()
 
 
+def token_from_env() -> Optional[str]:
+    """FLIGHTDECK_TOKEN, else the first line of FLIGHTDECK_TOKEN_FILE."""
+    if os.environ.get("FLIGHTDECK_TOKEN"):
+        return os.environ["FLIGHTDECK_TOKEN"]
+    if os.environ.get("FLIGHTDECK_TOKEN_FILE"):
+        return read_token_file(os.environ["FLIGHTDECK_TOKEN_FILE"])
+    return None
+
+
+def read_token_file(path: str) -> str:
+    """The token in `path` (its first line); ValueError when unreadable or empty."""
+    try:
+        with open(path) as f:
+            token = f.readline().strip()
+    except OSError as exc:
+        raise ValueError(f"--token-file: cannot read '{path}': {exc.strerror}") from exc
+    if not token:
+        raise ValueError(f"--token-file: '{path}' holds no token")
+    return token
+
+
+_token: Optional[str] = None
+
+
+def use_token(token: Optional[str]) -> None:
+    """The bearer token every call of this process's node clients carries
+    (`authorization: Bearer TOKEN`), for nodes with an auth config."""
+    global _token
+    _token = token or None
+
+
 def use_tls(tls: ClientTls) -> None:
     """Makes this process's node clients dial grpc+tls:// nodes as `tls`
     says; checks the files first (ValueError)."""
@@ -128,7 +159,10 @@ class NodeClient:
 
     def __init__(self, location: str, tenant: str):
         self.location = location
-        self.options = flight.FlightCallOptions(headers=[(TENANT_HEADER, tenant.encode())])
+        headers = [(TENANT_HEADER, tenant.encode())]
+        if _token:
+            headers.append((b"authorization", b"Bearer " + _token.encode()))
+        self.options = flight.FlightCallOptions(headers=headers)
         try:
             tls = _tls.connect_kwargs() if location.startswith("grpc+tls://") else {}
             self._client = flight.connect(location, **tls)

@@ -48,14 +48,15 @@ class Cluster:
     `tls_dir` (make_certs), the node serves mutual TLS and every client of it
     (workers, the CLI) dials it with the CA and the client certificate."""
 
-    def __init__(self, tmp_path: pathlib.Path, queue: str, worker_args=(), tls_dir=None):
+    def __init__(self, tmp_path: pathlib.Path, queue: str, worker_args=(), tls_dir=None, node_args=(), env=None):
         self.tmp_path = tmp_path
         self.queue = queue
         self.processes = []
         self.env = dict(os.environ)
-        node_args = []
+        self.env.update(env or {})
+        node_args = list(node_args)
         if tls_dir is not None:
-            node_args = ["--tls-cert", str(tls_dir / "node.pem"), "--tls-key", str(tls_dir / "node-key.pem"),
+            node_args += ["--tls-cert", str(tls_dir / "node.pem"), "--tls-key", str(tls_dir / "node-key.pem"),
                          "--tls-client-ca", str(tls_dir / "ca.pem")]
             self.env.update(FLIGHTDECK_TLS_CA=str(tls_dir / "ca.pem"), FLIGHTDECK_TLS_CERT=str(tls_dir / "client.pem"),
                             FLIGHTDECK_TLS_KEY=str(tls_dir / "client-key.pem"))
@@ -103,8 +104,8 @@ def cluster(tmp_path):
     started is killed at teardown."""
     made = []
 
-    def make(queue, worker_args=(), tls_dir=None):
-        made.append(Cluster(tmp_path, queue, worker_args, tls_dir))
+    def make(queue, worker_args=(), tls_dir=None, node_args=(), env=None):
+        made.append(Cluster(tmp_path, queue, worker_args, tls_dir, node_args, env))
         return made[-1]
 
     yield make

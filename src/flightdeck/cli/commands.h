@@ -57,14 +57,21 @@ inline const std::vector<std::string>& LowLatencyDevServerArgs() {
 /// Throws CommandFailed("<what>: <status>") unless `status` is OK.
 void Check(const arrow::Status& status, const std::string& what);
 
-/// The options of a command that dials data nodes over TLS (grpc+tls://
-/// locations): --tls-ca, --tls-cert, --tls-key (mutual TLS) and
-/// --tls-server-name, each also from FLIGHTDECK_TLS_CA, _CERT, _KEY,
-/// _SERVER_NAME. The command's callback passes them to UseNodeTls.
-std::shared_ptr<flight::ClientTls> AddNodeTlsOptions(CLI::App* cmd);
-/// Makes this process's node clients dial TLS as `tls` says; a bad file
+/// How a command dials data nodes: TLS for grpc+tls:// locations and a
+/// bearer token for nodes with an auth config.
+struct NodeClientOptions {
+  flight::ClientTls tls;
+  std::string token_file;
+};
+/// The options of a command that dials data nodes: --tls-ca, --tls-cert,
+/// --tls-key (mutual TLS), --node-tls-server-name and --token-file, each also
+/// from FLIGHTDECK_TLS_CA, _CERT, _KEY, _SERVER_NAME, FLIGHTDECK_TOKEN_FILE;
+/// the token itself may come from FLIGHTDECK_TOKEN (never a flag: the
+/// process list would show it). The callback passes them to UseNodeClient.
+std::shared_ptr<NodeClientOptions> AddNodeClientOptions(CLI::App* cmd);
+/// Makes this process's node clients dial as `options` says; a bad file
 /// ends the command with exit code 2.
-void UseNodeTls(const flight::ClientTls& tls);
+void UseNodeClient(const NodeClientOptions& options);
 
 /// The DoExchange hook of the data nodes this binary starts: the command text
 /// ("select a, b * 2 as c where a > 1") applied with frame::ApplyTransform on
@@ -89,6 +96,8 @@ std::shared_ptr<frame::EnginePool> OpenExchangeEngines(int count, int64_t memory
 void UseNodeProcessMemoryPolicy();
 
 void AddNodeCommand(CLI::App& app);
+void AddAuthCommands(CLI::App& app);
+void AddAuditCommands(CLI::App& app);
 void AddDevServerCommand(CLI::App& app);
 void AddDemoCommand(CLI::App& app);
 void AddFrameQueryCommand(CLI::App& app);

@@ -1,13 +1,18 @@
 // `flightdeck node`: runs an Arrow Flight data node until SIGINT/SIGTERM.
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <thread>
 
 #ifdef __GLIBC__  // defined by the standard headers above
 #include <malloc.h>
 #endif
 
 #include "flightdeck/cli/commands.h"
+#include "flightdeck/common/logging.h"
 #include "flightdeck/flight/data_node.h"
 #include "flightdeck/frame/engine.h"
 #include "flightdeck/frame/transform.h"
@@ -70,6 +75,38 @@ void UseNodeProcessMemoryPolicy() {
 #endif
 }
 
+namespace {
+
+std::atomic<bool> reload_requested{false};
+std::atomic<bool> reload_stop{false};
+
+extern "C" void OnSighup(int) { reload_requested = true; }
+
+// Reloads the auth config whenever SIGHUP arrives, until reload_stop. A
+// config that does not load is reported and the node keeps the one it has.
+std::thread ReloadAuthOnSighup(flight::DataNode* node, std::string path) {
+  std::signal(SIGHUP, OnSighup);
+  return std::thread([node, path] {
+    while (!reload_stop) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (!reload_requested.exchange(false)) continue;
+      auto loaded = flight::AuthConfig::Load(path);
+      if (!loaded.ok()) {
+        FD_LOG(kError) << "SIGHUP: keeping the auth config in use: " << loaded.status().message();
+        continue;
+      }
+      auto replaced = node->ReloadAuth(*loaded);
+      if (replaced.ok()) {
+        FD_LOG(kInfo) << "SIGHUP: reloaded the auth config " << path;
+      } else {
+        FD_LOG(kError) << "SIGHUP: " << replaced.ToString();
+      }
+    }
+  });
+}
+
+}  // namespace
+
 void AddNodeCommand(CLI::App& app) {
   auto options = std::make_shared<flight::DataNodeOptions>();
   auto compression = std::make_shared<std::string>("none");
@@ -119,13 +156,38 @@ void AddNodeCommand(CLI::App& app) {
   cmd->add_option("--tls-key", options->tls.key_file, "PEM private key of --tls-cert");
   cmd->add_option("--tls-client-ca", options->tls.client_ca_file,
                   "PEM CA whose certificates clients must present (mutual TLS)");
+  auto auth_config = std::make_shared<std::string>();
+  cmd->add_option("--auth-config", *auth_config,
+                  "YAML file of principals (hashed tokens and passwords), roles and bindings; every call must "
+                  "then authenticate. Reloaded on SIGHUP");
+  auto audit_log = std::make_shared<std::string>();
+  auto audit_key = std::make_shared<std::string>();
+  cmd->add_option("--audit-log", *audit_log,
+                  "Append one tamper-evident JSON line per call to this file (`flightdeck audit verify` checks it)");
+  cmd->add_option("--audit-key-file", *audit_key,
+                  "The audit log's HMAC key (default: the log's path + .key, made when missing)");
+  cmd->add_flag("--audit-fail-open", options->audit_fail_open,
+                "Keep serving when the audit log cannot be written (default: refuse calls)");
   cmd->add_flag("--insecure", options->insecure,
                 "Serve an interface other than loopback without TLS and client authentication");
   cmd->add_option("--gc-interval", *gc_seconds,
                   "Seconds between background collections of expired datasets")
       ->check(PositiveNumber())
       ->capture_default_str();
-  cmd->callback([options, compression, ttl_seconds, gc_seconds, exchange_slots, exchange_memory] {
+  cmd->callback([options, compression, ttl_seconds, gc_seconds, exchange_slots, exchange_memory, auth_config,
+                 audit_log, audit_key] {
+    if (!audit_log->empty()) {
+      auto opened = flight::AuditLog::Open(*audit_log, audit_key->empty() ? *audit_log + ".key" : *audit_key);
+      Check(opened.status(), "--audit-log");
+      options->audit = std::shared_ptr<flight::AuditLog>(std::move(*opened));
+    } else if (!audit_key->empty() || options->audit_fail_open) {
+      throw CommandFailed("--audit-key-file and --audit-fail-open need --audit-log", kExitUsage);
+    }
+    if (!auth_config->empty()) {
+      auto loaded = flight::AuthConfig::Load(*auth_config);
+      if (!loaded.ok()) throw CommandFailed(loaded.status().message(), kExitUsage);
+      options->auth = *loaded;
+    }
     UseNodeProcessMemoryPolicy();
     options->shutdown_on_signals = true;
     options->exchange_transform =
@@ -141,7 +203,11 @@ void AddNodeCommand(CLI::App& app) {
                              std::to_string(options->port));
     // The first stdout line is a contract: scripts and tests read the port from it.
     std::cout << "flightdeck node listening on " << (*node)->location().ToString() << std::endl;
+    std::thread reloader;
+    if (!auth_config->empty()) reloader = ReloadAuthOnSighup(node->get(), *auth_config);
     (*node)->Wait();
+    reload_stop = true;
+    if (reloader.joinable()) reloader.join();
     Check((*node)->Shutdown(), "data node shutdown");
   });
 }

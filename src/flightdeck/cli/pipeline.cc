@@ -20,6 +20,7 @@
 
 #include "flightdeck/common/random.h"
 #include "flightdeck/cli/commands.h"
+#include "flightdeck/cli/temporal_options.h"
 #include "flightdeck/frame/engine.h"
 #include "flightdeck/cli/pipeline_internal.h"
 #include "flightdeck/cli/run_progress.h"
@@ -39,10 +40,11 @@ namespace enums = ::temporal::api::enums::v1;
 std::atomic<bool> stop_requested{false};
 void OnStopSignal(int) { stop_requested = true; }
 
-std::shared_ptr<temporal::Client> ConnectClient(const std::string& target) {
-  auto conn = temporal::Connection::Connect({.target = target});
-  Check(conn.status(), "cannot connect to Temporal at " + target);
-  auto client = temporal::Client::Make(*conn);
+std::shared_ptr<temporal::Client> ConnectClient(const TemporalFlags& flags) {
+  const TemporalTarget target = ResolveTemporalOrExit(flags);
+  auto conn = temporal::Connection::Connect(target.connection);
+  Check(conn.status(), "cannot connect to Temporal at " + target.connection.target);
+  auto client = temporal::Client::Make(*conn, {.ns = target.ns});
   Check(client.status(), "Temporal client");
   return *client;
 }
@@ -64,7 +66,7 @@ int64_t NowMs() {
 
 struct RunOptions {
   std::string spec_path;
-  std::string target = "127.0.0.1:7233";
+  std::shared_ptr<TemporalFlags> temporal;
   std::string id;
   bool wait = false;
   bool quiet = false;
@@ -80,7 +82,7 @@ void RunPipeline(const RunOptions& options) {
   // Nothing starts for a spec that cannot run: its message points into the spec.
   const auto checked = pipeline::CheckSpec(*spec, text.str(), options.spec_path);
   if (!checked.ok()) throw CommandFailed(checked.message(), kExitUsage);
-  auto client = ConnectClient(options.target);
+  auto client = ConnectClient(*options.temporal);
   const std::string id = options.id.empty() ? NewRunId(spec->name) : options.id;
   auto result = RunPipelineWorkflow(*client, text.str(), options.spec_path, *spec, id,
                                     options.wait, !options.quiet);
@@ -91,14 +93,13 @@ void AddRunCommand(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "Validate a pipeline spec and start it on Temporal");
   cmd->add_option("spec", options->spec_path, "The pipeline spec (YAML)")->required();
-  cmd->add_option("--target", options->target, "Temporal frontend host:port")
-      ->capture_default_str();
+  options->temporal = AddTemporalOptions(cmd);
   cmd->add_option("--id", options->id, "Workflow (and run) id; default: <name>-<random>");
   cmd->add_flag("--wait", options->wait, "Show progress and wait for the summary");
   cmd->add_flag("-q,--quiet", options->quiet, "With --wait: no progress lines, only the summary");
-  auto tls = AddNodeTlsOptions(cmd);
-  cmd->callback([options, tls] {
-    UseNodeTls(*tls);
+  auto nodes = AddNodeClientOptions(cmd);
+  cmd->callback([options, nodes] {
+    UseNodeClient(*nodes);
     RunPipeline(*options);
   });
 }
@@ -125,7 +126,6 @@ std::shared_ptr<frame::EnginePool> OpenSlotEngines(int slots, const std::string&
 }
 
 void AddWorkerCommand(CLI::App& app) {
-  auto target = std::make_shared<std::string>("127.0.0.1:7233");
   auto queue = std::make_shared<std::string>("flightdeck");
   auto slots = std::make_shared<int>(4);
   auto engine_memory = std::make_shared<std::string>();
@@ -133,7 +133,7 @@ void AddWorkerCommand(CLI::App& app) {
   auto spill_dir = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand(
       "worker", "Serve PipelineWorkflow and the stage activities until SIGINT/SIGTERM");
-  cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
+  auto temporal_flags = AddTemporalOptions(cmd);
   cmd->add_option("--task-queue", *queue, "Task queue to poll")->capture_default_str();
   cmd->add_option("--activity-slots", *slots, "Activities run at once")
       ->capture_default_str()
@@ -146,16 +146,18 @@ void AddWorkerCommand(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--spill-dir", *spill_dir,
                   "Where the engines spill (engine-<slot>/ under it; default: a temporary folder)");
-  auto tls = AddNodeTlsOptions(cmd);
-  cmd->callback([target, queue, slots, engine_memory, engine_threads, spill_dir, tls] {
-    UseNodeTls(*tls);
+  auto nodes = AddNodeClientOptions(cmd);
+  cmd->callback([temporal_flags, queue, slots, engine_memory, engine_threads, spill_dir, nodes] {
+    UseNodeClient(*nodes);
     // Buffers received over Flight are not 64-byte aligned; x86 reads them fine.
     setenv("ACERO_ALIGNMENT_HANDLING", "ignore", /*overwrite=*/0);
-    auto conn = temporal::Connection::Connect({.target = *target});
-    Check(conn.status(), "cannot connect to Temporal at " + *target);
+    const TemporalTarget target = ResolveTemporalOrExit(*temporal_flags);
+    auto conn = temporal::Connection::Connect(target.connection);
+    Check(conn.status(), "cannot connect to Temporal at " + target.connection.target);
     // Pipeline workflow tasks are short: a workflow left on the sticky queue
     // of a worker that died moves to the normal queue after 1 s, not 5 s.
-    auto worker = temporal::Worker::Make(*conn, {.task_queue = *queue,
+    auto worker = temporal::Worker::Make(*conn, {.namespace_name = target.ns,
+                                                 .task_queue = *queue,
                                                  .max_concurrent_activities = *slots,
                                                  .sticky_schedule_to_start_timeout =
                                                      std::chrono::seconds(1)});
@@ -166,24 +168,24 @@ void AddWorkerCommand(CLI::App& app) {
     std::signal(SIGINT, OnStopSignal);
     Check((*worker)->Start(), "starting the worker");
     // The first stdout line is a contract: tests wait for it.
-    std::cout << "flightdeck worker polling " << *queue << " on " << *target << std::endl;
+    std::cout << "flightdeck worker polling " << *queue << " on " << target.connection.target << " (namespace "
+              << target.ns << ")" << std::endl;
     while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     Check((*worker)->Shutdown(), "worker shutdown");
   });
 }
 
 void AddStatusCommand(CLI::App& app) {
-  auto target = std::make_shared<std::string>("127.0.0.1:7233");
   auto id = std::make_shared<std::string>();
   auto output = std::make_shared<std::string>("text");
   CLI::App* cmd = app.add_subcommand("status", "Show a pipeline run's status and progress");
   cmd->add_option("id", *id, "Workflow id")->required();
-  cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
+  auto temporal_flags = AddTemporalOptions(cmd);
   cmd->add_option("-o,--output", *output, "text, or json: one object with status, progress and result")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  cmd->callback([target, id, output] {
-    auto client = ConnectClient(*target);
+  cmd->callback([temporal_flags, id, output] {
+    auto client = ConnectClient(*temporal_flags);
     const temporal::WorkflowHandle handle{.workflow_id = *id};
     auto described = client->Describe(handle);
     Check(described.status(), "describe " + *id);
@@ -217,13 +219,12 @@ void AddStatusCommand(CLI::App& app) {
 }
 
 void AddCancelCommand(CLI::App& app) {
-  auto target = std::make_shared<std::string>("127.0.0.1:7233");
   auto id = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand("cancel", "Ask a pipeline run to cancel");
   cmd->add_option("id", *id, "Workflow id")->required();
-  cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
-  cmd->callback([target, id] {
-    auto client = ConnectClient(*target);
+  auto temporal_flags = AddTemporalOptions(cmd);
+  cmd->callback([temporal_flags, id] {
+    auto client = ConnectClient(*temporal_flags);
     Check(client->Cancel({.workflow_id = *id}, "flightdeck cancel"), "cancel " + *id);
     std::printf("cancel requested: %s\n", id->c_str());
   });
@@ -232,13 +233,12 @@ void AddCancelCommand(CLI::App& app) {
 // `flightdeck pause|resume ID`: the workflow's pause / resume signal.
 void AddSignalCommand(CLI::App& app, const std::string& name, const std::string& help,
                       const std::string& signal) {
-  auto target = std::make_shared<std::string>("127.0.0.1:7233");
   auto id = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand(name, help);
   cmd->add_option("id", *id, "Workflow id")->required();
-  cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
-  cmd->callback([target, id, signal, name] {
-    auto client = ConnectClient(*target);
+  auto temporal_flags = AddTemporalOptions(cmd);
+  cmd->callback([temporal_flags, id, signal, name] {
+    auto client = ConnectClient(*temporal_flags);
     Check(client->Signal(temporal::WorkflowHandle{.workflow_id = *id}, signal),
           name + " " + *id);
     std::printf("%s requested: %s\n", name.c_str(), id->c_str());
@@ -246,7 +246,6 @@ void AddSignalCommand(CLI::App& app, const std::string& name, const std::string&
 }
 
 void AddGcCommand(CLI::App& app) {
-  auto target = std::make_shared<std::string>("127.0.0.1:7233");
   auto node = std::make_shared<std::string>();
   auto tenant = std::make_shared<std::string>("default");
   auto dry_run = std::make_shared<bool>(false);
@@ -255,12 +254,12 @@ void AddGcCommand(CLI::App& app) {
             "timed out, history deleted), except within their spec's retention");
   cmd->add_option("--node", *node, "The data node, e.g. grpc+tcp://127.0.0.1:7100")->required();
   cmd->add_option("--tenant", *tenant, "The tenant whose datasets to collect")->capture_default_str();
-  cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
+  auto temporal_flags = AddTemporalOptions(cmd);
   cmd->add_flag("--dry-run", *dry_run, "Say what would be dropped, drop nothing");
-  auto tls = AddNodeTlsOptions(cmd);
-  cmd->callback([target, node, tenant, dry_run, tls] {
-    UseNodeTls(*tls);
-    auto client = ConnectClient(*target);
+  auto nodes = AddNodeClientOptions(cmd);
+  cmd->callback([temporal_flags, node, tenant, dry_run, nodes] {
+    UseNodeClient(*nodes);
+    auto client = ConnectClient(*temporal_flags);
     auto runs = pipeline::CollectRunGarbage(*client, *node, *tenant, *dry_run);
     Check(runs.status(), "gc on " + *node);
     int64_t dropped = 0;
@@ -281,12 +280,11 @@ void AddGcCommand(CLI::App& app) {
 }
 
 void AddListCommand(CLI::App& app) {
-  auto target = std::make_shared<std::string>("127.0.0.1:7233");
   auto query = std::make_shared<std::string>();
   auto limit = std::make_shared<int>(100);
   auto output = std::make_shared<std::string>("text");
   CLI::App* cmd = app.add_subcommand("list", "List pipeline runs, newest first");
-  cmd->add_option("--target", *target, "Temporal frontend host:port")->capture_default_str();
+  auto temporal_flags = AddTemporalOptions(cmd);
   cmd->add_option("-q,--query", *query,
                   "A Temporal visibility query the runs must also match, e.g. "
                   "\"ExecutionStatus='Running'\" or \"StartTime > '2026-12-01T00:00:00Z'\"");
@@ -296,8 +294,8 @@ void AddListCommand(CLI::App& app) {
   cmd->add_option("-o,--output", *output, "text, or json: one array of {id, run_id, status, start, close}")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  cmd->callback([target, query, limit, output] {
-    auto client = ConnectClient(*target);
+  cmd->callback([temporal_flags, query, limit, output] {
+    auto client = ConnectClient(*temporal_flags);
     std::string visibility = std::string("WorkflowType='") + pipeline::kPipelineWorkflow + "'";
     if (!query->empty()) visibility += " AND (" + *query + ")";
     // Page by page, until the limit.

@@ -6,5 +6,5 @@
 #include "flightdeck/flight/data_node.h"           // IWYU pragma: export
 #include "flightdeck/flight/dataset_descriptor.h"  // IWYU pragma: export
 #include "flightdeck/flight/exchange_transform.h"  // IWYU pragma: export
-#include "flightdeck/flight/tenant_middleware.h"   // IWYU pragma: export
+#include "flightdeck/flight/caller.h"   // IWYU pragma: export
 #include "flightdeck/flight/ticket.h"              // IWYU pragma: export

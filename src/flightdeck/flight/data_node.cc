@@ -17,13 +17,16 @@
 
 #include <arrow/buffer.h>
 #include <arrow/flight/server.h>
+#include <arrow/flight/server_auth.h>
 #include <arrow/record_batch.h>
+#include <arrow/util/byte_size.h>
+#include <arrow/util/key_value_metadata.h>
 #include <nlohmann/json.hpp>
 
 #include "flightdeck/common/logging.h"
 #include "flightdeck/flight/dataset_descriptor.h"
 #include "flightdeck/flight/node_client.h"
-#include "flightdeck/flight/tenant_middleware.h"
+#include "flightdeck/flight/caller.h"
 #include "flightdeck/flight/ticket.h"
 
 namespace flightdeck::flight {
@@ -69,6 +72,31 @@ arrow::Status ToFlight(const arrow::Status& st) {
         fl::FlightStatusCode::Failed, GrpcStatusDetails(kGrpcResourceExhausted, st.message())));
   }
   return st;
+}
+
+// Invalid when the schema's metadata (its own and its fields') exceeds
+// kMaxSchemaMetadataBytes: a put stores the schema with every dataset.
+arrow::Status CheckMetadataSize(const arrow::Schema& schema) {
+  int64_t bytes = 0;
+  auto add = [&bytes](const std::shared_ptr<const arrow::KeyValueMetadata>& metadata) {
+    if (!metadata) return;
+    for (int64_t i = 0; i < metadata->size(); ++i) bytes += metadata->key(i).size() + metadata->value(i).size();
+  };
+  add(schema.metadata());
+  for (const auto& field : schema.fields()) add(field->metadata());
+  if (bytes > kMaxSchemaMetadataBytes) {
+    return arrow::Status::Invalid("the schema carries ", bytes, " bytes of metadata; at most ",
+                                  kMaxSchemaMetadataBytes);
+  }
+  return arrow::Status::OK();
+}
+
+// The dataset name of a "tenant/dataset/partition" path.
+std::string DatasetOfPath(const std::string& path) {
+  const size_t first = path.find('/');
+  const size_t second = path.find('/', first + 1);
+  if (first == std::string::npos) return path;
+  return path.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1);
 }
 
 // The same answer for unknown, malformed and foreign tickets.
@@ -147,7 +175,10 @@ class DataNodeService : public fl::FlightServerBase {
                                  "tenant '" + tenant + "' cannot put into tenant '" +
                                      target.tenant + "'");
     }
+    Note(context, {.dataset = target.dataset});
+    ARROW_RETURN_NOT_OK(Allow(context, Right::kPut, target.dataset));
     ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
+    ARROW_RETURN_NOT_OK(CheckMetadataSize(*schema));
     ARROW_ASSIGN_OR_RAISE(auto put, store_->BeginPut(tenant, target.path(), schema,
                                                      {target.durable, target.ttl}));
     // Any early return below destroys `put`, which discards what it held.
@@ -171,6 +202,7 @@ class DataNodeService : public fl::FlightServerBase {
     auto committed = put->Commit();
     if (!committed.ok()) return ToFlight(committed.status());
     const DatasetSummary& summary = *committed;
+    Note(context, {.rows = summary.rows, .bytes = summary.bytes});
     FD_LOG(kDebug) << "stored " << summary.path << ": " << summary.rows << " rows, "
                    << summary.bytes << " bytes" << (summary.durable ? ", durable" : "");
     return writer->WriteMetadata(*arrow::Buffer::FromString(summary.ToJson()));
@@ -182,6 +214,8 @@ class DataNodeService : public fl::FlightServerBase {
     if (part.ticket.tenant != TenantOf(context)) return TicketNotFound();
     auto data = store_->Get(part.ticket);
     if (!data.ok()) return ToFlight(data.status());
+    Note(context, {.dataset = DatasetOfPath(data->summary.path)});
+    ARROW_RETURN_NOT_OK(Allow(context, Right::kGet, DatasetOfPath(data->summary.path)));
     // This part's share of the batches (all of them for part 0 of 1).
     std::vector<std::shared_ptr<arrow::RecordBatch>>& batches = data->batches;
     const auto n = static_cast<int64_t>(batches.size());
@@ -202,6 +236,12 @@ class DataNodeService : public fl::FlightServerBase {
     // clients metadata that means nothing. Aligning is the reader's choice:
     // IpcReadOptions::ensure_alignment (a copy), or Acero's
     // ACERO_ALIGNMENT_HANDLING=ignore where unaligned loads are fine (x86).
+    int64_t rows = 0, bytes = 0;
+    for (const auto& batch : batches) {
+      rows += batch->num_rows();
+      bytes += arrow::util::TotalBufferSize(*batch);
+    }
+    Note(context, {.rows = rows, .bytes = bytes});
     ARROW_ASSIGN_OR_RAISE(auto reader,
                           arrow::RecordBatchReader::Make(std::move(batches), data->schema));
     *stream = std::make_unique<fl::RecordBatchStream>(std::move(reader));
@@ -237,6 +277,7 @@ class DataNodeService : public fl::FlightServerBase {
     if (prefix.compare(0, own.size(), own) == 0 || own.compare(0, prefix.size(), prefix) == 0) {
       if (prefix.size() < own.size()) prefix = own;
       for (const auto& summary : store_->List(prefix)) {
+        if (!Allow(context, Right::kList, DatasetOfPath(summary.path)).ok()) continue;
         auto info = MakeInfo(summary);
         if (info.ok()) infos.push_back(std::move(*info));  // dropped meanwhile: skip
       }
@@ -245,9 +286,10 @@ class DataNodeService : public fl::FlightServerBase {
     return arrow::Status::OK();
   }
 
-  arrow::Status DoExchange(const fl::ServerCallContext&,
+  arrow::Status DoExchange(const fl::ServerCallContext& context,
                            std::unique_ptr<fl::FlightMessageReader> reader,
                            std::unique_ptr<fl::FlightMessageWriter> writer) override {
+    ARROW_RETURN_NOT_OK(Allow(context, Right::kExchange, ""));
     if (!exchange_transform_) {
       return arrow::Status::NotImplemented(
           "this data node has no DoExchange transform (start it with `flightdeck node`, or set "
@@ -289,17 +331,21 @@ class DataNodeService : public fl::FlightServerBase {
 
   arrow::Status DoAction(const fl::ServerCallContext& context, const fl::Action& action,
                          std::unique_ptr<fl::ResultStream>* result) override {
+    Note(context, {.action = action.type.substr(0, 64)});
     if (action.type == "drop") {
       ARROW_ASSIGN_OR_RAISE(TicketId ticket, TicketFromBody(context, action.body));
+      ARROW_RETURN_NOT_OK(AllowOnTicket(context, Right::kDrop, ticket));
       ARROW_RETURN_NOT_OK(ToFlight(store_->Drop(ticket)));
       ReturnFreedMemoryAboveBudget(*store_);
       *result = JsonResult(json{{"dropped", ticket.Encode()}}.dump());
     } else if (action.type == "persist") {
       ARROW_ASSIGN_OR_RAISE(TicketId ticket, TicketFromBody(context, action.body));
+      ARROW_RETURN_NOT_OK(AllowOnTicket(context, Right::kPersist, ticket));
       auto summary = store_->Persist(ticket);
       if (!summary.ok()) return ToFlight(summary.status());
       *result = JsonResult(summary->ToJson());
     } else if (action.type == "stats") {
+      ARROW_RETURN_NOT_OK(Allow(context, Right::kStats, ""));
       *result = JsonResult(StatsFor(TenantOf(context)));
     } else if (action.type == "health") {
       const auto uptime = std::chrono::steady_clock::now() - started_;
@@ -310,6 +356,7 @@ class DataNodeService : public fl::FlightServerBase {
                {"location", location.ToString()}}
               .dump());
     } else if (action.type == "gc") {
+      ARROW_RETURN_NOT_OK(Allow(context, Right::kAdmin, ""));
       ARROW_ASSIGN_OR_RAISE(int64_t dropped, store_->CollectGarbage());
       if (dropped > 0) ReturnFreedMemoryAboveBudget(*store_);
       *result = JsonResult(json{{"dropped", dropped}}.dump());
@@ -348,6 +395,7 @@ class DataNodeService : public fl::FlightServerBase {
         return arrow::Status::Invalid("expire: a dataset name is a non-empty string without '/', got ",
                                       name.dump());
       }
+      ARROW_RETURN_NOT_OK(Allow(context, Right::kDrop, name.get<std::string>()));
       for (const auto& summary : store_->List(tenant + "/" + name.get<std::string>() + "/")) {
         tickets.push_back(summary.ticket);
       }
@@ -376,6 +424,7 @@ class DataNodeService : public fl::FlightServerBase {
                           fl::RenewFlightEndpointRequest::Deserialize(body ? body->ToString() : ""));
     ARROW_ASSIGN_OR_RAISE(TicketPart part, DecodeTicketPart(request.endpoint.ticket.ticket));
     if (part.ticket.tenant != TenantOf(context)) return TicketNotFound();
+    ARROW_RETURN_NOT_OK(AllowOnTicket(context, Right::kPut, part.ticket));
     int64_t until_ms = 0;
     if (request.endpoint.expiration_time) {
       until_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -408,6 +457,7 @@ class DataNodeService : public fl::FlightServerBase {
       for (const auto& endpoint : request.info->endpoints()) {
         auto part = DecodeTicketPart(endpoint.ticket.ticket);
         if (!part.ok() || part->ticket.tenant != TenantOf(context)) continue;
+        ARROW_RETURN_NOT_OK(AllowOnTicket(context, Right::kDrop, part->ticket));
         dropped = store_->Drop(part->ticket).ok() || dropped;
       }
     }
@@ -457,7 +507,17 @@ class DataNodeService : public fl::FlightServerBase {
     }
     auto summary = store_->FindByPath(target.path());
     if (!summary.ok()) return ToFlight(summary.status());
+    Note(context, {.dataset = target.dataset});
+    ARROW_RETURN_NOT_OK(Allow(context, Right::kGet, target.dataset));
     return summary;
+  }
+
+  // Allow() on the dataset a ticket names; an unknown ticket is NOT_FOUND.
+  arrow::Status AllowOnTicket(const fl::ServerCallContext& context, Right right, const TicketId& ticket) {
+    auto summary = store_->Describe(ticket);
+    if (!summary.ok()) return ToFlight(summary.status());
+    Note(context, {.dataset = DatasetOfPath(summary->path), .rows = summary->rows, .bytes = summary->bytes});
+    return Allow(context, right, DatasetOfPath(summary->path));
   }
 
   arrow::Result<std::shared_ptr<arrow::Schema>> SchemaOf(const DatasetSummary& summary) {
@@ -493,6 +553,7 @@ class DataNodeService : public fl::FlightServerBase {
 
 struct DataNode::Impl {
   DataNodeOptions options;
+  std::shared_ptr<AuthState> auth;  // null: no authentication
   std::unique_ptr<DataNodeService> service;
   std::thread serve_thread;
   std::thread gc_thread;
@@ -515,84 +576,6 @@ struct DataNode::Impl {
   }
 };
 
-arrow::Result<fl::Location> AdvertisedLocation(const DataNodeOptions& options, int bound_port) {
-  std::string host;
-  int port = bound_port;
-  if (options.advertise.empty()) {
-    host = options.host;
-    if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") {
-      char name[256] = {};
-      if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') {
-        return arrow::Status::IOError("cannot read this machine's host name for the "
-                                      "advertised address; pass --advertise HOST");
-      }
-      host = name;
-    }
-  } else {
-    const std::string& text = options.advertise;
-    auto bad = [&](const std::string& why) {
-      return arrow::Status::Invalid("--advertise '", text, "': ", why,
-                                    " (expected HOST, HOST:PORT or [IPv6]:PORT)");
-    };
-    std::string port_text;
-    if (text.front() == '[') {
-      const size_t close = text.find(']');
-      if (close == std::string::npos) return bad("no ']' after the IPv6 address");
-      host = text.substr(0, close + 1);
-      if (close + 1 < text.size()) {
-        if (text[close + 1] != ':') return bad("expected ':' after ']'");
-        port_text = text.substr(close + 2);
-        if (port_text.empty()) return bad("empty port");
-      }
-    } else {
-      const size_t colon = text.find(':');
-      if (colon != std::string::npos && text.find(':', colon + 1) != std::string::npos) {
-        return bad("an IPv6 address needs brackets");
-      }
-      host = text.substr(0, colon);
-      if (colon != std::string::npos) {
-        port_text = text.substr(colon + 1);
-        if (port_text.empty()) return bad("empty port");
-      }
-    }
-    if (host.empty() || host == "[]") return bad("empty host");
-    for (char c : host) {
-      if (std::isspace(static_cast<unsigned char>(c)) || c == '/' || c == '@') {
-        return bad("the host has a character not allowed in a host name");
-      }
-    }
-    if (!port_text.empty()) {
-      port = 0;
-      for (char c : port_text) {
-        if (c < '0' || c > '9' || port > 65535) return bad("the port is not a number");
-        port = port * 10 + (c - '0');
-      }
-      if (port < 1 || port > 65535) return bad("the port is not within 1-65535");
-    }
-  }
-  if (options.tls.enabled()) return fl::Location::ForGrpcTls(host, port);
-  return fl::Location::ForGrpcTcp(host, port);
-}
-
-// A node reachable from other machines needs TLS and a way to tell its
-// callers apart; anything else only with --insecure.
-arrow::Status CheckExposure(const DataNodeOptions& options) {
-  if (IsLoopbackHost(options.host) || options.insecure) return arrow::Status::OK();
-  if (!options.tls.enabled()) {
-    return arrow::Status::Invalid("refusing to serve ", options.host,
-                                  " in plaintext: anyone on the network could read and change every "
-                                  "dataset. Give --tls-cert and --tls-key (and --tls-client-ca), or "
-                                  "bind 127.0.0.1, or pass --insecure to accept the risk");
-  }
-  if (!options.tls.mutual()) {
-    return arrow::Status::Invalid("refusing to serve ", options.host,
-                                  " without client authentication: anyone who reaches the port could "
-                                  "read and change every dataset. Give --tls-client-ca (mutual TLS), "
-                                  "or bind 127.0.0.1, or pass --insecure to accept the risk");
-  }
-  return arrow::Status::OK();
-}
-
 arrow::Result<std::unique_ptr<DataNode>> DataNode::Start(DataNodeOptions options) {
   auto impl = std::make_unique<Impl>();
   ARROW_ASSIGN_OR_RAISE(auto store, BatchStore::Open(options.store));
@@ -604,8 +587,16 @@ arrow::Result<std::unique_ptr<DataNode>> DataNode::Start(DataNodeOptions options
                                                             : fl::Location::ForGrpcTcp(options.host, options.port));
   fl::FlightServerOptions server_options(listen);
   ARROW_RETURN_NOT_OK(ApplyServerTls(options.tls, &server_options));
-  server_options.middleware.emplace_back(kTenantMiddlewareKey,
-                                         std::make_shared<TenantMiddlewareFactory>());
+  std::shared_ptr<AuthState> auth;
+  if (options.auth) {
+    auth = std::make_shared<AuthState>(options.auth);
+    // Flight answers Handshake only with an auth handler; the caller
+    // middleware does the authentication, for Handshake and every call.
+    server_options.auth_handler = std::make_shared<fl::NoOpAuthHandler>();
+  }
+  impl->auth = auth;
+  server_options.middleware.emplace_back(
+      kCallerMiddlewareKey, std::make_shared<CallerMiddlewareFactory>(auth, options.audit, options.audit_fail_open));
   ARROW_RETURN_NOT_OK(impl->service->Init(server_options));
   ARROW_ASSIGN_OR_RAISE(impl->service->location,
                         AdvertisedLocation(options, impl->service->port()));
@@ -647,6 +638,13 @@ arrow::Status DataNode::Shutdown() {
   arrow::Status st = impl_->service->Shutdown();
   impl_->serve_thread.join();
   return st;
+}
+
+arrow::Status DataNode::ReloadAuth(std::shared_ptr<const AuthConfig> auth) {
+  if (!impl_->auth) return arrow::Status::Invalid("this data node runs without an auth config");
+  if (!auth) return arrow::Status::Invalid("ReloadAuth: no config");
+  impl_->auth->Replace(std::move(auth));
+  return arrow::Status::OK();
 }
 
 void DataNode::Wait() {

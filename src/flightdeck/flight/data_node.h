@@ -33,7 +33,7 @@
 //    endpoints. `expire` does the same in bulk by dataset name, every
 //    partition: a lease (ttl_ms from now) or a drop (0) -- how a pipeline run
 //    keeps its intermediate datasets alive and releases them.
-// The caller's tenant comes from TenantMiddleware (tenant_middleware.h).
+// Who calls, for which tenant, with what rights: caller.h.
 // Tickets and paths of other tenants are NOT_FOUND, exactly like unknown
 // ones; a put into another tenant's path is PERMISSION_DENIED.
 //
@@ -68,6 +68,8 @@
 #include <arrow/status.h>
 
 #include "flightdeck/flight/batch_store.h"
+#include "flightdeck/flight/audit_log.h"
+#include "flightdeck/flight/auth_config.h"
 #include "flightdeck/flight/tls.h"
 #include "flightdeck/flight/exchange_transform.h"
 
@@ -87,6 +89,15 @@ struct DataNodeOptions {
   /// TLS (and mutual TLS) on the node's port; see tls.h. With TLS on, the
   /// node's locations are grpc+tls://.
   ServerTls tls;
+  /// Who may call and what they may do (auth_config.h); null: no
+  /// authentication, the tenant from the call header (development on
+  /// loopback).
+  std::shared_ptr<const AuthConfig> auth;
+  /// Where every call is recorded (audit_log.h); null: nowhere.
+  std::shared_ptr<AuditLog> audit;
+  /// Keep serving when the audit log cannot be written (default: refuse
+  /// calls, UNAVAILABLE, until the node restarts with a writable log).
+  bool audit_fail_open = false;
   /// Serve on an interface other than loopback without TLS and client
   /// authentication (mutual TLS). Off: Start refuses, saying why.
   bool insecure = false;
@@ -109,6 +120,11 @@ struct DataNodeOptions {
 /// malformed address. Exposed for tests.
 arrow::Result<arrow::flight::Location> AdvertisedLocation(const DataNodeOptions& options,
                                                           int bound_port);
+
+/// OK unless `options` serve an interface other than loopback without TLS
+/// and client authentication (an auth config or mutual TLS) and without
+/// `insecure`: then Invalid saying why and what to give.
+arrow::Status CheckExposure(const DataNodeOptions& options);
 
 /// A running Flight server. All methods are thread-safe.
 class DataNode {
@@ -139,6 +155,11 @@ class DataNode {
   /// Stops accepting calls, waits for running ones, and joins the server.
   /// Idempotent.
   arrow::Status Shutdown();
+
+  /// Calls that start from now on authenticate and authorize with `auth`
+  /// (SIGHUP in `flightdeck node`); calls and streams under way go on.
+  /// Invalid when the node started without an auth config.
+  arrow::Status ReloadAuth(std::shared_ptr<const AuthConfig> auth);
 
   /// Blocks until the server stopped serving: after Shutdown(), or a signal
   /// when `shutdown_on_signals` is set.

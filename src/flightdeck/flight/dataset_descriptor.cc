@@ -1,5 +1,8 @@
 #include "flightdeck/flight/dataset_descriptor.h"
 
+#include <algorithm>
+#include <cstdio>
+
 #include <nlohmann/json.hpp>
 
 #include "flightdeck/flight/ticket.h"
@@ -11,15 +14,43 @@ using json = nlohmann::json;
 
 namespace {
 
+// `value` with control characters and quotes escaped, at most 80 of them:
+// safe to put in an error message and a log line.
+std::string Printable(const std::string& value) {
+  std::string out;
+  for (unsigned char c : value.substr(0, 80)) {
+    if (c < 0x20 || c == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof(escaped), "\\x%02x", c);
+      out += escaped;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return value.size() > 80 ? out + "..." : out;
+}
+
+// A path element: 1 to 256 bytes, no '/' or '\\', no control characters,
+// not "." or "..", so that no name can reach outside its place when it
+// becomes part of a file name, a log line or a glob.
 arrow::Status CheckElement(const char* what, const std::string& value) {
-  if (value.empty() || value.size() > 256 || value.find('/') != std::string::npos) {
-    return arrow::Status::Invalid("descriptor ", what, " '", value,
-                                  "' must have 1 to 256 characters and no '/'");
+  const bool bad_length = value.empty() || value.size() > 256;
+  const bool bad_char = std::any_of(value.begin(), value.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return c == '/' || c == '\\' || u < 0x20 || u == 0x7f;
+  });
+  if (bad_length || bad_char || value == "." || value == "..") {
+    return arrow::Status::Invalid("descriptor ", what, " '", Printable(value),
+                                  "' must have 1 to 256 characters, no '/', '\\' or control characters, and "
+                                  "not be '.' or '..'");
   }
   return arrow::Status::OK();
 }
 
 arrow::Result<DatasetDescriptor> FromCommand(const std::string& cmd) {
+  if (cmd.size() > kMaxCommandBytes) {
+    return arrow::Status::Invalid("command descriptor has ", cmd.size(), " bytes; at most ", kMaxCommandBytes);
+  }
   json j = json::parse(cmd, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     return arrow::Status::Invalid(

@@ -23,6 +23,12 @@
 
 namespace flightdeck::flight {
 
+/// The largest command descriptor a node reads.
+inline constexpr size_t kMaxCommandBytes = 4096;
+/// The largest schema metadata (keys and values, every field's included) a
+/// put may carry.
+inline constexpr int64_t kMaxSchemaMetadataBytes = 64 * 1024;
+
 struct DatasetDescriptor {
   std::string tenant;
   std::string dataset;

@@ -6,7 +6,7 @@
 #include <arrow/buffer.h>
 #include <arrow/table.h>
 
-#include "flightdeck/flight/tenant_middleware.h"
+#include "flightdeck/flight/caller.h"
 
 namespace flightdeck::flight {
 namespace {
@@ -77,6 +77,7 @@ struct ClientCache {
   std::mutex mutex;
   std::map<std::string, std::shared_ptr<NodeClient>> clients;
   ClientTls tls;
+  std::string authorization;  // the header's value, or empty
 };
 
 ClientCache& Cache() {
@@ -94,6 +95,12 @@ arrow::Status NodeClient::UseTls(const ClientTls& tls) {
   cache.tls = tls;
   cache.clients.clear();
   return arrow::Status::OK();
+}
+
+void NodeClient::UseToken(std::string token) {
+  ClientCache& cache = Cache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  cache.authorization = token.empty() ? std::string() : "Bearer " + token;
 }
 
 arrow::Result<std::shared_ptr<NodeClient>> NodeClient::For(const std::string& location) {
@@ -119,6 +126,9 @@ arrow::Result<std::shared_ptr<NodeClient>> NodeClient::For(const std::string& lo
 fl::FlightCallOptions NodeClient::CallOptions(const CallIdentity& who) const {
   fl::FlightCallOptions options;
   options.headers.emplace_back(kTenantHeader, who.tenant);
+  ClientCache& cache = Cache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  if (!cache.authorization.empty()) options.headers.emplace_back("authorization", cache.authorization);
   return options;
 }
 

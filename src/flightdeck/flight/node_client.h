@@ -93,6 +93,10 @@ class NodeClient {
   /// from its --tls-* flags. Checks the files; clients made before are
   /// dropped from the cache.
   static arrow::Status UseTls(const ClientTls& tls);
+  /// The bearer token every call of this process's clients carries
+  /// (`authorization: Bearer TOKEN`), for nodes with an auth config; empty:
+  /// none.
+  static void UseToken(std::string token);
 
   const std::string& location() const { return location_; }
   /// The options every call to the node carries for `who`.

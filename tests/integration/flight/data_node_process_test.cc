@@ -19,7 +19,7 @@
 
 #include "flightdeck/common/subprocess.h"
 #include "flightdeck/common/testing/gtest_util.h"
-#include "flightdeck/flight/tenant_middleware.h"
+#include "flightdeck/flight/caller.h"
 #include "flightdeck/frame/generate.h"
 
 namespace flightdeck::flight {

@@ -4,6 +4,7 @@
 // the run ends canceled, `status` says so, nothing reaches the sink.
 #include <csignal>
 #include <fstream>
+#include <sstream>
 
 #include "integration/pipeline/pipeline_processes.h"
 
@@ -28,23 +29,28 @@ class CliUsageTest : public PipelineProcessTest {
 
 TEST_F(CliUsageTest, HelpOfEverySubcommandExitsZeroAndNamesItsOptions) {
   const std::vector<HelpCase> cases = {
-      {"", {"node", "dev-server", "demo", "frame-query", "worker", "run", "status", "cancel",
+      {"", {"node", "auth", "audit", "dev-server", "demo", "frame-query", "worker", "run", "status", "cancel",
             "list", "gc", "--log-level", "--version"}},
       {"node", {"--host", "--port", "--advertise", "--memory-budget", "--data-dir", "--compression",
-                "--default-ttl", "--gc-interval", "--tls-cert", "--tls-key", "--tls-client-ca", "--insecure"}},
+                "--default-ttl", "--gc-interval", "--tls-cert", "--tls-key", "--tls-client-ca", "--insecure", "--auth-config", "--audit-log", "--audit-key-file", "--audit-fail-open"}},
+      {"audit verify", {"file", "--key-file"}},
+      {"auth", {"new-token", "hash-token", "hash-password"}},
       {"dev-server", {"--port", "--ip", "--state-dir", "--namespace", "--temporal-bin"}},
       {"demo", {"--rows", "--partitions", "--state-dir"}},
       {"frame-query", {"--input", "--plan", "--output", "--output-format", "--explain"}},
-      {"worker", {"--target", "--task-queue", "--activity-slots", "--tls-ca", "--tls-cert", "--tls-key"}},
-      {"run", {"spec", "--target", "--id", "--wait", "--quiet", "--tls-ca", "--tls-server-name"}},
+      {"worker", {"--target", "--task-queue", "--activity-slots", "--tls-ca", "--tls-cert", "--tls-key", "--token-file"}},
+      {"run", {"spec", "--target", "--address", "--namespace", "--api-key", "--tls-cert-path", "--tls-key-path",
+               "--tls-ca-path", "--tls-server-name", "--profile", "--id", "--wait", "--quiet", "--tls-ca",
+               "--node-tls-server-name"}},
       {"status", {"id", "--target", "--output"}},
       {"cancel", {"id", "--target"}},
       {"list", {"--target", "--query", "--limit", "--output"}},
       {"gc", {"--node", "--tenant", "--target", "--dry-run", "--tls-ca"}},
   };
   for (const auto& help : cases) {
-    std::vector<std::string> args;
-    if (!help.command.empty()) args.push_back(help.command);
+    std::vector<std::string> args;  // the command's words ("audit verify"), then --help
+    std::istringstream words(help.command);
+    for (std::string word; words >> word;) args.push_back(word);
     args.push_back("--help");
     std::string out;
     EXPECT_EQ(RunCli(args, &out), 0) << help.command << ":\n" << out;

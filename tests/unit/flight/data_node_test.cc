@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "flightdeck/common/testing/gtest_util.h"
-#include "flightdeck/flight/tenant_middleware.h"
+#include "flightdeck/flight/caller.h"
 #include "flightdeck/frame/generate.h"
 #include "flightdeck/frame/transform.h"
 

@@ -1,0 +1,269 @@
+#include "flightdeck/flight/auth_config.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "flightdeck/common/crypto.h"
+#include "flightdeck/common/random.h"
+
+namespace flightdeck::flight {
+
+namespace {
+
+constexpr int kPasswordIterations = 600'000;  // OWASP's 2023 figure for PBKDF2-HMAC-SHA256
+constexpr const char* kRightNames[] = {"put", "get", "list", "drop", "persist", "exchange", "stats", "admin"};
+
+std::string At(const YAML::Node& node, std::string_view origin) {
+  const YAML::Mark mark = node.Mark();
+  return std::string(origin) + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": ";
+}
+
+arrow::Status Bad(const YAML::Node& node, std::string_view origin, const std::string& why) {
+  return arrow::Status::Invalid(At(node, origin), why);
+}
+
+arrow::Status OnlyKeys(const YAML::Node& map, std::string_view origin, const std::string& what,
+                       const std::set<std::string>& known) {
+  if (!map.IsMap()) return Bad(map, origin, what + " must be a mapping");
+  for (const auto& item : map) {
+    const std::string key = item.first.as<std::string>();
+    if (!known.count(key)) {
+      std::string names;
+      for (const auto& k : known) names += (names.empty() ? "" : ", ") + k;
+      return Bad(item.first, origin, "unknown key '" + key + "' in " + what + " (known: " + names + ")");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::vector<std::string>> Strings(const YAML::Node& node, std::string_view origin,
+                                                const std::string& what) {
+  std::vector<std::string> out;
+  if (!node) return out;
+  if (!node.IsSequence()) return Bad(node, origin, what + " must be a list");
+  for (const auto& item : node) {
+    if (!item.IsScalar() || item.as<std::string>().empty()) return Bad(item, origin, what + " holds a non-name");
+    out.push_back(item.as<std::string>());
+  }
+  return out;
+}
+
+arrow::Result<std::chrono::seconds> Duration(const YAML::Node& node, std::string_view origin) {
+  const std::string text = node.as<std::string>();
+  size_t used = 0;
+  long long value = -1;
+  try {
+    value = std::stoll(text, &used);
+  } catch (...) {
+  }
+  const std::string unit = text.substr(used);
+  const long long scale = unit == "s" || unit.empty() ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
+  if (value <= 0 || scale == 0) return Bad(node, origin, "session_ttl must be a duration such as 30m, 1h or 3600s");
+  return std::chrono::seconds(value * scale);
+}
+
+bool IsHex64(std::string_view text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+}  // namespace
+
+const char* RightName(Right right) { return kRightNames[static_cast<int>(right)]; }
+
+arrow::Result<Right> ParseRight(std::string_view name) {
+  for (int i = 0; i < 8; ++i) {
+    if (name == kRightNames[i]) return static_cast<Right>(i);
+  }
+  return arrow::Status::Invalid("unknown action '", name,
+                                "' (known: put, get, list, drop, persist, exchange, stats, admin)");
+}
+
+Grants Grants::All() {
+  Grants grants;
+  grants.all_ = true;
+  return grants;
+}
+
+bool Grants::Allows(Right right, std::string_view dataset) const {
+  if (all_) return true;
+  const std::string name(dataset);
+  for (const auto& [rights, patterns] : grants_) {
+    if (!rights.count(right) && !rights.count(Right::kAdmin)) continue;
+    if (dataset.empty()) return true;  // an action on no dataset in particular
+    for (const auto& pattern : patterns) {
+      if (::fnmatch(pattern.c_str(), name.c_str(), 0) == 0) return true;
+    }
+  }
+  return false;
+}
+
+void Grants::Add(const std::set<Right>& rights, const std::vector<std::string>& patterns) {
+  grants_.emplace_back(rights, patterns);
+}
+
+arrow::Result<std::shared_ptr<const AuthConfig>> AuthConfig::Load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return arrow::Status::IOError("--auth-config: cannot read '", path, "'");
+  std::stringstream text;
+  text << in.rdbuf();
+  return Parse(text.str(), path);
+}
+
+arrow::Result<std::shared_ptr<const AuthConfig>> AuthConfig::Parse(std::string_view yaml, std::string_view origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return arrow::Status::Invalid(origin, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg);
+  }
+  auto config = std::make_shared<AuthConfig>();
+  ARROW_RETURN_NOT_OK(OnlyKeys(root, origin, "the auth config", {"session_ttl", "principals", "roles", "bindings"}));
+  if (root["session_ttl"]) {
+    ARROW_ASSIGN_OR_RAISE(config->session_ttl_, Duration(root["session_ttl"], origin));
+  }
+  try {
+    for (const auto& item : root["principals"]) {
+      const std::string name = item.first.as<std::string>();
+      const YAML::Node& body = item.second;
+      ARROW_RETURN_NOT_OK(OnlyKeys(body, origin, "principal '" + name + "'", {"tokens", "password", "groups"}));
+      Account account;
+      ARROW_ASSIGN_OR_RAISE(auto tokens, Strings(body["tokens"], origin, "tokens"));
+      for (size_t i = 0; i < tokens.size(); ++i) {
+        const std::string& token = tokens[i];
+        if (token.rfind("sha256:", 0) != 0 || !IsHex64(std::string_view(token).substr(7))) {
+          // Never echo it: it may be a secret pasted in plain text.
+          return Bad(body["tokens"][i], origin,
+                     "a token of '" + name + "' is not \"sha256:<64 hex digits>\"; store tokens hashed "
+                     "(flightdeck auth hash-token), never in plain text");
+        }
+        account.token_hashes.push_back(token.substr(7));
+      }
+      if (body["password"]) {
+        const std::string password = body["password"].as<std::string>();
+        if (password.rfind("pbkdf2-sha256$", 0) != 0 || std::count(password.begin(), password.end(), '$') != 3) {
+          return Bad(body["password"], origin,
+                     "the password of '" + name + "' is not \"pbkdf2-sha256$ITERATIONS$SALT$HASH\"; store "
+                     "passwords hashed (flightdeck auth hash-password), never in plain text");
+        }
+        account.password = password;
+      }
+      ARROW_ASSIGN_OR_RAISE(account.groups, Strings(body["groups"], origin, "groups"));
+      config->accounts_[name] = std::move(account);
+    }
+    for (const auto& item : root["roles"]) {
+      const std::string name = item.first.as<std::string>();
+      ARROW_RETURN_NOT_OK(OnlyKeys(item.second, origin, "role '" + name + "'", {"actions", "datasets"}));
+      Role role;
+      ARROW_ASSIGN_OR_RAISE(auto actions, Strings(item.second["actions"], origin, "actions"));
+      for (size_t i = 0; i < actions.size(); ++i) {
+        auto right = ParseRight(actions[i]);
+        if (!right.ok()) return Bad(item.second["actions"][i], origin, right.status().message());
+        role.rights.insert(*right);
+      }
+      ARROW_ASSIGN_OR_RAISE(role.datasets, Strings(item.second["datasets"], origin, "datasets"));
+      if (role.datasets.empty()) role.datasets = {"*"};
+      config->roles_[name] = std::move(role);
+    }
+    if (root["bindings"] && !root["bindings"].IsSequence()) return Bad(root["bindings"], origin, "bindings must be a list");
+    for (const auto& item : root["bindings"]) {
+      ARROW_RETURN_NOT_OK(OnlyKeys(item, origin, "a binding", {"role", "principals", "groups", "tenants"}));
+      Binding binding;
+      if (!item["role"]) return Bad(item, origin, "a binding needs a role");
+      binding.role = item["role"].as<std::string>();
+      if (!config->roles_.count(binding.role)) return Bad(item["role"], origin, "no role named '" + binding.role + "'");
+      ARROW_ASSIGN_OR_RAISE(auto principals, Strings(item["principals"], origin, "principals"));
+      for (size_t i = 0; i < principals.size(); ++i) {
+        if (!config->accounts_.count(principals[i])) {
+          return Bad(item["principals"][i], origin, "no principal named '" + principals[i] + "'");
+        }
+      }
+      ARROW_ASSIGN_OR_RAISE(auto groups, Strings(item["groups"], origin, "groups"));
+      ARROW_ASSIGN_OR_RAISE(auto tenants, Strings(item["tenants"], origin, "tenants"));
+      if (tenants.empty()) return Bad(item, origin, "a binding needs the tenants it applies in");
+      if (principals.empty() && groups.empty()) return Bad(item, origin, "a binding needs principals or groups");
+      binding.principals = {principals.begin(), principals.end()};
+      binding.groups = {groups.begin(), groups.end()};
+      binding.tenants = {tenants.begin(), tenants.end()};
+      config->bindings_.push_back(std::move(binding));
+    }
+  } catch (const YAML::Exception& e) {
+    return arrow::Status::Invalid(origin, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg);
+  }
+  return std::shared_ptr<const AuthConfig>(std::move(config));
+}
+
+std::optional<Principal> AuthConfig::FromToken(std::string_view token) const {
+  const std::string hash = Sha256Hex(token);
+  for (const auto& [name, account] : accounts_) {
+    for (const auto& stored : account.token_hashes) {
+      if (ConstantTimeEquals(stored, hash)) return Principal{name, account.groups};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Principal> AuthConfig::FromPassword(std::string_view user, std::string_view password) const {
+  auto it = accounts_.find(std::string(user));
+  if (it == accounts_.end() || it->second.password.empty()) {
+    // The same work for an unknown user, so timing does not tell them apart.
+    (void)Pbkdf2Sha256(password, "flightdeck-no-such-user", kPasswordIterations);
+    return std::nullopt;
+  }
+  const std::string& stored = it->second.password;  // pbkdf2-sha256$ITER$SALT$HASH
+  const size_t a = stored.find('$'), b = stored.find('$', a + 1), c = stored.find('$', b + 1);
+  int iterations = 0;
+  try {
+    iterations = std::stoi(stored.substr(a + 1, b - a - 1));
+  } catch (...) {
+    return std::nullopt;
+  }
+  auto salt = Base64Decode(stored.substr(b + 1, c - b - 1));
+  auto hash = Base64Decode(stored.substr(c + 1));
+  if (iterations <= 0 || !salt || !hash) return std::nullopt;
+  if (!ConstantTimeEquals(Pbkdf2Sha256(password, *salt, iterations), *hash)) return std::nullopt;
+  return Principal{it->first, it->second.groups};
+}
+
+bool AuthConfig::Bound(const Binding& binding, const Principal& principal) const {
+  if (binding.principals.count(principal.name)) return true;
+  for (const auto& group : principal.groups) {
+    if (binding.groups.count(group)) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> AuthConfig::TenantsOf(const Principal& principal) const {
+  std::set<std::string> tenants;
+  for (const auto& binding : bindings_) {
+    if (Bound(binding, principal)) tenants.insert(binding.tenants.begin(), binding.tenants.end());
+  }
+  return {tenants.begin(), tenants.end()};
+}
+
+Grants AuthConfig::GrantsOf(const Principal& principal, const std::string& tenant) const {
+  Grants grants;
+  for (const auto& binding : bindings_) {
+    if (!binding.tenants.count(tenant) || !Bound(binding, principal)) continue;
+    const Role& role = roles_.at(binding.role);
+    grants.Add(role.rights, role.datasets);
+  }
+  return grants;
+}
+
+std::string HashToken(std::string_view token) { return "sha256:" + Sha256Hex(token); }
+
+std::string HashPassword(std::string_view password) {
+  std::string salt(16, '\0');
+  FillRandom(salt.data(), salt.size());
+  return "pbkdf2-sha256$" + std::to_string(kPasswordIterations) + "$" + Base64Encode(salt) + "$" +
+         Base64Encode(Pbkdf2Sha256(password, salt, kPasswordIterations));
+}
+
+}  // namespace flightdeck::flight
