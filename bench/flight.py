@@ -86,10 +86,18 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 class DictServer(flight.FlightServerBase):
+    # TLS when REF_TLS_CERT and REF_TLS_KEY name PEM files (bench/flight-tls.py).
     def __init__(self):
-        super().__init__("grpc+tcp://127.0.0.1:0")
+        import os
+        cert, key = os.environ.get("REF_TLS_CERT"), os.environ.get("REF_TLS_KEY")
+        if cert:
+            pair = (open(cert, "rb").read(), open(key, "rb").read())
+            super().__init__("grpc+tls://127.0.0.1:0", tls_certificates=[pair])
+            self.location = flight.Location.for_grpc_tls("127.0.0.1", self.port)
+        else:
+            super().__init__("grpc+tcp://127.0.0.1:0")
+            self.location = flight.Location.for_grpc_tcp("127.0.0.1", self.port)
         self.tables = {}
-        self.location = flight.Location.for_grpc_tcp("127.0.0.1", self.port)
     def do_put(self, context, descriptor, reader, writer):
         self.tables[b"/".join(descriptor.path)] = reader.read_all()
     def get_flight_info(self, context, descriptor):
@@ -117,7 +125,7 @@ class DictServer(flight.FlightServerBase):
         return []
 
 server = DictServer()
-print(f"reference listening on grpc+tcp://127.0.0.1:{server.port}", flush=True)
+print(f"reference listening on {server.location.uri.decode()}", flush=True)
 server.serve()
 '''
 
@@ -141,9 +149,9 @@ def make_batches():
     return [batches[i % DISTINCT_BATCHES] for i in range(count)]
 
 
-def start(args, pattern):
+def start(args, pattern, env=None):
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=SERVER_ENV)
+                            env={**SERVER_ENV, **(env or {})})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         ready, _, _ = select.select([proc.stdout], [], [], 0.5)
@@ -168,19 +176,21 @@ def peak_rss(pid):
 class Target:
     """One server under test and the timings measured against it."""
 
-    def __init__(self, name, location, ours, pid):
+    def __init__(self, name, location, ours, pid, connect_kwargs=None):
+        """`connect_kwargs`: pyarrow.flight.connect's TLS arguments, if any."""
+        connect_kwargs = connect_kwargs or {}
         self.name = name
         self.pid = pid
         # CPU seconds (client, server) spent per concurrent DoGet: unlike
         # wall time, little affected by other load on the machine.
         self.get_cpu, self.single_get_cpu, self.put_cpu = [], [], []
-        self.client = flight.connect(location)
+        self.client = flight.connect(location, **connect_kwargs)
         self.options = flight.FlightCallOptions(headers=TENANT if ours else [])
         self.ours = ours
         self.ticket = None
         self.puts, self.gets, self.single_gets = [], [], []
         # One connection per concurrent stream, made once, as a client would.
-        self.stream_clients = [flight.connect(location) for _ in range(STREAMS)]
+        self.stream_clients = [flight.connect(location, **connect_kwargs) for _ in range(STREAMS)]
         self.pool = concurrent.futures.ThreadPoolExecutor(STREAMS)
         for client in self.stream_clients:  # connect now, not in the first timed read
             client.wait_for_available(timeout=10)

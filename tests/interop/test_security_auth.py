@@ -405,3 +405,45 @@ def test_an_unwritable_audit_log_fails_closed(certs, people, tmp_path):
                 put(client, as_(tokens["alice"]), "acme", "unaudited")
     finally:
         process.kill()
+
+
+def test_tenant_quotas_refuse_what_would_exceed_them_and_keep_nothing(certs, people, tmp_path):
+    from google.rpc import code_pb2, status_pb2
+    path, tokens = people
+    config = tmp_path / "auth.yaml"
+    config.write_text(path.read_text() + "quotas:\n  acme: {memory_bytes: 12KiB, disk_bytes: 5000, datasets: 3}\n")
+    process = Process(["node", "--port", "0", "--tls-cert", str(certs / "node.pem"), "--tls-key",
+                       str(certs / "node-key.pem"), "--auth-config", str(config), "--data-dir", str(tmp_path / "n")],
+                      r"listening on (grpc\+tls://\S+)")
+    alice = as_(tokens["alice"])
+    try:
+        with connect(process.match.group(1), certs) as client:
+            first = put(client, alice, "acme", "q1")  # 4000 bytes each
+            put(client, alice, "acme", "q2")
+            # 8000 bytes held: another 8000 would pass 12 KiB (12288), another 4000 would not.
+            big = pa.table({"id": pa.array(range(1000), pa.int64())})
+            with pytest.raises(flight.FlightServerError, match="over its memory quota") as raised:
+                writer, reader = client.do_put(flight.FlightDescriptor.for_path("acme", "big", "0"), big.schema, alice)
+                writer.write_table(big)
+                writer.done_writing()
+                reader.read()
+                writer.close()
+            assert status_pb2.Status.FromString(raised.value.extra_info).code == code_pb2.RESOURCE_EXHAUSTED
+            assert "12288" in str(raised.value)
+            put(client, alice, "acme", "q3")
+            with pytest.raises(flight.FlightServerError, match="quota of 3 datasets"):
+                put(client, alice, "acme", "q4")
+            assert stats(client, alice)["tenant"]["datasets"] == 3
+            # Persisting: 4000 bytes fit in 5000 once, not twice.
+            body = lambda ticket: json.dumps({"ticket": ticket.decode()}).encode()
+            list(client.do_action(flight.Action("persist", body(first)), alice))
+            second = [f.endpoints[0].ticket.ticket for f in client.list_flights(options=alice)
+                      if f.descriptor.path[1] == b"q2"][0]
+            with pytest.raises(flight.FlightServerError, match="over its disk quota"):
+                list(client.do_action(flight.Action("persist", body(second)), alice))
+            assert stats(client, alice)["datasets_durable"] == 1
+            # Other tenants have no quota here.
+            for i in range(5):
+                put(client, as_(tokens["gina"]), "globex", f"g{i}")
+    finally:
+        process.kill()

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
@@ -67,6 +68,27 @@ arrow::Result<std::chrono::seconds> Duration(const YAML::Node& node, std::string
   return std::chrono::seconds(value * scale);
 }
 
+// "512MiB", "2GB", "1048576": bytes.
+arrow::Result<int64_t> ByteSize(const YAML::Node& node, std::string_view origin, const std::string& what) {
+  const std::string text = node.as<std::string>();
+  size_t used = 0;
+  double value = -1;
+  try {
+    value = std::stod(text, &used);
+  } catch (...) {
+  }
+  std::string unit = text.substr(used);
+  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  static const std::map<std::string, double> kUnits = {
+      {"", 1},         {"B", 1},          {"KB", 1e3},      {"MB", 1e6},          {"GB", 1e9},
+      {"TB", 1e12},    {"KiB", 1024.0},   {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}};
+  auto scale = kUnits.find(unit);
+  if (value < 0 || scale == kUnits.end()) {
+    return Bad(node, origin, what + " must be a size such as 512MiB, 2GB or 1048576");
+  }
+  return static_cast<int64_t>(value * scale->second);
+}
+
 bool IsHex64(std::string_view text) {
   return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -123,8 +145,11 @@ arrow::Result<std::shared_ptr<const AuthConfig>> AuthConfig::Parse(std::string_v
   } catch (const YAML::Exception& e) {
     return arrow::Status::Invalid(origin, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg);
   }
+  if (!root || root.IsNull()) {
+    return arrow::Status::Invalid(origin, ": the auth config is empty; it needs principals, roles and bindings");
+  }
   auto config = std::make_shared<AuthConfig>();
-  ARROW_RETURN_NOT_OK(OnlyKeys(root, origin, "the auth config", {"session_ttl", "principals", "roles", "bindings"}));
+  ARROW_RETURN_NOT_OK(OnlyKeys(root, origin, "the auth config", {"session_ttl", "principals", "roles", "bindings", "quotas"}));
   if (root["session_ttl"]) {
     ARROW_ASSIGN_OR_RAISE(config->session_ttl_, Duration(root["session_ttl"], origin));
   }
@@ -193,6 +218,29 @@ arrow::Result<std::shared_ptr<const AuthConfig>> AuthConfig::Parse(std::string_v
       binding.tenants = {tenants.begin(), tenants.end()};
       config->bindings_.push_back(std::move(binding));
     }
+    for (const auto& item : root["quotas"]) {
+      const std::string tenant = item.first.as<std::string>();
+      ARROW_RETURN_NOT_OK(OnlyKeys(item.second, origin, "the quota of '" + tenant + "'",
+                                   {"memory_bytes", "disk_bytes", "datasets"}));
+      Quota quota;
+      if (item.second["memory_bytes"]) {
+        ARROW_ASSIGN_OR_RAISE(quota.memory_bytes, ByteSize(item.second["memory_bytes"], origin, "memory_bytes"));
+      }
+      if (item.second["disk_bytes"]) {
+        ARROW_ASSIGN_OR_RAISE(quota.disk_bytes, ByteSize(item.second["disk_bytes"], origin, "disk_bytes"));
+      }
+      if (item.second["datasets"]) {
+        const YAML::Node& datasets = item.second["datasets"];
+        int64_t count = -1;
+        try {
+          count = datasets.as<int64_t>();
+        } catch (const YAML::Exception&) {
+        }
+        if (count < 0) return Bad(datasets, origin, "datasets must be a whole number >= 0");
+        quota.datasets = count;
+      }
+      config->quotas_[tenant] = quota;
+    }
   } catch (const YAML::Exception& e) {
     return arrow::Status::Invalid(origin, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg);
   }
@@ -255,6 +303,12 @@ Grants AuthConfig::GrantsOf(const Principal& principal, const std::string& tenan
     grants.Add(role.rights, role.datasets);
   }
   return grants;
+}
+
+std::optional<Quota> AuthConfig::QuotaOf(const std::string& tenant) const {
+  auto it = quotas_.find(tenant);
+  if (it == quotas_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::string HashToken(std::string_view token) { return "sha256:" + Sha256Hex(token); }

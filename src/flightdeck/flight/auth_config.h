@@ -13,6 +13,8 @@
 //   bindings:
 //     - {role: owner, principals: [alice], tenants: [acme]}
 //     - {role: reader, groups: [analysts], tenants: [acme, globex]}
+//   quotas:
+//     acme: {memory_bytes: 512MiB, disk_bytes: 2GiB, datasets: 1000}
 //
 // Secrets are stored hashed only: a token as the SHA-256 of its text, a
 // password as PBKDF2-HMAC-SHA256 with a salt. A principal may use the tenants
@@ -43,6 +45,15 @@ arrow::Result<Right> ParseRight(std::string_view name);
 struct Principal {
   std::string name;
   std::vector<std::string> groups;
+};
+
+/// What a tenant may hold on a node; -1: no limit. memory_bytes bounds the
+/// data it holds in memory plus what a put brings; disk_bytes the files of
+/// its datasets on disk plus what a persist writes; datasets their number.
+struct Quota {
+  int64_t memory_bytes = -1;
+  int64_t disk_bytes = -1;
+  int64_t datasets = -1;
 };
 
 /// What a principal may do within one tenant.
@@ -76,6 +87,8 @@ class AuthConfig {
   /// What `principal` may do in `tenant` (nothing outside its tenants).
   Grants GrantsOf(const Principal& principal, const std::string& tenant) const;
   std::chrono::seconds session_ttl() const { return session_ttl_; }
+  /// The quota of `tenant`, if the config sets one.
+  std::optional<Quota> QuotaOf(const std::string& tenant) const;
 
  private:
   struct Account {
@@ -96,6 +109,7 @@ class AuthConfig {
   std::map<std::string, Account> accounts_;
   std::map<std::string, Role> roles_;
   std::vector<Binding> bindings_;
+  std::map<std::string, Quota> quotas_;
   std::chrono::seconds session_ttl_{3600};
 };
 

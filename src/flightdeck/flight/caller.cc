@@ -190,7 +190,8 @@ arrow::Status CallerMiddlewareFactory::Identify(const fl::CallInfo& info, const 
                                   "): name one with the header ", kTenantHeader);
   }
   Grants grants = config->GrantsOf(principal, tenant);
-  *middleware = std::make_shared<CallerMiddleware>(principal.name, std::move(tenant), std::move(grants));
+  std::optional<Quota> quota = config->QuotaOf(tenant);
+  *middleware = std::make_shared<CallerMiddleware>(principal.name, std::move(tenant), std::move(grants), "", 0, quota);
   return arrow::Status::OK();
 }
 
@@ -221,6 +222,11 @@ void CallerMiddleware::CallCompleted(const arrow::Status& status) {
                         {"code", GrpcCodeName(status)},
                         {"peer", peer_}};
   (void)audit_->Append(std::move(record));
+}
+
+std::optional<Quota> QuotaOf(const fl::ServerCallContext& context) {
+  auto* middleware = dynamic_cast<CallerMiddleware*>(context.GetMiddleware(kCallerMiddlewareKey));
+  return middleware ? middleware->quota() : std::nullopt;
 }
 
 void Note(const fl::ServerCallContext& context, const CallNote& note) {

@@ -96,15 +96,17 @@ struct CallNote {
 class CallerMiddleware : public arrow::flight::ServerMiddleware {
  public:
   CallerMiddleware(std::string principal, std::string tenant, Grants grants, std::string issued_token = "",
-                   int64_t expires_ms = 0)
+                   int64_t expires_ms = 0, std::optional<Quota> quota = std::nullopt)
       : principal_(std::move(principal)),
         tenant_(std::move(tenant)),
         grants_(std::move(grants)),
+        quota_(quota),
         issued_token_(std::move(issued_token)),
         expires_ms_(expires_ms) {}
   const std::string& principal() const { return principal_; }
   const std::string& tenant() const { return tenant_; }
   const Grants& grants() const { return grants_; }
+  const std::optional<Quota>& quota() const { return quota_; }
 
   /// Where the call's audit record goes when it ends (the factory sets it).
   void AuditTo(std::shared_ptr<AuditLog> audit, std::string method, std::string peer);
@@ -124,9 +126,13 @@ class CallerMiddleware : public arrow::flight::ServerMiddleware {
   const std::string principal_;
   const std::string tenant_;
   const Grants grants_;
+  const std::optional<Quota> quota_;
   const std::string issued_token_;  // a handshake's answer
   const int64_t expires_ms_;
 };
+
+/// The quota of the caller's tenant, if its auth config sets one.
+std::optional<Quota> QuotaOf(const arrow::flight::ServerCallContext& context);
 
 /// Adds `note` to the call's audit record (nothing without the middleware).
 void Note(const arrow::flight::ServerCallContext& context, const CallNote& note);

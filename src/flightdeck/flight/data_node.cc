@@ -179,6 +179,13 @@ class DataNodeService : public fl::FlightServerBase {
     ARROW_RETURN_NOT_OK(Allow(context, Right::kPut, target.dataset));
     ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
     ARROW_RETURN_NOT_OK(CheckMetadataSize(*schema));
+    const std::optional<Quota> quota = QuotaOf(context);
+    const TenantUsage usage = quota ? UsageOf(tenant) : TenantUsage{};
+    if (quota && quota->datasets >= 0 && usage.datasets + 1 > quota->datasets) {
+      return ToFlight(arrow::Status::CapacityError("tenant '", tenant, "' is at its quota of ", quota->datasets,
+                                                   " datasets; drop some first"));
+    }
+    int64_t put_bytes = 0;
     ARROW_ASSIGN_OR_RAISE(auto put, store_->BeginPut(tenant, target.path(), schema,
                                                      {target.durable, target.ttl}));
     // Any early return below destroys `put`, which discards what it held.
@@ -192,6 +199,14 @@ class DataNodeService : public fl::FlightServerBase {
       if (!chunk.data) {
         if (chunk.app_metadata) continue;  // a metadata-only message
         break;
+      }
+      if (quota && quota->memory_bytes >= 0) {
+        put_bytes += arrow::util::TotalBufferSize(*chunk.data);
+        if (usage.memory_bytes + put_bytes > quota->memory_bytes) {
+          return ToFlight(arrow::Status::CapacityError(
+              "tenant '", tenant, "' is over its memory quota: ", usage.memory_bytes, " of ", quota->memory_bytes,
+              " bytes held, and this put brings ", put_bytes, " so far; nothing of it is kept"));
+        }
       }
       ARROW_RETURN_NOT_OK(ToFlight(put->Append(std::move(chunk.data))));
     }
@@ -341,6 +356,7 @@ class DataNodeService : public fl::FlightServerBase {
     } else if (action.type == "persist") {
       ARROW_ASSIGN_OR_RAISE(TicketId ticket, TicketFromBody(context, action.body));
       ARROW_RETURN_NOT_OK(AllowOnTicket(context, Right::kPersist, ticket));
+      ARROW_RETURN_NOT_OK(CheckDiskQuota(context, ticket));
       auto summary = store_->Persist(ticket);
       if (!summary.ok()) return ToFlight(summary.status());
       *result = JsonResult(summary->ToJson());
@@ -510,6 +526,33 @@ class DataNodeService : public fl::FlightServerBase {
     Note(context, {.dataset = target.dataset});
     ARROW_RETURN_NOT_OK(Allow(context, Right::kGet, target.dataset));
     return summary;
+  }
+
+  TenantUsage UsageOf(const std::string& tenant) {
+    const StoreStats stats = store_->Stats();
+    auto it = stats.tenants.find(tenant);
+    return it == stats.tenants.end() ? TenantUsage{} : it->second;
+  }
+
+  // RESOURCE_EXHAUSTED when making `ticket` durable would take its tenant's
+  // files on disk over the tenant's quota.
+  arrow::Status CheckDiskQuota(const fl::ServerCallContext& context, const TicketId& ticket) {
+    const std::optional<Quota> quota = QuotaOf(context);
+    if (!quota || quota->disk_bytes < 0) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(DatasetSummary summary, ToFlightResult(store_->Describe(ticket)));
+    if (summary.durable) return arrow::Status::OK();
+    const TenantUsage usage = UsageOf(ticket.tenant);
+    if (usage.disk_bytes + summary.bytes <= quota->disk_bytes) return arrow::Status::OK();
+    return ToFlight(arrow::Status::CapacityError("tenant '", ticket.tenant, "' is over its disk quota: ",
+                                                 usage.disk_bytes, " of ", quota->disk_bytes,
+                                                 " bytes on disk, and persisting ", summary.path, " needs ",
+                                                 summary.bytes, " more"));
+  }
+
+  template <typename T>
+  static arrow::Result<T> ToFlightResult(arrow::Result<T> result) {
+    if (!result.ok()) return ToFlight(result.status());
+    return result;
   }
 
   // Allow() on the dataset a ticket names; an unknown ticket is NOT_FOUND.

@@ -51,6 +51,20 @@ TEST(AuthConfigTest, TokensNamePrincipalsWhoseBindingsGrantActionsOnDatasets) {
   EXPECT_TRUE(config->GrantsOf(*bob, "ops").Allows(Right::kDrop, "x"));
 }
 
+TEST(AuthConfigTest, QuotasPerTenant) {
+  ASSERT_OK_AND_ASSIGN(auto config, AuthConfig::Parse("quotas:\n  acme: {memory_bytes: 512MiB, disk_bytes: 2GB, "
+                                                      "datasets: 7}\n  globex: {datasets: 0}\n",
+                                                      "auth.yaml"));
+  auto acme = config->QuotaOf("acme");
+  ASSERT_TRUE(acme.has_value());
+  EXPECT_EQ(acme->memory_bytes, int64_t{512} << 20);
+  EXPECT_EQ(acme->disk_bytes, 2'000'000'000);
+  EXPECT_EQ(acme->datasets, 7);
+  EXPECT_EQ(config->QuotaOf("globex")->memory_bytes, -1);
+  EXPECT_EQ(config->QuotaOf("globex")->datasets, 0);
+  EXPECT_FALSE(config->QuotaOf("initech").has_value());
+}
+
 TEST(AuthConfigTest, PasswordsAreCheckedAgainstTheirPbkdf2Hash) {
   const std::string config_text =
       "principals: {carol: {password: \"" + HashPassword("correct horse") + "\"}}\n";
@@ -74,6 +88,10 @@ TEST(AuthConfigTest, ErrorsPointIntoTheFileAndNeverEchoASecret) {
       {"session_ttl: soon\n", "session_ttl must be a duration"},
       {"sesion_ttl: 1h\n", "unknown key 'sesion_ttl'"},
       {"principals: [\n", "auth.yaml:"},
+      {"quotas: {acme: {memory_bytes: lots}}\n", "must be a size"},
+      {"quotas: {acme: {datasets: -1}}\n", "whole number"},
+      {"quotas: {acme: {files: 3}}\n", "unknown key 'files'"},
+      {"", "the auth config is empty"},
   };
   for (const auto& [text, expected] : cases) {
     auto parsed = AuthConfig::Parse(text, "auth.yaml");
