@@ -1,4 +1,4 @@
-"""python -m flightdeck_stage --address HOST:PORT --task-queue Q [--namespace NS] [--transforms MOD ...]"""
+"""python -m flightdeck_stage [--address HOST:PORT] [--namespace NS] [--profile P] --task-queue Q [--transforms MOD ...]"""
 
 import argparse
 import asyncio
@@ -14,8 +14,18 @@ def main(argv=None) -> int:
         description="Serve the flightdeck.python_stage activity (pyarrow transforms over "
                     "flightdeck data nodes) on a Temporal task queue.",
     )
-    parser.add_argument("--address", required=True, help="Temporal frontend, HOST:PORT")
-    parser.add_argument("--namespace", default="default", help="Temporal namespace (default: default)")
+    parser.add_argument("--address", "--target", default=None,
+                        help="Temporal frontend, HOST:PORT (default: TEMPORAL_ADDRESS, the profile's, or "
+                             "127.0.0.1:7233)")
+    parser.add_argument("--namespace", "-n", default=None,
+                        help="Temporal namespace (default: TEMPORAL_NAMESPACE, the profile's, or default)")
+    parser.add_argument("--profile", default=None,
+                        help="profile of the Temporal config file (TEMPORAL_PROFILE; TEMPORAL_CONFIG_FILE or "
+                             "~/.config/temporalio/temporal.toml); TEMPORAL_API_KEY and TEMPORAL_TLS_* apply")
+    parser.add_argument("--tls-ca-path", default=None, help="CA that signed Temporal's certificate")
+    parser.add_argument("--tls-cert-path", default=None, help="client certificate for Temporal (mTLS)")
+    parser.add_argument("--tls-key-path", default=None, help="private key of --tls-cert-path")
+    parser.add_argument("--tls-server-name", default=None, help="name to check Temporal's certificate against")
     parser.add_argument("--task-queue", required=True, help="task queue to poll")
     parser.add_argument("--transforms", action="append", default=[], metavar="MODULE",
                         help="module to import that registers transforms with @transform "
@@ -29,7 +39,7 @@ def main(argv=None) -> int:
                         help="PEM client certificate for nodes that ask for one (env FLIGHTDECK_TLS_CERT)")
     parser.add_argument("--tls-key", default=defaults.key_file,
                         help="PEM private key of --tls-cert (env FLIGHTDECK_TLS_KEY)")
-    parser.add_argument("--tls-server-name", default=defaults.server_name,
+    parser.add_argument("--node-tls-server-name", default=defaults.server_name,
                         help="name to check the nodes' certificates against (env FLIGHTDECK_TLS_SERVER_NAME)")
     parser.add_argument("--token-file", default=None,
                         help="file holding the bearer token for data nodes with an auth config "
@@ -38,7 +48,7 @@ def main(argv=None) -> int:
     if args.max_concurrent < 1:
         parser.error("--max-concurrent must be >= 1")
     try:
-        use_tls(ClientTls(args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name))
+        use_tls(ClientTls(args.tls_ca, args.tls_cert, args.tls_key, args.node_tls_server_name))
         use_token(read_token_file(args.token_file) if args.token_file else token_from_env())
     except ValueError as exc:
         parser.error(str(exc))
@@ -48,8 +58,10 @@ def main(argv=None) -> int:
         print(f"flightdeck_stage: cannot load transforms: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     try:
-        asyncio.run(serve(args.address, args.namespace, args.task_queue, args.max_concurrent))
-    except (OSError, RuntimeError) as exc:
+        asyncio.run(serve(args.address, args.namespace, args.task_queue, args.max_concurrent,
+                          profile=args.profile, tls_ca=args.tls_ca_path, tls_cert=args.tls_cert_path,
+                          tls_key=args.tls_key_path, tls_server_name=args.tls_server_name))
+    except (OSError, RuntimeError, ValueError) as exc:
         print(f"flightdeck_stage: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0

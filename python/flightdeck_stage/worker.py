@@ -6,7 +6,8 @@ import importlib
 import signal
 from typing import Iterable, Optional
 
-from temporalio.client import Client
+from temporalio.client import Client, TLSConfig
+from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
 
 from flightdeck_stage import registry
@@ -20,14 +21,40 @@ def load_transform_modules(modules: Iterable[str]) -> None:
         importlib.import_module(name)
 
 
-async def serve(address: str, namespace: str, task_queue: str,
-                max_concurrent: int = 4, ready: Optional[asyncio.Event] = None) -> None:
-    """Connects, then polls `task_queue` until SIGINT/SIGTERM or cancellation.
+def connect_config(address: Optional[str] = None, namespace: Optional[str] = None, profile: Optional[str] = None,
+                   tls_ca: Optional[str] = None, tls_cert: Optional[str] = None, tls_key: Optional[str] = None,
+                   tls_server_name: Optional[str] = None) -> dict:
+    """Client.connect's arguments the way the `temporal` CLI and flightdeck's
+    C++ commands resolve them: the profile of the Temporal config file
+    (TEMPORAL_CONFIG_FILE, ~/.config/temporalio/temporal.toml), over it the
+    TEMPORAL_* environment (the SDK's envconfig), over both these flags."""
+    config = dict(ClientConfig.load_client_connect_config(profile=profile))
+    config.setdefault("target_host", "127.0.0.1:7233")
+    config.setdefault("namespace", "default")
+    if address:
+        config["target_host"] = address
+    if namespace:
+        config["namespace"] = namespace
+    if tls_ca or tls_cert or tls_server_name:
+        if bool(tls_cert) != bool(tls_key):
+            raise ValueError("--tls-cert-path and --tls-key-path go together")
+        read = lambda path: open(path, "rb").read() if path else None  # noqa: E731
+        config["tls"] = TLSConfig(server_root_ca_cert=read(tls_ca), client_cert=read(tls_cert),
+                                  client_private_key=read(tls_key), domain=tls_server_name)
+    return config
+
+
+async def serve(address: Optional[str], namespace: Optional[str], task_queue: str,
+                max_concurrent: int = 4, ready: Optional[asyncio.Event] = None, **connect) -> None:
+    """Connects (see connect_config; `connect` holds its other arguments),
+    then polls `task_queue` until SIGINT/SIGTERM or cancellation.
 
     Prints one line "flightdeck_stage serving ... on task queue Q" once the
     client is connected and the worker built (scripts and tests wait for it).
     """
-    client = await Client.connect(address, namespace=namespace)
+    config = connect_config(address, namespace, **connect)
+    address, namespace = config["target_host"], config["namespace"]
+    client = await Client.connect(**config)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max_concurrent) as executor:
         worker = Worker(
             client,

@@ -150,3 +150,16 @@ def test_a_mixed_pipeline_runs_over_mutual_tls(cluster, certs, tmp_path):
     run = c.cli("run", str(spec), "--wait", "--id", "mixed-tls-1")
     assert run.returncode == 0, run.stdout + run.stderr
     assert_same_as_duckdb(tmp_path)
+
+
+def test_the_demo_runs_its_node_with_throwaway_tls_and_a_token(tmp_path):
+    import glob
+    import re
+    before = set(glob.glob("/tmp/flightdeck-demo-secrets-*"))
+    done = subprocess.run([flightdeck_binary(), "demo", "--rows", "200000", "--partitions", "2", "--state-dir",
+                           str(tmp_path / "temporal")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"data node\s+grpc\+tls://127\.0\.0\.1:\d+ \(TLS from a throwaway CA, bearer-token", done.stdout)
+    assert "verified" in done.stdout
+    # The throwaway CA, certificate and key are gone with the demo.
+    assert set(glob.glob("/tmp/flightdeck-demo-secrets-*")) == before

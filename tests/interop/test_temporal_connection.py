@@ -3,11 +3,12 @@ namespace of their own, from flags, from TEMPORAL_* variables and from a
 profile of the Temporal config file (TOML)."""
 
 import subprocess
+import sys
 
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, Process, flightdeck_binary
+from conftest import ROOT, Process, flightdeck_binary, python_with_package_env
 
 TEMPORAL = str(ROOT / ".venv" / "bin" / "temporal")
 
@@ -85,6 +86,13 @@ namespace = "pipelines"
                              env={**env, "TEMPORAL_PROFILE": "pipelines"})
         assert run.returncode == 0, run.stdout + run.stderr
         assert in_namespace(address, "pipelines", "profile-1")
+        # The Python stage worker resolves the same profile (the SDK's envconfig).
+        python_env = {**python_with_package_env(), "TEMPORAL_CONFIG_FILE": str(config)}
+        stage = Process([], r"flightdeck_stage serving .* on task queue profile-q-python at (\S+) namespace pipelines",
+                        command=[sys.executable, "-m", "flightdeck_stage", "--profile", "pipelines", "--task-queue",
+                                 "profile-q-python"], env=python_env, stderr_path=tmp_path / "stage.stderr")
+        assert stage.match.group(1) == address
+        stage.kill()
     finally:
         worker.kill()
 

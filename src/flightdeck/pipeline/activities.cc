@@ -312,10 +312,13 @@ struct SlotEngine {
   arrow::Status For(const PipelineSpec& spec) {
     if (!lease) {
       if (!spec.deterministic || scope) return arrow::Status::OK();
-      static const arrow::Result<std::shared_ptr<frame::Engine>> one_thread =
-          frame::Engine::Open({.threads = 1, .track_progress = true});
-      ARROW_RETURN_NOT_OK(one_thread.status());
-      shared = *one_thread;
+      // Never destroyed, like Engine::Default(): at exit DuckDB's
+      // thread-local state is gone before static destructors run, and
+      // closing the engine then touched freed memory.
+      static const auto* one_thread = new arrow::Result<std::shared_ptr<frame::Engine>>(
+          frame::Engine::Open({.threads = 1, .track_progress = true}));
+      ARROW_RETURN_NOT_OK(one_thread->status());
+      shared = **one_thread;
       scope.emplace(shared);
       return arrow::Status::OK();
     }

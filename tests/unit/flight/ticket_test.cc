@@ -1,5 +1,6 @@
 #include "flightdeck/flight/ticket.h"
 
+#include <random>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -129,6 +130,40 @@ TEST(TicketTest, TenantNames) {
   ASSERT_RAISES(Invalid, ValidateTenant(""));
   ASSERT_RAISES(Invalid, ValidateTenant("a/b"));
   ASSERT_RAISES(Invalid, ValidateTenant(std::string(65, 'a')));
+}
+
+TEST(TicketTest, DecodersSurviveRandomAndMutatedInput) {
+  // A ticket comes from the network: whatever bytes arrive, decoding answers
+  // (a ticket that re-encodes to the same bytes, or KeyError), never crashes.
+  std::mt19937_64 random(20261205);
+  const std::string seeds[] = {NewTicket("acme").Encode(), TicketPart{NewTicket("t.1_x"), 3, 8}.Encode()};
+  int decoded = 0;
+  for (int i = 0; i < 100'000; ++i) {
+    std::string bytes = seeds[i % 2];
+    if (i % 3 == 0) {
+      bytes.resize(random() % 96);
+      for (char& c : bytes) c = static_cast<char>(random() % 256);
+    } else {
+      for (int edits = 1 + static_cast<int>(random() % 4); edits > 0 && !bytes.empty(); --edits) {
+        const size_t at = random() % bytes.size();
+        switch (random() % 3) {
+          case 0: bytes[at] = static_cast<char>(random() % 256); break;
+          case 1: bytes.erase(at, 1 + random() % 3); break;
+          default: bytes.insert(at, 1, ":/0123456789abcdef"[random() % 18]); break;
+        }
+      }
+    }
+    auto part = DecodeTicketPart(bytes);
+    if (part.ok()) {
+      ++decoded;
+      EXPECT_EQ(part->Encode(), bytes);
+    } else {
+      EXPECT_TRUE(part.status().IsKeyError()) << part.status().ToString();
+    }
+    auto ticket = DecodeTicket(bytes);
+    if (ticket.ok()) EXPECT_EQ(ticket->Encode(), bytes);
+  }
+  EXPECT_GT(decoded, 0);  // some mutations keep a valid ticket
 }
 
 }  // namespace
