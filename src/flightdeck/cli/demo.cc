@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include <arrow/array.h>
 #include <arrow/scalar.h>
@@ -17,7 +18,12 @@
 
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/cli/pipeline_internal.h"
+#include "flightdeck/common/crypto.h"
+#include "flightdeck/common/durable_file.h"
+#include "flightdeck/common/throwaway_ca.h"
+#include "flightdeck/flight/auth_config.h"
 #include "flightdeck/flight/data_node.h"
+#include "flightdeck/flight/node_client.h"
 #include "flightdeck/frame/data_frame.h"
 #include "flightdeck/pipeline/pipeline_workflow.h"
 #include "flightdeck/pipeline/stages.h"
@@ -103,6 +109,34 @@ void VerifyAndPrintOutput(const pipeline::PipelineSpec& spec, const std::filesys
   }
 }
 
+// The demo's node serves TLS with a throwaway CA and wants a bearer token,
+// as a node on a network must; this process's clients get both. The CA,
+// certificate and key go to `folder` (owner only), which the caller removes.
+void SecureTheNode(const std::filesystem::path& folder, flight::DataNodeOptions* node_options) {
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  std::filesystem::permissions(folder, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace, ec);
+  auto certs = MakeThrowawayCertificates({"localhost"}, {"127.0.0.1"});
+  Check(certs.status(), "throwaway certificates");
+  const std::string ca = (folder / "ca.pem").string(), cert = (folder / "node.pem").string(),
+                    key = (folder / "node-key.pem").string();
+  Check(WriteFileAtomically(ca, certs->ca_pem), "writing the throwaway CA");
+  Check(WriteFileAtomically(cert, certs->cert_pem), "writing the node certificate");
+  Check(WriteFileAtomically(key, certs->key_pem), "writing the node key");
+  const std::string token = RandomToken();
+  auto auth = flight::AuthConfig::Parse("principals: {demo: {tokens: [\"" + flight::HashToken(token) +
+                                            "\"]}}\n"
+                                            "roles: {owner: {actions: [put, get, list, drop, persist, exchange, stats]}}\n"
+                                            "bindings: [{role: owner, principals: [demo], tenants: [demo]}]\n",
+                                        "the demo's auth config");
+  Check(auth.status(), "the demo's auth config");
+  node_options->tls.cert_file = cert;
+  node_options->tls.key_file = key;
+  node_options->auth = *auth;
+  Check(flight::NodeClient::UseTls({.ca_file = ca}), "the node client's TLS");
+  flight::NodeClient::UseToken(token);
+}
+
 void RunDemo(const DemoOptions& options) {
   // This process runs a data node (and more): the node's allocation policy.
   UseNodeProcessMemoryPolicy();
@@ -125,10 +159,20 @@ void RunDemo(const DemoOptions& options) {
 
   flight::DataNodeOptions node_options;
   node_options.exchange_transform = FrameExchangeTransform(OpenExchangeEngines(2, int64_t{256} << 20, ""));
+  std::error_code ec;
+  const std::filesystem::path secrets =
+      std::filesystem::temp_directory_path() / ("flightdeck-demo-secrets-" + std::to_string(getpid()));
+  // Removed however the demo ends (a failure throws CommandFailed).
+  const std::unique_ptr<const std::filesystem::path, void (*)(const std::filesystem::path*)> remove_secrets(
+      &secrets, [](const std::filesystem::path* path) {
+        std::error_code ignored;
+        std::filesystem::remove_all(*path, ignored);
+      });
+  SecureTheNode(secrets, &node_options);
   auto node = flight::DataNode::Start(std::move(node_options));
   Check(node.status(), "cannot start the data node");
   const std::string location = (*node)->location().ToString();
-  Line("data node", location);
+  Line("data node", location + " (TLS from a throwaway CA, bearer-token authentication)");
 
   auto worker = temporal::Worker::Make(*conn, {.task_queue = "flightdeck-demo"});
   Check(worker.status(), "worker");
@@ -136,7 +180,6 @@ void RunDemo(const DemoOptions& options) {
   Check((*worker)->Start(), "starting the worker");
   Line("worker", "PipelineWorkflow and stage activities on task queue flightdeck-demo");
 
-  std::error_code ec;
   const std::filesystem::path sink =
       std::filesystem::temp_directory_path() /
       ("flightdeck-demo-" + std::to_string(getpid()));
