@@ -21,6 +21,7 @@
 #include "flightdeck/common/random.h"
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/cli/temporal_options.h"
+#include "flightdeck/common/clock.h"
 #include "flightdeck/frame/engine.h"
 #include "flightdeck/cli/pipeline_internal.h"
 #include "flightdeck/cli/run_progress.h"
@@ -56,12 +57,6 @@ std::string NewRunId(const std::string& name) {
 void PrintSummary(const nlohmann::json& result) {
   for (const auto& line : SummaryLines(result)) std::printf("  %s\n", line.c_str());
   std::fflush(stdout);
-}
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 struct RunOptions {
@@ -192,7 +187,7 @@ void AddStatusCommand(CLI::App& app) {
     const auto status = described->workflow_execution_info().status();
     auto query = client->Query<nlohmann::json>(handle, pipeline::kProgressQuery);
     std::optional<RunProgress> progress;
-    if (query.ok()) progress = ReadRunProgress(*query, *described, NowMs());
+    if (query.ok()) progress = ReadRunProgress(*query, *described, UnixMillis());
     std::optional<nlohmann::json> result;
     if (status == enums::WORKFLOW_EXECUTION_STATUS_COMPLETED) {
       auto got = client->GetResult<nlohmann::json>(handle);
@@ -371,7 +366,7 @@ arrow::Result<nlohmann::json> RunPipelineWorkflow(temporal::Client& client,
     auto query = show_progress ? client.Query<nlohmann::json>(handle, pipeline::kProgressQuery)
                                : arrow::Result<nlohmann::json>(arrow::Status::Cancelled("quiet"));
     if (query.ok()) {
-      const int64_t now = NowMs();
+      const int64_t now = UnixMillis();
       const RunProgress progress = ReadRunProgress(*query, described, now);
       const std::string line = ProgressLine(progress);
       std::string waiting;

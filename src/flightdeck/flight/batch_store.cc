@@ -13,6 +13,7 @@
 #include <arrow/util/byte_size.h>
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/common/clock.h"
 #include "flightdeck/common/durable_file.h"
 #include "flightdeck/common/logging.h"
 #include "flightdeck/flight/batch_store_internal.h"
@@ -25,12 +26,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace internal {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 json SummaryToJson(const DatasetSummary& s) {
   return json{{"ticket", s.ticket.Encode()},
@@ -47,7 +42,6 @@ json SummaryToJson(const DatasetSummary& s) {
 }  // namespace internal
 
 using internal::Entry;
-using internal::NowMs;
 using internal::SummaryToJson;
 
 arrow::Result<DiskCompression> ParseDiskCompression(const std::string& name) {
@@ -95,7 +89,7 @@ arrow::Result<Entry*> BatchStore::Impl::Lookup(const TicketId& ticket) {
 }
 
 bool BatchStore::Impl::Expired(const Entry& e) {
-  return e.summary.expires_at_ms != 0 && e.summary.expires_at_ms <= NowMs();
+  return e.summary.expires_at_ms != 0 && e.summary.expires_at_ms <= UnixMillis();
 }
 
 std::string BatchStore::Impl::FileFor(const TicketId& ticket, bool durable) const {
@@ -231,7 +225,7 @@ arrow::Result<DatasetSummary> DatasetWriter::Commit() {
   ARROW_ASSIGN_OR_RAISE(e.summary.schema_fingerprint, internal::SchemaFingerprint(*w.schema));
   e.summary.checksum = internal::FormatChecksum(w.hasher.Digest());
   auto ttl = w.options.ttl.count() < 0 ? store.options.default_ttl : w.options.ttl;
-  e.summary.expires_at_ms = ttl.count() > 0 ? NowMs() + ttl.count() : 0;
+  e.summary.expires_at_ms = ttl.count() > 0 ? UnixMillis() + ttl.count() : 0;
   e.schema = w.schema;
   e.batches = std::move(w.batches);
   if (w.options.durable) {

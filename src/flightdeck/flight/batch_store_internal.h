@@ -31,8 +31,6 @@ namespace internal {
 inline constexpr char kManifestName[] = "manifest.json";
 inline constexpr int kManifestVersion = 1;
 
-int64_t NowMs();
-
 nlohmann::json SummaryToJson(const DatasetSummary& s);
 
 // One dataset as the store keeps it. A dataset is in memory when `batches`

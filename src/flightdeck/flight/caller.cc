@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/common/clock.h"
 #include "flightdeck/common/crypto.h"
 #include "flightdeck/flight/ticket.h"
 
@@ -12,11 +13,6 @@ namespace flightdeck::flight {
 namespace fl = arrow::flight;
 
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 arrow::Status Unauthenticated(const std::string& why) {
   return fl::MakeFlightError(fl::FlightStatusCode::Unauthenticated, why);
@@ -67,7 +63,7 @@ void AuthState::Replace(std::shared_ptr<const AuthConfig> config) {
 std::string AuthState::IssueToken(const Principal& principal, int64_t* expires_ms) {
   std::string token = RandomToken();
   std::lock_guard<std::mutex> lock(mutex_);
-  const int64_t now = NowMs();
+  const int64_t now = UnixMillis();
   *expires_ms = now + std::chrono::duration_cast<std::chrono::milliseconds>(config_->session_ttl()).count();
   for (auto it = issued_.begin(); it != issued_.end();) {
     it = it->second.expires_ms <= now ? issued_.erase(it) : std::next(it);
@@ -79,7 +75,7 @@ std::string AuthState::IssueToken(const Principal& principal, int64_t* expires_m
 std::optional<Principal> AuthState::FromIssuedToken(std::string_view token) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = issued_.find(Sha256Hex(token));
-  if (it == issued_.end() || it->second.expires_ms <= NowMs()) return std::nullopt;
+  if (it == issued_.end() || it->second.expires_ms <= UnixMillis()) return std::nullopt;
   return it->second.principal;
 }
 

@@ -1,8 +1,5 @@
 #include "flightdeck/flight/data_node.h"
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,13 +17,14 @@
 #include <arrow/flight/server_auth.h>
 #include <arrow/record_batch.h>
 #include <arrow/util/byte_size.h>
-#include <arrow/util/key_value_metadata.h>
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/common/clock.h"
 #include "flightdeck/common/logging.h"
+#include "flightdeck/flight/caller.h"
 #include "flightdeck/flight/dataset_descriptor.h"
 #include "flightdeck/flight/node_client.h"
-#include "flightdeck/flight/caller.h"
+#include "flightdeck/flight/node_protocol_internal.h"
 #include "flightdeck/flight/ticket.h"
 
 namespace flightdeck::flight {
@@ -36,129 +34,15 @@ using json = nlohmann::json;
 
 namespace {
 
-// gRPC's code for a full node (google.rpc.Code RESOURCE_EXHAUSTED).
-constexpr uint32_t kGrpcResourceExhausted = 8;
-
-void AppendVarint(std::string& out, uint64_t value) {
-  while (value >= 0x80) {
-    out.push_back(static_cast<char>((value & 0x7F) | 0x80));
-    value >>= 7;
-  }
-  out.push_back(static_cast<char>(value));
-}
-
-// A serialized google.rpc.Status{code, message}: gRPC's rich error model, sent
-// in the grpc-status-details-bin trailer. Two scalar fields do not justify a
-// protobuf dependency in this layer: field 1 (varint), field 2 (bytes).
-std::string GrpcStatusDetails(uint32_t code, const std::string& message) {
-  std::string out;
-  out.push_back(0x08);
-  AppendVarint(out, code);
-  out.push_back(0x12);
-  AppendVarint(out, message.size());
-  out += message;
-  return out;
-}
-
-// Store errors as Flight statuses: corrupt data and failed disk writes are
-// INTERNAL. A full node stays CapacityError (Arrow clients get that code
-// back) and carries google.rpc.Status{RESOURCE_EXHAUSTED, message} as the
-// Flight extra info: Arrow's gRPC transport cannot send RESOURCE_EXHAUSTED as
-// the call's status code (see data_node.h), so this is where clients find it.
-arrow::Status ToFlight(const arrow::Status& st) {
-  if (st.IsIOError()) return fl::MakeFlightError(fl::FlightStatusCode::Internal, st.message());
-  if (st.IsCapacityError()) {
-    return st.WithDetail(std::make_shared<fl::FlightStatusDetail>(
-        fl::FlightStatusCode::Failed, GrpcStatusDetails(kGrpcResourceExhausted, st.message())));
-  }
-  return st;
-}
-
-// Invalid when the schema's metadata (its own and its fields') exceeds
-// kMaxSchemaMetadataBytes: a put stores the schema with every dataset.
-arrow::Status CheckMetadataSize(const arrow::Schema& schema) {
-  int64_t bytes = 0;
-  auto add = [&bytes](const std::shared_ptr<const arrow::KeyValueMetadata>& metadata) {
-    if (!metadata) return;
-    for (int64_t i = 0; i < metadata->size(); ++i) bytes += metadata->key(i).size() + metadata->value(i).size();
-  };
-  add(schema.metadata());
-  for (const auto& field : schema.fields()) add(field->metadata());
-  if (bytes > kMaxSchemaMetadataBytes) {
-    return arrow::Status::Invalid("the schema carries ", bytes, " bytes of metadata; at most ",
-                                  kMaxSchemaMetadataBytes);
-  }
-  return arrow::Status::OK();
-}
-
-// The dataset name of a "tenant/dataset/partition" path.
-std::string DatasetOfPath(const std::string& path) {
-  const size_t first = path.find('/');
-  const size_t second = path.find('/', first + 1);
-  if (first == std::string::npos) return path;
-  return path.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1);
-}
-
-// The same answer for unknown, malformed and foreign tickets.
-arrow::Status TicketNotFound() { return arrow::Status::KeyError("no dataset for this ticket"); }
-
-arrow::Result<TicketId> TicketFor(const fl::ServerCallContext& context, std::string_view bytes) {
-  ARROW_ASSIGN_OR_RAISE(TicketId ticket, DecodeTicket(bytes));
-  if (ticket.tenant != TenantOf(context)) return TicketNotFound();
-  return ticket;
-}
-
-arrow::Result<TicketId> TicketFromBody(const fl::ServerCallContext& context,
-                                       const std::shared_ptr<arrow::Buffer>& body) {
-  const std::string text = body ? body->ToString() : "";
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("ticket") || !j["ticket"].is_string()) {
-    return arrow::Status::Invalid("action body must be {\"ticket\": \"...\"}, got '",
-                                  text.substr(0, 200), "'");
-  }
-  return TicketFor(context, j["ticket"].get<std::string>());
-}
-
-// After drop/gc, freed memory goes back to the system only while what the
-// node holds plus what malloc keeps exceeds the memory budget. Below it the
-// freed memory stays for the next put: profiling puts showed most of their
-// time in page faults when every drop handed all freed pages back. (Whether
-// free() also trims on its own is the process's malloc policy, which the
-// owner of the process sets: `flightdeck node` keeps freed memory.)
-void ReturnFreedMemoryAboveBudget(const BatchStore& store) {
-#ifdef __GLIBC__
-  const StoreStats stats = store.Stats();
-  const struct mallinfo2 info = ::mallinfo2();
-  const int64_t kept = static_cast<int64_t>(info.fordblks);
-  if (stats.memory_used_bytes + kept > stats.memory_budget_bytes) ::malloc_trim(0);
-#else
-  (void)store;
-#endif
-}
-
-std::unique_ptr<fl::ResultStream> JsonResult(const std::string& text) {
-  std::vector<fl::Result> results;
-  results.push_back(fl::Result{arrow::Buffer::FromString(text)});
-  return std::make_unique<fl::SimpleResultStream>(std::move(results));
-}
-
-const std::vector<fl::ActionType>& Actions() {
-  static const std::vector<fl::ActionType> kActions = {
-      {"drop", "Drop a dataset. Body: {\"ticket\": T}. Result: {\"dropped\": T}."},
-      {"persist", "Make a dataset durable (fsync, manifest). Body: {\"ticket\": T}. "
-                  "Result: the dataset summary."},
-      {"stats", "Node-wide memory and disk accounting and dataset counts, as JSON, and under "
-                "\"tenant\" the caller's own datasets and bytes (memory and disk)."},
-      {"health", "{\"status\": \"ok\", ...} while the node serves."},
-      {"gc", "Drop expired datasets. Result: {\"dropped\": N}."},
-      {"expire", "Set when the caller's datasets of the given names (every partition) expire: "
-                 "Body: {\"datasets\": [NAME, ...], \"ttl_ms\": T}; T > 0: T ms from now; 0: drop "
-                 "them now. Result: {\"datasets\": N, \"expires_at_ms\": t}."},
-      fl::ActionType::kRenewFlightEndpoint,
-      fl::ActionType::kCancelFlightInfo,
-  };
-  return kActions;
-}
+using internal::Actions;
+using internal::CheckMetadataSize;
+using internal::DatasetOfPath;
+using internal::JsonResult;
+using internal::ReturnFreedMemoryAboveBudget;
+using internal::TicketFor;
+using internal::TicketFromBody;
+using internal::TicketNotFound;
+using internal::ToFlight;
 
 class DataNodeService : public fl::FlightServerBase {
  public:
@@ -423,7 +307,7 @@ class DataNodeService : public fl::FlightServerBase {
       for (const auto& ticket : tickets) count += store_->Drop(ticket).ok() ? 1 : 0;
       if (count > 0) ReturnFreedMemoryAboveBudget(*store_);
     } else {
-      expires_at_ms = UnixMs() + ttl_ms;
+      expires_at_ms = UnixMillis() + ttl_ms;
       auto changed = store_->SetExpiry(tickets, expires_at_ms);
       if (!changed.ok()) return ToFlight(changed.status());
       count = static_cast<int64_t>(changed->size());
@@ -449,7 +333,7 @@ class DataNodeService : public fl::FlightServerBase {
     } else {
       const auto lease = store_->options().default_ttl.count() > 0 ? store_->options().default_ttl
                                                                      : std::chrono::milliseconds(3'600'000);
-      until_ms = UnixMs() + lease.count();
+      until_ms = UnixMillis() + lease.count();
     }
     auto changed = store_->SetExpiry({part.ticket}, until_ms);
     if (!changed.ok()) return ToFlight(changed.status());
@@ -483,12 +367,6 @@ class DataNodeService : public fl::FlightServerBase {
     std::vector<fl::Result> results;
     results.push_back(fl::Result{arrow::Buffer::FromString(std::move(serialized))});
     return std::make_unique<fl::SimpleResultStream>(std::move(results));
-  }
-
-  static int64_t UnixMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
   }
 
   static std::optional<fl::Timestamp> ExpirationOf(const DatasetSummary& summary) {
