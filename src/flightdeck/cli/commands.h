@@ -80,9 +80,10 @@ flight::ExchangeTransform FrameExchangeTransform(std::shared_ptr<frame::EnginePo
 
 /// `count` engines for a node's exchanges: one thread each, `memory_limit`
 /// bytes each, no file or network access from the client's SQL, spilling
-/// under `data_dir` when given (node.cc).
+/// under `data_dir` when given, encrypted with `encrypt_spill` (node.cc).
 std::shared_ptr<frame::EnginePool> OpenExchangeEngines(int count, int64_t memory_limit,
-                                                        const std::string& data_dir);
+                                                        const std::string& data_dir,
+                                                        bool encrypt_spill = false);
 
 /// The allocation policy of a process that runs a data node (`flightdeck
 /// node`, `flightdeck demo`); call it first, before threads start (node.cc).
@@ -98,6 +99,7 @@ void UseNodeProcessMemoryPolicy();
 void AddNodeCommand(CLI::App& app);
 void AddAuthCommands(CLI::App& app);
 void AddAuditCommands(CLI::App& app);
+void AddKeysCommands(CLI::App& app);
 void AddDevServerCommand(CLI::App& app);
 void AddDemoCommand(CLI::App& app);
 void AddFrameQueryCommand(CLI::App& app);

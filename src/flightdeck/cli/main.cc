@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
   AddNodeCommand(app);
   AddAuthCommands(app);
   AddAuditCommands(app);
+  AddKeysCommands(app);
   AddDevServerCommand(app);
   AddDemoCommand(app);
   AddFrameQueryCommand(app);

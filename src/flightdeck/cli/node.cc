@@ -12,6 +12,7 @@
 #endif
 
 #include "flightdeck/cli/commands.h"
+#include "flightdeck/common/file_encryption.h"
 #include "flightdeck/common/logging.h"
 #include "flightdeck/flight/data_node.h"
 #include "flightdeck/frame/engine.h"
@@ -49,8 +50,10 @@ flight::ExchangeTransform FrameExchangeTransform(std::shared_ptr<frame::EnginePo
   };
 }
 
-std::shared_ptr<frame::EnginePool> OpenExchangeEngines(int count, int64_t memory_limit, const std::string& data_dir) {
+std::shared_ptr<frame::EnginePool> OpenExchangeEngines(int count, int64_t memory_limit, const std::string& data_dir,
+                                                        bool encrypt_spill) {
   frame::EngineOptions options;
+  options.encrypt_spill = encrypt_spill;
   options.threads = 1;  // an exchange streams row by row, in order
   options.memory_limit = memory_limit;
   options.external_access = false;
@@ -82,24 +85,33 @@ std::atomic<bool> reload_stop{false};
 
 extern "C" void OnSighup(int) { reload_requested = true; }
 
-// Reloads the auth config whenever SIGHUP arrives, until reload_stop. A
-// config that does not load is reported and the node keeps the one it has.
-std::thread ReloadAuthOnSighup(flight::DataNode* node, std::string path) {
+// Reloads the auth config and the key file (whichever the node was started
+// with) whenever SIGHUP arrives, until reload_stop. One that does not load
+// is reported and the node keeps the one it has.
+std::thread ReloadOnSighup(flight::DataNode* node, std::string auth_path, std::string key_path) {
   std::signal(SIGHUP, OnSighup);
-  return std::thread([node, path] {
+  return std::thread([node, auth_path, key_path] {
     while (!reload_stop) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (!reload_requested.exchange(false)) continue;
-      auto loaded = flight::AuthConfig::Load(path);
-      if (!loaded.ok()) {
-        FD_LOG(kError) << "SIGHUP: keeping the auth config in use: " << loaded.status().message();
-        continue;
+      if (!auth_path.empty()) {
+        auto loaded = flight::AuthConfig::Load(auth_path);
+        auto st = loaded.ok() ? node->ReloadAuth(*loaded) : loaded.status();
+        if (st.ok()) {
+          FD_LOG(kInfo) << "SIGHUP: reloaded the auth config " << auth_path;
+        } else {
+          FD_LOG(kError) << "SIGHUP: keeping the auth config in use: " << st.message();
+        }
       }
-      auto replaced = node->ReloadAuth(*loaded);
-      if (replaced.ok()) {
-        FD_LOG(kInfo) << "SIGHUP: reloaded the auth config " << path;
-      } else {
-        FD_LOG(kError) << "SIGHUP: " << replaced.ToString();
+      if (!key_path.empty()) {
+        auto loaded = KeyRing::Load(key_path);
+        auto st = loaded.ok() ? node->ReloadKeys(*loaded) : loaded.status();
+        if (st.ok()) {
+          FD_LOG(kInfo) << "SIGHUP: reloaded the key file " << key_path << "; new files use key '"
+                        << (*loaded)->Newest().id << "'";
+        } else {
+          FD_LOG(kError) << "SIGHUP: keeping the keys in use: " << st.message();
+        }
       }
     }
   });
@@ -168,6 +180,10 @@ void AddNodeCommand(CLI::App& app) {
                   "The audit log's HMAC key (default: the log's path + .key, made when missing)");
   cmd->add_flag("--audit-fail-open", options->audit_fail_open,
                 "Keep serving when the audit log cannot be written (default: refuse calls)");
+  auto key_file = std::make_shared<std::string>();
+  cmd->add_option("--key-file", *key_file,
+                  "Encrypt spill and durable files at rest (AES-256-GCM) with the newest key of this file "
+                  "(`flightdeck keys add FILE`); older keys still read older files. Reloaded on SIGHUP");
   cmd->add_flag("--insecure", options->insecure,
                 "Serve an interface other than loopback without TLS and client authentication");
   cmd->add_option("--gc-interval", *gc_seconds,
@@ -175,7 +191,7 @@ void AddNodeCommand(CLI::App& app) {
       ->check(PositiveNumber())
       ->capture_default_str();
   cmd->callback([options, compression, ttl_seconds, gc_seconds, exchange_slots, exchange_memory, auth_config,
-                 audit_log, audit_key] {
+                 audit_log, audit_key, key_file] {
     if (!audit_log->empty()) {
       auto opened = flight::AuditLog::Open(*audit_log, audit_key->empty() ? *audit_log + ".key" : *audit_key);
       Check(opened.status(), "--audit-log");
@@ -188,10 +204,19 @@ void AddNodeCommand(CLI::App& app) {
       if (!loaded.ok()) throw CommandFailed(loaded.status().message(), kExitUsage);
       options->auth = *loaded;
     }
+    if (!key_file->empty()) {
+      if (options->store.data_dir.empty()) {
+        throw CommandFailed("--key-file needs --data-dir: only the disk tier is encrypted", kExitUsage);
+      }
+      auto keys = KeyRing::Load(*key_file);
+      if (!keys.ok()) throw CommandFailed("--key-file: " + keys.status().message(), kExitUsage);
+      options->store.keys = *keys;
+    }
     UseNodeProcessMemoryPolicy();
     options->shutdown_on_signals = true;
     options->exchange_transform =
-        FrameExchangeTransform(OpenExchangeEngines(*exchange_slots, *exchange_memory, options->store.data_dir));
+        FrameExchangeTransform(OpenExchangeEngines(*exchange_slots, *exchange_memory, options->store.data_dir,
+                                                  options->store.keys != nullptr));
     auto parsed = flight::ParseDiskCompression(*compression);
     Check(parsed.status(), "--compression");
     options->store.compression = *parsed;
@@ -204,7 +229,9 @@ void AddNodeCommand(CLI::App& app) {
     // The first stdout line is a contract: scripts and tests read the port from it.
     std::cout << "flightdeck node listening on " << (*node)->location().ToString() << std::endl;
     std::thread reloader;
-    if (!auth_config->empty()) reloader = ReloadAuthOnSighup(node->get(), *auth_config);
+    if (!auth_config->empty() || !key_file->empty()) {
+      reloader = ReloadOnSighup(node->get(), *auth_config, *key_file);
+    }
     (*node)->Wait();
     reload_stop = true;
     if (reloader.joinable()) reloader.join();

@@ -2,11 +2,19 @@
 // (flight/auth_config.h); secrets are read from stdin, never from the
 // command line, which other users of the machine can see.
 // `flightdeck audit verify`: checks a node's audit log chain (audit_log.h).
+// `flightdeck keys add`: adds a key to a key file (common/file_encryption.h).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/common/crypto.h"
+#include "flightdeck/common/file_encryption.h"
 #include "flightdeck/flight/audit_log.h"
 #include "flightdeck/flight/auth_config.h"
 
@@ -54,6 +62,41 @@ void AddAuditCommands(CLI::App& app) {
     Check(verdict.status(), "audit verify");
     if (!verdict->problem.empty()) throw CommandFailed(*file + ": " + verdict->problem);
     std::cout << *file << ": ok, " << verdict->lines << " lines, chain intact" << std::endl;
+  });
+}
+
+void AddKeysCommands(CLI::App& app) {
+  CLI::App* keys = app.add_subcommand("keys", "Manage the key files of encryption at rest and of payload codecs");
+  keys->require_subcommand(1);
+  CLI::App* add = keys->add_subcommand(
+      "add", "Append a new random AES-256 key to FILE (made with mode 0600 when missing); new files and "
+             "payloads use it once the node or worker reloads the file, older keys still decrypt");
+  auto file = std::make_shared<std::string>();
+  auto id = std::make_shared<std::string>();
+  add->add_option("file", *file, "The key file (--key-file, --codec-key-file)")->required();
+  add->add_option("--id", *id, "Key id (default: k<N+1>, N the keys already in the file)");
+  add->callback([file, id] {
+    size_t existing = 0;
+    if (std::filesystem::exists(*file)) {
+      auto ring = KeyRing::Load(*file);
+      Check(ring.status(), "keys add");
+      existing = (*ring)->keys().size();
+      if (!id->empty() && (*ring)->Find(*id) != nullptr) {
+        throw CommandFailed("key id '" + *id + "' is already in " + *file, kExitUsage);
+      }
+      while (id->empty() || (*ring)->Find(*id) != nullptr) *id = "k" + std::to_string(++existing);
+    } else if (id->empty()) {
+      *id = "k1";
+    }
+    auto line = NewKeyLine(*id);
+    if (!line.ok()) throw CommandFailed(line.status().message(), kExitUsage);
+    const int fd = ::open(file->c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) throw CommandFailed("cannot open " + *file + ": " + std::strerror(errno));
+    const bool ok = ::write(fd, line->data(), line->size()) == static_cast<ssize_t>(line->size()) &&
+                    ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) throw CommandFailed("cannot write " + *file + ": " + std::strerror(errno));
+    std::cout << "added key '" << *id << "' to " << *file << std::endl;
   });
 }
 

@@ -5,6 +5,9 @@
 #include <openssl/hmac.h>
 
 #include <cctype>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
 
 #include "flightdeck/common/random.h"
@@ -77,6 +80,54 @@ std::optional<std::string> Base64Decode(std::string_view text) {
   // EVP_DecodeBlock counts the padding as zero bytes.
   for (size_t i = text.size(); i > 0 && text[i - 1] == '='; --i) --size;
   out.resize(size);
+  return out;
+}
+
+namespace {
+struct CipherFree {
+  void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
+};
+constexpr size_t kGcmNonce = 12;
+constexpr size_t kGcmTag = 16;
+}  // namespace
+
+std::string Aes256GcmSeal(std::string_view key, std::string_view plaintext) {
+  std::string out(kGcmNonce + plaintext.size() + kGcmTag, '\0');
+  auto* nonce = reinterpret_cast<unsigned char*>(out.data());
+  FillRandom(nonce, kGcmNonce);
+  std::unique_ptr<EVP_CIPHER_CTX, CipherFree> ctx(EVP_CIPHER_CTX_new());
+  int n = 0;
+  bool ok = ctx && key.size() == 32 &&
+            EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
+                               reinterpret_cast<const unsigned char*>(key.data()), nonce) == 1 &&
+            EVP_EncryptUpdate(ctx.get(), nonce + kGcmNonce, &n,
+                              reinterpret_cast<const unsigned char*>(plaintext.data()),
+                              static_cast<int>(plaintext.size())) == 1 &&
+            EVP_EncryptFinal_ex(ctx.get(), nonce + kGcmNonce + n, &n) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kGcmTag,
+                                nonce + kGcmNonce + plaintext.size()) == 1;
+  if (!ok) std::abort();  // only a wrong key size, a programming error
+  return out;
+}
+
+std::optional<std::string> Aes256GcmOpen(std::string_view key, std::string_view sealed) {
+  if (key.size() != 32 || sealed.size() < kGcmNonce + kGcmTag) return std::nullopt;
+  const auto* in = reinterpret_cast<const unsigned char*>(sealed.data());
+  const size_t size = sealed.size() - kGcmNonce - kGcmTag;
+  std::string out(size, '\0');
+  unsigned char tag[kGcmTag];
+  std::memcpy(tag, in + kGcmNonce + size, kGcmTag);
+  std::unique_ptr<EVP_CIPHER_CTX, CipherFree> ctx(EVP_CIPHER_CTX_new());
+  int n = 0;
+  unsigned char tail[16];
+  bool ok = ctx &&
+            EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
+                               reinterpret_cast<const unsigned char*>(key.data()), in) == 1 &&
+            EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &n,
+                              in + kGcmNonce, static_cast<int>(size)) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kGcmTag, tag) == 1 &&
+            EVP_DecryptFinal_ex(ctx.get(), tail, &n) == 1;
+  if (!ok) return std::nullopt;
   return out;
 }
 

@@ -32,6 +32,14 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b);
 std::string Base64Encode(std::string_view data);
 std::optional<std::string> Base64Decode(std::string_view text);
 
+/// AES-256-GCM as Temporal's Python samples' encryption codec does it:
+/// a fresh random 12-byte nonce, then the ciphertext, then the 16-byte
+/// tag. `key` is 32 bytes.
+std::string Aes256GcmSeal(std::string_view key, std::string_view plaintext);
+/// The plaintext of Aes256GcmSeal's output; nullopt when it does not
+/// authenticate under `key` (tampered, truncated or another key).
+std::optional<std::string> Aes256GcmOpen(std::string_view key, std::string_view sealed);
+
 /// `bytes` random bytes (getrandom) as unpadded base64url: a bearer token.
 std::string RandomToken(size_t bytes = 32);
 

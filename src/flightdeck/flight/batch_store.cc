@@ -127,7 +127,7 @@ void BatchStore::Impl::RemoveFile(const std::string& file) {
 }
 
 arrow::Status BatchStore::Impl::Corrupt(const Entry& e) {
-  return arrow::Status::IOError("dataset ", e.summary.path, " is corrupt and not served: ",
+  return arrow::Status::IOError("dataset ", e.summary.path, " is not served: ",
                                 e.corrupt);
 }
 
@@ -150,7 +150,7 @@ arrow::Result<StoredDataset> BatchStore::Impl::Read(const TicketId& ticket) {
       file = e->file;
       checksum = e->file_checksum;
     }
-    auto read = internal::ReadIpcFile(file, checksum);
+    auto read = internal::ReadIpcFile(file, checksum, Keys().get());
     if (read.ok()) {
       data.batches = std::move(read->batches);
       return data;
@@ -292,6 +292,7 @@ arrow::Result<std::unique_ptr<BatchStore>> BatchStore::Open(BatchStoreOptions op
   }
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
+  impl->keys = impl->options.keys;
   if (impl->has_disk()) {
     const fs::path dir = impl->options.data_dir;
     impl->spill_dir = dir / "spill";
@@ -319,6 +320,21 @@ arrow::Result<std::unique_ptr<BatchStore>> BatchStore::Open(BatchStoreOptions op
     for (const auto& orphan : orphans) fs::remove(orphan, ec);
   }
   return std::unique_ptr<BatchStore>(new BatchStore(std::move(impl)));
+}
+
+arrow::Status BatchStore::ReplaceKeys(std::shared_ptr<const KeyRing> keys) {
+  if (!keys) return arrow::Status::Invalid("ReplaceKeys: no key ring");
+  std::lock_guard<std::mutex> lock(impl_->keys_mutex);
+  if (impl_->keys) {
+    for (const auto& key : impl_->keys->keys()) {
+      if (keys->Find(key.id) == nullptr) {
+        return arrow::Status::Invalid("the key file ", keys->source(), " no longer holds key '",
+                                      key.id, "'; keys are rotated by adding one, never by removing");
+      }
+    }
+  }
+  impl_->keys = std::move(keys);
+  return arrow::Status::OK();
 }
 
 const BatchStoreOptions& BatchStore::options() const { return impl_->options; }

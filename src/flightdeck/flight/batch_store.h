@@ -42,6 +42,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "flightdeck/common/file_encryption.h"
 #include "flightdeck/flight/ticket.h"
 
 namespace flightdeck::flight {
@@ -68,6 +69,12 @@ struct BatchStoreOptions {
   int64_t disk_budget_bytes = 0;
   /// Time to live of datasets put without their own; zero: forever.
   std::chrono::milliseconds default_ttl{0};
+  /// Keys for encryption at rest. Set: spill and durable files are written
+  /// AES-256-GCM encrypted with the newest key and read with the key their
+  /// header names; a file whose tag does not authenticate is corrupt, one
+  /// whose key is missing fails naming the key id. Plain files written
+  /// before the store had keys stay readable.
+  std::shared_ptr<const KeyRing> keys;
 };
 
 enum class Tier { kMemory, kDisk };
@@ -234,6 +241,13 @@ class BatchStore {
 
   StoreStats Stats() const;
 
+  /// Files written from now on use `keys` (its newest key); reads find
+  /// their key in it. For key rotation: the new ring must keep the keys of
+  /// the files already written: Invalid when it drops a key of the ring in
+  /// use, or `keys` is null.
+  arrow::Status ReplaceKeys(std::shared_ptr<const KeyRing> keys);
+
+  /// The options the store was opened with (`keys` as opened, too).
   const BatchStoreOptions& options() const;
 
  private:

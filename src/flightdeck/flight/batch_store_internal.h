@@ -74,6 +74,14 @@ struct BatchStore::Impl {
 
   bool has_disk() const { return !options.data_dir.empty(); }
 
+  // The key ring files are written and read with; replaced on rotation.
+  std::shared_ptr<const KeyRing> Keys() const {
+    std::lock_guard<std::mutex> lock(keys_mutex);
+    return keys;
+  }
+  mutable std::mutex keys_mutex;
+  std::shared_ptr<const KeyRing> keys;  // guarded by keys_mutex
+
   // Bytes of the disk tier's files, plus those being written.
   int64_t DiskUsedLocked() const;
 

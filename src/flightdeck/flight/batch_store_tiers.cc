@@ -132,7 +132,7 @@ arrow::Status BatchStore::Impl::SpillUnlocked(std::unique_lock<std::mutex>& lock
   auto batches = victim.batches;
   const int64_t bytes = victim.summary.bytes;
   auto written = WriteWithinDiskBudget(lock, file, bytes, "spill " + victim.summary.path, [&] {
-    return internal::WriteIpcFile(file, schema, batches, options.compression);
+    return internal::WriteIpcFile(file, schema, batches, options.compression, Keys().get());
   });
   batches.clear();
   --spills_in_progress;
@@ -174,7 +174,7 @@ arrow::Result<internal::WrittenFile> BatchStore::Impl::WriteDurable(const std::s
   return WriteWithinDiskBudget(lock, file, data.summary.bytes, "persist " + data.summary.path,
                                [&] {
                                  return internal::WriteIpcFile(file, data.schema, data.batches,
-                                                               options.compression);
+                                                               options.compression, Keys().get());
                                });
 }
 
@@ -228,7 +228,7 @@ arrow::Status BatchStore::Impl::Recover() {
     e.summary.tier = Tier::kDisk;
     e.in_memory = false;
     // A file that maps, matches its checksum and parses is served.
-    auto read = internal::ReadIpcFile(e.file, e.file_checksum);
+    auto read = internal::ReadIpcFile(e.file, e.file_checksum, Keys().get());
     if (read.ok()) {
       e.schema = read->schema;
     } else {

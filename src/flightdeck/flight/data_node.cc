@@ -568,6 +568,12 @@ arrow::Status DataNode::ReloadAuth(std::shared_ptr<const AuthConfig> auth) {
   return arrow::Status::OK();
 }
 
+arrow::Status DataNode::ReloadKeys(std::shared_ptr<const KeyRing> keys) {
+  auto& store = impl_->service->store();
+  if (!store.options().keys) return arrow::Status::Invalid("this data node runs without a key file");
+  return store.ReplaceKeys(std::move(keys));
+}
+
 void DataNode::Wait() {
   std::unique_lock<std::mutex> lock(impl_->mutex);
   impl_->served_cv.wait(lock, [this] { return impl_->served; });

@@ -161,6 +161,12 @@ class DataNode {
   /// Invalid when the node started without an auth config.
   arrow::Status ReloadAuth(std::shared_ptr<const AuthConfig> auth);
 
+  /// Spill and durable files written from now on are encrypted with the
+  /// newest key of `keys`, and files are read with the key their header
+  /// names (key rotation: SIGHUP in `flightdeck node`). Invalid when the
+  /// node started without keys or `keys` drops a key the store's files use.
+  arrow::Status ReloadKeys(std::shared_ptr<const KeyRing> keys);
+
   /// Blocks until the server stopped serving: after Shutdown(), or a signal
   /// when `shutdown_on_signals` is set.
   void Wait();

@@ -4,6 +4,7 @@
 
 #include <arrow/buffer.h>
 #include <arrow/io/file.h>
+#include <arrow/io/memory.h>
 #include <arrow/ipc/reader.h>
 #include <arrow/ipc/writer.h>
 #include <arrow/util/compression.h>
@@ -18,7 +19,7 @@ namespace {
 arrow::Result<WrittenFile> WriteTemporary(
     const std::string& tmp, const std::shared_ptr<arrow::Schema>& schema,
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
-    DiskCompression compression) {
+    DiskCompression compression, const KeyRing* keys) {
   auto options = arrow::ipc::IpcWriteOptions::Defaults();
   if (compression != DiskCompression::kNone) {
     ARROW_ASSIGN_OR_RAISE(options.codec,
@@ -26,7 +27,11 @@ arrow::Result<WrittenFile> WriteTemporary(
                                                          ? arrow::Compression::LZ4_FRAME
                                                          : arrow::Compression::ZSTD));
   }
-  ARROW_ASSIGN_OR_RAISE(auto out, arrow::io::FileOutputStream::Open(tmp));
+  std::shared_ptr<arrow::io::OutputStream> out;
+  ARROW_ASSIGN_OR_RAISE(out, arrow::io::FileOutputStream::Open(tmp));
+  if (keys != nullptr) {
+    ARROW_ASSIGN_OR_RAISE(out, OpenEncryptingStream(out, keys->Newest()));
+  }
   ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(out, schema, options));
   for (const auto& batch : batches) ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
   ARROW_RETURN_NOT_OK(writer->Close());
@@ -42,9 +47,9 @@ arrow::Result<WrittenFile> WriteTemporary(
 arrow::Result<WrittenFile> WriteIpcFile(
     const std::string& path, const std::shared_ptr<arrow::Schema>& schema,
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
-    DiskCompression compression) {
+    DiskCompression compression, const KeyRing* keys) {
   const std::string tmp = path + ".tmp";
-  auto written = WriteTemporary(tmp, schema, batches, compression);
+  auto written = WriteTemporary(tmp, schema, batches, compression, keys);
   arrow::Status st = written.status();
   if (st.ok()) st = RenameDurably(tmp, path);
   if (!st.ok()) {
@@ -55,7 +60,8 @@ arrow::Result<WrittenFile> WriteIpcFile(
   return written;
 }
 
-arrow::Result<ReadFile> ReadIpcFile(const std::string& path, uint64_t expected_checksum) {
+arrow::Result<ReadFile> ReadIpcFile(const std::string& path, uint64_t expected_checksum,
+                                    const KeyRing* keys) {
   ARROW_ASSIGN_OR_RAISE(auto file,
                         arrow::io::MemoryMappedFile::Open(path, arrow::io::FileMode::READ));
   ARROW_ASSIGN_OR_RAISE(int64_t size, file->GetSize());
@@ -67,7 +73,14 @@ arrow::Result<ReadFile> ReadIpcFile(const std::string& path, uint64_t expected_c
                                   FormatChecksum(hasher.Digest()), ", expected ",
                                   FormatChecksum(expected_checksum));
   }
-  ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchFileReader::Open(file));
+  std::shared_ptr<arrow::io::RandomAccessFile> source = file;
+  if (IsEncryptedFile(*bytes)) {
+    ARROW_ASSIGN_OR_RAISE(auto plain, DecryptFile(*bytes, keys, path));
+    source = std::make_shared<arrow::io::BufferReader>(std::move(plain));
+  }
+  // A plain file is served even with keys: a store that gains a key file
+  // keeps the durable files it wrote before.
+  ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchFileReader::Open(source));
   ReadFile read{reader->schema(), {}};
   read.batches.reserve(reader->num_record_batches());
   for (int i = 0; i < reader->num_record_batches(); ++i) {

@@ -1,7 +1,9 @@
 // flightdeck/flight/ipc_file_internal.h: the disk tier's files. Datasets are
 // written as Arrow IPC files, atomically (temporary name, fsync, rename,
 // fsync of the directory), and read back through a memory map after their
-// checksum was verified.
+// checksum was verified. With a key ring they are encrypted at rest
+// (common/file_encryption.h): written with its newest key, read with the
+// key their header names.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,7 @@
 #include <arrow/record_batch.h>
 #include <arrow/result.h>
 
+#include "flightdeck/common/file_encryption.h"
 #include "flightdeck/flight/batch_store.h"
 
 namespace flightdeck::flight::internal {
@@ -26,10 +29,11 @@ struct WrittenFile {
 /// Writes `batches` to `path` atomically and durably: `path`.tmp is written,
 /// fsynced and renamed over `path`, then the directory is fsynced. On error
 /// nothing is left at `path` (nor the temporary). IOError names the file.
+/// With `keys`, the file is encrypted with keys->Newest().
 arrow::Result<WrittenFile> WriteIpcFile(
     const std::string& path, const std::shared_ptr<arrow::Schema>& schema,
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
-    DiskCompression compression);
+    DiskCompression compression, const KeyRing* keys);
 
 /// The contents of an IPC file.
 struct ReadFile {
@@ -39,7 +43,11 @@ struct ReadFile {
 
 /// Maps `path`, checks its XXH3-64 against `expected_checksum` (IOError
 /// "corrupt" on mismatch) and returns its batches, which point into the map
-/// when the file is uncompressed.
-arrow::Result<ReadFile> ReadIpcFile(const std::string& path, uint64_t expected_checksum);
+/// when the file is uncompressed and not encrypted. An encrypted file is
+/// decrypted into memory with the key of `keys` its header names; a
+/// missing key or a tag that does not authenticate is an IOError, and
+/// nothing of the file is returned.
+arrow::Result<ReadFile> ReadIpcFile(const std::string& path, uint64_t expected_checksum,
+                                    const KeyRing* keys);
 
 }  // namespace flightdeck::flight::internal

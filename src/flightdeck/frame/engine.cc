@@ -150,6 +150,9 @@ arrow::Result<std::shared_ptr<Engine>> Engine::Open(EngineOptions options) {
   ARROW_RETURN_NOT_OK(
       SetOption(*driver, handle, "memory_limit", std::to_string(options.memory_limit) + " bytes"));
   ARROW_RETURN_NOT_OK(SetOption(*driver, handle, "temp_directory", options.spill_directory));
+  if (options.encrypt_spill) {
+    ARROW_RETURN_NOT_OK(SetOption(*driver, handle, "temp_file_encryption", "true"));
+  }
   ARROW_RETURN_NOT_OK(SetOption(*driver, handle, "preserve_insertion_order",
                                 options.preserve_insertion_order ? "true" : "false"));
   // No network here: never try to download an extension.

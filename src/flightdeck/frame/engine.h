@@ -49,6 +49,9 @@ struct EngineOptions {
   /// when the engine closes. A given folder is made when missing, and the
   /// engine's spill files in it are removed when it closes.
   std::string spill_directory;
+  /// Whether the spill files are encrypted (DuckDB's temp_file_encryption:
+  /// AES-GCM under a key made per database and held in memory only).
+  bool encrypt_spill = false;
   /// Whether SQL run on this engine may read or write files and the network
   /// (read_csv('/etc/...'), COPY, ATTACH). Off for SQL that comes from
   /// clients, such as a data node's exchanges; plans with file sources need
