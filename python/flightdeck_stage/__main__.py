@@ -26,6 +26,9 @@ def main(argv=None) -> int:
     parser.add_argument("--tls-cert-path", default=None, help="client certificate for Temporal (mTLS)")
     parser.add_argument("--tls-key-path", default=None, help="private key of --tls-cert-path")
     parser.add_argument("--tls-server-name", default=None, help="name to check Temporal's certificate against")
+    parser.add_argument("--codec-key-file", default=None,
+                        help="encrypt payloads (AES-256-GCM, Temporal's Python sample codec) with this flightdeck "
+                             "key file, as the C++ workers' --codec-key-file (env FLIGHTDECK_CODEC_KEY_FILE)")
     parser.add_argument("--task-queue", required=True, help="task queue to poll")
     parser.add_argument("--transforms", action="append", default=[], metavar="MODULE",
                         help="module to import that registers transforms with @transform "
@@ -60,7 +63,8 @@ def main(argv=None) -> int:
     try:
         asyncio.run(serve(args.address, args.namespace, args.task_queue, args.max_concurrent,
                           profile=args.profile, tls_ca=args.tls_ca_path, tls_cert=args.tls_cert_path,
-                          tls_key=args.tls_key_path, tls_server_name=args.tls_server_name))
+                          tls_key=args.tls_key_path, tls_server_name=args.tls_server_name,
+                          codec_key_file=args.codec_key_file))
     except (OSError, RuntimeError, ValueError) as exc:
         print(f"flightdeck_stage: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

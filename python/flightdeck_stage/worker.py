@@ -2,15 +2,19 @@
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import importlib
+import os
 import signal
 from typing import Iterable, Optional
 
+import temporalio.converter
 from temporalio.client import Client, TLSConfig
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
 
 from flightdeck_stage import registry
+from flightdeck_stage.codec import EncryptionCodec
 from flightdeck_stage.stage import ACTIVITY_NAME, python_stage
 
 
@@ -23,11 +27,13 @@ def load_transform_modules(modules: Iterable[str]) -> None:
 
 def connect_config(address: Optional[str] = None, namespace: Optional[str] = None, profile: Optional[str] = None,
                    tls_ca: Optional[str] = None, tls_cert: Optional[str] = None, tls_key: Optional[str] = None,
-                   tls_server_name: Optional[str] = None) -> dict:
+                   tls_server_name: Optional[str] = None, codec_key_file: Optional[str] = None) -> dict:
     """Client.connect's arguments the way the `temporal` CLI and flightdeck's
     C++ commands resolve them: the profile of the Temporal config file
     (TEMPORAL_CONFIG_FILE, ~/.config/temporalio/temporal.toml), over it the
-    TEMPORAL_* environment (the SDK's envconfig), over both these flags."""
+    TEMPORAL_* environment (the SDK's envconfig), over both these flags.
+    With `codec_key_file` (or FLIGHTDECK_CODEC_KEY_FILE) payloads go
+    through the same encryption codec as flightdeck's C++ workers."""
     config = dict(ClientConfig.load_client_connect_config(profile=profile))
     config.setdefault("target_host", "127.0.0.1:7233")
     config.setdefault("namespace", "default")
@@ -41,6 +47,10 @@ def connect_config(address: Optional[str] = None, namespace: Optional[str] = Non
         read = lambda path: open(path, "rb").read() if path else None  # noqa: E731
         config["tls"] = TLSConfig(server_root_ca_cert=read(tls_ca), client_cert=read(tls_cert),
                                   client_private_key=read(tls_key), domain=tls_server_name)
+    codec_key_file = codec_key_file or os.environ.get("FLIGHTDECK_CODEC_KEY_FILE")
+    if codec_key_file:
+        config["data_converter"] = dataclasses.replace(
+            temporalio.converter.DataConverter.default, payload_codec=EncryptionCodec.from_key_file(codec_key_file))
     return config
 
 

@@ -100,6 +100,7 @@ void AddNodeCommand(CLI::App& app);
 void AddAuthCommands(CLI::App& app);
 void AddAuditCommands(CLI::App& app);
 void AddKeysCommands(CLI::App& app);
+void AddCodecServerCommand(CLI::App& app);
 void AddDevServerCommand(CLI::App& app);
 void AddDemoCommand(CLI::App& app);
 void AddFrameQueryCommand(CLI::App& app);

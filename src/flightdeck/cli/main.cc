@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
   AddAuthCommands(app);
   AddAuditCommands(app);
   AddKeysCommands(app);
+  AddCodecServerCommand(app);
   AddDevServerCommand(app);
   AddDemoCommand(app);
   AddFrameQueryCommand(app);

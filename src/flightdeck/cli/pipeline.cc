@@ -45,7 +45,7 @@ std::shared_ptr<temporal::Client> ConnectClient(const TemporalFlags& flags) {
   const TemporalTarget target = ResolveTemporalOrExit(flags);
   auto conn = temporal::Connection::Connect(target.connection);
   Check(conn.status(), "cannot connect to Temporal at " + target.connection.target);
-  auto client = temporal::Client::Make(*conn, {.ns = target.ns});
+  auto client = temporal::Client::Make(*conn, {.ns = target.ns, .codecs = target.codecs});
   Check(client.status(), "Temporal client");
   return *client;
 }
@@ -155,7 +155,8 @@ void AddWorkerCommand(CLI::App& app) {
                                                  .task_queue = *queue,
                                                  .max_concurrent_activities = *slots,
                                                  .sticky_schedule_to_start_timeout =
-                                                     std::chrono::seconds(1)});
+                                                     std::chrono::seconds(1),
+                                                 .codecs = target.codecs});
     Check(worker.status(), "worker");
     auto engines = OpenSlotEngines(*slots, *engine_memory, *engine_threads, *spill_dir);
     Check(pipeline::RegisterPipeline(**worker, engines), "registering the pipeline");

@@ -6,7 +6,9 @@
 #include <toml++/toml.h>
 
 #include "flightdeck/cli/commands.h"
+#include "flightdeck/common/file_encryption.h"
 #include "flightdeck/flight/tls.h"
+#include "flightdeck/temporal/converter/encryption_codec.h"
 
 namespace flightdeck::cli {
 
@@ -90,6 +92,10 @@ std::shared_ptr<TemporalFlags> AddTemporalOptions(CLI::App* cmd) {
   cmd->add_option("--tls-server-name", flags->tls_server_name,
                   "Name to check Temporal's certificate against (for data nodes, see --tls-*)");
   cmd->add_option("--profile", flags->profile, "Profile of the Temporal config file (TEMPORAL_PROFILE)");
+  cmd->add_option("--codec-key-file", flags->codec_key_file,
+                  "Encrypt workflow and activity payloads (AES-256-GCM, the Temporal Python samples' "
+                  "encryption codec) with the newest key of this key file (`flightdeck keys add`); "
+                  "FLIGHTDECK_CODEC_KEY_FILE");
   return flags;
 }
 
@@ -117,6 +123,12 @@ arrow::Result<TemporalTarget> ResolveTemporal(const TemporalFlags& flags) {
 
   TemporalTarget target;
   target.ns = settings.ns;
+  const std::string codec_keys = flags.codec_key_file.empty() ? Env("FLIGHTDECK_CODEC_KEY_FILE") : flags.codec_key_file;
+  if (!codec_keys.empty()) {
+    auto keys = KeyRing::Load(codec_keys);
+    if (!keys.ok()) return keys.status().WithMessage("--codec-key-file: ", keys.status().message());
+    target.codecs = temporal::CodecChain({std::make_shared<temporal::EncryptionCodec>(*keys)});
+  }
   target.connection.target = settings.address;
   target.connection.api_key = settings.api_key;
   const bool files = !settings.cert.empty() || !settings.key.empty() || !settings.ca.empty() ||

@@ -19,6 +19,9 @@
 //   3. over both the flags: --address (--target kept as its alias),
 //      --namespace, --api-key, --tls, --tls-cert-path, --tls-key-path,
 //      --tls-ca-path, --tls-server-name.
+// Payloads are encrypted with --codec-key-file (FLIGHTDECK_CODEC_KEY_FILE):
+// workflow inputs, results, activity inputs and results never reach
+// Temporal in clear; the Web UI shows them through `flightdeck codec-server`.
 // TLS is on when asked for (--tls, TEMPORAL_TLS=true, a profile's tls
 // table), when any TLS file is given, or with an API key (as in the SDKs).
 #pragma once
@@ -30,6 +33,7 @@
 #include <arrow/result.h>
 
 #include "flightdeck/temporal/client/connection.h"
+#include "flightdeck/temporal/converter/payload_codec.h"
 
 namespace flightdeck::cli {
 
@@ -44,12 +48,17 @@ struct TemporalFlags {
   std::string tls_ca_path;
   std::string tls_server_name;
   std::string profile;
+  std::string codec_key_file;
 };
 
 /// Where Temporal is and how to reach it, resolved.
 struct TemporalTarget {
   temporal::ConnectionOptions connection;
   std::string ns = "default";
+  /// The payload codecs of clients and workers alike: with
+  /// --codec-key-file (FLIGHTDECK_CODEC_KEY_FILE), AES-256-GCM encryption
+  /// as Temporal's Python samples do it (temporal/converter/encryption_codec.h).
+  temporal::CodecChain codecs;
 };
 
 /// Adds the flags above to `cmd`.

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include "flightdeck/common/testing/gtest_util.h"
+#include "flightdeck/temporal/converter/encryption_codec.h"
 #include "flightdeck/temporal/converter/payload_codec.h"
+#include "temporal/api/command/v1/message.pb.h"
 
 namespace flightdeck::temporal {
 namespace {
@@ -147,6 +149,61 @@ TEST(CodecChainTest, EncodesInReverseAndDecodesForward) {
   EXPECT_EQ(EncodingOf(payloads.payloads(0)), "binary/outer");  // codecs[0] outermost
   ASSERT_OK(chain.Decode(&payloads));
   EXPECT_EQ(payloads.SerializeAsString(), original.SerializeAsString());
+}
+
+// A command the way a worker sends it: input, memo, a nested failure's
+// details, a header and search attributes.
+::temporal::api::command::v1::Command SampleCommand() {
+  ::temporal::api::command::v1::Command command;
+  auto* attrs = command.mutable_continue_as_new_workflow_execution_command_attributes();
+  *attrs->mutable_input() = *ToPayloads(std::string("input"));
+  (*attrs->mutable_memo()->mutable_fields())["note"] = *ToPayload(std::string("memo"));
+  (*attrs->mutable_header()->mutable_fields())["_tracer-data"] = *ToPayload(std::string("header"));
+  (*attrs->mutable_search_attributes()->mutable_indexed_fields())["CustomKeyword"] = *ToPayload(std::string("sa"));
+  *attrs->mutable_failure()->mutable_cause()->mutable_application_failure_info()->mutable_details() =
+      *ToPayloads(std::string("nested"));
+  return command;
+}
+
+TEST(CodecChainTest, EncodeAllReachesEveryUserPayloadButHeadersAndSearchAttributes) {
+  CodecChain chain({std::make_shared<TagCodec>("t")});
+  auto command = SampleCommand();
+  const std::string original = command.SerializeAsString();
+  ASSERT_OK(chain.EncodeAll(&command));
+  const auto& attrs = command.continue_as_new_workflow_execution_command_attributes();
+  EXPECT_EQ(EncodingOf(attrs.input().payloads(0)), "binary/t");
+  EXPECT_EQ(EncodingOf(attrs.memo().fields().at("note")), "binary/t");
+  EXPECT_EQ(EncodingOf(attrs.failure().cause().application_failure_info().details().payloads(0)), "binary/t");
+  EXPECT_EQ(EncodingOf(attrs.header().fields().at("_tracer-data")), "json/plain");
+  EXPECT_EQ(EncodingOf(attrs.search_attributes().indexed_fields().at("CustomKeyword")), "json/plain");
+  ASSERT_OK(chain.DecodeAll(&command));
+  EXPECT_EQ(command.SerializeAsString(), original);
+}
+
+TEST(EncryptionCodecTest, SealsAsThePythonSampleAndRotatesByKeyId) {
+  auto old_ring = *KeyRing::FromKeys({{"test-key-id", "test-key-test-key-test-key-test!"}}, "old");
+  auto new_ring = *KeyRing::FromKeys({{"test-key-id", "test-key-test-key-test-key-test!"},
+                                      {"k2", std::string(32, 'z')}},
+                                     "new");
+  EncryptionCodec old_codec(old_ring), new_codec(new_ring);
+  ASSERT_OK_AND_ASSIGN(auto sealed, old_codec.Encode({*ToPayload(std::string("secret"))}));
+  EXPECT_EQ(EncodingOf(sealed[0]), "binary/encrypted");
+  EXPECT_EQ(sealed[0].metadata().at("encryption-key-id"), "test-key-id");
+  EXPECT_EQ(sealed[0].data().find("secret"), std::string::npos);
+  // The newer ring reads the older key's payloads and writes with k2, which
+  // the older ring cannot read: KeyError naming it.
+  ASSERT_OK_AND_ASSIGN(auto opened, new_codec.Decode(sealed));
+  EXPECT_EQ(*FromPayload<std::string>(opened[0]), "secret");
+  ASSERT_OK_AND_ASSIGN(auto newer, new_codec.Encode({*ToPayload(std::string("x"))}));
+  EXPECT_EQ(newer[0].metadata().at("encryption-key-id"), "k2");
+  auto refused = old_codec.Decode(newer);
+  EXPECT_TRUE(refused.status().IsKeyError()) << refused.status();
+  EXPECT_NE(refused.status().message().find("'k2'"), std::string::npos);
+  sealed[0].mutable_data()->back() ^= 1;
+  EXPECT_TRUE(new_codec.Decode(sealed).status().IsInvalid());
+  // Payloads of other encodings pass through.
+  ASSERT_OK_AND_ASSIGN(auto plain, new_codec.Decode({*ToPayload(7)}));
+  EXPECT_EQ(*FromPayload<int>(plain[0]), 7);
 }
 
 }  // namespace

@@ -45,7 +45,17 @@ class CodecChain {
   arrow::Status Encode(Payloads* payloads) const;
   arrow::Status Decode(Payloads* payloads) const;
 
+  /// Encodes / decodes, in place, every user payload anywhere inside
+  /// `message` (a command, a history event, a whole request): each Payloads
+  /// field at any depth (maps and failures' causes included) and memo
+  /// values. Headers and search attributes are left alone, as the official
+  /// SDKs do (the server and interceptors read them). How a worker applies
+  /// the same data converter as its clients.
+  arrow::Status EncodeAll(google::protobuf::Message* message) const;
+  arrow::Status DecodeAll(google::protobuf::Message* message) const;
+
  private:
+  arrow::Status TransformAll(google::protobuf::Message* message, bool encode) const;
   std::vector<std::shared_ptr<const PayloadCodec>> codecs_;
 };
 

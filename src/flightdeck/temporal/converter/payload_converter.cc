@@ -19,12 +19,23 @@ Payload MakePayload(std::string_view encoding, std::string data) {
   return payload;
 }
 
+// For a payload that a codec encoded (binary/encrypted, ...) and nobody
+// decoded: what to do about it.
+std::string CodecHint(std::string_view enc) {
+  if (enc == encoding::kNull || enc == encoding::kPlain || enc == encoding::kJson ||
+      enc == encoding::kProtoJson || enc == encoding::kProtoBinary || enc.empty()) {
+    return "";
+  }
+  return "; it was encoded by a payload codec this client or worker does not have (give it the same "
+         "codec, e.g. flightdeck's --codec-key-file)";
+}
+
 arrow::Status ExpectEncoding(const Payload& payload, std::string_view expected,
                              std::string_view cpp_type) {
   std::string_view actual = EncodingOf(payload);
   if (actual == expected) return arrow::Status::OK();
   return arrow::Status::Invalid("cannot decode a '", actual.empty() ? "(none)" : actual,
-                                "' payload into ", cpp_type, " (expects '", expected, "')");
+                                "' payload into ", cpp_type, " (expects '", expected, "')", CodecHint(actual));
 }
 
 arrow::Result<Payload> ProtoToPayload(const google::protobuf::Message& message,
@@ -70,7 +81,7 @@ arrow::Status ProtoFromPayload(const Payload& payload, google::protobuf::Message
     return arrow::Status::OK();
   }
   return arrow::Status::Invalid("cannot decode a '", enc.empty() ? "(none)" : enc,
-                                "' payload into protobuf ", message->GetTypeName());
+                                "' payload into protobuf ", message->GetTypeName(), CodecHint(enc));
 }
 
 arrow::Result<nlohmann::json> JsonFromPayload(const Payload& payload) {
@@ -78,7 +89,7 @@ arrow::Result<nlohmann::json> JsonFromPayload(const Payload& payload) {
   if (enc == encoding::kNull) return nlohmann::json(nullptr);
   if (enc != encoding::kJson) {
     return arrow::Status::Invalid("cannot decode a '", enc.empty() ? "(none)" : enc,
-                                  "' payload as json/plain");
+                                  "' payload as json/plain", CodecHint(enc));
   }
   auto json = nlohmann::json::parse(payload.data(), nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) {

@@ -20,6 +20,7 @@ struct ActivityContext::Impl {
   std::string identity;
   std::string task_token;
   ActivityInfo info;
+  CodecChain codecs;
   std::atomic<bool> cancelled{false};
 
   std::mutex mutex;
@@ -52,6 +53,10 @@ void ActivityContext::Impl::Send(std::unique_lock<std::mutex>& lock) {
   *request.mutable_details() = pending;
   has_pending = false;
   lock.unlock();
+  if (auto encoded = codecs.Encode(request.mutable_details()); !encoded.ok()) {
+    FD_LOG(kWarning) << "heartbeat of activity " << info.activity_id << " not sent: " << encoded.ToString();
+    return;
+  }
 
   wsv1::RecordActivityTaskHeartbeatResponse response;
   auto context = connection->NewContext(info.namespace_name);
@@ -83,8 +88,9 @@ void ActivityContext::Impl::FlushLoop() {
 }
 
 ActivityContext::ActivityContext(std::shared_ptr<Connection> connection, std::string identity,
-                                 std::string task_token, ActivityInfo info)
+                                 std::string task_token, ActivityInfo info, CodecChain codecs)
     : impl_(std::make_unique<Impl>()) {
+  impl_->codecs = std::move(codecs);
   impl_->connection = std::move(connection);
   impl_->identity = std::move(identity);
   impl_->task_token = std::move(task_token);

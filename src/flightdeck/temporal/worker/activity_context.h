@@ -21,6 +21,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "flightdeck/temporal/converter/payload_codec.h"
 #include "flightdeck/temporal/converter/payload_converter.h"
 
 namespace flightdeck::temporal {
@@ -48,8 +49,9 @@ struct ActivityInfo {
 /// activity function returns.
 class ActivityContext {
  public:
+  /// Heartbeat details go through `codecs` on their way to the server.
   ActivityContext(std::shared_ptr<Connection> connection, std::string identity,
-                  std::string task_token, ActivityInfo info);
+                  std::string task_token, ActivityInfo info, CodecChain codecs = {});
   ~ActivityContext();
   ActivityContext(const ActivityContext&) = delete;
   ActivityContext& operator=(const ActivityContext&) = delete;

@@ -28,6 +28,8 @@ using History = ::temporal::api::history::v1::History;
 /// type is not registered; UnknownError when workflow code threw.
 /// `workflow_id` is the id the run had (histories do not record it); it
 /// matters for workflows that derive child ids from it.
+/// A history recorded by a worker with payload codecs is replayed after
+/// CodecChain::DecodeAll(&history) with the same codecs.
 arrow::Status ReplayHistory(const workflow::WorkflowRegistry& registry, const History& history,
                             const std::string& workflow_id = "replay");
 

@@ -137,6 +137,14 @@ struct WorkerOptions {
   std::function<void(const WorkerMetric&)> metrics;
   /// Activity interceptors, outermost first; called concurrently.
   std::vector<ActivityInterceptor> activity_interceptors;
+  /// Payload codecs, the same chain as the clients' (ClientOptions::codecs):
+  /// every payload of the histories and activity tasks the worker receives
+  /// is decoded before workflows and activities see it, and every payload
+  /// of its commands, results, heartbeats, failures and query answers is
+  /// encoded (headers and search attributes excepted, as in the official
+  /// SDKs). A payload that does not decode fails the workflow task (it is
+  /// retried) or the activity attempt, naming why.
+  CodecChain codecs;
 };
 
 namespace internal {

@@ -40,11 +40,26 @@ void Respond(const HandlerEnv& env, const char* name, Request& request, Rpc rpc)
   }
 }
 
+// Encodes every payload of a cancellation or failure report; when a payload
+// does not encode, the report goes without payloads rather than in clear.
+template <typename Request, typename Clear>
+void EncodeOrDrop(const CodecChain& codecs, Request* request, Clear clear) {
+  if (auto encoded = codecs.EncodeAll(request); !encoded.ok()) {
+    FD_LOG(kWarning) << "payloads of an activity report dropped: " << encoded.ToString();
+    clear();
+  }
+}
+
 }  // namespace
 
-void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueueResponse& task,
+void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueueResponse& polled,
                         const std::function<void(ActivityContext*, bool)>& register_running) {
   const auto begin = std::chrono::steady_clock::now();
+  const CodecChain& codecs = env.options.codecs;
+  // The input and heartbeat details as the activity sees them: decoded.
+  wsv1::PollActivityTaskQueueResponse task = polled;
+  arrow::Status decoded = codecs.Decode(task.mutable_input());
+  if (decoded.ok()) decoded = codecs.Decode(task.mutable_heartbeat_details());
   ActivityInfo info;
   info.namespace_name = env.options.namespace_name;
   info.activity_id = task.activity_id();
@@ -59,11 +74,14 @@ void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueue
       std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(task.heartbeat_timeout()));
   info.start_to_close_timeout =
       std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(task.start_to_close_timeout()));
-  ActivityContext ctx(env.connection, env.identity, task.task_token(), info);
+  ActivityContext ctx(env.connection, env.identity, task.task_token(), info, codecs);
 
   arrow::Result<std::optional<Payload>> result;
   auto it = env.activities->find(info.activity_type);
-  if (it == env.activities->end()) {
+  if (!decoded.ok()) {
+    result = ApplicationError("PayloadCodecError", "activity " + info.activity_type +
+                                                       ": cannot decode its input: " + decoded.message());
+  } else if (it == env.activities->end()) {
     std::string known;
     for (const auto& [name, fn] : *env.activities) known += (known.empty() ? "" : ", ") + name;
     result = ApplicationError("ActivityNotRegistered",
@@ -83,10 +101,17 @@ void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueue
     register_running(&ctx, false);
   }
 
+  wsv1::RespondActivityTaskCompletedRequest completed;
   if (result.ok()) {
-    wsv1::RespondActivityTaskCompletedRequest request;
-    request.set_task_token(task.task_token());
-    if (result->has_value()) *request.mutable_result()->add_payloads() = **result;
+    completed.set_task_token(task.task_token());
+    if (result->has_value()) *completed.mutable_result()->add_payloads() = std::move(**result);
+    if (auto encoded = codecs.EncodeAll(&completed); !encoded.ok()) {
+      result = ApplicationError("PayloadCodecError", "activity " + info.activity_type +
+                                                         ": cannot encode its result: " + encoded.message());
+    }
+  }
+  if (result.ok()) {
+    auto& request = completed;
     Respond<wsv1::RespondActivityTaskCompletedRequest, wsv1::RespondActivityTaskCompletedResponse>(
         env, "RespondActivityTaskCompleted", request,
         &wsv1::WorkflowService::Stub::RespondActivityTaskCompleted);
@@ -95,6 +120,7 @@ void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueue
     wsv1::RespondActivityTaskCanceledRequest request;
     request.set_task_token(task.task_token());
     *request.mutable_details() = ctx.PendingDetails();
+    EncodeOrDrop(codecs, &request, [&] { request.clear_details(); });
     Respond<wsv1::RespondActivityTaskCanceledRequest, wsv1::RespondActivityTaskCanceledResponse>(
         env, "RespondActivityTaskCanceled", request,
         &wsv1::WorkflowService::Stub::RespondActivityTaskCanceled);
@@ -105,6 +131,10 @@ void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueue
     *request.mutable_failure() = StatusToFailure(result.status());
     Payloads pending = ctx.PendingDetails();
     if (pending.payloads_size() > 0) *request.mutable_last_heartbeat_details() = std::move(pending);
+    EncodeOrDrop(codecs, &request, [&] {
+      request.clear_last_heartbeat_details();
+      *request.mutable_failure() = StatusToFailure(result.status());  // without details
+    });
     Respond<wsv1::RespondActivityTaskFailedRequest, wsv1::RespondActivityTaskFailedResponse>(
         env, "RespondActivityTaskFailed", request, &wsv1::WorkflowService::Stub::RespondActivityTaskFailed);
     env.Metric("activity_failed", 1, info.activity_type);

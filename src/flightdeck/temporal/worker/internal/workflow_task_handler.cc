@@ -40,6 +40,19 @@ arrow::Status FetchPages(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueu
   return arrow::Status::OK();
 }
 
+// Decodes the payloads of `events` from `from` on with the worker's codecs,
+// so the workflow sees them as the client that started it meant them.
+arrow::Status DecodeEvents(const HandlerEnv& env, HistoryEvents* events, size_t from = 0) {
+  for (size_t i = from; i < events->size(); ++i) {
+    auto decoded = env.options.codecs.DecodeAll(&(*events)[i]);
+    if (!decoded.ok()) {
+      return decoded.WithMessage("cannot decode the payloads of history event ", (*events)[i].event_id(), ": ",
+                                 decoded.message());
+    }
+  }
+  return arrow::Status::OK();
+}
+
 arrow::Status CheckContiguous(const wsv1::PollWorkflowTaskQueueResponse& task, const HistoryEvents& events,
                               int64_t first_id) {
   for (size_t index = 0; index < events.size(); ++index) {
@@ -62,6 +75,7 @@ arrow::Result<HistoryEvents> FetchTaskHistory(const HandlerEnv& env,
     ARROW_RETURN_NOT_OK(FetchPages(env, task, task.next_page_token(), &events));
   }
   ARROW_RETURN_NOT_OK(CheckContiguous(task, events, events.empty() ? 1 : events.front().event_id()));
+  ARROW_RETURN_NOT_OK(DecodeEvents(env, &events));
   return events;
 }
 
@@ -86,17 +100,28 @@ arrow::Result<HistoryEvents> FetchHistoryFromStart(const HandlerEnv& env,
     if (event.event_id() > last) events.push_back(event);
   }
   ARROW_RETURN_NOT_OK(CheckContiguous(task, events, 1));
+  ARROW_RETURN_NOT_OK(DecodeEvents(env, &events));
   return events;
 }
 
 namespace {
 
-void FillQueryResult(WorkflowRun& run, const ::temporal::api::query::v1::WorkflowQuery& query,
+// Answers `query` from `run`; its arguments and answer go through the
+// worker's codecs.
+void FillQueryResult(const HandlerEnv& env, WorkflowRun& run, const ::temporal::api::query::v1::WorkflowQuery& query,
                      ::temporal::api::query::v1::WorkflowQueryResult* out) {
-  auto answer = run.Query(query.query_type(), query.query_args());
+  Payloads args = query.query_args();
+  const arrow::Status decoded = env.options.codecs.Decode(&args);
+  arrow::Result<Payload> answer = decoded.ok() ? run.Query(query.query_type(), args) : arrow::Result<Payload>(decoded);
+  if (answer.ok()) {
+    *out->mutable_answer()->add_payloads() = std::move(*answer);
+    if (auto encoded = env.options.codecs.Encode(out->mutable_answer()); !encoded.ok()) {
+      out->clear_answer();
+      answer = encoded;
+    }
+  }
   if (answer.ok()) {
     out->set_result_type(enums::QUERY_RESULT_TYPE_ANSWERED);
-    *out->mutable_answer()->add_payloads() = std::move(*answer);
   } else {
     out->set_result_type(enums::QUERY_RESULT_TYPE_FAILED);
     out->set_error_message(answer.status().message());
@@ -111,7 +136,7 @@ void AnswerLegacyQuery(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueR
   request.set_namespace_(env.options.namespace_name);
   ::temporal::api::query::v1::WorkflowQueryResult result;
   if (replayed.ok()) {
-    FillQueryResult(*run, task.query(), &result);
+    FillQueryResult(env, *run, task.query(), &result);
   } else {
     result.set_result_type(enums::QUERY_RESULT_TYPE_FAILED);
     result.set_error_message("replay failed: " + replayed.message());
@@ -365,8 +390,13 @@ std::optional<wsv1::PollWorkflowTaskQueueResponse> HandleOneWorkflowTask(
   request.set_namespace_(env.options.namespace_name);
   request.set_identity(env.identity);
   for (auto& command : run.Commands()) *request.add_commands() = std::move(command);
+  if (auto encoded = env.options.codecs.EncodeAll(&request); !encoded.ok()) {
+    FailTask(env, task, enums::WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+             encoded.WithMessage("cannot encode the payloads of the workflow's commands: ", encoded.message()));
+    return std::nullopt;  // the entry is evicted (dropped)
+  }
   for (const auto& [id, query] : task.queries()) {
-    FillQueryResult(run, query, &(*request.mutable_query_results())[id]);
+    FillQueryResult(env, run, query, &(*request.mutable_query_results())[id]);
     env.Metric("workflow_task_query_answered", 1, type);
   }
   RejectUpdates(task, &request);
