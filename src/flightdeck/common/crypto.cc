@@ -131,16 +131,32 @@ std::optional<std::string> Aes256GcmOpen(std::string_view key, std::string_view 
   return out;
 }
 
-std::string RandomToken(size_t bytes) {
-  std::string raw(bytes, '\0');
-  FillRandom(raw.data(), raw.size());
-  std::string token = Base64Encode(raw);
-  while (!token.empty() && token.back() == '=') token.pop_back();
-  for (char& c : token) {
+std::string Base64UrlEncode(std::string_view data) {
+  std::string text = Base64Encode(data);
+  while (!text.empty() && text.back() == '=') text.pop_back();
+  for (char& c : text) {
     if (c == '+') c = '-';
     if (c == '/') c = '_';
   }
-  return token;
+  return text;
+}
+
+std::optional<std::string> Base64UrlDecode(std::string_view text) {
+  if (text.size() % 4 == 1) return std::nullopt;
+  std::string standard(text);
+  for (char& c : standard) {
+    if (c == '+' || c == '/' || c == '=') return std::nullopt;
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
+  }
+  standard.append((4 - standard.size() % 4) % 4, '=');
+  return Base64Decode(standard);
+}
+
+std::string RandomToken(size_t bytes) {
+  std::string raw(bytes, '\0');
+  FillRandom(raw.data(), raw.size());
+  return Base64UrlEncode(raw);
 }
 
 }  // namespace flightdeck

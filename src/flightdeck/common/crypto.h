@@ -31,6 +31,10 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b);
 /// is not base64.
 std::string Base64Encode(std::string_view data);
 std::optional<std::string> Base64Decode(std::string_view text);
+/// Base64url (RFC 4648 section 5) without padding, as JWTs and JWKs spell
+/// it, and back; nullopt for text that is not base64url.
+std::string Base64UrlEncode(std::string_view data);
+std::optional<std::string> Base64UrlDecode(std::string_view text);
 
 /// AES-256-GCM as Temporal's Python samples' encryption codec does it:
 /// a fresh random 12-byte nonce, then the ciphertext, then the 16-byte

@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -11,6 +12,7 @@
 
 #include "flightdeck/common/crypto.h"
 #include "flightdeck/common/random.h"
+#include "flightdeck/flight/jwt_verifier.h"
 
 namespace flightdeck::flight {
 
@@ -95,6 +97,35 @@ bool IsHex64(std::string_view text) {
          });
 }
 
+// The `jwt:` section; key files are found relative to the config's folder.
+arrow::Result<JwtSettings> ParseJwt(const YAML::Node& node, std::string_view origin) {
+  ARROW_RETURN_NOT_OK(OnlyKeys(node, origin, "jwt",
+                               {"jwks", "key_file", "issuer", "audience", "principal_claim", "groups_claim", "leeway"}));
+  const std::filesystem::path base = std::filesystem::path(std::string(origin)).parent_path();
+  auto file = [&](const char* key) { return (base / node[key].as<std::string>()).string(); };
+  JwtSettings settings;
+  if (static_cast<bool>(node["jwks"]) == static_cast<bool>(node["key_file"])) {
+    return Bad(node, origin, "jwt needs exactly one of jwks (a JWKS file) and key_file");
+  }
+  if (node["jwks"]) {
+    auto keys = LoadJwks(file("jwks"));
+    if (!keys.ok()) return Bad(node["jwks"], origin, keys.status().message());
+    settings.keys = std::move(*keys);
+  } else {
+    auto key = LoadJwtKeyFile(file("key_file"));
+    if (!key.ok()) return Bad(node["key_file"], origin, key.status().message());
+    settings.keys.push_back(std::move(*key));
+  }
+  if (node["issuer"]) settings.issuer = node["issuer"].as<std::string>();
+  if (node["audience"]) settings.audience = node["audience"].as<std::string>();
+  if (node["principal_claim"]) settings.principal_claim = node["principal_claim"].as<std::string>();
+  if (node["groups_claim"]) settings.groups_claim = node["groups_claim"].as<std::string>();
+  if (node["leeway"]) {
+    ARROW_ASSIGN_OR_RAISE(settings.leeway, Duration(node["leeway"], origin));
+  }
+  return settings;
+}
+
 }  // namespace
 
 const char* RightName(Right right) { return kRightNames[static_cast<int>(right)]; }
@@ -149,11 +180,17 @@ arrow::Result<std::shared_ptr<const AuthConfig>> AuthConfig::Parse(std::string_v
     return arrow::Status::Invalid(origin, ": the auth config is empty; it needs principals, roles and bindings");
   }
   auto config = std::make_shared<AuthConfig>();
-  ARROW_RETURN_NOT_OK(OnlyKeys(root, origin, "the auth config", {"session_ttl", "principals", "roles", "bindings", "quotas"}));
+  ARROW_RETURN_NOT_OK(
+      OnlyKeys(root, origin, "the auth config", {"session_ttl", "principals", "roles", "bindings", "quotas", "jwt"}));
   if (root["session_ttl"]) {
     ARROW_ASSIGN_OR_RAISE(config->session_ttl_, Duration(root["session_ttl"], origin));
   }
   try {
+    if (root["jwt"]) {
+      auto jwt = ParseJwt(root["jwt"], origin);
+      if (!jwt.ok()) return jwt.status();
+      config->jwt_ = std::make_shared<const JwtVerifier>(std::move(*jwt));
+    }
     for (const auto& item : root["principals"]) {
       const std::string name = item.first.as<std::string>();
       const YAML::Node& body = item.second;
@@ -205,7 +242,8 @@ arrow::Result<std::shared_ptr<const AuthConfig>> AuthConfig::Parse(std::string_v
       if (!config->roles_.count(binding.role)) return Bad(item["role"], origin, "no role named '" + binding.role + "'");
       ARROW_ASSIGN_OR_RAISE(auto principals, Strings(item["principals"], origin, "principals"));
       for (size_t i = 0; i < principals.size(); ++i) {
-        if (!config->accounts_.count(principals[i])) {
+        // Principals of JWTs are named by their tokens, not in this file.
+        if (!config->accounts_.count(principals[i]) && !config->jwt_) {
           return Bad(item["principals"][i], origin, "no principal named '" + principals[i] + "'");
         }
       }

@@ -15,12 +15,15 @@
 //     - {role: reader, groups: [analysts], tenants: [acme, globex]}
 //   quotas:
 //     acme: {memory_bytes: 512MiB, disk_bytes: 2GiB, datasets: 1000}
+//   jwt: {jwks: idp-keys.json, issuer: "https://id.example.com", audience: flightdeck}
 //
 // Secrets are stored hashed only: a token as the SHA-256 of its text, a
 // password as PBKDF2-HMAC-SHA256 with a salt. A principal may use the tenants
 // its bindings (direct, or through a group) name, with the union of their
 // roles' actions on datasets matching the roles' patterns (fnmatch globs on
-// the dataset name). Nothing is granted otherwise.
+// the dataset name). Nothing is granted otherwise. Bearer JWTs of an
+// identity provider (jwt_verifier.h) name their principal and its groups in
+// claims; bindings then name those principals and groups.
 #pragma once
 
 #include <chrono>
@@ -35,6 +38,8 @@
 #include <arrow/result.h>
 
 namespace flightdeck::flight {
+
+class JwtVerifier;
 
 /// What a call does, for authorization.
 enum class Right { kPut, kGet, kList, kDrop, kPersist, kExchange, kStats, kAdmin };
@@ -80,6 +85,8 @@ class AuthConfig {
 
   /// The principal holding bearer token `token`, if any.
   std::optional<Principal> FromToken(std::string_view token) const;
+  /// The verifier of bearer JWTs (the `jwt:` section); null without one.
+  const JwtVerifier* jwt() const { return jwt_.get(); }
   /// The principal `user` when `password` is theirs.
   std::optional<Principal> FromPassword(std::string_view user, std::string_view password) const;
   /// The tenants `principal` may use, sorted.
@@ -111,6 +118,7 @@ class AuthConfig {
   std::vector<Binding> bindings_;
   std::map<std::string, Quota> quotas_;
   std::chrono::seconds session_ttl_{3600};
+  std::shared_ptr<const JwtVerifier> jwt_;
 };
 
 /// "sha256:<hex>" of a token, as the config stores it.

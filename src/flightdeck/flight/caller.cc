@@ -6,6 +6,7 @@
 
 #include "flightdeck/common/clock.h"
 #include "flightdeck/common/crypto.h"
+#include "flightdeck/flight/jwt_verifier.h"
 #include "flightdeck/flight/ticket.h"
 
 namespace flightdeck::flight {
@@ -33,6 +34,11 @@ arrow::Result<Principal> Authenticate(AuthState& auth, const AuthConfig& config,
     const std::string_view token = value.substr(7);
     if (auto principal = config.FromToken(token)) return *principal;
     if (auto principal = auth.FromIssuedToken(token)) return *principal;
+    if (config.jwt() != nullptr && JwtVerifier::LooksLikeJwt(token)) {
+      auto principal = config.jwt()->Verify(token, UnixMillis() / 1000);
+      if (principal.ok()) return *principal;
+      return Unauthenticated(principal.status().message());
+    }
     return Unauthenticated("the bearer token is not valid (unknown, revoked or expired)");
   }
   if (value.rfind("Basic ", 0) == 0) {
