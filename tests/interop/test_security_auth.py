@@ -138,8 +138,8 @@ def test_the_tenant_comes_from_the_principal_not_the_header(node, certs, people)
         for name in ("bob", "gina"):
             with pytest.raises(flight.FlightUnauthorizedError, match="may not use tenant 'acme'"):
                 client.do_get(flight.Ticket(ticket), as_(tokens[name], "acme")).read_all()
-        # Their own tenant does not hold acme's ticket.
-        with pytest.raises(pa.ArrowKeyError):
+        # In their own tenant acme's (signed) ticket is refused.
+        with pytest.raises(flight.FlightUnauthorizedError, match="another tenant"):
             client.do_get(flight.Ticket(ticket), as_(tokens["gina"])).read_all()
         # A put into another tenant's path is refused, nothing stored.
         with pytest.raises(flight.FlightUnauthorizedError):
@@ -171,7 +171,8 @@ def test_roles_limit_the_actions_and_nothing_changes_when_denied(node, certs, pe
         assert client.do_get(flight.Ticket(ticket), as_(tokens["bob"])).read_all().equals(DATA)
         # dave may put and get in acme, but not list or drop.
         mine = put(client, as_(tokens["dave"]), "acme", "daves")
-        with pytest.raises(flight.FlightUnauthorizedError, match="may not drop"):
+        # (The ticket dave got carries only the rights dave has.)
+        with pytest.raises(flight.FlightUnauthorizedError, match="does not allow drop"):
             list(client.do_action(flight.Action("drop", json.dumps({"ticket": mine.decode()}).encode()),
                                   as_(tokens["dave"])))
         assert list(client.list_flights(options=as_(tokens["dave"]))) == []
@@ -445,5 +446,68 @@ def test_tenant_quotas_refuse_what_would_exceed_them_and_keep_nothing(certs, peo
             # Other tenants have no quota here.
             for i in range(5):
                 put(client, as_(tokens["gina"]), "globex", f"g{i}")
+    finally:
+        process.kill()
+
+
+def test_tickets_are_signed_capabilities(certs, people, tmp_path):
+    """Forged, altered, stripped, expired and other-tenant tickets are refused
+    though their dataset exists; a signed ticket survives a restart."""
+    path, tokens = people
+    data_dir = tmp_path / "node"
+    args = ["node", "--port", "0", "--tls-cert", str(certs / "node.pem"), "--tls-key", str(certs / "node-key.pem"),
+            "--auth-config", str(path), "--data-dir", str(data_dir)]
+    process = Process(args, r"listening on (grpc\+tls://\S+)")
+    try:
+        with connect(process.match.group(1), certs) as client:
+            alice = as_(tokens["alice"])
+            cmd = json.dumps({"tenant": "acme", "dataset": "kept", "partition": "0", "durable": True}).encode()
+            writer, reader = client.do_put(flight.FlightDescriptor.for_command(cmd), DATA.schema, alice)
+            writer.write_table(DATA)
+            writer.done_writing()
+            ticket = json.loads(reader.read().to_pybytes())["ticket"]
+            writer.close()
+            plain, kid, expires, rights, mac = ticket.split("!")
+            assert plain.startswith("fdt1:acme:") and rights == "gdpr" and expires == "0"
+            tampered = {
+                "stripped": plain,
+                "forged": f"fdt1:acme:{'0' * 32}!{kid}!0!gdpr!{mac}",
+                "another id": f"{plain[:-1]}{'0' if plain[-1] != '0' else '1'}!{kid}!{expires}!{rights}!{mac}",
+                "more time": f"{plain}!{kid}!99999999999999!{rights}!{mac}",
+                "fewer rights": f"{plain}!{kid}!{expires}!g!{mac}",
+                "another key": f"{plain}!zz!{expires}!{rights}!{mac}",
+                "mangled": ticket[:-3] + "!!!",
+            }
+            for name, bad in tampered.items():
+                with pytest.raises(flight.FlightUnauthorizedError):
+                    client.do_get(flight.Ticket(bad.encode()), alice).read_all()
+                with pytest.raises(flight.FlightUnauthorizedError):
+                    list(client.do_action(flight.Action("drop", json.dumps({"ticket": bad}).encode()), alice))
+            # Another tenant's principal holding acme's genuine ticket.
+            with pytest.raises(flight.FlightUnauthorizedError, match="another tenant"):
+                client.do_get(flight.Ticket(ticket.encode()), as_(tokens["gina"])).read_all()
+            assert client.do_get(flight.Ticket(ticket.encode()), alice).read_all().equals(DATA)
+        process.kill()
+
+        # Restarted with the same data dir: the same key, the ticket still good.
+        process = Process(args + ["--ticket-ttl", "1"], r"listening on (grpc\+tls://\S+)")
+        assert (data_dir / "ticket.keys").stat().st_mode & 0o777 == 0o600
+        with connect(process.match.group(1), certs) as client:
+            assert client.do_get(flight.Ticket(ticket.encode()), alice).read_all().equals(DATA)
+            # With --ticket-ttl 1 a fresh ticket expires a second later.
+            info = client.get_flight_info(flight.FlightDescriptor.for_path("acme", "kept", "0"), alice)
+            short = info.endpoints[0].ticket
+            assert short.ticket.decode().split("!")[2] != "0"
+            assert client.do_get(short, alice).read_all().equals(DATA)
+
+            def expired():
+                try:
+                    client.do_get(short, alice).read_all()
+                    return False
+                except flight.FlightUnauthorizedError as error:
+                    return "expired" in str(error)
+
+            wait_for(expired, 20, "the one-second ticket to expire")
+            assert stats(client, alice)["tenant"]["datasets"] == 1
     finally:
         process.kill()

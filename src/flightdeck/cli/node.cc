@@ -180,6 +180,16 @@ void AddNodeCommand(CLI::App& app) {
                   "The audit log's HMAC key (default: the log's path + .key, made when missing)");
   cmd->add_flag("--audit-fail-open", options->audit_fail_open,
                 "Keep serving when the audit log cannot be written (default: refuse calls)");
+  auto ticket_key_file = std::make_shared<std::string>();
+  auto ticket_ttl_seconds = std::make_shared<double>(0);
+  cmd->add_option("--ticket-key-file", *ticket_key_file,
+                  "Sign every ticket the node hands out (HMAC-SHA256) with the newest key of this key file and "
+                  "redeem signed tickets only (default with --auth-config: DATA_DIR/ticket.keys, made when "
+                  "missing)");
+  cmd->add_option("--ticket-ttl", *ticket_ttl_seconds,
+                  "Seconds a signed ticket is good for; 0: as long as its dataset")
+      ->check(NonNegativeNumber())
+      ->capture_default_str();
   auto key_file = std::make_shared<std::string>();
   cmd->add_option("--key-file", *key_file,
                   "Encrypt spill and durable files at rest (AES-256-GCM) with the newest key of this file "
@@ -191,7 +201,16 @@ void AddNodeCommand(CLI::App& app) {
       ->check(PositiveNumber())
       ->capture_default_str();
   cmd->callback([options, compression, ttl_seconds, gc_seconds, exchange_slots, exchange_memory, auth_config,
-                 audit_log, audit_key, key_file] {
+                 audit_log, audit_key, key_file, ticket_key_file, ticket_ttl_seconds] {
+    if (!ticket_key_file->empty()) {
+      auto keys = KeyRing::Load(*ticket_key_file);
+      if (!keys.ok()) throw CommandFailed("--ticket-key-file: " + keys.status().message(), kExitUsage);
+      options->ticket_keys = *keys;
+    }
+    if (*ticket_ttl_seconds > 0 && !options->ticket_keys && auth_config->empty()) {
+      throw CommandFailed("--ticket-ttl needs signed tickets: --ticket-key-file or --auth-config", kExitUsage);
+    }
+    options->ticket_ttl = std::chrono::milliseconds(static_cast<int64_t>(*ticket_ttl_seconds * 1000));
     if (!audit_log->empty()) {
       auto opened = flight::AuditLog::Open(*audit_log, audit_key->empty() ? *audit_log + ".key" : *audit_key);
       Check(opened.status(), "--audit-log");

@@ -26,6 +26,7 @@
 #include "flightdeck/flight/node_client.h"
 #include "flightdeck/flight/node_protocol_internal.h"
 #include "flightdeck/flight/ticket.h"
+#include "flightdeck/flight/ticket_signer.h"
 
 namespace flightdeck::flight {
 
@@ -39,15 +40,17 @@ using internal::CheckMetadataSize;
 using internal::DatasetOfPath;
 using internal::JsonResult;
 using internal::ReturnFreedMemoryAboveBudget;
-using internal::TicketFor;
-using internal::TicketFromBody;
 using internal::TicketNotFound;
 using internal::ToFlight;
 
 class DataNodeService : public fl::FlightServerBase {
  public:
-  DataNodeService(std::unique_ptr<BatchStore> store, ExchangeTransform exchange_transform)
-      : store_(std::move(store)), exchange_transform_(std::move(exchange_transform)) {}
+  DataNodeService(std::unique_ptr<BatchStore> store, ExchangeTransform exchange_transform,
+                  std::shared_ptr<const KeyRing> ticket_keys, std::chrono::milliseconds ticket_ttl)
+      : store_(std::move(store)),
+        exchange_transform_(std::move(exchange_transform)),
+        signer_(ticket_keys ? std::make_unique<TicketSigner>(std::move(ticket_keys)) : nullptr),
+        ticket_ttl_(ticket_ttl) {}
 
   arrow::Status DoPut(const fl::ServerCallContext& context,
                       std::unique_ptr<fl::FlightMessageReader> reader,
@@ -104,13 +107,12 @@ class DataNodeService : public fl::FlightServerBase {
     Note(context, {.rows = summary.rows, .bytes = summary.bytes});
     FD_LOG(kDebug) << "stored " << summary.path << ": " << summary.rows << " rows, "
                    << summary.bytes << " bytes" << (summary.durable ? ", durable" : "");
-    return writer->WriteMetadata(*arrow::Buffer::FromString(summary.ToJson()));
+    return writer->WriteMetadata(*arrow::Buffer::FromString(SummaryJson(context, summary)));
   }
 
   arrow::Status DoGet(const fl::ServerCallContext& context, const fl::Ticket& request,
                       std::unique_ptr<fl::FlightDataStream>* stream) override {
-    ARROW_ASSIGN_OR_RAISE(TicketPart part, DecodeTicketPart(request.ticket));
-    if (part.ticket.tenant != TenantOf(context)) return TicketNotFound();
+    ARROW_ASSIGN_OR_RAISE(TicketPart part, Redeem(context, request.ticket, Right::kGet));
     auto data = store_->Get(part.ticket);
     if (!data.ok()) return ToFlight(data.status());
     Note(context, {.dataset = DatasetOfPath(data->summary.path)});
@@ -152,7 +154,7 @@ class DataNodeService : public fl::FlightServerBase {
                               std::unique_ptr<fl::FlightInfo>* info) override {
     ARROW_ASSIGN_OR_RAISE(DatasetDescriptor target, ParseDatasetDescriptor(request));
     ARROW_ASSIGN_OR_RAISE(DatasetSummary summary, Find(context, target));
-    ARROW_ASSIGN_OR_RAISE(auto made, MakeInfo(summary, target.endpoints));
+    ARROW_ASSIGN_OR_RAISE(auto made, MakeInfo(context, summary, target.endpoints));
     *info = std::make_unique<fl::FlightInfo>(std::move(made));
     return arrow::Status::OK();
   }
@@ -177,7 +179,7 @@ class DataNodeService : public fl::FlightServerBase {
       if (prefix.size() < own.size()) prefix = own;
       for (const auto& summary : store_->List(prefix)) {
         if (!Allow(context, Right::kList, DatasetOfPath(summary.path)).ok()) continue;
-        auto info = MakeInfo(summary);
+        auto info = MakeInfo(context, summary);
         if (info.ok()) infos.push_back(std::move(*info));  // dropped meanwhile: skip
       }
     }
@@ -232,18 +234,18 @@ class DataNodeService : public fl::FlightServerBase {
                          std::unique_ptr<fl::ResultStream>* result) override {
     Note(context, {.action = action.type.substr(0, 64)});
     if (action.type == "drop") {
-      ARROW_ASSIGN_OR_RAISE(TicketId ticket, TicketFromBody(context, action.body));
+      ARROW_ASSIGN_OR_RAISE(TicketId ticket, TicketFromBody(context, action.body, Right::kDrop));
       ARROW_RETURN_NOT_OK(AllowOnTicket(context, Right::kDrop, ticket));
       ARROW_RETURN_NOT_OK(ToFlight(store_->Drop(ticket)));
       ReturnFreedMemoryAboveBudget(*store_);
       *result = JsonResult(json{{"dropped", ticket.Encode()}}.dump());
     } else if (action.type == "persist") {
-      ARROW_ASSIGN_OR_RAISE(TicketId ticket, TicketFromBody(context, action.body));
+      ARROW_ASSIGN_OR_RAISE(TicketId ticket, TicketFromBody(context, action.body, Right::kPersist));
       ARROW_RETURN_NOT_OK(AllowOnTicket(context, Right::kPersist, ticket));
       ARROW_RETURN_NOT_OK(CheckDiskQuota(context, ticket));
       auto summary = store_->Persist(ticket);
       if (!summary.ok()) return ToFlight(summary.status());
-      *result = JsonResult(summary->ToJson());
+      *result = JsonResult(SummaryJson(context, *summary));
     } else if (action.type == "stats") {
       ARROW_RETURN_NOT_OK(Allow(context, Right::kStats, ""));
       *result = JsonResult(StatsFor(TenantOf(context)));
@@ -322,8 +324,7 @@ class DataNodeService : public fl::FlightServerBase {
                                                                  const std::shared_ptr<arrow::Buffer>& body) {
     ARROW_ASSIGN_OR_RAISE(auto request,
                           fl::RenewFlightEndpointRequest::Deserialize(body ? body->ToString() : ""));
-    ARROW_ASSIGN_OR_RAISE(TicketPart part, DecodeTicketPart(request.endpoint.ticket.ticket));
-    if (part.ticket.tenant != TenantOf(context)) return TicketNotFound();
+    ARROW_ASSIGN_OR_RAISE(TicketPart part, Redeem(context, request.endpoint.ticket.ticket, Right::kPut));
     ARROW_RETURN_NOT_OK(AllowOnTicket(context, Right::kPut, part.ticket));
     int64_t until_ms = 0;
     if (request.endpoint.expiration_time) {
@@ -355,8 +356,8 @@ class DataNodeService : public fl::FlightServerBase {
     bool dropped = false;
     if (request.info) {
       for (const auto& endpoint : request.info->endpoints()) {
-        auto part = DecodeTicketPart(endpoint.ticket.ticket);
-        if (!part.ok() || part->ticket.tenant != TenantOf(context)) continue;
+        auto part = Redeem(context, endpoint.ticket.ticket, Right::kDrop);
+        if (!part.ok()) continue;
         ARROW_RETURN_NOT_OK(AllowOnTicket(context, Right::kDrop, part->ticket));
         dropped = store_->Drop(part->ticket).ok() || dropped;
       }
@@ -447,12 +448,67 @@ class DataNodeService : public fl::FlightServerBase {
     return schema;
   }
 
+  // The ticket the caller gets for `plain` (a wire form of `ticket`): as
+  // is on a node without ticket keys, else signed with the rights the
+  // caller holds on `dataset` and the node's ticket lifetime.
+  std::string IssueTicket(const fl::ServerCallContext& context, const std::string& plain, const TicketId& ticket,
+                          const std::string& dataset) const {
+    if (!signer_) return plain;
+    uint8_t rights = 0;
+    for (Right right : {Right::kGet, Right::kDrop, Right::kPersist, Right::kPut}) {
+      if (Allow(context, right, dataset).ok()) rights |= TicketRightFor(right);
+    }
+    const int64_t expires_ms = ticket_ttl_.count() > 0 ? UnixMillis() + ticket_ttl_.count() : 0;
+    return signer_->Sign(plain, ticket, rights, expires_ms);
+  }
+
+  // The ticket (or part) of wire bytes the caller presents for `right`. A
+  // node with ticket keys takes signed tickets only: a forged, altered,
+  // expired or insufficient one is PERMISSION_DENIED, even when its dataset
+  // exists; another tenant's ticket too. Without keys: the plain ticket of
+  // the caller's tenant (NOT_FOUND otherwise).
+  arrow::Result<TicketPart> Redeem(const fl::ServerCallContext& context, std::string_view bytes, Right right) const {
+    if (!signer_) {
+      auto part = DecodeTicketPart(bytes);
+      if (!part.ok() || part->ticket.tenant != TenantOf(context)) return TicketNotFound();
+      return part;
+    }
+    auto redeemed = signer_->Verify(bytes, UnixMillis());
+    if (!redeemed.ok()) return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized, redeemed.status().message());
+    if (redeemed->part.ticket.tenant != TenantOf(context)) {
+      return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized,
+                                 "the ticket is for another tenant than '" + TenantOf(context) + "'");
+    }
+    if ((redeemed->rights & TicketRightFor(right)) == 0) {
+      return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized,
+                                 std::string("the ticket does not allow ") + RightName(right));
+    }
+    return redeemed->part;
+  }
+
+  // The ticket of an action body {"ticket": "..."}, redeemed for `right`.
+  arrow::Result<TicketId> TicketFromBody(const fl::ServerCallContext& context,
+                                         const std::shared_ptr<arrow::Buffer>& body, Right right) const {
+    ARROW_ASSIGN_OR_RAISE(std::string text, internal::TicketTextOfBody(body));
+    ARROW_ASSIGN_OR_RAISE(TicketPart part, Redeem(context, text, right));
+    return part.ticket;
+  }
+
+  // A summary as the caller sees it: with its ticket issued to them.
+  std::string SummaryJson(const fl::ServerCallContext& context, const DatasetSummary& summary) const {
+    json j = json::parse(summary.ToJson());
+    j["ticket"] = IssueTicket(context, summary.ticket.Encode(), summary.ticket, DatasetOfPath(summary.path));
+    return j.dump();
+  }
+
   // One endpoint per part; every one on this node.
-  arrow::Result<fl::FlightInfo> MakeInfo(const DatasetSummary& summary, int parts = 1) {
+  arrow::Result<fl::FlightInfo> MakeInfo(const fl::ServerCallContext& context, const DatasetSummary& summary,
+                                         int parts = 1) {
     ARROW_ASSIGN_OR_RAISE(auto schema, SchemaOf(summary));
     std::vector<fl::FlightEndpoint> endpoints(parts);
     for (int i = 0; i < parts; ++i) {
-      endpoints[i].ticket.ticket = TicketPart{summary.ticket, i, parts}.Encode();
+      endpoints[i].ticket.ticket = IssueTicket(context, TicketPart{summary.ticket, i, parts}.Encode(), summary.ticket,
+                                               DatasetOfPath(summary.path));
       endpoints[i].locations.push_back(location);
       endpoints[i].expiration_time = ExpirationOf(summary);
     }
@@ -467,6 +523,8 @@ class DataNodeService : public fl::FlightServerBase {
 
   std::unique_ptr<BatchStore> store_;
   const ExchangeTransform exchange_transform_;
+  const std::unique_ptr<TicketSigner> signer_;  // null: plain tickets
+  const std::chrono::milliseconds ticket_ttl_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
@@ -500,7 +558,11 @@ struct DataNode::Impl {
 arrow::Result<std::unique_ptr<DataNode>> DataNode::Start(DataNodeOptions options) {
   auto impl = std::make_unique<Impl>();
   ARROW_ASSIGN_OR_RAISE(auto store, BatchStore::Open(options.store));
-  impl->service = std::make_unique<DataNodeService>(std::move(store), options.exchange_transform);
+  if (options.auth && !options.ticket_keys) {
+    ARROW_ASSIGN_OR_RAISE(options.ticket_keys, internal::DefaultTicketKeys(options.store.data_dir));
+  }
+  impl->service = std::make_unique<DataNodeService>(std::move(store), options.exchange_transform,
+                                                    options.ticket_keys, options.ticket_ttl);
   // Checked before binding, so a bad --advertise fails without serving.
   ARROW_RETURN_NOT_OK(AdvertisedLocation(options, std::max(options.port, 1)).status());
   ARROW_RETURN_NOT_OK(CheckExposure(options));

@@ -93,6 +93,14 @@ struct DataNodeOptions {
   /// authentication, the tenant from the call header (development on
   /// loopback).
   std::shared_ptr<const AuthConfig> auth;
+  /// Keys that sign the node's tickets (ticket_signer.h): every ticket it
+  /// hands out is signed and only signed tickets are redeemed. Null with an
+  /// auth config: the keys of `store.data_dir`/ticket.keys (made at first
+  /// start, mode 0600), or a key made in memory without a data dir. Null
+  /// without an auth config: plain tickets (development).
+  std::shared_ptr<const KeyRing> ticket_keys;
+  /// How long a signed ticket is good for; zero: as long as its dataset.
+  std::chrono::milliseconds ticket_ttl{0};
   /// Where every call is recorded (audit_log.h); null: nowhere.
   std::shared_ptr<AuditLog> audit;
   /// Keep serving when the audit log cannot be written (default: refuse

@@ -3,9 +3,15 @@
 // actions and their answers.
 #include "flightdeck/flight/node_protocol_internal.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 #include <arrow/buffer.h>
 #include <arrow/flight/server.h>
@@ -13,6 +19,8 @@
 #include <arrow/util/key_value_metadata.h>
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/common/durable_file.h"
+#include "flightdeck/common/random.h"
 #include "flightdeck/flight/caller.h"
 #include "flightdeck/flight/dataset_descriptor.h"
 
@@ -91,21 +99,35 @@ std::string DatasetOfPath(const std::string& path) {
 // The same answer for unknown, malformed and foreign tickets.
 arrow::Status TicketNotFound() { return arrow::Status::KeyError("no dataset for this ticket"); }
 
-arrow::Result<TicketId> TicketFor(const fl::ServerCallContext& context, std::string_view bytes) {
-  ARROW_ASSIGN_OR_RAISE(TicketId ticket, DecodeTicket(bytes));
-  if (ticket.tenant != TenantOf(context)) return TicketNotFound();
-  return ticket;
-}
-
-arrow::Result<TicketId> TicketFromBody(const fl::ServerCallContext& context,
-                                       const std::shared_ptr<arrow::Buffer>& body) {
+arrow::Result<std::string> TicketTextOfBody(const std::shared_ptr<arrow::Buffer>& body) {
   const std::string text = body ? body->ToString() : "";
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object() || !j.contains("ticket") || !j["ticket"].is_string()) {
     return arrow::Status::Invalid("action body must be {\"ticket\": \"...\"}, got '",
                                   text.substr(0, 200), "'");
   }
-  return TicketFor(context, j["ticket"].get<std::string>());
+  return j["ticket"].get<std::string>();
+}
+
+arrow::Result<std::shared_ptr<const KeyRing>> DefaultTicketKeys(const std::string& data_dir) {
+  if (data_dir.empty()) {
+    std::string key(32, '\0');
+    FillRandom(key.data(), key.size());
+    return KeyRing::FromKeys({{"m1", std::move(key)}}, "(in memory)");
+  }
+  const std::string path = (std::filesystem::path(data_dir) / "ticket.keys").string();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    std::filesystem::create_directories(data_dir, ec);
+    ARROW_ASSIGN_OR_RAISE(std::string line, NewKeyLine("t1"));
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return arrow::Status::IOError("cannot make the ticket key file ", path, ": ", std::strerror(errno));
+    const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!written) return arrow::Status::IOError("cannot write the ticket key file ", path);
+    ARROW_RETURN_NOT_OK(SyncPath(data_dir));
+  }
+  return KeyRing::Load(path);
 }
 
 // After drop/gc, freed memory goes back to the system only while what the

@@ -14,6 +14,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "flightdeck/common/file_encryption.h"
 #include "flightdeck/flight/batch_store.h"
 #include "flightdeck/flight/ticket.h"
 
@@ -32,12 +33,13 @@ std::string DatasetOfPath(const std::string& path);
 
 /// The same answer (KeyError) for unknown, malformed and foreign tickets.
 arrow::Status TicketNotFound();
-/// The ticket of `bytes` when it is the caller's tenant's; TicketNotFound
-/// otherwise.
-arrow::Result<TicketId> TicketFor(const arrow::flight::ServerCallContext& context, std::string_view bytes);
-/// The ticket of an action body {"ticket": "..."}.
-arrow::Result<TicketId> TicketFromBody(const arrow::flight::ServerCallContext& context,
-                                       const std::shared_ptr<arrow::Buffer>& body);
+/// The ticket text of an action body {"ticket": "..."}; Invalid otherwise.
+arrow::Result<std::string> TicketTextOfBody(const std::shared_ptr<arrow::Buffer>& body);
+
+/// The ticket keys of a node with an auth config and no keys of its own:
+/// `data_dir`/ticket.keys, made (mode 0600) when missing, or a key in
+/// memory when there is no data dir.
+arrow::Result<std::shared_ptr<const KeyRing>> DefaultTicketKeys(const std::string& data_dir);
 
 /// After drop/gc: hands freed memory back to the system only while held plus
 /// kept bytes exceed the memory budget.
