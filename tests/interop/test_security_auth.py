@@ -320,6 +320,9 @@ def test_oversized_metadata_is_invalid_and_stores_nothing(node, certs, people):
         assert stats(client, as_(tokens["alice"]))["tenant"]["datasets"] == 0
 
 
+TRACEPARENT = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
 def audit_lines(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -338,7 +341,8 @@ def test_every_call_is_audited_in_a_chain_that_shows_tampering(certs, people, tm
     try:
         with connect(process.match.group(1), certs) as client:
             ticket = put(client, as_(tokens["alice"]), "acme", "audited")
-            client.do_get(flight.Ticket(ticket), as_(tokens["alice"])).read_all()
+            traced = flight.FlightCallOptions(headers=as_(tokens["alice"]).headers + [(b"traceparent", TRACEPARENT)])
+            client.do_get(flight.Ticket(ticket), traced).read_all()
             with pytest.raises(flight.FlightUnauthenticatedError):
                 list(client.list_flights(options=as_("wrong-token")))
             with pytest.raises(flight.FlightUnauthorizedError):
@@ -353,6 +357,7 @@ def test_every_call_is_audited_in_a_chain_that_shows_tampering(certs, people, tm
             put_record["rows"], put_record["code"]) == ("alice", "acme", "DoPut", "audited", 500, "OK")
     assert put_record["bytes"] > 0 and put_record["peer"]
     assert (get_record["action"], get_record["rows"], get_record["code"]) == ("DoGet", 500, "OK")
+    assert get_record["trace_id"] == TRACEPARENT.decode().split("-")[1] and put_record["trace_id"] is None
     assert (refused["principal"], refused["action"], refused["code"]) == (None, "ListFlights", "UNAUTHENTICATED")
     assert (denied["principal"], denied["action"], denied["dataset"], denied["code"]) == \
         ("dave", "drop", "audited", "PERMISSION_DENIED")

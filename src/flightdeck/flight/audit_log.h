@@ -2,7 +2,8 @@
 //
 // One JSON object per line and per call: seq, time, principal, tenant,
 // action (the Flight method, or the action's name), dataset, rows, bytes,
-// code (the gRPC status name), peer, and hmac. Each line's hmac is
+// code (the gRPC status name), peer, trace_id (of a W3C traceparent header,
+// else null), and hmac. Each line's hmac is
 // HMAC-SHA256 under the audit key of the previous line's hmac, a newline and
 // the line's JSON without its hmac, so a line edited, deleted or moved breaks
 // the chain from there on: VerifyAuditLog names the first such line. A node

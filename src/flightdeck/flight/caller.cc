@@ -1,5 +1,7 @@
 #include "flightdeck/flight/caller.h"
 
+#include <algorithm>
+
 #include <arrow/flight/server.h>
 
 #include <nlohmann/json.hpp>
@@ -127,6 +129,25 @@ std::string GrpcCodeName(const arrow::Status& status) {
   }
 }
 
+namespace {
+
+// The trace id of a W3C traceparent header ("00-<32 hex>-<16 hex>-<2 hex>"),
+// or null when there is none or it is malformed.
+nlohmann::json TraceIdOf(const fl::ServerCallContext& context) {
+  const auto value = Header(context, "traceparent");
+  if (!value || value->size() != 55 || (*value)[2] != '-' || (*value)[35] != '-' || (*value)[52] != '-') {
+    return nullptr;
+  }
+  const std::string_view trace = value->substr(3, 32);
+  const bool hex = std::all_of(value->begin(), value->end(), [](char c) {
+    return c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+  if (!hex || trace.find_first_not_of('0') == std::string_view::npos) return nullptr;
+  return std::string(trace);
+}
+
+}  // namespace
+
 arrow::Status CallerMiddlewareFactory::StartCall(const fl::CallInfo& info, const fl::ServerCallContext& context,
                                                  std::shared_ptr<fl::ServerMiddleware>* middleware) {
   if (audit_ && !audit_fail_open_ && !audit_->healthy()) {
@@ -138,11 +159,13 @@ arrow::Status CallerMiddlewareFactory::StartCall(const fl::CallInfo& info, const
   if (!identified.ok()) {
     // Refused before any handler ran: the record says who tried what.
     nlohmann::json record{{"principal", nullptr}, {"tenant", nullptr}, {"action", MethodName(info.method)},
-                          {"code", GrpcCodeName(identified)}, {"peer", context.peer()}};
+                          {"code", GrpcCodeName(identified)}, {"peer", context.peer()},
+                          {"trace_id", TraceIdOf(context)}};
     (void)audit_->Append(std::move(record));
     return identified;
   }
-  static_cast<CallerMiddleware*>(middleware->get())->AuditTo(audit_, MethodName(info.method), context.peer());
+  static_cast<CallerMiddleware*>(middleware->get())
+      ->AuditTo(audit_, MethodName(info.method), context.peer(), TraceIdOf(context));
   return identified;
 }
 
@@ -197,11 +220,13 @@ arrow::Status CallerMiddlewareFactory::Identify(const fl::CallInfo& info, const 
   return arrow::Status::OK();
 }
 
-void CallerMiddleware::AuditTo(std::shared_ptr<AuditLog> audit, std::string method, std::string peer) {
+void CallerMiddleware::AuditTo(std::shared_ptr<AuditLog> audit, std::string method, std::string peer,
+                               nlohmann::json trace_id) {
   std::lock_guard<std::mutex> lock(mutex_);
   audit_ = std::move(audit);
   method_ = std::move(method);
   peer_ = std::move(peer);
+  trace_id_ = std::move(trace_id);
 }
 
 void CallerMiddleware::Note(const CallNote& note) {
@@ -222,7 +247,8 @@ void CallerMiddleware::CallCompleted(const arrow::Status& status) {
                         {"rows", note_.rows >= 0 ? nlohmann::json(note_.rows) : nlohmann::json()},
                         {"bytes", note_.bytes >= 0 ? nlohmann::json(note_.bytes) : nlohmann::json()},
                         {"code", GrpcCodeName(status)},
-                        {"peer", peer_}};
+                        {"peer", peer_},
+                        {"trace_id", trace_id_}};
   (void)audit_->Append(std::move(record));
 }
 

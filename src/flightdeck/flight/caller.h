@@ -109,7 +109,8 @@ class CallerMiddleware : public arrow::flight::ServerMiddleware {
   const std::optional<Quota>& quota() const { return quota_; }
 
   /// Where the call's audit record goes when it ends (the factory sets it).
-  void AuditTo(std::shared_ptr<AuditLog> audit, std::string method, std::string peer);
+  /// `trace_id`: the call's W3C trace id (traceparent header), or null.
+  void AuditTo(std::shared_ptr<AuditLog> audit, std::string method, std::string peer, nlohmann::json trace_id);
   /// Adds to the call's audit record. Thread-safe.
   void Note(const CallNote& note);
 
@@ -123,6 +124,7 @@ class CallerMiddleware : public arrow::flight::ServerMiddleware {
   std::shared_ptr<AuditLog> audit_;
   std::string method_;
   std::string peer_;
+  nlohmann::json trace_id_;
   const std::string principal_;
   const std::string tenant_;
   const Grants grants_;
