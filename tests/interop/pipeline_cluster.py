@@ -1,6 +1,11 @@
 """A pipeline cluster for interop tests: a dev server, a durable data node,
 a C++ pipeline worker (`flightdeck worker`) and Python stage workers as
-processes, and the `flightdeck` CLI against them."""
+processes, and the `flightdeck` CLI against them.
+
+With FLIGHTDECK_SECURE_CLUSTER=1 (scripts/test's second pass over the
+pipeline suite) every cluster's node serves TLS with an auth config, and
+every client (workers, the CLI, the tests' own pyarrow clients through
+`connect` and `call_options`) dials it with the CA and a bearer token."""
 
 import json
 import os
@@ -13,6 +18,10 @@ import pyarrow.flight as flight
 import pytest
 
 from conftest import ROOT, Process, flightdeck_binary
+
+SECURE = os.environ.get("FLIGHTDECK_SECURE_CLUSTER") == "1"
+# The CA and token of the secure cluster made last (one at a time per test).
+_secure_client = {}
 
 # Transforms of the Python stage workers, loaded by the Python stage worker with
 # --transforms. `discount` is pyarrow.compute; it first touches a marker file
@@ -55,6 +64,12 @@ class Cluster:
         self.env = dict(os.environ)
         self.env.update(env or {})
         node_args = list(node_args)
+        if SECURE and tls_dir is None and "--auth-config" not in node_args:
+            tls_dir = make_certs(tmp_path / "secure-certs")
+            node_args += ["--auth-config", str(self.secure_auth_config(tmp_path))]
+            self.env["FLIGHTDECK_TOKEN"] = _secure_client["token"]
+            _secure_client["ca"] = tls_dir / "ca.pem"
+            _secure_client["cert"] = (tls_dir / "client.pem", tls_dir / "client-key.pem")
         if tls_dir is not None:
             node_args += ["--tls-cert", str(tls_dir / "node.pem"), "--tls-key", str(tls_dir / "node-key.pem"),
                          "--tls-client-ca", str(tls_dir / "ca.pem")]
@@ -65,8 +80,26 @@ class Cluster:
         self.address = self.server.match.group(1)
         self.node = self.start(["node", "--port", "0", "--data-dir", str(tmp_path / "node"), *node_args],
                                r"listening on (grpc\+(?:tcp|tls)://\S+)").match.group(1)
+        assert not SECURE or self.node.startswith("grpc+tls://"), self.node
         self.worker_args = list(worker_args)
         self.cpp_worker()
+
+    @staticmethod
+    def secure_auth_config(folder: pathlib.Path) -> pathlib.Path:
+        """An auth config with one principal owning every tenant; its token
+        goes to _secure_client."""
+        token, entry = subprocess.run([flightdeck_binary(), "auth", "new-token"], capture_output=True, text=True,
+                                      check=True, timeout=60).stdout.split()
+        _secure_client["token"] = token
+        path = folder / "secure-auth.yaml"
+        path.write_text(f"""principals:
+  pipelines: {{tokens: ["{entry}"]}}
+roles:
+  owner: {{actions: [put, get, list, drop, persist, exchange, stats, admin]}}
+bindings:
+  - {{role: owner, principals: [pipelines], tenants: ["*"]}}
+""")
+        return path
 
     def cpp_worker(self) -> Process:
         return self.start(["worker", "--target", self.address, "--task-queue", self.queue,
@@ -123,12 +156,29 @@ def wait_for(condition, timeout, what):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def connect(node: str) -> flight.FlightClient:
+    """A pyarrow client of a cluster's node (with the secure cluster's CA and
+    client certificate when the node serves TLS)."""
+    if not node.startswith("grpc+tls://"):
+        return flight.connect(node)
+    cert, key = _secure_client["cert"]
+    return flight.connect(node, tls_root_certs=_secure_client["ca"].read_bytes(),
+                          cert_chain=cert.read_bytes(), private_key=key.read_bytes())
+
+
+def call_options(tenant: str) -> flight.FlightCallOptions:
+    """Call options naming `tenant` (and carrying the secure cluster's token)."""
+    headers = [(b"x-flightdeck-tenant", tenant.encode())]
+    if SECURE and "token" in _secure_client:
+        headers.append((b"authorization", b"Bearer " + _secure_client["token"].encode()))
+    return flight.FlightCallOptions(headers=headers)
+
+
 def node_action(node: str, tenant: str, name: str, body: bytes = b"") -> dict:
     """One JSON-answering action on the node, as `tenant`."""
-    client = flight.connect(node)
+    client = connect(node)
     try:
-        options = flight.FlightCallOptions(headers=[(b"x-flightdeck-tenant", tenant.encode())])
-        results = list(client.do_action(flight.Action(name, body), options))
+        results = list(client.do_action(flight.Action(name, body), call_options(tenant)))
         return json.loads(results[0].body.to_pybytes())
     finally:
         client.close()

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from conftest import flightdeck_binary, temporal_binary
-from pipeline_cluster import cluster, tenant_datasets, wait_for  # noqa: F401 (cluster is a fixture)
+from pipeline_cluster import call_options, cluster, connect, tenant_datasets, wait_for  # noqa: F401 (a fixture)
 
 TENANT = "acme"
 
@@ -50,9 +50,9 @@ SLOW_PYTHON = """  - filter: "amount > 10"
 
 def run_datasets(node: str) -> list:
     """The paths of the tenant's datasets on the node, and their expiries."""
-    client = flight.connect(node)
+    client = connect(node)
     try:
-        options = flight.FlightCallOptions(headers=[(b"x-flightdeck-tenant", TENANT.encode())])
+        options = call_options(TENANT)
         out = []
         for info in client.list_flights(TENANT.encode(), options):
             expires = info.endpoints[0].expiration_time
@@ -141,9 +141,9 @@ def test_a_terminated_run_leaves_datasets_that_gc_drops(cluster, tmp_path):
     left = tenant_datasets(c.node, TENANT)
     assert left > 0, "a terminated run has no last step: its datasets stay until gc"
     # A user's dataset whose name looks like a run's is not touched.
-    client = flight.connect(c.node)
+    client = connect(c.node)
     try:
-        options = flight.FlightCallOptions(headers=[(b"x-flightdeck-tenant", TENANT.encode())])
+        options = call_options(TENANT)
         writer, reader = client.do_put(flight.FlightDescriptor.for_path(TENANT, "mine-combine", "0"),
                                        pa.schema([("x", pa.int64())]), options)
         writer.write_table(pa.table({"x": [1, 2, 3]}))

@@ -336,7 +336,7 @@ std::vector<std::string> AuthConfig::TenantsOf(const Principal& principal) const
 Grants AuthConfig::GrantsOf(const Principal& principal, const std::string& tenant) const {
   Grants grants;
   for (const auto& binding : bindings_) {
-    if (!binding.tenants.count(tenant) || !Bound(binding, principal)) continue;
+    if ((!binding.tenants.count(tenant) && !binding.tenants.count("*")) || !Bound(binding, principal)) continue;
     const Role& role = roles_.at(binding.role);
     grants.Add(role.rights, role.datasets);
   }

@@ -13,6 +13,7 @@
 //   bindings:
 //     - {role: owner, principals: [alice], tenants: [acme]}
 //     - {role: reader, groups: [analysts], tenants: [acme, globex]}
+//     - {role: owner, principals: [pipelines], tenants: ["*"]}   # every tenant
 //   quotas:
 //     acme: {memory_bytes: 512MiB, disk_bytes: 2GiB, datasets: 1000}
 //   jwt: {jwks: idp-keys.json, issuer: "https://id.example.com", audience: flightdeck}
@@ -89,7 +90,8 @@ class AuthConfig {
   const JwtVerifier* jwt() const { return jwt_.get(); }
   /// The principal `user` when `password` is theirs.
   std::optional<Principal> FromPassword(std::string_view user, std::string_view password) const;
-  /// The tenants `principal` may use, sorted.
+  /// The tenants `principal` may use, sorted; "*" when a binding names
+  /// every tenant (the call then names one with the tenant header).
   std::vector<std::string> TenantsOf(const Principal& principal) const;
   /// What `principal` may do in `tenant` (nothing outside its tenants).
   Grants GrantsOf(const Principal& principal, const std::string& tenant) const;

@@ -201,10 +201,11 @@ arrow::Status CallerMiddlewareFactory::Identify(const fl::CallInfo& info, const 
   std::string tenant;
   if (chosen) {
     tenant = std::string(*chosen);
-    if (std::find(tenants.begin(), tenants.end(), tenant) == tenants.end()) {
+    if (std::find(tenants.begin(), tenants.end(), tenant) == tenants.end() &&
+        std::find(tenants.begin(), tenants.end(), "*") == tenants.end()) {
       return Denied("principal '" + principal.name + "' may not use tenant '" + tenant + "'");
     }
-  } else if (tenants.size() == 1) {
+  } else if (tenants.size() == 1 && tenants[0] != "*") {
     tenant = tenants[0];
   } else if (tenants.empty()) {
     return Denied("principal '" + principal.name + "' has no tenant");
