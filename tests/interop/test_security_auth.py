@@ -259,23 +259,35 @@ def test_a_pipeline_runs_with_a_token_over_tls(cluster, certs, people, tmp_path)
     write_inputs(tmp_path)
     token_file = tmp_path / "alice.token"
     token_file.write_text(tokens["alice"] + "\n")
+    # Encryption at rest on the node and of payloads in Temporal, too.
+    at_rest, codec = tmp_path / "at-rest.keys", tmp_path / "codec.keys"
+    for keys in (at_rest, codec):
+        cli("keys", "add", str(keys))
     c = cluster("auth-tls", node_args=["--tls-cert", str(certs / "node.pem"), "--tls-key", str(certs / "node-key.pem"),
-                                       "--auth-config", str(path)],
-                env={"FLIGHTDECK_TLS_CA": str(certs / "ca.pem"), "FLIGHTDECK_TOKEN_FILE": str(token_file)})
+                                       "--auth-config", str(path), "--key-file", str(at_rest)],
+                env={"FLIGHTDECK_TLS_CA": str(certs / "ca.pem"), "FLIGHTDECK_TOKEN_FILE": str(token_file),
+                     "FLIGHTDECK_CODEC_KEY_FILE": str(codec)})
     c.python_worker()
+    secrets = [tokens["alice"], "wonderland"] + [line.split()[1] for keys in (at_rest, codec)
+                                                 for line in keys.read_text().splitlines()]
+    # Nothing secret on any command line of the machine.
+    processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert "flightdeck" in processes and not any(secret in processes for secret in secrets)
     spec = tmp_path / "spec.yaml"
     spec.write_text(spec_text(tmp_path, c.node, c.queue, "{transform: discount}") + "tenant: acme\n")
     run = c.cli("run", str(spec), "--wait", "--id", "auth-tls-1")
     assert run.returncode == 0, run.stdout + run.stderr
     assert_same_as_duckdb(tmp_path)
-    # The token is in no history, log or error.
+    # No secret is in any history, log or error.
     history = subprocess.run([str(ROOT / ".venv" / "bin" / "temporal"), "workflow", "show", "--workflow-id",
                               "auth-tls-1", "--address", c.address, "--output", "json"],
                              capture_output=True, text=True, timeout=60)
     assert history.returncode == 0, history.stderr
     logs = "".join(p.stderr_text() for p in c.processes)
     for text in (history.stdout, logs, run.stdout, run.stderr):
-        assert tokens["alice"] not in text
+        for secret in secrets:
+            assert secret not in text
+    assert "binary/encrypted" in history.stdout or "YmluYXJ5L2VuY3J5cHRlZA" in history.stdout
 
 
 @pytest.mark.parametrize("path, message", [
