@@ -198,17 +198,26 @@ std::string LostInputOfFailure(const arrow::Status& status) {
 
 std::string CompactTicket(const std::string& tenant, const std::string& ticket) {
   // DecodeTicket accepts exactly "fdt1:TENANT:ID" with a 32 lowercase hex
-  // digit ID, which is what TicketIdToBytes takes.
-  auto decoded = flight::DecodeTicket(ticket);
+  // digit ID, which is what TicketIdToBytes takes. A signed ticket keeps
+  // its signature ("!KEY!EXPIRES!RIGHTS!MAC") after the 16 bytes.
+  const size_t bang = ticket.find('!');
+  const std::string plain = ticket.substr(0, bang);
+  auto decoded = flight::DecodeTicket(plain);
   if (!decoded.ok() || decoded->tenant != tenant) return ticket;
-  return flight::TicketIdToBytes(decoded->id).ValueOr(ticket);
+  auto bytes = flight::TicketIdToBytes(decoded->id);
+  if (!bytes.ok()) return ticket;
+  return *bytes + (bang == std::string::npos ? "" : ticket.substr(bang));
 }
 
 std::string ExpandTicket(const std::string& tenant, const std::string& compact) {
-  // Anything but 16 bytes is not a compact ticket and travels unchanged.
-  auto id = flight::TicketIdFromBytes(compact);
+  // Anything but 16 bytes, alone or before a signature, is not a compact
+  // ticket and travels unchanged.
+  const bool is_signed = compact.size() > flight::kTicketIdBytes && compact[flight::kTicketIdBytes] == '!' &&
+                         std::count(compact.begin() + flight::kTicketIdBytes, compact.end(), '!') == 4;
+  if (compact.size() != flight::kTicketIdBytes && !is_signed) return compact;
+  auto id = flight::TicketIdFromBytes(compact.substr(0, flight::kTicketIdBytes));
   if (!id.ok()) return compact;
-  return flight::TicketId{tenant, *std::move(id)}.Encode();
+  return flight::TicketId{tenant, *std::move(id)}.Encode() + compact.substr(flight::kTicketIdBytes);
 }
 
 namespace {

@@ -145,8 +145,10 @@ void DatasetRefToHistory(nlohmann::json& json, const DatasetRef& ref);
 void DatasetRefFromHistory(const nlohmann::json& json, DatasetRef& ref);
 
 /// The ticket as it travels in history: the 16 random bytes of a flightdeck
-/// ticket ("fdt1:TENANT:ID", flight/ticket.h) of `tenant`; any other ticket
-/// unchanged (at least 17 bytes for flightdeck's own). Pure.
+/// ticket ("fdt1:TENANT:ID", flight/ticket.h) of `tenant`, followed by its
+/// signature ("!KEY!EXPIRES!RIGHTS!MAC", flight/ticket_signer.h) when it is
+/// signed; any other ticket unchanged (at least 17 bytes for flightdeck's
+/// own). Pure.
 std::string CompactTicket(const std::string& tenant, const std::string& ticket);
 /// The inverse of CompactTicket for the same tenant. Pure.
 std::string ExpandTicket(const std::string& tenant, const std::string& compact);

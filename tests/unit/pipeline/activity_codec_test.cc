@@ -26,6 +26,16 @@ TEST(ActivityCodecTest, TicketsOfTheTenantTravelAsTheirSixteenRandomBytes) {
   EXPECT_EQ(ExpandTicket("acme", "opaque"), "opaque");
 }
 
+TEST(ActivityCodecTest, SignedTicketsKeepTheirSignatureAfterTheSixteenBytes) {
+  const std::string ticket = flight::NewTicket("acme").Encode() + "!t1!0!gdpr!AAAAAAAAAAAAAAAAAAAAAA";
+  const std::string compact = CompactTicket("acme", ticket);
+  EXPECT_EQ(compact.size(), 16u + ticket.size() - ticket.find('!'));
+  EXPECT_EQ(ExpandTicket("acme", compact), ticket);
+  EXPECT_EQ(CompactTicket("other", ticket), ticket);
+  // 17+ bytes with a '!' at 16 but not a signature's four fields: unchanged.
+  EXPECT_EQ(ExpandTicket("acme", std::string(16, 'x') + "!a!b"), std::string(16, 'x') + "!a!b");
+}
+
 TEST(ActivityCodecTest, CompactTicketBytesArePinned) {
   // Histories already written hold this form: it must not change.
   const std::string ticket = "fdt1:acme:0123456789abcdeffedcba9876543210";
