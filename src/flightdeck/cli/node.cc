@@ -129,8 +129,9 @@ void AddNodeCommand(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--advertise", options->advertise,
-                  "HOST[:PORT] that endpoints hand to clients (default: --host when it names "
-                  "one interface, else this machine's host name; the bound port)");
+                  "[grpc+tls://]HOST[:PORT] that endpoints hand to clients (default: --host when it names "
+                  "one interface, else this machine's host name; the bound port; the scheme of a node behind a "
+                  "TLS-terminating proxy is grpc+tls://)");
   cmd->add_option("--memory-budget", options->store.memory_budget_bytes,
                   "Bytes of record batches held in memory (e.g. 512MB, 8GB; 0: half the "
                   "physical memory); beyond it the least recently used datasets spill to "

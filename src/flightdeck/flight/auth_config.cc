@@ -181,7 +181,8 @@ arrow::Result<std::shared_ptr<const AuthConfig>> AuthConfig::Parse(std::string_v
   }
   auto config = std::make_shared<AuthConfig>();
   ARROW_RETURN_NOT_OK(
-      OnlyKeys(root, origin, "the auth config", {"session_ttl", "principals", "roles", "bindings", "quotas", "jwt"}));
+      OnlyKeys(root, origin, "the auth config",
+               {"session_ttl", "principals", "roles", "bindings", "quotas", "jwt", "client_certificates"}));
   if (root["session_ttl"]) {
     ARROW_ASSIGN_OR_RAISE(config->session_ttl_, Duration(root["session_ttl"], origin));
   }
@@ -190,6 +191,25 @@ arrow::Result<std::shared_ptr<const AuthConfig>> AuthConfig::Parse(std::string_v
       auto jwt = ParseJwt(root["jwt"], origin);
       if (!jwt.ok()) return jwt.status();
       config->jwt_ = std::make_shared<const JwtVerifier>(std::move(*jwt));
+    }
+    if (const YAML::Node certs = root["client_certificates"]) {
+      ARROW_RETURN_NOT_OK(OnlyKeys(certs, origin, "client_certificates",
+                                   {"proxy_token", "subject_header", "subjects", "cn_as_principal"}));
+      const std::string token = certs["proxy_token"] ? certs["proxy_token"].as<std::string>() : "";
+      if (token.rfind("sha256:", 0) != 0 || !IsHex64(std::string_view(token).substr(7))) {
+        return Bad(certs, origin,
+                   "client_certificates needs proxy_token: \"sha256:<64 hex digits>\" (flightdeck auth "
+                   "hash-token of the token the proxy sends), never the token itself");
+      }
+      config->client_certs_.proxy_token_hash = token.substr(7);
+      config->client_certs_.subject_header =
+          certs["subject_header"] ? certs["subject_header"].as<std::string>() : "x-client-subject";
+      std::transform(config->client_certs_.subject_header.begin(), config->client_certs_.subject_header.end(),
+                     config->client_certs_.subject_header.begin(), [](unsigned char c) { return std::tolower(c); });
+      for (const auto& item : certs["subjects"]) {
+        config->client_certs_.subjects[item.first.as<std::string>()] = item.second.as<std::string>();
+      }
+      config->client_certs_.cn_as_principal = certs["cn_as_principal"] && certs["cn_as_principal"].as<bool>();
     }
     for (const auto& item : root["principals"]) {
       const std::string name = item.first.as<std::string>();
@@ -242,8 +262,13 @@ arrow::Result<std::shared_ptr<const AuthConfig>> AuthConfig::Parse(std::string_v
       if (!config->roles_.count(binding.role)) return Bad(item["role"], origin, "no role named '" + binding.role + "'");
       ARROW_ASSIGN_OR_RAISE(auto principals, Strings(item["principals"], origin, "principals"));
       for (size_t i = 0; i < principals.size(); ++i) {
-        // Principals of JWTs are named by their tokens, not in this file.
-        if (!config->accounts_.count(principals[i]) && !config->jwt_) {
+        // Principals of JWTs and client certificates are named by those,
+        // not (necessarily) in this file.
+        const auto& certs = config->client_certs_;
+        const bool by_certificate =
+            certs.cn_as_principal || std::any_of(certs.subjects.begin(), certs.subjects.end(),
+                                                 [&](const auto& entry) { return entry.second == principals[i]; });
+        if (!config->accounts_.count(principals[i]) && !config->jwt_ && !by_certificate) {
           return Bad(item["principals"][i], origin, "no principal named '" + principals[i] + "'");
         }
       }
@@ -293,6 +318,29 @@ std::optional<Principal> AuthConfig::FromToken(std::string_view token) const {
     }
   }
   return std::nullopt;
+}
+
+std::optional<Principal> AuthConfig::FromClientCertificate(std::string_view proxy_token,
+                                                          std::string_view subject) const {
+  if (client_certs_.proxy_token_hash.empty() || subject.empty() ||
+      !ConstantTimeEquals(Sha256Hex(proxy_token), client_certs_.proxy_token_hash)) {
+    return std::nullopt;
+  }
+  std::string name;
+  if (auto it = client_certs_.subjects.find(std::string(subject)); it != client_certs_.subjects.end()) {
+    name = it->second;
+  } else if (client_certs_.cn_as_principal) {
+    // The CN of an RFC 2253 subject ("CN=alice,O=acme"), as nginx forwards it.
+    for (size_t at = 0; at < subject.size();) {
+      const size_t end = std::min(subject.find(',', at), subject.size());
+      const std::string_view part = subject.substr(at, end - at);
+      if (part.rfind("CN=", 0) == 0) name = std::string(part.substr(3));
+      at = end + 1;
+    }
+  }
+  if (name.empty()) return std::nullopt;
+  auto account = accounts_.find(name);
+  return Principal{name, account == accounts_.end() ? std::vector<std::string>{} : account->second.groups};
 }
 
 std::optional<Principal> AuthConfig::FromPassword(std::string_view user, std::string_view password) const {

@@ -17,6 +17,11 @@
 //   quotas:
 //     acme: {memory_bytes: 512MiB, disk_bytes: 2GiB, datasets: 1000}
 //   jwt: {jwks: idp-keys.json, issuer: "https://id.example.com", audience: flightdeck}
+//   client_certificates:       # mutual TLS terminated by a proxy (nginx, Envoy) in front of the node
+//     proxy_token: "sha256:..."          # the proxy sends x-flightdeck-proxy-token: TOKEN
+//     subject_header: x-client-subject   # and the verified certificate's subject DN here
+//     subjects: {"CN=alice,O=acme": alice}
+//     cn_as_principal: true              # else the subject's CN names the principal
 //
 // Secrets are stored hashed only: a token as the SHA-256 of its text, a
 // password as PBKDF2-HMAC-SHA256 with a salt. A principal may use the tenants
@@ -86,6 +91,14 @@ class AuthConfig {
 
   /// The principal holding bearer token `token`, if any.
   std::optional<Principal> FromToken(std::string_view token) const;
+  /// The principal of a client certificate that a TLS-terminating proxy
+  /// verified: `proxy_token` must be the proxy's (the
+  /// `client_certificates:` section), `subject` is the certificate's
+  /// subject DN as the proxy forwards it. nullopt otherwise.
+  std::optional<Principal> FromClientCertificate(std::string_view proxy_token, std::string_view subject) const;
+  /// The headers a proxy forwards a client certificate in; empty without a
+  /// `client_certificates:` section.
+  const std::string& client_subject_header() const { return client_certs_.subject_header; }
   /// The verifier of bearer JWTs (the `jwt:` section); null without one.
   const JwtVerifier* jwt() const { return jwt_.get(); }
   /// The principal `user` when `password` is theirs.
@@ -119,8 +132,15 @@ class AuthConfig {
   std::map<std::string, Role> roles_;
   std::vector<Binding> bindings_;
   std::map<std::string, Quota> quotas_;
+  struct ClientCertificates {
+    std::string proxy_token_hash;  // hex SHA-256
+    std::string subject_header;
+    std::map<std::string, std::string> subjects;  // subject DN -> principal
+    bool cn_as_principal = false;
+  };
   std::chrono::seconds session_ttl_{3600};
   std::shared_ptr<const JwtVerifier> jwt_;
+  ClientCertificates client_certs_;
 };
 
 /// "sha256:<hex>" of a token, as the config stores it.

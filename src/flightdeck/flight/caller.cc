@@ -56,6 +56,39 @@ arrow::Result<Principal> Authenticate(AuthState& auth, const AuthConfig& config,
   return Unauthenticated("unsupported authorization scheme (use Bearer, or Basic in Handshake)");
 }
 
+// The caller `principal` in the tenant it chose (`chosen`, the tenant
+// header) or its only one; a handshake needs no tenant.
+arrow::Status IdentifyAs(const AuthConfig& config, const Principal& principal,
+                         std::optional<std::string_view> chosen, bool handshake,
+                         std::shared_ptr<fl::ServerMiddleware>* middleware) {
+  if (handshake) {
+    *middleware = std::make_shared<CallerMiddleware>(principal.name, "", Grants());
+    return arrow::Status::OK();
+  }
+  const std::vector<std::string> tenants = config.TenantsOf(principal);
+  std::string tenant;
+  if (chosen) {
+    tenant = std::string(*chosen);
+    if (std::find(tenants.begin(), tenants.end(), tenant) == tenants.end() &&
+        std::find(tenants.begin(), tenants.end(), "*") == tenants.end()) {
+      return Denied("principal '" + principal.name + "' may not use tenant '" + tenant + "'");
+    }
+  } else if (tenants.size() == 1 && tenants[0] != "*") {
+    tenant = tenants[0];
+  } else if (tenants.empty()) {
+    return Denied("principal '" + principal.name + "' has no tenant");
+  } else {
+    std::string names;
+    for (const auto& t : tenants) names += (names.empty() ? "" : ", ") + t;
+    return arrow::Status::Invalid("principal '", principal.name, "' may use several tenants (", names,
+                                  "): name one with the header ", kTenantHeader);
+  }
+  Grants grants = config.GrantsOf(principal, tenant);
+  std::optional<Quota> quota = config.QuotaOf(tenant);
+  *middleware = std::make_shared<CallerMiddleware>(principal.name, std::move(tenant), std::move(grants), "", 0, quota);
+  return arrow::Status::OK();
+}
+
 }  // namespace
 
 std::shared_ptr<const AuthConfig> AuthState::config() const {
@@ -184,41 +217,29 @@ arrow::Status CallerMiddlewareFactory::Identify(const fl::CallInfo& info, const 
   const std::shared_ptr<const AuthConfig> config = auth_->config();
   const bool handshake = info.method == fl::FlightMethod::Handshake;
   const std::optional<std::string_view> credentials = Header(context, "authorization");
+  if (!credentials && !config->client_subject_header().empty()) {
+    // Mutual TLS terminated by a trusted proxy: the certificate's subject.
+    const auto proxy_token = Header(context, kProxyTokenHeader);
+    const auto subject = Header(context, config->client_subject_header());
+    if (proxy_token && subject) {
+      auto principal = config->FromClientCertificate(*proxy_token, *subject);
+      if (!principal) return Unauthenticated("the client certificate's subject names no principal, or the proxy is not trusted");
+      return IdentifyAs(*config, *principal, chosen, handshake, middleware);
+    }
+  }
   if (!credentials) {
     return Unauthenticated(
         "this data node needs credentials: a bearer token (authorization: Bearer ...) or Flight's basic-token "
         "handshake");
   }
   ARROW_ASSIGN_OR_RAISE(Principal principal, Authenticate(*auth_, *config, *credentials, handshake));
-  if (handshake) {
+  if (handshake && credentials->rfind("Basic ", 0) == 0) {
     int64_t expires_ms = 0;
-    std::string token =
-        credentials->rfind("Basic ", 0) == 0 ? auth_->IssueToken(principal, &expires_ms) : std::string();
+    std::string token = auth_->IssueToken(principal, &expires_ms);
     *middleware = std::make_shared<CallerMiddleware>(principal.name, "", Grants(), std::move(token), expires_ms);
     return arrow::Status::OK();
   }
-  const std::vector<std::string> tenants = config->TenantsOf(principal);
-  std::string tenant;
-  if (chosen) {
-    tenant = std::string(*chosen);
-    if (std::find(tenants.begin(), tenants.end(), tenant) == tenants.end() &&
-        std::find(tenants.begin(), tenants.end(), "*") == tenants.end()) {
-      return Denied("principal '" + principal.name + "' may not use tenant '" + tenant + "'");
-    }
-  } else if (tenants.size() == 1 && tenants[0] != "*") {
-    tenant = tenants[0];
-  } else if (tenants.empty()) {
-    return Denied("principal '" + principal.name + "' has no tenant");
-  } else {
-    std::string names;
-    for (const auto& t : tenants) names += (names.empty() ? "" : ", ") + t;
-    return arrow::Status::Invalid("principal '", principal.name, "' may use several tenants (", names,
-                                  "): name one with the header ", kTenantHeader);
-  }
-  Grants grants = config->GrantsOf(principal, tenant);
-  std::optional<Quota> quota = config->QuotaOf(tenant);
-  *middleware = std::make_shared<CallerMiddleware>(principal.name, std::move(tenant), std::move(grants), "", 0, quota);
-  return arrow::Status::OK();
+  return IdentifyAs(*config, principal, chosen, handshake, middleware);
 }
 
 void CallerMiddleware::AuditTo(std::shared_ptr<AuditLog> audit, std::string method, std::string peer,

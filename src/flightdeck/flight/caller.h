@@ -32,6 +32,9 @@ namespace flightdeck::flight {
 
 /// The call header naming (choosing) the caller's tenant.
 inline constexpr char kTenantHeader[] = "x-flightdeck-tenant";
+/// The header a TLS-terminating proxy proves itself with (auth_config.h,
+/// client_certificates).
+inline constexpr char kProxyTokenHeader[] = "x-flightdeck-proxy-token";
 /// The tenant of calls without kTenantHeader on a node without auth.
 inline constexpr char kDefaultTenant[] = "default";
 /// The key the middleware is registered under.

@@ -491,6 +491,7 @@ class DataNodeService : public fl::FlightServerBase {
                                          const std::shared_ptr<arrow::Buffer>& body, Right right) const {
     ARROW_ASSIGN_OR_RAISE(std::string text, internal::TicketTextOfBody(body));
     ARROW_ASSIGN_OR_RAISE(TicketPart part, Redeem(context, text, right));
+    if (part.count != 1) return TicketNotFound();  // actions take the dataset's ticket, not a part's
     return part.ticket;
   }
 

@@ -84,7 +84,9 @@ struct DataNodeOptions {
   /// "HOST[:PORT]" ("[v6]:PORT" for an IPv6 literal): what clients elsewhere
   /// dial, e.g. behind NAT or a proxy. Empty: `host` when it names one
   /// interface, else (0.0.0.0, ::) this machine's host name; the port
-  /// defaults to the bound one.
+  /// defaults to the bound one. A "grpc+tls://" (or "grpc+tcp://") prefix
+  /// sets the scheme endpoints name, for a node behind a proxy that
+  /// terminates TLS; by default it is the node's own.
   std::string advertise;
   /// TLS (and mutual TLS) on the node's port; see tls.h. With TLS on, the
   /// node's locations are grpc+tls://.

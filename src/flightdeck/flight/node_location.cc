@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <optional>
 #include <string>
 
 #include "flightdeck/flight/data_node.h"
@@ -14,6 +15,7 @@ namespace fl = arrow::flight;
 arrow::Result<fl::Location> AdvertisedLocation(const DataNodeOptions& options, int bound_port) {
   std::string host;
   int port = bound_port;
+  std::optional<bool> scheme_tls;
   if (options.advertise.empty()) {
     host = options.host;
     if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") {
@@ -25,11 +27,21 @@ arrow::Result<fl::Location> AdvertisedLocation(const DataNodeOptions& options, i
       host = name;
     }
   } else {
-    const std::string& text = options.advertise;
+    // A scheme names how clients reach the node when that differs from how
+    // it serves: grpc+tls:// for a node behind a TLS-terminating proxy.
+    std::string text = options.advertise;
     auto bad = [&](const std::string& why) {
-      return arrow::Status::Invalid("--advertise '", text, "': ", why,
-                                    " (expected HOST, HOST:PORT or [IPv6]:PORT)");
+      return arrow::Status::Invalid("--advertise '", options.advertise, "': ", why,
+                                    " (expected HOST, HOST:PORT or [IPv6]:PORT, optionally after grpc+tls:// or "
+                                    "grpc+tcp://)");
     };
+    for (const char* prefix : {"grpc+tls://", "grpc+tcp://"}) {
+      if (text.rfind(prefix, 0) == 0) {
+        scheme_tls = std::string(prefix) == "grpc+tls://";
+        text = text.substr(std::string(prefix).size());
+      }
+    }
+    if (text.empty()) return bad("empty host");
     std::string port_text;
     if (text.front() == '[') {
       const size_t close = text.find(']');
@@ -66,7 +78,7 @@ arrow::Result<fl::Location> AdvertisedLocation(const DataNodeOptions& options, i
       if (port < 1 || port > 65535) return bad("the port is not within 1-65535");
     }
   }
-  if (options.tls.enabled()) return fl::Location::ForGrpcTls(host, port);
+  if (scheme_tls.value_or(options.tls.enabled())) return fl::Location::ForGrpcTls(host, port);
   return fl::Location::ForGrpcTcp(host, port);
 }
 

@@ -101,6 +101,32 @@ TEST(AuthConfigTest, ErrorsPointIntoTheFileAndNeverEchoASecret) {
   }
 }
 
+TEST(AuthConfigTest, ClientCertificatesForwardedByATrustedProxyNamePrincipals) {
+  const std::string config = R"(client_certificates:
+  proxy_token: ")" + HashToken("proxy-secret") + R"("
+  subjects: {"CN=svc,O=ops": loader}
+  cn_as_principal: true
+principals:
+  alice: {groups: [engineers]}
+roles:
+  owner: {actions: [put, get]}
+bindings:
+  - {role: owner, principals: [loader, carol], tenants: [acme]}
+)";
+  ASSERT_OK_AND_ASSIGN(auto auth, AuthConfig::Parse(config, "test.yaml"));
+  EXPECT_EQ(auth->client_subject_header(), "x-client-subject");
+  EXPECT_EQ(auth->FromClientCertificate("proxy-secret", "CN=svc,O=ops")->name, "loader");
+  auto alice = auth->FromClientCertificate("proxy-secret", "O=acme,CN=alice");
+  ASSERT_TRUE(alice.has_value());
+  EXPECT_EQ(alice->groups, std::vector<std::string>{"engineers"});
+  EXPECT_FALSE(auth->FromClientCertificate("guessed", "CN=alice").has_value());
+  EXPECT_FALSE(auth->FromClientCertificate("proxy-secret", "O=nobody").has_value());
+  // The proxy's token in clear is refused without being echoed.
+  auto plain = AuthConfig::Parse("client_certificates: {proxy_token: hunter2}\n", "bad.yaml");
+  ASSERT_FALSE(plain.ok());
+  EXPECT_EQ(plain.status().message().find("hunter2"), std::string::npos);
+}
+
 TEST(AuthConfigTest, SurvivesRandomAndMutatedInput) {
   std::mt19937_64 random(20261205);
   const std::string alphabet = "abz:{}[]-\"', \n\t#&*!|>%@`$0123456789\\";
