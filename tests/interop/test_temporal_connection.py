@@ -8,7 +8,7 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, Process, flightdeck_binary, python_with_package_env
+from conftest import ROOT, Process, flightdeck_binary, free_port, nginx, python_with_package_env
 
 TEMPORAL = str(ROOT / ".venv" / "bin" / "temporal")
 
@@ -145,13 +145,6 @@ http {{
 """
 
 
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def tls_proxy(server_with_namespace, tmp_path):
     """nginx terminating TLS in front of the dev server and checking an API
@@ -163,25 +156,9 @@ def tls_proxy(server_with_namespace, tmp_path):
     key = "fd-test-api-key-" + tmp_path.name
     port = free_port()
     folder = tmp_path / "nginx"
-    folder.mkdir()
-    conf = folder / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=folder, key=key, port=port, certs=certs, upstream=address))
-    proxy = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(folder)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-    try:
-        import socket
-        import time
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert proxy.poll() is None, proxy.stderr.read()
-            time.sleep(0.05)
+    conf = NGINX_CONF.format(dir=folder, key=key, port=port, certs=certs, upstream=address)
+    with nginx(folder, conf, port):
         yield f"127.0.0.1:{port}", key, certs, node, address
-    finally:
-        proxy.kill()
-        proxy.wait(timeout=30)
 
 
 def test_a_pipeline_runs_over_tls_with_an_api_key_behind_a_proxy(tls_proxy, tmp_path):
