@@ -85,18 +85,26 @@ class Process:
         return self.proc.stderr.read()
 
     def _wait_for_line(self, pattern, timeout):
+        # Raw reads of the pipe: a buffered readline could leave a second
+        # line that arrived with the first in Python's buffer, where select()
+        # never sees it.
         deadline = time.monotonic() + timeout
         seen = []
+        pending = b""
+        fd = self.proc.stdout.fileno()
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.5)
+            ready, _, _ = select.select([fd], [], [], 0.5)
             if ready:
-                line = self.proc.stdout.readline()
-                if not line:
+                chunk = os.read(fd, 65536)
+                if not chunk:
                     break
-                seen.append(line)
-                match = pattern.search(line)
-                if match:
-                    return match
+                *lines, pending = (pending + chunk).split(b"\n")
+                for raw in lines:
+                    line = raw.decode(errors="replace") + "\n"
+                    seen.append(line)
+                    match = pattern.search(line)
+                    if match:
+                        return match
             elif self.proc.poll() is not None:
                 break
         self.kill()

@@ -23,10 +23,10 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.converter import PayloadCodec
 
-from conftest import Process, flightdeck_binary, temporal_binary
+from conftest import Process, flightdeck_binary, free_port, temporal_binary
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
-from pipeline_cluster import cluster  # noqa: F401 (a fixture)
+from pipeline_cluster import cluster, wait_for  # noqa: F401 (a fixture)
 from test_security_at_rest import add_key
 from test_pipeline_python_stages import assert_same_as_duckdb, spec_text, write_inputs
 
@@ -279,3 +279,35 @@ def test_a_codec_server_on_the_network_needs_tls_and_a_token(tmp_path):
     done = subprocess.run([flightdeck_binary(), "codec-server", "--codec-key-file", str(keys), "--host", "0.0.0.0",
                            "--port", "0"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "refusing to serve the codec on 0.0.0.0" in done.stderr
+
+
+def test_the_web_ui_decodes_through_the_codec_server(tmp_path):
+    """`flightdeck dev-server --ui --ui-codec-endpoint URL`: the Web UI's
+    settings name the codec server, which it then calls from the browser."""
+    keys = sample_key_file(tmp_path)
+    ui_port = free_port()
+    origin = f"http://127.0.0.1:{ui_port}"
+    codec, url, _ = start_codec_server(tmp_path, keys, "--cors-origin", origin)
+    server = Process(["dev-server", "--port", "0", "--state-dir", str(tmp_path / "temporal"), "--ui",
+                      "--ui-port", str(ui_port), "--ui-codec-endpoint", url], r"temporal web ui at (http://\S+)")
+    try:
+        ui = server.match.group(1)
+        assert ui == origin
+        settings = {}
+
+        def settings_answer():
+            try:
+                with urllib.request.urlopen(ui + "/api/v1/settings", timeout=5) as answer:
+                    settings.update(json.loads(answer.read()))
+                    return True
+            except (OSError, ValueError):
+                return False
+
+        wait_for(settings_answer, 60, "the Web UI's settings")
+        assert settings["Codec"]["Endpoint"] == url, settings
+        # The browser's preflight from the UI's origin is answered.
+        status, headers, _ = call(url + "/decode", None, method="OPTIONS", headers={"Origin": origin})
+        assert status == 204 and headers["Access-Control-Allow-Origin"] == origin
+    finally:
+        server.kill()
+        codec.kill()

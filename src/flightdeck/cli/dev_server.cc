@@ -23,6 +23,12 @@ void AddDevServerCommand(CLI::App& app) {
                   "Folder for the SQLite file and log (default: a temporary folder)");
   cmd->add_option("--namespace", options->namespaces, "Extra namespaces to create");
   cmd->add_option("--temporal-bin", options->temporal_binary, "The temporal CLI to run");
+  cmd->add_flag("--ui", options->ui, "Serve the Temporal Web UI (printed URL)");
+  cmd->add_option("--ui-port", options->ui_port, "Web UI port (with --ui); 0 picks a free one")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--ui-codec-endpoint", options->ui_codec_endpoint,
+                  "Codec server the Web UI decodes payloads with (with --ui), e.g. the URL `flightdeck "
+                  "codec-server` prints");
   cmd->callback([options] {
     // Block the signals before any thread starts, then wait for one of them.
     sigset_t signals;
@@ -35,6 +41,11 @@ void AddDevServerCommand(CLI::App& app) {
     Check(server.status(), "cannot start the Temporal dev server");
     std::cout << "temporal dev server ready at " << (*server)->target() << " (state "
               << (*server)->state_dir() << ", pid " << (*server)->pid() << ")" << std::endl;
+    if ((*server)->ui_port() != 0) {
+      std::cout << "temporal web ui at http://" << options->ip << ":" << (*server)->ui_port()
+                << (options->ui_codec_endpoint.empty() ? "" : " (payloads decoded by " + options->ui_codec_endpoint + ")")
+                << std::endl;
+    }
     const timespec poll_interval{1, 0};
     while (sigtimedwait(&signals, nullptr, &poll_interval) < 0) {
       if (!(*server)->Running()) {

@@ -88,7 +88,11 @@ arrow::Result<std::unique_ptr<EmbeddedTemporal>> EmbeddedTemporal::Start(
   // The ports clients use are chosen and reserved here (--headless: no UI
   // port), so that they are known and cannot go to another dev server
   // starting at the same time.
-  for (int* port : {&options.port, &options.http_port, &options.metrics_port}) {
+  if (!options.ui && (options.ui_port != 0 || !options.ui_codec_endpoint.empty())) {
+    return arrow::Status::Invalid("a UI port or codec endpoint needs the Web UI on");
+  }
+  for (int* port : {&options.port, &options.http_port, &options.metrics_port, &options.ui_port}) {
+    if (port == &options.ui_port && !options.ui) continue;
     if (*port == 0) {
       ARROW_ASSIGN_OR_RAISE(*port, FindFreeTcpPort(options.ip));
     }
@@ -98,11 +102,19 @@ arrow::Result<std::unique_ptr<EmbeddedTemporal>> EmbeddedTemporal::Start(
   impl->target = options.ip + ":" + std::to_string(options.port);
 
   SubprocessOptions process;
-  process.argv = {options.temporal_binary, "server", "start-dev", "--headless",
+  process.argv = {options.temporal_binary, "server", "start-dev",
                   "--ip", options.ip, "--port", std::to_string(options.port),
                   "--http-port", std::to_string(options.http_port),
                   "--metrics-port", std::to_string(options.metrics_port),
                   "--db-filename", impl->db_path, "--log-level", options.log_level};
+  if (options.ui) {
+    process.argv.insert(process.argv.end(), {"--ui-port", std::to_string(options.ui_port)});
+    if (!options.ui_codec_endpoint.empty()) {
+      process.argv.insert(process.argv.end(), {"--ui-codec-endpoint", options.ui_codec_endpoint});
+    }
+  } else {
+    process.argv.push_back("--headless");
+  }
   for (const auto& ns : options.namespaces) {
     process.argv.insert(process.argv.end(), {"--namespace", ns});
   }
@@ -158,6 +170,8 @@ const std::string& EmbeddedTemporal::target() const { return impl_->target; }
 int EmbeddedTemporal::port() const { return impl_->options.port; }
 int EmbeddedTemporal::http_port() const { return impl_->options.http_port; }
 int EmbeddedTemporal::metrics_port() const { return impl_->options.metrics_port; }
+
+int EmbeddedTemporal::ui_port() const { return impl_->options.ui ? impl_->options.ui_port : 0; }
 pid_t EmbeddedTemporal::pid() const { return impl_->process->pid(); }
 const std::string& EmbeddedTemporal::state_dir() const { return impl_->options.state_dir; }
 const std::string& EmbeddedTemporal::db_path() const { return impl_->db_path; }

@@ -40,6 +40,13 @@ struct EmbeddedTemporalOptions {
   /// and metrics_port() stay true.
   int http_port = 0;
   int metrics_port = 0;
+  /// The Web UI: off (headless) unless `ui`; then on `ui_port` (0 picks a
+  /// free one), showing payloads through the codec server at
+  /// `ui_codec_endpoint` when one is given (Temporal's codec-server API,
+  /// e.g. `flightdeck codec-server`).
+  bool ui = false;
+  int ui_port = 0;
+  std::string ui_codec_endpoint;
   /// Namespaces created at launch besides "default".
   std::vector<std::string> namespaces;
   /// Further arguments for start-dev (e.g. --dynamic-config-value K=V).
@@ -70,6 +77,8 @@ class EmbeddedTemporal {
   /// EmbeddedTemporalOptions), on the same ip as target().
   int http_port() const;
   int metrics_port() const;
+  /// The Web UI's port; 0 when the server runs headless.
+  int ui_port() const;
   pid_t pid() const;
   const std::string& state_dir() const;
   const std::string& db_path() const;
