@@ -29,6 +29,9 @@ def main(argv=None) -> int:
     parser.add_argument("--codec-key-file", default=None,
                         help="encrypt payloads (AES-256-GCM, Temporal's Python sample codec) with this flightdeck "
                              "key file, as the C++ workers' --codec-key-file (env FLIGHTDECK_CODEC_KEY_FILE)")
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help="serve the SDK's Prometheus /metrics on this port (as flightdeck worker --metrics-port)")
+    parser.add_argument("--metrics-host", default="127.0.0.1", help="interface of the /metrics endpoint")
     parser.add_argument("--task-queue", required=True, help="task queue to poll")
     parser.add_argument("--transforms", action="append", default=[], metavar="MODULE",
                         help="module to import that registers transforms with @transform "
@@ -61,7 +64,8 @@ def main(argv=None) -> int:
         print(f"flightdeck_stage: cannot load transforms: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     try:
-        asyncio.run(serve(args.address, args.namespace, args.task_queue, args.max_concurrent,
+        metrics = f"{args.metrics_host}:{args.metrics_port}" if args.metrics_port is not None else None
+        asyncio.run(serve(args.address, args.namespace, args.task_queue, args.max_concurrent, metrics_address=metrics,
                           profile=args.profile, tls_ca=args.tls_ca_path, tls_cert=args.tls_cert_path,
                           tls_key=args.tls_key_path, tls_server_name=args.tls_server_name,
                           codec_key_file=args.codec_key_file))

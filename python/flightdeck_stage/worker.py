@@ -10,6 +10,7 @@ from typing import Iterable, Optional
 
 import temporalio.converter
 from temporalio.client import Client, TLSConfig
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
 
@@ -55,15 +56,20 @@ def connect_config(address: Optional[str] = None, namespace: Optional[str] = Non
 
 
 async def serve(address: Optional[str], namespace: Optional[str], task_queue: str,
-                max_concurrent: int = 4, ready: Optional[asyncio.Event] = None, **connect) -> None:
+                max_concurrent: int = 4, ready: Optional[asyncio.Event] = None,
+                metrics_address: Optional[str] = None, **connect) -> None:
     """Connects (see connect_config; `connect` holds its other arguments),
-    then polls `task_queue` until SIGINT/SIGTERM or cancellation.
+    then polls `task_queue` until SIGINT/SIGTERM or cancellation. With
+    `metrics_address` (HOST:PORT) the SDK serves Prometheus /metrics there.
 
     Prints one line "flightdeck_stage serving ... on task queue Q" once the
     client is connected and the worker built (scripts and tests wait for it).
     """
     config = connect_config(address, namespace, **connect)
     address, namespace = config["target_host"], config["namespace"]
+    if metrics_address:
+        # The SDK's own Prometheus endpoint: the official metric names.
+        config["runtime"] = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=metrics_address)))
     client = await Client.connect(**config)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max_concurrent) as executor:
         worker = Worker(

@@ -57,7 +57,8 @@ class Cluster:
     `tls_dir` (make_certs), the node serves mutual TLS and every client of it
     (workers, the CLI) dials it with the CA and the client certificate."""
 
-    def __init__(self, tmp_path: pathlib.Path, queue: str, worker_args=(), tls_dir=None, node_args=(), env=None):
+    def __init__(self, tmp_path: pathlib.Path, queue: str, worker_args=(), tls_dir=None, node_args=(), env=None,
+                 server_args=()):
         self.tmp_path = tmp_path
         self.queue = queue
         self.processes = []
@@ -75,8 +76,8 @@ class Cluster:
                          "--tls-client-ca", str(tls_dir / "ca.pem")]
             self.env.update(FLIGHTDECK_TLS_CA=str(tls_dir / "ca.pem"), FLIGHTDECK_TLS_CERT=str(tls_dir / "client.pem"),
                             FLIGHTDECK_TLS_KEY=str(tls_dir / "client-key.pem"))
-        self.server = self.start(["dev-server", "--port", "0", "--state-dir", str(tmp_path / "temporal")],
-                                 r"ready at (\S+)")
+        self.server = self.start(["dev-server", "--port", "0", "--state-dir", str(tmp_path / "temporal"),
+                                  *server_args], r"ready at (\S+)")
         self.address = self.server.match.group(1)
         self.node = self.start(["node", "--port", "0", "--data-dir", str(tmp_path / "node"), *node_args],
                                r"listening on (grpc\+(?:tcp|tls)://\S+)").match.group(1)
@@ -112,14 +113,14 @@ bindings:
         self.processes.append(process)
         return process
 
-    def python_worker(self, **env_extra) -> Process:
+    def python_worker(self, *args, **env_extra) -> Process:
         (self.tmp_path / "mixed_transforms.py").write_text(TRANSFORMS)
         env = dict(self.env)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), str(self.tmp_path)])
         env.update(env_extra)
         return self.start([], r"flightdeck_stage serving .* on task queue", stderr="python-worker",
                           command=[sys.executable, "-m", "flightdeck_stage", "--address", self.address,
-                                   "--task-queue", self.queue + "-python", "--transforms", "mixed_transforms"],
+                                   "--task-queue", self.queue + "-python", "--transforms", "mixed_transforms", *args],
                           env=env)
 
     def cli(self, *args, timeout=240) -> subprocess.CompletedProcess:
@@ -137,8 +138,8 @@ def cluster(tmp_path):
     started is killed at teardown."""
     made = []
 
-    def make(queue, worker_args=(), tls_dir=None, node_args=(), env=None):
-        made.append(Cluster(tmp_path, queue, worker_args, tls_dir, node_args, env))
+    def make(queue, worker_args=(), tls_dir=None, node_args=(), env=None, server_args=()):
+        made.append(Cluster(tmp_path, queue, worker_args, tls_dir, node_args, env, server_args))
         return made[-1]
 
     yield make

@@ -23,6 +23,9 @@ void AddDevServerCommand(CLI::App& app) {
                   "Folder for the SQLite file and log (default: a temporary folder)");
   cmd->add_option("--namespace", options->namespaces, "Extra namespaces to create");
   cmd->add_option("--temporal-bin", options->temporal_binary, "The temporal CLI to run");
+  cmd->add_option("--metrics-port", options->metrics_port,
+                  "Port of the server's own Prometheus /metrics (0 picks a free one; printed)")
+      ->check(CLI::Range(0, 65535));
   cmd->add_flag("--ui", options->ui, "Serve the Temporal Web UI (printed URL)");
   cmd->add_option("--ui-port", options->ui_port, "Web UI port (with --ui); 0 picks a free one")
       ->check(CLI::Range(0, 65535));
@@ -41,6 +44,8 @@ void AddDevServerCommand(CLI::App& app) {
     Check(server.status(), "cannot start the Temporal dev server");
     std::cout << "temporal dev server ready at " << (*server)->target() << " (state "
               << (*server)->state_dir() << ", pid " << (*server)->pid() << ")" << std::endl;
+    std::cout << "temporal metrics at http://" << options->ip << ":" << (*server)->metrics_port() << "/metrics"
+              << std::endl;
     if ((*server)->ui_port() != 0) {
       std::cout << "temporal web ui at http://" << options->ip << ":" << (*server)->ui_port()
                 << (options->ui_codec_endpoint.empty() ? "" : " (payloads decoded by " + options->ui_codec_endpoint + ")")

@@ -12,6 +12,7 @@
 #endif
 
 #include "flightdeck/cli/commands.h"
+#include "flightdeck/cli/metrics_options.h"
 #include "flightdeck/common/file_encryption.h"
 #include "flightdeck/common/logging.h"
 #include "flightdeck/flight/data_node.h"
@@ -165,6 +166,7 @@ void AddNodeCommand(CLI::App& app) {
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
   auto gc_seconds = std::make_shared<double>(10);
+  auto metrics_flags = AddMetricsOptions(cmd);
   cmd->add_option("--tls-cert", options->tls.cert_file, "PEM certificate chain: serve TLS (grpc+tls://)");
   cmd->add_option("--tls-key", options->tls.key_file, "PEM private key of --tls-cert");
   cmd->add_option("--tls-client-ca", options->tls.client_ca_file,
@@ -202,7 +204,7 @@ void AddNodeCommand(CLI::App& app) {
       ->check(PositiveNumber())
       ->capture_default_str();
   cmd->callback([options, compression, ttl_seconds, gc_seconds, exchange_slots, exchange_memory, auth_config,
-                 audit_log, audit_key, key_file, ticket_key_file, ticket_ttl_seconds] {
+                 audit_log, audit_key, key_file, ticket_key_file, ticket_ttl_seconds, metrics_flags] {
     if (!ticket_key_file->empty()) {
       auto keys = KeyRing::Load(*ticket_key_file);
       if (!keys.ok()) throw CommandFailed("--ticket-key-file: " + keys.status().message(), kExitUsage);
@@ -233,6 +235,8 @@ void AddNodeCommand(CLI::App& app) {
       options->store.keys = *keys;
     }
     UseNodeProcessMemoryPolicy();
+    MetricsEndpoint metrics = StartMetricsOrExit(*metrics_flags);
+    options->call_observer = NodeCallMetrics(metrics.metrics);
     options->shutdown_on_signals = true;
     options->exchange_transform =
         FrameExchangeTransform(OpenExchangeEngines(*exchange_slots, *exchange_memory, options->store.data_dir,
@@ -248,6 +252,11 @@ void AddNodeCommand(CLI::App& app) {
                              std::to_string(options->port));
     // The first stdout line is a contract: scripts and tests read the port from it.
     std::cout << "flightdeck node listening on " << (*node)->location().ToString() << std::endl;
+    if (metrics.server) {
+      ObserveNodeStore(*metrics.metrics, node->get());
+      std::cout << "flightdeck metrics at http://" << metrics_flags->host << ":" << metrics.server->port()
+                << "/metrics" << std::endl;
+    }
     std::thread reloader;
     if (!auth_config->empty() || !key_file->empty()) {
       reloader = ReloadOnSighup(node->get(), *auth_config, *key_file);
@@ -255,6 +264,7 @@ void AddNodeCommand(CLI::App& app) {
     (*node)->Wait();
     reload_stop = true;
     if (reloader.joinable()) reloader.join();
+    metrics.server.reset();  // its scrape hook reads the node
     Check((*node)->Shutdown(), "data node shutdown");
   });
 }

@@ -20,6 +20,7 @@
 
 #include "flightdeck/common/random.h"
 #include "flightdeck/cli/commands.h"
+#include "flightdeck/cli/metrics_options.h"
 #include "flightdeck/cli/temporal_options.h"
 #include "flightdeck/common/clock.h"
 #include "flightdeck/frame/engine.h"
@@ -142,11 +143,15 @@ void AddWorkerCommand(CLI::App& app) {
   cmd->add_option("--spill-dir", *spill_dir,
                   "Where the engines spill (engine-<slot>/ under it; default: a temporary folder)");
   auto nodes = AddNodeClientOptions(cmd);
-  cmd->callback([temporal_flags, queue, slots, engine_memory, engine_threads, spill_dir, nodes] {
+  auto metrics_flags = AddMetricsOptions(cmd);
+  cmd->callback([temporal_flags, queue, slots, engine_memory, engine_threads, spill_dir, nodes, metrics_flags] {
     UseNodeClient(*nodes);
     // Buffers received over Flight are not 64-byte aligned; x86 reads them fine.
     setenv("ACERO_ALIGNMENT_HANDLING", "ignore", /*overwrite=*/0);
-    const TemporalTarget target = ResolveTemporalOrExit(*temporal_flags);
+    TemporalTarget target = ResolveTemporalOrExit(*temporal_flags);
+    MetricsEndpoint metrics = StartMetricsOrExit(*metrics_flags);
+    const auto sdk_metrics = SdkMetrics(metrics.metrics);
+    target.connection.metrics = sdk_metrics;
     auto conn = temporal::Connection::Connect(target.connection);
     Check(conn.status(), "cannot connect to Temporal at " + target.connection.target);
     // Pipeline workflow tasks are short: a workflow left on the sticky queue
@@ -156,6 +161,7 @@ void AddWorkerCommand(CLI::App& app) {
                                                  .max_concurrent_activities = *slots,
                                                  .sticky_schedule_to_start_timeout =
                                                      std::chrono::seconds(1),
+                                                 .metrics_handler = sdk_metrics,
                                                  .codecs = target.codecs});
     Check(worker.status(), "worker");
     auto engines = OpenSlotEngines(*slots, *engine_memory, *engine_threads, *spill_dir);
@@ -166,6 +172,10 @@ void AddWorkerCommand(CLI::App& app) {
     // The first stdout line is a contract: tests wait for it.
     std::cout << "flightdeck worker polling " << *queue << " on " << target.connection.target << " (namespace "
               << target.ns << ")" << std::endl;
+    if (metrics.server) {
+      std::cout << "flightdeck metrics at http://" << metrics_flags->host << ":" << metrics.server->port()
+                << "/metrics" << std::endl;
+    }
     while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     Check((*worker)->Shutdown(), "worker shutdown");
   });

@@ -187,7 +187,15 @@ arrow::Status CallerMiddlewareFactory::StartCall(const fl::CallInfo& info, const
     return fl::MakeFlightError(fl::FlightStatusCode::Unavailable,
                                "the audit log cannot be written, so this node refuses calls (fail closed)");
   }
+  const auto started = std::chrono::steady_clock::now();
   arrow::Status identified = Identify(info, context, middleware);
+  if (identified.ok()) {
+    static_cast<CallerMiddleware*>(middleware->get())->ObserveWith(observer_, MethodName(info.method));
+  } else if (observer_) {
+    observer_({.action = MethodName(info.method),
+               .code = GrpcCodeName(identified),
+               .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()});
+  }
   if (!audit_) return identified;
   if (!identified.ok()) {
     // Refused before any handler ran: the record says who tried what.
@@ -251,6 +259,12 @@ void CallerMiddleware::AuditTo(std::shared_ptr<AuditLog> audit, std::string meth
   trace_id_ = std::move(trace_id);
 }
 
+void CallerMiddleware::ObserveWith(CallObserver observer, std::string method) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  observer_ = std::move(observer);
+  if (method_.empty()) method_ = std::move(method);
+}
+
 void CallerMiddleware::Note(const CallNote& note) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!note.action.empty()) note_.action = note.action;
@@ -261,6 +275,14 @@ void CallerMiddleware::Note(const CallNote& note) {
 
 void CallerMiddleware::CallCompleted(const arrow::Status& status) {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (observer_) {
+    observer_({.tenant = tenant_,
+               .action = note_.action.empty() ? method_ : note_.action,
+               .rows = note_.rows,
+               .bytes = note_.bytes,
+               .code = GrpcCodeName(status),
+               .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()});
+  }
   if (!audit_) return;
   nlohmann::json record{{"principal", principal_.empty() ? nlohmann::json() : nlohmann::json(principal_)},
                         {"tenant", tenant_.empty() ? nlohmann::json() : nlohmann::json(tenant_)},

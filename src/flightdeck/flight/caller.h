@@ -17,6 +17,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,6 +27,7 @@
 #include <arrow/flight/server_middleware.h>
 
 #include "flightdeck/flight/audit_log.h"
+#include "flightdeck/flight/call_record.h"
 #include "flightdeck/flight/auth_config.h"
 
 namespace flightdeck::flight {
@@ -70,11 +72,15 @@ class AuthState {
 /// With `audit`, every call (refused ones included) appends one record when
 /// it ends; while the log cannot be written, calls are refused UNAVAILABLE
 /// unless `audit_fail_open`.
+
 class CallerMiddlewareFactory : public arrow::flight::ServerMiddlewareFactory {
  public:
   CallerMiddlewareFactory(std::shared_ptr<AuthState> auth, std::shared_ptr<AuditLog> audit = nullptr,
-                          bool audit_fail_open = false)
-      : auth_(std::move(auth)), audit_(std::move(audit)), audit_fail_open_(audit_fail_open) {}
+                          bool audit_fail_open = false, CallObserver observer = nullptr)
+      : auth_(std::move(auth)),
+        audit_(std::move(audit)),
+        audit_fail_open_(audit_fail_open),
+        observer_(std::move(observer)) {}
   arrow::Status StartCall(const arrow::flight::CallInfo& info, const arrow::flight::ServerCallContext& context,
                           std::shared_ptr<arrow::flight::ServerMiddleware>* middleware) override;
 
@@ -85,6 +91,7 @@ class CallerMiddlewareFactory : public arrow::flight::ServerMiddlewareFactory {
   std::shared_ptr<AuthState> auth_;
   std::shared_ptr<AuditLog> audit_;
   const bool audit_fail_open_;
+  const CallObserver observer_;
 };
 
 /// What a call did, for its audit record; handlers fill it in with Note().
@@ -114,6 +121,8 @@ class CallerMiddleware : public arrow::flight::ServerMiddleware {
   /// Where the call's audit record goes when it ends (the factory sets it).
   /// `trace_id`: the call's W3C trace id (traceparent header), or null.
   void AuditTo(std::shared_ptr<AuditLog> audit, std::string method, std::string peer, nlohmann::json trace_id);
+  /// Who is told when the call ends (the factory sets it).
+  void ObserveWith(CallObserver observer, std::string method);
   /// Adds to the call's audit record. Thread-safe.
   void Note(const CallNote& note);
 
@@ -128,6 +137,8 @@ class CallerMiddleware : public arrow::flight::ServerMiddleware {
   std::string method_;
   std::string peer_;
   nlohmann::json trace_id_;
+  CallObserver observer_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   const std::string principal_;
   const std::string tenant_;
   const Grants grants_;

@@ -580,7 +580,8 @@ arrow::Result<std::unique_ptr<DataNode>> DataNode::Start(DataNodeOptions options
   }
   impl->auth = auth;
   server_options.middleware.emplace_back(
-      kCallerMiddlewareKey, std::make_shared<CallerMiddlewareFactory>(auth, options.audit, options.audit_fail_open));
+      kCallerMiddlewareKey, std::make_shared<CallerMiddlewareFactory>(auth, options.audit, options.audit_fail_open,
+                                                                     options.call_observer));
   ARROW_RETURN_NOT_OK(impl->service->Init(server_options));
   ARROW_ASSIGN_OR_RAISE(impl->service->location,
                         AdvertisedLocation(options, impl->service->port()));

@@ -70,6 +70,7 @@
 #include "flightdeck/flight/batch_store.h"
 #include "flightdeck/flight/audit_log.h"
 #include "flightdeck/flight/auth_config.h"
+#include "flightdeck/flight/call_record.h"
 #include "flightdeck/flight/tls.h"
 #include "flightdeck/flight/exchange_transform.h"
 
@@ -103,6 +104,8 @@ struct DataNodeOptions {
   std::shared_ptr<const KeyRing> ticket_keys;
   /// How long a signed ticket is good for; zero: as long as its dataset.
   std::chrono::milliseconds ticket_ttl{0};
+  /// Told about every call when it ends (metrics); null: nobody.
+  CallObserver call_observer;
   /// Where every call is recorded (audit_log.h); null: nowhere.
   std::shared_ptr<AuditLog> audit;
   /// Keep serving when the audit log cannot be written (default: refuse

@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "flightdeck/temporal/client/grpc_status.h"
+#include "flightdeck/temporal/client/request_metrics_internal.h"
 
 namespace flightdeck::temporal {
 
@@ -59,7 +60,10 @@ arrow::Result<std::shared_ptr<Connection>> Connection::Connect(ConnectionOptions
   }
   if (options.identity.empty()) options.identity = DefaultIdentity();
   auto impl = std::make_unique<Impl>();
-  impl->channel = grpc::CreateCustomChannel(options.target, credentials, args);
+  impl->channel = options.metrics ? grpc::experimental::CreateCustomChannelWithInterceptors(
+                                        options.target, credentials, args,
+                                        internal::RequestMetricsInterceptors(options.metrics))
+                                  : grpc::CreateCustomChannel(options.target, credentials, args);
   impl->stub = wfs::WorkflowService::NewStub(impl->channel);
   impl->options = std::move(options);
   return std::shared_ptr<Connection>(new Connection(std::move(impl)));

@@ -19,6 +19,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "flightdeck/temporal/client/metrics_handler.h"
 #include "temporal/api/workflowservice/v1/service.grpc.pb.h"
 
 namespace grpc {
@@ -52,6 +53,9 @@ struct ConnectionOptions {
   std::string api_key;
   /// Deadline of ordinary (non-poll) calls.
   std::chrono::milliseconds rpc_timeout{std::chrono::seconds(10)};
+  /// Where the client metrics of every call go (temporal_request, ...,
+  /// metrics_handler.h), counted by a gRPC interceptor; null: nowhere.
+  std::shared_ptr<MetricsHandler> metrics;
 };
 
 /// A channel plus the WorkflowService stub. Thread-safe: the stub and

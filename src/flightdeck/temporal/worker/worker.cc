@@ -48,6 +48,9 @@ struct Worker::Impl {
   template <typename Task>
   struct Lane {
     int free_slots = 0;
+    int slots = 0;    // all of them
+    int in_use = 0;   // holding a task (queued or being handled)
+    const char* worker_type = "";  // the SDKs' label: WorkflowWorker, ActivityWorker
     std::deque<Task> queue;
     bool closed = false;  // nothing more will be queued: handlers exit when empty
     std::condition_variable slot_freed;
@@ -137,10 +140,22 @@ struct Worker::Impl {
     return request;
   }
 
+  // temporal_worker_task_slots_available and _used of `lane`. Caller holds
+  // `mutex`.
+  template <typename Task>
+  void ReportSlotsLocked(const Lane<Task>& lane) const {
+    if (!env.options.metrics_handler) return;
+    const MetricLabels labels = env.Labels({{"worker_type", lane.worker_type}});
+    env.options.metrics_handler->Set("temporal_worker_task_slots_available", labels, lane.slots - lane.in_use);
+    env.options.metrics_handler->Set("temporal_worker_task_slots_used", labels, lane.in_use);
+  }
+
   // Caller holds `mutex`; the slot of the task is already taken.
   template <typename Task>
   void QueueLocked(Lane<Task>& lane, Task task) {
     lane.queue.push_back(std::move(task));
+    ++lane.in_use;
+    ReportSlotsLocked(lane);
     ++busy;
     lane.task_ready.notify_one();
   }
@@ -193,6 +208,8 @@ struct Worker::Impl {
       }
       handle(task);
       std::lock_guard<std::mutex> lock(mutex);
+      --lane.in_use;
+      ReportSlotsLocked(lane);
       ++lane.free_slots;
       lane.slot_freed.notify_one();
       if (--busy == 0) idle.notify_all();
@@ -206,6 +223,9 @@ struct Worker::Impl {
   void StartLane(Lane<Task>& lane, int slots, int requested_polls, Rpc rpc, const char* name,
                  bool sticky, Handle handle) {
     lane.free_slots = slots;
+    lane.slots = slots;
+    lane.worker_type = std::is_same_v<Task, wsv1::PollWorkflowTaskQueueResponse> ? "WorkflowWorker" : "ActivityWorker";
+    ReportSlotsLocked(lane);
     for (int i = 0; i < slots; ++i) {
       lane.handlers.emplace_back([this, &lane, handle] { HandleLoop(lane, handle); });
     }
@@ -333,6 +353,7 @@ arrow::Status Worker::Start() {
   }
   impl_->started = true;
   Impl* impl = impl_.get();
+  impl->env.Count("temporal_worker_start", impl->env.Labels());
   const WorkerOptions& options = impl->env.options;
   if (!impl->activities.empty()) {
     impl->StartLane<wsv1::PollActivityTaskQueueRequest>(

@@ -39,6 +39,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "flightdeck/temporal/client/metrics_handler.h"
 #include "flightdeck/temporal/converter/failure.h"
 #include "flightdeck/temporal/worker/activity_context.h"
 #include "flightdeck/temporal/workflow/internal/typed.h"
@@ -137,6 +138,13 @@ struct WorkerOptions {
   std::function<void(const WorkerMetric&)> metrics;
   /// Activity interceptors, outermost first; called concurrently.
   std::vector<ActivityInterceptor> activity_interceptors;
+  /// Where the official SDK metrics of this worker go (metrics_handler.h:
+  /// temporal_workflow_task_execution_latency, temporal_workflow_completed,
+  /// temporal_activity_execution_latency, temporal_worker_task_slots_available,
+  /// ... labelled namespace, task_queue, workflow_type, activity_type). The
+  /// request metrics come from the Connection's own handler
+  /// (ConnectionOptions::metrics). Null: none.
+  std::shared_ptr<MetricsHandler> metrics_handler;
   /// Payload codecs, the same chain as the clients' (ClientOptions::codecs):
   /// every payload of the histories and activity tasks the worker receives
   /// is decoded before workflows and activities see it, and every payload

@@ -75,6 +75,9 @@ void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueue
   info.start_to_close_timeout =
       std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(task.start_to_close_timeout()));
   ActivityContext ctx(env.connection, env.identity, task.task_token(), info, codecs);
+  const MetricLabels labels =
+      env.Labels({{"workflow_type", info.workflow_type}, {"activity_type", info.activity_type}});
+  env.Count("temporal_activity_task_received", labels);
 
   arrow::Result<std::optional<Payload>> result;
   auto it = env.activities->find(info.activity_type);
@@ -138,7 +141,9 @@ void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueue
     Respond<wsv1::RespondActivityTaskFailedRequest, wsv1::RespondActivityTaskFailedResponse>(
         env, "RespondActivityTaskFailed", request, &wsv1::WorkflowService::Stub::RespondActivityTaskFailed);
     env.Metric("activity_failed", 1, info.activity_type);
+    env.Count("temporal_activity_execution_failed", labels);
   }
+  env.Latency("temporal_activity_execution_latency", labels, begin);
   env.Metric("activity_latency_ms",
              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count(),
              info.activity_type);

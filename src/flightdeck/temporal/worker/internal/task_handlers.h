@@ -4,6 +4,7 @@
 // worker's slot threads.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -50,6 +51,22 @@ struct HandlerEnv {
 
   void Metric(const std::string& name, double value, const std::string& type) const {
     if (options.metrics) options.metrics({name, value, type});
+  }
+
+  /// The labels every worker metric carries, then `extra`.
+  MetricLabels Labels(MetricLabels extra = {}) const {
+    MetricLabels labels{{"namespace", options.namespace_name}, {"task_queue", options.task_queue}};
+    labels.insert(labels.end(), extra.begin(), extra.end());
+    return labels;
+  }
+  /// An official SDK metric (metrics_handler.h), when the worker has a handler.
+  void Count(std::string_view name, const MetricLabels& labels, double value = 1) const {
+    if (options.metrics_handler) options.metrics_handler->Count(name, labels, value);
+  }
+  void Latency(std::string_view name, const MetricLabels& labels, std::chrono::steady_clock::time_point begin) const {
+    if (!options.metrics_handler) return;
+    options.metrics_handler->RecordMilliseconds(
+        name, labels, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count());
   }
 };
 

@@ -161,6 +161,11 @@ void FailTask(const HandlerEnv& env, const wsv1::PollWorkflowTaskQueueResponse& 
   FD_LOG(kWarning) << "workflow task of " << task.workflow_execution().workflow_id() << " (attempt "
                    << task.attempt() << ") failed: " << error.ToString();
   env.Metric("workflow_task_failed", 1, task.workflow_type().name());
+  env.Count("temporal_workflow_task_execution_failed",
+            env.Labels({{"workflow_type", task.workflow_type().name()},
+                        {"failure_reason", cause == enums::WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR
+                                               ? "NonDeterminismError"
+                                               : "WorkflowError"}}));
   if (task.attempt() != 1) return;  // avoid hot loops (pitfall 12)
   wsv1::RespondWorkflowTaskFailedRequest request;
   request.set_task_token(task.task_token());
@@ -254,6 +259,23 @@ void DispatchEagerActivities(const HandlerEnv& env, int reserved, const std::str
 }  // namespace
 
 namespace {
+
+// temporal_workflow_completed, _failed, _canceled or _continue_as_new when
+// the completion closes the run.
+void CountClosedRun(const HandlerEnv& env, const wsv1::RespondWorkflowTaskCompletedRequest& request,
+                    const MetricLabels& labels) {
+  for (const auto& command : request.commands()) {
+    switch (command.command_type()) {
+      case enums::COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION: env.Count("temporal_workflow_completed", labels); break;
+      case enums::COMMAND_TYPE_FAIL_WORKFLOW_EXECUTION: env.Count("temporal_workflow_failed", labels); break;
+      case enums::COMMAND_TYPE_CANCEL_WORKFLOW_EXECUTION: env.Count("temporal_workflow_canceled", labels); break;
+      case enums::COMMAND_TYPE_CONTINUE_AS_NEW_WORKFLOW_EXECUTION:
+        env.Count("temporal_workflow_continue_as_new", labels);
+        break;
+      default: break;
+    }
+  }
+}
 
 bool IsPartial(const wsv1::PollWorkflowTaskQueueResponse& task) {
   return task.history().events().empty() || task.history().events(0).event_id() != 1;
@@ -353,6 +375,7 @@ std::optional<wsv1::PollWorkflowTaskQueueResponse> HandleOneWorkflowTask(
   arrow::Status replayed;
   if (entry != nullptr && IsPartial(task) && ContinuesCached(task, *entry)) {
     env.Metric("workflow_cache_hit", 1, type);
+    env.Count("temporal_sticky_cache_hit", env.Labels({{"workflow_type", type}}));
     auto fetched = FetchTaskHistory(env, task);
     if (!fetched.ok()) {
       FailTask(env, task, enums::WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
@@ -363,7 +386,10 @@ std::optional<wsv1::PollWorkflowTaskQueueResponse> HandleOneWorkflowTask(
     if (!events.empty() && events.back().event_id() > task.started_event_id()) return std::nullopt;  // stale (5.2)
     replayed = entry->run->Replay(events);
   } else {
-    if (task.previous_started_event_id() > 0) env.Metric("workflow_cache_miss", 1, type);
+    if (task.previous_started_event_id() > 0) {
+      env.Metric("workflow_cache_miss", 1, type);
+      env.Count("temporal_sticky_cache_miss", env.Labels({{"workflow_type", type}}));
+    }
     entry.reset();  // a full replay replaces whatever was cached
     auto run = ReplayFromStart(env, task, &events, &replayed);
     if (!run.ok()) {
@@ -440,6 +466,9 @@ std::optional<wsv1::PollWorkflowTaskQueueResponse> HandleOneWorkflowTask(
                   << " rejected: " << status.ToString();
   }
   env.Metric("workflow_task_completed", 1, type);
+  const MetricLabels labels = env.Labels({{"workflow_type", type}});
+  env.Latency("temporal_workflow_task_execution_latency", labels, begin);
+  if (status.ok()) CountClosedRun(env, request, labels);
   env.Metric("workflow_task_latency_ms",
              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count(),
              type);
