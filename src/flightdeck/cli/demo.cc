@@ -17,6 +17,7 @@
 #include <arrow/table.h>
 
 #include "flightdeck/cli/commands.h"
+#include "flightdeck/cli/metrics_options.h"
 #include "flightdeck/cli/pipeline_internal.h"
 #include "flightdeck/common/crypto.h"
 #include "flightdeck/common/durable_file.h"
@@ -145,12 +146,19 @@ void RunDemo(const DemoOptions& options) {
   std::cout << "flightdeck demo: a pipeline on Temporal, data through Arrow Flight" << std::endl;
   const auto total_started = Clock::now();
 
+  // One Prometheus endpoint for the node's and the worker's metrics.
+  auto metrics = std::make_shared<observe::Metrics>();
+  auto metrics_server = observe::MetricsServer::Start("127.0.0.1", 0, metrics);
+  Check(metrics_server.status(), "metrics endpoint");
+  const auto sdk_metrics = SdkMetrics(metrics);
+
   temporal::EmbeddedTemporalOptions temporal_options;
   temporal_options.state_dir = options.state_dir;
   temporal_options.extra_args = LowLatencyDevServerArgs();
+  temporal_options.ui = true;
   auto server = temporal::EmbeddedTemporal::Start(temporal_options);
   Check(server.status(), "cannot start the Temporal dev server");
-  auto conn = temporal::Connection::Connect({.target = (*server)->target()});
+  auto conn = temporal::Connection::Connect({.target = (*server)->target(), .metrics = sdk_metrics});
   Check(conn.status(), "cannot connect to Temporal");
   auto info = (*conn)->GetSystemInfo();
   Check(info.status(), "GetSystemInfo");
@@ -169,12 +177,14 @@ void RunDemo(const DemoOptions& options) {
         std::filesystem::remove_all(*path, ignored);
       });
   SecureTheNode(secrets, &node_options);
+  node_options.call_observer = NodeCallMetrics(metrics);
   auto node = flight::DataNode::Start(std::move(node_options));
   Check(node.status(), "cannot start the data node");
   const std::string location = (*node)->location().ToString();
   Line("data node", location + " (TLS from a throwaway CA, bearer-token authentication)");
 
-  auto worker = temporal::Worker::Make(*conn, {.task_queue = "flightdeck-demo"});
+  ObserveNodeStore(*metrics, node->get());
+  auto worker = temporal::Worker::Make(*conn, {.task_queue = "flightdeck-demo", .metrics_handler = sdk_metrics});
   Check(worker.status(), "worker");
   Check(pipeline::RegisterPipeline(**worker), "registering the pipeline");
   Check((*worker)->Start(), "starting the worker");
@@ -194,9 +204,13 @@ void RunDemo(const DemoOptions& options) {
 
   auto client = temporal::Client::Make(*conn);
   Check(client.status(), "Temporal client");
+  const std::string ui = "http://127.0.0.1:" + std::to_string((*server)->ui_port());
+  const std::string metrics_url = "http://127.0.0.1:" + std::to_string((*metrics_server)->port()) + "/metrics";
+  const std::string workflow_id = "demo-" + std::to_string(getpid());
+  Line("watch", ui + "/namespaces/default/workflows/" + workflow_id + " (Temporal Web UI), " + metrics_url +
+                    " (Prometheus metrics of the node and the worker), while it runs");
   auto started = Clock::now();
-  auto result = RunPipelineWorkflow(**client, spec_text, "demo.yaml", *spec,
-                                    "demo-" + std::to_string(getpid()), /*wait=*/true);
+  auto result = RunPipelineWorkflow(**client, spec_text, "demo.yaml", *spec, workflow_id, /*wait=*/true);
   Check(result.status(), "the demo pipeline");
   const double seconds = Seconds(started);
   char rate[160];
@@ -207,6 +221,7 @@ void RunDemo(const DemoOptions& options) {
   VerifyAndPrintOutput(*spec, sink);
 
   Check((*worker)->Shutdown(), "worker shutdown");
+  metrics_server->reset();  // its scrape hook reads the node
   Check((*node)->Shutdown(), "data node shutdown");
   Check((*server)->Stop(), "temporal dev server stop");
   std::filesystem::remove_all(sink, ec);
