@@ -100,6 +100,10 @@ def test_prometheus_scrapes_node_workers_and_dev_server_during_a_pipeline(cluste
             'sum(flightdeck_node_requests{job="node",action="DoPut",code="OK"})': 1,
             'sum(flightdeck_node_request_duration_seconds_count{job="node"})': 1,
             'sum(persistence_requests{job="temporal"})': 1,
+            'sum(flightdeck_pipeline_partitions_done{job="worker"})': 4,
+            'sum(flightdeck_pipeline_source_rows{job="worker"})': 160_000,
+            'sum(flightdeck_pipeline_activity_duration_seconds_count{job="worker"})': 6,
+            'max(flightdeck_pipeline_partitions_in_flight{job="worker"}) + 1': 1,
         }
         deadline = time.monotonic() + 60
         missing = dict(queries)

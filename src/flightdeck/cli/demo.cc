@@ -186,7 +186,7 @@ void RunDemo(const DemoOptions& options) {
   ObserveNodeStore(*metrics, node->get());
   auto worker = temporal::Worker::Make(*conn, {.task_queue = "flightdeck-demo", .metrics_handler = sdk_metrics});
   Check(worker.status(), "worker");
-  Check(pipeline::RegisterPipeline(**worker), "registering the pipeline");
+  Check(pipeline::RegisterPipeline(**worker, nullptr, metrics), "registering the pipeline");
   Check((*worker)->Start(), "starting the worker");
   Line("worker", "PipelineWorkflow and stage activities on task queue flightdeck-demo");
 

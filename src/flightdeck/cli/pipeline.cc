@@ -165,7 +165,7 @@ void AddWorkerCommand(CLI::App& app) {
                                                  .codecs = target.codecs});
     Check(worker.status(), "worker");
     auto engines = OpenSlotEngines(*slots, *engine_memory, *engine_threads, *spill_dir);
-    Check(pipeline::RegisterPipeline(**worker, engines), "registering the pipeline");
+    Check(pipeline::RegisterPipeline(**worker, engines, metrics.metrics), "registering the pipeline");
     std::signal(SIGTERM, OnStopSignal);
     std::signal(SIGINT, OnStopSignal);
     Check((*worker)->Start(), "starting the worker");

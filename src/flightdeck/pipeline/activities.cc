@@ -461,18 +461,85 @@ arrow::Status CommitRun(ActivityContext& ctx, const std::shared_ptr<frame::Engin
 
 }  // namespace
 
-arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
-                                         std::shared_ptr<frame::EnginePool> engines) {
+namespace {
+
+// flightdeck_pipeline_* of one activity attempt: its duration by activity,
+// retries (attempts after the first), failures, and the partitions in
+// flight. Nothing without metrics.
+class ActivityMeter {
+ public:
+  ActivityMeter(const std::shared_ptr<observe::Metrics>& metrics, const char* activity, const ActivityContext& ctx)
+      : metrics_(metrics.get()), activity_(activity) {
+    if (metrics_ == nullptr) return;
+    if (ctx.info().attempt > 1) metrics_->Count("flightdeck_pipeline_retries", {{"activity", activity_}});
+    if (std::string_view(activity_) == kPartitionActivity) {
+      metrics_->Set("flightdeck_pipeline_partitions_in_flight", {}, static_cast<double>(++partitions_in_flight_));
+    }
+  }
+  ~ActivityMeter() {
+    if (metrics_ == nullptr) return;
+    metrics_->Observe("flightdeck_pipeline_activity_duration_seconds", {{"activity", activity_}},
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - begin_).count(),
+                      observe::kSecondsBuckets);
+    if (!ok_) metrics_->Count("flightdeck_pipeline_activity_failures", {{"activity", activity_}});
+    if (std::string_view(activity_) == kPartitionActivity) {
+      metrics_->Set("flightdeck_pipeline_partitions_in_flight", {}, static_cast<double>(--partitions_in_flight_));
+    }
+  }
+  ActivityMeter(const ActivityMeter&) = delete;
+  ActivityMeter& operator=(const ActivityMeter&) = delete;
+
+  arrow::Status Done(arrow::Status status) {
+    ok_ = status.ok();
+    return status;
+  }
+
+  // The attempt's outcome; a partition's output adds to the pipeline's
+  // partitions done, source rows and bytes, and checkpoint bytes.
+  template <typename T>
+  arrow::Result<T> Done(arrow::Result<T> result) {
+    ok_ = result.ok();
+    if constexpr (std::is_same_v<T, DatasetRef>) {
+      if (metrics_ != nullptr && result.ok() && std::string_view(activity_) == kPartitionActivity) {
+        metrics_->Count("flightdeck_pipeline_partitions_done", {});
+        metrics_->Count("flightdeck_pipeline_source_rows", {}, static_cast<double>(result->source_rows));
+        metrics_->Count("flightdeck_pipeline_source_bytes", {}, static_cast<double>(result->source_bytes));
+        if (result->durable) metrics_->Count("flightdeck_pipeline_checkpoint_bytes", {}, static_cast<double>(result->bytes));
+      }
+    }
+    return result;
+  }
+
+ private:
+  static inline std::atomic<int64_t> partitions_in_flight_{0};
+  observe::Metrics* metrics_;
+  const char* activity_;
+  bool ok_ = false;
+  const std::chrono::steady_clock::time_point begin_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace
+
+arrow::Status RegisterPipelineActivities(temporal::Worker& worker, std::shared_ptr<frame::EnginePool> engines,
+                                         std::shared_ptr<observe::Metrics> metrics) {
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kPrepareActivity, [engines](ActivityContext& ctx, std::string yaml, std::string origin, std::string run) {
-        return Prepare(ctx, engines, yaml, origin, run);
+      kPrepareActivity,
+      [engines, metrics](ActivityContext& ctx, std::string yaml, std::string origin, std::string run) {
+        ActivityMeter meter(metrics, kPrepareActivity, ctx);
+        return meter.Done(Prepare(ctx, engines, yaml, origin, run));
       }));
-  ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kPartitionActivity, [engines](ActivityContext& ctx, StageTask task) { return Partition(ctx, engines, task); }));
-  ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kCombineActivity, [engines](ActivityContext& ctx, StageTask task) { return CombineAll(ctx, engines, task); }));
-  ARROW_RETURN_NOT_OK(worker.RegisterActivity(
-      kLoadActivity, [engines](ActivityContext& ctx, StageTask task) { return LoadPart(ctx, engines, task); }));
+  ARROW_RETURN_NOT_OK(worker.RegisterActivity(kPartitionActivity, [engines, metrics](ActivityContext& ctx, StageTask task) {
+    ActivityMeter meter(metrics, kPartitionActivity, ctx);
+    return meter.Done(Partition(ctx, engines, task));
+  }));
+  ARROW_RETURN_NOT_OK(worker.RegisterActivity(kCombineActivity, [engines, metrics](ActivityContext& ctx, StageTask task) {
+    ActivityMeter meter(metrics, kCombineActivity, ctx);
+    return meter.Done(CombineAll(ctx, engines, task));
+  }));
+  ARROW_RETURN_NOT_OK(worker.RegisterActivity(kLoadActivity, [engines, metrics](ActivityContext& ctx, StageTask task) {
+    ActivityMeter meter(metrics, kLoadActivity, ctx);
+    return meter.Done(LoadPart(ctx, engines, task));
+  }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(
       kRenewActivity, [](ActivityContext& ctx, StageTask task) -> arrow::Result<int64_t> {
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
@@ -483,8 +550,10 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
         ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
         return Classify(ReleaseRun(*spec, task.spec, RunOf(ctx, task)));
       }));
-  return worker.RegisterActivity(
-      kCommitActivity, [engines](ActivityContext& ctx, StageTask task) { return CommitRun(ctx, engines, task); });
+  return worker.RegisterActivity(kCommitActivity, [engines, metrics](ActivityContext& ctx, StageTask task) {
+    ActivityMeter meter(metrics, kCommitActivity, ctx);
+    return meter.Done(CommitRun(ctx, engines, task));
+  });
 }
 
 }  // namespace flightdeck::pipeline

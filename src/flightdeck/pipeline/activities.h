@@ -64,6 +64,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "flightdeck/flight/dataset_ref.h"
+#include "flightdeck/observe/metrics.h"
 
 namespace flightdeck::temporal {
 class Worker;
@@ -153,14 +154,19 @@ std::string CompactTicket(const std::string& tenant, const std::string& ticket);
 /// The inverse of CompactTicket for the same tenant. Pure.
 std::string ExpandTicket(const std::string& tenant, const std::string& compact);
 
-/// Registers the five activities on `worker`. REQUIRES: before
-/// worker.Start(). AlreadyExists when a name is taken.
-/// Registers the stage activities. Each runs its DataFrames on an engine
-/// leased from `engines` for its duration (one per activity slot: memory
-/// limit, spill folder and threads of its own); null: the process's default
-/// engine.
+/// Registers the stage activities on `worker`. REQUIRES: before
+/// worker.Start(). AlreadyExists when a name is taken. Each runs its
+/// DataFrames on an engine leased from `engines` for its duration (one per
+/// activity slot: memory limit, spill folder and threads of its own); null:
+/// the process's default engine. With `metrics`, each attempt is measured:
+/// flightdeck_pipeline_activity_duration_seconds{activity},
+/// flightdeck_pipeline_retries{activity}, flightdeck_pipeline_activity_failures{activity},
+/// flightdeck_pipeline_partitions_done, flightdeck_pipeline_partitions_in_flight,
+/// flightdeck_pipeline_source_rows, flightdeck_pipeline_source_bytes,
+/// flightdeck_pipeline_checkpoint_bytes.
 arrow::Status RegisterPipelineActivities(temporal::Worker& worker,
-                                         std::shared_ptr<frame::EnginePool> engines = nullptr);
+                                         std::shared_ptr<frame::EnginePool> engines = nullptr,
+                                         std::shared_ptr<observe::Metrics> metrics = nullptr);
 
 }  // namespace flightdeck::pipeline
 

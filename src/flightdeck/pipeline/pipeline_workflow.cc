@@ -549,9 +549,10 @@ Task<json> PipelineWorkflow(WorkflowContext& ctx, std::string spec_yaml, std::st
   co_return outcome;
 }
 
-arrow::Status RegisterPipeline(temporal::Worker& worker, std::shared_ptr<frame::EnginePool> engines) {
+arrow::Status RegisterPipeline(temporal::Worker& worker, std::shared_ptr<frame::EnginePool> engines,
+                               std::shared_ptr<observe::Metrics> metrics) {
   ARROW_RETURN_NOT_OK(worker.RegisterWorkflow(kPipelineWorkflow, &PipelineWorkflow));
-  return RegisterPipelineActivities(worker, std::move(engines));
+  return RegisterPipelineActivities(worker, std::move(engines), std::move(metrics));
 }
 
 }  // namespace flightdeck::pipeline

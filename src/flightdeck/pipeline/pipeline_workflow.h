@@ -75,6 +75,7 @@
 #include <nlohmann/json.hpp>
 
 #include "flightdeck/frame/engine.h"
+#include "flightdeck/observe/metrics.h"
 #include "flightdeck/temporal/workflow/api.h"
 
 namespace flightdeck::temporal {
@@ -119,6 +120,7 @@ temporal::workflow::Task<nlohmann::json> PipelineWorkflow(temporal::workflow::Wo
 /// (activities.h) on `worker`, the activities running on engines leased from
 /// `engines` (null: the process's default engine). REQUIRES: before
 /// worker.Start().
-arrow::Status RegisterPipeline(temporal::Worker& worker, std::shared_ptr<frame::EnginePool> engines = nullptr);
+arrow::Status RegisterPipeline(temporal::Worker& worker, std::shared_ptr<frame::EnginePool> engines = nullptr,
+                               std::shared_ptr<observe::Metrics> metrics = nullptr);
 
 }  // namespace flightdeck::pipeline
