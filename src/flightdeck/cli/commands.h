@@ -101,6 +101,7 @@ void AddAuthCommands(CLI::App& app);
 void AddAuditCommands(CLI::App& app);
 void AddKeysCommands(CLI::App& app);
 void AddCodecServerCommand(CLI::App& app);
+void AddTimelineCommand(CLI::App& app);
 void AddDevServerCommand(CLI::App& app);
 void AddDemoCommand(CLI::App& app);
 void AddFrameQueryCommand(CLI::App& app);

@@ -105,16 +105,25 @@ int main(int argc, char** argv) {
   CLI::App app{"flightdeck: data pipelines on Temporal and Arrow Flight"};
   app.require_subcommand(1);
   app.set_version_flag("--version", [] { return VersionText(); }, "Print the versions of flightdeck, Arrow and DuckDB");
-  std::string log_level = "info";
-  app.add_option("--log-level", log_level, "debug, info, warn, error or off")
+  std::string log_level = std::getenv("FLIGHTDECK_LOG_LEVEL") ? std::getenv("FLIGHTDECK_LOG_LEVEL") : "info";
+  app.add_option("--log-level", log_level, "debug, info, warn, error or off (FLIGHTDECK_LOG_LEVEL)")
       ->capture_default_str();
-  app.parse_complete_callback(
-      [&] { flightdeck::SetLogLevel(flightdeck::ParseLogLevel(log_level)); });
+  std::string log_format = std::getenv("FLIGHTDECK_LOG_FORMAT") ? std::getenv("FLIGHTDECK_LOG_FORMAT") : "text";
+  app.add_option("--log-format", log_format,
+                 "text, or json: one JSON object per line with the workflow and run id of the task at hand "
+                 "(FLIGHTDECK_LOG_FORMAT)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.parse_complete_callback([&] {
+    flightdeck::SetLogLevel(flightdeck::ParseLogLevel(log_level));
+    flightdeck::SetLogFormat(log_format == "json" ? flightdeck::LogFormat::kJson : flightdeck::LogFormat::kText);
+  });
   AddNodeCommand(app);
   AddAuthCommands(app);
   AddAuditCommands(app);
   AddKeysCommands(app);
   AddCodecServerCommand(app);
+  AddTimelineCommand(app);
   AddDevServerCommand(app);
   AddDemoCommand(app);
   AddFrameQueryCommand(app);

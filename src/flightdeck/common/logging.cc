@@ -1,9 +1,15 @@
 #include "flightdeck/common/logging.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <cctype>
 #include <string>
 
+#include <chrono>
+#include <ctime>
+
+#include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -18,6 +24,43 @@ spdlog::logger& Logger() {
     return l;
   }();
   return *logger;
+}
+
+std::atomic<bool> json_format{false};
+thread_local const LogContext* current_context = nullptr;
+
+const char* LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarning: return "warn";
+    case LogLevel::kError: return "error";
+    case LogLevel::kOff: return "off";
+  }
+  return "info";
+}
+
+// One JSON log line: time (UTC, milliseconds), level, logger, message and
+// the thread's context.
+std::string JsonLine(LogLevel level, std::string_view message) {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char time[40];
+  std::snprintf(time, sizeof(time), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis));
+  nlohmann::json line{{"time", time}, {"level", LevelName(level)}, {"logger", "flightdeck"}, {"message", message}};
+  if (const LogContext* context = current_context) {
+    for (const auto& [key, value] :
+         {std::pair{"workflow_id", &context->workflow_id}, {"run_id", &context->run_id},
+          {"workflow_type", &context->workflow_type}, {"activity_type", &context->activity_type},
+          {"activity_id", &context->activity_id}, {"trace_id", &context->trace_id}, {"span_id", &context->span_id}}) {
+      if (!value->empty()) line[key] = *value;
+    }
+  }
+  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 spdlog::level::level_enum ToSpdlog(LogLevel level) {
@@ -35,6 +78,17 @@ spdlog::level::level_enum ToSpdlog(LogLevel level) {
 
 void SetLogLevel(LogLevel level) { Logger().set_level(ToSpdlog(level)); }
 
+void SetLogFormat(LogFormat format) {
+  json_format = format == LogFormat::kJson;
+  Logger().set_pattern(json_format ? "%v" : "%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
+}
+
+ScopedLogContext::ScopedLogContext(LogContext context) : context_(std::move(context)), outer_(current_context) {
+  current_context = &context_;
+}
+
+ScopedLogContext::~ScopedLogContext() { current_context = outer_; }
+
 LogLevel ParseLogLevel(std::string_view name) {
   std::string lower(name);
   std::transform(lower.begin(), lower.end(), lower.begin(),
@@ -49,7 +103,11 @@ LogLevel ParseLogLevel(std::string_view name) {
 bool LogEnabled(LogLevel level) { return Logger().should_log(ToSpdlog(level)); }
 
 void Log(LogLevel level, std::string_view message) {
-  Logger().log(ToSpdlog(level), "{}", message);
+  if (json_format) {
+    Logger().log(ToSpdlog(level), "{}", JsonLine(level, message));
+  } else {
+    Logger().log(ToSpdlog(level), "{}", message);
+  }
 }
 
 }  // namespace flightdeck

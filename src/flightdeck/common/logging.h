@@ -5,6 +5,11 @@
 // payloads or secrets.
 //
 //   FD_LOG(kInfo) << "node listening on " << location;
+//
+// Text lines by default; with SetLogFormat(kJson) (`--log-format json`) one
+// JSON object per line: time, level, logger, message, and the fields of the
+// thread's LogContext (workflow and run id of the task being handled, trace
+// and span id when there are).
 #pragma once
 
 #include <sstream>
@@ -17,6 +22,36 @@ enum class LogLevel { kDebug, kInfo, kWarning, kError, kOff };
 
 /// Sets the minimum level written. Thread-safe.
 void SetLogLevel(LogLevel level);
+
+enum class LogFormat { kText, kJson };
+/// Text (the default) or one JSON object per line. Call before threads start.
+void SetLogFormat(LogFormat format);
+
+/// What the current thread works on, for the JSON lines it logs; empty
+/// fields are left out.
+struct LogContext {
+  std::string workflow_id;
+  std::string run_id;
+  std::string workflow_type;
+  std::string activity_type;
+  std::string activity_id;
+  std::string trace_id;
+  std::string span_id;
+};
+
+/// Sets the thread's LogContext while it lives (nesting restores the outer
+/// one).
+class ScopedLogContext {
+ public:
+  explicit ScopedLogContext(LogContext context);
+  ~ScopedLogContext();
+  ScopedLogContext(const ScopedLogContext&) = delete;
+  ScopedLogContext& operator=(const ScopedLogContext&) = delete;
+
+ private:
+  LogContext context_;
+  const LogContext* outer_;
+};
 
 /// Parses "debug", "info", "warn", "error", "off" (case-insensitive).
 /// Unknown names give kInfo.

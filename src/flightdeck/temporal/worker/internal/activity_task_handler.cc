@@ -75,6 +75,12 @@ void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueue
   info.start_to_close_timeout =
       std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(task.start_to_close_timeout()));
   ActivityContext ctx(env.connection, env.identity, task.task_token(), info, codecs);
+  const ScopedLogContext log_context({.workflow_id = info.workflow_id,
+                                      .run_id = info.run_id,
+                                      .workflow_type = info.workflow_type,
+                                      .activity_type = info.activity_type,
+                                      .activity_id = info.activity_id});
+  FD_LOG(kDebug) << "activity " << info.activity_type << " attempt " << info.attempt << " started";
   const MetricLabels labels =
       env.Labels({{"workflow_type", info.workflow_type}, {"activity_type", info.activity_type}});
   env.Count("temporal_activity_task_received", labels);
@@ -144,6 +150,10 @@ void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueue
     env.Count("temporal_activity_execution_failed", labels);
   }
   env.Latency("temporal_activity_execution_latency", labels, begin);
+  FD_LOG(kDebug) << "activity " << info.activity_type << " attempt " << info.attempt << " "
+                 << (result.ok() ? "completed" : "failed: " + result.status().message()) << " in "
+                 << std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count()
+                 << " ms";
   env.Metric("activity_latency_ms",
              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count(),
              info.activity_type);

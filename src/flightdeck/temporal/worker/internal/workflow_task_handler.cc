@@ -362,6 +362,8 @@ std::optional<wsv1::PollWorkflowTaskQueueResponse> HandleOneWorkflowTask(
   const auto begin = std::chrono::steady_clock::now();
   const std::string& type = task.workflow_type().name();
   const std::string& run_id = task.workflow_execution().run_id();
+  const ScopedLogContext log_context(
+      {.workflow_id = task.workflow_execution().workflow_id(), .run_id = run_id, .workflow_type = type});
   // Checked out: no other slot drives this run while the task is handled
   // (a task for it waits until it is given back).
   CheckedOut checked_out(env.cache, run_id);
