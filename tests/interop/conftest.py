@@ -34,6 +34,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def nginx_conf(folder: pathlib.Path, server: str) -> str:
+    """An nginx.conf running in the foreground from `folder` with one http
+    `server { ... }` block."""
+    return f"""
+worker_processes 1;
+daemon off;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log warn;
+events {{}}
+http {{
+  access_log off;
+  map_hash_bucket_size 256;
+  client_body_temp_path {folder}/body;
+{server}
+}}
+"""
+
+
 @contextlib.contextmanager
 def nginx(folder: pathlib.Path, conf: str, port: int):
     """A real nginx (Debian's) running `conf` from `folder` until the block

@@ -4,18 +4,14 @@ run id of the task the line was logged for."""
 import json
 
 from pipeline_cluster import cluster  # noqa: F401 (a fixture)
-from test_pipeline_python_stages import assert_same_as_duckdb, spec_text, write_inputs
+from test_pipeline_python_stages import run_mixed, write_inputs
 
 
 def test_json_logs_name_the_workflow_and_run_of_each_line(cluster, tmp_path):
     write_inputs(tmp_path)
     c = cluster("jsonlogs", env={"FLIGHTDECK_LOG_FORMAT": "json", "FLIGHTDECK_LOG_LEVEL": "debug"})
     c.python_worker()
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(spec_text(tmp_path, c.node, c.queue, "{transform: discount}"))
-    run = c.cli("run", str(spec), "--wait", "--id", "jsonlogs-1")
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert_same_as_duckdb(tmp_path)
+    run_mixed(c, tmp_path, "jsonlogs-1")
     worker = next(p for p in c.processes if p.stderr_path and "cpp-worker" in p.stderr_path.name)
     lines = [json.loads(line) for line in worker.stderr_text().splitlines() if line.strip()]
     assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)

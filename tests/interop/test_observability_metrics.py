@@ -15,7 +15,7 @@ import pytest
 
 from conftest import free_port
 from pipeline_cluster import cluster, wait_for  # noqa: F401 (a fixture)
-from test_pipeline_python_stages import assert_same_as_duckdb, spec_text, write_inputs
+from test_pipeline_python_stages import run_mixed, write_inputs
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
@@ -81,11 +81,7 @@ def test_prometheus_scrapes_node_workers_and_dev_server_during_a_pipeline(cluste
     c.python_worker("--metrics-port", str(ports["python"]))
     prometheus = Prometheus(tmp_path, ports)
     try:
-        spec = tmp_path / "spec.yaml"
-        spec.write_text(spec_text(tmp_path, c.node, c.queue, "{transform: discount}"))
-        run = c.cli("run", str(spec), "--wait", "--id", "metrics-1")
-        assert run.returncode == 0, run.stdout + run.stderr
-        assert_same_as_duckdb(tmp_path)
+        run_mixed(c, tmp_path, "metrics-1")
 
         queries = {
             'sum(temporal_workflow_completed{job="worker",workflow_type="flightdeck.Pipeline"})': 1,

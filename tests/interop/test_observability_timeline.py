@@ -5,7 +5,7 @@ marked."""
 import xml.etree.ElementTree as ET
 
 from pipeline_cluster import cluster  # noqa: F401 (a fixture)
-from test_pipeline_python_stages import assert_same_as_duckdb, spec_text, write_inputs
+from test_pipeline_python_stages import run_mixed, write_inputs
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -14,11 +14,7 @@ def test_a_timeline_draws_every_activity_of_a_run(cluster, tmp_path):
     write_inputs(tmp_path)
     c = cluster("timeline")
     c.python_worker()
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(spec_text(tmp_path, c.node, c.queue, "{transform: discount}"))
-    run = c.cli("run", str(spec), "--wait", "--id", "timeline-1")
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert_same_as_duckdb(tmp_path)
+    run_mixed(c, tmp_path, "timeline-1")
 
     drawn = c.cli("timeline", "timeline-1", "--output", str(tmp_path / "run.svg"))
     assert drawn.returncode == 0, drawn.stdout + drawn.stderr

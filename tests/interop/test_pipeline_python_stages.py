@@ -86,15 +86,23 @@ def assert_same_as_duckdb(folder: pathlib.Path) -> None:
         assert a == pytest.approx(b, rel=1e-9)
 
 
+def run_mixed(c, folder: pathlib.Path, run_id: str, *run_args):
+    """The mixed C++/Python pipeline on cluster `c` (its inputs written by
+    write_inputs into `folder`), run to the end with `flightdeck run --wait`;
+    checks that it succeeded and that its output equals DuckDB's."""
+    spec = folder / "spec.yaml"
+    spec.write_text(spec_text(folder, c.node, c.queue, "{transform: discount}"))
+    run = c.cli("run", str(spec), "--wait", "--id", run_id, *run_args)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert_same_as_duckdb(folder)
+    return run
+
+
 def test_a_python_stage_runs_between_cpp_stages_and_the_output_equals_duckdb(cluster, tmp_path):
     write_inputs(tmp_path)
     c = cluster("mixed")
     c.python_worker()
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(spec_text(tmp_path, c.node, c.queue, "{transform: discount}"))
-    run = c.cli("run", str(spec), "--wait", "--id", "mixed-1")
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert_same_as_duckdb(tmp_path)
+    run_mixed(c, tmp_path, "mixed-1")
 
 
 def test_a_python_worker_killed_mid_run_is_replaced_and_nothing_is_duplicated(cluster, tmp_path):

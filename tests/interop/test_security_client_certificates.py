@@ -11,21 +11,15 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from conftest import Process, free_port, nginx
+from conftest import Process, free_port, nginx, nginx_conf
 from pipeline_cluster import make_certs
 from test_security_auth import cli, new_token
 
 DATA = pa.table({"id": pa.array(range(100), pa.int64())})
 
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{}}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/body;
+# The server block of an nginx doing mutual TLS in front of the node: the
+# verified subject and the proxy's token go along with every call.
+NGINX_SERVER = """
   server {{
     listen 127.0.0.1:{port} ssl http2;
     ssl_certificate {certs}/node.pem;
@@ -41,7 +35,6 @@ http {{
       grpc_pass grpc://{upstream};
     }}
   }}
-}}
 """
 
 
@@ -65,8 +58,8 @@ bindings:
     node_port = free_port()
     node = Process(["node", "--port", str(node_port), "--auth-config", str(config), "--advertise",
                     f"grpc+tls://127.0.0.1:{port}"], r"listening on grpc\+tls://")
-    conf = NGINX_CONF.format(dir=tmp_path / "nginx", port=port, certs=certs, token=proxy_token,
-                             upstream=f"127.0.0.1:{node_port}")
+    conf = nginx_conf(tmp_path / "nginx", NGINX_SERVER.format(port=port, certs=certs, token=proxy_token,
+                                                              upstream=f"127.0.0.1:{node_port}"))
     try:
         with nginx(tmp_path / "nginx", conf, port):
             yield f"grpc+tls://127.0.0.1:{port}", f"grpc+tcp://127.0.0.1:{node_port}", certs

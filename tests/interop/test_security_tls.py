@@ -14,7 +14,7 @@ import pytest
 
 from conftest import Process, flightdeck_binary
 from pipeline_cluster import cluster, make_certs  # noqa: F401 (cluster is a fixture)
-from test_pipeline_python_stages import assert_same_as_duckdb, spec_text, write_inputs
+from test_pipeline_python_stages import run_mixed, write_inputs
 
 TENANT = [(b"x-flightdeck-tenant", b"acme")]
 # How a refused TLS handshake surfaces in pyarrow (the deadline when the
@@ -145,11 +145,7 @@ def test_a_mixed_pipeline_runs_over_mutual_tls(cluster, certs, tmp_path):
     c = cluster("mixed-tls", tls_dir=certs)
     assert c.node.startswith("grpc+tls://")
     c.python_worker()
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(spec_text(tmp_path, c.node, c.queue, "{transform: discount}"))
-    run = c.cli("run", str(spec), "--wait", "--id", "mixed-tls-1")
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert_same_as_duckdb(tmp_path)
+    run_mixed(c, tmp_path, "mixed-tls-1")
 
 
 def test_the_demo_runs_its_node_with_throwaway_tls_and_a_token(tmp_path):

@@ -8,7 +8,7 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, Process, flightdeck_binary, free_port, nginx, python_with_package_env
+from conftest import ROOT, Process, flightdeck_binary, free_port, nginx, nginx_conf, python_with_package_env
 
 TEMPORAL = str(ROOT / ".venv" / "bin" / "temporal")
 
@@ -113,16 +113,8 @@ def test_bad_temporal_settings_are_usage_errors(tmp_path, args, env, message):
     assert message in done.stderr
 
 
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{}}
-http {{
-  access_log off;
-  map_hash_bucket_size 256;
-  client_body_temp_path {dir}/body;
+# The server block of an nginx terminating TLS and checking an API key.
+NGINX_SERVER = """
   map $http_authorization $api_key_ok {{
     "Bearer {key}" 1;
     default 0;
@@ -141,7 +133,6 @@ http {{
       grpc_pass grpc://{upstream};
     }}
   }}
-}}
 """
 
 
@@ -156,7 +147,7 @@ def tls_proxy(server_with_namespace, tmp_path):
     key = "fd-test-api-key-" + tmp_path.name
     port = free_port()
     folder = tmp_path / "nginx"
-    conf = NGINX_CONF.format(dir=folder, key=key, port=port, certs=certs, upstream=address)
+    conf = nginx_conf(folder, NGINX_SERVER.format(key=key, port=port, certs=certs, upstream=address))
     with nginx(folder, conf, port):
         yield f"127.0.0.1:{port}", key, certs, node, address
 
