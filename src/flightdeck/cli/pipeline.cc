@@ -25,6 +25,7 @@
 #include "flightdeck/common/clock.h"
 #include "flightdeck/frame/engine.h"
 #include "flightdeck/cli/pipeline_internal.h"
+#include "flightdeck/cli/run_history.h"
 #include "flightdeck/cli/run_progress.h"
 #include "flightdeck/pipeline/pipeline_workflow.h"
 #include "flightdeck/pipeline/run_gc.h"
@@ -181,6 +182,49 @@ void AddWorkerCommand(CLI::App& app) {
   });
 }
 
+// Per stage (activity type): activities done, running and waiting, rows and
+// bytes of their outputs, and their summed time; then the backlog.
+void PrintStages(temporal::Client& client, const std::string& id, const TemporalFlags& flags) {
+  auto history = client.GetHistory({.workflow_id = id});
+  if (!history.ok()) return;  // the status above says what there is to say
+  const TemporalTarget target = ResolveTemporalOrExit(flags);
+  if (!target.codecs.DecodeAll(&*history).ok()) return;
+  const Run run = ReadRun(id, *history);
+  struct Stage {
+    int done = 0, running = 0, waiting = 0, failed = 0;
+    int64_t rows = 0, bytes = 0;
+    double ms = 0;
+  };
+  std::map<std::string, Stage> stages;
+  for (const auto& bar : run.bars) {
+    Stage& stage = stages[bar.activity];
+    if (bar.outcome == "completed") {
+      ++stage.done;
+      stage.ms += bar.end_ms - bar.start_ms;
+      stage.rows += std::max<int64_t>(bar.rows, 0);
+      stage.bytes += std::max<int64_t>(bar.bytes, 0);
+    } else if (bar.outcome == "running") {
+      ++stage.running;
+    } else if (bar.outcome == "scheduled") {
+      ++stage.waiting;
+    } else {
+      ++stage.failed;
+    }
+  }
+  if (stages.empty()) return;
+  std::printf("  %-26s %5s %8s %8s %7s %12s %14s %10s\n", "stage", "done", "running", "waiting", "failed", "rows",
+              "bytes", "time");
+  int waiting = 0, running = 0;
+  for (const auto& [name, stage] : stages) {
+    std::printf("  %-26s %5d %8d %8d %7d %12lld %14lld %9.2fs\n", name.c_str(), stage.done, stage.running,
+                stage.waiting, stage.failed, static_cast<long long>(stage.rows), static_cast<long long>(stage.bytes),
+                stage.ms / 1000.0);
+    waiting += stage.waiting;
+    running += stage.running;
+  }
+  std::printf("  backlog: %d activities scheduled and not started, %d running\n", waiting, running);
+}
+
 void AddStatusCommand(CLI::App& app) {
   auto id = std::make_shared<std::string>();
   auto output = std::make_shared<std::string>("text");
@@ -219,6 +263,7 @@ void AddStatusCommand(CLI::App& app) {
       std::printf("  %s\n", ProgressLine(*progress).c_str());
       for (const auto& line : progress->waiting) std::printf("  %s\n", line.c_str());
     }
+    PrintStages(*client, *id, *temporal_flags);
     if (result) PrintSummary(*result);
     std::fflush(stdout);
   });

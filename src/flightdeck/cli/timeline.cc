@@ -13,131 +13,17 @@
 #include <string>
 #include <vector>
 
-#include <google/protobuf/util/time_util.h>
-#include <nlohmann/json.hpp>
-
 #include "flightdeck/cli/commands.h"
+#include "flightdeck/cli/run_history.h"
 #include "flightdeck/cli/temporal_options.h"
 #include "flightdeck/common/durable_file.h"
 #include "flightdeck/pipeline/activities.h"
 #include "flightdeck/temporal/client/client.h"
 #include "flightdeck/temporal/client/connection.h"
-#include "flightdeck/temporal/converter/payload_converter.h"
 
 namespace flightdeck::cli {
 
 namespace {
-
-namespace history_v1 = ::temporal::api::history::v1;
-using google::protobuf::util::TimeUtil;
-
-struct Bar {
-  std::string activity;  // type
-  int partition = -1;    // -1: the run's own lane
-  double start_ms = 0;   // since the run started
-  double end_ms = -1;    // -1: still running
-  int attempt = 1;
-  std::string outcome = "running";  // completed, failed, timed out, canceled, running
-  bool recompute = false;           // a partition's activity scheduled again
-  int64_t rows = -1;
-};
-
-struct Run {
-  std::string id;
-  std::string type;
-  double duration_ms = 0;
-  std::string status = "running";
-  int64_t source_rows = 0;
-  std::vector<Bar> bars;
-};
-
-double Millis(const google::protobuf::Timestamp& t) { return static_cast<double>(TimeUtil::TimestampToMilliseconds(t)); }
-
-// The first payload of `payloads` as JSON, or null.
-nlohmann::json FirstJson(const temporal::Payloads& payloads) {
-  if (payloads.payloads_size() == 0) return nullptr;
-  auto json = temporal::FromPayload<nlohmann::json>(payloads.payloads(0));
-  return json.ok() ? *json : nlohmann::json();
-}
-
-Run ReadRun(const std::string& id, const history_v1::History& history) {
-  Run run;
-  run.id = id;
-  if (history.events_size() == 0) return run;
-  const double t0 = Millis(history.events(0).event_time());
-  std::map<int64_t, size_t> by_scheduled;  // scheduled event id -> bar
-  std::map<std::pair<std::string, int>, int> scheduled_count;
-  for (const auto& event : history.events()) {
-    const double at = Millis(event.event_time()) - t0;
-    run.duration_ms = std::max(run.duration_ms, at);
-    if (event.has_workflow_execution_started_event_attributes()) {
-      run.type = event.workflow_execution_started_event_attributes().workflow_type().name();
-    } else if (event.has_activity_task_scheduled_event_attributes()) {
-      const auto& attrs = event.activity_task_scheduled_event_attributes();
-      Bar bar;
-      bar.activity = attrs.activity_type().name();
-      const nlohmann::json input = FirstJson(attrs.input());
-      if (input.is_object() && input.contains("partition") && input["partition"].is_number_integer() &&
-          bar.activity != pipeline::kCombineActivity && bar.activity != pipeline::kCommitActivity) {
-        bar.partition = input["partition"].get<int>();
-      }
-      bar.start_ms = at;
-      bar.recompute = bar.partition >= 0 && scheduled_count[{bar.activity, bar.partition}]++ > 0 &&
-                      bar.activity == pipeline::kPartitionActivity;
-      by_scheduled[event.event_id()] = run.bars.size();
-      run.bars.push_back(std::move(bar));
-    } else if (event.has_activity_task_started_event_attributes()) {
-      const auto& attrs = event.activity_task_started_event_attributes();
-      auto it = by_scheduled.find(attrs.scheduled_event_id());
-      if (it != by_scheduled.end()) {
-        run.bars[it->second].start_ms = at;
-        run.bars[it->second].attempt = attrs.attempt();
-      }
-    } else {
-      int64_t scheduled = 0;
-      std::string outcome;
-      int64_t rows = -1;
-      if (event.has_activity_task_completed_event_attributes()) {
-        scheduled = event.activity_task_completed_event_attributes().scheduled_event_id();
-        outcome = "completed";
-        const nlohmann::json result = FirstJson(event.activity_task_completed_event_attributes().result());
-        if (result.is_object() && result.contains("rows") && result["rows"].is_number()) {
-          rows = result["rows"].get<int64_t>();
-        }
-      } else if (event.has_activity_task_failed_event_attributes()) {
-        scheduled = event.activity_task_failed_event_attributes().scheduled_event_id();
-        outcome = "failed";
-      } else if (event.has_activity_task_timed_out_event_attributes()) {
-        scheduled = event.activity_task_timed_out_event_attributes().scheduled_event_id();
-        outcome = "timed out";
-      } else if (event.has_activity_task_canceled_event_attributes()) {
-        scheduled = event.activity_task_canceled_event_attributes().scheduled_event_id();
-        outcome = "canceled";
-      } else if (event.has_workflow_execution_completed_event_attributes()) {
-        run.status = "completed";
-        const nlohmann::json result = FirstJson(event.workflow_execution_completed_event_attributes().result());
-        if (result.is_object()) run.source_rows = result.value("source_rows", int64_t{0});
-      } else if (event.has_workflow_execution_failed_event_attributes()) {
-        run.status = "failed";
-      } else if (event.has_workflow_execution_canceled_event_attributes()) {
-        run.status = "canceled";
-      } else if (event.has_workflow_execution_terminated_event_attributes()) {
-        run.status = "terminated";
-      }
-      auto it = by_scheduled.find(scheduled);
-      if (!outcome.empty() && it != by_scheduled.end()) {
-        Bar& bar = run.bars[it->second];
-        bar.end_ms = at;
-        bar.outcome = outcome;
-        bar.rows = rows;
-      }
-    }
-  }
-  for (auto& bar : run.bars) {
-    if (bar.end_ms < 0) bar.end_ms = run.duration_ms;
-  }
-  return run;
-}
 
 std::string Escape(const std::string& text) {
   std::string out;
@@ -190,7 +76,8 @@ std::string Svg(const Run& run) {
     const double y = top + (bar.partition + 1) * lane_height + 3;
     const double x0 = x(bar.start_ms), w = std::max(x(bar.end_ms) - x0, 1.0);
     const bool retried = bar.attempt > 1;
-    const std::string stroke = bar.outcome != "completed" && bar.outcome != "running" ? "#cc0000"
+    const bool failed = bar.outcome == "failed" || bar.outcome == "timed out" || bar.outcome == "canceled";
+    const std::string stroke = failed ? "#cc0000"
                                : retried                                              ? "#cc0000"
                                : bar.recompute                                        ? "#ff6d01"
                                                                                       : "none";
