@@ -26,7 +26,6 @@
 #include "flightdeck/flight/node_client.h"
 #include "flightdeck/flight/node_protocol_internal.h"
 #include "flightdeck/flight/ticket.h"
-#include "flightdeck/flight/ticket_signer.h"
 
 namespace flightdeck::flight {
 
@@ -49,8 +48,7 @@ class DataNodeService : public fl::FlightServerBase {
                   std::shared_ptr<const KeyRing> ticket_keys, std::chrono::milliseconds ticket_ttl)
       : store_(std::move(store)),
         exchange_transform_(std::move(exchange_transform)),
-        signer_(ticket_keys ? std::make_unique<TicketSigner>(std::move(ticket_keys)) : nullptr),
-        ticket_ttl_(ticket_ttl) {}
+        tickets_(std::move(ticket_keys), ticket_ttl) {}
 
   arrow::Status DoPut(const fl::ServerCallContext& context,
                       std::unique_ptr<fl::FlightMessageReader> reader,
@@ -112,7 +110,7 @@ class DataNodeService : public fl::FlightServerBase {
 
   arrow::Status DoGet(const fl::ServerCallContext& context, const fl::Ticket& request,
                       std::unique_ptr<fl::FlightDataStream>* stream) override {
-    ARROW_ASSIGN_OR_RAISE(TicketPart part, Redeem(context, request.ticket, Right::kGet));
+    ARROW_ASSIGN_OR_RAISE(TicketPart part, tickets_.Redeem(context, request.ticket, Right::kGet));
     auto data = store_->Get(part.ticket);
     if (!data.ok()) return ToFlight(data.status());
     Note(context, {.dataset = DatasetOfPath(data->summary.path)});
@@ -324,7 +322,7 @@ class DataNodeService : public fl::FlightServerBase {
                                                                  const std::shared_ptr<arrow::Buffer>& body) {
     ARROW_ASSIGN_OR_RAISE(auto request,
                           fl::RenewFlightEndpointRequest::Deserialize(body ? body->ToString() : ""));
-    ARROW_ASSIGN_OR_RAISE(TicketPart part, Redeem(context, request.endpoint.ticket.ticket, Right::kPut));
+    ARROW_ASSIGN_OR_RAISE(TicketPart part, tickets_.Redeem(context, request.endpoint.ticket.ticket, Right::kPut));
     ARROW_RETURN_NOT_OK(AllowOnTicket(context, Right::kPut, part.ticket));
     int64_t until_ms = 0;
     if (request.endpoint.expiration_time) {
@@ -356,7 +354,7 @@ class DataNodeService : public fl::FlightServerBase {
     bool dropped = false;
     if (request.info) {
       for (const auto& endpoint : request.info->endpoints()) {
-        auto part = Redeem(context, endpoint.ticket.ticket, Right::kDrop);
+        auto part = tickets_.Redeem(context, endpoint.ticket.ticket, Right::kDrop);
         if (!part.ok()) continue;
         ARROW_RETURN_NOT_OK(AllowOnTicket(context, Right::kDrop, part->ticket));
         dropped = store_->Drop(part->ticket).ok() || dropped;
@@ -448,49 +446,11 @@ class DataNodeService : public fl::FlightServerBase {
     return schema;
   }
 
-  // The ticket the caller gets for `plain` (a wire form of `ticket`): as
-  // is on a node without ticket keys, else signed with the rights the
-  // caller holds on `dataset` and the node's ticket lifetime.
-  std::string IssueTicket(const fl::ServerCallContext& context, const std::string& plain, const TicketId& ticket,
-                          const std::string& dataset) const {
-    if (!signer_) return plain;
-    uint8_t rights = 0;
-    for (Right right : {Right::kGet, Right::kDrop, Right::kPersist, Right::kPut}) {
-      if (Allow(context, right, dataset).ok()) rights |= TicketRightFor(right);
-    }
-    const int64_t expires_ms = ticket_ttl_.count() > 0 ? UnixMillis() + ticket_ttl_.count() : 0;
-    return signer_->Sign(plain, ticket, rights, expires_ms);
-  }
-
-  // The ticket (or part) of wire bytes the caller presents for `right`. A
-  // node with ticket keys takes signed tickets only: a forged, altered,
-  // expired or insufficient one is PERMISSION_DENIED, even when its dataset
-  // exists; another tenant's ticket too. Without keys: the plain ticket of
-  // the caller's tenant (NOT_FOUND otherwise).
-  arrow::Result<TicketPart> Redeem(const fl::ServerCallContext& context, std::string_view bytes, Right right) const {
-    if (!signer_) {
-      auto part = DecodeTicketPart(bytes);
-      if (!part.ok() || part->ticket.tenant != TenantOf(context)) return TicketNotFound();
-      return part;
-    }
-    auto redeemed = signer_->Verify(bytes, UnixMillis());
-    if (!redeemed.ok()) return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized, redeemed.status().message());
-    if (redeemed->part.ticket.tenant != TenantOf(context)) {
-      return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized,
-                                 "the ticket is for another tenant than '" + TenantOf(context) + "'");
-    }
-    if ((redeemed->rights & TicketRightFor(right)) == 0) {
-      return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized,
-                                 std::string("the ticket does not allow ") + RightName(right));
-    }
-    return redeemed->part;
-  }
-
   // The ticket of an action body {"ticket": "..."}, redeemed for `right`.
   arrow::Result<TicketId> TicketFromBody(const fl::ServerCallContext& context,
                                          const std::shared_ptr<arrow::Buffer>& body, Right right) const {
     ARROW_ASSIGN_OR_RAISE(std::string text, internal::TicketTextOfBody(body));
-    ARROW_ASSIGN_OR_RAISE(TicketPart part, Redeem(context, text, right));
+    ARROW_ASSIGN_OR_RAISE(TicketPart part, tickets_.Redeem(context, text, right));
     if (part.count != 1) return TicketNotFound();  // actions take the dataset's ticket, not a part's
     return part.ticket;
   }
@@ -498,7 +458,7 @@ class DataNodeService : public fl::FlightServerBase {
   // A summary as the caller sees it: with its ticket issued to them.
   std::string SummaryJson(const fl::ServerCallContext& context, const DatasetSummary& summary) const {
     json j = json::parse(summary.ToJson());
-    j["ticket"] = IssueTicket(context, summary.ticket.Encode(), summary.ticket, DatasetOfPath(summary.path));
+    j["ticket"] = tickets_.Issue(context, summary.ticket.Encode(), summary.ticket, DatasetOfPath(summary.path));
     return j.dump();
   }
 
@@ -508,8 +468,8 @@ class DataNodeService : public fl::FlightServerBase {
     ARROW_ASSIGN_OR_RAISE(auto schema, SchemaOf(summary));
     std::vector<fl::FlightEndpoint> endpoints(parts);
     for (int i = 0; i < parts; ++i) {
-      endpoints[i].ticket.ticket = IssueTicket(context, TicketPart{summary.ticket, i, parts}.Encode(), summary.ticket,
-                                               DatasetOfPath(summary.path));
+      endpoints[i].ticket.ticket = tickets_.Issue(context, TicketPart{summary.ticket, i, parts}.Encode(), summary.ticket,
+                                                  DatasetOfPath(summary.path));
       endpoints[i].locations.push_back(location);
       endpoints[i].expiration_time = ExpirationOf(summary);
     }
@@ -524,8 +484,7 @@ class DataNodeService : public fl::FlightServerBase {
 
   std::unique_ptr<BatchStore> store_;
   const ExchangeTransform exchange_transform_;
-  const std::unique_ptr<TicketSigner> signer_;  // null: plain tickets
-  const std::chrono::milliseconds ticket_ttl_;
+  const internal::NodeTickets tickets_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

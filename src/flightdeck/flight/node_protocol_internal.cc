@@ -19,6 +19,7 @@
 #include <arrow/util/key_value_metadata.h>
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/common/clock.h"
 #include "flightdeck/common/durable_file.h"
 #include "flightdeck/common/random.h"
 #include "flightdeck/flight/caller.h"
@@ -107,6 +108,40 @@ arrow::Result<std::string> TicketTextOfBody(const std::shared_ptr<arrow::Buffer>
                                   text.substr(0, 200), "'");
   }
   return j["ticket"].get<std::string>();
+}
+
+NodeTickets::NodeTickets(std::shared_ptr<const KeyRing> keys, std::chrono::milliseconds ttl)
+    : signer_(keys ? std::make_unique<TicketSigner>(std::move(keys)) : nullptr), ttl_(ttl) {}
+
+std::string NodeTickets::Issue(const fl::ServerCallContext& context, const std::string& plain,
+                               const TicketId& ticket, const std::string& dataset) const {
+  if (!signer_) return plain;
+  uint8_t rights = 0;
+  for (Right right : {Right::kGet, Right::kDrop, Right::kPersist, Right::kPut}) {
+    if (Allow(context, right, dataset).ok()) rights |= TicketRightFor(right);
+  }
+  const int64_t expires_ms = ttl_.count() > 0 ? UnixMillis() + ttl_.count() : 0;
+  return signer_->Sign(plain, ticket, rights, expires_ms);
+}
+
+arrow::Result<TicketPart> NodeTickets::Redeem(const fl::ServerCallContext& context, std::string_view bytes,
+                                              Right right) const {
+  if (!signer_) {
+    auto part = DecodeTicketPart(bytes);
+    if (!part.ok() || part->ticket.tenant != TenantOf(context)) return TicketNotFound();
+    return part;
+  }
+  auto redeemed = signer_->Verify(bytes, UnixMillis());
+  if (!redeemed.ok()) return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized, redeemed.status().message());
+  if (redeemed->part.ticket.tenant != TenantOf(context)) {
+    return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized,
+                               "the ticket is for another tenant than '" + TenantOf(context) + "'");
+  }
+  if ((redeemed->rights & TicketRightFor(right)) == 0) {
+    return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized,
+                               std::string("the ticket does not allow ") + RightName(right));
+  }
+  return redeemed->part;
 }
 
 arrow::Result<std::shared_ptr<const KeyRing>> DefaultTicketKeys(const std::string& data_dir) {

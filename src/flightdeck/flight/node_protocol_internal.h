@@ -4,6 +4,7 @@
 // Internal to the flight layer.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,8 +16,10 @@
 #include <arrow/status.h>
 
 #include "flightdeck/common/file_encryption.h"
+#include "flightdeck/flight/auth_config.h"
 #include "flightdeck/flight/batch_store.h"
 #include "flightdeck/flight/ticket.h"
+#include "flightdeck/flight/ticket_signer.h"
 
 namespace flightdeck::flight::internal {
 
@@ -35,6 +38,31 @@ std::string DatasetOfPath(const std::string& path);
 arrow::Status TicketNotFound();
 /// The ticket text of an action body {"ticket": "..."}; Invalid otherwise.
 arrow::Result<std::string> TicketTextOfBody(const std::shared_ptr<arrow::Buffer>& body);
+
+/// The tickets a node hands out and redeems: plain on a node without ticket
+/// keys, else signed (ticket_signer.h) with the rights the caller holds on
+/// the dataset and the node's ticket lifetime.
+class NodeTickets {
+ public:
+  /// `keys` null: plain tickets. `ttl` zero: as long as the dataset.
+  NodeTickets(std::shared_ptr<const KeyRing> keys, std::chrono::milliseconds ttl);
+
+  /// The ticket the caller gets for `plain` (a wire form of `ticket`).
+  std::string Issue(const arrow::flight::ServerCallContext& context, const std::string& plain,
+                    const TicketId& ticket, const std::string& dataset) const;
+
+  /// The ticket (or part) of wire bytes the caller presents for `right`.
+  /// Signed tickets only on a node with keys: a forged, altered, expired or
+  /// insufficient one is PERMISSION_DENIED even when its dataset exists,
+  /// another tenant's too. Without keys: the plain ticket of the caller's
+  /// tenant (NOT_FOUND otherwise).
+  arrow::Result<TicketPart> Redeem(const arrow::flight::ServerCallContext& context, std::string_view bytes,
+                                   Right right) const;
+
+ private:
+  std::unique_ptr<TicketSigner> signer_;
+  std::chrono::milliseconds ttl_;
+};
 
 /// The ticket keys of a node with an auth config and no keys of its own:
 /// `data_dir`/ticket.keys, made (mode 0600) when missing, or a key in
