@@ -526,5 +526,17 @@ def test_tickets_are_signed_capabilities(certs, people, tmp_path):
 
             wait_for(expired, 20, "the one-second ticket to expire")
             assert stats(client, alice)["tenant"]["datasets"] == 1
+
+            # Rotation: a key added to the ticket keys and SIGHUP; new
+            # tickets name it, the first one still verifies.
+            cli("keys", "add", str(data_dir / "ticket.keys"))
+            process.proc.send_signal(signal.SIGHUP)
+
+            def newest_key():
+                info = client.get_flight_info(flight.FlightDescriptor.for_path("acme", "kept", "0"), alice)
+                return info.endpoints[0].ticket.ticket.decode().split("!")[1] == "k2"
+
+            wait_for(newest_key, 20, "tickets signed with the added key")
+            assert client.do_get(flight.Ticket(ticket.encode()), alice).read_all().equals(DATA)
     finally:
         process.kill()

@@ -86,12 +86,14 @@ std::atomic<bool> reload_stop{false};
 
 extern "C" void OnSighup(int) { reload_requested = true; }
 
-// Reloads the auth config and the key file (whichever the node was started
-// with) whenever SIGHUP arrives, until reload_stop. One that does not load
+// Reloads the auth config, the ticket keys and the at-rest key file
+// (whichever the node was started with) whenever SIGHUP arrives, until
+// reload_stop. One that does not load
 // is reported and the node keeps the one it has.
-std::thread ReloadOnSighup(flight::DataNode* node, std::string auth_path, std::string key_path) {
+std::thread ReloadOnSighup(flight::DataNode* node, std::string auth_path, std::string key_path,
+                           std::string ticket_key_path) {
   std::signal(SIGHUP, OnSighup);
-  return std::thread([node, auth_path, key_path] {
+  return std::thread([node, auth_path, key_path, ticket_key_path] {
     while (!reload_stop) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (!reload_requested.exchange(false)) continue;
@@ -102,6 +104,16 @@ std::thread ReloadOnSighup(flight::DataNode* node, std::string auth_path, std::s
           FD_LOG(kInfo) << "SIGHUP: reloaded the auth config " << auth_path;
         } else {
           FD_LOG(kError) << "SIGHUP: keeping the auth config in use: " << st.message();
+        }
+      }
+      if (!ticket_key_path.empty()) {
+        auto loaded = KeyRing::Load(ticket_key_path);
+        auto st = loaded.ok() ? node->ReloadTicketKeys(*loaded) : loaded.status();
+        if (st.ok()) {
+          FD_LOG(kInfo) << "SIGHUP: reloaded the ticket keys " << ticket_key_path << "; new tickets use key '"
+                        << (*loaded)->Newest().id << "'";
+        } else {
+          FD_LOG(kError) << "SIGHUP: keeping the ticket keys in use: " << st.message();
         }
       }
       if (!key_path.empty()) {
@@ -258,8 +270,13 @@ void AddNodeCommand(CLI::App& app) {
                 << "/metrics" << std::endl;
     }
     std::thread reloader;
-    if (!auth_config->empty() || !key_file->empty()) {
-      reloader = ReloadOnSighup(node->get(), *auth_config, *key_file);
+    // The ticket keys given, or those a node with an auth config keeps in its data dir.
+    std::string ticket_keys = *ticket_key_file;
+    if (ticket_keys.empty() && !auth_config->empty() && !options->store.data_dir.empty()) {
+      ticket_keys = (std::filesystem::path(options->store.data_dir) / "ticket.keys").string();
+    }
+    if (!auth_config->empty() || !key_file->empty() || !ticket_keys.empty()) {
+      reloader = ReloadOnSighup(node->get(), *auth_config, *key_file, ticket_keys);
     }
     (*node)->Wait();
     reload_stop = true;

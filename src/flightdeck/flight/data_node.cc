@@ -375,6 +375,7 @@ class DataNodeService : public fl::FlightServerBase {
   }
 
   BatchStore& store() { return *store_; }
+  internal::NodeTickets& tickets() { return tickets_; }
 
   // The node totals and the caller's own usage; other tenants' figures are
   // not shown (they are as invisible as their tickets).
@@ -484,7 +485,7 @@ class DataNodeService : public fl::FlightServerBase {
 
   std::unique_ptr<BatchStore> store_;
   const ExchangeTransform exchange_transform_;
-  const internal::NodeTickets tickets_;
+  internal::NodeTickets tickets_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
@@ -589,6 +590,10 @@ arrow::Status DataNode::ReloadAuth(std::shared_ptr<const AuthConfig> auth) {
   if (!auth) return arrow::Status::Invalid("ReloadAuth: no config");
   impl_->auth->Replace(std::move(auth));
   return arrow::Status::OK();
+}
+
+arrow::Status DataNode::ReloadTicketKeys(std::shared_ptr<const KeyRing> keys) {
+  return impl_->service->tickets().ReplaceKeys(std::move(keys));
 }
 
 arrow::Status DataNode::ReloadKeys(std::shared_ptr<const KeyRing> keys) {

@@ -180,6 +180,11 @@ class DataNode {
   /// node started without keys or `keys` drops a key the store's files use.
   arrow::Status ReloadKeys(std::shared_ptr<const KeyRing> keys);
 
+  /// Tickets issued from now on are signed with the newest key of `keys`,
+  /// all of whose keys verify (rotation: SIGHUP in `flightdeck node`).
+  /// Invalid when the node signs no tickets or `keys` drops a key in use.
+  arrow::Status ReloadTicketKeys(std::shared_ptr<const KeyRing> keys);
+
   /// Blocks until the server stopped serving: after Shutdown(), or a signal
   /// when `shutdown_on_signals` is set.
   void Wait();

@@ -111,27 +111,49 @@ arrow::Result<std::string> TicketTextOfBody(const std::shared_ptr<arrow::Buffer>
 }
 
 NodeTickets::NodeTickets(std::shared_ptr<const KeyRing> keys, std::chrono::milliseconds ttl)
-    : signer_(keys ? std::make_unique<TicketSigner>(std::move(keys)) : nullptr), ttl_(ttl) {}
+    : signer_(keys ? std::make_shared<TicketSigner>(keys) : nullptr), keys_(std::move(keys)), ttl_(ttl) {}
+
+std::shared_ptr<const TicketSigner> NodeTickets::Signer() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return signer_;
+}
+
+arrow::Status NodeTickets::ReplaceKeys(std::shared_ptr<const KeyRing> keys) {
+  if (!keys) return arrow::Status::Invalid("ReplaceKeys: no key ring");
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!keys_) return arrow::Status::Invalid("this data node does not sign its tickets");
+  for (const auto& key : keys_->keys()) {
+    if (keys->Find(key.id) == nullptr) {
+      return arrow::Status::Invalid("the ticket key file ", keys->source(), " no longer holds key '", key.id,
+                                    "'; keys are rotated by adding one, never by removing");
+    }
+  }
+  signer_ = std::make_shared<TicketSigner>(keys);
+  keys_ = std::move(keys);
+  return arrow::Status::OK();
+}
 
 std::string NodeTickets::Issue(const fl::ServerCallContext& context, const std::string& plain,
                                const TicketId& ticket, const std::string& dataset) const {
-  if (!signer_) return plain;
+  const auto signer = Signer();
+  if (!signer) return plain;
   uint8_t rights = 0;
   for (Right right : {Right::kGet, Right::kDrop, Right::kPersist, Right::kPut}) {
     if (Allow(context, right, dataset).ok()) rights |= TicketRightFor(right);
   }
   const int64_t expires_ms = ttl_.count() > 0 ? UnixMillis() + ttl_.count() : 0;
-  return signer_->Sign(plain, ticket, rights, expires_ms);
+  return signer->Sign(plain, ticket, rights, expires_ms);
 }
 
 arrow::Result<TicketPart> NodeTickets::Redeem(const fl::ServerCallContext& context, std::string_view bytes,
                                               Right right) const {
-  if (!signer_) {
+  const auto signer = Signer();
+  if (!signer) {
     auto part = DecodeTicketPart(bytes);
     if (!part.ok() || part->ticket.tenant != TenantOf(context)) return TicketNotFound();
     return part;
   }
-  auto redeemed = signer_->Verify(bytes, UnixMillis());
+  auto redeemed = signer->Verify(bytes, UnixMillis());
   if (!redeemed.ok()) return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized, redeemed.status().message());
   if (redeemed->part.ticket.tenant != TenantOf(context)) {
     return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized,

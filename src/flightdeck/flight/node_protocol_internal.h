@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,8 +60,17 @@ class NodeTickets {
   arrow::Result<TicketPart> Redeem(const arrow::flight::ServerCallContext& context, std::string_view bytes,
                                    Right right) const;
 
+  /// Tickets issued from now on are signed with the newest key of `keys`;
+  /// tickets are verified with all of them. Invalid when the node signs no
+  /// tickets or `keys` drops a key of the ring in use (tickets out there
+  /// would stop verifying).
+  arrow::Status ReplaceKeys(std::shared_ptr<const KeyRing> keys);
+
  private:
-  std::unique_ptr<TicketSigner> signer_;
+  std::shared_ptr<const TicketSigner> Signer() const;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const TicketSigner> signer_;  // guarded by mutex_; null: plain tickets
+  std::shared_ptr<const KeyRing> keys_;         // guarded by mutex_
   std::chrono::milliseconds ttl_;
 };
 
