@@ -3,6 +3,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <limits>
 #include <thread>
@@ -86,10 +87,25 @@ std::atomic<bool> reload_stop{false};
 
 extern "C" void OnSighup(int) { reload_requested = true; }
 
+// One key file reloaded into the node by `apply`: logged either way, and a
+// file that does not load or is refused leaves the keys in use.
+void ReloadKeyFile(const std::string& path, const char* what,
+                   const std::function<arrow::Status(std::shared_ptr<const KeyRing>)>& apply) {
+  if (path.empty()) return;
+  auto loaded = KeyRing::Load(path);
+  auto st = loaded.ok() ? apply(*loaded) : loaded.status();
+  if (st.ok()) {
+    FD_LOG(kInfo) << "SIGHUP: reloaded the " << what << " " << path << "; from now on key '"
+                  << (*loaded)->Newest().id << "' is used";
+  } else {
+    FD_LOG(kError) << "SIGHUP: keeping the " << what << " in use: " << st.message();
+  }
+}
+
 // Reloads the auth config, the ticket keys and the at-rest key file
 // (whichever the node was started with) whenever SIGHUP arrives, until
-// reload_stop. One that does not load
-// is reported and the node keeps the one it has.
+// reload_stop. One that does not load is reported and the node keeps the one
+// it has.
 std::thread ReloadOnSighup(flight::DataNode* node, std::string auth_path, std::string key_path,
                            std::string ticket_key_path) {
   std::signal(SIGHUP, OnSighup);
@@ -106,26 +122,8 @@ std::thread ReloadOnSighup(flight::DataNode* node, std::string auth_path, std::s
           FD_LOG(kError) << "SIGHUP: keeping the auth config in use: " << st.message();
         }
       }
-      if (!ticket_key_path.empty()) {
-        auto loaded = KeyRing::Load(ticket_key_path);
-        auto st = loaded.ok() ? node->ReloadTicketKeys(*loaded) : loaded.status();
-        if (st.ok()) {
-          FD_LOG(kInfo) << "SIGHUP: reloaded the ticket keys " << ticket_key_path << "; new tickets use key '"
-                        << (*loaded)->Newest().id << "'";
-        } else {
-          FD_LOG(kError) << "SIGHUP: keeping the ticket keys in use: " << st.message();
-        }
-      }
-      if (!key_path.empty()) {
-        auto loaded = KeyRing::Load(key_path);
-        auto st = loaded.ok() ? node->ReloadKeys(*loaded) : loaded.status();
-        if (st.ok()) {
-          FD_LOG(kInfo) << "SIGHUP: reloaded the key file " << key_path << "; new files use key '"
-                        << (*loaded)->Newest().id << "'";
-        } else {
-          FD_LOG(kError) << "SIGHUP: keeping the keys in use: " << st.message();
-        }
-      }
+      ReloadKeyFile(ticket_key_path, "ticket keys", [node](auto keys) { return node->ReloadTicketKeys(keys); });
+      ReloadKeyFile(key_path, "at-rest keys", [node](auto keys) { return node->ReloadKeys(keys); });
     }
   });
 }
