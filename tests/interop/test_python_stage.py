@@ -9,7 +9,6 @@ import base64
 import datetime
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from conftest import ROOT, Process, flightdeck_binary
+from conftest import ROOT, Process, flightdeck_binary, free_port
 
 sys.path.insert(0, str(ROOT / "python"))
 from flightdeck_stage import transforms as builtin_transforms  # noqa: E402
@@ -270,19 +269,13 @@ def test_a_stage_whose_transform_keeps_no_rows_writes_an_empty_dataset(
     assert flight_info(data_node, [TENANT, f"{run}-s1", "0"]).total_records == 0
 
 
-def free_port_with_nothing_listening() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_stage_errors_fail_the_workflow_with_their_type_and_retryability(
         shared_dev_server, data_node, stage_worker):
     address, queue = serve_stage(shared_dev_server, stage_worker)
     run = "errors"
     input_ref = put_input(data_node, run, orders(1_000))
     unknown_ticket = {**input_ref, "ticket": base64.b64encode(b"fdt1:acme:" + b"0" * 32).decode()}
-    dead_node = {**input_ref, "node": f"grpc+tcp://127.0.0.1:{free_port_with_nothing_listening()}"}
+    dead_node = {**input_ref, "node": f"grpc+tcp://127.0.0.1:{free_port()}"}  # nothing listens there
     no_amount = put_input(data_node, f"{run}-no-amount", orders(100).drop_columns(["amount"]))
 
     results = asyncio.run(run_workflows(address, queue, [

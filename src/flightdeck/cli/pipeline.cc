@@ -44,12 +44,7 @@ std::atomic<bool> stop_requested{false};
 void OnStopSignal(int) { stop_requested = true; }
 
 std::shared_ptr<temporal::Client> ConnectClient(const TemporalFlags& flags) {
-  const TemporalTarget target = ResolveTemporalOrExit(flags);
-  auto conn = temporal::Connection::Connect(target.connection);
-  Check(conn.status(), "cannot connect to Temporal at " + target.connection.target);
-  auto client = temporal::Client::Make(*conn, {.ns = target.ns, .codecs = target.codecs});
-  Check(client.status(), "Temporal client");
-  return *client;
+  return ConnectClientOrExit(ResolveTemporalOrExit(flags));
 }
 
 std::string NewRunId(const std::string& name) {
@@ -184,11 +179,10 @@ void AddWorkerCommand(CLI::App& app) {
 
 // Per stage (activity type): activities done, running and waiting, rows and
 // bytes of their outputs, and their summed time; then the backlog.
-void PrintStages(temporal::Client& client, const std::string& id, const TemporalFlags& flags) {
+void PrintStages(temporal::Client& client, const std::string& id, const temporal::CodecChain& codecs) {
   auto history = client.GetHistory({.workflow_id = id});
   if (!history.ok()) return;  // the status above says what there is to say
-  const TemporalTarget target = ResolveTemporalOrExit(flags);
-  if (!target.codecs.DecodeAll(&*history).ok()) return;
+  if (!codecs.DecodeAll(&*history).ok()) return;
   const Run run = ReadRun(id, *history);
   struct Stage {
     int done = 0, running = 0, waiting = 0, failed = 0;
@@ -235,7 +229,8 @@ void AddStatusCommand(CLI::App& app) {
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   cmd->callback([temporal_flags, id, output] {
-    auto client = ConnectClient(*temporal_flags);
+    const TemporalTarget target = ResolveTemporalOrExit(*temporal_flags);
+    auto client = ConnectClientOrExit(target);
     const temporal::WorkflowHandle handle{.workflow_id = *id};
     auto described = client->Describe(handle);
     Check(described.status(), "describe " + *id);
@@ -263,7 +258,7 @@ void AddStatusCommand(CLI::App& app) {
       std::printf("  %s\n", ProgressLine(*progress).c_str());
       for (const auto& line : progress->waiting) std::printf("  %s\n", line.c_str());
     }
-    PrintStages(*client, *id, *temporal_flags);
+    PrintStages(*client, *id, target.codecs);
     if (result) PrintSummary(*result);
     std::fflush(stdout);
   });

@@ -3,12 +3,6 @@
 // command line, which other users of the machine can see.
 // `flightdeck audit verify`: checks a node's audit log chain (audit_log.h).
 // `flightdeck keys add`: adds a key to a key file (common/file_encryption.h).
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -76,27 +70,10 @@ void AddKeysCommands(CLI::App& app) {
   add->add_option("file", *file, "The key file (--key-file, --codec-key-file)")->required();
   add->add_option("--id", *id, "Key id (default: k<N+1>, N the keys already in the file)");
   add->callback([file, id] {
-    size_t existing = 0;
-    if (std::filesystem::exists(*file)) {
-      auto ring = KeyRing::Load(*file);
-      Check(ring.status(), "keys add");
-      existing = (*ring)->keys().size();
-      if (!id->empty() && (*ring)->Find(*id) != nullptr) {
-        throw CommandFailed("key id '" + *id + "' is already in " + *file, kExitUsage);
-      }
-      while (id->empty() || (*ring)->Find(*id) != nullptr) *id = "k" + std::to_string(++existing);
-    } else if (id->empty()) {
-      *id = "k1";
-    }
-    auto line = NewKeyLine(*id);
-    if (!line.ok()) throw CommandFailed(line.status().message(), kExitUsage);
-    const int fd = ::open(file->c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) throw CommandFailed("cannot open " + *file + ": " + std::strerror(errno));
-    const bool ok = ::write(fd, line->data(), line->size()) == static_cast<ssize_t>(line->size()) &&
-                    ::fsync(fd) == 0;
-    ::close(fd);
-    if (!ok) throw CommandFailed("cannot write " + *file + ": " + std::strerror(errno));
-    std::cout << "added key '" << *id << "' to " << *file << std::endl;
+    auto added = AddKeyToFile(*file, *id);
+    if (added.status().IsAlreadyExists()) throw CommandFailed(added.status().message(), kExitUsage);
+    Check(added.status(), "keys add");
+    std::cout << "added key '" << *added << "' to " << *file << std::endl;
   });
 }
 

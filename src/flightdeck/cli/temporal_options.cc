@@ -161,4 +161,12 @@ TemporalTarget ResolveTemporalOrExit(const TemporalFlags& flags) {
   return *std::move(target);
 }
 
+std::shared_ptr<temporal::Client> ConnectClientOrExit(const TemporalTarget& target) {
+  auto conn = temporal::Connection::Connect(target.connection);
+  Check(conn.status(), "cannot connect to Temporal at " + target.connection.target);
+  auto client = temporal::Client::Make(*conn, {.ns = target.ns, .codecs = target.codecs});
+  Check(client.status(), "Temporal client");
+  return *client;
+}
+
 }  // namespace flightdeck::cli

@@ -32,6 +32,7 @@
 #include <CLI/CLI.hpp>
 #include <arrow/result.h>
 
+#include "flightdeck/temporal/client/client.h"
 #include "flightdeck/temporal/client/connection.h"
 #include "flightdeck/temporal/converter/payload_codec.h"
 
@@ -71,5 +72,9 @@ arrow::Result<TemporalTarget> ResolveTemporal(const TemporalFlags& flags);
 
 /// ResolveTemporal for a command: a bad setting ends it with exit code 2.
 TemporalTarget ResolveTemporalOrExit(const TemporalFlags& flags);
+
+/// A client of `target` (its namespace and payload codecs); a command that
+/// cannot connect ends with exit code 1.
+std::shared_ptr<temporal::Client> ConnectClientOrExit(const TemporalTarget& target);
 
 }  // namespace flightdeck::cli

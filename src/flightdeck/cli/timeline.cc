@@ -18,8 +18,6 @@
 #include "flightdeck/cli/temporal_options.h"
 #include "flightdeck/common/durable_file.h"
 #include "flightdeck/pipeline/activities.h"
-#include "flightdeck/temporal/client/client.h"
-#include "flightdeck/temporal/client/connection.h"
 
 namespace flightdeck::cli {
 
@@ -145,11 +143,8 @@ void AddTimelineCommand(CLI::App& app) {
     const bool html = output->size() > 5 && output->substr(output->size() - 5) == ".html";
     if (!svg && !html) throw CommandFailed("--output must end in .svg or .html, got " + *output, kExitUsage);
     const TemporalTarget target = ResolveTemporalOrExit(*temporal_flags);
-    auto conn = temporal::Connection::Connect(target.connection);
-    Check(conn.status(), "cannot connect to Temporal at " + target.connection.target);
-    auto client = temporal::Client::Make(*conn, {.ns = target.ns, .codecs = target.codecs});
-    Check(client.status(), "Temporal client");
-    auto history = (*client)->GetHistory({.workflow_id = *id});
+    auto client = ConnectClientOrExit(target);
+    auto history = client->GetHistory({.workflow_id = *id});
     Check(history.status(), "history of " + *id);
     Check(target.codecs.DecodeAll(&*history), "decoding the history of " + *id);
     const Run run = ReadRun(*id, *history);

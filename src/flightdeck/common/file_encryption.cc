@@ -1,17 +1,21 @@
 #include "flightdeck/common/file_encryption.h"
 
 #include <openssl/evp.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "flightdeck/common/crypto.h"
+#include "flightdeck/common/durable_file.h"
 #include "flightdeck/common/random.h"
 
 namespace flightdeck {
@@ -168,6 +172,29 @@ arrow::Result<std::string> NewKeyLine(const std::string& id) {
   std::string raw(kKeySize, '\0');
   FillRandom(raw.data(), raw.size());
   return id + " " + Base64Encode(raw) + "\n";
+}
+
+arrow::Result<std::string> AddKeyToFile(const std::string& path, std::string id) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    ARROW_ASSIGN_OR_RAISE(auto ring, KeyRing::Load(path));
+    if (!id.empty() && ring->Find(id) != nullptr) {
+      return arrow::Status::AlreadyExists("key id '", id, "' is already in ", path);
+    }
+    for (size_t n = ring->keys().size(); id.empty() || ring->Find(id) != nullptr;) id = "k" + std::to_string(++n);
+  } else if (id.empty()) {
+    id = "k1";
+  }
+  ARROW_ASSIGN_OR_RAISE(std::string line, NewKeyLine(id));
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return arrow::Status::IOError("cannot open the key file ", path, ": ", std::strerror(errno));
+  const bool written =
+      ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written) return arrow::Status::IOError("cannot write the key file ", path, ": ", std::strerror(errno));
+  const std::string folder = std::filesystem::path(path).parent_path().string();
+  ARROW_RETURN_NOT_OK(SyncPath(folder.empty() ? "." : folder));
+  return id;
 }
 
 arrow::Result<std::shared_ptr<arrow::io::OutputStream>> OpenEncryptingStream(

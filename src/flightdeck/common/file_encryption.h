@@ -61,6 +61,13 @@ class KeyRing {
 /// letters, digits, '.', '_' and '-'.
 arrow::Result<std::string> NewKeyLine(const std::string& id);
 
+/// Appends a new random key to the key file `path`, made (mode 0600) when
+/// missing; the file and its folder are fsynced. `id` empty: "k<N+1>" for a
+/// file of N keys (the next free such id). Returns the key's id.
+/// AlreadyExists when the file holds `id`; what KeyRing::Load says of a file
+/// that does not load; IOError when it cannot be written.
+arrow::Result<std::string> AddKeyToFile(const std::string& path, std::string id = "");
+
 /// A stream that encrypts everything written to it with `key` and writes
 /// the encrypted file's bytes to `sink`; Close() writes the tag and closes
 /// `sink`. Writes are encrypted in place of copying, chunk by chunk.

@@ -3,14 +3,10 @@
 // actions and their answers.
 #include "flightdeck/flight/node_protocol_internal.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 
 #include <arrow/buffer.h>
@@ -20,7 +16,6 @@
 #include <nlohmann/json.hpp>
 
 #include "flightdeck/common/clock.h"
-#include "flightdeck/common/durable_file.h"
 #include "flightdeck/common/random.h"
 #include "flightdeck/flight/caller.h"
 #include "flightdeck/flight/dataset_descriptor.h"
@@ -176,13 +171,7 @@ arrow::Result<std::shared_ptr<const KeyRing>> DefaultTicketKeys(const std::strin
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     std::filesystem::create_directories(data_dir, ec);
-    ARROW_ASSIGN_OR_RAISE(std::string line, NewKeyLine("t1"));
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return arrow::Status::IOError("cannot make the ticket key file ", path, ": ", std::strerror(errno));
-    const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
-    ::close(fd);
-    if (!written) return arrow::Status::IOError("cannot write the ticket key file ", path);
-    ARROW_RETURN_NOT_OK(SyncPath(data_dir));
+    ARROW_RETURN_NOT_OK(AddKeyToFile(path, "t1").status());
   }
   return KeyRing::Load(path);
 }

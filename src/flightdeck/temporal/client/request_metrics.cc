@@ -6,6 +6,7 @@
 
 #include "temporal/api/taskqueue/v1/message.pb.h"
 
+#include "flightdeck/temporal/client/grpc_status.h"
 #include "flightdeck/temporal/client/request_metrics_internal.h"
 
 namespace flightdeck::temporal::internal {
@@ -13,16 +14,6 @@ namespace flightdeck::temporal::internal {
 namespace {
 
 namespace exp = grpc::experimental;
-
-// gRPC's name of a status code, as the SDKs' status_code label spells it.
-const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-                                       "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
-  const int index = static_cast<int>(code);
-  return index >= 0 && index < static_cast<int>(std::size(kNames)) ? kNames[index] : "UNKNOWN";
-}
 
 class RequestMetrics final : public exp::Interceptor {
  public:
@@ -69,7 +60,7 @@ class RequestMetrics final : public exp::Interceptor {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count());
     // An empty long poll ends in DEADLINE_EXCEEDED by design: not a failure.
     if (!status.ok() && !(long_ && status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)) {
-      labels.emplace_back("status_code", CodeName(status.error_code()));
+      labels.emplace_back("status_code", std::string(GrpcCodeName(status.error_code())));
       metrics_->Count(prefix + "_failure", labels, 1);
     }
   }

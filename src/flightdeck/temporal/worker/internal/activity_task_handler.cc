@@ -149,14 +149,12 @@ void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueue
     env.Metric("activity_failed", 1, info.activity_type);
     env.Count("temporal_activity_execution_failed", labels);
   }
-  env.Latency("temporal_activity_execution_latency", labels, begin);
+  const double elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count();
+  env.Latency("temporal_activity_execution_latency", labels, elapsed_ms);
   FD_LOG(kDebug) << "activity " << info.activity_type << " attempt " << info.attempt << " "
-                 << (result.ok() ? "completed" : "failed: " + result.status().message()) << " in "
-                 << std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count()
+                 << (result.ok() ? "completed" : "failed: " + result.status().message()) << " in " << elapsed_ms
                  << " ms";
-  env.Metric("activity_latency_ms",
-             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count(),
-             info.activity_type);
+  env.Metric("activity_latency_ms", elapsed_ms, info.activity_type);
 }
 
 }  // namespace flightdeck::temporal::internal

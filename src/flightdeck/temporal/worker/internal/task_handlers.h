@@ -63,10 +63,8 @@ struct HandlerEnv {
   void Count(std::string_view name, const MetricLabels& labels, double value = 1) const {
     if (options.metrics_handler) options.metrics_handler->Count(name, labels, value);
   }
-  void Latency(std::string_view name, const MetricLabels& labels, std::chrono::steady_clock::time_point begin) const {
-    if (!options.metrics_handler) return;
-    options.metrics_handler->RecordMilliseconds(
-        name, labels, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count());
+  void Latency(std::string_view name, const MetricLabels& labels, double ms) const {
+    if (options.metrics_handler) options.metrics_handler->RecordMilliseconds(name, labels, ms);
   }
 };
 

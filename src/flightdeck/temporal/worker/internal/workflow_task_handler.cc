@@ -469,11 +469,10 @@ std::optional<wsv1::PollWorkflowTaskQueueResponse> HandleOneWorkflowTask(
   }
   env.Metric("workflow_task_completed", 1, type);
   const MetricLabels labels = env.Labels({{"workflow_type", type}});
-  env.Latency("temporal_workflow_task_execution_latency", labels, begin);
+  const double elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count();
+  env.Latency("temporal_workflow_task_execution_latency", labels, elapsed_ms);
   if (status.ok()) CountClosedRun(env, request, labels);
-  env.Metric("workflow_task_latency_ms",
-             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count(),
-             type);
+  env.Metric("workflow_task_latency_ms", elapsed_ms, type);
   if (!status.ok() || !cache_it || response.workflow_task().task_token().empty()) return std::nullopt;
   return std::move(*response.mutable_workflow_task());
 }
