@@ -1,5 +1,7 @@
 #include "flightdeck/common/logging.h"
 
+#include "flightdeck/common/trace_context.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -59,6 +61,10 @@ std::string JsonLine(LogLevel level, std::string_view message) {
           {"activity_id", &context->activity_id}, {"trace_id", &context->trace_id}, {"span_id", &context->span_id}}) {
       if (!value->empty()) line[key] = *value;
     }
+  }
+  if (const TraceContext* trace = CurrentTraceContext(); trace && !line.contains("trace_id")) {
+    line["trace_id"] = trace->trace_id;
+    line["span_id"] = trace->span_id;
   }
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
