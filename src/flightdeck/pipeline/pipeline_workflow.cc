@@ -91,10 +91,17 @@ bool IsSpecLost(const arrow::Status& status) {
   return IsLost(status) && LostInputOfFailure(status) == "spec";
 }
 
+// One more recompute of the run (`what`: spec, chain or combine input), in
+// its state and, replay-safe, in flightdeck_pipeline_recomputes.
+void CountRecompute(WorkflowContext& ctx, RunState& state, const char* what) {
+  state.recomputes += 1;
+  ctx.CountMetric("flightdeck_pipeline_recomputes", {{"input", what}});
+}
+
 // Stores the spec on the node again (same text, same key).
 Task<void> PrepareAgain(WorkflowContext& ctx, std::shared_ptr<const Env> env,
                         std::shared_ptr<RunState> state) {
-  state->recomputes += 1;
+  CountRecompute(ctx, *state, "spec");
   ctx.Log(LogLevel::kWarning, "the data node lost the stored spec: storing it again");
   FLIGHTDECK_CO_ASSIGN_OR_RAISE(
       std::string key,
@@ -262,7 +269,7 @@ Task<DatasetRef> PartitionChain(WorkflowContext& ctx, std::shared_ptr<const Env>
       continue;
     }
     if (env->steps.size() > 1 && IsStepInputLost(failed)) {
-      state->recomputes += 1;
+      CountRecompute(ctx, *state, "chain");
       ctx.Log(LogLevel::kWarning, "partition " + std::to_string(partition) +
                                       ": a step's input is gone, running the chain again");
       continue;
@@ -423,7 +430,7 @@ Task<DatasetRef> CombinePartitions(WorkflowContext& ctx, std::shared_ptr<Env> en
     }
     const int32_t partition = std::atoi(lost.c_str());
     if (partition < 0 || partition >= env->spec.partitions) co_return outcome.status();
-    state->recomputes += 1;
+    CountRecompute(ctx, *state, "partition");
     ctx.Log(LogLevel::kWarning, "combine: output of partition " + lost + " lost, computing it again");
     Task<DatasetRef> chain = PartitionChain(ctx, env, state, partition);
     auto again = co_await chain;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include <arrow/api.h>
@@ -38,6 +39,27 @@ using testing::ApproxSameTable;
 // results, payload metadata included), whatever its rows.
 constexpr int64_t kBytesPerPartitionBound = 300;
 
+// The counters a worker reports through its SDK metrics handler.
+class RecordedCounters final : public temporal::MetricsHandler {
+ public:
+  void Count(std::string_view name, const temporal::MetricLabels& labels, double value) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::string key(name);
+    for (const auto& [label, text] : labels) key += "|" + label + "=" + text;
+    counts_[key] += value;
+  }
+  void Set(std::string_view, const temporal::MetricLabels&, double) override {}
+  void RecordMilliseconds(std::string_view, const temporal::MetricLabels&, double) override {}
+  double Get(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return counts_[key];
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, double> counts_;
+};
+
 class PipelineWorkflowTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -49,7 +71,8 @@ class PipelineWorkflowTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(server_, temporal::EmbeddedTemporal::Start({}));
     ASSERT_OK_AND_ASSIGN(conn_, temporal::Connection::Connect({.target = server_->target()}));
     ASSERT_OK_AND_ASSIGN(client_, temporal::Client::Make(conn_));
-    ASSERT_OK_AND_ASSIGN(worker_, temporal::Worker::Make(conn_, {.task_queue = "pipelines"}));
+    ASSERT_OK_AND_ASSIGN(worker_,
+                         temporal::Worker::Make(conn_, {.task_queue = "pipelines", .metrics_handler = counters_}));
     ASSERT_OK(RegisterPipeline(*worker_));
     ASSERT_OK(worker_->Start());
   }
@@ -242,6 +265,7 @@ class PipelineWorkflowTest : public ::testing::Test {
   std::shared_ptr<temporal::Connection> conn_;
   std::shared_ptr<temporal::Client> client_;
   std::unique_ptr<temporal::Worker> worker_;
+  std::shared_ptr<RecordedCounters> counters_ = std::make_shared<RecordedCounters>();
 };
 
 TEST_F(PipelineWorkflowTest, OutputEqualsTheDataFrameAndHistoryIsSmallPerPartition) {
@@ -452,6 +476,10 @@ TEST_F(PipelineWorkflowTest, LostPartialOutputIsComputedAgainFromItsPartition) {
   ASSERT_OK(client_->Signal(handle, kResumeSignal));
   ASSERT_OK_AND_ASSIGN(nlohmann::json result, client_->GetResult<nlohmann::json>(handle));
   EXPECT_EQ(result.at("recomputes").get<int64_t>(), 1);
+  // Counted once, from the workflow, however often it was replayed.
+  EXPECT_EQ(counters_->Get("flightdeck_pipeline_recomputes|namespace=default|task_queue=pipelines|"
+                           "workflow_type=flightdeck.Pipeline|input=partition"),
+            1);
   // The combine failed once on the lost input; partition 0 ran again.
   EXPECT_EQ(CountScheduled(handle, kCombineActivity), 2);
   EXPECT_EQ(CountScheduled(handle, kPartitionActivity), 9);

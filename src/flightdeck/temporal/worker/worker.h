@@ -39,6 +39,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "flightdeck/common/trace_context.h"
 #include "flightdeck/temporal/client/metrics_handler.h"
 #include "flightdeck/temporal/converter/failure.h"
 #include "flightdeck/temporal/worker/activity_context.h"
@@ -153,6 +154,17 @@ struct WorkerOptions {
   /// SDKs). A payload that does not decode fails the workflow task (it is
   /// retried) or the activity attempt, naming why.
   CodecChain codecs;
+  /// Where this worker's spans go (an OTLP exporter, observe::Tracer). The
+  /// trace context always travels, with or without one, in the header
+  /// `_tracer-data` as the official SDKs' OpenTelemetry interceptors carry
+  /// it: a run continues the context its start carried and hands it to the
+  /// activities and children it starts; an activity runs with its header's
+  /// context as the thread's current one (CurrentTraceContext(), which the
+  /// Flight calls it makes pass on). With a sink, each run is a span
+  /// "RunWorkflow:<type>" (its id derived from the run id, so every task,
+  /// replay and worker names the same span; sent when the run closes) and
+  /// each activity attempt a span "RunActivity:<type>" below it.
+  std::shared_ptr<SpanSink> tracer;
 };
 
 namespace internal {

@@ -19,6 +19,15 @@ void WorkflowContext::Log(LogLevel level, std::string_view message) const {
                                run_->info().run_id + "] " + std::string(message));
 }
 
+void WorkflowContext::CountMetric(std::string_view name, MetricLabels labels, double value) const {
+  if (run_->replaying() || run_->metrics() == nullptr) return;
+  const WorkflowInfo& info = run_->info();
+  labels.insert(labels.begin(), {{"namespace", info.namespace_name},
+                                 {"task_queue", info.task_queue},
+                                 {"workflow_type", info.workflow_type}});
+  run_->metrics()->Count(name, labels, value);
+}
+
 Started<Payloads> WorkflowContext::StartActivityRaw(std::string type, const ActivityOptions& options,
                                                     Payloads args) {
   return run_->ScheduleActivity(std::move(type), options, std::move(args));

@@ -35,6 +35,7 @@
 #include <arrow/status.h>
 
 #include "flightdeck/common/logging.h"
+#include "flightdeck/temporal/client/metrics_handler.h"
 #include "flightdeck/temporal/converter/failure.h"
 #include "flightdeck/temporal/converter/payload_converter.h"
 #include "flightdeck/temporal/workflow/future.h"
@@ -104,6 +105,11 @@ class WorkflowContext {
   /// Replay-safe log line: dropped while replaying. Adds workflow id and run
   /// id as fields.
   void Log(LogLevel level, std::string_view message) const;
+  /// Replay-safe counter through the worker's metrics handler
+  /// (WorkerOptions::metrics_handler), as the official SDKs' workflow metric
+  /// meters: dropped while replaying; labelled `namespace`, `task_queue` and
+  /// `workflow_type` besides `labels`.
+  void CountMetric(std::string_view name, MetricLabels labels = {}, double value = 1) const;
 
   // --- Activities -------------------------------------------------------
 

@@ -5,6 +5,7 @@
 #include "flightdeck/common/logging.h"
 #include "flightdeck/temporal/client/connection.h"
 #include "flightdeck/temporal/client/grpc_status.h"
+#include "flightdeck/temporal/converter/trace_header.h"
 #include "flightdeck/temporal/worker/internal/task_handlers.h"
 
 namespace flightdeck::temporal::internal {
@@ -80,6 +81,16 @@ void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueue
                                       .workflow_type = info.workflow_type,
                                       .activity_type = info.activity_type,
                                       .activity_id = info.activity_id});
+  // The attempt runs with its trace context current (WorkerOptions::tracer).
+  const std::optional<TraceContext> parent = TraceContextFromHeader(task.header().fields());
+  TraceContext trace = parent.value_or(TraceContext{});
+  if (env.options.tracer) {
+    trace = parent ? parent->NewChild() : TraceContext{.trace_id = NewTraceId(), .span_id = NewSpanId()};
+    trace.sampled = env.options.tracer->ShouldSample(parent ? &*parent : nullptr, trace.trace_id);
+  }
+  std::optional<ScopedTraceContext> trace_scope;
+  if (trace.valid()) trace_scope.emplace(trace);
+  const auto started_at = std::chrono::system_clock::now();
   FD_LOG(kDebug) << "activity " << info.activity_type << " attempt " << info.attempt << " started";
   const MetricLabels labels =
       env.Labels({{"workflow_type", info.workflow_type}, {"activity_type", info.activity_type}});
@@ -155,6 +166,21 @@ void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueue
                  << (result.ok() ? "completed" : "failed: " + result.status().message()) << " in " << elapsed_ms
                  << " ms";
   env.Metric("activity_latency_ms", elapsed_ms, info.activity_type);
+  if (env.options.tracer && trace.sampled) {
+    Span span{.name = "RunActivity:" + info.activity_type,
+              .kind = SpanKind::kServer,
+              .context = trace,
+              .parent_span_id = parent ? parent->span_id : "",
+              .start = started_at,
+              .end = std::chrono::system_clock::now(),
+              .error = !result.ok(),
+              .status_message = result.ok() ? "" : result.status().message(),
+              .attributes = {{"temporalWorkflowID", info.workflow_id},
+                             {"temporalRunID", info.run_id},
+                             {"temporalActivityID", info.activity_id},
+                             {"temporalActivityAttempt", static_cast<int64_t>(info.attempt)}}};
+    env.options.tracer->Export(std::move(span));
+  }
 }
 
 }  // namespace flightdeck::temporal::internal

@@ -8,6 +8,7 @@
 #include "flightdeck/common/logging.h"
 #include "flightdeck/temporal/client/connection.h"
 #include "flightdeck/temporal/client/grpc_status.h"
+#include "flightdeck/temporal/converter/trace_header.h"
 #include "flightdeck/temporal/worker/internal/task_handlers.h"
 #include "flightdeck/temporal/workflow/internal/workflow_run.h"
 #include "temporal/api/update/v1/message.pb.h"
@@ -277,6 +278,70 @@ void CountClosedRun(const HandlerEnv& env, const wsv1::RespondWorkflowTaskComple
   }
 }
 
+// The trace context of the run (WorkerOptions::tracer): its span
+// continues the context its start carried, or roots a trace derived from
+// the run id; either way every task, replay and worker computes the same.
+// Invalid when there is nothing to carry (no context and no tracer).
+TraceContext RunTraceContext(const HandlerEnv& env, const WorkflowRun& run,
+                             const std::optional<TraceContext>& parent) {
+  if (!env.options.tracer) return parent.value_or(TraceContext{});
+  TraceContext context;
+  context.trace_id = parent ? parent->trace_id : TraceIdFrom("trace:" + run.info().run_id);
+  context.span_id = SpanIdFrom("RunWorkflow:" + run.info().run_id);
+  context.tracestate = parent ? parent->tracestate : "";
+  context.sampled = env.options.tracer->ShouldSample(parent ? &*parent : nullptr, context.trace_id);
+  return context;
+}
+
+// Puts the run's trace context into the header of every command that
+// starts work elsewhere, and returns the run's span when this completion
+// closes the run and the span is sampled.
+std::optional<Span> TraceCommands(const HandlerEnv& env, const WorkflowRun& run,
+                                  wsv1::RespondWorkflowTaskCompletedRequest* request) {
+  const std::optional<TraceContext> parent = TraceContextFromHeader(run.started_header().fields());
+  const TraceContext context = RunTraceContext(env, run, parent);
+  if (!context.valid()) return std::nullopt;
+  std::optional<Span> closed;
+  for (auto& command : *request->mutable_commands()) {
+    ::temporal::api::common::v1::Header* header = nullptr;
+    switch (command.command_type()) {
+      case enums::COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK:
+        header = command.mutable_schedule_activity_task_command_attributes()->mutable_header();
+        break;
+      case enums::COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION:
+        header = command.mutable_start_child_workflow_execution_command_attributes()->mutable_header();
+        break;
+      case enums::COMMAND_TYPE_CONTINUE_AS_NEW_WORKFLOW_EXECUTION:
+        header = command.mutable_continue_as_new_workflow_execution_command_attributes()->mutable_header();
+        [[fallthrough]];
+      case enums::COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION:
+      case enums::COMMAND_TYPE_FAIL_WORKFLOW_EXECUTION:
+      case enums::COMMAND_TYPE_CANCEL_WORKFLOW_EXECUTION:
+        if (env.options.tracer && context.sampled) {
+          closed.emplace();
+          closed->name = "RunWorkflow:" + run.info().workflow_type;
+          closed->kind = SpanKind::kServer;
+          closed->context = context;
+          closed->parent_span_id = parent ? parent->span_id : "";
+          closed->start = run.start_time();
+          closed->end = std::chrono::system_clock::now();
+          closed->error = command.command_type() == enums::COMMAND_TYPE_FAIL_WORKFLOW_EXECUTION;
+          if (closed->error) {
+            closed->status_message = command.fail_workflow_execution_command_attributes().failure().message();
+          }
+          closed->attributes = {{"temporalWorkflowID", run.info().workflow_id},
+                                {"temporalRunID", run.info().run_id}};
+        }
+        break;
+      default: break;
+    }
+    if (header != nullptr && !header->fields().contains(kTracerHeader)) {
+      (*header->mutable_fields())[kTracerHeader] = TraceHeaderPayload(context);
+    }
+  }
+  return closed;
+}
+
 bool IsPartial(const wsv1::PollWorkflowTaskQueueResponse& task) {
   return task.history().events().empty() || task.history().events(0).event_id() != 1;
 }
@@ -300,7 +365,9 @@ std::unique_ptr<WorkflowRun> NewRun(const HandlerEnv& env, const wsv1::PollWorkf
   info.workflow_type = task.workflow_type().name();
   info.task_queue = task.workflow_execution_task_queue().name();
   if (info.task_queue.empty()) info.task_queue = env.options.task_queue;
-  return std::make_unique<WorkflowRun>(function, std::move(info));
+  auto run = std::make_unique<WorkflowRun>(function, std::move(info));
+  run->set_metrics(env.options.metrics_handler);
+  return run;
 }
 
 // A fresh run replayed from full history (paged; from the start for a
@@ -418,6 +485,7 @@ std::optional<wsv1::PollWorkflowTaskQueueResponse> HandleOneWorkflowTask(
   request.set_namespace_(env.options.namespace_name);
   request.set_identity(env.identity);
   for (auto& command : run.Commands()) *request.add_commands() = std::move(command);
+  std::optional<Span> run_span = TraceCommands(env, run, &request);
   if (auto encoded = env.options.codecs.EncodeAll(&request); !encoded.ok()) {
     FailTask(env, task, enums::WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
              encoded.WithMessage("cannot encode the payloads of the workflow's commands: ", encoded.message()));
@@ -472,6 +540,7 @@ std::optional<wsv1::PollWorkflowTaskQueueResponse> HandleOneWorkflowTask(
   const double elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count();
   env.Latency("temporal_workflow_task_execution_latency", labels, elapsed_ms);
   if (status.ok()) CountClosedRun(env, request, labels);
+  if (status.ok() && run_span) env.options.tracer->Export(std::move(*run_span));
   env.Metric("workflow_task_latency_ms", elapsed_ms, type);
   if (!status.ok() || !cache_it || response.workflow_task().task_token().empty()) return std::nullopt;
   return std::move(*response.mutable_workflow_task());

@@ -44,6 +44,9 @@ arrow::Status WorkflowRun::ApplyEvent(const HistoryEvent& event) {
       info_.parent_workflow_id = attrs.parent_workflow_execution().workflow_id();
       info_.parent_run_id = attrs.parent_workflow_execution().run_id();
       input_ = attrs.input();
+      started_header_ = attrs.header();
+      start_time_ = std::chrono::system_clock::time_point(std::chrono::nanoseconds(
+          google::protobuf::util::TimeUtil::TimestampToNanoseconds(event.event_time())));
       const std::string& seed = info_.original_execution_run_id.empty()
                                     ? info_.run_id
                                     : info_.original_execution_run_id;

@@ -29,6 +29,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "flightdeck/temporal/client/metrics_handler.h"
 #include "flightdeck/temporal/workflow/future.h"
 #include "flightdeck/temporal/workflow/internal/scheduler.h"
 #include "flightdeck/temporal/workflow/options.h"
@@ -88,10 +89,17 @@ class WorkflowRun {
   arrow::Result<Payload> Query(const std::string& name, const Payloads& args);
 
   const WorkflowInfo& info() const { return info_; }
+  /// The header and time of the run's WorkflowExecutionStarted event (set
+  /// once it is applied): the trace context the run continues.
+  const ::temporal::api::common::v1::Header& started_header() const { return started_header_; }
+  std::chrono::system_clock::time_point start_time() const { return start_time_; }
 
   // --- Services behind WorkflowContext --------------------------------------
   std::chrono::system_clock::time_point now() const { return now_; }
   bool replaying() const { return replaying_; }
+  /// Where WorkflowContext::CountMetric goes (the worker's handler); null: nowhere.
+  void set_metrics(std::shared_ptr<MetricsHandler> metrics) { metrics_ = std::move(metrics); }
+  MetricsHandler* metrics() const { return metrics_.get(); }
   uint64_t NextRandom() { return rng_(); }
   bool continue_as_new_suggested() const { return continue_as_new_suggested_; }
   Started<Payloads> ScheduleActivity(std::string type, const ActivityOptions& options, Payloads args);
@@ -169,8 +177,11 @@ class WorkflowRun {
   WorkflowInfo info_;
   WorkflowContext context_{this};
   Payloads input_;
+  ::temporal::api::common::v1::Header started_header_;
+  std::chrono::system_clock::time_point start_time_{};
   std::chrono::system_clock::time_point now_{};
   bool replaying_ = false;
+  std::shared_ptr<MetricsHandler> metrics_;
   bool continue_as_new_suggested_ = false;
   std::mt19937_64 rng_;
 
