@@ -18,6 +18,7 @@
 
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/cli/metrics_options.h"
+#include "flightdeck/cli/tracing_options.h"
 #include "flightdeck/cli/pipeline_internal.h"
 #include "flightdeck/common/crypto.h"
 #include "flightdeck/common/durable_file.h"
@@ -177,14 +178,16 @@ void RunDemo(const DemoOptions& options) {
         std::filesystem::remove_all(*path, ignored);
       });
   SecureTheNode(secrets, &node_options);
-  node_options.call_observer = NodeCallMetrics(metrics);
+  // Traces when the OTEL_* environment asks for them (e.g. OTEL_EXPORTER_OTLP_ENDPOINT).
+  const std::shared_ptr<observe::Tracer> tracer = StartTracerOrExit("flightdeck-demo", metrics);
+  node_options.call_observer = BothObservers(NodeCallMetrics(metrics), NodeCallSpans(tracer));
   auto node = flight::DataNode::Start(std::move(node_options));
   Check(node.status(), "cannot start the data node");
   const std::string location = (*node)->location().ToString();
   Line("data node", location + " (TLS from a throwaway CA, bearer-token authentication)");
 
   ObserveNodeStore(*metrics, node->get());
-  auto worker = temporal::Worker::Make(*conn, {.task_queue = "flightdeck-demo", .metrics_handler = sdk_metrics});
+  auto worker = temporal::Worker::Make(*conn, {.task_queue = "flightdeck-demo", .metrics_handler = sdk_metrics, .tracer = tracer});
   Check(worker.status(), "worker");
   Check(pipeline::RegisterPipeline(**worker, nullptr, metrics), "registering the pipeline");
   Check((*worker)->Start(), "starting the worker");
@@ -210,7 +213,10 @@ void RunDemo(const DemoOptions& options) {
   Line("watch", ui + "/namespaces/default/workflows/" + workflow_id + " (Temporal Web UI), " + metrics_url +
                     " (Prometheus metrics of the node and the worker), while it runs");
   auto started = Clock::now();
-  auto result = RunPipelineWorkflow(**client, spec_text, "demo.yaml", *spec, workflow_id, /*wait=*/true);
+  Line("traces", tracer ? "to " + tracer->options().endpoint + " (OTLP), one trace per run: its id is printed below"
+                        : "off; set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://localhost:4318) to send them");
+  auto result = RunPipelineWorkflow(**client, spec_text, "demo.yaml", *spec, workflow_id, /*wait=*/true,
+                                    /*show_progress=*/true, tracer.get());
   Check(result.status(), "the demo pipeline");
   const double seconds = Seconds(started);
   char rate[160];

@@ -14,6 +14,7 @@
 
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/cli/metrics_options.h"
+#include "flightdeck/cli/tracing_options.h"
 #include "flightdeck/common/file_encryption.h"
 #include "flightdeck/common/logging.h"
 #include "flightdeck/flight/data_node.h"
@@ -246,7 +247,8 @@ void AddNodeCommand(CLI::App& app) {
     }
     UseNodeProcessMemoryPolicy();
     MetricsEndpoint metrics = StartMetricsOrExit(*metrics_flags);
-    options->call_observer = NodeCallMetrics(metrics.metrics);
+    std::shared_ptr<observe::Tracer> tracer = StartTracerOrExit("flightdeck-node", metrics.metrics);
+    options->call_observer = BothObservers(NodeCallMetrics(metrics.metrics), NodeCallSpans(tracer));
     options->shutdown_on_signals = true;
     options->exchange_transform =
         FrameExchangeTransform(OpenExchangeEngines(*exchange_slots, *exchange_memory, options->store.data_dir,

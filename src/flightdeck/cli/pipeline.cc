@@ -21,9 +21,11 @@
 #include "flightdeck/common/random.h"
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/cli/metrics_options.h"
+#include "flightdeck/cli/tracing_options.h"
 #include "flightdeck/cli/temporal_options.h"
 #include "flightdeck/common/clock.h"
 #include "flightdeck/frame/engine.h"
+#include "flightdeck/temporal/converter/trace_header.h"
 #include "flightdeck/cli/pipeline_internal.h"
 #include "flightdeck/cli/run_history.h"
 #include "flightdeck/cli/run_progress.h"
@@ -75,9 +77,10 @@ void RunPipeline(const RunOptions& options) {
   const auto checked = pipeline::CheckSpec(*spec, text.str(), options.spec_path);
   if (!checked.ok()) throw CommandFailed(checked.message(), kExitUsage);
   auto client = ConnectClient(*options.temporal);
+  const std::shared_ptr<observe::Tracer> tracer = StartTracerOrExit("flightdeck-run", nullptr);
   const std::string id = options.id.empty() ? NewRunId(spec->name) : options.id;
   auto result = RunPipelineWorkflow(*client, text.str(), options.spec_path, *spec, id,
-                                    options.wait, !options.quiet);
+                                    options.wait, !options.quiet, tracer.get());
   Check(result.status(), "pipeline " + id);
 }
 
@@ -147,6 +150,7 @@ void AddWorkerCommand(CLI::App& app) {
     TemporalTarget target = ResolveTemporalOrExit(*temporal_flags);
     MetricsEndpoint metrics = StartMetricsOrExit(*metrics_flags);
     const auto sdk_metrics = SdkMetrics(metrics.metrics);
+    std::shared_ptr<observe::Tracer> tracer = StartTracerOrExit("flightdeck-worker", metrics.metrics);
     target.connection.metrics = sdk_metrics;
     auto conn = temporal::Connection::Connect(target.connection);
     Check(conn.status(), "cannot connect to Temporal at " + target.connection.target);
@@ -158,7 +162,8 @@ void AddWorkerCommand(CLI::App& app) {
                                                  .sticky_schedule_to_start_timeout =
                                                      std::chrono::seconds(1),
                                                  .metrics_handler = sdk_metrics,
-                                                 .codecs = target.codecs});
+                                                 .codecs = target.codecs,
+                                                 .tracer = tracer});
     Check(worker.status(), "worker");
     auto engines = OpenSlotEngines(*slots, *engine_memory, *engine_threads, *spill_dir);
     Check(pipeline::RegisterPipeline(**worker, engines, metrics.metrics), "registering the pipeline");
@@ -390,14 +395,29 @@ arrow::Result<nlohmann::json> RunPipelineWorkflow(temporal::Client& client,
                                                   const std::string& origin,
                                                   const pipeline::PipelineSpec& spec,
                                                   const std::string& id, bool wait,
-                                                  bool show_progress) {
-  ARROW_ASSIGN_OR_RAISE(
-      auto handle,
-      client.StartWorkflow({.id = id, .type = pipeline::kPipelineWorkflow,
-                            .task_queue = spec.task_queue,
-                            .task_timeout = pipeline::kPipelineTaskTimeout},
-                           spec_text, origin, id));
+                                                  bool show_progress, SpanSink* tracer) {
+  temporal::StartWorkflowOptions start{.id = id, .type = pipeline::kPipelineWorkflow,
+                                       .task_queue = spec.task_queue,
+                                       .task_timeout = pipeline::kPipelineTaskTimeout};
+  // With a tracer, the run's trace begins here; the workflow continues it.
+  std::optional<TraceContext> trace;
+  if (tracer != nullptr) {
+    trace = TraceContext{.trace_id = NewTraceId(), .span_id = NewSpanId()};
+    trace->sampled = tracer->ShouldSample(nullptr, trace->trace_id);
+    start.header[temporal::kTracerHeader] = temporal::TraceHeaderPayload(*trace);
+  }
+  const auto start_at = std::chrono::system_clock::now();
+  ARROW_ASSIGN_OR_RAISE(auto handle, client.StartWorkflow(start, spec_text, origin, id));
   std::printf("workflow id: %s\n", id.c_str());
+  if (trace && trace->sampled) {
+    tracer->Export({.name = std::string("StartWorkflow:") + pipeline::kPipelineWorkflow,
+                    .kind = SpanKind::kClient,
+                    .context = *trace,
+                    .start = start_at,
+                    .end = std::chrono::system_clock::now(),
+                    .attributes = {{"temporalWorkflowID", id}, {"temporalRunID", handle.run_id}}});
+    std::printf("trace id: %s\n", trace->trace_id.c_str());
+  }
   std::fflush(stdout);
   if (!wait) return nlohmann::json::object();
   // Progress until the run closes (a display refresh, not synchronization):

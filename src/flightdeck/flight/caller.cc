@@ -188,13 +188,20 @@ arrow::Status CallerMiddlewareFactory::StartCall(const fl::CallInfo& info, const
                                "the audit log cannot be written, so this node refuses calls (fail closed)");
   }
   const auto started = std::chrono::steady_clock::now();
+  const auto started_at = std::chrono::system_clock::now();
   arrow::Status identified = Identify(info, context, middleware);
+  const std::string traceparent(Header(context, "traceparent").value_or(""));
+  const std::string tracestate(Header(context, "tracestate").value_or(""));
   if (identified.ok()) {
-    static_cast<CallerMiddleware*>(middleware->get())->ObserveWith(observer_, MethodName(info.method));
+    static_cast<CallerMiddleware*>(middleware->get())
+        ->ObserveWith(observer_, MethodName(info.method), traceparent, tracestate);
   } else if (observer_) {
     observer_({.action = MethodName(info.method),
                .code = GrpcCodeName(identified),
-               .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()});
+               .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+               .started_at = started_at,
+               .traceparent = traceparent,
+               .tracestate = tracestate});
   }
   if (!audit_) return identified;
   if (!identified.ok()) {
@@ -259,9 +266,12 @@ void CallerMiddleware::AuditTo(std::shared_ptr<AuditLog> audit, std::string meth
   trace_id_ = std::move(trace_id);
 }
 
-void CallerMiddleware::ObserveWith(CallObserver observer, std::string method) {
+void CallerMiddleware::ObserveWith(CallObserver observer, std::string method, std::string traceparent,
+                                   std::string tracestate) {
   std::lock_guard<std::mutex> lock(mutex_);
   observer_ = std::move(observer);
+  traceparent_ = std::move(traceparent);
+  tracestate_ = std::move(tracestate);
   if (method_.empty()) method_ = std::move(method);
 }
 
@@ -281,7 +291,11 @@ void CallerMiddleware::CallCompleted(const arrow::Status& status) {
                .rows = note_.rows,
                .bytes = note_.bytes,
                .code = GrpcCodeName(status),
-               .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()});
+               .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count(),
+               .started_at = started_at_,
+               .dataset = note_.dataset,
+               .traceparent = traceparent_,
+               .tracestate = tracestate_});
   }
   if (!audit_) return;
   nlohmann::json record{{"principal", principal_.empty() ? nlohmann::json() : nlohmann::json(principal_)},

@@ -122,7 +122,7 @@ class CallerMiddleware : public arrow::flight::ServerMiddleware {
   /// `trace_id`: the call's W3C trace id (traceparent header), or null.
   void AuditTo(std::shared_ptr<AuditLog> audit, std::string method, std::string peer, nlohmann::json trace_id);
   /// Who is told when the call ends (the factory sets it).
-  void ObserveWith(CallObserver observer, std::string method);
+  void ObserveWith(CallObserver observer, std::string method, std::string traceparent, std::string tracestate);
   /// Adds to the call's audit record. Thread-safe.
   void Note(const CallNote& note);
 
@@ -139,6 +139,9 @@ class CallerMiddleware : public arrow::flight::ServerMiddleware {
   nlohmann::json trace_id_;
   CallObserver observer_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  const std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
+  std::string traceparent_;
+  std::string tracestate_;
   const std::string principal_;
   const std::string tenant_;
   const Grants grants_;

@@ -6,6 +6,7 @@
 #include <arrow/buffer.h>
 #include <arrow/table.h>
 
+#include "flightdeck/common/trace_context.h"
 #include "flightdeck/flight/caller.h"
 
 namespace flightdeck::flight {
@@ -129,6 +130,11 @@ fl::FlightCallOptions NodeClient::CallOptions(const CallIdentity& who) const {
   ClientCache& cache = Cache();
   std::lock_guard<std::mutex> lock(cache.mutex);
   if (!cache.authorization.empty()) options.headers.emplace_back("authorization", cache.authorization);
+  // The span the calling thread works for: the node's spans join its trace.
+  if (const TraceContext* trace = CurrentTraceContext()) {
+    options.headers.emplace_back("traceparent", trace->ToTraceparent());
+    if (!trace->tracestate.empty()) options.headers.emplace_back("tracestate", trace->tracestate);
+  }
   return options;
 }
 
