@@ -36,3 +36,11 @@ FD_DUCKDB_DIR="$FD_CACHE/duckdb-$FD_DUCKDB_VERSION"
 FD_ADBC_PACKAGE="adbc-driver-manager"
 FD_ADBC_VERSION="1.13.0"
 FD_ADBC_DIR="$FD_CACHE/adbc-$FD_ADBC_VERSION"
+
+# The trace backend the tracing tests send to: Jaeger v2 (one binary with an
+# OTLP receiver and the query API), built once from the Go module proxy by
+# scripts/fetch-jaeger and cached here.
+FD_JAEGER_MODULE="github.com/jaegertracing/jaeger"
+FD_JAEGER_VERSION="v1.75.0"
+FD_JAEGER_DIR="$FD_CACHE/jaeger-$FD_JAEGER_VERSION"
+FD_JAEGER_BIN="$FD_JAEGER_DIR/jaeger"

@@ -27,6 +27,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from flightdeck_stage import tracing
+
 TENANT_HEADER = b"x-flightdeck-tenant"
 PERSIST_ACTION = "persist"
 # Batches written per DoPut message: 64 Ki rows keeps messages well under
@@ -162,6 +164,8 @@ class NodeClient:
         headers = [(TENANT_HEADER, tenant.encode())]
         if _token:
             headers.append((b"authorization", b"Bearer " + _token.encode()))
+        # The activity's span, so the node's spans join the run's trace.
+        headers.extend(tracing.traceparent_headers())
         self.options = flight.FlightCallOptions(headers=headers)
         try:
             tls = _tls.connect_kwargs() if location.startswith("grpc+tls://") else {}

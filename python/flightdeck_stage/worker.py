@@ -14,7 +14,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
 
-from flightdeck_stage import registry
+from flightdeck_stage import registry, tracing
 from flightdeck_stage.codec import EncryptionCodec
 from flightdeck_stage.stage import ACTIVITY_NAME, python_stage
 
@@ -70,6 +70,7 @@ async def serve(address: Optional[str], namespace: Optional[str], task_queue: st
     if metrics_address:
         # The SDK's own Prometheus endpoint: the official metric names.
         config["runtime"] = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=metrics_address)))
+    config["interceptors"] = tracing.interceptors()
     client = await Client.connect(**config)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max_concurrent) as executor:
         worker = Worker(
@@ -91,5 +92,8 @@ async def serve(address: Optional[str], namespace: Optional[str], task_queue: st
         )
         if ready is not None:
             ready.set()
-        async with worker:
-            await stop.wait()
+        try:
+            async with worker:
+                await stop.wait()
+        finally:
+            tracing.shutdown()

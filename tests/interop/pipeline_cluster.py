@@ -80,7 +80,8 @@ class Cluster:
                                   *server_args], r"ready at (\S+)")
         self.address = self.server.match.group(1)
         self.node = self.start(["node", "--port", "0", "--data-dir", str(tmp_path / "node"), *node_args],
-                               r"listening on (grpc\+(?:tcp|tls)://\S+)").match.group(1)
+                               r"listening on (grpc\+(?:tcp|tls)://\S+)",
+                               env={**os.environ, **(env or {})}).match.group(1)
         assert not SECURE or self.node.startswith("grpc+tls://"), self.node
         self.worker_args = list(worker_args)
         self.cpp_worker()
@@ -148,11 +149,13 @@ def cluster(tmp_path):
 
 
 def wait_for(condition, timeout, what):
-    """Polls `condition` until it holds; fails after `timeout` seconds naming `what`."""
+    """Polls `condition` until it holds and returns its value; fails after
+    `timeout` seconds naming `what`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if condition():
-            return
+        value = condition()
+        if value:
+            return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 

@@ -1,0 +1,146 @@
+"""One trace per pipeline run across both planes, received by a real Jaeger
+over OTLP/HTTP: `flightdeck run` starts the trace, the C++ worker's workflow
+and activities, the Python stage worker's activities (the Temporal Python
+SDK's own TracingInterceptor) and the data node's Flight calls are its
+spans, linked parent to child through the `_tracer-data` Temporal header and
+the `traceparent` Flight header."""
+
+import json
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import flightdeck_binary
+from jaeger import Jaeger
+from pipeline_cluster import cluster, wait_for  # noqa: F401 (a fixture)
+from test_pipeline_python_stages import run_mixed, write_inputs
+
+STAGE_ACTIVITY = "RunActivity:flightdeck.python_stage"
+
+
+@pytest.fixture
+def jaeger(tmp_path):
+    backend = Jaeger(tmp_path)
+    yield backend
+    backend.close()
+
+
+def trace_id_of(run_output: str) -> str:
+    found = re.search(r"^trace id: ([0-9a-f]{32})$", run_output, re.M)
+    assert found, run_output
+    return found.group(1)
+
+
+def test_a_mixed_pipeline_run_is_one_trace_in_jaeger(cluster, tmp_path, jaeger):
+    write_inputs(tmp_path)
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+    c = cluster("traces", env=env)
+    c.python_worker()
+    run = run_mixed(c, tmp_path, "traces-1")
+    trace_id = trace_id_of(run.stdout)
+
+    def complete():
+        spans = jaeger.trace(trace_id)
+        services = {span["service"] for span in spans}
+        names = {span["name"] for span in spans}
+        node_parents = {span["parent"] for span in spans if span["service"] == "flightdeck-node"}
+        stage_spans = {span["span_id"] for span in spans if span["name"] == STAGE_ACTIVITY}
+        return ({"flightdeck-run", "flightdeck-worker", "flightdeck-node", "flightdeck-stage"} <= services
+                and "RunWorkflow:flightdeck.Pipeline" in names and node_parents & stage_spans) and spans
+
+    spans = wait_for(complete, 60, "the run's spans from every process in Jaeger")
+    by_id = {span["span_id"]: span for span in spans}
+    assert {int(span["trace_id"], 16) for span in spans} == {int(trace_id, 16)}
+
+    # One root: the client's start; the run below it; every activity below the run.
+    roots = [span for span in spans if span["parent"] is None]
+    assert [(r["name"], r["service"]) for r in roots] == [("StartWorkflow:flightdeck.Pipeline", "flightdeck-run")]
+    assert all(span["parent"] in by_id for span in spans if span["parent"]), "a span's parent is missing"
+    [workflow] = [span for span in spans if span["name"] == "RunWorkflow:flightdeck.Pipeline"]
+    assert workflow["service"] == "flightdeck-worker" and workflow["parent"] == roots[0]["span_id"]
+    assert workflow["tags"]["temporalWorkflowID"] == "traces-1"
+    activities = [span for span in spans if span["name"].startswith("RunActivity:")]
+    assert {span["service"] for span in activities} == {"flightdeck-worker", "flightdeck-stage"}
+    assert all(span["parent"] == workflow["span_id"] for span in activities)
+
+    # The node's Flight calls are children of the activity that made them,
+    # C++ and Python alike, and say what they moved.
+    node_spans = [span for span in spans if span["service"] == "flightdeck-node"]
+    assert {"flight.DoPut", "flight.DoGet"} <= {span["name"] for span in node_spans}
+    for span in node_spans:
+        assert by_id[span["parent"]]["name"].startswith("RunActivity:"), span
+    puts = [span for span in node_spans if span["name"] == "flight.DoPut"]
+    assert sum(span["tags"].get("flightdeck.rows", 0) for span in puts) >= 160_000
+    assert {by_id[span["parent"]]["service"] for span in node_spans} == {"flightdeck-worker", "flightdeck-stage"}
+
+
+def test_json_logs_carry_the_trace_and_span_of_the_activity(cluster, tmp_path, jaeger):
+    write_inputs(tmp_path)
+    c = cluster("trace-logs", env={"OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200",
+                     "FLIGHTDECK_LOG_FORMAT": "json", "FLIGHTDECK_LOG_LEVEL": "debug"})
+    c.python_worker()
+    run = run_mixed(c, tmp_path, "trace-logs-1")
+    trace_id = trace_id_of(run.stdout)
+    worker = next(p for p in c.processes if "cpp-worker" in str(p.stderr_path))
+    lines = [json.loads(line) for line in worker.stderr_text().splitlines() if line.startswith("{")]
+    traced = [line for line in lines if line.get("trace_id") == trace_id]
+    assert traced, lines[-20:]
+    spans = wait_for(lambda: jaeger.trace(trace_id), 60, "the trace in Jaeger")
+    span_ids = {span["span_id"] for span in spans}
+    activity_lines = [line for line in traced if line.get("activity_type")]
+    assert activity_lines and all(line["span_id"] in span_ids for line in activity_lines)
+    assert all(line["workflow_id"] == "trace-logs-1" and line["run_id"] for line in traced)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER='zipkin' is not supported"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+     "OTEL_EXPORTER_OTLP_PROTOCOL='grpc' is not supported"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_TRACES_SAMPLER": "sometimes"},
+     "OTEL_TRACES_SAMPLER='sometimes' is not supported"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_BSP_MAX_QUEUE_SIZE": "lots"},
+     "OTEL_BSP_MAX_QUEUE_SIZE must be an integer"),
+    ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "127.0.0.1:4318"}, "must be an http:// or https:// URL"),
+])
+def test_unsupported_otel_settings_are_refused_up_front(env, message, tmp_path):
+    import os
+    done = subprocess.run([flightdeck_binary(), "node", "--port", "0"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **env})
+    assert done.returncode != 0 and message in done.stderr, done.stderr
+
+
+def test_spans_are_dropped_and_counted_when_the_backend_is_gone(tmp_path):
+    """A dead collector never blocks the node: its calls succeed, the spans
+    are counted as dropped on /metrics."""
+    import os
+    import urllib.request
+
+    import pyarrow as pa
+    import pyarrow.flight as flight
+
+    from conftest import Process, free_port
+    dead = free_port()
+    metrics_port = free_port()
+    node = Process(["node", "--port", "0", "--metrics-port", str(metrics_port)],
+                   r"listening on (\S+)",
+                   env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{dead}",
+                        "OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_EXPORTER_OTLP_TIMEOUT": "500"})
+    try:
+        client = flight.connect(node.match.group(1))
+        table = pa.table({"x": list(range(1000))})
+        for i in range(5):
+            writer, _ = client.do_put(flight.FlightDescriptor.for_path("default", "traced", str(i)), table.schema)
+            writer.write_table(table)
+            writer.close()
+
+        def dropped():
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as answer:
+                text = answer.read().decode()
+            found = re.search(r"^flightdeck_trace_spans_dropped (\S+)$", text, re.M)
+            return found and float(found.group(1)) >= 5
+
+        wait_for(dropped, 60, "the dropped spans to be counted")
+    finally:
+        node.kill()
