@@ -35,9 +35,9 @@ from pipeline import run_pipeline, spec_text, start, stop  # noqa: E402
 from pipeline_json_baseline import dev_server  # noqa: E402
 from sdk import free_port  # noqa: E402
 
-ROWS = int(os.environ.get("OBSERVE_BENCH_ROWS", "10000000"))
-PARTITIONS = int(os.environ.get("OBSERVE_BENCH_PARTITIONS", "16"))
-REPEATS = int(os.environ.get("OBSERVE_BENCH_REPEATS", "3"))
+ROWS = int(os.environ.get("OBSERVE_BENCH_ROWS", "40000000"))
+PARTITIONS = int(os.environ.get("OBSERVE_BENCH_PARTITIONS", "32"))
+REPEATS = int(os.environ.get("OBSERVE_BENCH_REPEATS", "5"))
 
 
 def scrape(port):
@@ -66,36 +66,37 @@ class Scraper(threading.Thread):
                     pass
 
 
-def cluster(address, work, name, env):
-    """A data node and a worker, with `env` (os.environ plus it)."""
+def cluster(address, work, name, env, metrics, procs):
+    """A data node and a worker (appended to `procs`), with `env` (os.environ
+    plus it) and /metrics on the `metrics` ports when given."""
     saved = dict(os.environ)
     os.environ.update(env)
     try:
         port = free_port()
-        metrics = env.get("_metrics")
         node_args = ["node", "--port", str(port), "--data-dir", str(work / f"node-{name}")]
         worker_args = ["worker", "--target", address, "--task-queue", f"observe-{name}", "--activity-slots", "2"]
         if metrics:
             node_args += ["--metrics-port", str(metrics[0])]
             worker_args += ["--metrics-port", str(metrics[1])]
-        node = start(node_args, "flightdeck node listening")
-        worker = start(worker_args, "flightdeck worker polling")
+        procs.append(start(node_args, "flightdeck node listening"))
+        procs.append(start(worker_args, "flightdeck worker polling"))
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return f"grpc+tcp://127.0.0.1:{port}", f"observe-{name}", [node, worker]
+    return f"grpc+tcp://127.0.0.1:{port}", f"observe-{name}"
 
 
 async def measure(address, work, jaeger):
     client = await Client.connect(address, namespace="default")
     metrics_ports = (free_port(), free_port())
     on_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_endpoint, "OTEL_TRACES_SAMPLER": "always_on"}
-    off_node, off_queue, off_procs = cluster(address, work, "off", {})
-    on_node, on_queue, on_procs = cluster(address, work, "on", {**on_env, "_metrics": metrics_ports})
+    procs = []
     scraper = Scraper(metrics_ports)
-    scraper.start()
     rates = {"off": [], "on": []}
     try:
+        off_node, off_queue = cluster(address, work, "off", {}, None, procs)
+        on_node, on_queue = cluster(address, work, "on", on_env, metrics_ports, procs)
+        scraper.start()
         for name, node, queue in (("off", off_node, off_queue), ("on", on_node, on_queue)):  # warm-up
             await run_pipeline(client, spec_text(100_000, 2, node, work / f"warm-{name}", queue, False), queue)
         for i in range(REPEATS):
@@ -119,7 +120,7 @@ async def measure(address, work, jaeger):
             time.sleep(0.5)
     finally:
         scraper.stopping.set()
-        for proc in off_procs + on_procs:
+        for proc in procs:
             stop(proc)
     return rates, last
 
