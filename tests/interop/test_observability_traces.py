@@ -144,3 +144,70 @@ def test_spans_are_dropped_and_counted_when_the_backend_is_gone(tmp_path):
         wait_for(dropped, 60, "the dropped spans to be counted")
     finally:
         node.kill()
+
+
+def test_the_demo_traces_its_run_to_the_jaeger_it_starts(tmp_path):
+    from jaeger import jaeger_binary
+    done = subprocess.run([flightdeck_binary(), "demo", "--rows", "200000", "--partitions", "2", "--state-dir",
+                           str(tmp_path / "temporal"), "--jaeger", jaeger_binary()],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"traces\s+http://127\.0\.0\.1:\d+/search\?service=flightdeck-demo \(Jaeger UI", done.stdout)
+    trace_id_of(done.stdout)
+    sent = re.search(r"traced\s+(\d+) spans sent to http://127\.0\.0\.1:\d+/v1/traces, (\d+) dropped", done.stdout)
+    assert sent and int(sent.group(1)) >= 5 and sent.group(2) == "0", done.stdout
+    assert "Jaeger; output removed" in done.stdout
+
+
+def test_a_python_client_with_the_sdks_tracing_interceptor_starts_the_trace_our_worker_continues(
+        cluster, tmp_path, jaeger):
+    """The other direction of the header: the Temporal Python SDK's
+    TracingInterceptor writes `_tracer-data` on the start, our worker reads
+    it, and the run's spans hang below the Python client's span."""
+    import asyncio
+    from datetime import timedelta
+
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from temporalio.client import Client
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    from test_pipeline_python_stages import spec_text
+
+    write_inputs(tmp_path)
+    c = cluster("trace-py-client", env={"OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_endpoint,
+                                        "OTEL_BSP_SCHEDULE_DELAY": "200"})
+    c.python_worker()
+    provider = TracerProvider(resource=Resource.create({"service.name": "python-client"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=jaeger.otlp_endpoint + "/v1/traces")))
+    tracer = provider.get_tracer("test")
+    text = spec_text(tmp_path, c.node, c.queue, "{transform: discount}")
+
+    async def run():
+        client = await Client.connect(c.address, interceptors=[TracingInterceptor(tracer)])
+        with tracer.start_as_current_span("client-run") as span:
+            result = await client.execute_workflow("flightdeck.Pipeline", args=[text, "spec.yaml", "trace-py-1"],
+                                                   id="trace-py-1", task_queue=c.queue,
+                                                   task_timeout=timedelta(seconds=10),
+                                                   execution_timeout=timedelta(minutes=4))
+            return result, format(span.get_span_context().trace_id, "032x")
+
+    result, trace_id = asyncio.run(run())
+    provider.shutdown()
+    assert result["source_rows"] == 160_000, result
+
+    def linked():
+        spans = jaeger.trace(trace_id)
+        names = {span["name"] for span in spans}
+        return {"StartWorkflow:flightdeck.Pipeline", "RunWorkflow:flightdeck.Pipeline", STAGE_ACTIVITY} <= names \
+            and any(span["service"] == "flightdeck-node" for span in spans) and spans
+
+    spans = wait_for(linked, 60, "our worker's spans in the Python client's trace")
+    by_name = {span["name"]: span for span in spans}
+    start = by_name["StartWorkflow:flightdeck.Pipeline"]
+    assert start["service"] == "python-client"
+    assert by_name["RunWorkflow:flightdeck.Pipeline"]["parent"] == start["span_id"]
+    assert by_name["RunWorkflow:flightdeck.Pipeline"]["service"] == "flightdeck-worker"

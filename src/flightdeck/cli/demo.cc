@@ -11,12 +11,14 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include <arrow/array.h>
 #include <arrow/scalar.h>
 #include <arrow/table.h>
 
 #include "flightdeck/cli/commands.h"
+#include "flightdeck/cli/demo_jaeger.h"
 #include "flightdeck/cli/metrics_options.h"
 #include "flightdeck/cli/tracing_options.h"
 #include "flightdeck/cli/pipeline_internal.h"
@@ -52,6 +54,7 @@ struct DemoOptions {
   int64_t rows = 2'000'000;
   int32_t partitions = 4;
   std::string state_dir;
+  std::string jaeger;
 };
 
 // The demo's pipeline: generated orders, filter, derive, aggregate, Parquet.
@@ -178,7 +181,16 @@ void RunDemo(const DemoOptions& options) {
         std::filesystem::remove_all(*path, ignored);
       });
   SecureTheNode(secrets, &node_options);
-  // Traces when the OTEL_* environment asks for them (e.g. OTEL_EXPORTER_OTLP_ENDPOINT).
+  // Traces to the Jaeger started here (--jaeger), or where the OTEL_*
+  // environment says (e.g. OTEL_EXPORTER_OTLP_ENDPOINT), or none.
+  std::optional<DemoJaeger> jaeger;
+  if (!options.jaeger.empty()) {
+    auto started_jaeger = StartDemoJaeger(options.jaeger, secrets);
+    Check(started_jaeger.status(), "--jaeger");
+    jaeger = std::move(*started_jaeger);
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", jaeger->otlp_endpoint.c_str(), /*overwrite=*/1);
+    setenv("OTEL_BSP_SCHEDULE_DELAY", "500", /*overwrite=*/0);
+  }
   const std::shared_ptr<observe::Tracer> tracer = StartTracerOrExit("flightdeck-demo", metrics);
   node_options.call_observer = BothObservers(NodeCallMetrics(metrics), NodeCallSpans(tracer));
   auto node = flight::DataNode::Start(std::move(node_options));
@@ -213,8 +225,13 @@ void RunDemo(const DemoOptions& options) {
   Line("watch", ui + "/namespaces/default/workflows/" + workflow_id + " (Temporal Web UI), " + metrics_url +
                     " (Prometheus metrics of the node and the worker), while it runs");
   auto started = Clock::now();
-  Line("traces", tracer ? "to " + tracer->options().endpoint + " (OTLP), one trace per run: its id is printed below"
-                        : "off; set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://localhost:4318) to send them");
+  if (jaeger) {
+    Line("traces", jaeger->ui + "/search?service=flightdeck-demo (Jaeger UI, pid " +
+                       std::to_string(jaeger->process->pid()) + "): the run is one trace, its id is printed below");
+  } else {
+    Line("traces", tracer ? "to " + tracer->options().endpoint + " (OTLP), one trace per run: its id is printed below"
+                          : "off; set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://localhost:4318) to send them");
+  }
   auto result = RunPipelineWorkflow(**client, spec_text, "demo.yaml", *spec, workflow_id, /*wait=*/true,
                                     /*show_progress=*/true, tracer.get());
   Check(result.status(), "the demo pipeline");
@@ -230,10 +247,16 @@ void RunDemo(const DemoOptions& options) {
   metrics_server->reset();  // its scrape hook reads the node
   Check((*node)->Shutdown(), "data node shutdown");
   Check((*server)->Stop(), "temporal dev server stop");
+  if (tracer) {
+    tracer->Flush();
+    Line("traced", std::to_string(tracer->spans_exported()) + " spans sent to " + tracer->options().endpoint + ", " +
+                       std::to_string(tracer->spans_dropped()) + " dropped");
+  }
+  if (jaeger) Check(jaeger->process->Stop(), "Jaeger stop");
   std::filesystem::remove_all(sink, ec);
-  char total[120];
-  std::snprintf(total, sizeof(total), "worker, data node, temporal dev server; output removed (%.1f s in all)",
-                Seconds(total_started));
+  char total[160];
+  std::snprintf(total, sizeof(total), "worker, data node, temporal dev server%s; output removed (%.1f s in all)",
+                jaeger ? ", Jaeger" : "", Seconds(total_started));
   Line("stopped", total);
 }
 
@@ -251,6 +274,11 @@ void AddDemoCommand(CLI::App& app) {
       ->check(CLI::Range(1, 64));
   cmd->add_option("--state-dir", options->state_dir,
                   "Folder for the Temporal state (default: temporary)");
+  cmd->add_option("--jaeger", options->jaeger,
+                  "Start this Jaeger (v2) binary and send the run's trace to it, instead of where "
+                  "OTEL_EXPORTER_OTLP_ENDPOINT says; its UI shows the trace while the demo runs "
+                  "(scripts/demo passes the one scripts/setup builds)")
+      ->check(CLI::ExistingFile);
   cmd->callback([options] { RunDemo(*options); });
 }
 

@@ -41,7 +41,7 @@ TEST_F(CliUsageTest, HelpOfEverySubcommandExitsZeroAndNamesItsOptions) {
       {"auth", {"new-token", "hash-token", "hash-password"}},
       {"dev-server", {"--port", "--ip", "--state-dir", "--namespace", "--temporal-bin", "--metrics-port", "--ui",
                       "--ui-port", "--ui-codec-endpoint"}},
-      {"demo", {"--rows", "--partitions", "--state-dir"}},
+      {"demo", {"--rows", "--partitions", "--state-dir", "--jaeger"}},
       {"frame-query", {"--input", "--plan", "--output", "--output-format", "--explain"}},
       {"worker", {"--target", "--task-queue", "--activity-slots", "--tls-ca", "--tls-cert", "--tls-key", "--token-file",
                   "--codec-key-file", "--metrics-port", "--metrics-host"}},
