@@ -48,7 +48,9 @@ def interceptors() -> list:
 
     if _provider is None:
         # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over this default.
-        resource = Resource.create({"service.name": "flightdeck-stage"} if not os.environ.get("OTEL_SERVICE_NAME") else {})
+        named = os.environ.get("OTEL_SERVICE_NAME") or any(
+            item.strip().startswith("service.name=") for item in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","))
+        resource = Resource.create({} if named else {"service.name": "flightdeck-stage"})
         _provider = TracerProvider(resource=resource)
         _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(_provider)

@@ -86,6 +86,8 @@ void ObserveNodeStore(observe::Metrics& metrics, const flight::DataNode* node) {
     target->Set("flightdeck_node_puts_in_flight", {}, static_cast<double>(stats.puts_in_flight));
     target->Set("flightdeck_node_spills", {}, static_cast<double>(stats.spills));
     target->Set("flightdeck_node_spilled_bytes", {}, static_cast<double>(stats.spilled_bytes));
+    target->Set("flightdeck_node_reloads", {}, static_cast<double>(stats.reloads));
+    target->Set("flightdeck_node_reloaded_bytes", {}, static_cast<double>(stats.reloaded_bytes));
     for (const auto& [tenant, usage] : stats.tenants) {
       target->Set("flightdeck_node_tenant_bytes", {{"tenant", tenant}, {"tier", "memory"}},
                   static_cast<double>(usage.memory_bytes));

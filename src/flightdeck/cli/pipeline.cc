@@ -76,8 +76,8 @@ void RunPipeline(const RunOptions& options) {
   // Nothing starts for a spec that cannot run: its message points into the spec.
   const auto checked = pipeline::CheckSpec(*spec, text.str(), options.spec_path);
   if (!checked.ok()) throw CommandFailed(checked.message(), kExitUsage);
-  auto client = ConnectClient(*options.temporal);
   const std::shared_ptr<observe::Tracer> tracer = StartTracerOrExit("flightdeck-run", nullptr);
+  auto client = ConnectClient(*options.temporal);
   const std::string id = options.id.empty() ? NewRunId(spec->name) : options.id;
   auto result = RunPipelineWorkflow(*client, text.str(), options.spec_path, *spec, id,
                                     options.wait, !options.quiet, tracer.get());

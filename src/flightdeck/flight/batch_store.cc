@@ -74,7 +74,9 @@ std::string StoreStats::ToJson() const {
               {"datasets_corrupt", datasets_corrupt},
               {"puts_in_flight", puts_in_flight},
               {"spills", spills},
-              {"spilled_bytes", spilled_bytes}}
+              {"spilled_bytes", spilled_bytes},
+              {"reloads", reloads},
+              {"reloaded_bytes", reloaded_bytes}}
       .dump();
 }
 
@@ -153,6 +155,9 @@ arrow::Result<StoredDataset> BatchStore::Impl::Read(const TicketId& ticket) {
     auto read = internal::ReadIpcFile(file, checksum, Keys().get());
     if (read.ok()) {
       data.batches = std::move(read->batches);
+      std::lock_guard<std::mutex> lock(mutex);
+      ++reloads;
+      reloaded_bytes += data.summary.bytes;
       return data;
     }
     std::lock_guard<std::mutex> lock(mutex);
@@ -494,6 +499,8 @@ StoreStats BatchStore::Stats() const {
   s.puts_in_flight = impl_->puts_in_flight;
   s.spills = impl_->spills;
   s.spilled_bytes = impl_->spilled_bytes;
+  s.reloads = impl_->reloads;
+  s.reloaded_bytes = impl_->reloaded_bytes;
   for (const auto& [key, e] : impl_->entries) {
     ++s.datasets;
     if (e.in_memory) ++s.datasets_in_memory;

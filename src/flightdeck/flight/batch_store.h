@@ -147,6 +147,9 @@ struct StoreStats {
   int64_t puts_in_flight = 0;
   int64_t spills = 0;
   int64_t spilled_bytes = 0;
+  /// Datasets read back from the disk tier to be served, and their bytes.
+  int64_t reloads = 0;
+  int64_t reloaded_bytes = 0;
   /// Committed datasets by tenant (puts in flight are not counted). Tenants
   /// without datasets are absent.
   std::map<std::string, TenantUsage> tenants;

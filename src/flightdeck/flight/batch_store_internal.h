@@ -68,6 +68,9 @@ struct BatchStore::Impl {
   int64_t puts_in_flight = 0;
   int64_t spills = 0;
   int64_t spilled_bytes = 0;
+  // Reads of datasets from the disk tier (spilled or durable), and their bytes.
+  int64_t reloads = 0;
+  int64_t reloaded_bytes = 0;
   int64_t spills_in_progress = 0;
   std::condition_variable spilled_cv;  // a spill ended
   uint64_t clock = 0;  // LRU order

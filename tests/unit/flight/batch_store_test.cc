@@ -118,10 +118,14 @@ TEST_F(BatchStoreTest, LeastRecentlyUsedSpillsToDiskAndReadsBackEqual) {
     EXPECT_EQ(stats.datasets_on_disk, 2);
     ASSERT_OK_AND_ASSIGN(auto first, store->Describe(puts[0].ticket));
     EXPECT_EQ(first.tier, Tier::kDisk);  // the oldest went first
+    EXPECT_EQ(stats.reloads, 0);
     for (const auto& s : puts) {
       ASSERT_OK_AND_ASSIGN(auto read, Read(*store, s.ticket));
       EXPECT_TRUE(read->Equals(*table));
     }
+    // The two on disk were read back from it.
+    EXPECT_EQ(store->Stats().reloads, 2);
+    EXPECT_EQ(store->Stats().reloaded_bytes, puts[0].bytes + puts[1].bytes);
   }
 }
 
