@@ -31,9 +31,14 @@ class Jaeger:
     """Started on construction; close() stops it. `otlp_endpoint` is what
     OTEL_EXPORTER_OTLP_ENDPOINT takes."""
 
-    def __init__(self, folder: pathlib.Path):
+    def __init__(self, folder: pathlib.Path, tls_dir: pathlib.Path = None):
+        """With `tls_dir` (pipeline_cluster.make_certs), the OTLP receiver
+        serves https with its node certificate."""
         self.otlp_port, self.query_port, grpc_port, health_port = (_free_port() for _ in range(4))
+        folder.mkdir(parents=True, exist_ok=True)
         config = folder / "jaeger.yaml"
+        tls = (f"\n        tls: {{cert_file: {tls_dir / 'node.pem'}, key_file: {tls_dir / 'node-key.pem'}}}"
+               if tls_dir else "")
         config.write_text(f"""
 service:
   extensions: [jaeger_storage, jaeger_query, healthcheckv2]
@@ -70,7 +75,7 @@ receivers:
   otlp:
     protocols:
       http:
-        endpoint: 127.0.0.1:{self.otlp_port}
+        endpoint: 127.0.0.1:{self.otlp_port}{tls}
 processors:
   batch:
     timeout: 100ms
@@ -84,7 +89,7 @@ exporters:
         env.update(OTEL_SDK_DISABLED="true", OTEL_TRACES_EXPORTER="none")
         self.proc = subprocess.Popen([jaeger_binary(), "--config", str(config)], stdout=subprocess.DEVNULL,
                                      stderr=open(self.log, "w"), env=env)
-        self.otlp_endpoint = f"http://127.0.0.1:{self.otlp_port}"
+        self.otlp_endpoint = f"{'https' if tls_dir else 'http'}://127.0.0.1:{self.otlp_port}"
         deadline = time.monotonic() + 60
         while not self._ready():
             if self.proc.poll() is not None:

@@ -216,3 +216,46 @@ def test_a_python_client_with_the_sdks_tracing_interceptor_starts_the_trace_our_
     assert start["service"] == "python-client"
     assert by_name["RunWorkflow:flightdeck.Pipeline"]["parent"] == start["span_id"]
     assert by_name["RunWorkflow:flightdeck.Pipeline"]["service"] == "flightdeck-worker"
+
+
+def test_spans_go_to_an_https_endpoint_verified_with_otel_exporter_otlp_certificate(tmp_path):
+    """An https collector: the node verifies it with the CA the standard
+    variable names, and a node without that CA exports nothing."""
+    import os
+
+    import pyarrow as pa
+    import pyarrow.flight as flight
+
+    from conftest import Process
+    from pipeline_cluster import make_certs
+    certs = make_certs(tmp_path / "certs")
+    backend = Jaeger(tmp_path / "jaeger", tls_dir=certs)
+    try:
+        outcomes = {}
+        for name, extra in (("trusted", {"OTEL_EXPORTER_OTLP_CERTIFICATE": str(certs / "ca.pem")}), ("untrusted", {})):
+            trace_id = format(int.from_bytes(os.urandom(16), "big") | 1, "032x")
+            node = Process(["node", "--port", "0"], r"listening on (\S+)",
+                           env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": backend.otlp_endpoint,
+                                "OTEL_BSP_SCHEDULE_DELAY": "100", **extra})
+            try:
+                client = flight.connect(node.match.group(1))
+                options = flight.FlightCallOptions(headers=[(b"traceparent", f"00-{trace_id}-{'1' * 16}-01".encode())])
+                table = pa.table({"x": [1, 2, 3]})
+                writer, _ = client.do_put(flight.FlightDescriptor.for_path("default", name, "0"), table.schema,
+                                          options=options)
+                writer.write_table(table)
+                writer.close()
+                if name == "trusted":
+                    spans = wait_for(lambda: backend.trace(trace_id), 60, "the span over https")
+                    outcomes[name] = spans
+                else:
+                    node.proc.terminate()  # exits after one last (failing) export
+                    node.proc.wait(timeout=60)
+                    outcomes[name] = backend.trace(trace_id)
+                    assert f"could not export 1 spans to {backend.otlp_endpoint}/v1/traces" in node.stderr_text()
+            finally:
+                node.kill()
+        assert [(s["name"], s["parent"]) for s in outcomes["trusted"]] == [("flight.DoPut", "1" * 16)]
+        assert outcomes["untrusted"] == []
+    finally:
+        backend.close()
