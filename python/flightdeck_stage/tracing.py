@@ -29,8 +29,42 @@ def _enabled() -> bool:
     if protocol and protocol not in ("http/protobuf", "http/json"):
         raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported: the stage worker exports "
                          "OTLP over HTTP (point it at the receiver's HTTP port, usually 4318)")
-    return exporter == "otlp" or bool(os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-                                      or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    enabled = exporter == "otlp" or bool(os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                                         or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    if enabled:
+        _check_settings()
+    return enabled
+
+
+_SAMPLERS = ("always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off",
+             "parentbased_traceidratio")
+
+
+def _check_settings() -> None:
+    """Refuses, naming the variable, what `flightdeck worker` refuses too
+    (the OpenTelemetry SDK would warn and fall back instead)."""
+    sampler = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
+    if sampler and sampler not in _SAMPLERS:
+        raise ValueError(f"OTEL_TRACES_SAMPLER={sampler!r} is not supported; use {', '.join(_SAMPLERS)}")
+    if sampler.endswith("traceidratio") and os.environ.get("OTEL_TRACES_SAMPLER_ARG"):
+        try:
+            ratio = float(os.environ["OTEL_TRACES_SAMPLER_ARG"])
+        except ValueError:
+            ratio = -1.0
+        if not 0.0 <= ratio <= 1.0:
+            raise ValueError("OTEL_TRACES_SAMPLER_ARG must be a probability in [0, 1]")
+    for name, least in (("OTEL_BSP_SCHEDULE_DELAY", 1), ("OTEL_BSP_MAX_QUEUE_SIZE", 1),
+                        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1), ("OTEL_BSP_EXPORT_TIMEOUT", 1),
+                        ("OTEL_EXPORTER_OTLP_TIMEOUT", 1), ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", 1)):
+        text = os.environ.get(name)
+        if text is None:
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            value = least - 1
+        if value < least:
+            raise ValueError(f"{name} must be an integer of at least {least}, got {text!r}")
 
 
 def interceptors() -> list:

@@ -116,6 +116,24 @@ def test_unsupported_otel_settings_are_refused_up_front(env, message, tmp_path):
     assert done.returncode != 0 and message in done.stderr, done.stderr
 
 
+@pytest.mark.parametrize("env, message", [
+    ({"OTEL_TRACES_SAMPLER": "sometimes"}, "OTEL_TRACES_SAMPLER='sometimes' is not supported"),
+    ({"OTEL_BSP_SCHEDULE_DELAY": "0"}, "OTEL_BSP_SCHEDULE_DELAY must be an integer of at least 1"),
+    ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "OTEL_EXPORTER_OTLP_PROTOCOL='grpc' is not supported"),
+])
+def test_the_python_stage_worker_refuses_what_the_cpp_worker_refuses(env, message):
+    import os
+    import sys
+
+    from conftest import free_port
+    from pipeline_cluster import ROOT
+    done = subprocess.run([sys.executable, "-m", "flightdeck_stage", "--address", f"127.0.0.1:{free_port()}",
+                           "--task-queue", "q"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "python"),
+                               "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", **env})
+    assert done.returncode == 1 and message in done.stderr, done.stderr
+
+
 def test_spans_are_dropped_and_counted_when_the_backend_is_gone(tmp_path):
     """A dead collector never blocks the node: its calls succeed, the spans
     are counted as dropped on /metrics."""

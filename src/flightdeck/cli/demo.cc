@@ -188,10 +188,9 @@ void RunDemo(const DemoOptions& options) {
     auto started_jaeger = StartDemoJaeger(options.jaeger, secrets);
     Check(started_jaeger.status(), "--jaeger");
     jaeger = std::move(*started_jaeger);
-    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", jaeger->otlp_endpoint.c_str(), /*overwrite=*/1);
-    setenv("OTEL_BSP_SCHEDULE_DELAY", "500", /*overwrite=*/0);
   }
-  const std::shared_ptr<observe::Tracer> tracer = StartTracerOrExit("flightdeck-demo", metrics);
+  const std::shared_ptr<observe::Tracer> tracer =
+      StartTracerOrExit("flightdeck-demo", metrics, jaeger ? jaeger->otlp_endpoint : "");
   node_options.call_observer = BothObservers(NodeCallMetrics(metrics), NodeCallSpans(tracer));
   auto node = flight::DataNode::Start(std::move(node_options));
   Check(node.status(), "cannot start the data node");
@@ -226,7 +225,7 @@ void RunDemo(const DemoOptions& options) {
                     " (Prometheus metrics of the node and the worker), while it runs");
   auto started = Clock::now();
   if (jaeger) {
-    Line("traces", jaeger->ui + "/search?service=flightdeck-demo (Jaeger UI, pid " +
+    Line("traces", jaeger->ui + "/search?service=" + tracer->options().service_name + " (Jaeger UI, pid " +
                        std::to_string(jaeger->process->pid()) + "): the run is one trace, its id is printed below");
   } else {
     Line("traces", tracer ? "to " + tracer->options().endpoint + " (OTLP), one trace per run: its id is printed below"
@@ -275,8 +274,8 @@ void AddDemoCommand(CLI::App& app) {
   cmd->add_option("--state-dir", options->state_dir,
                   "Folder for the Temporal state (default: temporary)");
   cmd->add_option("--jaeger", options->jaeger,
-                  "Start this Jaeger (v2) binary and send the run's trace to it, instead of where "
-                  "OTEL_EXPORTER_OTLP_ENDPOINT says; its UI shows the trace while the demo runs "
+                  "Start this Jaeger (v2) binary and send the run's trace to it, whatever the OTEL_* "
+                  "endpoint variables say; its UI shows the trace while the demo runs "
                   "(scripts/demo passes the one scripts/setup builds)")
       ->check(CLI::ExistingFile);
   cmd->callback([options] { RunDemo(*options); });

@@ -6,9 +6,14 @@
 namespace flightdeck::cli {
 
 std::shared_ptr<observe::Tracer> StartTracerOrExit(const std::string& service_name,
-                                                   const std::shared_ptr<observe::Metrics>& metrics) {
+                                                   const std::shared_ptr<observe::Metrics>& metrics,
+                                                   const std::string& otlp_endpoint) {
   auto options = observe::TracerOptionsFromEnvironment(service_name);
   Check(options.status(), "tracing");
+  if (!otlp_endpoint.empty()) {
+    if (!options->has_value()) *options = observe::TracerOptions{.service_name = service_name};
+    (*options)->endpoint = otlp_endpoint + "/v1/traces";
+  }
   if (!options->has_value()) return nullptr;
   auto tracer = observe::Tracer::Start(std::move(**options));
   Check(tracer.status(), "tracing");

@@ -14,8 +14,11 @@ namespace flightdeck::cli {
 /// The tracer the OTEL_* variables ask for, or null when tracing is off;
 /// exits naming the variable when one is invalid. With `metrics`, its
 /// counts are flightdeck_trace_spans_exported / _dropped at every scrape.
+/// With `otlp_endpoint` (a base URL, as OTEL_EXPORTER_OTLP_ENDPOINT), spans
+/// go there whatever the endpoint variables say, and tracing is on.
 std::shared_ptr<observe::Tracer> StartTracerOrExit(const std::string& service_name,
-                                                   const std::shared_ptr<observe::Metrics>& metrics);
+                                                   const std::shared_ptr<observe::Metrics>& metrics,
+                                                   const std::string& otlp_endpoint = "");
 
 /// One span per node call ("flight.DoPut", "flight.DoGet", ...), the child
 /// of the caller's `traceparent` when it sent one; null without a tracer.

@@ -82,20 +82,22 @@ arrow::Result<std::vector<std::pair<std::string, std::string>>> KeyValues(const 
   return out;
 }
 
-arrow::Result<int64_t> Number(const std::string& name, const std::string& text, int64_t min) {
+arrow::Result<int64_t> Number(const std::string& name, const std::string& text, int64_t min, int64_t max) {
   char* end = nullptr;
   errno = 0;
   const long long value = std::strtoll(text.c_str(), &end, 10);
-  if (errno != 0 || end == text.c_str() || *end != '\0' || value < min) {
-    return arrow::Status::Invalid(name, " must be an integer of at least ", min, ", got '", text, "'");
+  if (errno != 0 || end == text.c_str() || *end != '\0' || value < min || value > max) {
+    return arrow::Status::Invalid(name, " must be an integer from ", min, " to ", max, ", got '", text, "'");
   }
   return value;
 }
 
-arrow::Result<std::chrono::milliseconds> Millis(const char* name, int64_t fallback) {
-  auto text = Env(name);
-  if (!text) return std::chrono::milliseconds(fallback);
-  ARROW_ASSIGN_OR_RAISE(int64_t value, Number(name, *text, 0));
+// Milliseconds: at least 1 (a zero delay would spin the export thread), at
+// most a day.
+constexpr int64_t kMaxMillis = 24 * 3600 * 1000;
+
+arrow::Result<std::chrono::milliseconds> Millis(const std::string& name, const std::string& text) {
+  ARROW_ASSIGN_OR_RAISE(int64_t value, Number(name, text, 1, kMaxMillis));
   return std::chrono::milliseconds(value);
 }
 
@@ -152,8 +154,7 @@ arrow::Result<std::optional<TracerOptions>> TracerOptionsFromEnvironment(const s
   }
   if (auto certificate = OtlpEnv("CERTIFICATE", &name)) options.ca_file = *certificate;
   if (auto timeout = OtlpEnv("TIMEOUT", &name)) {
-    ARROW_ASSIGN_OR_RAISE(int64_t millis, Number(name, *timeout, 1));
-    options.export_timeout = std::chrono::milliseconds(millis);
+    ARROW_ASSIGN_OR_RAISE(options.export_timeout, Millis(name, *timeout));
   }
   if (auto sampler = Env("OTEL_TRACES_SAMPLER")) {
     options.sampler = Lower(Trim(*sampler));
@@ -173,13 +174,16 @@ arrow::Result<std::optional<TracerOptions>> TracerOptionsFromEnvironment(const s
     }
     options.sampler_ratio = value;
   }
-  ARROW_ASSIGN_OR_RAISE(options.schedule_delay, Millis("OTEL_BSP_SCHEDULE_DELAY", 5000));
+  if (auto delay = Env("OTEL_BSP_SCHEDULE_DELAY")) {
+    ARROW_ASSIGN_OR_RAISE(options.schedule_delay, Millis("OTEL_BSP_SCHEDULE_DELAY", *delay));
+  }
+  constexpr int64_t kMaxQueue = 1 << 24;
   if (auto size = Env("OTEL_BSP_MAX_QUEUE_SIZE")) {
-    ARROW_ASSIGN_OR_RAISE(int64_t value, Number("OTEL_BSP_MAX_QUEUE_SIZE", *size, 1));
+    ARROW_ASSIGN_OR_RAISE(int64_t value, Number("OTEL_BSP_MAX_QUEUE_SIZE", *size, 1, kMaxQueue));
     options.max_queue_size = static_cast<size_t>(value);
   }
   if (auto size = Env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")) {
-    ARROW_ASSIGN_OR_RAISE(int64_t value, Number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", *size, 1));
+    ARROW_ASSIGN_OR_RAISE(int64_t value, Number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", *size, 1, kMaxQueue));
     options.max_export_batch_size = static_cast<size_t>(value);
   }
   options.max_export_batch_size = std::min(options.max_export_batch_size, options.max_queue_size);
@@ -203,6 +207,11 @@ arrow::Result<std::shared_ptr<Tracer>> Tracer::Start(TracerOptions options) {
   const size_t path_begin = url.find('/', scheme_end + 3);
   auto endpoint = std::make_unique<Endpoint>();
   endpoint->origin = url.substr(0, path_begin);
+  if (endpoint->origin.find('@') != std::string::npos) {
+    // Never echo it: the part before '@' is a credential.
+    return arrow::Status::Invalid(
+        "the OTLP endpoint must not carry credentials in its URL; put them in OTEL_EXPORTER_OTLP_HEADERS");
+  }
   endpoint->path = path_begin == std::string::npos ? "/" : url.substr(path_begin);
   if (endpoint->origin.size() <= scheme_end + 3) {
     return arrow::Status::Invalid("the OTLP endpoint '", url, "' names no host");
@@ -274,9 +283,12 @@ void Tracer::Run() {
       std::vector<Span> batch(std::make_move_iterator(queue_.begin()),
                               std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(count)));
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+      ++in_flight_;
       lock.unlock();
       const bool sent = Send(std::move(batch));
       lock.lock();
+      --in_flight_;
+      idle_.notify_all();
       if (!sent && stopping) {
         // Shutting down with the backend gone: give up on the rest.
         dropped_.fetch_add(static_cast<int64_t>(queue_.size()));
@@ -302,6 +314,9 @@ bool Tracer::Flush() {
                             std::make_move_iterator(spans.begin() + static_cast<std::ptrdiff_t>(end)));
     all = Send(std::move(batch)) && all;
   }
+  // A batch the export thread took before is sent (or failed) too.
+  std::unique_lock<std::mutex> lock(mutex_);
+  idle_.wait(lock, [this] { return in_flight_ == 0; });
   return all;
 }
 

@@ -62,13 +62,16 @@ class Tracer : public SpanSink {
  public:
   /// Starts the export thread. Invalid for a malformed endpoint URL.
   static arrow::Result<std::shared_ptr<Tracer>> Start(TracerOptions options);
-  /// Exports what is queued (bounded by the export timeout), then stops.
+  /// Exports what is queued, then stops. With the backend gone, the first
+  /// failing batch (its connect, write and read timeouts) ends it: the rest
+  /// is dropped.
   ~Tracer() override;
 
   bool ShouldSample(const TraceContext* parent, std::string_view trace_id) const override;
   void Export(Span span) override;
 
-  /// Exports everything queued now; true when all of it was accepted.
+  /// Exports everything queued now and waits for a batch the export thread
+  /// is sending; true when what it sent itself was accepted.
   bool Flush();
 
   const TracerOptions& options() const { return options_; }
@@ -89,6 +92,9 @@ class Tracer : public SpanSink {
   std::condition_variable wake_;
   std::deque<Span> queue_;
   bool stopping_ = false;
+  // Batches the export thread took and is sending; idle_ when it drops to 0.
+  int in_flight_ = 0;
+  std::condition_variable idle_;
   // Serializes exports (the thread's and Flush()'s).
   std::mutex send_mutex_;
   std::atomic<int64_t> exported_{0};
