@@ -8,6 +8,7 @@
 
 #include <arrow/util/base64.h>
 
+#include "flightdeck/flight/placement.h"
 #include "flightdeck/frame/generate.h"
 #include "flightdeck/frame/sql_text.h"
 #include "flightdeck/pipeline/stages_internal.h"
@@ -110,11 +111,22 @@ using namespace internal;
 namespace fs = std::filesystem;
 using frame::DataFrame;
 
+std::string PartitionKey(const PipelineSpec& spec, int32_t partition) {
+  return spec.tenant + "/" + spec.name + "/" + std::to_string(partition);
+}
+
 arrow::Result<std::string> NodeFor(const PipelineSpec& spec, int32_t partition) {
   if (spec.nodes.empty()) {
     return arrow::Status::Invalid("pipeline '", spec.name, "' names no data node (nodes: [...])");
   }
-  return spec.nodes[static_cast<size_t>(partition) % spec.nodes.size()];
+  // Rendezvous placement over the spec's nodes: the same partition of the
+  // same pipeline always lands on the same node, and a node added to or
+  // removed from the list moves only about 1/N of the partitions.
+  std::vector<flight::PlacementNode> nodes;
+  nodes.reserve(spec.nodes.size());
+  for (const auto& node : spec.nodes) nodes.push_back({node, 1.0});
+  ARROW_ASSIGN_OR_RAISE(auto chosen, flight::PlaceKey(PartitionKey(spec, partition), nodes));
+  return spec.nodes[chosen[0]];
 }
 
 arrow::Result<DataFrame> ReadSourcePartition(const PipelineSpec& spec, int32_t partition) {

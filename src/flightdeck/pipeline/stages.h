@@ -130,8 +130,12 @@ arrow::Status DatasetLost(const std::string& input, const arrow::Status& cause);
 /// "3", "spec", or "" when `status` is not about a lost input.
 std::string LostInputOf(const arrow::Status& status);
 
-/// The data node partition `partition` lives on: nodes[partition % size].
-/// Invalid when the spec names no node.
+/// The placement key of partition `partition`: "TENANT/PIPELINE/PARTITION".
+std::string PartitionKey(const PipelineSpec& spec, int32_t partition);
+
+/// The data node partition `partition` lives on: the spec's node that
+/// rendezvous placement (flight/placement.h) picks for its PartitionKey.
+/// Invalid when the spec names no node (or one twice).
 arrow::Result<std::string> NodeFor(const PipelineSpec& spec, int32_t partition);
 
 /// Rows of partition `partition` of the source, as a DataFrame computed

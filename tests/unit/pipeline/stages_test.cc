@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include <arrow/api.h>
@@ -558,6 +559,43 @@ partitions: 2
   const auto plain = ChainSteps(Spec(kAggregateSpec));
   ASSERT_EQ(plain.size(), 1u);
   EXPECT_EQ(plain[0].range.end, PlanStages(Spec(kAggregateSpec)).per_partition.end);
+}
+
+}  // namespace
+}  // namespace flightdeck::pipeline
+
+namespace flightdeck::pipeline {
+namespace {
+
+TEST(NodeForTest, PartitionsSpreadOverTheNodesByRendezvousPlacement) {
+  PipelineSpec spec;
+  spec.name = "orders";
+  spec.tenant = "acme";
+  spec.nodes = {"grpc+tcp://a:1", "grpc+tcp://b:1", "grpc+tcp://c:1"};
+  std::map<std::string, int> load;
+  for (int32_t p = 0; p < 300; ++p) {
+    ASSERT_OK_AND_ASSIGN(std::string node, NodeFor(spec, p));
+    ASSERT_OK_AND_ASSIGN(std::string again, NodeFor(spec, p));
+    EXPECT_EQ(node, again);
+    ++load[node];
+  }
+  ASSERT_EQ(load.size(), 3u);
+  for (const auto& [node, count] : load) EXPECT_GT(count, 60) << node;
+  // A fourth node takes partitions only from the others, about a quarter.
+  PipelineSpec grown = spec;
+  grown.nodes.push_back("grpc+tcp://d:1");
+  int moved = 0;
+  for (int32_t p = 0; p < 300; ++p) {
+    const std::string before = *NodeFor(spec, p), after = *NodeFor(grown, p);
+    if (before != after) {
+      ++moved;
+      EXPECT_EQ(after, "grpc+tcp://d:1");
+    }
+  }
+  EXPECT_GT(moved, 40);
+  EXPECT_LT(moved, 110);
+  spec.nodes.push_back("grpc+tcp://a:1");
+  ASSERT_RAISES(Invalid, NodeFor(spec, 0));
 }
 
 }  // namespace
