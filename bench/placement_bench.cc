@@ -17,7 +17,7 @@
 
 namespace {
 
-using flightdeck::flight::PlaceKey;
+using flightdeck::flight::Placement;
 using flightdeck::flight::PlacementNode;
 
 std::vector<PlacementNode> Nodes(int count) {
@@ -29,9 +29,10 @@ std::vector<PlacementNode> Nodes(int count) {
 }
 
 std::vector<std::string> Place(const std::vector<std::string>& keys, const std::vector<PlacementNode>& nodes) {
+  const Placement placement = *Placement::Make(nodes);
   std::vector<std::string> out;
   out.reserve(keys.size());
-  for (const auto& key : keys) out.push_back(nodes[(*PlaceKey(key, nodes))[0]].location);
+  for (const auto& key : keys) out.push_back(nodes[placement.Place(key)].location);
   return out;
 }
 

@@ -3,20 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <set>
+#include <unordered_set>
 
 #define XXH_INLINE_ALL
 #include <arrow/vendored/xxhash/xxhash.h>
 
 namespace flightdeck::flight {
-namespace {
-
-// True when every weight is the same: the integer path applies.
-bool Unweighted(const std::vector<PlacementNode>& nodes) {
-  return std::all_of(nodes.begin(), nodes.end(), [&](const PlacementNode& n) { return n.weight == nodes[0].weight; });
-}
-
-}  // namespace
 
 uint64_t PlacementHash(std::string_view key, std::string_view location) {
   const uint64_t seed = XXH3_64bits(key.data(), key.size());
@@ -30,10 +22,9 @@ double PlacementScore(std::string_view key, const PlacementNode& node, bool weig
   return -node.weight / std::log(u);
 }
 
-arrow::Result<std::vector<size_t>> PlaceKey(std::string_view key, const std::vector<PlacementNode>& nodes,
-                                            size_t count) {
+arrow::Result<Placement> Placement::Make(std::vector<PlacementNode> nodes) {
   if (nodes.empty()) return arrow::Status::Invalid("placement needs at least one data node");
-  std::set<std::string_view> seen;
+  std::unordered_set<std::string_view> seen;
   for (const PlacementNode& node : nodes) {
     if (!(node.weight > 0) || !std::isfinite(node.weight)) {
       return arrow::Status::Invalid("data node ", node.location, ": weight must be > 0, got ", node.weight);
@@ -42,27 +33,67 @@ arrow::Result<std::vector<size_t>> PlaceKey(std::string_view key, const std::vec
       return arrow::Status::Invalid("data node ", node.location, " is listed twice");
     }
   }
-  std::vector<size_t> order(nodes.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  const size_t wanted = std::min(count, nodes.size());
-  if (Unweighted(nodes)) {
+  const bool weighted = std::any_of(nodes.begin(), nodes.end(),
+                                    [&](const PlacementNode& n) { return n.weight != nodes[0].weight; });
+  return Placement(std::move(nodes), weighted);
+}
+
+bool Placement::Before(size_t a, double score_a, size_t b, double score_b) const {
+  return score_a != score_b ? score_a > score_b : nodes_[a].location < nodes_[b].location;
+}
+
+size_t Placement::Place(std::string_view key) const {
+  if (!weighted_) {
     // Integers only: the largest hash wins, the location breaks a tie.
-    std::vector<uint64_t> hashes(nodes.size());
-    for (size_t i = 0; i < nodes.size(); ++i) hashes[i] = PlacementHash(key, nodes[i].location);
+    size_t best = 0;
+    uint64_t best_hash = PlacementHash(key, nodes_[0].location);
+    for (size_t i = 1; i < nodes_.size(); ++i) {
+      const uint64_t hash = PlacementHash(key, nodes_[i].location);
+      if (hash > best_hash || (hash == best_hash && nodes_[i].location < nodes_[best].location)) {
+        best = i;
+        best_hash = hash;
+      }
+    }
+    return best;
+  }
+  size_t best = 0;
+  double best_score = PlacementScore(key, nodes_[0], true);
+  for (size_t i = 1; i < nodes_.size(); ++i) {
+    const double score = PlacementScore(key, nodes_[i], true);
+    if (Before(i, score, best, best_score)) {
+      best = i;
+      best_score = score;
+    }
+  }
+  return best;
+}
+
+std::vector<size_t> Placement::Place(std::string_view key, size_t count) const {
+  std::vector<size_t> order(nodes_.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  const size_t wanted = std::min(count, nodes_.size());
+  if (!weighted_) {
+    std::vector<uint64_t> hashes(nodes_.size());
+    for (size_t i = 0; i < nodes_.size(); ++i) hashes[i] = PlacementHash(key, nodes_[i].location);
     std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(wanted), order.end(),
                       [&](size_t a, size_t b) {
-                        return hashes[a] != hashes[b] ? hashes[a] > hashes[b] : nodes[a].location < nodes[b].location;
+                        return hashes[a] != hashes[b] ? hashes[a] > hashes[b]
+                                                      : nodes_[a].location < nodes_[b].location;
                       });
   } else {
-    std::vector<double> scores(nodes.size());
-    for (size_t i = 0; i < nodes.size(); ++i) scores[i] = PlacementScore(key, nodes[i], /*weighted=*/true);
+    std::vector<double> scores(nodes_.size());
+    for (size_t i = 0; i < nodes_.size(); ++i) scores[i] = PlacementScore(key, nodes_[i], true);
     std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(wanted), order.end(),
-                      [&](size_t a, size_t b) {
-                        return scores[a] != scores[b] ? scores[a] > scores[b] : nodes[a].location < nodes[b].location;
-                      });
+                      [&](size_t a, size_t b) { return Before(a, scores[a], b, scores[b]); });
   }
   order.resize(wanted);
   return order;
+}
+
+arrow::Result<std::vector<size_t>> PlaceKey(std::string_view key, const std::vector<PlacementNode>& nodes,
+                                            size_t count) {
+  ARROW_ASSIGN_OR_RAISE(Placement placement, Placement::Make(nodes));
+  return placement.Place(key, count);
 }
 
 }  // namespace flightdeck::flight

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <arrow/result.h>
@@ -29,9 +30,31 @@ struct PlacementNode {
   double weight = 1;
 };
 
-/// The nodes that hold `key`, best first: `count` of them (fewer when there
-/// are fewer nodes). Invalid when `nodes` is empty, has a duplicate
-/// location or a weight that is not > 0.
+/// One node list, checked once, placing any number of keys.
+class Placement {
+ public:
+  /// Invalid when `nodes` is empty, has a duplicate location or a weight
+  /// that is not > 0.
+  static arrow::Result<Placement> Make(std::vector<PlacementNode> nodes);
+
+  /// The node (index into nodes()) that holds `key`.
+  size_t Place(std::string_view key) const;
+  /// The nodes that hold `key` and its replicas, best first: `count` of
+  /// them (fewer when there are fewer nodes).
+  std::vector<size_t> Place(std::string_view key, size_t count) const;
+
+  const std::vector<PlacementNode>& nodes() const { return nodes_; }
+
+ private:
+  Placement(std::vector<PlacementNode> nodes, bool weighted) : nodes_(std::move(nodes)), weighted_(weighted) {}
+  // Orders two nodes for `key`: true when `a` ranks before `b`.
+  bool Before(size_t a, double score_a, size_t b, double score_b) const;
+
+  std::vector<PlacementNode> nodes_;
+  bool weighted_;
+};
+
+/// Placement::Make(nodes) then Place(key, count), for one-off calls.
 arrow::Result<std::vector<size_t>> PlaceKey(std::string_view key, const std::vector<PlacementNode>& nodes,
                                             size_t count = 1);
 

@@ -78,6 +78,16 @@ TEST(PlacementTest, WeightsShareTheKeysInProportion) {
   EXPECT_NEAR(load[0] / 20'000.0, 0.25, 0.03);
 }
 
+TEST(PlacementTest, TheFirstChoiceIsTheTopOfTheReplicaList) {
+  for (const auto& nodes : {Nodes(7), Nodes(7, {1, 2, 3, 1, 0.5, 4, 1})}) {
+    ASSERT_OK_AND_ASSIGN(auto placement, Placement::Make(nodes));
+    for (int k = 0; k < 2000; ++k) {
+      const std::string key = "k" + std::to_string(k);
+      EXPECT_EQ(placement.Place(key), placement.Place(key, 3)[0]) << key;
+    }
+  }
+}
+
 TEST(PlacementTest, ReplicasAreDistinctNodesAndBadNodeListsAreRefused) {
   ASSERT_OK_AND_ASSIGN(auto place, PlaceKey("k", Nodes(3), 5));
   EXPECT_EQ(place.size(), 3u);
