@@ -1,5 +1,6 @@
 #include "flightdeck/common/logging.h"
 
+#include "flightdeck/common/clock.h"
 #include "flightdeck/common/trace_context.h"
 
 #include <algorithm>
@@ -7,9 +8,6 @@
 #include <cstdio>
 #include <cctype>
 #include <string>
-
-#include <chrono>
-#include <ctime>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -45,15 +43,7 @@ const char* LevelName(LogLevel level) {
 // One JSON log line: time (UTC, milliseconds), level, logger, message and
 // the thread's context.
 std::string JsonLine(LogLevel level, std::string_view message) {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char time[40];
-  std::snprintf(time, sizeof(time), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis));
-  nlohmann::json line{{"time", time}, {"level", LevelName(level)}, {"logger", "flightdeck"}, {"message", message}};
+  nlohmann::json line{{"time", UtcTimestampMillis()}, {"level", LevelName(level)}, {"logger", "flightdeck"}, {"message", message}};
   if (const LogContext* context = current_context) {
     for (const auto& [key, value] :
          {std::pair{"workflow_id", &context->workflow_id}, {"run_id", &context->run_id},

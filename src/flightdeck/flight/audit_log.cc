@@ -5,13 +5,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <vector>
 
+#include "flightdeck/common/clock.h"
 #include "flightdeck/common/crypto.h"
 #include "flightdeck/common/durable_file.h"
 #include "flightdeck/common/random.h"
@@ -21,18 +20,6 @@ namespace flightdeck::flight {
 using json = nlohmann::json;
 
 namespace {
-
-std::string Now() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[40];
-  std::snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(ms));
-  return text;
-}
 
 // The chain link of `line` (its JSON without "hmac") after `previous`.
 std::string Link(const std::string& key, const std::string& previous, const std::string& line) {
@@ -90,7 +77,7 @@ arrow::Status AuditLog::Append(json record) {
   std::lock_guard<std::mutex> lock(mutex_);
   ARROW_RETURN_NOT_OK(failed_);
   record["seq"] = seq_ + 1;
-  record["time"] = Now();
+  record["time"] = UtcTimestampMillis();
   std::string body = record.dump();
   const std::string hmac = Link(key_, last_hmac_, body);
   record["hmac"] = hmac;
