@@ -402,8 +402,7 @@ arrow::Result<nlohmann::json> RunPipelineWorkflow(temporal::Client& client,
   // With a tracer, the run's trace begins here; the workflow continues it.
   std::optional<TraceContext> trace;
   if (tracer != nullptr) {
-    trace = TraceContext{.trace_id = NewTraceId(), .span_id = NewSpanId()};
-    trace->sampled = tracer->ShouldSample(nullptr, trace->trace_id);
+    trace = StartSpanContext(*tracer, std::nullopt);
     start.header[temporal::kTracerHeader] = temporal::TraceHeaderPayload(*trace);
   }
   const auto start_at = std::chrono::system_clock::now();

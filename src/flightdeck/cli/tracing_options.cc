@@ -36,8 +36,7 @@ flight::CallObserver NodeCallSpans(std::shared_ptr<observe::Tracer> tracer) {
   if (!tracer) return nullptr;
   return [tracer](const flight::CallRecord& call) {
     const std::optional<TraceContext> parent = TraceContext::FromTraceparent(call.traceparent, call.tracestate);
-    TraceContext context = parent ? parent->NewChild() : TraceContext{.trace_id = NewTraceId(), .span_id = NewSpanId()};
-    context.sampled = tracer->ShouldSample(parent ? &*parent : nullptr, context.trace_id);
+    TraceContext context = StartSpanContext(*tracer, parent);
     if (!context.sampled) return;
     Span span{.name = "flight." + call.action,
               .kind = SpanKind::kServer,

@@ -43,16 +43,17 @@ const char* LevelName(LogLevel level) {
 // One JSON log line: time (UTC, milliseconds), level, logger, message and
 // the thread's context.
 std::string JsonLine(LogLevel level, std::string_view message) {
-  nlohmann::json line{{"time", UtcTimestampMillis()}, {"level", LevelName(level)}, {"logger", "flightdeck"}, {"message", message}};
+  nlohmann::json line{
+      {"time", UtcTimestampMillis()}, {"level", LevelName(level)}, {"logger", "flightdeck"}, {"message", message}};
   if (const LogContext* context = current_context) {
     for (const auto& [key, value] :
          {std::pair{"workflow_id", &context->workflow_id}, {"run_id", &context->run_id},
           {"workflow_type", &context->workflow_type}, {"activity_type", &context->activity_type},
-          {"activity_id", &context->activity_id}, {"trace_id", &context->trace_id}, {"span_id", &context->span_id}}) {
+          {"activity_id", &context->activity_id}}) {
       if (!value->empty()) line[key] = *value;
     }
   }
-  if (const TraceContext* trace = CurrentTraceContext(); trace && !line.contains("trace_id")) {
+  if (const TraceContext* trace = CurrentTraceContext()) {
     line["trace_id"] = trace->trace_id;
     line["span_id"] = trace->span_id;
   }

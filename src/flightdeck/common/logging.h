@@ -8,8 +8,8 @@
 //
 // Text lines by default; with SetLogFormat(kJson) (`--log-format json`) one
 // JSON object per line: time, level, logger, message, and the fields of the
-// thread's LogContext (workflow and run id of the task being handled, trace
-// and span id when there are).
+// thread's LogContext (workflow and run id of the task being handled) and
+// the trace and span id of its current trace context, when there are.
 #pragma once
 
 #include <sstream>
@@ -28,15 +28,14 @@ enum class LogFormat { kText, kJson };
 void SetLogFormat(LogFormat format);
 
 /// What the current thread works on, for the JSON lines it logs; empty
-/// fields are left out.
+/// fields are left out. (Trace and span ids come from the thread's
+/// CurrentTraceContext(), trace_context.h.)
 struct LogContext {
   std::string workflow_id;
   std::string run_id;
   std::string workflow_type;
   std::string activity_type;
   std::string activity_id;
-  std::string trace_id;
-  std::string span_id;
 };
 
 /// Sets the thread's LogContext while it lives (nesting restores the outer

@@ -72,6 +72,12 @@ std::string NewSpanId() { return RandomId(8); }
 std::string TraceIdFrom(std::string_view seed) { return IdFrom(seed, 32); }
 std::string SpanIdFrom(std::string_view seed) { return IdFrom(seed, 16); }
 
+TraceContext StartSpanContext(const SpanSink& sink, const std::optional<TraceContext>& parent) {
+  TraceContext context = parent ? parent->NewChild() : TraceContext{.trace_id = NewTraceId(), .span_id = NewSpanId()};
+  context.sampled = sink.ShouldSample(parent ? &*parent : nullptr, context.trace_id);
+  return context;
+}
+
 const TraceContext* CurrentTraceContext() { return current_context; }
 
 ScopedTraceContext::ScopedTraceContext(TraceContext context)

@@ -77,6 +77,10 @@ class SpanSink {
   virtual void Export(Span span) = 0;
 };
 
+/// The context of a new span: a child of `parent` (its trace, a new span
+/// id), or the root of a new trace; sampled as `sink` decides.
+TraceContext StartSpanContext(const SpanSink& sink, const std::optional<TraceContext>& parent);
+
 /// The context the current thread works for (set by ScopedTraceContext), or
 /// nullptr. Outgoing Flight calls carry it as `traceparent`; JSON log lines
 /// show its ids.

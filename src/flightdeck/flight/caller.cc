@@ -8,6 +8,7 @@
 
 #include "flightdeck/common/clock.h"
 #include "flightdeck/common/crypto.h"
+#include "flightdeck/common/trace_context.h"
 #include "flightdeck/flight/jwt_verifier.h"
 #include "flightdeck/flight/ticket.h"
 
@@ -164,19 +165,11 @@ std::string GrpcCodeName(const arrow::Status& status) {
 
 namespace {
 
-// The trace id of a W3C traceparent header ("00-<32 hex>-<16 hex>-<2 hex>"),
-// or null when there is none or it is malformed.
-nlohmann::json TraceIdOf(const fl::ServerCallContext& context) {
-  const auto value = Header(context, "traceparent");
-  if (!value || value->size() != 55 || (*value)[2] != '-' || (*value)[35] != '-' || (*value)[52] != '-') {
-    return nullptr;
-  }
-  const std::string_view trace = value->substr(3, 32);
-  const bool hex = std::all_of(value->begin(), value->end(), [](char c) {
-    return c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  });
-  if (!hex || trace.find_first_not_of('0') == std::string_view::npos) return nullptr;
-  return std::string(trace);
+// The trace id of a W3C traceparent header, or null when there is none or it
+// is malformed (the same reading as the node's spans).
+nlohmann::json TraceIdOf(const std::string& traceparent) {
+  const std::optional<TraceContext> context = TraceContext::FromTraceparent(traceparent);
+  return context ? nlohmann::json(context->trace_id) : nlohmann::json(nullptr);
 }
 
 }  // namespace
@@ -208,12 +201,12 @@ arrow::Status CallerMiddlewareFactory::StartCall(const fl::CallInfo& info, const
     // Refused before any handler ran: the record says who tried what.
     nlohmann::json record{{"principal", nullptr}, {"tenant", nullptr}, {"action", MethodName(info.method)},
                           {"code", GrpcCodeName(identified)}, {"peer", context.peer()},
-                          {"trace_id", TraceIdOf(context)}};
+                          {"trace_id", TraceIdOf(traceparent)}};
     (void)audit_->Append(std::move(record));
     return identified;
   }
   static_cast<CallerMiddleware*>(middleware->get())
-      ->AuditTo(audit_, MethodName(info.method), context.peer(), TraceIdOf(context));
+      ->AuditTo(audit_, MethodName(info.method), context.peer(), TraceIdOf(traceparent));
   return identified;
 }
 

@@ -83,11 +83,8 @@ void HandleActivityTask(const HandlerEnv& env, const wsv1::PollActivityTaskQueue
                                       .activity_id = info.activity_id});
   // The attempt runs with its trace context current (WorkerOptions::tracer).
   const std::optional<TraceContext> parent = TraceContextFromHeader(task.header().fields());
-  TraceContext trace = parent.value_or(TraceContext{});
-  if (env.options.tracer) {
-    trace = parent ? parent->NewChild() : TraceContext{.trace_id = NewTraceId(), .span_id = NewSpanId()};
-    trace.sampled = env.options.tracer->ShouldSample(parent ? &*parent : nullptr, trace.trace_id);
-  }
+  const TraceContext trace =
+      env.options.tracer ? StartSpanContext(*env.options.tracer, parent) : parent.value_or(TraceContext{});
   std::optional<ScopedTraceContext> trace_scope;
   if (trace.valid()) trace_scope.emplace(trace);
   const auto started_at = std::chrono::system_clock::now();
