@@ -69,20 +69,14 @@ class Scraper(threading.Thread):
 def cluster(address, work, name, env, metrics, procs):
     """A data node and a worker (appended to `procs`), with `env` (os.environ
     plus it) and /metrics on the `metrics` ports when given."""
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        port = free_port()
-        node_args = ["node", "--port", str(port), "--data-dir", str(work / f"node-{name}")]
-        worker_args = ["worker", "--target", address, "--task-queue", f"observe-{name}", "--activity-slots", "2"]
-        if metrics:
-            node_args += ["--metrics-port", str(metrics[0])]
-            worker_args += ["--metrics-port", str(metrics[1])]
-        procs.append(start(node_args, "flightdeck node listening"))
-        procs.append(start(worker_args, "flightdeck worker polling"))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    port = free_port()
+    node_args = ["node", "--port", str(port), "--data-dir", str(work / f"node-{name}")]
+    worker_args = ["worker", "--target", address, "--task-queue", f"observe-{name}", "--activity-slots", "2"]
+    if metrics:
+        node_args += ["--metrics-port", str(metrics[0])]
+        worker_args += ["--metrics-port", str(metrics[1])]
+    procs.append(start(node_args, "flightdeck node listening", env=env))
+    procs.append(start(worker_args, "flightdeck worker polling", env=env))
     return f"grpc+tcp://127.0.0.1:{port}", f"observe-{name}"
 
 

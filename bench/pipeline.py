@@ -55,9 +55,10 @@ WORKFLOW = "flightdeck.Pipeline"
 TASK_TIMEOUT = datetime.timedelta(seconds=3)
 
 
-def start(args, ready, timeout=60):
+def start(args, ready, timeout=60, env=None):
+    """`flightdeck ARGS` (with os.environ plus `env`), once it printed `ready`."""
     proc = subprocess.Popen([BINARY, "--log-level", "error", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+                            stderr=subprocess.DEVNULL, text=True, env={**os.environ, **(env or {})})
     wait_line(proc, ready, timeout)
     return proc
 
