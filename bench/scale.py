@@ -5,20 +5,118 @@
     and the fraction of keys moved when one node joins or leaves, against
     the ideal 1/(N+1) and 1/N. Targets at 100 nodes: max/mean at most 1.15,
     moved fraction at most 1.2/N.
-(b) The shuffle aggregate over 1, 2 and 3 nodes against DuckDB: not built
-    yet (the shuffle is the next part of issue 19); its keys are null.
+(b) The shuffle aggregate (SCALE_BENCH_ROWS rows of Parquet in
+    SCALE_BENCH_GROUPS groups: sum, count and max per group, written to
+    Parquet) through `flightdeck.Pipeline` with one worker (two activity
+    slots) over 1, 2 and 3 local data nodes, one reduce per partition;
+    against DuckDB (Python, all cores) running the same aggregate from the
+    same files into Parquet in the same run. Best of SCALE_BENCH_REPEATS.
+    shuffle_rows_per_s is the 3-node figure.
 The last stdout line is one JSON object of the figures.
 """
 
+import asyncio
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
+import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = pathlib.Path(os.environ.get("FLIGHTDECK_BUILD_DIR") or ROOT / "build")
+sys.path.insert(0, str(ROOT / "bench"))
+from pipeline import WORKFLOW, TASK_TIMEOUT, start, stop  # noqa: E402
+from pipeline_json_baseline import dev_server  # noqa: E402
+from sdk import free_port  # noqa: E402
+
 PARTITIONS = int(os.environ.get("SCALE_BENCH_PARTITIONS", "100000"))
+ROWS = int(os.environ.get("SCALE_BENCH_ROWS", "20000000"))
+GROUPS = int(os.environ.get("SCALE_BENCH_GROUPS", "5000000"))
+FILES = int(os.environ.get("SCALE_BENCH_FILES", "8"))
+REPEATS = int(os.environ.get("SCALE_BENCH_REPEATS", "2"))
+
+
+def write_input(folder):
+    """FILES Parquet files: id, k (a hash of id modulo GROUPS), v."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    folder.mkdir()
+    per_file = ROWS // FILES
+    for part in range(FILES):
+        ids = pa.array(range(part * per_file, (part + 1) * per_file), pa.int64())
+        k = pc.bit_wise_and(pc.multiply(ids, 2654435761), (1 << 62) - 1)
+        k = pc.subtract(k, pc.multiply(pc.divide(k, GROUPS), GROUPS))
+        v = pc.bit_wise_and(pc.multiply(ids, 40503), 1023)
+        pq.write_table(pa.table({"id": ids, "k": k, "v": v}), folder / f"part-{part}.parquet")
+
+
+def spec_text(orders, nodes, sink, queue):
+    return f"""name: scale-bench
+tenant: bench
+source:
+  parquet: {orders}
+stages:
+  - aggregate: {{by: [k], aggs: {{total: "sum(v)", n: "count(*)", top: "max(v)"}}}}
+sink:
+  parquet: {sink}
+partitions: {FILES}
+parallelism: 2
+durable: false
+shuffle: {FILES}
+retry: {{max_attempts: 3, initial_interval_ms: 100, max_interval_ms: 1000}}
+nodes: [{", ".join(nodes)}]
+task_queue: {queue}
+"""
+
+
+async def shuffle_rates(address, work, orders):
+    from temporalio.client import Client
+    client = await Client.connect(address, namespace="default")
+    procs, nodes, rates = [], [], {}
+    try:
+        procs.append(start(["worker", "--target", address, "--task-queue", "scale", "--activity-slots", "2"],
+                           "flightdeck worker polling"))
+        for count in (1, 2, 3):
+            while len(nodes) < count:
+                port = free_port()
+                procs.append(start(["node", "--port", str(port), "--data-dir", str(work / f"node-{len(nodes)}")],
+                                   "flightdeck node listening"))
+                nodes.append(f"grpc+tcp://127.0.0.1:{port}")
+            best = None
+            for repeat in range(REPEATS):
+                run = f"scale-{count}-{repeat}-{uuid.uuid4().hex[:6]}"
+                spec = spec_text(orders, nodes, work / f"out-{count}-{repeat}", "scale")
+                began = time.perf_counter()
+                await client.execute_workflow(WORKFLOW, args=[spec, "scale.yaml", run], id=run,
+                                              task_queue="scale", task_timeout=TASK_TIMEOUT)
+                seconds = time.perf_counter() - began
+                best = seconds if best is None else min(best, seconds)
+            rates[count] = ROWS / best
+            print(f"shuffle aggregate over {count} node(s): {ROWS} rows, {GROUPS} groups in {best:.2f} s = "
+                  f"{rates[count] / 1e6:.2f} M rows/s", flush=True)
+    finally:
+        for proc in procs:
+            stop(proc)
+    return rates
+
+
+def duckdb_rate(work, orders):
+    import duckdb
+    best = None
+    for repeat in range(REPEATS):
+        out = work / f"duckdb-{repeat}.parquet"
+        began = time.perf_counter()
+        duckdb.sql(f"""COPY (SELECT k, sum(v) AS total, count(*) AS n, max(v) AS top
+                       FROM read_parquet('{orders}/*.parquet') GROUP BY k) TO '{out}' (FORMAT parquet)""")
+        seconds = time.perf_counter() - began
+        best = seconds if best is None else min(best, seconds)
+    print(f"duckdb: the same aggregate in {best:.2f} s = {ROWS / best / 1e6:.2f} M rows/s", flush=True)
+    return ROWS / best
 
 
 def main():
@@ -26,7 +124,18 @@ def main():
                           check=True)
     sys.stderr.write(done.stderr)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    figures.update({"shuffle_rows_per_s": None, "duckdb_rows_per_s": None, "groups": None,
+    work = pathlib.Path(tempfile.mkdtemp(prefix="fd-bench-scale-"))
+    try:
+        write_input(work / "orders")
+        duck = duckdb_rate(work, work / "orders")
+        with dev_server() as address:
+            rates = asyncio.run(shuffle_rates(address, work, work / "orders"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    figures.update({"shuffle_rows_per_s": rates[3], "shuffle_rows_per_s_1": rates[1],
+                    "shuffle_rows_per_s_2": rates[2], "shuffle_rows_per_s_3": rates[3],
+                    "duckdb_rows_per_s": duck, "shuffle_vs_duckdb": rates[3] / duck, "groups": GROUPS,
+                    "rows": ROWS,
                     "targets": {"placement_max_over_mean_100": 1.15, "moved_fraction_join_100": 1.2 / 100}})
     ok = (figures["placement_max_over_mean_100"] <= 1.15 and figures["moved_fraction_join_100"] <= 1.2 / 100)
     print(f"placement at 100 nodes: max/mean {figures['placement_max_over_mean_100']:.3f}, "

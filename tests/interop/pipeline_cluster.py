@@ -79,12 +79,18 @@ class Cluster:
         self.server = self.start(["dev-server", "--port", "0", "--state-dir", str(tmp_path / "temporal"),
                                   *server_args], r"ready at (\S+)")
         self.address = self.server.match.group(1)
-        self.node = self.start(["node", "--port", "0", "--data-dir", str(tmp_path / "node"), *node_args],
-                               r"listening on (grpc\+(?:tcp|tls)://\S+)",
-                               env={**os.environ, **(env or {})}).match.group(1)
+        self.node_args = node_args
+        self.node_env = {**os.environ, **(env or {})}
+        self.node = self.data_node(tmp_path / "node").match.group(1)
         assert not SECURE or self.node.startswith("grpc+tls://"), self.node
         self.worker_args = list(worker_args)
         self.cpp_worker()
+
+    def data_node(self, data_dir: pathlib.Path, port: int = 0) -> Process:
+        """A durable data node on `data_dir` (the cluster's TLS and auth
+        settings); its location is .match.group(1)."""
+        return self.start(["node", "--port", str(port), "--data-dir", str(data_dir), *self.node_args],
+                          r"listening on (grpc\+(?:tcp|tls)://\S+)", stderr="node", env=self.node_env)
 
     @staticmethod
     def secure_auth_config(folder: pathlib.Path) -> pathlib.Path:

@@ -58,15 +58,18 @@ arrow::Result<std::shared_ptr<const PipelineSpec>> SpecOf(const StageTask& task)
   return Classify(LoadSpec(task.spec));
 }
 
-// The ref of `ticket`, input of partition `partition`.
+// The ref of `ticket`, input of partition `partition` (with `reduced`, the
+// output of reduce `partition` of the shuffle).
 arrow::Result<DatasetRef> RefOf(const PipelineSpec& spec, int32_t partition,
-                                const std::string& ticket) {
+                                const std::string& ticket, bool reduced = false) {
   if (ticket.empty()) return Invalid("stage task without a valid base64 input ticket");
-  if (partition < 0 || partition >= std::max<int32_t>(spec.partitions, 1)) {
-    return Invalid("partition " + std::to_string(partition) + " out of range [0, " +
-                   std::to_string(spec.partitions) + ")");
+  const int32_t count = reduced ? PlanStages(spec).shuffle : std::max<int32_t>(spec.partitions, 1);
+  if (partition < 0 || partition >= count) {
+    return Invalid(std::string(reduced ? "reduce " : "partition ") + std::to_string(partition) +
+                   " out of range [0, " + std::to_string(count) + ")");
   }
-  ARROW_ASSIGN_OR_RAISE(std::string node, Classify(NodeFor(spec, partition)));
+  ARROW_ASSIGN_OR_RAISE(std::string node,
+                        Classify(reduced ? ReduceNodeFor(spec, partition) : NodeFor(spec, partition)));
   DatasetRef ref;
   ref.node = std::move(node);
   ref.ticket = ExpandTicket(spec.tenant, ticket);
@@ -239,8 +242,21 @@ DatasetRef ForHistory(const PipelineSpec& spec, DatasetRef ref) {
 arrow::Result<DatasetRef> RunChain(const PipelineSpec& spec, const std::string& run,
                                    int32_t partition, StageRange range, bool last) {
   const StagePlan plan = PlanStages(spec);
-  const bool load = last && plan.global.empty();
+  const bool load = last && plan.global.empty() && plan.shuffle == 0;
   const bool partial = last && plan.partial_aggregate;
+  if (last && plan.shuffle > 0) {
+    // The chain ends as the shuffle's map: its rows go to the reduces'
+    // buckets instead of a checkpoint of their own.
+    for (int recomputes = 0;; ++recomputes) {
+      std::optional<DatasetRef> extracted;
+      if (!SourceIsDurable(spec.source)) {
+        ARROW_ASSIGN_OR_RAISE(extracted, Extract(spec, run, partition));
+      }
+      auto mapped = ShuffleMap(spec, run, partition, extracted, range);
+      if (!mapped.ok() && !LostInputOf(mapped.status()).empty() && recomputes < kMaxChainRecomputes) continue;
+      return mapped;
+    }
+  }
   for (int recomputes = 0;; ++recomputes) {
     // A lost intermediate output: the chain goes again from the stage that
     // made it (Extract and TransformPartition find the outputs that remain).
@@ -277,11 +293,14 @@ arrow::Result<DatasetRef> ContinueChain(const PipelineSpec& spec, const std::str
                                         const DatasetRef& input, StageRange range, bool last) {
   const StagePlan plan = PlanStages(spec);
   const bool partial = last && plan.partial_aggregate;
+  if (last && plan.shuffle > 0) {
+    return ShuffleMap(spec, run, partition, input, range);
+  }
   DatasetRef output = input;
   if (!range.empty() || partial) {
     ARROW_ASSIGN_OR_RAISE(output, TransformPartition(spec, run, partition, input, range, partial));
   }
-  if (last && plan.global.empty()) {
+  if (last && plan.global.empty() && plan.shuffle == 0) {
     ARROW_RETURN_NOT_OK(Load(spec, run, partition, output).status());
   }
   return output;
@@ -410,16 +429,33 @@ arrow::Result<DatasetRef> CombineAll(ActivityContext& ctx, const std::shared_ptr
   ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
   ARROW_RETURN_NOT_OK(engine.For(*spec));
   engine.ReportProgress(keep_alive, 0, std::nullopt);
+  const StagePlan plan = PlanStages(*spec);
+  const bool reduced = plan.shuffle > 0;
   std::vector<DatasetRef> inputs;
   for (size_t i = 0; i < task.inputs.size(); ++i) {
-    ARROW_ASSIGN_OR_RAISE(auto ref,
-                          RefOf(*spec, static_cast<int32_t>(i), task.inputs[i]));
+    ARROW_ASSIGN_OR_RAISE(auto ref, RefOf(*spec, static_cast<int32_t>(i), task.inputs[i], reduced));
     inputs.push_back(std::move(ref));
   }
+  ARROW_ASSIGN_OR_RAISE(auto output, Classify(Combine(*spec, RunOf(ctx, task), inputs, plan.global,
+                                                      plan.partial_aggregate && !reduced)));
+  return ForHistory(*spec, std::move(output));
+}
+
+// Reduce `task.partition` of the shuffle; without global stages after it,
+// loaded as that part of the sink.
+arrow::Result<DatasetRef> ReduceOne(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
+                                    const StageTask& task) {
+  const ActivityKeepAlive keep_alive(ctx);
+  SlotEngine engine(engines);
+  ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
+  ARROW_RETURN_NOT_OK(engine.For(*spec));
+  engine.ReportProgress(keep_alive, task.partition, std::nullopt);
   const StagePlan plan = PlanStages(*spec);
-  ARROW_ASSIGN_OR_RAISE(
-      auto output,
-      Classify(Combine(*spec, RunOf(ctx, task), inputs, plan.global, plan.partial_aggregate)));
+  if (plan.shuffle == 0) return Invalid("reduce: the spec has no shuffle");
+  ARROW_ASSIGN_OR_RAISE(auto output, Classify(Reduce(*spec, RunOf(ctx, task), task.partition)));
+  if (plan.global.empty()) {
+    ARROW_RETURN_NOT_OK(Classify(Load(*spec, RunOf(ctx, task), task.partition, output).status()));
+  }
   return ForHistory(*spec, std::move(output));
 }
 
@@ -535,6 +571,10 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker, std::shared_p
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(kCombineActivity, [engines, metrics](ActivityContext& ctx, StageTask task) {
     ActivityMeter meter(metrics, kCombineActivity, ctx);
     return meter.Done(CombineAll(ctx, engines, task));
+  }));
+  ARROW_RETURN_NOT_OK(worker.RegisterActivity(kReduceActivity, [engines, metrics](ActivityContext& ctx, StageTask task) {
+    ActivityMeter meter(metrics, kReduceActivity, ctx);
+    return meter.Done(ReduceOne(ctx, engines, task));
   }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(kLoadActivity, [engines, metrics](ActivityContext& ctx, StageTask task) {
     ActivityMeter meter(metrics, kLoadActivity, ctx);

@@ -13,6 +13,7 @@
 //   flightdeck.prepare    (yaml, origin, run)                    -> spec key
 //   flightdeck.partition  StageTask{spec, run, partition[, yaml, origin]}
 //                         -> DatasetRef of the partition's output
+//   flightdeck.reduce     StageTask{spec, run, partition=reduce}  -> DatasetRef (shuffle)
 //   flightdeck.combine    StageTask{spec, run, inputs}            -> DatasetRef
 //   flightdeck.load       StageTask{..., partition=part, input}   -> staged part name
 //   flightdeck.commit     StageTask{spec, run, parts}             -> nothing (then releases
@@ -36,7 +37,8 @@
 // flightdeck.python_stage (python/flightdeck_stage) on the stage's task
 // queue, which reads its input ticket and puts its output on the same node.
 // Only the step that ends the per-partition stages computes the partial
-// aggregate and loads.
+// aggregate and loads -- or, with a shuffle, puts the partition's buckets
+// (ShuffleMap) and answers a ref without a ticket.
 //
 // History form (a few hundred bytes per partition): a StageTask is the JSON
 // array [spec, run, partition, input, inputs, parts, yaml, origin, range] without
@@ -81,6 +83,9 @@ using flight::DatasetRef;
 inline constexpr char kPrepareActivity[] = "flightdeck.prepare";
 inline constexpr char kPartitionActivity[] = "flightdeck.partition";
 inline constexpr char kCombineActivity[] = "flightdeck.combine";
+/// StageTask{spec, run, partition=reduce} -> DatasetRef of the reduce's
+/// output (also loaded as part `reduce` when no global stage follows).
+inline constexpr char kReduceActivity[] = "flightdeck.reduce";
 inline constexpr char kLoadActivity[] = "flightdeck.load";
 inline constexpr char kCommitActivity[] = "flightdeck.commit";
 /// StageTask{spec, run}: renews the lease of the run's datasets (RenewRun).

@@ -38,7 +38,12 @@ struct Env {
   std::vector<ChainStep> steps;  // of each partition's chain
   ActivityOptions options;
   bool global = false;  // the spec has global stages (combine)
+  int32_t shuffle = 0;  // reduce partitions of its shuffle (plan.shuffle)
 };
+
+// What partials holds for a partition whose map put its shuffle buckets
+// (the reduces find them by path).
+inline constexpr char kShuffled[] = "shuffled";
 
 // What the run knows so far; carried over continue-as-new.
 struct RunState {
@@ -55,7 +60,10 @@ struct RunState {
   int64_t runs = 1;
   int64_t recomputes = 0;
   std::vector<std::string> parts;      // per partition: staged part name (no global stages)
-  std::vector<std::string> partials;   // per partition: output ticket (global stages)
+  std::vector<std::string> partials;   // per partition: output ticket (global stages),
+                                       // kShuffled for a shuffle's map
+  std::vector<std::string> reduced;    // per reduce: output ticket (not carried: reduces
+                                       // start after the last continue-as-new)
   std::vector<std::string> checksums;  // per partition: checksum of its output
   // Not carried.
   bool paused = false;

@@ -26,6 +26,7 @@ using temporal::workflow::WorkflowContext;
 using nlohmann::json;
 using internal::Env;
 using internal::RunState;
+using internal::kShuffled;
 
 ActivityOptions OptionsFor(const PipelineSpec& spec) {
   ActivityOptions options;
@@ -284,7 +285,9 @@ Task<void> RunPartition(WorkflowContext& ctx, std::shared_ptr<const Env> env,
   Task<DatasetRef> chain = PartitionChain(ctx, env, state, partition);
   auto output = co_await chain;
   if (output.ok()) {
-    if (env->global) {
+    if (env->shuffle > 0) {
+      state->partials[partition] = kShuffled;
+    } else if (env->global) {
       state->partials[partition] = output->ticket;
     } else {
       state->parts[partition] = PartName(env->spec, partition);
@@ -407,15 +410,92 @@ Task<void> RunPartitions(WorkflowContext& ctx, std::shared_ptr<Env> env, std::sh
   co_return arrow::Status::OK();
 }
 
-// One combine over every partition's output; an input it finds lost is
-// computed again by its partition's chain (the spec, by prepare again).
+// Reduce `reduce` of the shuffle; a map whose bucket it finds lost runs
+// again (putting only its missing buckets), the spec is stored again.
+Task<DatasetRef> RunReduce(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state,
+                           int32_t reduce) {
+  for (int recomputes = 0;; ++recomputes) {
+    Task<void> resumed = WhilePaused(ctx, state, env->run);
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
+    Task<DatasetRef> step = Timed<DatasetRef>(ctx, state, "reduce", env->run, kReduceActivity, env->options,
+                                              TaskOf(*env, *state, reduce));
+    auto outcome = co_await step;
+    if (outcome.ok()) {
+      state->reduced[reduce] = outcome->ticket;
+      state->events += 1;
+      co_return outcome;
+    }
+    const std::string lost = LostInputOfFailure(outcome.status());
+    if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes || lost.empty()) co_return outcome.status();
+    if (lost == "spec") {
+      Task<void> prepared = PrepareAgain(ctx, env, state);
+      FLIGHTDECK_CO_RETURN_NOT_OK(co_await prepared);
+      continue;
+    }
+    const int32_t map = std::atoi(lost.c_str());
+    if (map < 0 || map >= env->spec.partitions) co_return outcome.status();
+    CountRecompute(ctx, *state, "bucket");
+    ctx.Log(LogLevel::kWarning, "reduce " + std::to_string(reduce) + ": a bucket of map " + lost +
+                                    " is lost, running the map again");
+    Task<DatasetRef> chain = PartitionChain(ctx, env, state, map);
+    auto again = co_await chain;
+    if (!again.ok()) co_return again.status();
+  }
+}
+
+// Every reduce of the shuffle, at most spec.parallelism in flight. Fails
+// with the first reduce's failure (after the others in flight ended).
+Task<std::vector<DatasetRef>> RunReduces(WorkflowContext& ctx, std::shared_ptr<Env> env,
+                                         std::shared_ptr<RunState> state) {
+  state->phase = "reduce";
+  state->reduced.assign(static_cast<size_t>(env->shuffle), std::string());
+  const size_t parallelism = static_cast<size_t>(std::max<int32_t>(1, env->spec.parallelism));
+  std::vector<DatasetRef> outputs(static_cast<size_t>(env->shuffle));
+  std::vector<std::pair<int32_t, Task<DatasetRef>>> in_flight;
+  int32_t next = 0;
+  arrow::Status failed;
+  while ((next < env->shuffle && failed.ok()) || !in_flight.empty()) {
+    while (failed.ok() && next < env->shuffle && in_flight.size() < parallelism) {
+      in_flight.emplace_back(next, RunReduce(ctx, env, state, next));
+      next += 1;
+    }
+    const int64_t events = state->events;
+    Future<void> wake = ctx.WaitCondition([state, events, &in_flight] {
+      if (state->events != events) return true;
+      for (auto& [reduce, task] : in_flight) {
+        if (task.ready()) return true;
+      }
+      return false;
+    });
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await wake);
+    for (size_t i = 0; i < in_flight.size();) {
+      if (!in_flight[i].second.ready()) {
+        ++i;
+        continue;
+      }
+      auto output = co_await in_flight[i].second;
+      if (output.ok()) {
+        outputs[static_cast<size_t>(in_flight[i].first)] = std::move(*output);
+      } else if (failed.ok()) {
+        failed = output.status();
+      }
+      in_flight.erase(in_flight.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+  }
+  FLIGHTDECK_CO_RETURN_NOT_OK(failed);
+  co_return outputs;
+}
+
+// One combine over every partition's output (after a shuffle, every
+// reduce's); an input it finds lost is computed again by its partition's
+// chain or its reduce (the spec, by prepare again).
 Task<DatasetRef> CombinePartitions(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state) {
   for (int recomputes = 0;; ++recomputes) {
     Task<void> resumed = WhilePaused(ctx, state, env->run);
     FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
     state->phase = "combine";
     StageTask task = TaskOf(*env, *state, 0);
-    task.inputs = state->partials;
+    task.inputs = env->shuffle > 0 ? state->reduced : state->partials;
     Task<DatasetRef> combine = Timed<DatasetRef>(ctx, state, "combine", env->run, kCombineActivity, env->options, task);
     auto outcome = co_await combine;
     if (outcome.ok()) co_return outcome;
@@ -429,6 +509,15 @@ Task<DatasetRef> CombinePartitions(WorkflowContext& ctx, std::shared_ptr<Env> en
       continue;
     }
     const int32_t partition = std::atoi(lost.c_str());
+    if (env->shuffle > 0) {
+      if (partition < 0 || partition >= env->shuffle) co_return outcome.status();
+      CountRecompute(ctx, *state, "reduce");
+      ctx.Log(LogLevel::kWarning, "combine: output of reduce " + lost + " lost, computing it again");
+      Task<DatasetRef> reduce = RunReduce(ctx, env, state, partition);
+      auto again = co_await reduce;
+      if (!again.ok()) co_return again.status();
+      continue;
+    }
     if (partition < 0 || partition >= env->spec.partitions) co_return outcome.status();
     CountRecompute(ctx, *state, "partition");
     ctx.Log(LogLevel::kWarning, "combine: output of partition " + lost + " lost, computing it again");
@@ -452,6 +541,23 @@ Task<json> RunBody(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_p
   std::vector<std::string> checksums = state->checksums;
   int64_t rows = state->rows;
   int64_t bytes = state->bytes;
+  if (env->shuffle > 0) {
+    Task<std::vector<DatasetRef>> reduces = RunReduces(ctx, env, state);
+    FLIGHTDECK_CO_ASSIGN_OR_RAISE(std::vector<DatasetRef> reduced, co_await reduces);
+    if (!env->global) {
+      // Each reduce loaded its output as its part of the sink.
+      parts.clear();
+      checksums.clear();
+      rows = 0;
+      bytes = 0;
+      for (size_t k = 0; k < reduced.size(); ++k) {
+        parts.push_back(PartName(env->spec, static_cast<int32_t>(k)));
+        checksums.push_back(reduced[k].checksum);
+        rows += reduced[k].rows;
+        bytes += reduced[k].bytes;
+      }
+    }
+  }
   if (env->global) {
     Task<DatasetRef> combine = CombinePartitions(ctx, env, state);
     FLIGHTDECK_CO_ASSIGN_OR_RAISE(DatasetRef combined, co_await combine);
@@ -514,6 +620,7 @@ Task<json> PipelineWorkflow(WorkflowContext& ctx, std::string spec_yaml, std::st
   env->steps = ChainSteps(env->spec);
   env->options = OptionsFor(env->spec);
   env->global = !env->plan.global.empty();
+  env->shuffle = env->plan.shuffle;
   const PipelineSpec& spec = env->spec;
   const ActivityOptions options = env->options;
 

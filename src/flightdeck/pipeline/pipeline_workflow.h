@@ -15,8 +15,13 @@
 // them on the stage's task queue (ChainSteps, activities.h); a Python
 // stage task that no worker takes within the stage's start_timeout_ms fails
 // the run naming the stage and the queue -- with at most spec.parallelism chains
-// in flight and no barrier between them. With global stages, one combine
-// over all partitions' outputs, then load of its output; then commit.
+// in flight and no barrier between them. With a shuffle (StagePlan in
+// stages.h) each chain ends as a map putting its buckets, then the
+// flightdeck.reduce activities run (at most spec.parallelism at once; a
+// reduce that finds a map's bucket lost runs that map's chain again, which
+// puts only what is missing). With global stages (after the reduces, if
+// any), one combine over all partitions' (reduces') outputs, then load of
+// its output; then commit.
 // Activities exchange only tickets and summaries (activities.h): history
 // holds a few hundred bytes per partition whatever the data size.
 // Activities run on the spec's task_queue with its retry policy; invalid
@@ -52,7 +57,7 @@
 // result comes from the last run of the chain.
 //
 // Query "progress" answers
-//   {"phase": "partitions"|"paused"|"combine"|"load"|"commit"|"done",
+//   {"phase": "partitions"|"paused"|"reduce"|"combine"|"load"|"commit"|"done",
 //    "paused": bool, "partitions": N, "partitions_done": n, "rows": r,
 //    "bytes": b, "rows_per_s": rate, "elapsed_ms": t, "eta_ms": e|null,
 //    "runs": number of runs so far (continue-as-new), "recomputes": k,

@@ -116,6 +116,12 @@ std::string PartitionKey(const PipelineSpec& spec, int32_t partition) {
 }
 
 arrow::Result<std::string> NodeFor(const PipelineSpec& spec, int32_t partition) {
+  return NodeForKey(spec, PartitionKey(spec, partition));
+}
+
+namespace internal {
+
+arrow::Result<std::string> NodeForKey(const PipelineSpec& spec, const std::string& key) {
   if (spec.nodes.empty()) {
     return arrow::Status::Invalid("pipeline '", spec.name, "' names no data node (nodes: [...])");
   }
@@ -125,9 +131,11 @@ arrow::Result<std::string> NodeFor(const PipelineSpec& spec, int32_t partition) 
   std::vector<flight::PlacementNode> nodes;
   nodes.reserve(spec.nodes.size());
   for (const auto& node : spec.nodes) nodes.push_back({node, 1.0});
-  ARROW_ASSIGN_OR_RAISE(auto chosen, flight::PlaceKey(PartitionKey(spec, partition), nodes));
+  ARROW_ASSIGN_OR_RAISE(auto chosen, flight::PlaceKey(key, nodes));
   return spec.nodes[chosen[0]];
 }
+
+}  // namespace internal
 
 arrow::Result<DataFrame> ReadSourcePartition(const PipelineSpec& spec, int32_t partition) {
   if (partition < 0 || partition >= spec.partitions) {

@@ -321,7 +321,7 @@ class SpecReader {
                                   {"name", "tenant", "source", "stages", "sink", "partitions",
                                    "parallelism", "durable", "retry", "nodes", "task_queue",
                                    "continue_as_new_after", "retention", "dataset_lease",
-                                   "deterministic"}));
+                                   "deterministic", "shuffle"}));
     PipelineSpec spec;
     if (!root["name"]) return Error(root, "the spec needs a 'name'");
     ARROW_ASSIGN_OR_RAISE(spec.name, String(root["name"], "name"));
@@ -349,6 +349,19 @@ class SpecReader {
     if (root["partitions"]) {
       ARROW_ASSIGN_OR_RAISE(auto v, Integer(root["partitions"], "partitions", 1, 100000));
       spec.partitions = static_cast<int32_t>(v);
+    }
+    if (root["shuffle"]) {
+      const YAML::Node shuffle = root["shuffle"];
+      const std::string text = shuffle.IsScalar() ? shuffle.Scalar() : "";
+      if (text == "auto") {
+        spec.shuffle = PipelineSpec::kShuffleAuto;
+      } else if (text == "off") {
+        spec.shuffle = 0;
+      } else {
+        auto v = Integer(shuffle, "shuffle", 1, 100000);
+        if (!v.ok()) return Error(shuffle, "shuffle must be auto, off or a number of reduce partitions (1 to 100000)");
+        spec.shuffle = static_cast<int32_t>(*v);
+      }
     }
     if (root["parallelism"]) {
       ARROW_ASSIGN_OR_RAISE(auto v, Integer(root["parallelism"], "parallelism", 1, 1000));

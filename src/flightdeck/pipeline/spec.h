@@ -21,6 +21,8 @@
 //   sink:
 //     parquet: out/orders                          # or ipc|csv: <dir>, or flight: {dataset: name}
 //   partitions: 8
+//   shuffle: auto         # reduce partitions of a global aggregate or distinct: a number, off,
+//                         # or auto (one per partition with several nodes, off with one)
 //   parallelism: 2
 //   durable: true
 //   deterministic: true   # same input, same output bytes (one engine thread per stage query)
@@ -148,6 +150,12 @@ struct PipelineSpec {
   std::vector<StageSpec> stages;
   SinkSpec sink;
   int32_t partitions = 1;
+  /// How many reduce partitions a hash shuffle of a global aggregate (with
+  /// groups) or distinct has (StagePlan in stages.h): kShuffleAuto (one per
+  /// partition when the spec names several nodes, else none), 0 (off: one
+  /// combine over every partition's output) or a count.
+  int32_t shuffle = kShuffleAuto;
+  static constexpr int32_t kShuffleAuto = -1;
   int32_t parallelism = 2;
   bool durable = true;
   /// The same spec over the same input writes the same bytes, whatever

@@ -33,6 +33,29 @@ namespace {
 
 using namespace internal;
 
+// A stage whose rows may be split by a hash of some of their columns, each
+// part computed on its own: an aggregate with groups (by its keys), a
+// distinct (by every column).
+bool ShuffleKeyed(const StageSpec& stage) {
+  return (stage.kind == StageSpec::Kind::kAggregate && !stage.aggregate.by.empty()) ||
+         stage.kind == StageSpec::Kind::kDistinct;
+}
+
+// A stage that maps each row on its own (the same over any split of them).
+bool RowWise(StageSpec::Kind kind) {
+  switch (kind) {
+    case StageSpec::Kind::kFilter:
+    case StageSpec::Kind::kWithColumn:
+    case StageSpec::Kind::kSelect:
+    case StageSpec::Kind::kRename:
+    case StageSpec::Kind::kDrop:
+    case StageSpec::Kind::kCast:
+      return true;
+    default:
+      return false;
+  }
+}
+
 arrow::Result<DataFrame> ApplyOneStage(const PipelineSpec& spec, const StageSpec& stage, DataFrame input,
                                        const SourceOpener& open_join) {
   switch (stage.kind) {
@@ -109,6 +132,17 @@ StagePlan PlanStages(const PipelineSpec& spec) {
       if (!agg.ok() || !Combinable(*agg)) plan.partial_aggregate = false;
     }
   }
+  const int32_t reduces = spec.shuffle == PipelineSpec::kShuffleAuto
+                              ? (spec.nodes.size() > 1 ? spec.partitions : 0)
+                              : spec.shuffle;
+  if (reduces > 0 && split < spec.stages.size() && ShuffleKeyed(spec.stages[split])) {
+    // The shuffled stage and the row-wise stages after it run per reduce.
+    size_t end = split + 1;
+    while (end < spec.stages.size() && RowWise(spec.stages[end].kind)) ++end;
+    plan.shuffle = reduces;
+    plan.reduce = {split, end};
+    plan.global = {end, spec.stages.size()};
+  }
   return plan;
 }
 
@@ -157,7 +191,7 @@ arrow::Result<DataFrame> ComputeLocally(const PipelineSpec& spec) {
     ARROW_ASSIGN_OR_RAISE(part, ApplyStages(spec, std::move(part), plan.per_partition));
     all = all ? all->Union(part) : part;
   }
-  return ApplyStages(spec, *all, plan.global);
+  return ApplyStages(spec, *all, {plan.per_partition.end, spec.stages.size()});
 }
 
 }  // namespace flightdeck::pipeline

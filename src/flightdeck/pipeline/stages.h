@@ -69,10 +69,26 @@ struct StageRange {
 /// and the global stages start by combining the partials (sum of sums and
 /// counts, min of mins, max of maxes), so the combine reads one row per group
 /// and partition instead of every row.
+///
+/// Shuffle: when the first global stage is an aggregate with groups or a
+/// distinct and the spec's shuffle resolves to K > 0 reduce partitions, no
+/// activity holds every row. Each partition's chain ends as a map: its
+/// output (the partial aggregate when there is one) split by a hash of the
+/// group keys (distinct: of every column) into K buckets, bucket k put on
+/// ReduceNodeFor(k). Reduce k reads bucket k of every map and runs
+/// `reduce`: that global stage (combining the partials) and the row-wise
+/// stages after it (filter, with_column, select, rename, drop, cast). The
+/// stages after those (`global`, possibly none) run in one combine over the
+/// reduce outputs in reduce order; without them reduce k is part k of the
+/// sink.
 struct StagePlan {
   StageRange per_partition;
   StageRange global;
   bool partial_aggregate = false;
+  /// Reduce partitions of the shuffle; 0: none (reduce is empty and global
+  /// starts where per_partition ends).
+  int32_t shuffle = 0;
+  StageRange reduce;
 };
 StagePlan PlanStages(const PipelineSpec& spec);
 
@@ -137,6 +153,40 @@ std::string PartitionKey(const PipelineSpec& spec, int32_t partition);
 /// rendezvous placement (flight/placement.h) picks for its PartitionKey.
 /// Invalid when the spec names no node (or one twice).
 arrow::Result<std::string> NodeFor(const PipelineSpec& spec, int32_t partition);
+
+// --- Shuffle (StagePlan.shuffle > 0) --------------------------------------------
+//
+// Datasets: bucket k of map m is [tenant, RUN + "-shuffle", "M-K"] on
+// ReduceNodeFor(k); reduce k's output [tenant, RUN + "-reduce", K] on the
+// same node. Reduces find their buckets by path, so history holds no
+// ticket per bucket.
+
+/// The placement key of reduce partition `reduce`: "TENANT/PIPELINE/reduce/K".
+std::string ReduceKey(const PipelineSpec& spec, int32_t reduce);
+
+/// The data node reduce partition `reduce` and its buckets live on.
+arrow::Result<std::string> ReduceNodeFor(const PipelineSpec& spec, int32_t reduce);
+
+/// The partition name of map `map`'s bucket `reduce`: "M-K". Pure.
+std::string BucketName(int32_t map, int32_t reduce);
+
+/// The map side, the last step of partition `map`'s chain: stages `range`
+/// (which ends the per-partition stages; then the partial aggregate when
+/// the plan has one) over `input`, or over the source partition when there
+/// is none, split into plan.shuffle buckets by a hash of the shuffle keys
+/// (DuckDB's hash(), the same in every process), each put on its reduce's
+/// node. A durable spec keeps the buckets an earlier attempt put, and
+/// computes nothing when every bucket is there. Returns the rows and bytes
+/// of all buckets (no ticket: the reduces find them by path). DatasetLost
+/// (input `map`) when the input is gone.
+arrow::Result<DatasetRef> ShuffleMap(const PipelineSpec& spec, const std::string& run, int32_t map,
+                                     const std::optional<DatasetRef>& input, StageRange range);
+
+/// The reduce side: bucket `reduce` of every map, in map order, through
+/// plan.reduce, put on ReduceNodeFor(reduce). DatasetLost naming map M (as
+/// its partition) when its bucket is gone: the workflow runs map M again,
+/// which puts only the missing buckets.
+arrow::Result<DatasetRef> Reduce(const PipelineSpec& spec, const std::string& run, int32_t reduce);
 
 /// Rows of partition `partition` of the source, as a DataFrame computed
 /// locally (no data node involved except for a Flight source).
@@ -213,8 +263,9 @@ arrow::Result<DatasetRef> TransformSourcePartition(const PipelineSpec& spec, con
                                                    int32_t partition, StageRange range,
                                                    bool partial_aggregate = false);
 
-/// The global stages `range` over the union of `inputs` (in that order),
-/// put on NodeFor(0). With `from_partials`, the inputs are partial
+/// The global stages `range` over the union of `inputs` (in that order;
+/// the partitions' outputs, or after a shuffle the reduces', each on its
+/// node), put on NodeFor(0). With `from_partials`, the inputs are partial
 /// aggregates and the aggregate stage at range.begin combines them.
 /// Invalid when `inputs` is empty; DatasetLost naming the first input gone.
 arrow::Result<DatasetRef> Combine(const PipelineSpec& spec, const std::string& run,

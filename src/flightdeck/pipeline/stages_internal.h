@@ -58,6 +58,9 @@ std::string ReadSmallFile(const std::string& path);
 
 // --- sources.cc ---------------------------------------------------------------
 
+/// The spec's node rendezvous placement picks for `key`; Invalid when the
+/// spec names no node (or one twice).
+arrow::Result<std::string> NodeForKey(const PipelineSpec& spec, const std::string& key);
 /// The files of a file source, sorted, so every worker assigns them alike.
 arrow::Result<std::vector<std::string>> ListSourceFiles(const std::string& path);
 /// Partition `partition` of a generated source; `columns` empty: all.

@@ -524,6 +524,94 @@ TEST_F(StagesTest, PlanSplitsOnlyCombinableAggregatesAndNotOnePartition) {
   EXPECT_EQ(LostInputOf(arrow::Status::KeyError("dataset lost: input 2: gone")), "");
 }
 
+constexpr char kShuffleSpec[] = R"yaml(
+name: shuffled
+tenant: acme
+source:
+  generate: {rows: 20000, seed: 9}
+stages:
+  - filter: "amount > 10"
+  - aggregate: {by: [customer, category], aggs: {total: "sum(amount)", n: "count(*)"}}
+  - with_column: {name: twice, expr: "n * 2"}
+  - sort: [customer, category]
+sink:
+  parquet: out
+partitions: 4
+shuffle: 3
+durable: true
+)yaml";
+
+TEST_F(StagesTest, ShufflePlanTakesTheKeyedStageAndTheRowWiseStagesAfterIt) {
+  PipelineSpec spec = Spec(kShuffleSpec);
+  StagePlan plan = PlanStages(spec);
+  EXPECT_EQ(plan.shuffle, 3);
+  EXPECT_EQ(plan.per_partition.end, 1u);
+  EXPECT_EQ(plan.reduce.begin, 1u);
+  EXPECT_EQ(plan.reduce.end, 3u);  // the aggregate and the with_column
+  EXPECT_EQ(plan.global.begin, 3u);  // the sort, once, over the reduces
+  EXPECT_TRUE(plan.partial_aggregate);
+  // auto: no shuffle on one node, one reduce per partition on several.
+  spec.shuffle = PipelineSpec::kShuffleAuto;
+  EXPECT_EQ(PlanStages(spec).shuffle, 0);
+  EXPECT_EQ(PlanStages(spec).global.begin, 1u);
+  spec.nodes.push_back("grpc+tcp://127.0.0.1:1");
+  EXPECT_EQ(PlanStages(spec).shuffle, 4);
+  spec.shuffle = 0;  // off
+  EXPECT_EQ(PlanStages(spec).shuffle, 0);
+  // An aggregate without groups is one row: nothing to shuffle.
+  spec = Spec(kShuffleSpec);
+  spec.stages[1].aggregate.by.clear();
+  EXPECT_EQ(PlanStages(spec).shuffle, 0);
+  // One partition runs everything in its chain.
+  spec = Spec(kShuffleSpec);
+  spec.partitions = 1;
+  EXPECT_EQ(PlanStages(spec).shuffle, 0);
+  EXPECT_FALSE(ParsePipelineSpec("name: x\nsource: {generate: {rows: 1}}\nsink: {parquet: o}\nshuffle: some\n",
+                                 "bad.yaml")
+                   .ok());
+}
+
+TEST_F(StagesTest, ShuffleMapsAndReducesEqualTheLocalDataFrameAndRetriesReuseBuckets) {
+  PipelineSpec spec = Spec(kShuffleSpec);
+  const StagePlan plan = PlanStages(spec);
+  const std::string run = "run-shuffle";
+  int64_t mapped_rows = 0;
+  for (int32_t p = 0; p < spec.partitions; ++p) {
+    ASSERT_OK_AND_ASSIGN(DatasetRef extracted, Extract(spec, run, p));
+    ASSERT_OK_AND_ASSIGN(DatasetRef mapped, ShuffleMap(spec, run, p, extracted, plan.per_partition));
+    EXPECT_TRUE(mapped.ticket.empty());
+    mapped_rows += mapped.rows;
+    if (p == 0) {
+      // Map 1 has not run: every reduce misses its bucket and names it.
+      auto status = Reduce(spec, run, 2).status();
+      EXPECT_EQ(LostInputOf(status), "1") << status.ToString();
+      // A retried map finds its buckets and reads nothing (its input may
+      // even be gone).
+      DatasetRef gone{node_->location().ToString(), "fdt1:acme:00000000000000000000000000000000", 1, 1, "f", "c"};
+      ASSERT_OK_AND_ASSIGN(DatasetRef again, ShuffleMap(spec, run, p, gone, plan.per_partition));
+      EXPECT_EQ(again.rows, mapped.rows);
+    }
+  }
+  std::vector<DatasetRef> reduced;
+  int64_t reduced_rows = 0;
+  for (int32_t k = 0; k < plan.shuffle; ++k) {
+    ASSERT_OK_AND_ASSIGN(DatasetRef out, Reduce(spec, run, k));
+    reduced_rows += out.rows;
+    reduced.push_back(out);
+  }
+  // Partials of one group meet in one reduce: fewer rows out than in.
+  EXPECT_GT(mapped_rows, reduced_rows);
+  ASSERT_RAISES(Invalid, Reduce(spec, run, 3));
+  ASSERT_OK_AND_ASSIGN(DatasetRef combined, Combine(spec, run, reduced, plan.global));
+  ASSERT_OK(Commit(spec, run, {*Load(spec, run, 0, combined)}));
+  ASSERT_OK_AND_ASSIGN(auto expected_frame, ComputeLocally(spec));
+  ASSERT_OK_AND_ASSIGN(auto expected, expected_frame.Collect());
+  auto a = Sorted(ReadSink(), {"customer", "category"});
+  auto e = Sorted(expected, {"customer", "category"});
+  EXPECT_EQ(a->num_rows(), reduced_rows);
+  EXPECT_TRUE(ApproxSameTable(*a, *e)) << a->Slice(0, 5)->ToString() << "\n" << e->Slice(0, 5)->ToString();
+}
+
 TEST_F(StagesTest, PythonStagesSplitTheChainIntoSteps) {
   PipelineSpec spec = Spec(R"yaml(
 name: steps

@@ -1,0 +1,154 @@
+"""Global stages over several data nodes and workers run as a hash shuffle
+(StagePlan in pipeline/stages.h): each partition's chain ends by putting K
+buckets of its rows on the nodes placement picks for the K reduces, and K
+flightdeck.reduce activities each read their bucket of every map. No
+activity holds the whole data set. Through the real CLI and processes: a
+10M-group aggregate over 3 nodes and 2 workers equals DuckDB's; a distinct
+with stages after it equals DuckDB's; a run whose worker and node are
+SIGKILLed during the shuffle writes the same bytes as a fault-free one."""
+
+import pathlib
+import subprocess
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from conftest import flightdeck_binary
+from pipeline_cluster import cluster, node_action, wait_for  # noqa: F401 (cluster is a fixture)
+from test_pipeline_deterministic import sink_files
+
+
+
+def write_orders(folder: pathlib.Path, rows: int, groups: int, files: int) -> pathlib.Path:
+    """orders/part-*.parquet: id (unique), k (id % groups), v (an int), s (a string)."""
+    out = folder / "orders"
+    out.mkdir()
+    per_file = rows // files
+    for part in range(files):
+        ids = pa.array(range(part * per_file, (part + 1) * per_file), pa.int64())
+        k = pc.bit_wise_and(pc.multiply(ids, 2654435761), (1 << 62) - 1)
+        k = pc.subtract(k, pc.multiply(pc.divide(k, groups), groups))  # k % groups, spread over the files
+        v = pc.bit_wise_and(pc.multiply(ids, 40503), 1023)
+        s = pc.cast(pc.bit_wise_and(ids, 7), pa.string())
+        pq.write_table(pa.table({"id": ids, "k": k, "v": v, "s": s}), out / f"part-{part}.parquet")
+    return out
+
+
+def three_nodes(c) -> list:
+    """The cluster's node and two more (each its own durable data folder)."""
+    return [c.node] + [c.data_node(c.tmp_path / f"node-{i}").match.group(1) for i in (1, 2)]
+
+
+def spec_text(name, orders, nodes, queue, out, stages, partitions=6, shuffle="auto") -> str:
+    return f"""name: {name}
+source:
+  parquet: {orders}
+stages:
+{stages}
+sink:
+  parquet: {out}
+partitions: {partitions}
+parallelism: 4
+shuffle: {shuffle}
+nodes: [{", ".join(nodes)}]
+task_queue: {queue}
+retry: {{max_attempts: 8, initial_interval_ms: 200, backoff: 1.5, max_interval_ms: 2000}}
+"""
+
+
+def run(c, spec: pathlib.Path, run_id: str) -> str:
+    done = c.cli("run", str(spec), "--wait", "--id", run_id, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def sorted_table(table: pa.Table, keys) -> pa.Table:
+    return table.sort_by([(key, "ascending") for key in keys])
+
+
+def test_a_10m_group_aggregate_over_three_nodes_and_two_workers_equals_duckdb(cluster, tmp_path):
+    orders = write_orders(tmp_path, rows=12_000_000, groups=10_000_000, files=6)
+    c = cluster("shuffle-agg")
+    c.cpp_worker()
+    nodes = three_nodes(c)
+    spec = tmp_path / "agg.yaml"
+    spec.write_text(spec_text("shuffle-agg", orders, nodes, c.queue, tmp_path / "out", """\
+  - aggregate: {by: [k], aggs: {total: "sum(v)", n: "count(*)", top: "max(v)"}}
+  - filter: "n > 0"
+"""))
+    summary = run(c, spec, "shuffle-agg-run")
+    # One part per reduce (one per partition with several nodes).
+    assert len(sink_files(tmp_path / "out")) == 6, summary
+    got = pq.read_table(tmp_path / "out")
+    assert got.num_rows == 10_000_000
+    want = duckdb.sql(f"""SELECT k, sum(v) AS total, count(*) AS n, max(v) AS top
+                          FROM read_parquet('{orders}/*.parquet') GROUP BY k""").to_arrow_table()
+    got = sorted_table(got.select(["k", "total", "n", "top"]), ["k"])
+    want = sorted_table(want, ["k"])
+    for column in ["k", "total", "n", "top"]:
+        assert got.column(column).cast(pa.int64()).equals(want.column(column).cast(pa.int64())), column
+
+
+def test_a_distinct_with_stages_after_it_and_a_sort_after_those_equals_duckdb(cluster, tmp_path):
+    orders = write_orders(tmp_path, rows=300_000, groups=50_000, files=3)
+    c = cluster("shuffle-distinct")
+    nodes = three_nodes(c)
+    spec = tmp_path / "distinct.yaml"
+    spec.write_text(spec_text("shuffle-distinct", orders, nodes, c.queue, tmp_path / "out", """\
+  - select: [k, s]
+  - distinct: true
+  - with_column: {name: k2, expr: "k * 2"}
+  - sort: [{column: k2, descending: true}, {column: s}]
+  - limit: 1000
+""", partitions=3, shuffle=4))
+    summary = run(c, spec, "shuffle-distinct-run")
+    # The sort and limit after the reduces run once, over their outputs.
+    assert len(sink_files(tmp_path / "out")) == 1, summary
+    got = pq.read_table(tmp_path / "out")
+    want = duckdb.sql(f"""SELECT k, s, k * 2 AS k2 FROM (SELECT DISTINCT k, s FROM read_parquet('{orders}/*.parquet'))
+                          ORDER BY k2 DESC, s LIMIT 1000""").to_arrow_table()
+    assert got.column("k2").to_pylist() == want.column("k2").to_pylist()
+    assert got.column("s").to_pylist() == want.column("s").to_pylist()
+
+
+def test_a_worker_and_a_node_killed_during_the_shuffle_change_no_byte(cluster, tmp_path):
+    orders = write_orders(tmp_path, rows=3_000_000, groups=1_000_000, files=6)
+    c = cluster("shuffle-faults", worker_args=["--engine-threads", "2"])
+    c.cpp_worker()
+    nodes = three_nodes(c)
+    stages = """\
+  - filter: "v > 10"
+  - aggregate: {by: [k, s], aggs: {total: "sum(v)", n: "count(*)"}}
+"""
+    clean = tmp_path / "clean.yaml"
+    clean.write_text(spec_text("shuffle-clean", orders, nodes, c.queue, tmp_path / "clean", stages))
+    run(c, clean, "shuffle-clean-run")
+    want = sink_files(tmp_path / "clean")
+    assert len(want) == 6, list(want)
+
+    faulty = tmp_path / "faulty.yaml"
+    faulty.write_text(spec_text("shuffle-clean", orders, nodes, c.queue, tmp_path / "faulty", stages))
+    started = subprocess.Popen([flightdeck_binary(), "run", str(faulty), "--wait", "--id", "shuffle-faulty-run",
+                                "--target", c.address], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=c.env)
+    try:
+        # Once the victim node holds buckets of the run, kill it and a worker.
+        victim = nodes[2]
+        wait_for(lambda: node_action(victim, "default", "stats")["tenant"]["datasets"] > 0, 300,
+                 "buckets of the faulty run on the third node")
+        node_process = next(p for p in c.processes if p.match and p.match.group(0).endswith(victim))
+        worker = next(p for p in c.processes if p.stderr_path and "cpp-worker" in p.stderr_path.name)
+        worker.kill()
+        node_process.kill()
+        c.data_node(tmp_path / "node-2", port=int(victim.rsplit(":", 1)[1]))
+        c.cpp_worker()
+        out, _ = started.communicate(timeout=600)
+    finally:
+        if started.poll() is None:
+            started.kill()
+    assert started.returncode == 0, out
+    got = sink_files(tmp_path / "faulty")
+    assert sorted(got) == sorted(want)
+    assert [name for name in want if got[name] != want[name]] == [], "parts differ between the clean and faulty run"
