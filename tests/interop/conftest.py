@@ -107,7 +107,7 @@ class Process:
         # line that arrived with the first in Python's buffer, where select()
         # never sees it.
         deadline = time.monotonic() + timeout
-        seen = []
+        seen = self.lines = []  # what it printed until ready
         pending = b""
         fd = self.proc.stdout.fileno()
         while time.monotonic() < deadline:

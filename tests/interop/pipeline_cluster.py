@@ -10,6 +10,7 @@ every client (workers, the CLI, the tests' own pyarrow clients through
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import time
@@ -81,16 +82,19 @@ class Cluster:
         self.address = self.server.match.group(1)
         self.node_args = node_args
         self.node_env = {**os.environ, **(env or {})}
-        self.node = self.data_node(tmp_path / "node").match.group(1)
+        self.node = self.data_node(tmp_path / "node").location
         assert not SECURE or self.node.startswith("grpc+tls://"), self.node
         self.worker_args = list(worker_args)
         self.cpp_worker()
 
-    def data_node(self, data_dir: pathlib.Path, port: int = 0) -> Process:
+    def data_node(self, data_dir: pathlib.Path, port: int = 0, *extra_args, ready=None) -> Process:
         """A durable data node on `data_dir` (the cluster's TLS and auth
-        settings); its location is .match.group(1)."""
-        return self.start(["node", "--port", str(port), "--data-dir", str(data_dir), *self.node_args],
-                          r"listening on (grpc\+(?:tcp|tls)://\S+)", stderr="node", env=self.node_env)
+        settings, then `extra_args`), once it printed `ready` (default: that
+        it listens); its location is .location."""
+        process = self.start(["node", "--port", str(port), "--data-dir", str(data_dir), *self.node_args, *extra_args],
+                             ready or r"listening on (grpc\+(?:tcp|tls)://\S+)", stderr="node", env=self.node_env)
+        process.location = re.search(r"listening on (grpc\+(?:tcp|tls)://\S+)", "".join(process.lines)).group(1)
+        return process
 
     @staticmethod
     def secure_auth_config(folder: pathlib.Path) -> pathlib.Path:

@@ -7,8 +7,10 @@ activity holds the whole data set. Through the real CLI and processes: a
 with stages after it equals DuckDB's; a run whose worker and node are
 SIGKILLed during the shuffle writes the same bytes as a fault-free one."""
 
+import asyncio
 import pathlib
 import subprocess
+import time
 
 import duckdb
 import pyarrow as pa
@@ -16,9 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from conftest import flightdeck_binary
-from pipeline_cluster import cluster, node_action, wait_for  # noqa: F401 (cluster is a fixture)
+from pipeline_cluster import cluster  # noqa: F401 (cluster is a fixture)
 from test_pipeline_deterministic import sink_files
-
 
 
 def write_orders(folder: pathlib.Path, rows: int, groups: int, files: int) -> pathlib.Path:
@@ -38,7 +39,7 @@ def write_orders(folder: pathlib.Path, rows: int, groups: int, files: int) -> pa
 
 def three_nodes(c) -> list:
     """The cluster's node and two more (each its own durable data folder)."""
-    return [c.node] + [c.data_node(c.tmp_path / f"node-{i}").match.group(1) for i in (1, 2)]
+    return [c.node] + [c.data_node(c.tmp_path / f"node-{i}").location for i in (1, 2)]
 
 
 def spec_text(name, orders, nodes, queue, out, stages, partitions=6, shuffle="auto") -> str:
@@ -113,8 +114,26 @@ def test_a_distinct_with_stages_after_it_and_a_sort_after_those_equals_duckdb(cl
     assert got.column("s").to_pylist() == want.column("s").to_pylist()
 
 
+async def wait_for_maps(address: str, run: str, count: int) -> None:
+    """Polls the run's progress query until `count` partitions (maps) finished."""
+    from temporalio.client import Client
+    client = await Client.connect(address)
+    handle = client.get_workflow_handle(run)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            progress = await handle.query("progress")
+            if progress["partitions_done"] >= count:
+                assert progress["phase"] in ("partitions", "reduce"), progress
+                return
+        except Exception:  # not started yet
+            pass
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{run}: {count} maps did not finish within 300 s")
+
+
 def test_a_worker_and_a_node_killed_during_the_shuffle_change_no_byte(cluster, tmp_path):
-    orders = write_orders(tmp_path, rows=3_000_000, groups=1_000_000, files=6)
+    orders = write_orders(tmp_path, rows=6_000_000, groups=2_000_000, files=6)
     c = cluster("shuffle-faults", worker_args=["--engine-threads", "2"])
     c.cpp_worker()
     nodes = three_nodes(c)
@@ -134,11 +153,11 @@ def test_a_worker_and_a_node_killed_during_the_shuffle_change_no_byte(cluster, t
                                 "--target", c.address], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, env=c.env)
     try:
-        # Once the victim node holds buckets of the run, kill it and a worker.
+        # Once two maps put their buckets (on every node: one reduce per
+        # partition), kill the third node and a worker.
         victim = nodes[2]
-        wait_for(lambda: node_action(victim, "default", "stats")["tenant"]["datasets"] > 0, 300,
-                 "buckets of the faulty run on the third node")
-        node_process = next(p for p in c.processes if p.match and p.match.group(0).endswith(victim))
+        asyncio.run(wait_for_maps(c.address, "shuffle-faulty-run", 2))
+        node_process = next(p for p in c.processes if getattr(p, "location", None) == victim)
         worker = next(p for p in c.processes if p.stderr_path and "cpp-worker" in p.stderr_path.name)
         worker.kill()
         node_process.kill()

@@ -105,6 +105,13 @@ void AddTimelineCommand(CLI::App& app);
 void AddDevServerCommand(CLI::App& app);
 void AddDemoCommand(CLI::App& app);
 void AddFrameQueryCommand(CLI::App& app);
+/// `cluster members` and `cluster watch` (cluster.cc).
+void AddClusterCommands(CLI::App& app);
+/// The spec's text with `nodes:` appended from the live members of cluster
+/// `cluster_name` (`run --cluster`); ends the command when the spec names
+/// nodes itself (`names_nodes`), the name is bad (exit 2), or the cluster
+/// cannot be read or has no member.
+std::string SpecWithClusterNodes(const std::string& spec_text, bool names_nodes, const std::string& cluster_name);
 /// worker, run, status, cancel, list (pipeline.cc).
 void AddPipelineCommands(CLI::App& app);
 

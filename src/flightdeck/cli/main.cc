@@ -128,6 +128,7 @@ int main(int argc, char** argv) {
   AddDemoCommand(app);
   AddFrameQueryCommand(app);
   AddPipelineCommands(app);
+  AddClusterCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <thread>
 
 #ifdef __GLIBC__  // defined by the standard headers above
@@ -13,6 +14,7 @@
 #endif
 
 #include "flightdeck/cli/commands.h"
+#include "flightdeck/flight/cluster.h"
 #include "flightdeck/cli/metrics_options.h"
 #include "flightdeck/cli/tracing_options.h"
 #include "flightdeck/common/file_encryption.h"
@@ -214,8 +216,32 @@ void AddNodeCommand(CLI::App& app) {
                   "Seconds between background collections of expired datasets")
       ->check(PositiveNumber())
       ->capture_default_str();
+  auto cluster = std::make_shared<std::string>();
+  auto weight = std::make_shared<double>(1.0);
+  auto lease_ttl = std::make_shared<int>(5);
+  cmd->add_option("--cluster", *cluster,
+                  "Register in this etcd cluster (etcd://HOST:PORT[/PREFIX]) under a lease renewed every third of "
+                  "--lease-ttl, as the --advertise location; revoked on shutdown");
+  cmd->add_option("--weight", *weight, "This node's capacity in placement, relative to the others' (with --cluster)")
+      ->check(PositiveNumber())
+      ->capture_default_str();
+  cmd->add_option("--lease-ttl", *lease_ttl,
+                  "Seconds after which a node that stopped renewing leaves the cluster (with --cluster)")
+      ->check(CLI::Range(2, 3600))
+      ->capture_default_str();
   cmd->callback([options, compression, ttl_seconds, gc_seconds, exchange_slots, exchange_memory, auth_config,
-                 audit_log, audit_key, key_file, ticket_key_file, ticket_ttl_seconds, metrics_flags] {
+                 audit_log, audit_key, key_file, ticket_key_file, ticket_ttl_seconds, metrics_flags, cluster,
+                 weight, lease_ttl] {
+    std::optional<flight::ClusterName> cluster_name;
+    if (!cluster->empty()) {
+      auto parsed_cluster = flight::ParseClusterName(*cluster);
+      if (!parsed_cluster.ok()) throw CommandFailed("--cluster: " + parsed_cluster.status().message(), kExitUsage);
+      if (parsed_cluster->kind != flight::ClusterName::Kind::kEtcd) {
+        throw CommandFailed("--cluster: a node registers in etcd (etcd://HOST:PORT[/PREFIX]); a cluster file "
+                            "lists its nodes itself", kExitUsage);
+      }
+      cluster_name = *parsed_cluster;
+    }
     if (!ticket_key_file->empty()) {
       auto keys = KeyRing::Load(*ticket_key_file);
       if (!keys.ok()) throw CommandFailed("--ticket-key-file: " + keys.status().message(), kExitUsage);
@@ -269,6 +295,14 @@ void AddNodeCommand(CLI::App& app) {
       std::cout << "flightdeck metrics at http://" << metrics_flags->host << ":" << metrics.server->port()
                 << "/metrics" << std::endl;
     }
+    std::unique_ptr<flight::ClusterRegistration> registration;
+    if (cluster_name) {
+      auto registered = flight::ClusterRegistration::Start(
+          *cluster_name, {(*node)->location().ToString(), *weight}, std::chrono::seconds(*lease_ttl));
+      Check(registered.status(), "registering in cluster " + *cluster);
+      registration = std::move(*registered);
+      std::cout << "flightdeck node registered in " << *cluster << std::endl;
+    }
     std::thread reloader;
     // The ticket keys given, or those a node with an auth config keeps in its data dir.
     std::string ticket_keys = *ticket_key_file;
@@ -279,6 +313,7 @@ void AddNodeCommand(CLI::App& app) {
       reloader = ReloadOnSighup(node->get(), *auth_config, *key_file, ticket_keys);
     }
     (*node)->Wait();
+    registration.reset();  // leaves the cluster before the node stops serving
     reload_stop = true;
     if (reloader.joinable()) reloader.join();
     metrics.server.reset();  // its scrape hook reads the node

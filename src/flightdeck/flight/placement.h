@@ -28,6 +28,8 @@ struct PlacementNode {
   std::string location;
   /// Relative capacity, > 0.
   double weight = 1;
+
+  bool operator==(const PlacementNode&) const = default;
 };
 
 /// One node list, checked once, placing any number of keys.

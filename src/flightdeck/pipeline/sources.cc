@@ -130,7 +130,9 @@ arrow::Result<std::string> NodeForKey(const PipelineSpec& spec, const std::strin
   // removed from the list moves only about 1/N of the partitions.
   std::vector<flight::PlacementNode> nodes;
   nodes.reserve(spec.nodes.size());
-  for (const auto& node : spec.nodes) nodes.push_back({node, 1.0});
+  for (size_t i = 0; i < spec.nodes.size(); ++i) {
+    nodes.push_back({spec.nodes[i], i < spec.node_weights.size() ? spec.node_weights[i] : 1.0});
+  }
   ARROW_ASSIGN_OR_RAISE(auto chosen, flight::PlaceKey(key, nodes));
   return spec.nodes[chosen[0]];
 }

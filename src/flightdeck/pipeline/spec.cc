@@ -399,7 +399,26 @@ class SpecReader {
       }
     }
     if (root["nodes"]) {
-      ARROW_ASSIGN_OR_RAISE(spec.nodes, Strings(root["nodes"], "nodes"));
+      const YAML::Node nodes = root["nodes"];
+      if (!nodes.IsSequence() || nodes.size() == 0) return Error(nodes, "nodes must be a non-empty list");
+      for (const auto& item : nodes) {
+        // A location, or {location: LOC, weight: W} (a capacity for placement).
+        double weight = 1;
+        std::string location;
+        if (item.IsMap()) {
+          ARROW_RETURN_NOT_OK(ExpectMap(item, "node", {"location", "weight"}));
+          if (!item["location"]) return Error(item, "a node needs 'location'");
+          ARROW_ASSIGN_OR_RAISE(location, String(item["location"], "node location"));
+          if (item["weight"]) {
+            ARROW_ASSIGN_OR_RAISE(weight, Number(item["weight"], "node weight"));
+            if (!(weight > 0)) return Error(item["weight"], "node weight must be > 0");
+          }
+        } else {
+          ARROW_ASSIGN_OR_RAISE(location, String(item, "nodes"));
+        }
+        spec.nodes.push_back(std::move(location));
+        spec.node_weights.push_back(weight);
+      }
     }
     if (root["task_queue"]) {
       ARROW_ASSIGN_OR_RAISE(spec.task_queue, String(root["task_queue"], "task_queue"));

@@ -27,7 +27,7 @@
 //   durable: true
 //   deterministic: true   # same input, same output bytes (one engine thread per stage query)
 //   retry: {max_attempts: 3, initial_interval_ms: 1000, backoff: 2.0, max_interval_ms: 30000}
-//   nodes: [grpc+tcp://127.0.0.1:7100]
+//   nodes: [grpc+tcp://127.0.0.1:7100]     # or {location: LOC, weight: 2}; or from `run --cluster`
 //   task_queue: flightdeck
 //   retention: 0          # keep the run's intermediate datasets this long after it ends (90s, 15m, 2h, 7d)
 //   dataset_lease: 15m    # they expire this long after the running workflow last renewed them
@@ -168,6 +168,9 @@ struct PipelineSpec {
   bool deterministic = true;
   RetrySpec retry;
   std::vector<std::string> nodes;
+  /// Each node's capacity for placement (parallel to nodes; 1 when not
+  /// given): `nodes: [LOC, {location: LOC, weight: 2}]`.
+  std::vector<double> node_weights;
   std::string task_queue = "flightdeck";
   /// PipelineWorkflow continues as new after this many partitions finished
   /// in one run (keeping each run's history short).
