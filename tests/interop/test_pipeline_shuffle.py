@@ -171,3 +171,39 @@ def test_a_worker_and_a_node_killed_during_the_shuffle_change_no_byte(cluster, t
     got = sink_files(tmp_path / "faulty")
     assert sorted(got) == sorted(want)
     assert [name for name in want if got[name] != want[name]] == [], "parts differ between the clean and faulty run"
+
+
+def write_customers(folder: pathlib.Path, rows: int, files: int) -> pathlib.Path:
+    """customers/part-*.parquet: cid (int32, unique), w (cid % 97)."""
+    out = folder / "customers"
+    out.mkdir()
+    per_file = rows // files
+    for part in range(files):
+        cid = pa.array(range(part * per_file, (part + 1) * per_file), pa.int32())
+        w = pc.bit_wise_and(pc.multiply(pc.cast(cid, pa.int64()), 7), 127)
+        pq.write_table(pa.table({"cid": cid, "w": w}), out / f"part-{part}.parquet")
+    return out
+
+
+def test_a_join_of_two_10m_row_inputs_over_three_nodes_and_two_workers_equals_duckdb(cluster, tmp_path):
+    orders = write_orders(tmp_path, rows=10_000_000, groups=10_000_000, files=8)
+    customers = write_customers(tmp_path, rows=10_000_000, files=8)
+    c = cluster("shuffle-join")
+    c.cpp_worker()
+    nodes = three_nodes(c)
+    spec = tmp_path / "join.yaml"
+    # Keys of different types (int64 k, int32 cid) meet in one bucket.
+    spec.write_text(spec_text("shuffle-join", orders, nodes, c.queue, tmp_path / "out", f"""\
+  - filter: "v >= 0"
+  - join: {{source: {{parquet: {customers}}}, on: [k], right_on: [cid], strategy: shuffle}}
+  - with_column: {{name: vw, expr: "v * w"}}
+"""))
+    summary = run(c, spec, "shuffle-join-run")
+    assert len(sink_files(tmp_path / "out")) == 6, summary
+    got = pq.read_table(tmp_path / "out", columns=["id", "k", "w", "vw"])
+    want = duckdb.sql(f"""SELECT o.id, o.k, c.w, o.v * c.w AS vw FROM read_parquet('{orders}/*.parquet') o
+                          JOIN read_parquet('{customers}/*.parquet') c ON o.k = c.cid""").to_arrow_table()
+    assert got.num_rows == want.num_rows == 10_000_000
+    got, want = sorted_table(got, ["id"]), sorted_table(want, ["id"])
+    for column in ["id", "k", "w", "vw"]:
+        assert got.column(column).cast(pa.int64()).equals(want.column(column).cast(pa.int64())), column

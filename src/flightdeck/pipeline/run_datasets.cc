@@ -24,6 +24,7 @@ std::vector<std::string> RunDatasets(const PipelineSpec& spec, const std::string
     names.push_back(step.is_python() ? run + "-s" + std::to_string(step.python) : TransformDataset(run, step.range));
   }
   names.push_back(run + "-shuffle");
+  names.push_back(run + "-shuffle-right");
   names.push_back(run + "-reduce");
   names.push_back(run + "-combine");
   return names;

@@ -1,6 +1,7 @@
-// The hash shuffle of a global aggregate or distinct (StagePlan.shuffle):
-// maps split their partition's rows into buckets by a hash of the keys and
-// put each on its reduce's node; reduce k reads bucket k of every map.
+// The hash shuffle of a global aggregate, a distinct or a shuffled join
+// (StagePlan.shuffle): maps split their partition's rows (and a join's
+// source partition) into buckets by a hash of the keys and put each on its
+// reduce's node; reduce k reads bucket k of every map.
 #include <optional>
 
 #include <arrow/array.h>
@@ -21,6 +22,7 @@ namespace {
 constexpr char kBucketColumn[] = "__flightdeck_bucket";
 
 std::string ShuffleDataset(const std::string& run) { return run + "-shuffle"; }
+std::string ShuffleRightDataset(const std::string& run) { return run + "-shuffle-right"; }
 std::string ReduceDataset(const std::string& run) { return run + "-reduce"; }
 
 // The columns whose hash picks a row's bucket: the aggregate's groups, or
@@ -62,6 +64,92 @@ arrow::Result<std::vector<std::shared_ptr<arrow::Table>>> SplitByBucket(
   return parts;
 }
 
+// The SQL terms whose hash picks a row's bucket: the keys as they are.
+std::vector<std::string> HashTerms(const std::vector<std::string>& keys) {
+  std::vector<std::string> terms;
+  for (const auto& key : keys) terms.push_back(frame::QuoteIdentifier(key));
+  return terms;
+}
+
+bool IsNumeric(const arrow::DataType& type) {
+  return arrow::is_integer(type.id()) || arrow::is_floating(type.id()) || arrow::is_decimal(type.id());
+}
+
+// The hash terms of a join's two sides: a key pair of different types is
+// cast to one both hash alike for equal values (BIGINT for integers, DOUBLE
+// for other numbers, VARCHAR otherwise), as the join compares them.
+arrow::Result<std::pair<std::vector<std::string>, std::vector<std::string>>> JoinHashTerms(
+    const JoinSpec& join, const arrow::Schema& left, const arrow::Schema& right) {
+  const auto& right_on = join.right_on.empty() ? join.on : join.right_on;
+  std::pair<std::vector<std::string>, std::vector<std::string>> terms;
+  for (size_t i = 0; i < join.on.size(); ++i) {
+    const auto l = left.GetFieldByName(join.on[i]);
+    const auto r = right.GetFieldByName(right_on[i]);
+    if (!l || !r) {
+      return arrow::Status::Invalid("join key ", !l ? join.on[i] : right_on[i], " is not a column of the ",
+                                    !l ? "stage's input" : "joined source");
+    }
+    std::string as;
+    if (!l->type()->Equals(*r->type())) {
+      as = arrow::is_integer(l->type()->id()) && arrow::is_integer(r->type()->id()) ? "BIGINT"
+           : IsNumeric(*l->type()) && IsNumeric(*r->type())                        ? "DOUBLE"
+                                                                                    : "VARCHAR";
+    }
+    const auto term = [&](const std::string& column) {
+      const std::string quoted = frame::QuoteIdentifier(column);
+      return as.empty() ? quoted : "CAST(" + quoted + " AS " + as + ")";
+    };
+    terms.first.push_back(term(join.on[i]));
+    terms.second.push_back(term(right_on[i]));
+  }
+  return terms;
+}
+
+// Puts map `map`'s buckets of `rows` under `dataset` (bucket k on
+// nodes[k]), split by the hash of `terms`. The rows and bytes of all
+// buckets.
+arrow::Result<DatasetRef> PutBuckets(const PipelineSpec& spec, const std::vector<std::string>& nodes,
+                                     const std::string& dataset, int32_t map, const DataFrame& rows,
+                                     const std::vector<std::string>& terms) {
+  const auto count = static_cast<int32_t>(nodes.size());
+  std::string hash;
+  for (const auto& term : terms) hash += (hash.empty() ? "" : ", ") + term;
+  const std::string query = "SELECT *, CAST(hash(" + hash + ") % " + std::to_string(count) + " AS INTEGER) AS " +
+                            kBucketColumn + " FROM map_output";
+  ARROW_ASSIGN_OR_RAISE(auto table, DataFrame::Sql(query, {{"map_output", rows}}).Collect());
+  ARROW_ASSIGN_OR_RAISE(auto buckets, SplitByBucket(table, count));
+  DatasetRef total;
+  for (int32_t k = 0; k < count; ++k) {
+    // A durable bucket an earlier attempt put stays (PutStageOutput finds it).
+    ARROW_ASSIGN_OR_RAISE(DatasetRef bucket, PutStageOutput(spec, nodes[k], dataset, BucketName(map, k),
+                                                            [&] { return DataFrame::FromTable(buckets[k]); }));
+    total.rows += bucket.rows;
+    total.bytes += bucket.bytes;
+    total.durable = bucket.durable;
+  }
+  return total;
+}
+
+// The figures of map `map`'s buckets under every one of `datasets` when all
+// of them are on their nodes (durable specs), else nullopt.
+arrow::Result<std::optional<DatasetRef>> BucketsThere(const PipelineSpec& spec, const std::vector<std::string>& nodes,
+                                                      const std::vector<std::string>& datasets, int32_t map) {
+  DatasetRef total;
+  for (const auto& dataset : datasets) {
+    for (size_t k = 0; k < nodes.size(); ++k) {
+      ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(nodes[k]));
+      const std::string name = BucketName(map, static_cast<int32_t>(k));
+      ARROW_ASSIGN_OR_RAISE(auto found, client->Find(Who(spec), {spec.tenant, dataset, name}));
+      if (!found) return std::nullopt;
+      ARROW_ASSIGN_OR_RAISE(DatasetRef bucket, Persist(*client, spec, *found));
+      total.rows += bucket.rows;
+      total.bytes += bucket.bytes;
+      total.durable = true;
+    }
+  }
+  return total;
+}
+
 }  // namespace
 
 std::string ReduceKey(const PipelineSpec& spec, int32_t reduce) {
@@ -89,28 +177,14 @@ arrow::Result<DatasetRef> ShuffleMap(const PipelineSpec& spec, const std::string
     ARROW_ASSIGN_OR_RAISE(std::string node, ReduceNodeFor(spec, k));
     nodes.push_back(std::move(node));
   }
-  // A durable retry finds every bucket an earlier attempt put (puts are
-  // atomic): nothing to compute.
-  DatasetRef total;
+  const StageSpec& keyed = spec.stages[plan.reduce.begin];
+  std::vector<std::string> datasets = {ShuffleDataset(run)};
+  if (keyed.kind == StageSpec::Kind::kJoin) datasets.push_back(ShuffleRightDataset(run));
   if (spec.durable) {
-    bool all = true;
-    for (int32_t k = 0; k < plan.shuffle && all; ++k) {
-      ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(nodes[k]));
-      ARROW_ASSIGN_OR_RAISE(auto found,
-                            client->Find(Who(spec), {spec.tenant, ShuffleDataset(run), BucketName(map, k)}));
-      all = found.has_value();
-    }
-    if (all) {
-      for (int32_t k = 0; k < plan.shuffle; ++k) {
-        auto bucket = PutStageOutput(spec, nodes[k], ShuffleDataset(run), BucketName(map, k),
-                                     [] { return arrow::Status::Invalid("unreachable: the bucket exists"); });
-        ARROW_RETURN_NOT_OK(bucket.status());
-        total.rows += bucket->rows;
-        total.bytes += bucket->bytes;
-      }
-      total.durable = true;
-      return total;
-    }
+    // A retry finds every bucket an earlier attempt put (puts are atomic):
+    // nothing to read or compute.
+    ARROW_ASSIGN_OR_RAISE(std::optional<DatasetRef> there, BucketsThere(spec, nodes, datasets, map));
+    if (there) return *there;
   }
   StageRange with_partial = range;
   if (plan.partial_aggregate) with_partial.end += 1;
@@ -118,23 +192,21 @@ arrow::Result<DatasetRef> ShuffleMap(const PipelineSpec& spec, const std::string
                                             : ReadSourcePartition(spec, map));
   ARROW_ASSIGN_OR_RAISE(DataFrame rows, ApplyStages(spec, std::move(in), with_partial));
   ARROW_ASSIGN_OR_RAISE(auto schema, rows.schema());
-  std::string hash;
-  for (const auto& key : ShuffleKeys(spec.stages[plan.reduce.begin], *schema)) {
-    hash += (hash.empty() ? "" : ", ") + frame::QuoteIdentifier(key);
+  if (keyed.kind != StageSpec::Kind::kJoin) {
+    return PutBuckets(spec, nodes, ShuffleDataset(run), map, rows, HashTerms(ShuffleKeys(keyed, *schema)));
   }
-  const std::string query = "SELECT *, CAST(hash(" + hash + ") % " + std::to_string(plan.shuffle) +
-                            " AS INTEGER) AS " + kBucketColumn + " FROM map_output";
-  ARROW_ASSIGN_OR_RAISE(auto table, DataFrame::Sql(query, {{"map_output", rows}}).Collect());
-  ARROW_ASSIGN_OR_RAISE(auto buckets, SplitByBucket(table, plan.shuffle));
-  for (int32_t k = 0; k < plan.shuffle; ++k) {
-    ARROW_ASSIGN_OR_RAISE(DatasetRef bucket,
-                          PutStageOutput(spec, nodes[k], ShuffleDataset(run), BucketName(map, k),
-                                         [&] { return DataFrame::FromTable(buckets[k]); }));
-    total.rows += bucket.rows;
-    total.bytes += bucket.bytes;
-    total.durable = bucket.durable;
-  }
-  return total;
+  // A shuffled join maps both sides: its left rows and partition `map` of
+  // its source, each on its own keys, hashed alike for equal keys.
+  ARROW_ASSIGN_OR_RAISE(DataFrame right, ReadPartitionOf(spec, keyed.join.source, map));
+  ARROW_ASSIGN_OR_RAISE(auto right_schema, right.schema());
+  ARROW_ASSIGN_OR_RAISE(auto terms, JoinHashTerms(keyed.join, *schema, *right_schema));
+  ARROW_ASSIGN_OR_RAISE(DatasetRef left_total,
+                        PutBuckets(spec, nodes, ShuffleDataset(run), map, rows, terms.first));
+  ARROW_ASSIGN_OR_RAISE(DatasetRef right_total,
+                        PutBuckets(spec, nodes, ShuffleRightDataset(run), map, right, terms.second));
+  left_total.rows += right_total.rows;
+  left_total.bytes += right_total.bytes;
+  return left_total;
 }
 
 arrow::Result<DatasetRef> Reduce(const PipelineSpec& spec, const std::string& run, int32_t reduce) {
@@ -145,15 +217,14 @@ arrow::Result<DatasetRef> Reduce(const PipelineSpec& spec, const std::string& ru
   }
   ARROW_ASSIGN_OR_RAISE(std::string node, ReduceNodeFor(spec, reduce));
   ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(node));
-  return PutStageOutput(spec, node, ReduceDataset(run), std::to_string(reduce), [&]() -> arrow::Result<DataFrame> {
+  // Bucket `reduce` of every map under `dataset`, in map order.
+  const auto gather = [&](const std::string& dataset) -> arrow::Result<DataFrame> {
     std::optional<DataFrame> all;
     for (int32_t map = 0; map < spec.partitions; ++map) {
-      ARROW_ASSIGN_OR_RAISE(auto ticket,
-                            client->Find(Who(spec), {spec.tenant, ShuffleDataset(run), BucketName(map, reduce)}));
+      ARROW_ASSIGN_OR_RAISE(auto ticket, client->Find(Who(spec), {spec.tenant, dataset, BucketName(map, reduce)}));
       if (!ticket) {
-        return DatasetLost(std::to_string(map),
-                           arrow::Status::KeyError("bucket ", BucketName(map, reduce), " of run ", run,
-                                                   " is not on node ", node));
+        return DatasetLost(std::to_string(map), arrow::Status::KeyError("bucket ", BucketName(map, reduce), " of ",
+                                                                        dataset, " is not on node ", node));
       }
       DatasetRef ref;
       ref.node = node;
@@ -161,9 +232,23 @@ arrow::Result<DatasetRef> Reduce(const PipelineSpec& spec, const std::string& ru
       ARROW_ASSIGN_OR_RAISE(DataFrame part, ReadRef(spec, ref, std::to_string(map)));
       all = all ? all->Union(part) : part;
     }
-    if (!plan.partial_aggregate) return ApplyStages(spec, *all, plan.reduce);
-    ARROW_ASSIGN_OR_RAISE(DataFrame combined, FinalAggregate(spec.stages[plan.reduce.begin], *all));
-    return ApplyStages(spec, std::move(combined), {plan.reduce.begin + 1, plan.reduce.end});
+    return *all;
+  };
+  const StageSpec& keyed = spec.stages[plan.reduce.begin];
+  return PutStageOutput(spec, node, ReduceDataset(run), std::to_string(reduce), [&]() -> arrow::Result<DataFrame> {
+    ARROW_ASSIGN_OR_RAISE(DataFrame left, gather(ShuffleDataset(run)));
+    DataFrame keyed_output = left;
+    if (keyed.kind == StageSpec::Kind::kJoin) {
+      ARROW_ASSIGN_OR_RAISE(DataFrame right, gather(ShuffleRightDataset(run)));
+      ARROW_ASSIGN_OR_RAISE(auto kind, frame::ParseJoinKind(keyed.join.how));
+      keyed_output = left.Join(right, keyed.join.on,
+                               keyed.join.right_on.empty() ? keyed.join.on : keyed.join.right_on, kind);
+    } else if (plan.partial_aggregate) {
+      ARROW_ASSIGN_OR_RAISE(keyed_output, FinalAggregate(keyed, left));
+    } else {
+      return ApplyStages(spec, std::move(left), plan.reduce);
+    }
+    return ApplyStages(spec, std::move(keyed_output), {plan.reduce.begin + 1, plan.reduce.end});
   });
 }
 

@@ -140,11 +140,15 @@ arrow::Result<std::string> NodeForKey(const PipelineSpec& spec, const std::strin
 }  // namespace internal
 
 arrow::Result<DataFrame> ReadSourcePartition(const PipelineSpec& spec, int32_t partition) {
+  return ReadPartitionOf(spec, spec.source, partition);
+}
+
+arrow::Result<DataFrame> internal::ReadPartitionOf(const PipelineSpec& spec, const SourceSpec& source,
+                                                   int32_t partition) {
   if (partition < 0 || partition >= spec.partitions) {
     return arrow::Status::Invalid("partition ", partition, " out of range [0, ", spec.partitions,
                                   ")");
   }
-  const SourceSpec& source = spec.source;
   switch (source.kind) {
     case SourceSpec::Kind::kGenerate: {
       ARROW_ASSIGN_OR_RAISE(auto table, GenerateTable(source, partition, spec.partitions));

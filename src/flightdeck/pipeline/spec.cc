@@ -208,7 +208,7 @@ class SpecReader {
       }
     } else if (kind == "join") {
       stage.kind = StageSpec::Kind::kJoin;
-      ARROW_RETURN_NOT_OK(ExpectMap(value, label, {"source", "on", "right_on", "how"}));
+      ARROW_RETURN_NOT_OK(ExpectMap(value, label, {"source", "on", "right_on", "how", "strategy"}));
       if (!value["source"] || !value["on"]) return Error(value, label, " needs 'source' and 'on'");
       ARROW_ASSIGN_OR_RAISE(stage.join.source, Source(value["source"], label + " source"));
       ARROW_ASSIGN_OR_RAISE(stage.join.on, Names(value["on"], label + " on", stage));
@@ -227,6 +227,13 @@ class SpecReader {
           return Error(value["how"], label, " how must be inner, left, right, full, semi or anti, got '",
                        stage.join.how, "'");
         }
+      }
+      if (value["strategy"]) {
+        ARROW_ASSIGN_OR_RAISE(std::string strategy, String(value["strategy"], label + " strategy"));
+        if (strategy != "broadcast" && strategy != "shuffle") {
+          return Error(value["strategy"], label, " strategy must be broadcast or shuffle, got '", strategy, "'");
+        }
+        stage.join.shuffle = strategy == "shuffle";
       }
     } else if (kind == "sort") {
       stage.kind = StageSpec::Kind::kSort;
@@ -434,11 +441,17 @@ class SpecReader {
     }
     bool global = false;
     for (auto& stage : spec.stages) {
-      global = global || IsGlobalStage(stage.kind);
+      const bool shuffle_join = stage.kind == StageSpec::Kind::kJoin && stage.join.shuffle;
+      if (shuffle_join && spec.shuffle == 0) {
+        return arrow::Status::Invalid(origin_, ":", stage.line, ": a join with strategy: shuffle needs a shuffle, ",
+                                      "but the spec says shuffle: off");
+      }
+      global = global || IsGlobalStage(stage.kind) || shuffle_join;
       if (stage.kind != StageSpec::Kind::kPython) continue;
       if (stage.task_queue.empty()) stage.task_queue = spec.task_queue + "-python";
       if (global && spec.partitions > 1) {
-        return arrow::Status::Invalid(origin_, ":", stage.line, ": a python stage after an aggregate, sort or limit ",
+        return arrow::Status::Invalid(origin_, ":", stage.line, ": a python stage after an aggregate, sort, limit, ",
+                                      "distinct or shuffled join ",
                                       "runs once over all partitions' rows, which only 'partitions: 1' does; "
                                       "move it before them or set partitions: 1");
       }

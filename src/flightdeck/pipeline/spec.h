@@ -11,6 +11,7 @@
 //     - select: [id, customer, amount_eur, category]
 //     - aggregate: {by: [category], aggs: {total: "sum(amount_eur)", orders: "count(id)"}}
 //     - join: {source: {parquet: customers.parquet}, on: [customer], right_on: [id], how: left}
+//                                     # strategy: shuffle for two large inputs (default broadcast)
 //     - sort: [{column: total, descending: true}]
 //     - limit: 100
 //     - rename: {amount_eur: eur}           # also: drop: [a, b], cast: {column: c, type: double},
@@ -92,6 +93,10 @@ struct JoinSpec {
   std::vector<std::string> right_on;
   /// inner, left, right, full, semi, anti.
   std::string how = "inner";
+  /// strategy: broadcast (false, the default: every partition joins the
+  /// whole source) or shuffle (true: both sides hash-partitioned on their
+  /// keys, bucket k joined with bucket k in reduce k; StagePlan in stages.h).
+  bool shuffle = false;
 };
 
 /// One transformation. Exactly the fields of its kind are set.

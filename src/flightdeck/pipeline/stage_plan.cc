@@ -33,12 +33,16 @@ namespace {
 
 using namespace internal;
 
+// A join whose two sides are shuffled on their keys (strategy: shuffle).
+bool IsShuffleJoin(const StageSpec& stage) { return stage.kind == StageSpec::Kind::kJoin && stage.join.shuffle; }
+
 // A stage whose rows may be split by a hash of some of their columns, each
 // part computed on its own: an aggregate with groups (by its keys), a
-// distinct (by every column).
+// distinct (by every column), a shuffled join (both sides by their keys).
+
 bool ShuffleKeyed(const StageSpec& stage) {
   return (stage.kind == StageSpec::Kind::kAggregate && !stage.aggregate.by.empty()) ||
-         stage.kind == StageSpec::Kind::kDistinct;
+         stage.kind == StageSpec::Kind::kDistinct || IsShuffleJoin(stage);
 }
 
 // A stage that maps each row on its own (the same over any split of them).
@@ -117,8 +121,8 @@ using frame::DataFrame;
 StagePlan PlanStages(const PipelineSpec& spec) {
   size_t split = 0;
   while (split < spec.stages.size()) {
-    const auto kind = spec.stages[split].kind;
-    if (IsGlobalStage(kind)) break;
+    const StageSpec& stage = spec.stages[split];
+    if (IsGlobalStage(stage.kind) || IsShuffleJoin(stage)) break;
     ++split;
   }
   // One partition: every stage runs in its transform, no combine.
@@ -132,9 +136,10 @@ StagePlan PlanStages(const PipelineSpec& spec) {
       if (!agg.ok() || !Combinable(*agg)) plan.partial_aggregate = false;
     }
   }
-  const int32_t reduces = spec.shuffle == PipelineSpec::kShuffleAuto
-                              ? (spec.nodes.size() > 1 ? spec.partitions : 0)
-                              : spec.shuffle;
+  int32_t reduces = spec.shuffle == PipelineSpec::kShuffleAuto ? (spec.nodes.size() > 1 ? spec.partitions : 0)
+                                                                : spec.shuffle;
+  // A join that asks for a shuffle gets one (the parser refuses shuffle: off).
+  if (split < spec.stages.size() && IsShuffleJoin(spec.stages[split]) && reduces <= 0) reduces = spec.partitions;
   if (reduces > 0 && split < spec.stages.size() && ShuffleKeyed(spec.stages[split])) {
     // The shuffled stage and the row-wise stages after it run per reduce.
     size_t end = split + 1;

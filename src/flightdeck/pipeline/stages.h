@@ -71,10 +71,13 @@ struct StageRange {
 /// and partition instead of every row.
 ///
 /// Shuffle: when the first global stage is an aggregate with groups or a
-/// distinct and the spec's shuffle resolves to K > 0 reduce partitions, no
-/// activity holds every row. Each partition's chain ends as a map: its
-/// output (the partial aggregate when there is one) split by a hash of the
-/// group keys (distinct: of every column) into K buckets, bucket k put on
+/// distinct and the spec's shuffle resolves to K > 0 reduce partitions, or
+/// the first stage that is not per-partition is a join with strategy:
+/// shuffle (K: the spec's shuffle, else one per partition), no activity
+/// holds every row. Each partition's chain ends as a map: its output (the
+/// partial aggregate when there is one) split by a hash of the group keys
+/// (distinct: of every column; a join: of its keys, and partition m of the
+/// joined source by its own keys) into K buckets, bucket k put on
 /// ReduceNodeFor(k). Reduce k reads bucket k of every map and runs
 /// `reduce`: that global stage (combining the partials) and the row-wise
 /// stages after it (filter, with_column, select, rename, drop, cast). The
@@ -157,8 +160,8 @@ arrow::Result<std::string> NodeFor(const PipelineSpec& spec, int32_t partition);
 // --- Shuffle (StagePlan.shuffle > 0) --------------------------------------------
 //
 // Datasets: bucket k of map m is [tenant, RUN + "-shuffle", "M-K"] on
-// ReduceNodeFor(k); reduce k's output [tenant, RUN + "-reduce", K] on the
-// same node. Reduces find their buckets by path, so history holds no
+// ReduceNodeFor(k) (a joined source's: RUN + "-shuffle-right"); reduce k's
+// output [tenant, RUN + "-reduce", K] on the same node. Reduces find their buckets by path, so history holds no
 // ticket per bucket.
 
 /// The placement key of reduce partition `reduce`: "TENANT/PIPELINE/reduce/K".

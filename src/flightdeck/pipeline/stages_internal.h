@@ -66,6 +66,10 @@ arrow::Result<std::vector<std::string>> ListSourceFiles(const std::string& path)
 /// Partition `partition` of a generated source; `columns` empty: all.
 arrow::Result<std::shared_ptr<arrow::Table>> GenerateTable(const SourceSpec& source, int32_t partition,
                                                            int32_t partitions, std::vector<std::string> columns = {});
+/// Partition `partition` of `source` (the spec's or a join's) among the
+/// spec's partitions, as ReadSourcePartition splits the spec's source.
+arrow::Result<frame::DataFrame> ReadPartitionOf(const PipelineSpec& spec, const SourceSpec& source,
+                                                int32_t partition);
 /// A whole source (join sides).
 arrow::Result<frame::DataFrame> ReadWholeSource(const PipelineSpec& spec, const SourceSpec& source);
 /// Whether `needed` names `column`; SQL identifiers are case-insensitive.

@@ -161,7 +161,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "x.yaml:4: stage 1 (python) needs 'transform'"},
         BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - sort: [k]\n  - python: {transform: t}\n"
                 "sink: {parquet: out}\npartitions: 2\n",
-                "x.yaml:5: a python stage after an aggregate, sort or limit"},
+                "x.yaml:5: a python stage after an aggregate, sort, limit, distinct or shuffled join"},
         BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - aggregate: {by: [k]}\nsink: {parquet: out}\n",
                 "needs 'aggs'"},
         BadSpec{"name: a\nsource: {parquet: a}\nstages:\n  - select: []\nsink: {parquet: out}\n",

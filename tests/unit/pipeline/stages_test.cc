@@ -569,6 +569,40 @@ TEST_F(StagesTest, ShufflePlanTakesTheKeyedStageAndTheRowWiseStagesAfterIt) {
   EXPECT_FALSE(ParsePipelineSpec("name: x\nsource: {generate: {rows: 1}}\nsink: {parquet: o}\nshuffle: some\n",
                                  "bad.yaml")
                    .ok());
+  // A join with strategy: shuffle is the keyed stage, shuffled even on one
+  // node; a broadcast join stays in the partitions.
+  const std::string join = R"yaml(
+name: joined
+source: {generate: {rows: 100}}
+stages:
+  - filter: "amount > 1"
+  - join: {source: {generate: {rows: 10}}, on: [customer], right_on: [id], strategy: STRATEGY}
+  - select: [id, amount]
+  - aggregate: {by: [id], aggs: {n: "count(*)"}}
+sink: {parquet: o}
+partitions: 3
+)yaml";
+  auto with = [&](const std::string& strategy, const std::string& extra = "") {
+    std::string text = join;
+    text.replace(text.find("STRATEGY"), 8, strategy);
+    return ParsePipelineSpec(text + extra, "join.yaml");
+  };
+  ASSERT_OK_AND_ASSIGN(PipelineSpec shuffled, with("shuffle"));
+  plan = PlanStages(shuffled);
+  EXPECT_EQ(plan.shuffle, 3);
+  EXPECT_EQ(plan.per_partition.end, 1u);
+  EXPECT_EQ(plan.reduce.begin, 1u);
+  EXPECT_EQ(plan.reduce.end, 3u);
+  EXPECT_EQ(plan.global.begin, 3u);
+  ASSERT_OK_AND_ASSIGN(PipelineSpec broadcast, with("broadcast"));
+  EXPECT_EQ(PlanStages(broadcast).per_partition.end, 3u);
+  EXPECT_EQ(PlanStages(broadcast).shuffle, 0);
+  auto refused = with("shuffle", "shuffle: off\n");
+  ASSERT_RAISES(Invalid, refused);
+  EXPECT_NE(refused.status().message().find("join.yaml:6: a join with strategy: shuffle needs a shuffle"),
+            std::string::npos)
+      << refused.status().ToString();
+  ASSERT_RAISES(Invalid, with("hash"));
 }
 
 TEST_F(StagesTest, ShuffleMapsAndReducesEqualTheLocalDataFrameAndRetriesReuseBuckets) {
