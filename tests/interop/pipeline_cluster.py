@@ -138,6 +138,13 @@ bindings:
         return subprocess.run([flightdeck_binary(), *args, "--target", self.address],
                               capture_output=True, text=True, timeout=timeout, env=self.env)
 
+    def start_run(self, spec: pathlib.Path, run_id: str) -> subprocess.Popen:
+        """`flightdeck run SPEC --wait --id RUN_ID` in the background (stdout
+        and stderr together); communicate() waits for it."""
+        return subprocess.Popen([flightdeck_binary(), "run", str(spec), "--wait", "--id", run_id,
+                                 "--target", self.address], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=self.env)
+
     def close(self):
         for process in reversed(self.processes):
             process.kill()

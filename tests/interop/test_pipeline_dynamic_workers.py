@@ -5,12 +5,10 @@ run completes and its output counts every source row exactly once and
 equals DuckDB's. Through the real CLI, three data nodes, the shuffle."""
 
 import asyncio
-import subprocess
 
 import duckdb
 import pyarrow.parquet as pq
 
-from conftest import flightdeck_binary
 from pipeline_cluster import cluster, wait_for  # noqa: F401 (cluster is a fixture)
 from test_pipeline_shuffle import spec_text, three_nodes, wait_for_maps, write_orders
 
@@ -36,9 +34,7 @@ def test_a_worker_added_mid_run_takes_work_and_one_stopped_mid_run_loses_nothing
   - aggregate: {by: [s, k], aggs: {total: "sum(v)", n: "count(*)"}}
 """, partitions=32))
     run_id = "dynamic-workers-run"
-    started = subprocess.Popen([flightdeck_binary(), "run", str(spec), "--wait", "--id", run_id,
-                                "--target", c.address], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env=c.env)
+    started = c.start_run(spec, run_id)
     try:
         asyncio.run(wait_for_maps(c.address, run_id, 1))
         added = c.cpp_worker()

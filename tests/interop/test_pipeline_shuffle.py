@@ -9,7 +9,6 @@ SIGKILLed during the shuffle writes the same bytes as a fault-free one."""
 
 import asyncio
 import pathlib
-import subprocess
 import time
 
 import duckdb
@@ -17,7 +16,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from conftest import flightdeck_binary
 from pipeline_cluster import cluster  # noqa: F401 (cluster is a fixture)
 from test_pipeline_deterministic import sink_files
 
@@ -149,9 +147,7 @@ def test_a_worker_and_a_node_killed_during_the_shuffle_change_no_byte(cluster, t
 
     faulty = tmp_path / "faulty.yaml"
     faulty.write_text(spec_text("shuffle-clean", orders, nodes, c.queue, tmp_path / "faulty", stages))
-    started = subprocess.Popen([flightdeck_binary(), "run", str(faulty), "--wait", "--id", "shuffle-faulty-run",
-                                "--target", c.address], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env=c.env)
+    started = c.start_run(faulty, "shuffle-faulty-run")
     try:
         # Once two maps put their buckets (on every node: one reduce per
         # partition), kill the third node and a worker.

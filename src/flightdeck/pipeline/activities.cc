@@ -306,6 +306,18 @@ arrow::Result<DatasetRef> ContinueChain(const PipelineSpec& spec, const std::str
   return output;
 }
 
+// The dataset a partition's chain leaves its output under (as RunChain and
+// ContinueChain put it): the last C++ step's transform, or, when that step
+// has no stage and no partial aggregate to compute, the Python stage's
+// output before it or the extract.
+std::string ChainOutputDataset(const PipelineSpec& spec, const std::string& run) {
+  const auto steps = ChainSteps(spec);
+  const ChainStep& last = steps.back();
+  if (!last.range.empty() || PlanStages(spec).partial_aggregate) return TransformDataset(run, last.range);
+  if (steps.size() > 1) return run + "-s" + std::to_string(steps[steps.size() - 2].python);
+  return SourceIsDurable(spec.source) ? TransformDataset(run, last.range) : run + "-extract";
+}
+
 // The step a partition task names: its range, or the whole chain.
 arrow::Result<StageRange> StepOf(const PipelineSpec& spec, const StageTask& task) {
   const StageRange all = PlanStages(spec).per_partition;
@@ -431,9 +443,12 @@ arrow::Result<DatasetRef> CombineAll(ActivityContext& ctx, const std::shared_ptr
   engine.ReportProgress(keep_alive, 0, std::nullopt);
   const StagePlan plan = PlanStages(*spec);
   const bool reduced = plan.shuffle > 0;
+  const std::string run = RunOf(ctx, task);
+  const std::string dataset = reduced ? run + "-reduce" : ChainOutputDataset(*spec, run);
   std::vector<DatasetRef> inputs;
   for (size_t i = 0; i < task.inputs.size(); ++i) {
     ARROW_ASSIGN_OR_RAISE(auto ref, RefOf(*spec, static_cast<int32_t>(i), task.inputs[i], reduced));
+    ref.path = spec->tenant + "/" + dataset + "/" + std::to_string(i);  // where copies are looked for
     inputs.push_back(std::move(ref));
   }
   ARROW_ASSIGN_OR_RAISE(auto output, Classify(Combine(*spec, RunOf(ctx, task), inputs, plan.global,
@@ -466,6 +481,7 @@ arrow::Result<std::string> LoadPart(ActivityContext& ctx, const std::shared_ptr<
   ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
   ARROW_RETURN_NOT_OK(engine.For(*spec));
   ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
+  input.path = spec->tenant + "/" + RunOf(ctx, task) + "-combine/0";  // the combine's output
   ARROW_ASSIGN_OR_RAISE(std::string staged,
                         Classify(Load(*spec, RunOf(ctx, task), task.partition, input)));
   if (spec->sink.kind == SinkSpec::Kind::kFlight) return staged;

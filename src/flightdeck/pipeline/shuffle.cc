@@ -137,13 +137,17 @@ arrow::Result<std::optional<DatasetRef>> BucketsThere(const PipelineSpec& spec, 
   DatasetRef total;
   for (const auto& dataset : datasets) {
     for (size_t k = 0; k < nodes.size(); ++k) {
-      ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(nodes[k]));
       const std::string name = BucketName(map, static_cast<int32_t>(k));
-      ARROW_ASSIGN_OR_RAISE(auto found, client->Find(Who(spec), {spec.tenant, dataset, name}));
-      if (!found) return std::nullopt;
-      ARROW_ASSIGN_OR_RAISE(DatasetRef bucket, Persist(*client, spec, *found));
-      total.rows += bucket.rows;
-      total.bytes += bucket.bytes;
+      auto bucket = [&]() -> arrow::Result<std::optional<DatasetRef>> {
+        ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(nodes[k]));
+        ARROW_ASSIGN_OR_RAISE(auto found, client->Find(Who(spec), {spec.tenant, dataset, name}));
+        if (!found) return std::nullopt;
+        return Persist(*client, spec, *found);
+      }();
+      // Not there, or its node does not answer: the map puts what is missing.
+      if (!bucket.ok() || !*bucket) return std::nullopt;
+      total.rows += (*bucket)->rows;
+      total.bytes += (*bucket)->bytes;
       total.durable = true;
     }
   }
@@ -216,19 +220,36 @@ arrow::Result<DatasetRef> Reduce(const PipelineSpec& spec, const std::string& ru
     return arrow::Status::Invalid("reduce ", reduce, " out of range [0, ", plan.shuffle, ")");
   }
   ARROW_ASSIGN_OR_RAISE(std::string node, ReduceNodeFor(spec, reduce));
-  ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(node));
+  // Where bucket copies are: the reduce's node, then (with replicas) the
+  // next ones of its ranking.
+  ARROW_ASSIGN_OR_RAISE(auto ranked, RankedNodes(spec, ReduceKey(spec, reduce), spec.replicas > 1 ? 0 : 1));
   // Bucket `reduce` of every map under `dataset`, in map order.
   const auto gather = [&](const std::string& dataset) -> arrow::Result<DataFrame> {
     std::optional<DataFrame> all;
     for (int32_t map = 0; map < spec.partitions; ++map) {
-      ARROW_ASSIGN_OR_RAISE(auto ticket, client->Find(Who(spec), {spec.tenant, dataset, BucketName(map, reduce)}));
-      if (!ticket) {
-        return DatasetLost(std::to_string(map), arrow::Status::KeyError("bucket ", BucketName(map, reduce), " of ",
-                                                                        dataset, " is not on node ", node));
-      }
+      const std::string name = BucketName(map, reduce);
       DatasetRef ref;
-      ref.node = node;
-      ref.ticket = *ticket;
+      ref.path = spec.tenant + "/" + dataset + "/" + name;
+      arrow::Status unreachable;
+      for (const auto& holder : ranked) {
+        auto client = flight::NodeClient::For(holder);
+        auto ticket = client.ok() ? (*client)->Find(Who(spec), {spec.tenant, dataset, name})
+                                  : arrow::Result<std::optional<std::string>>(client.status());
+        if (!ticket.ok()) {
+          if (ranked.size() == 1) return ticket.status();
+          unreachable = ticket.status();
+          continue;
+        }
+        if (!*ticket) continue;
+        ref.node = holder;
+        ref.ticket = **ticket;
+        break;
+      }
+      if (ref.ticket.empty()) {
+        return DatasetLost(std::to_string(map),
+                           arrow::Status::KeyError("bucket ", name, " of ", dataset, " is on none of ", ranked.size(),
+                                                   " nodes", unreachable.ok() ? "" : " that answered"));
+      }
       ARROW_ASSIGN_OR_RAISE(DataFrame part, ReadRef(spec, ref, std::to_string(map)));
       all = all ? all->Union(part) : part;
     }

@@ -122,6 +122,11 @@ arrow::Result<std::string> NodeFor(const PipelineSpec& spec, int32_t partition) 
 namespace internal {
 
 arrow::Result<std::string> NodeForKey(const PipelineSpec& spec, const std::string& key) {
+  ARROW_ASSIGN_OR_RAISE(auto ranked, RankedNodes(spec, key, 1));
+  return ranked[0];
+}
+
+arrow::Result<std::vector<std::string>> RankedNodes(const PipelineSpec& spec, const std::string& key, size_t count) {
   if (spec.nodes.empty()) {
     return arrow::Status::Invalid("pipeline '", spec.name, "' names no data node (nodes: [...])");
   }
@@ -133,8 +138,22 @@ arrow::Result<std::string> NodeForKey(const PipelineSpec& spec, const std::strin
   for (size_t i = 0; i < spec.nodes.size(); ++i) {
     nodes.push_back({spec.nodes[i], i < spec.node_weights.size() ? spec.node_weights[i] : 1.0});
   }
-  ARROW_ASSIGN_OR_RAISE(auto chosen, flight::PlaceKey(key, nodes));
-  return spec.nodes[chosen[0]];
+  ARROW_ASSIGN_OR_RAISE(auto chosen, flight::PlaceKey(key, nodes, count == 0 ? nodes.size() : count));
+  std::vector<std::string> ranked;
+  for (size_t index : chosen) ranked.push_back(spec.nodes[index]);
+  return ranked;
+}
+
+std::string PlacementKeyOf(const PipelineSpec& spec, const std::string& dataset, const std::string& partition) {
+  const auto ends_with = [&](std::string_view suffix) {
+    return dataset.size() >= suffix.size() && dataset.compare(dataset.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends_with("-reduce") || ends_with("-shuffle") || ends_with("-shuffle-right")) {
+    // A reduce's output and its buckets ("M-K": reduce K) live with the reduce.
+    const size_t dash = partition.rfind('-');
+    return ReduceKey(spec, std::atoi(partition.c_str() + (dash == std::string::npos ? 0 : dash + 1)));
+  }
+  return spec.tenant + "/" + spec.name + "/" + partition;
 }
 
 }  // namespace internal

@@ -328,7 +328,7 @@ class SpecReader {
                                   {"name", "tenant", "source", "stages", "sink", "partitions",
                                    "parallelism", "durable", "retry", "nodes", "task_queue",
                                    "continue_as_new_after", "retention", "dataset_lease",
-                                   "deterministic", "shuffle"}));
+                                   "deterministic", "shuffle", "replicas"}));
     PipelineSpec spec;
     if (!root["name"]) return Error(root, "the spec needs a 'name'");
     ARROW_ASSIGN_OR_RAISE(spec.name, String(root["name"], "name"));
@@ -369,6 +369,10 @@ class SpecReader {
         if (!v.ok()) return Error(shuffle, "shuffle must be auto, off or a number of reduce partitions (1 to 100000)");
         spec.shuffle = static_cast<int32_t>(*v);
       }
+    }
+    if (root["replicas"]) {
+      ARROW_ASSIGN_OR_RAISE(auto v, Integer(root["replicas"], "replicas", 1, 16));
+      spec.replicas = static_cast<int32_t>(v);
     }
     if (root["parallelism"]) {
       ARROW_ASSIGN_OR_RAISE(auto v, Integer(root["parallelism"], "parallelism", 1, 1000));
@@ -439,8 +443,16 @@ class SpecReader {
         return Error(root["dataset_lease"], "dataset_lease must be at least 3s (the run renews it every third)");
       }
     }
+    if (spec.replicas > 1 && !spec.nodes.empty() && spec.replicas > static_cast<int32_t>(spec.nodes.size())) {
+      return Error(root["replicas"], "replicas: ", spec.replicas, " needs at least as many nodes; the spec names ",
+                   spec.nodes.size());
+    }
     bool global = false;
     for (auto& stage : spec.stages) {
+      if (stage.kind == StageSpec::Kind::kPython && spec.replicas > 1) {
+        return arrow::Status::Invalid(origin_, ":", stage.line, ": python stages keep one copy of their output; ",
+                                      "replicas: ", spec.replicas, " is not supported with them yet");
+      }
       const bool shuffle_join = stage.kind == StageSpec::Kind::kJoin && stage.join.shuffle;
       if (shuffle_join && spec.shuffle == 0) {
         return arrow::Status::Invalid(origin_, ":", stage.line, ": a join with strategy: shuffle needs a shuffle, ",

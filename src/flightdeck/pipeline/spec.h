@@ -25,6 +25,7 @@
 //   shuffle: auto         # reduce partitions of a global aggregate or distinct: a number, off,
 //                         # or auto (one per partition with several nodes, off with one)
 //   parallelism: 2
+//   replicas: 1           # copies of each intermediate dataset, on distinct nodes
 //   durable: true
 //   deterministic: true   # same input, same output bytes (one engine thread per stage query)
 //   retry: {max_attempts: 3, initial_interval_ms: 1000, backoff: 2.0, max_interval_ms: 30000}
@@ -161,6 +162,14 @@ struct PipelineSpec {
   /// combine over every partition's output) or a count.
   int32_t shuffle = kShuffleAuto;
   static constexpr int32_t kShuffleAuto = -1;
+  /// Copies of every dataset a run puts on the nodes (checkpoints, shuffle
+  /// buckets, reduce and combine outputs; not the sink, nor the stored spec
+  /// read from its first node): each is written to the first `replicas`
+  /// reachable nodes of its partition's placement ranking before the step
+  /// succeeds, and a read whose node is gone or lost it finds a copy along
+  /// the same ranking. 1: one copy on the first choice (a node that is down
+  /// stalls the steps that need it until it is back).
+  int32_t replicas = 1;
   int32_t parallelism = 2;
   bool durable = true;
   /// The same spec over the same input writes the same bytes, whatever

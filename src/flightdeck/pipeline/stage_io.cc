@@ -4,10 +4,12 @@
 #include <fstream>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
+#include "flightdeck/common/logging.h"
 #include "flightdeck/pipeline/stages_internal.h"
 
 namespace flightdeck::pipeline::internal {
@@ -98,11 +100,86 @@ arrow::Result<DatasetRef> Persist(flight::NodeClient& client, const PipelineSpec
   return client.Persist(Who(spec), ticket);
 }
 
+namespace {
+
+fl::FlightDescriptor DescriptorOf(const PipelineSpec& spec, const std::vector<std::string>& path, bool leased) {
+  if (!leased) return fl::FlightDescriptor::Path(path);
+  return fl::FlightDescriptor::Command(nlohmann::json{{"tenant", path[0]},
+                                                      {"dataset", path[1]},
+                                                      {"partition", path[2]},
+                                                      {"ttl_seconds", (spec.dataset_lease_ms + 999) / 1000}}
+                                           .dump());
+}
+
+// PutStageOutput with spec.replicas copies: along the ranking of the
+// dataset's placement key, each node that answers holds a copy (a durable
+// one found there is kept, else the table is put), until spec.replicas do;
+// a node that fails is skipped. The first copy's ref; IOError (retryable)
+// when fewer nodes than spec.replicas could take one.
+arrow::Result<DatasetRef> PutReplicas(const PipelineSpec& spec, const std::string& dataset,
+                                      const std::string& partition,
+                                      const std::function<arrow::Result<DataFrame>()>& make, bool keep_local,
+                                      std::shared_ptr<arrow::Table>* made_table) {
+  const std::vector<std::string> path = {spec.tenant, dataset, partition};
+  ARROW_ASSIGN_OR_RAISE(auto ranked, RankedNodes(spec, PlacementKeyOf(spec, dataset, partition)));
+  std::shared_ptr<arrow::Table> table;
+  std::optional<DatasetRef> first;
+  int32_t held = 0;
+  arrow::Status skipped;
+  for (const auto& node : ranked) {
+    if (held >= spec.replicas) break;
+    auto copy = [&]() -> arrow::Result<DatasetRef> {
+      ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(node));
+      if (spec.durable) {
+        ARROW_ASSIGN_OR_RAISE(auto existing, client->Find(Who(spec), path));
+        if (existing) return Persist(*client, spec, *existing);
+      }
+      if (!table) {
+        if (made_table != nullptr && *made_table) {
+          table = *made_table;
+        } else {
+          ARROW_ASSIGN_OR_RAISE(DataFrame frame, make());
+          ARROW_ASSIGN_OR_RAISE(table, frame.Collect());
+        }
+      }
+      ARROW_ASSIGN_OR_RAISE(auto put, DataFrame::FromTable(table).PutToFlight(node, DescriptorOf(spec, path, true),
+                                                                                 Who(spec)));
+      if (put.server_metadata.empty()) {
+        return arrow::Status::IOError("the data node ", node, " sent no summary for the put of ", dataset, "/",
+                                      partition);
+      }
+      ARROW_ASSIGN_OR_RAISE(DatasetRef ref, DatasetRefFromNodeSummary(node, put.server_metadata[0]));
+      if (!spec.durable) return ref;
+      return Persist(*client, spec, ref.ticket);
+    }();
+    if (!copy.ok()) {
+      // Computing the rows failed (not a node): no other node does better.
+      if (!table && !copy.status().IsIOError()) return copy.status();
+      FD_LOG(kWarning) << "copy of " << dataset << "/" << partition << " on " << node
+                       << " failed, trying the next node: " << copy.status().ToString();
+      skipped = copy.status();
+      continue;
+    }
+    held += 1;
+    if (!first) first = std::move(*copy);
+  }
+  if (held < spec.replicas) {
+    return arrow::Status::IOError(held, " of the ", spec.replicas, " copies of ", dataset, "/", partition,
+                                  " could be written (", ranked.size(), " nodes): ", skipped.message());
+  }
+  if (keep_local && table) LocalDatasets::Instance().Put(first->ticket, table, first->bytes);
+  return *first;
+}
+
+}  // namespace
+
 arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::string& node,
                                          const std::string& dataset, const std::string& partition,
                                          const std::function<arrow::Result<DataFrame>()>& make,
                                          bool keep_local, std::shared_ptr<arrow::Table>* made_table,
                                          bool leased) {
+  // A run's own datasets get the spec's copies (not a sink's).
+  if (spec.replicas > 1 && leased) return PutReplicas(spec, dataset, partition, make, keep_local, made_table);
   const std::vector<std::string> path = {spec.tenant, dataset, partition};
   ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(node));
   if (spec.durable) {
@@ -120,16 +197,7 @@ arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::st
       frame = DataFrame::FromTable(table);
     }
   }
-  fl::FlightDescriptor descriptor = fl::FlightDescriptor::Path(path);
-  if (leased) {
-    descriptor = fl::FlightDescriptor::Command(
-        nlohmann::json{{"tenant", path[0]},
-                       {"dataset", path[1]},
-                       {"partition", path[2]},
-                       {"ttl_seconds", (spec.dataset_lease_ms + 999) / 1000}}
-            .dump());
-  }
-  ARROW_ASSIGN_OR_RAISE(auto put, frame.PutToFlight(node, descriptor, Who(spec)));
+  ARROW_ASSIGN_OR_RAISE(auto put, frame.PutToFlight(node, DescriptorOf(spec, path, leased), Who(spec)));
   if (put.server_metadata.empty()) {
     return arrow::Status::IOError("the data node ", node, " sent no summary for the put of ",
                                   dataset, "/", partition);
@@ -146,6 +214,32 @@ arrow::Result<DataFrame> ReadRef(const PipelineSpec& spec, const DatasetRef& ref
     return DataFrame::FromTable(std::move(table));
   }
   auto frame = DataFrame::FromFlight(ref.node, ref.ticket, Who(spec));
+  if (!frame.ok() && spec.replicas > 1 && !ref.path.empty()) {
+    // Its node is gone or lost it: a copy along its placement ranking.
+    const size_t first = ref.path.find('/'), last = ref.path.rfind('/');
+    if (first != std::string::npos && last > first) {
+      const std::string dataset = ref.path.substr(first + 1, last - first - 1);
+      const std::string partition = ref.path.substr(last + 1);
+      ARROW_ASSIGN_OR_RAISE(auto ranked, RankedNodes(spec, PlacementKeyOf(spec, dataset, partition)));
+      for (const auto& node : ranked) {
+        if (node == ref.node) continue;
+        auto copy = [&]() -> arrow::Result<DataFrame> {
+          ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(node));
+          ARROW_ASSIGN_OR_RAISE(auto ticket, client->Find(Who(spec), {spec.tenant, dataset, partition}));
+          if (!ticket) return arrow::Status::KeyError("no copy on ", node);
+          return DataFrame::FromFlight(node, *ticket, Who(spec));
+        }();
+        if (copy.ok()) {
+          FD_LOG(kInfo) << ref.path << ": read the copy on " << node << " (" << ref.node << ": "
+                        << frame.status().message() << ")";
+          return copy;
+        }
+      }
+      // No node holds a copy any more: lost, computed again from lineage.
+      return DatasetLost(input, arrow::Status::KeyError("no copy of ", ref.path, " is left on the spec's nodes (",
+                                                        ref.node, ": ", frame.status().message(), ")"));
+    }
+  }
   if (!frame.ok() && flight::IsDatasetLost(frame.status())) return DatasetLost(input, frame.status());
   return frame;
 }

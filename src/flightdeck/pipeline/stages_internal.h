@@ -61,6 +61,16 @@ std::string ReadSmallFile(const std::string& path);
 /// The spec's node rendezvous placement picks for `key`; Invalid when the
 /// spec names no node (or one twice).
 arrow::Result<std::string> NodeForKey(const PipelineSpec& spec, const std::string& key);
+/// The spec's nodes in placement order for `key`, best first: `count` of
+/// them (0: all).
+arrow::Result<std::vector<std::string>> RankedNodes(const PipelineSpec& spec, const std::string& key,
+                                                    size_t count = 0);
+/// The placement key of partition `partition` of a run's dataset `dataset`:
+/// ReduceKey(K) for a reduce's output and its buckets ("-reduce",
+/// "-shuffle", "-shuffle-right"; partition "K" or "M-K"), else
+/// PartitionKey of the partition (NodeFor's). Writers put its copies and
+/// readers look for them along RankedNodes of it.
+std::string PlacementKeyOf(const PipelineSpec& spec, const std::string& dataset, const std::string& partition);
 /// The files of a file source, sorted, so every worker assigns them alike.
 arrow::Result<std::vector<std::string>> ListSourceFiles(const std::string& path);
 /// Partition `partition` of a generated source; `columns` empty: all.

@@ -603,6 +603,19 @@ partitions: 3
             std::string::npos)
       << refused.status().ToString();
   ASSERT_RAISES(Invalid, with("hash"));
+  // replicas: never more copies than nodes, and not with Python stages yet.
+  auto replicas = ParsePipelineSpec(
+      "name: r\nsource: {generate: {rows: 1}}\nsink: {parquet: o}\nnodes: [grpc+tcp://a:1]\nreplicas: 2\n", "r.yaml");
+  ASSERT_RAISES(Invalid, replicas);
+  EXPECT_NE(replicas.status().message().find("replicas: 2 needs at least as many nodes"), std::string::npos)
+      << replicas.status().ToString();
+  auto python = ParsePipelineSpec(
+      "name: r\nsource: {generate: {rows: 1}}\nstages:\n  - python: {transform: t}\nsink: {parquet: o}\n"
+      "replicas: 2\n",
+      "r.yaml");
+  ASSERT_RAISES(Invalid, python);
+  EXPECT_NE(python.status().message().find("r.yaml:4: python stages keep one copy"), std::string::npos)
+      << python.status().ToString();
 }
 
 TEST_F(StagesTest, ShuffleMapsAndReducesEqualTheLocalDataFrameAndRetriesReuseBuckets) {
