@@ -1,6 +1,7 @@
 # Finds Arrow C++ (Arrow, Flight, Acero, Dataset, Parquet) and defines the
 # targets flightdeck links against:
 #   fd::arrow fd::arrow_flight fd::arrow_acero fd::arrow_dataset fd::parquet
+#   fd::arrow_s3 (Arrow's S3 filesystem: its own library in recent wheels)
 #
 # A system install (Apache's packages, conda) wins when find_package(Arrow
 # CONFIG) succeeds. Otherwise the headers and shared libraries bundled in the
@@ -36,6 +37,13 @@ if(FLIGHTDECK_USE_SYSTEM_ARROW)
       target_link_libraries(fd::arrow_dataset INTERFACE ArrowDataset::arrow_dataset_shared)
       add_library(fd::parquet INTERFACE IMPORTED)
       target_link_libraries(fd::parquet INTERFACE Parquet::parquet_shared)
+      add_library(fd::arrow_s3 INTERFACE IMPORTED)
+      find_package(ArrowS3 CONFIG QUIET)
+      if(ArrowS3_FOUND)
+        target_link_libraries(fd::arrow_s3 INTERFACE ArrowS3::arrow_s3_shared)
+      else()
+        target_link_libraries(fd::arrow_s3 INTERFACE Arrow::arrow_shared)
+      endif()
       set(_fd_arrow_found TRUE)
       set(FLIGHTDECK_ARROW_ORIGIN "system install (Arrow ${Arrow_VERSION})")
     else()
@@ -85,6 +93,12 @@ if(NOT _fd_arrow_found)
   _fd_import(fd::arrow_acero libarrow_acero "fd::arrow;fd::arrow_compute")
   _fd_import(fd::parquet libparquet fd::arrow)
   _fd_import(fd::arrow_dataset libarrow_dataset "fd::arrow_acero;fd::parquet")
+  if(EXISTS "${_fd_pa_libdir}/libarrow_s3.so.${_fd_so}")
+    _fd_import(fd::arrow_s3 libarrow_s3 fd::arrow)
+  else()
+    add_library(fd::arrow_s3 INTERFACE IMPORTED)
+    target_link_libraries(fd::arrow_s3 INTERFACE fd::arrow)
+  endif()
   set(FLIGHTDECK_ARROW_ORIGIN "pyarrow ${_fd_pa_version} wheel (${_fd_pa_libdir})")
 endif()
 message(STATUS "Arrow C++: ${FLIGHTDECK_ARROW_ORIGIN}")

@@ -105,6 +105,8 @@ void AddTimelineCommand(CLI::App& app);
 void AddDevServerCommand(CLI::App& app);
 void AddDemoCommand(CLI::App& app);
 void AddFrameQueryCommand(CLI::App& app);
+/// `backup` and `restore` (backup.cc).
+void AddBackupCommands(CLI::App& app);
 /// `cluster members` and `cluster watch` (cluster.cc).
 void AddClusterCommands(CLI::App& app);
 /// The spec's text with `nodes:` appended from the live members of cluster

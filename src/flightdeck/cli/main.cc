@@ -129,6 +129,7 @@ int main(int argc, char** argv) {
   AddFrameQueryCommand(app);
   AddPipelineCommands(app);
   AddClusterCommands(app);
+  AddBackupCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -15,6 +15,7 @@
 
 #include "flightdeck/cli/commands.h"
 #include "flightdeck/flight/cluster.h"
+#include "flightdeck/flight/node_backup.h"
 #include "flightdeck/cli/metrics_options.h"
 #include "flightdeck/cli/tracing_options.h"
 #include "flightdeck/common/file_encryption.h"
@@ -318,6 +319,7 @@ void AddNodeCommand(CLI::App& app) {
     if (reloader.joinable()) reloader.join();
     metrics.server.reset();  // its scrape hook reads the node
     Check((*node)->Shutdown(), "data node shutdown");
+    flight::FinalizeBackupFilesystems();  // Arrow's S3 client, if a backup used it
   });
 }
 

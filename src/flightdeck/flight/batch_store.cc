@@ -489,6 +489,11 @@ arrow::Result<int64_t> BatchStore::CollectGarbage() {
   return static_cast<int64_t>(expired.size());
 }
 
+BatchStore::DurableSnapshot BatchStore::SnapshotDurable() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return {impl_->ManifestJsonLocked(), impl_->durable_dir.string(), impl_->Keys() != nullptr};
+}
+
 StoreStats BatchStore::Stats() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   StoreStats s;

@@ -244,6 +244,18 @@ class BatchStore {
 
   StoreStats Stats() const;
 
+  /// The durable datasets now, as the store's manifest lists them
+  /// ({"version", "datasets": [{..., "file", "file_checksum", "file_size"}]}),
+  /// the folder of their files, and whether files are encrypted at rest: a
+  /// consistent snapshot to back up (a durable file never changes once
+  /// written; one dropped after the snapshot may be gone).
+  struct DurableSnapshot {
+    std::string manifest_json;
+    std::string durable_dir;
+    bool encrypted = false;
+  };
+  DurableSnapshot SnapshotDurable() const;
+
   /// Files written from now on use `keys` (its newest key); reads find
   /// their key in it. For key rotation: the new ring must keep the keys of
   /// the files already written: Invalid when it drops a key of the ring in

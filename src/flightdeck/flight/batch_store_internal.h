@@ -118,6 +118,8 @@ struct BatchStore::Impl {
   static void RemoveFile(const std::string& file);
 
   arrow::Status WriteManifestLocked();
+  // The manifest's JSON text (the durable entries).
+  std::string ManifestJsonLocked() const;
 
   // Makes room for `bytes` more in memory and reserves them: expired
   // datasets go first, then the least recently used ones are released (if

@@ -179,6 +179,10 @@ arrow::Result<internal::WrittenFile> BatchStore::Impl::WriteDurable(const std::s
 }
 
 arrow::Status BatchStore::Impl::WriteManifestLocked() {
+  return WriteFileAtomically((fs::path(options.data_dir) / kManifestName).string(), ManifestJsonLocked());
+}
+
+std::string BatchStore::Impl::ManifestJsonLocked() const {
   json datasets = json::array();
   for (const auto& [key, e] : entries) {
     if (!e.summary.durable) continue;
@@ -190,8 +194,7 @@ arrow::Status BatchStore::Impl::WriteManifestLocked() {
     datasets.push_back(std::move(j));
   }
   json manifest{{"version", kManifestVersion}, {"datasets", std::move(datasets)}};
-  return WriteFileAtomically(
-      (fs::path(options.data_dir) / kManifestName).string(), manifest.dump(1));
+  return manifest.dump(1);
 }
 
 arrow::Status BatchStore::Impl::Recover() {

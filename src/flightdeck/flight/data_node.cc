@@ -1,4 +1,5 @@
 #include "flightdeck/flight/data_node.h"
+#include "flightdeck/flight/node_backup.h"
 
 #include <unistd.h>
 
@@ -260,6 +261,16 @@ class DataNodeService : public fl::FlightServerBase {
       ARROW_ASSIGN_OR_RAISE(int64_t dropped, store_->CollectGarbage());
       if (dropped > 0) ReturnFreedMemoryAboveBudget(*store_);
       *result = JsonResult(json{{"dropped", dropped}}.dump());
+    } else if (action.type == "backup") {
+      ARROW_RETURN_NOT_OK(Allow(context, Right::kAdmin, ""));
+      json body = json::parse(action.body ? action.body->ToString() : std::string(), nullptr, false);
+      if (!body.is_object() || !body.contains("to") || !body["to"].is_string()) {
+        return arrow::Status::Invalid("backup: body must be {\"to\": URI}");
+      }
+      ARROW_ASSIGN_OR_RAISE(BackupSummary done, BackupDurable(store_->SnapshotDurable(), body["to"].get<std::string>()));
+      *result = JsonResult(
+          json{{"datasets", done.datasets}, {"copied", done.copied}, {"skipped", done.skipped}, {"bytes", done.bytes}}
+              .dump());
     } else if (action.type == "expire") {
       ARROW_ASSIGN_OR_RAISE(*result, Expire(context, action.body));
     } else if (action.type == fl::ActionType::kRenewFlightEndpoint.type) {
@@ -268,7 +279,7 @@ class DataNodeService : public fl::FlightServerBase {
       ARROW_ASSIGN_OR_RAISE(*result, CancelInfo(context, action.body));
     } else {
       return arrow::Status::Invalid("unknown action '", action.type,
-                                    "' (known: drop, persist, stats, health, gc, expire, ",
+                                    "' (known: drop, persist, stats, health, gc, backup, expire, ",
                                     fl::ActionType::kRenewFlightEndpoint.type, ", ",
                                     fl::ActionType::kCancelFlightInfo.type, ")");
     }

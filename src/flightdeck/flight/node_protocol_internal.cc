@@ -208,6 +208,9 @@ const std::vector<fl::ActionType>& Actions() {
                 "\"tenant\" the caller's own datasets and bytes (memory and disk)."},
       {"health", "{\"status\": \"ok\", ...} while the node serves."},
       {"gc", "Drop expired datasets. Result: {\"dropped\": N}."},
+      {"backup", "Copy every durable dataset (files encrypted at rest, and the manifest) to an Arrow "
+                 "filesystem URI, incrementally. Body: {\"to\": \"file:///PATH\" or \"s3://BUCKET/PREFIX\"}. "
+                 "Result: {\"datasets\": N, \"copied\": n, \"skipped\": s, \"bytes\": b}. Admin."},
       {"expire", "Set when the caller's datasets of the given names (every partition) expire: "
                  "Body: {\"datasets\": [NAME, ...], \"ttl_ms\": T}; T > 0: T ms from now; 0: drop "
                  "them now. Result: {\"datasets\": N, \"expires_at_ms\": t}."},
