@@ -72,10 +72,16 @@ retry: {{max_attempts: 20, initial_interval_ms: 200, backoff: 1.5, max_interval_
 
 
 async def progress_and_pending(address, run_id):
+    """The run's progress query and how many activities it has pending
+    ({"partitions_done": -1} until the run exists)."""
     from temporalio.client import Client
+    from temporalio.service import RPCError
     client = await Client.connect(address)
     handle = client.get_workflow_handle(run_id)
-    progress = await handle.query("progress")
+    try:
+        progress = await handle.query("progress")
+    except RPCError:  # not started yet
+        return {"partitions_done": -1, "phase": ""}, -1
     described = await handle.describe()
     return progress, len(described.raw_description.pending_activities)
 

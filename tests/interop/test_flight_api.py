@@ -180,7 +180,7 @@ def test_unknown_and_malformed_tickets_are_not_found_alike(data_node):
 def test_actions(data_node):
     client = flight.connect(data_node)
     names = [a.type for a in client.list_actions()]
-    assert names == ["drop", "persist", "stats", "health", "gc", "expire",
+    assert names == ["drop", "persist", "stats", "health", "gc", "backup", "expire",
                      "RenewFlightEndpoint", "CancelFlightInfo"]
     summary = put(client, flight.FlightDescriptor.for_path("acme", "d", "0"), table(100))
     stats = action(client, "stats")

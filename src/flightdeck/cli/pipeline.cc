@@ -29,6 +29,7 @@
 #include "flightdeck/cli/pipeline_internal.h"
 #include "flightdeck/cli/run_history.h"
 #include "flightdeck/cli/run_progress.h"
+#include "flightdeck/pipeline/activities.h"
 #include "flightdeck/pipeline/pipeline_workflow.h"
 #include "flightdeck/pipeline/run_gc.h"
 #include "flightdeck/pipeline/spec.h"
@@ -152,9 +153,15 @@ void AddWorkerCommand(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--spill-dir", *spill_dir,
                   "Where the engines spill (engine-<slot>/ under it; default: a temporary folder)");
+  auto beside = std::make_shared<std::string>();
+  cmd->add_option("--node", *beside,
+                  "The data node this worker runs beside: it also polls that node's task queue (<task-queue>@HOST:PORT), "
+                  "where runs with `locality: true` send the steps whose data is there first, and its metrics count "
+                  "local and remote bytes");
   auto nodes = AddNodeClientOptions(cmd);
   auto metrics_flags = AddMetricsOptions(cmd);
-  cmd->callback([temporal_flags, queue, slots, engine_memory, engine_threads, spill_dir, nodes, metrics_flags] {
+  cmd->callback([temporal_flags, queue, slots, engine_memory, engine_threads, spill_dir, nodes, metrics_flags,
+                 beside] {
     UseNodeClient(*nodes);
     // Buffers received over Flight are not 64-byte aligned; x86 reads them fine.
     setenv("ACERO_ALIGNMENT_HANDLING", "ignore", /*overwrite=*/0);
@@ -178,17 +185,37 @@ void AddWorkerCommand(CLI::App& app) {
     Check(worker.status(), "worker");
     auto engines = OpenSlotEngines(*slots, *engine_memory, *engine_threads, *spill_dir);
     Check(pipeline::RegisterPipeline(**worker, engines, metrics.metrics), "registering the pipeline");
+    // Beside a node: the stage activities also on that node's queue, on the
+    // same engines (so the same slots in total).
+    std::unique_ptr<temporal::Worker> local;
+    if (!beside->empty()) {
+      if (beside->find("://") == std::string::npos) throw CommandFailed("--node: expected a location such as "
+                                                                        "grpc+tcp://HOST:PORT", kExitUsage);
+      auto made = temporal::Worker::Make(*conn, {.namespace_name = target.ns,
+                                                 .task_queue = pipeline::LocalTaskQueue(*queue, *beside),
+                                                 .max_concurrent_activities = *slots,
+                                                 .metrics_handler = sdk_metrics,
+                                                 .codecs = target.codecs,
+                                                 .tracer = tracer});
+      Check(made.status(), "worker beside " + *beside);
+      local = std::move(*made);
+      Check(pipeline::RegisterPipelineActivities(*local, engines, metrics.metrics), "registering the activities");
+      pipeline::ObserveNodeTransfers(*beside, metrics.metrics);
+    }
     std::signal(SIGTERM, OnStopSignal);
     std::signal(SIGINT, OnStopSignal);
     Check((*worker)->Start(), "starting the worker");
+    if (local) Check(local->Start(), "starting the worker beside " + *beside);
     // The first stdout line is a contract: tests wait for it.
-    std::cout << "flightdeck worker polling " << *queue << " on " << target.connection.target << " (namespace "
-              << target.ns << ")" << std::endl;
+    std::cout << "flightdeck worker polling " << *queue
+              << (local ? " and " + pipeline::LocalTaskQueue(*queue, *beside) : std::string()) << " on "
+              << target.connection.target << " (namespace " << target.ns << ")" << std::endl;
     if (metrics.server) {
       std::cout << "flightdeck metrics at http://" << metrics_flags->host << ":" << metrics.server->port()
                 << "/metrics" << std::endl;
     }
     while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (local) Check(local->Shutdown(), "worker shutdown");
     Check((*worker)->Shutdown(), "worker shutdown");
   });
 }

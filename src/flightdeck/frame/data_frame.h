@@ -53,6 +53,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -167,6 +168,12 @@ class GroupedFrame;
 
 /// A lazy, immutable query plan. Cheap to copy. See the file comment for the
 /// error and threading contract.
+/// Called with the location and the bytes of every record batch a
+/// FromFlight frame reads (Arrow's buffer sizes), from the reading thread;
+/// for transfer metrics (local or remote bytes). Null: none. Process-wide;
+/// set it before frames read.
+void SetFlightReadObserver(std::function<void(const std::string& location, int64_t bytes)> observer);
+
 class DataFrame {
  public:
   // --- sources --------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <mutex>
 #include <utility>
 
 #include <arrow/compute/initialize.h>
@@ -21,6 +22,7 @@
 #include <arrow/flight/client.h>
 #include <arrow/io/file.h>
 #include <arrow/ipc/reader.h>
+#include <arrow/util/byte_size.h>
 #include <arrow/ipc/writer.h>
 #include <parquet/file_reader.h>
 #include <parquet/metadata.h>
@@ -46,18 +48,30 @@ using internal::SingleUseSource;
 namespace {
 
 // A RecordBatchReader over a Flight DoGet stream that keeps its client alive.
+using FlightReadObserver = std::function<void(const std::string&, int64_t)>;
+std::shared_ptr<const FlightReadObserver>& ReadObserver() {
+  static auto* observer = new std::shared_ptr<const FlightReadObserver>();
+  return *observer;
+}
+std::mutex read_observer_mutex;
+
 class FlightSourceReader : public arrow::RecordBatchReader {
  public:
   FlightSourceReader(std::shared_ptr<flight::NodeClient> client,
                      std::unique_ptr<fl::FlightStreamReader> stream,
-                     std::shared_ptr<arrow::Schema> schema)
-      : client_(std::move(client)), stream_(std::move(stream)), schema_(std::move(schema)) {}
+                     std::shared_ptr<arrow::Schema> schema, std::string location)
+      : client_(std::move(client)), stream_(std::move(stream)), schema_(std::move(schema)),
+        location_(std::move(location)) {
+    std::lock_guard<std::mutex> lock(read_observer_mutex);
+    observer_ = ReadObserver();
+  }
   ~FlightSourceReader() override { stream_->Cancel(); }
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
     ARROW_ASSIGN_OR_RAISE(fl::FlightStreamChunk chunk, stream_->Next());
     *batch = std::move(chunk.data);
+    if (observer_ && *batch) (*observer_)(location_, arrow::util::TotalBufferSize(**batch));
     return arrow::Status::OK();
   }
 
@@ -65,6 +79,8 @@ class FlightSourceReader : public arrow::RecordBatchReader {
   std::shared_ptr<flight::NodeClient> client_;
   std::unique_ptr<fl::FlightStreamReader> stream_;
   std::shared_ptr<arrow::Schema> schema_;
+  std::string location_;
+  std::shared_ptr<const FlightReadObserver> observer_;
 };
 
 // Arrow's dataset scanner and writer (IPC files, WriteDataset) run on
@@ -233,12 +249,17 @@ arrow::Result<DataFrame> DataFrame::Read(const std::string& given_path, FileForm
   return DataFrame(*std::move(finished), arrow::Status::OK());
 }
 
+void SetFlightReadObserver(std::function<void(const std::string& location, int64_t bytes)> observer) {
+  std::lock_guard<std::mutex> lock(read_observer_mutex);
+  ReadObserver() = observer ? std::make_shared<const FlightReadObserver>(std::move(observer)) : nullptr;
+}
+
 arrow::Result<DataFrame> DataFrame::FromFlight(const std::string& location, std::string ticket,
                                                const flight::CallIdentity& who) {
   ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(location));
   ARROW_ASSIGN_OR_RAISE(auto stream, client->Get(who, ticket));
   ARROW_ASSIGN_OR_RAISE(auto schema, stream->GetSchema());
-  auto reader = std::make_shared<FlightSourceReader>(std::move(client), std::move(stream), schema);
+  auto reader = std::make_shared<FlightSourceReader>(std::move(client), std::move(stream), schema, location);
   return DataFrame(SingleUseSource(std::move(reader), "Flight DoGet " + location), arrow::Status::OK());
 }
 

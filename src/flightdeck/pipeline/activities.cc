@@ -15,6 +15,7 @@
 #include "flightdeck/pipeline/activity_keep_alive.h"
 #include "flightdeck/pipeline/spec_check.h"
 #include "flightdeck/pipeline/stages.h"
+#include "flightdeck/pipeline/stages_internal.h"
 #include "flightdeck/temporal/converter/failure.h"
 #include "flightdeck/temporal/worker/worker.h"
 
@@ -571,6 +572,28 @@ class ActivityMeter {
 };
 
 }  // namespace
+
+std::string LocalTaskQueue(const std::string& queue, const std::string& node) {
+  const size_t scheme = node.find("://");
+  return queue + "@" + (scheme == std::string::npos ? node : node.substr(scheme + 3));
+}
+
+void ObserveNodeTransfers(const std::string& local_node, std::shared_ptr<observe::Metrics> metrics) {
+  if (!metrics) return;
+  // Locations compare without their scheme (grpc+tcp:// or grpc+tls://).
+  const auto bare = [](const std::string& location) {
+    const size_t scheme = location.find("://");
+    return scheme == std::string::npos ? location : location.substr(scheme + 3);
+  };
+  const std::string local = bare(local_node);
+  const auto count = [metrics, local, bare](const char* direction, const std::string& node, int64_t bytes) {
+    metrics->Count("flightdeck_pipeline_node_bytes",
+                   {{"locality", bare(node) == local ? "local" : "remote"}, {"direction", direction}},
+                   static_cast<double>(bytes));
+  };
+  frame::SetFlightReadObserver([count](const std::string& node, int64_t bytes) { count("read", node, bytes); });
+  internal::SetWriteObserver([count](const std::string& node, int64_t bytes) { count("write", node, bytes); });
+}
 
 arrow::Status RegisterPipelineActivities(temporal::Worker& worker, std::shared_ptr<frame::EnginePool> engines,
                                          std::shared_ptr<observe::Metrics> metrics) {

@@ -159,6 +159,16 @@ std::string CompactTicket(const std::string& tenant, const std::string& ticket);
 /// The inverse of CompactTicket for the same tenant. Pure.
 std::string ExpandTicket(const std::string& tenant, const std::string& compact);
 
+/// The task queue of the workers beside data node `node` (`flightdeck
+/// worker --node`): "<queue>@<node without its scheme>". Pure.
+std::string LocalTaskQueue(const std::string& queue, const std::string& node);
+
+/// This worker process runs beside data node `local_node`: the bytes its
+/// activities read from and write to data nodes count on `metrics` as
+/// flightdeck_pipeline_node_bytes{locality="local"|"remote",
+/// direction="read"|"write"}. Process-wide; call before the workers start.
+void ObserveNodeTransfers(const std::string& local_node, std::shared_ptr<observe::Metrics> metrics);
+
 /// Registers the stage activities on `worker`. REQUIRES: before
 /// worker.Start(). AlreadyExists when a name is taken. Each runs its
 /// DataFrames on an engine leased from `engines` for its duration (one per

@@ -146,6 +146,24 @@ bool IsStartTimeout(const arrow::Status& status) {
   return false;
 }
 
+// Timed on the shared task queue, or with spec.locality first on the task
+// queue of the workers beside `node` (the node of the step's data), then on
+// the shared queue when none took the task within kLocalStartTimeout.
+template <typename T, typename... Args>
+Task<T> NearData(WorkflowContext& ctx, std::shared_ptr<const Env> env, std::shared_ptr<RunState> state,
+                 std::string kind, arrow::Result<std::string> node, std::string type, const Args&... args) {
+  if (env->spec.locality && node.ok()) {
+    ActivityOptions local = env->options;
+    local.task_queue = LocalTaskQueue(env->spec.task_queue, *node);
+    local.schedule_to_start_timeout = kLocalStartTimeout;
+    Task<T> near = Timed<T>(ctx, state, kind, env->run, type, local, args...);
+    auto outcome = co_await near;
+    if (outcome.ok() || !IsStartTimeout(outcome.status())) co_return outcome;
+  }
+  Task<T> shared = Timed<T>(ctx, state, kind, env->run, type, env->options, args...);
+  co_return co_await shared;
+}
+
 // The Python stage at `index` over `input` (the C++ step before it) on the
 // stage's task queue: its output, as a C++ activity would answer it.
 Task<DatasetRef> PythonStep(WorkflowContext& ctx, std::shared_ptr<const Env> env, std::shared_ptr<RunState> state,
@@ -247,8 +265,9 @@ Task<DatasetRef> PartitionChain(WorkflowContext& ctx, std::shared_ptr<const Env>
         task.yaml = env->yaml;
         task.origin = env->origin;
       }
-      auto output =
-          co_await Timed<DatasetRef>(ctx, state, "partition", env->run, kPartitionActivity, env->options, task);
+      Task<DatasetRef> step_task = NearData<DatasetRef>(ctx, env, state, "partition", NodeFor(env->spec, partition),
+                                                        kPartitionActivity, task);
+      auto output = co_await step_task;
       if (!output.ok()) {
         failed = output.status();
         break;
@@ -417,8 +436,9 @@ Task<DatasetRef> RunReduce(WorkflowContext& ctx, std::shared_ptr<Env> env, std::
   for (int recomputes = 0;; ++recomputes) {
     Task<void> resumed = WhilePaused(ctx, state, env->run);
     FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
-    Task<DatasetRef> step = Timed<DatasetRef>(ctx, state, "reduce", env->run, kReduceActivity, env->options,
-                                              TaskOf(*env, *state, reduce));
+    const StageTask task = TaskOf(*env, *state, reduce);
+    Task<DatasetRef> step = NearData<DatasetRef>(ctx, env, state, "reduce", ReduceNodeFor(env->spec, reduce),
+                                                 kReduceActivity, task);
     auto outcome = co_await step;
     if (outcome.ok()) {
       state->reduced[reduce] = outcome->ticket;

@@ -104,6 +104,10 @@ inline constexpr int kMaxRecomputes = 3;
 /// worker's partition chains (one activity each) run again elsewhere after
 /// this long; ActivityKeepAlive heartbeats every quarter of it.
 inline constexpr std::chrono::milliseconds kActivityHeartbeatTimeout{2000};
+/// With spec.locality, how long a partition's chain or a reduce waits on the
+/// task queue of the workers beside its node before it goes to the shared
+/// queue (LocalTaskQueue in activities.h).
+inline constexpr std::chrono::milliseconds kLocalStartTimeout{2000};
 /// The activity of a Python stage, served by python/flightdeck_stage.
 inline constexpr char kPythonStageActivity[] = "flightdeck.python_stage";
 /// The heartbeat timeout of Python stage activities (the Python SDK

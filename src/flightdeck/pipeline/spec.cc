@@ -328,7 +328,7 @@ class SpecReader {
                                   {"name", "tenant", "source", "stages", "sink", "partitions",
                                    "parallelism", "durable", "retry", "nodes", "task_queue",
                                    "continue_as_new_after", "retention", "dataset_lease",
-                                   "deterministic", "shuffle", "replicas"}));
+                                   "deterministic", "shuffle", "replicas", "locality"}));
     PipelineSpec spec;
     if (!root["name"]) return Error(root, "the spec needs a 'name'");
     ARROW_ASSIGN_OR_RAISE(spec.name, String(root["name"], "name"));
@@ -384,6 +384,9 @@ class SpecReader {
     }
     if (root["deterministic"]) {
       ARROW_ASSIGN_OR_RAISE(spec.deterministic, Boolean(root["deterministic"], "deterministic"));
+    }
+    if (root["locality"]) {
+      ARROW_ASSIGN_OR_RAISE(spec.locality, Boolean(root["locality"], "locality"));
     }
     if (root["durable"]) {
       ARROW_ASSIGN_OR_RAISE(spec.durable, Boolean(root["durable"], "durable"));

@@ -26,6 +26,7 @@
 //                         # or auto (one per partition with several nodes, off with one)
 //   parallelism: 2
 //   replicas: 1           # copies of each intermediate dataset, on distinct nodes
+//   locality: false       # steps first to workers beside their data's node (worker --node)
 //   durable: true
 //   deterministic: true   # same input, same output bytes (one engine thread per stage query)
 //   retry: {max_attempts: 3, initial_interval_ms: 1000, backoff: 2.0, max_interval_ms: 30000}
@@ -170,6 +171,12 @@ struct PipelineSpec {
   /// the same ranking. 1: one copy on the first choice (a node that is down
   /// stalls the steps that need it until it is back).
   int32_t replicas = 1;
+  /// A partition's chain and a reduce go first to the task queue of the
+  /// workers beside the node holding their data (`flightdeck worker --node`,
+  /// LocalTaskQueue in activities.h), and to the shared task_queue when none
+  /// took the task within kLocalStartTimeout. Off by default: without
+  /// workers beside the nodes every step would wait that long first.
+  bool locality = false;
   int32_t parallelism = 2;
   bool durable = true;
   /// The same spec over the same input writes the same bytes, whatever

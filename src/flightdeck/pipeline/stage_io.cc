@@ -68,6 +68,28 @@ class LocalDatasets {
 
 }  // namespace
 
+namespace {
+
+using WriteObserver = std::function<void(const std::string&, int64_t)>;
+std::mutex write_observer_mutex;
+std::shared_ptr<const WriteObserver> write_observer;
+
+void NoteWrite(const DatasetRef& ref) {
+  std::shared_ptr<const WriteObserver> observer;
+  {
+    std::lock_guard<std::mutex> lock(write_observer_mutex);
+    observer = write_observer;
+  }
+  if (observer) (*observer)(ref.node, ref.bytes);
+}
+
+}  // namespace
+
+void SetWriteObserver(std::function<void(const std::string& node, int64_t bytes)> observer) {
+  std::lock_guard<std::mutex> lock(write_observer_mutex);
+  write_observer = observer ? std::make_shared<const WriteObserver>(std::move(observer)) : nullptr;
+}
+
 flight::CallIdentity Who(const PipelineSpec& spec) { return {.tenant = spec.tenant}; }
 
 arrow::Result<frame::FileFormat> FormatOf(SourceSpec::Kind kind) {
@@ -149,6 +171,7 @@ arrow::Result<DatasetRef> PutReplicas(const PipelineSpec& spec, const std::strin
                                       partition);
       }
       ARROW_ASSIGN_OR_RAISE(DatasetRef ref, DatasetRefFromNodeSummary(node, put.server_metadata[0]));
+      NoteWrite(ref);
       if (!spec.durable) return ref;
       return Persist(*client, spec, ref.ticket);
     }();
@@ -203,6 +226,7 @@ arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::st
                                   dataset, "/", partition);
   }
   ARROW_ASSIGN_OR_RAISE(DatasetRef ref, DatasetRefFromNodeSummary(node, put.server_metadata[0]));
+  NoteWrite(ref);
   if (table) LocalDatasets::Instance().Put(ref.ticket, table, ref.bytes);
   if (!spec.durable) return ref;
   return Persist(*client, spec, ref.ticket);

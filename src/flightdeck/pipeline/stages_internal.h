@@ -22,6 +22,9 @@ namespace flightdeck::pipeline::internal {
 
 // --- stage_io.cc: the pipeline's calls to its data nodes and files ---------
 
+/// Called with the node and bytes of every dataset the stages put (for
+/// ObserveNodeTransfers); null: none. Process-wide.
+void SetWriteObserver(std::function<void(const std::string& node, int64_t bytes)> observer);
 /// Who the pipeline's calls to its nodes are from (the spec's tenant).
 flight::CallIdentity Who(const PipelineSpec& spec);
 arrow::Result<frame::FileFormat> FormatOf(SourceSpec::Kind kind);

@@ -240,7 +240,7 @@ TEST_F(DataNodeTest, ActionsDropPersistStatsHealthGc) {
   std::vector<std::string> names;
   ASSERT_OK_AND_ASSIGN(auto types, client_->ListActions());
   for (const auto& type : types) names.push_back(type.type);
-  EXPECT_EQ(names, (std::vector<std::string>{"drop", "persist", "stats", "health", "gc", "expire",
+  EXPECT_EQ(names, (std::vector<std::string>{"drop", "persist", "stats", "health", "gc", "backup", "expire",
                                               "RenewFlightEndpoint", "CancelFlightInfo"}));
 
   ASSERT_OK_AND_ASSIGN(json stats, Action("stats", ""));
