@@ -9,7 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "flightdeck/cli/commands.h"
+#include "flightdeck/cli/temporal_options.h"
 #include "flightdeck/flight/cluster.h"
+#include "flightdeck/pipeline/repair.h"
+#include "flightdeck/temporal/client/client.h"
 
 namespace flightdeck::cli {
 namespace {
@@ -50,7 +53,55 @@ std::string SpecWithClusterNodes(const std::string& spec_text, bool names_nodes,
   return text + nodes;
 }
 
+void AddRepairCommand(CLI::App& app) {
+  struct Options {
+    std::string cluster, id = "flightdeck-repair", queue = "flightdeck";
+    int replicas = 2;
+    double grace_s = 30, interval_s = 5;
+    std::vector<std::string> tenants;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand(
+      "repair", "Start flightdeck.Repair: it watches the cluster's nodes and, once one is gone for --grace, copies "
+                "durable datasets held by fewer than --replicas live nodes back to that many");
+  cmd->add_option("--cluster", options->cluster, "A cluster file, or etcd://HOST:PORT[/PREFIX] (its members now)")
+      ->required();
+  cmd->add_option("--replicas", options->replicas, "Copies to keep")->check(CLI::Range(1, 16))->capture_default_str();
+  cmd->add_option("--grace", options->grace_s, "Seconds a node may be down before it counts as gone")
+      ->check(NonNegativeNumber())
+      ->capture_default_str();
+  cmd->add_option("--interval", options->interval_s, "Seconds between health checks")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--tenant", options->tenants, "Tenants whose datasets it repairs (default: default)");
+  cmd->add_option("--task-queue", options->queue, "The workers' task queue")->capture_default_str();
+  cmd->add_option("--id", options->id, "Workflow id")->capture_default_str();
+  auto temporal_flags = AddTemporalOptions(cmd);
+  cmd->callback([options, temporal_flags] {
+    auto members = flight::ClusterMembers(ParseClusterOrExit(options->cluster));
+    Check(members.status(), "cluster " + options->cluster);
+    if (members->empty()) throw CommandFailed("cluster " + options->cluster + " has no data node");
+    nlohmann::json nodes = nlohmann::json::array();
+    for (const auto& member : *members) nodes.push_back(member.location);
+    const nlohmann::json input = {
+        {"nodes", nodes},
+        {"replicas", options->replicas},
+        {"grace_ms", static_cast<int64_t>(options->grace_s * 1000)},
+        {"interval_ms", static_cast<int64_t>(options->interval_s * 1000)},
+        {"tenants", options->tenants.empty() ? std::vector<std::string>{"default"} : options->tenants},
+        {"task_queue", options->queue}};
+    auto client = ConnectClientOrExit(ResolveTemporalOrExit(*temporal_flags));
+    auto started = client->StartWorkflow(
+        {.id = options->id, .type = pipeline::kRepairWorkflow, .task_queue = options->queue}, input);
+    Check(started.status(), "starting " + options->id);
+    std::cout << "workflow id: " << options->id << "\n"
+              << "watching " << nodes.size() << " nodes for " << options->replicas
+              << " copies; `flightdeck status " << options->id << " -o json` shows its progress" << std::endl;
+  });
+}
+
 void AddClusterCommands(CLI::App& app) {
+  AddRepairCommand(app);
   CLI::App* cluster = app.add_subcommand("cluster", "Show the data nodes of a cluster (a file or etcd)");
   cluster->require_subcommand(1);
   auto name = std::make_shared<std::string>();

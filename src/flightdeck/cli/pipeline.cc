@@ -31,6 +31,7 @@
 #include "flightdeck/cli/run_progress.h"
 #include "flightdeck/pipeline/activities.h"
 #include "flightdeck/pipeline/pipeline_workflow.h"
+#include "flightdeck/pipeline/repair.h"
 #include "flightdeck/pipeline/run_gc.h"
 #include "flightdeck/pipeline/spec.h"
 #include "flightdeck/pipeline/spec_check.h"
@@ -279,6 +280,25 @@ void AddStatusCommand(CLI::App& app) {
     Check(described.status(), "describe " + *id);
     const auto status = described->workflow_execution_info().status();
     auto query = client->Query<nlohmann::json>(handle, pipeline::kProgressQuery);
+    if (described->workflow_execution_info().type().name() == pipeline::kRepairWorkflow) {
+      // The repair's own progress, as its query answers it.
+      const nlohmann::json repair = query.ok() ? *query : nlohmann::json(nullptr);
+      if (*output == "json") {
+        std::printf("%s\n", nlohmann::json{{"id", *id}, {"status", temporal::StatusName(status)}, {"progress", repair}}
+                                .dump(2)
+                                .c_str());
+      } else {
+        std::printf("%s: %s\n", id->c_str(), temporal::StatusName(status).c_str());
+        if (repair.is_object()) {
+          std::printf("  %s, %s nodes, down: %s, gone: %s; %s copies made (%s bytes) in %s rounds\n",
+                      repair.value("phase", std::string("?")).c_str(), repair["nodes"].dump().c_str(),
+                      repair["down"].dump().c_str(), repair["gone"].dump().c_str(), repair["copied"].dump().c_str(),
+                      repair["bytes"].dump().c_str(), repair["rounds"].dump().c_str());
+        }
+      }
+      std::fflush(stdout);
+      return;
+    }
     std::optional<RunProgress> progress;
     if (query.ok()) progress = ReadRunProgress(*query, *described, UnixMillis());
     std::optional<nlohmann::json> result;

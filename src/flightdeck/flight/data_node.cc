@@ -490,8 +490,9 @@ class DataNodeService : public fl::FlightServerBase {
     auto descriptor = fl::FlightDescriptor::Path(
         {summary.path.substr(0, slash1), summary.path.substr(slash1 + 1, slash2 - slash1 - 1),
          summary.path.substr(slash2 + 1)});
+    // app_metadata: the summary (durable, checksum, ...), as a put answers it.
     return fl::FlightInfo::Make(*schema, descriptor, endpoints, summary.rows, summary.bytes,
-                                /*ordered=*/true);
+                                /*ordered=*/true, SummaryJson(context, summary));
   }
 
   std::unique_ptr<BatchStore> store_;

@@ -10,6 +10,7 @@
 
 #include "flightdeck/pipeline/activities.h"
 #include "flightdeck/pipeline/pipeline_run_state.h"
+#include "flightdeck/pipeline/repair.h"
 #include "flightdeck/pipeline/spec.h"
 #include "flightdeck/pipeline/stages.h"
 #include "flightdeck/temporal/worker/worker.h"
@@ -686,6 +687,7 @@ Task<json> PipelineWorkflow(WorkflowContext& ctx, std::string spec_yaml, std::st
 arrow::Status RegisterPipeline(temporal::Worker& worker, std::shared_ptr<frame::EnginePool> engines,
                                std::shared_ptr<observe::Metrics> metrics) {
   ARROW_RETURN_NOT_OK(worker.RegisterWorkflow(kPipelineWorkflow, &PipelineWorkflow));
+  ARROW_RETURN_NOT_OK(RegisterRepair(worker, metrics));
   return RegisterPipelineActivities(worker, std::move(engines), std::move(metrics));
 }
 

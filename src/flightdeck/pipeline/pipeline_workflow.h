@@ -125,9 +125,10 @@ temporal::workflow::Task<nlohmann::json> PipelineWorkflow(temporal::workflow::Wo
                                                           std::string origin, std::string run,
                                                           nlohmann::json carried);
 
-/// Registers PipelineWorkflow as kPipelineWorkflow and the stage activities
-/// (activities.h) on `worker`, the activities running on engines leased from
-/// `engines` (null: the process's default engine). REQUIRES: before
+/// Registers PipelineWorkflow as kPipelineWorkflow, the stage activities
+/// (activities.h) and the repair workflow (repair.h) on `worker`, the
+/// activities running on engines leased from `engines` (null: the
+/// process's default engine). REQUIRES: before
 /// worker.Start().
 arrow::Status RegisterPipeline(temporal::Worker& worker, std::shared_ptr<frame::EnginePool> engines = nullptr,
                                std::shared_ptr<observe::Metrics> metrics = nullptr);
