@@ -138,6 +138,14 @@ bindings:
         return subprocess.run([flightdeck_binary(), *args, "--target", self.address],
                               capture_output=True, text=True, timeout=timeout, env=self.env)
 
+    def node_process(self, location: str) -> Process:
+        """The running data node process serving `location` (data_node)."""
+        return next(p for p in self.processes if getattr(p, "location", None) == location and p.proc.poll() is None)
+
+    def cpp_workers(self) -> list:
+        """The C++ worker processes started so far (cpp_worker), oldest first."""
+        return [p for p in self.processes if p.stderr_path and "cpp-worker" in p.stderr_path.name]
+
     def start_run(self, spec: pathlib.Path, run_id: str) -> subprocess.Popen:
         """`flightdeck run SPEC --wait --id RUN_ID` in the background (stdout
         and stderr together); communicate() waits for it."""

@@ -139,7 +139,7 @@ def test_a_wiped_node_restored_from_backup_resumes_its_paused_run_without_recomp
         assert b"total" not in body and b"ARROW1" not in body
 
         # Disaster: the node dies and its data folder is gone.
-        node = next(p for p in c.processes if getattr(p, "location", None) == c.node)
+        node = c.node_process(c.node)
         node.kill()
         data_dir = tmp_path / "node"
         shutil.rmtree(data_dir)

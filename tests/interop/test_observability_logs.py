@@ -12,7 +12,7 @@ def test_json_logs_name_the_workflow_and_run_of_each_line(cluster, tmp_path):
     c = cluster("jsonlogs", env={"FLIGHTDECK_LOG_FORMAT": "json", "FLIGHTDECK_LOG_LEVEL": "debug"})
     c.python_worker()
     run_mixed(c, tmp_path, "jsonlogs-1")
-    worker = next(p for p in c.processes if p.stderr_path and "cpp-worker" in p.stderr_path.name)
+    worker = c.cpp_workers()[0]
     lines = [json.loads(line) for line in worker.stderr_text().splitlines() if line.strip()]
     assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     activity_lines = [line for line in lines if line.get("activity_type")]

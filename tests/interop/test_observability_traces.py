@@ -86,7 +86,7 @@ def test_json_logs_carry_the_trace_and_span_of_the_activity(cluster, tmp_path, j
     c.python_worker()
     run = run_mixed(c, tmp_path, "trace-logs-1")
     trace_id = trace_id_of(run.stdout)
-    worker = next(p for p in c.processes if "cpp-worker" in str(p.stderr_path))
+    worker = c.cpp_workers()[0]
     lines = [json.loads(line) for line in worker.stderr_text().splitlines() if line.startswith("{")]
     traced = [line for line in lines if line.get("trace_id") == trace_id]
     assert traced, lines[-20:]

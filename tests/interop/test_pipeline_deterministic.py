@@ -84,7 +84,7 @@ def test_reruns_write_the_same_bytes_when_workers_are_killed_mid_run(cluster, tm
         # Python tasks of the second run hold (their transform waits 1 s) while
         # the C++ worker runs other partitions' steps: kill both workers.
         wait_for(lambda: len(list(markers.iterdir())) > started, 120, "a Python task of the second run")
-        cpp_worker = next(p for p in c.processes if p.stderr_path and "cpp-worker" in p.stderr_path.name)
+        cpp_worker = c.cpp_workers()[0]
         cpp_worker.kill()
         python_worker.kill()
         c.cpp_worker()

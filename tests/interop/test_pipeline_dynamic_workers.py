@@ -27,7 +27,7 @@ async def activity_identities(address: str, run: str) -> set:
 def test_a_worker_added_mid_run_takes_work_and_one_stopped_mid_run_loses_nothing(cluster, tmp_path):
     orders = write_orders(tmp_path, rows=8_000_000, groups=500_000, files=32)
     c = cluster("dynamic-workers")
-    first = next(p for p in c.processes if p.stderr_path and "cpp-worker" in p.stderr_path.name)
+    first = c.cpp_workers()[0]
     nodes = three_nodes(c)
     spec = tmp_path / "spec.yaml"
     spec.write_text(spec_text("dynamic-workers", orders, nodes, c.queue, tmp_path / "out", """\

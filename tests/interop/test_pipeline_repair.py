@@ -46,7 +46,7 @@ def test_a_node_gone_for_the_grace_period_has_its_copies_made_again(cluster, tmp
     victim = nodes[2]
     lost_copies = sum(1 for holders in before.values() if victim in holders)
     assert lost_copies > 0
-    next(p for p in c.processes if getattr(p, "location", None) == victim).kill()
+    c.node_process(victim).kill()
     live = [n for n in nodes if n != victim]
     wait_for(lambda: (lambda now: set(now) == set(before) and all(len(h) == 2 for h in now.values()))(
         copies_by_path(live)), 120, "every dataset back at two copies on the live nodes")

@@ -69,7 +69,7 @@ def test_two_copies_of_every_dataset_and_a_dead_node_costs_no_recompute(cluster,
     started = c.start_run(spec, run_id)
     try:
         asyncio.run(wait_for_maps(c.address, run_id, 2))
-        next(p for p in c.processes if getattr(p, "location", None) == victim).kill()
+        c.node_process(victim).kill()
         out, _ = started.communicate(timeout=600)
     finally:
         if started.poll() is None:

@@ -72,12 +72,12 @@ def test_every_node_and_worker_restarted_one_by_one_while_runs_are_submitted(clu
 
         for location in nodes:
             between_restarts()
-            node = next(p for p in c.processes if getattr(p, "location", None) == location and p.proc.poll() is None)
+            node = c.node_process(location)
             assert node.terminate() == 0
             data_dir = node.proc.args[node.proc.args.index("--data-dir") + 1]
             restarted = c.data_node(data_dir, int(location.rsplit(":", 1)[1]))
             assert restarted.location == location
-        workers = [p for p in c.processes if p.stderr_path and "cpp-worker" in p.stderr_path.name]
+        workers = c.cpp_workers()
         for worker in workers:
             between_restarts()
             assert worker.terminate() == 0

@@ -153,8 +153,8 @@ def test_a_worker_and_a_node_killed_during_the_shuffle_change_no_byte(cluster, t
         # partition), kill the third node and a worker.
         victim = nodes[2]
         asyncio.run(wait_for_maps(c.address, "shuffle-faulty-run", 2))
-        node_process = next(p for p in c.processes if getattr(p, "location", None) == victim)
-        worker = next(p for p in c.processes if p.stderr_path and "cpp-worker" in p.stderr_path.name)
+        node_process = c.node_process(victim)
+        worker = c.cpp_workers()[0]
         worker.kill()
         node_process.kill()
         c.data_node(tmp_path / "node-2", port=int(victim.rsplit(":", 1)[1]))

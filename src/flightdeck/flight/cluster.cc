@@ -34,6 +34,11 @@ std::string PrefixEnd(std::string prefix) {
   return std::string(1, '\0');
 }
 
+void SortByLocation(std::vector<PlacementNode>& members) {
+  std::sort(members.begin(), members.end(),
+            [](const PlacementNode& a, const PlacementNode& b) { return a.location < b.location; });
+}
+
 arrow::Status CheckMember(const PlacementNode& node, const std::string& where) {
   if (node.location.rfind("grpc+tcp://", 0) != 0 && node.location.rfind("grpc+tls://", 0) != 0) {
     return arrow::Status::Invalid(where, ": location '", node.location,
@@ -88,8 +93,7 @@ class EtcdGateway {
       }
       members.push_back(std::move(node));
     }
-    std::sort(members.begin(), members.end(),
-              [](const PlacementNode& a, const PlacementNode& b) { return a.location < b.location; });
+    SortByLocation(members);
     return members;
   }
 
@@ -137,8 +141,7 @@ arrow::Result<std::vector<PlacementNode>> FileMembers(const std::string& path) {
     ARROW_RETURN_NOT_OK(CheckMember(node, where));
     members.push_back(std::move(node));
   }
-  std::sort(members.begin(), members.end(),
-            [](const PlacementNode& a, const PlacementNode& b) { return a.location < b.location; });
+  SortByLocation(members);
   for (size_t i = 1; i < members.size(); ++i) {
     if (members[i].location == members[i - 1].location) {
       return arrow::Status::Invalid("cluster file ", path, " names ", members[i].location, " twice");

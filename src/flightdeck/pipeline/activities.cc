@@ -573,22 +573,27 @@ class ActivityMeter {
 
 }  // namespace
 
+namespace {
+
+// A node location without its scheme (grpc+tcp:// or grpc+tls://): HOST:PORT.
+std::string WithoutScheme(const std::string& location) {
+  const size_t scheme = location.find("://");
+  return scheme == std::string::npos ? location : location.substr(scheme + 3);
+}
+
+}  // namespace
+
 std::string LocalTaskQueue(const std::string& queue, const std::string& node) {
-  const size_t scheme = node.find("://");
-  return queue + "@" + (scheme == std::string::npos ? node : node.substr(scheme + 3));
+  return queue + "@" + WithoutScheme(node);
 }
 
 void ObserveNodeTransfers(const std::string& local_node, std::shared_ptr<observe::Metrics> metrics) {
   if (!metrics) return;
-  // Locations compare without their scheme (grpc+tcp:// or grpc+tls://).
-  const auto bare = [](const std::string& location) {
-    const size_t scheme = location.find("://");
-    return scheme == std::string::npos ? location : location.substr(scheme + 3);
-  };
-  const std::string local = bare(local_node);
-  const auto count = [metrics, local, bare](const char* direction, const std::string& node, int64_t bytes) {
+  // Locations compare without their scheme.
+  const std::string local = WithoutScheme(local_node);
+  const auto count = [metrics, local](const char* direction, const std::string& node, int64_t bytes) {
     metrics->Count("flightdeck_pipeline_node_bytes",
-                   {{"locality", bare(node) == local ? "local" : "remote"}, {"direction", direction}},
+                   {{"locality", WithoutScheme(node) == local ? "local" : "remote"}, {"direction", direction}},
                    static_cast<double>(bytes));
   };
   frame::SetFlightReadObserver([count](const std::string& node, int64_t bytes) { count("read", node, bytes); });

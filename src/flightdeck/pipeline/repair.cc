@@ -91,13 +91,13 @@ arrow::Result<int64_t> CopyDataset(const flight::CallIdentity& who, const std::s
 
 arrow::Result<json> RepairCopies(const std::vector<std::string>& live, int replicas,
                                  const std::vector<std::string>& tenants) {
-  json done = {{"datasets", 0}, {"under_replicated", 0}, {"copied", 0}, {"bytes", 0}};
+  int64_t datasets = 0, under_replicated = 0, copied = 0, bytes_copied = 0;
   for (const auto& tenant : tenants) {
     const flight::CallIdentity who{.tenant = tenant};
     for (const auto& [path, copies] : DurableCopies(live, who)) {
-      done["datasets"] = done["datasets"].get<int64_t>() + 1;
+      datasets += 1;
       if (static_cast<int>(copies.size()) >= replicas) continue;
-      done["under_replicated"] = done["under_replicated"].get<int64_t>() + 1;
+      under_replicated += 1;
       std::vector<flight::PlacementNode> lacking;
       for (const auto& node : live) {
         const bool holds = std::any_of(copies.begin(), copies.end(), [&](const Copy& c) { return c.node == node; });
@@ -113,12 +113,13 @@ arrow::Result<json> RepairCopies(const std::vector<std::string>& live, int repli
                            << " failed (next round): " << bytes.status().message();
           continue;
         }
-        done["copied"] = done["copied"].get<int64_t>() + 1;
-        done["bytes"] = done["bytes"].get<int64_t>() + *bytes;
+        copied += 1;
+        bytes_copied += *bytes;
       }
     }
   }
-  return done;
+  return json{{"datasets", datasets}, {"under_replicated", under_replicated}, {"copied", copied},
+              {"bytes", bytes_copied}};
 }
 
 namespace {

@@ -140,9 +140,7 @@ arrow::Result<std::optional<DatasetRef>> BucketsThere(const PipelineSpec& spec, 
       const std::string name = BucketName(map, static_cast<int32_t>(k));
       auto bucket = [&]() -> arrow::Result<std::optional<DatasetRef>> {
         ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(nodes[k]));
-        ARROW_ASSIGN_OR_RAISE(auto found, client->Find(Who(spec), {spec.tenant, dataset, name}));
-        if (!found) return std::nullopt;
-        return Persist(*client, spec, *found);
+        return FindPersisted(*client, spec, {spec.tenant, dataset, name});
       }();
       // Not there, or its node does not answer: the map puts what is missing.
       if (!bucket.ok() || !*bucket) return std::nullopt;

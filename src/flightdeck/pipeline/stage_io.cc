@@ -122,6 +122,24 @@ arrow::Result<DatasetRef> Persist(flight::NodeClient& client, const PipelineSpec
   return client.Persist(Who(spec), ticket);
 }
 
+arrow::Result<std::optional<DatasetRef>> FindPersisted(flight::NodeClient& client, const PipelineSpec& spec,
+                                                       const std::vector<std::string>& path) {
+  ARROW_ASSIGN_OR_RAISE(auto existing, client.Find(Who(spec), path));
+  if (!existing) return std::nullopt;
+  return Persist(client, spec, *existing);
+}
+
+arrow::Result<DatasetRef> PutFrame(const flight::CallIdentity& who, const std::string& node, const DataFrame& frame,
+                                   const fl::FlightDescriptor& descriptor, const std::string& what) {
+  ARROW_ASSIGN_OR_RAISE(auto put, frame.PutToFlight(node, descriptor, who));
+  if (put.server_metadata.empty()) {
+    return arrow::Status::IOError("the data node ", node, " sent no summary for the put of ", what);
+  }
+  ARROW_ASSIGN_OR_RAISE(DatasetRef ref, DatasetRefFromNodeSummary(node, put.server_metadata[0]));
+  NoteWrite(ref);
+  return ref;
+}
+
 namespace {
 
 fl::FlightDescriptor DescriptorOf(const PipelineSpec& spec, const std::vector<std::string>& path, bool leased) {
@@ -153,8 +171,8 @@ arrow::Result<DatasetRef> PutReplicas(const PipelineSpec& spec, const std::strin
     auto copy = [&]() -> arrow::Result<DatasetRef> {
       ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(node));
       if (spec.durable) {
-        ARROW_ASSIGN_OR_RAISE(auto existing, client->Find(Who(spec), path));
-        if (existing) return Persist(*client, spec, *existing);
+        ARROW_ASSIGN_OR_RAISE(auto existing, FindPersisted(*client, spec, path));
+        if (existing) return *existing;
       }
       if (!table) {
         if (made_table != nullptr && *made_table) {
@@ -164,14 +182,8 @@ arrow::Result<DatasetRef> PutReplicas(const PipelineSpec& spec, const std::strin
           ARROW_ASSIGN_OR_RAISE(table, frame.Collect());
         }
       }
-      ARROW_ASSIGN_OR_RAISE(auto put, DataFrame::FromTable(table).PutToFlight(node, DescriptorOf(spec, path, true),
-                                                                                 Who(spec)));
-      if (put.server_metadata.empty()) {
-        return arrow::Status::IOError("the data node ", node, " sent no summary for the put of ", dataset, "/",
-                                      partition);
-      }
-      ARROW_ASSIGN_OR_RAISE(DatasetRef ref, DatasetRefFromNodeSummary(node, put.server_metadata[0]));
-      NoteWrite(ref);
+      ARROW_ASSIGN_OR_RAISE(DatasetRef ref, PutFrame(Who(spec), node, DataFrame::FromTable(table),
+                                                     DescriptorOf(spec, path, true), dataset + "/" + partition));
       if (!spec.durable) return ref;
       return Persist(*client, spec, ref.ticket);
     }();
@@ -206,9 +218,9 @@ arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::st
   const std::vector<std::string> path = {spec.tenant, dataset, partition};
   ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(node));
   if (spec.durable) {
-    ARROW_ASSIGN_OR_RAISE(auto existing, client->Find(Who(spec), path));
     // Puts are atomic, so a dataset there is a complete earlier output.
-    if (existing) return Persist(*client, spec, *existing);
+    ARROW_ASSIGN_OR_RAISE(auto existing, FindPersisted(*client, spec, path));
+    if (existing) return *existing;
   }
   ARROW_ASSIGN_OR_RAISE(DataFrame frame, make());
   std::shared_ptr<arrow::Table> table;
@@ -220,13 +232,8 @@ arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::st
       frame = DataFrame::FromTable(table);
     }
   }
-  ARROW_ASSIGN_OR_RAISE(auto put, frame.PutToFlight(node, DescriptorOf(spec, path, leased), Who(spec)));
-  if (put.server_metadata.empty()) {
-    return arrow::Status::IOError("the data node ", node, " sent no summary for the put of ",
-                                  dataset, "/", partition);
-  }
-  ARROW_ASSIGN_OR_RAISE(DatasetRef ref, DatasetRefFromNodeSummary(node, put.server_metadata[0]));
-  NoteWrite(ref);
+  ARROW_ASSIGN_OR_RAISE(DatasetRef ref,
+                        PutFrame(Who(spec), node, frame, DescriptorOf(spec, path, leased), dataset + "/" + partition));
   if (table) LocalDatasets::Instance().Put(ref.ticket, table, ref.bytes);
   if (!spec.durable) return ref;
   return Persist(*client, spec, ref.ticket);

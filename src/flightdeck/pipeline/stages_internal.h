@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,6 +35,16 @@ std::string ExtensionOf(SinkSpec::Kind kind);
 
 /// Makes the dataset of `ticket` on `client`'s node durable; its ref.
 arrow::Result<DatasetRef> Persist(flight::NodeClient& client, const PipelineSpec& spec, const std::string& ticket);
+/// The dataset under `path` on `client`'s node, persisted again (a no-op
+/// for a durable one) for its summary; nullopt when there is none.
+arrow::Result<std::optional<DatasetRef>> FindPersisted(flight::NodeClient& client, const PipelineSpec& spec,
+                                                       const std::vector<std::string>& path);
+/// Puts `frame` on `node` under `descriptor` as `who`; the node's summary
+/// as a ref (IOError naming `what` when it sends none). Counted by the
+/// write observer (SetWriteObserver).
+arrow::Result<DatasetRef> PutFrame(const flight::CallIdentity& who, const std::string& node,
+                                   const frame::DataFrame& frame, const arrow::flight::FlightDescriptor& descriptor,
+                                   const std::string& what);
 
 /// Puts the frame `make()` builds under [tenant, dataset, partition] on
 /// `node`; with a durable spec, reuses a dataset an earlier attempt left
