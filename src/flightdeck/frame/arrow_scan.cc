@@ -168,6 +168,10 @@ void Scan(void* info, void* output) {
     auto st = global->entry->reader->ReadNext(&next);
     if (!st.ok()) {
       global->done = true;
+      {
+        std::lock_guard<std::mutex> failed(global->entry->failure_mutex);
+        global->entry->failure = st;
+      }
       c.function_set_error(info, st.message().c_str());
       return;
     }

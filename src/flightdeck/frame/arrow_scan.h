@@ -40,6 +40,10 @@ class StreamRegistry {
     int64_t rows = -1;  // known row count, or -1
     std::atomic<bool> claimed{false};
     std::atomic<int64_t> read{0};  // rows taken from `reader` so far
+    // The reader's error, as it gave it: the engine only sees its message,
+    // and a query that failed on it reports this status instead.
+    std::mutex failure_mutex;
+    arrow::Status failure;
   };
 
   StreamRegistry(const DuckDbDriver* driver, int threads) : driver_(driver), threads_(threads) {}

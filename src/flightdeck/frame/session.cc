@@ -41,8 +41,9 @@ class ResultReader : public arrow::RecordBatchReader {
     }
     auto st = inner_->ReadNext(batch);
     if (!st.ok()) {
+      const arrow::Status input = session_->InputFailure();
       (void)Close();
-      return EngineError(st.message(), memory_limit_);
+      return input.ok() ? EngineError(st.message(), memory_limit_) : input;
     }
     if (*batch == nullptr) return Close();
     return arrow::Status::OK();
@@ -123,6 +124,16 @@ arrow::Result<std::string> Session::Scan(std::shared_ptr<arrow::RecordBatchReade
   return "fd_arrow_scan(" + std::to_string(id) + ")";
 }
 
+arrow::Status Session::InputFailure() const {
+  for (int64_t id : stream_ids_) {
+    auto entry = streams_->Find(id);
+    if (!entry) continue;
+    std::lock_guard<std::mutex> lock(entry->failure_mutex);
+    if (!entry->failure.ok()) return entry->failure;
+  }
+  return arrow::Status::OK();
+}
+
 arrow::Result<std::string> Session::ScanEmpty(std::shared_ptr<arrow::Schema> schema) {
   ARROW_ASSIGN_OR_RAISE(auto reader, arrow::RecordBatchReader::Make({}, std::move(schema)));
   return Scan(std::move(reader), 0);
@@ -160,7 +171,9 @@ arrow::Result<std::unique_ptr<arrow::RecordBatchReader>> Session::Query(
   AdbcError error{};
   if (session->driver_->adbc.StatementExecuteQuery(&statement->handle, &stream, nullptr, &error) !=
       ADBC_STATUS_OK) {
-    return EngineError(TakeMessage(&error, "the engine failed to run the statement"), session->memory_limit_);
+    const std::string message = TakeMessage(&error, "the engine failed to run the statement");
+    const arrow::Status input = session->InputFailure();
+    return input.ok() ? EngineError(message, session->memory_limit_) : input;
   }
   auto imported = arrow::ImportRecordBatchReader(&stream);
   if (!imported.ok()) return EngineError(imported.status().message(), session->memory_limit_);
@@ -174,7 +187,9 @@ arrow::Status Session::Execute(const std::string& sql) {
   int64_t rows = 0;
   if (driver_->adbc.StatementExecuteQuery(&statement->handle, nullptr, &rows, &error) !=
       ADBC_STATUS_OK) {
-    return EngineError(TakeMessage(&error, "the engine failed to run the statement"), memory_limit_);
+    const std::string message = TakeMessage(&error, "the engine failed to run the statement");
+    const arrow::Status input = InputFailure();
+    return input.ok() ? EngineError(message, memory_limit_) : input;
   }
   return arrow::Status::OK();
 }

@@ -54,6 +54,11 @@ class Session {
   /// `rows` is the row count when known, else -1. The reader is read from
   /// DuckDB's threads, one call at a time, while a statement runs.
   arrow::Result<std::string> Scan(std::shared_ptr<arrow::RecordBatchReader> reader, int64_t rows = -1);
+  /// The first error one of this session's scanned readers gave (a
+  /// dropped Flight stream, a malformed file), as the reader gave it; OK
+  /// when none failed. A query that fails on one reports it instead of the
+  /// engine's words for it, so its code (IOError, Unavailable) survives.
+  arrow::Status InputFailure() const;
   /// Scan of no rows with `schema` (binding without data).
   arrow::Result<std::string> ScanEmpty(std::shared_ptr<arrow::Schema> schema);
 
