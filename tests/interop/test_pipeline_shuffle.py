@@ -151,20 +151,29 @@ def test_a_worker_and_a_node_killed_during_the_shuffle_change_no_byte(cluster, t
     try:
         # Once two maps put their buckets (on every node: one reduce per
         # partition), kill the third node and a worker.
-        victim = nodes[2]
         asyncio.run(wait_for_maps(c.address, "shuffle-faulty-run", 2))
-        node_process = c.node_process(victim)
-        worker = c.cpp_workers()[0]
-        worker.kill()
-        node_process.kill()
-        c.data_node(tmp_path / "node-2", port=int(victim.rsplit(":", 1)[1]))
-        c.cpp_worker()
+        kill_and_replace_a_worker_and_a_node(c, nodes[2], tmp_path / "node-2")
         out, _ = started.communicate(timeout=600)
     finally:
         if started.poll() is None:
             started.kill()
     assert started.returncode == 0, out
-    got = sink_files(tmp_path / "faulty")
+    assert_same_sink(tmp_path / "faulty", want)
+
+
+def kill_and_replace_a_worker_and_a_node(c, victim: str, victim_folder: pathlib.Path) -> None:
+    """SIGKILLs the cluster's first C++ worker and the node at `victim`, then
+    starts the node again on its port and folder, and another worker."""
+    node_process = c.node_process(victim)
+    c.cpp_workers()[0].kill()
+    node_process.kill()
+    c.data_node(victim_folder, port=int(victim.rsplit(":", 1)[1]))
+    c.cpp_worker()
+
+
+def assert_same_sink(folder: pathlib.Path, want: dict) -> None:
+    """The committed sink in `folder` has the parts of `want`, byte for byte."""
+    got = sink_files(folder)
     assert sorted(got) == sorted(want)
     assert [name for name in want if got[name] != want[name]] == [], "parts differ between the clean and faulty run"
 

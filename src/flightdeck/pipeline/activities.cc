@@ -244,8 +244,11 @@ arrow::Result<DatasetRef> RunChain(const PipelineSpec& spec, const std::string& 
                                    int32_t partition, StageRange range, bool last) {
   const StagePlan plan = PlanStages(spec);
   const bool load = last && plan.global.empty() && plan.shuffle == 0;
-  const bool partial = last && plan.partial_aggregate;
-  if (last && plan.shuffle > 0) {
+  const bool partial = last && (plan.partial_aggregate || plan.partial_top);
+  // A range shuffle's map: its output checkpointed as usual, then sampled
+  // (from this process's copy of it).
+  const bool sample = last && plan.range;
+  if (last && plan.shuffle > 0 && !plan.range) {
     // The chain ends as the shuffle's map: its rows go to the reduces'
     // buckets instead of a checkpoint of their own.
     for (int recomputes = 0;; ++recomputes) {
@@ -269,13 +272,13 @@ arrow::Result<DatasetRef> RunChain(const PipelineSpec& spec, const std::string& 
     // (and checkpointed) first.
     arrow::Result<DatasetRef> transformed;
     if (SourceIsDurable(spec.source)) {
-      transformed = TransformSourcePartition(spec, run, partition, range, partial);
+      transformed = TransformSourcePartition(spec, run, partition, range, partial, sample);
     } else {
       ARROW_ASSIGN_OR_RAISE(DatasetRef extracted, Extract(spec, run, partition));
       // No stage to run (a Python stage comes first): the extract is the output.
       transformed = range.empty() && !partial
                         ? arrow::Result<DatasetRef>(extracted)
-                        : TransformPartition(spec, run, partition, extracted, range, partial);
+                        : TransformPartition(spec, run, partition, extracted, range, partial, sample);
     }
     if (!transformed.ok() && lost(transformed.status())) continue;
     ARROW_RETURN_NOT_OK(transformed.status());
@@ -283,6 +286,11 @@ arrow::Result<DatasetRef> RunChain(const PipelineSpec& spec, const std::string& 
       auto staged = Load(spec, run, partition, *transformed);
       if (!staged.ok() && lost(staged.status())) continue;
       ARROW_RETURN_NOT_OK(staged.status());
+    }
+    if (sample) {
+      const arrow::Status sampled = PutSortSample(spec, run, partition, *transformed);
+      if (!sampled.ok() && lost(sampled)) continue;
+      ARROW_RETURN_NOT_OK(sampled);
     }
     return transformed;
   }
@@ -293,17 +301,19 @@ arrow::Result<DatasetRef> RunChain(const PipelineSpec& spec, const std::string& 
 arrow::Result<DatasetRef> ContinueChain(const PipelineSpec& spec, const std::string& run, int32_t partition,
                                         const DatasetRef& input, StageRange range, bool last) {
   const StagePlan plan = PlanStages(spec);
-  const bool partial = last && plan.partial_aggregate;
-  if (last && plan.shuffle > 0) {
+  const bool partial = last && (plan.partial_aggregate || plan.partial_top);
+  const bool sample = last && plan.range;
+  if (last && plan.shuffle > 0 && !plan.range) {
     return ShuffleMap(spec, run, partition, input, range);
   }
   DatasetRef output = input;
   if (!range.empty() || partial) {
-    ARROW_ASSIGN_OR_RAISE(output, TransformPartition(spec, run, partition, input, range, partial));
+    ARROW_ASSIGN_OR_RAISE(output, TransformPartition(spec, run, partition, input, range, partial, sample));
   }
   if (last && plan.global.empty() && plan.shuffle == 0) {
     ARROW_RETURN_NOT_OK(Load(spec, run, partition, output).status());
   }
+  if (sample) ARROW_RETURN_NOT_OK(PutSortSample(spec, run, partition, output));
   return output;
 }
 
@@ -314,7 +324,8 @@ arrow::Result<DatasetRef> ContinueChain(const PipelineSpec& spec, const std::str
 std::string ChainOutputDataset(const PipelineSpec& spec, const std::string& run) {
   const auto steps = ChainSteps(spec);
   const ChainStep& last = steps.back();
-  if (!last.range.empty() || PlanStages(spec).partial_aggregate) return TransformDataset(run, last.range);
+  const StagePlan plan = PlanStages(spec);
+  if (!last.range.empty() || plan.partial_aggregate || plan.partial_top) return TransformDataset(run, last.range);
   if (steps.size() > 1) return run + "-s" + std::to_string(steps[steps.size() - 2].python);
   return SourceIsDurable(spec.source) ? TransformDataset(run, last.range) : run + "-extract";
 }
@@ -384,6 +395,25 @@ struct SlotEngine {
   }
 };
 
+// What a stage activity over a stored spec holds while it runs: its
+// heartbeats, its slot's engine set up for the spec, and the spec.
+struct SpecActivity {
+  ActivityKeepAlive keep_alive;
+  SlotEngine engine;
+  std::shared_ptr<const PipelineSpec> spec;
+
+  SpecActivity(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines)
+      : keep_alive(ctx), engine(engines) {}
+  // Loads the task's spec and sets the engine up for it; with `progress_of`,
+  // the heartbeats report the query's progress for that partition.
+  arrow::Status Start(const StageTask& task, std::optional<int32_t> progress_of = std::nullopt) {
+    ARROW_ASSIGN_OR_RAISE(spec, SpecOf(task));
+    ARROW_RETURN_NOT_OK(engine.For(*spec));
+    if (progress_of) engine.ReportProgress(keep_alive, *progress_of, std::nullopt);
+    return arrow::Status::OK();
+  }
+};
+
 arrow::Result<std::string> Prepare(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
                                    const std::string& yaml, const std::string& origin, const std::string& run) {
   SlotEngine engine(engines);
@@ -437,11 +467,9 @@ arrow::Result<DatasetRef> Partition(ActivityContext& ctx, const std::shared_ptr<
 
 arrow::Result<DatasetRef> CombineAll(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
                                      const StageTask& task) {
-  const ActivityKeepAlive keep_alive(ctx);
-  SlotEngine engine(engines);
-  ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
-  ARROW_RETURN_NOT_OK(engine.For(*spec));
-  engine.ReportProgress(keep_alive, 0, std::nullopt);
+  SpecActivity activity(ctx, engines);
+  ARROW_RETURN_NOT_OK(activity.Start(task, 0));
+  const auto& spec = activity.spec;
   const StagePlan plan = PlanStages(*spec);
   const bool reduced = plan.shuffle > 0;
   const std::string run = RunOf(ctx, task);
@@ -461,11 +489,9 @@ arrow::Result<DatasetRef> CombineAll(ActivityContext& ctx, const std::shared_ptr
 // loaded as that part of the sink.
 arrow::Result<DatasetRef> ReduceOne(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
                                     const StageTask& task) {
-  const ActivityKeepAlive keep_alive(ctx);
-  SlotEngine engine(engines);
-  ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
-  ARROW_RETURN_NOT_OK(engine.For(*spec));
-  engine.ReportProgress(keep_alive, task.partition, std::nullopt);
+  SpecActivity activity(ctx, engines);
+  ARROW_RETURN_NOT_OK(activity.Start(task, task.partition));
+  const auto& spec = activity.spec;
   const StagePlan plan = PlanStages(*spec);
   if (plan.shuffle == 0) return Invalid("reduce: the spec has no shuffle");
   ARROW_ASSIGN_OR_RAISE(auto output, Classify(Reduce(*spec, RunOf(ctx, task), task.partition)));
@@ -475,12 +501,37 @@ arrow::Result<DatasetRef> ReduceOne(ActivityContext& ctx, const std::shared_ptr<
   return ForHistory(*spec, std::move(output));
 }
 
+// The boundaries of the range shuffle from every map's sample.
+arrow::Result<DatasetRef> BoundsOfSamples(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
+                                          const StageTask& task) {
+  SpecActivity activity(ctx, engines);
+  ARROW_RETURN_NOT_OK(activity.Start(task));
+  const auto& spec = activity.spec;
+  if (!PlanStages(*spec).range) return Invalid("bounds: the spec has no range shuffle");
+  ARROW_ASSIGN_OR_RAISE(auto output, Classify(SortBounds(*spec, RunOf(ctx, task))));
+  return ForHistory(*spec, std::move(output));
+}
+
+// Map `task.partition`'s output (`task.input`) split into the range
+// shuffle's buckets.
+arrow::Result<DatasetRef> SplitRanges(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
+                                      const StageTask& task) {
+  SpecActivity activity(ctx, engines);
+  ARROW_RETURN_NOT_OK(activity.Start(task, task.partition));
+  const auto& spec = activity.spec;
+  if (!PlanStages(*spec).range) return Invalid("split: the spec has no range shuffle");
+  const std::string run = RunOf(ctx, task);
+  ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
+  input.path = spec->tenant + "/" + ChainOutputDataset(*spec, run) + "/" + std::to_string(task.partition);
+  ARROW_ASSIGN_OR_RAISE(auto output, Classify(RangeSplit(*spec, run, task.partition, input)));
+  return ForHistory(*spec, std::move(output));
+}
+
 arrow::Result<std::string> LoadPart(ActivityContext& ctx, const std::shared_ptr<frame::EnginePool>& engines,
                                     const StageTask& task) {
-  const ActivityKeepAlive keep_alive(ctx);
-  SlotEngine engine(engines);
-  ARROW_ASSIGN_OR_RAISE(auto spec, SpecOf(task));
-  ARROW_RETURN_NOT_OK(engine.For(*spec));
+  SpecActivity activity(ctx, engines);
+  ARROW_RETURN_NOT_OK(activity.Start(task));
+  const auto& spec = activity.spec;
   ARROW_ASSIGN_OR_RAISE(DatasetRef input, RefOf(*spec, task.partition, task.input));
   input.path = spec->tenant + "/" + RunOf(ctx, task) + "-combine/0";  // the combine's output
   ARROW_ASSIGN_OR_RAISE(std::string staged,
@@ -619,6 +670,14 @@ arrow::Status RegisterPipelineActivities(temporal::Worker& worker, std::shared_p
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(kReduceActivity, [engines, metrics](ActivityContext& ctx, StageTask task) {
     ActivityMeter meter(metrics, kReduceActivity, ctx);
     return meter.Done(ReduceOne(ctx, engines, task));
+  }));
+  ARROW_RETURN_NOT_OK(worker.RegisterActivity(kBoundsActivity, [engines, metrics](ActivityContext& ctx, StageTask task) {
+    ActivityMeter meter(metrics, kBoundsActivity, ctx);
+    return meter.Done(BoundsOfSamples(ctx, engines, task));
+  }));
+  ARROW_RETURN_NOT_OK(worker.RegisterActivity(kSplitActivity, [engines, metrics](ActivityContext& ctx, StageTask task) {
+    ActivityMeter meter(metrics, kSplitActivity, ctx);
+    return meter.Done(SplitRanges(ctx, engines, task));
   }));
   ARROW_RETURN_NOT_OK(worker.RegisterActivity(kLoadActivity, [engines, metrics](ActivityContext& ctx, StageTask task) {
     ActivityMeter meter(metrics, kLoadActivity, ctx);

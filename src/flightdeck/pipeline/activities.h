@@ -13,6 +13,10 @@
 //   flightdeck.prepare    (yaml, origin, run)                    -> spec key
 //   flightdeck.partition  StageTask{spec, run, partition[, yaml, origin]}
 //                         -> DatasetRef of the partition's output
+//   flightdeck.bounds     StageTask{spec, run}                    -> DatasetRef (range shuffle:
+//                                                                   the boundaries)
+//   flightdeck.split      StageTask{spec, run, partition=map, input} -> DatasetRef without a
+//                                                                   ticket (range shuffle)
 //   flightdeck.reduce     StageTask{spec, run, partition=reduce}  -> DatasetRef (shuffle)
 //   flightdeck.combine    StageTask{spec, run, inputs}            -> DatasetRef
 //   flightdeck.load       StageTask{..., partition=part, input}   -> staged part name
@@ -37,8 +41,9 @@
 // flightdeck.python_stage (python/flightdeck_stage) on the stage's task
 // queue, which reads its input ticket and puts its output on the same node.
 // Only the step that ends the per-partition stages computes the partial
-// aggregate and loads -- or, with a shuffle, puts the partition's buckets
-// (ShuffleMap) and answers a ref without a ticket.
+// aggregate and loads -- or, with a hash shuffle, puts the partition's
+// buckets (ShuffleMap) and answers a ref without a ticket, or, with a range
+// shuffle, also puts the sample of its sort keys (PutSortSample).
 //
 // History form (a few hundred bytes per partition): a StageTask is the JSON
 // array [spec, run, partition, input, inputs, parts, yaml, origin, range] without
@@ -86,6 +91,12 @@ inline constexpr char kCombineActivity[] = "flightdeck.combine";
 /// StageTask{spec, run, partition=reduce} -> DatasetRef of the reduce's
 /// output (also loaded as part `reduce` when no global stage follows).
 inline constexpr char kReduceActivity[] = "flightdeck.reduce";
+/// StageTask{spec, run} -> DatasetRef of the range shuffle's boundaries
+/// (SortBounds).
+inline constexpr char kBoundsActivity[] = "flightdeck.bounds";
+/// StageTask{spec, run, partition=map, input=map output} -> the rows and
+/// bytes of the map's range buckets, no ticket (RangeSplit).
+inline constexpr char kSplitActivity[] = "flightdeck.split";
 inline constexpr char kLoadActivity[] = "flightdeck.load";
 inline constexpr char kCommitActivity[] = "flightdeck.commit";
 /// StageTask{spec, run}: renews the lease of the run's datasets (RenewRun).

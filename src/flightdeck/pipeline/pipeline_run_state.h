@@ -39,6 +39,7 @@ struct Env {
   ActivityOptions options;
   bool global = false;  // the spec has global stages (combine)
   int32_t shuffle = 0;  // reduce partitions of its shuffle (plan.shuffle)
+  bool range = false;   // the shuffle is by ranges of a sort (plan.range)
 };
 
 // What partials holds for a partition whose map put its shuffle buckets
@@ -60,8 +61,8 @@ struct RunState {
   int64_t runs = 1;
   int64_t recomputes = 0;
   std::vector<std::string> parts;      // per partition: staged part name (no global stages)
-  std::vector<std::string> partials;   // per partition: output ticket (global stages),
-                                       // kShuffled for a shuffle's map
+  std::vector<std::string> partials;   // per partition: output ticket (global stages, range
+                                       // shuffle), kShuffled for a hash shuffle's map
   std::vector<std::string> reduced;    // per reduce: output ticket (not carried: reduces
                                        // start after the last continue-as-new)
   std::vector<std::string> checksums;  // per partition: checksum of its output

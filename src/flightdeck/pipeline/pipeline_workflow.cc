@@ -305,9 +305,9 @@ Task<void> RunPartition(WorkflowContext& ctx, std::shared_ptr<const Env> env,
   Task<DatasetRef> chain = PartitionChain(ctx, env, state, partition);
   auto output = co_await chain;
   if (output.ok()) {
-    if (env->shuffle > 0) {
+    if (env->shuffle > 0 && !env->range) {
       state->partials[partition] = kShuffled;
-    } else if (env->global) {
+    } else if (env->global || env->shuffle > 0) {
       state->partials[partition] = output->ticket;
     } else {
       state->parts[partition] = PartName(env->spec, partition);
@@ -430,8 +430,87 @@ Task<void> RunPartitions(WorkflowContext& ctx, std::shared_ptr<Env> env, std::sh
   co_return arrow::Status::OK();
 }
 
+// Runs the chain of `partition` again for a step that found its output
+// lost (`what`: the metric's input label); the new output is its partial.
+Task<void> ChainAgain(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state,
+                      int32_t partition, const char* what, std::string why) {
+  CountRecompute(ctx, *state, what);
+  ctx.Log(LogLevel::kWarning, why + ", running partition " + std::to_string(partition) + "'s chain again");
+  Task<DatasetRef> chain = PartitionChain(ctx, env, state, partition);
+  FLIGHTDECK_CO_ASSIGN_OR_RAISE(DatasetRef again, co_await chain);
+  if (!again.ticket.empty()) state->partials[static_cast<size_t>(partition)] = again.ticket;
+  co_return arrow::Status::OK();
+}
+
+// The map the DatasetLost `status` names when it is one of the spec's
+// partitions, else -1.
+int32_t LostMap(const Env& env, const arrow::Status& status) {
+  const std::string lost = LostInputOfFailure(status);
+  if (lost.empty() || lost.find_first_not_of("0123456789") != std::string::npos) return -1;
+  const int32_t map = std::atoi(lost.c_str());
+  return map < env.spec.partitions ? map : -1;
+}
+
+// The boundaries of the range shuffle; a map whose sample is lost runs its
+// chain again (which samples again).
+Task<void> RunBounds(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state) {
+  for (int recomputes = 0;; ++recomputes) {
+    Task<void> resumed = WhilePaused(ctx, state, env->run);
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
+    state->phase = "bounds";
+    Task<DatasetRef> step = Timed<DatasetRef>(ctx, state, "bounds", env->run, kBoundsActivity, env->options,
+                                              TaskOf(*env, *state, 0));
+    auto outcome = co_await step;
+    if (outcome.ok()) co_return arrow::Status::OK();
+    if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes) co_return outcome.status();
+    if (IsSpecLost(outcome.status())) {
+      Task<void> prepared = PrepareAgain(ctx, env, state);
+      FLIGHTDECK_CO_RETURN_NOT_OK(co_await prepared);
+      continue;
+    }
+    const int32_t map = LostMap(*env, outcome.status());
+    if (map < 0) co_return outcome.status();
+    Task<void> again = ChainAgain(ctx, env, state, map, "sample", "bounds: the sort sample of map " +
+                                                                      std::to_string(map) + " is lost");
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await again);
+  }
+}
+
+// Map `map`'s split into the range shuffle's buckets; lost boundaries are
+// computed again, a lost map output by the map's chain.
+Task<DatasetRef> RunSplit(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state,
+                          int32_t map) {
+  for (int recomputes = 0;; ++recomputes) {
+    Task<void> resumed = WhilePaused(ctx, state, env->run);
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
+    const StageTask task = TaskOf(*env, *state, map, state->partials[static_cast<size_t>(map)]);
+    Task<DatasetRef> step =
+        NearData<DatasetRef>(ctx, env, state, "split", NodeFor(env->spec, map), kSplitActivity, task);
+    auto outcome = co_await step;
+    if (outcome.ok()) co_return outcome;
+    if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes) co_return outcome.status();
+    if (IsSpecLost(outcome.status())) {
+      Task<void> prepared = PrepareAgain(ctx, env, state);
+      FLIGHTDECK_CO_RETURN_NOT_OK(co_await prepared);
+      continue;
+    }
+    if (LostInputOfFailure(outcome.status()) == "bounds") {
+      CountRecompute(ctx, *state, "bounds");
+      Task<void> bounds = RunBounds(ctx, env, state);
+      FLIGHTDECK_CO_RETURN_NOT_OK(co_await bounds);
+      state->phase = "split";
+      continue;
+    }
+    if (LostMap(*env, outcome.status()) != map) co_return outcome.status();
+    Task<void> again =
+        ChainAgain(ctx, env, state, map, "partition", "split: the output of map " + std::to_string(map) + " is lost");
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await again);
+  }
+}
+
 // Reduce `reduce` of the shuffle; a map whose bucket it finds lost runs
-// again (putting only its missing buckets), the spec is stored again.
+// again (putting only its missing buckets: a hash map's chain, a range
+// map's split), the spec is stored again.
 Task<DatasetRef> RunReduce(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state,
                            int32_t reduce) {
   for (int recomputes = 0;; ++recomputes) {
@@ -446,44 +525,47 @@ Task<DatasetRef> RunReduce(WorkflowContext& ctx, std::shared_ptr<Env> env, std::
       state->events += 1;
       co_return outcome;
     }
-    const std::string lost = LostInputOfFailure(outcome.status());
-    if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes || lost.empty()) co_return outcome.status();
-    if (lost == "spec") {
+    if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes) co_return outcome.status();
+    if (IsSpecLost(outcome.status())) {
       Task<void> prepared = PrepareAgain(ctx, env, state);
       FLIGHTDECK_CO_RETURN_NOT_OK(co_await prepared);
       continue;
     }
-    const int32_t map = std::atoi(lost.c_str());
-    if (map < 0 || map >= env->spec.partitions) co_return outcome.status();
+    const int32_t map = LostMap(*env, outcome.status());
+    if (map < 0) co_return outcome.status();
     CountRecompute(ctx, *state, "bucket");
-    ctx.Log(LogLevel::kWarning, "reduce " + std::to_string(reduce) + ": a bucket of map " + lost +
+    ctx.Log(LogLevel::kWarning, "reduce " + std::to_string(reduce) + ": a bucket of map " + std::to_string(map) +
                                     " is lost, running the map again");
-    Task<DatasetRef> chain = PartitionChain(ctx, env, state, map);
-    auto again = co_await chain;
-    if (!again.ok()) co_return again.status();
+    if (env->range) {
+      Task<DatasetRef> split = RunSplit(ctx, env, state, map);
+      FLIGHTDECK_CO_RETURN_NOT_OK((co_await split).status());
+    } else {
+      Task<DatasetRef> chain = PartitionChain(ctx, env, state, map);
+      FLIGHTDECK_CO_RETURN_NOT_OK((co_await chain).status());
+    }
   }
 }
 
-// Every reduce of the shuffle, at most spec.parallelism in flight. Fails
-// with the first reduce's failure (after the others in flight ended).
-Task<std::vector<DatasetRef>> RunReduces(WorkflowContext& ctx, std::shared_ptr<Env> env,
-                                         std::shared_ptr<RunState> state) {
-  state->phase = "reduce";
-  state->reduced.assign(static_cast<size_t>(env->shuffle), std::string());
+// `start(i)` for every i in [0, count), at most spec.parallelism in
+// flight; their outputs by index. Fails with the first failure (after the
+// others in flight ended).
+template <typename Start>
+Task<std::vector<DatasetRef>> InParallel(WorkflowContext& ctx, std::shared_ptr<Env> env,
+                                         std::shared_ptr<RunState> state, int32_t count, Start start) {
   const size_t parallelism = static_cast<size_t>(std::max<int32_t>(1, env->spec.parallelism));
-  std::vector<DatasetRef> outputs(static_cast<size_t>(env->shuffle));
+  std::vector<DatasetRef> outputs(static_cast<size_t>(count));
   std::vector<std::pair<int32_t, Task<DatasetRef>>> in_flight;
   int32_t next = 0;
   arrow::Status failed;
-  while ((next < env->shuffle && failed.ok()) || !in_flight.empty()) {
-    while (failed.ok() && next < env->shuffle && in_flight.size() < parallelism) {
-      in_flight.emplace_back(next, RunReduce(ctx, env, state, next));
+  while ((next < count && failed.ok()) || !in_flight.empty()) {
+    while (failed.ok() && next < count && in_flight.size() < parallelism) {
+      in_flight.emplace_back(next, start(next));
       next += 1;
     }
     const int64_t events = state->events;
     Future<void> wake = ctx.WaitCondition([state, events, &in_flight] {
       if (state->events != events) return true;
-      for (auto& [reduce, task] : in_flight) {
+      for (auto& [index, task] : in_flight) {
         if (task.ready()) return true;
       }
       return false;
@@ -505,6 +587,28 @@ Task<std::vector<DatasetRef>> RunReduces(WorkflowContext& ctx, std::shared_ptr<E
   }
   FLIGHTDECK_CO_RETURN_NOT_OK(failed);
   co_return outputs;
+}
+
+// The range shuffle's map side after the chains: the boundaries, then
+// every map's split.
+Task<void> RunRangeSplits(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state) {
+  Task<void> bounds = RunBounds(ctx, env, state);
+  FLIGHTDECK_CO_RETURN_NOT_OK(co_await bounds);
+  state->phase = "split";
+  const auto split = [&ctx, env, state](int32_t map) { return RunSplit(ctx, env, state, map); };
+  Task<std::vector<DatasetRef>> splits = InParallel(ctx, env, state, env->spec.partitions, split);
+  FLIGHTDECK_CO_RETURN_NOT_OK((co_await splits).status());
+  co_return arrow::Status::OK();
+}
+
+// Every reduce of the shuffle, at most spec.parallelism in flight.
+Task<std::vector<DatasetRef>> RunReduces(WorkflowContext& ctx, std::shared_ptr<Env> env,
+                                         std::shared_ptr<RunState> state) {
+  state->phase = "reduce";
+  state->reduced.assign(static_cast<size_t>(env->shuffle), std::string());
+  const auto reduce = [&ctx, env, state](int32_t k) { return RunReduce(ctx, env, state, k); };
+  Task<std::vector<DatasetRef>> reduces = InParallel(ctx, env, state, env->shuffle, reduce);
+  co_return co_await reduces;
 }
 
 // One combine over every partition's output (after a shuffle, every
@@ -540,12 +644,8 @@ Task<DatasetRef> CombinePartitions(WorkflowContext& ctx, std::shared_ptr<Env> en
       continue;
     }
     if (partition < 0 || partition >= env->spec.partitions) co_return outcome.status();
-    CountRecompute(ctx, *state, "partition");
-    ctx.Log(LogLevel::kWarning, "combine: output of partition " + lost + " lost, computing it again");
-    Task<DatasetRef> chain = PartitionChain(ctx, env, state, partition);
-    auto again = co_await chain;
-    if (!again.ok()) co_return again.status();
-    state->partials[partition] = again->ticket;
+    Task<void> again = ChainAgain(ctx, env, state, partition, "partition", "combine: its output is lost");
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await again);
   }
 }
 
@@ -563,6 +663,10 @@ Task<json> RunBody(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_p
   int64_t rows = state->rows;
   int64_t bytes = state->bytes;
   if (env->shuffle > 0) {
+    if (env->range) {
+      Task<void> splits = RunRangeSplits(ctx, env, state);
+      FLIGHTDECK_CO_RETURN_NOT_OK(co_await splits);
+    }
     Task<std::vector<DatasetRef>> reduces = RunReduces(ctx, env, state);
     FLIGHTDECK_CO_ASSIGN_OR_RAISE(std::vector<DatasetRef> reduced, co_await reduces);
     if (!env->global) {
@@ -642,6 +746,7 @@ Task<json> PipelineWorkflow(WorkflowContext& ctx, std::string spec_yaml, std::st
   env->options = OptionsFor(env->spec);
   env->global = !env->plan.global.empty();
   env->shuffle = env->plan.shuffle;
+  env->range = env->plan.range;
   const PipelineSpec& spec = env->spec;
   const ActivityOptions options = env->options;
 

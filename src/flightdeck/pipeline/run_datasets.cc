@@ -23,6 +23,8 @@ std::vector<std::string> RunDatasets(const PipelineSpec& spec, const std::string
   for (const auto& step : ChainSteps(spec)) {
     names.push_back(step.is_python() ? run + "-s" + std::to_string(step.python) : TransformDataset(run, step.range));
   }
+  names.push_back(run + "-sample");
+  names.push_back(run + "-bounds");
   names.push_back(run + "-shuffle");
   names.push_back(run + "-shuffle-right");
   names.push_back(run + "-reduce");

@@ -19,9 +19,6 @@ using frame::DataFrame;
 
 namespace {
 
-constexpr char kBucketColumn[] = "__flightdeck_bucket";
-
-std::string ShuffleDataset(const std::string& run) { return run + "-shuffle"; }
 std::string ShuffleRightDataset(const std::string& run) { return run + "-shuffle-right"; }
 std::string ReduceDataset(const std::string& run) { return run + "-reduce"; }
 
@@ -111,12 +108,33 @@ arrow::Result<std::pair<std::vector<std::string>, std::vector<std::string>>> Joi
 arrow::Result<DatasetRef> PutBuckets(const PipelineSpec& spec, const std::vector<std::string>& nodes,
                                      const std::string& dataset, int32_t map, const DataFrame& rows,
                                      const std::vector<std::string>& terms) {
-  const auto count = static_cast<int32_t>(nodes.size());
   std::string hash;
   for (const auto& term : terms) hash += (hash.empty() ? "" : ", ") + term;
-  const std::string query = "SELECT *, CAST(hash(" + hash + ") % " + std::to_string(count) + " AS INTEGER) AS " +
-                            kBucketColumn + " FROM map_output";
+  const std::string query = "SELECT *, CAST(hash(" + hash + ") % " + std::to_string(nodes.size()) +
+                            " AS INTEGER) AS " + kBucketColumn + " FROM map_output";
   ARROW_ASSIGN_OR_RAISE(auto table, DataFrame::Sql(query, {{"map_output", rows}}).Collect());
+  return PutBucketTable(spec, nodes, dataset, map, table);
+}
+
+}  // namespace
+
+namespace internal {
+
+std::string ShuffleDataset(const std::string& run) { return run + "-shuffle"; }
+
+arrow::Result<std::vector<std::string>> ReduceNodes(const PipelineSpec& spec, int32_t count) {
+  std::vector<std::string> nodes;
+  for (int32_t k = 0; k < count; ++k) {
+    ARROW_ASSIGN_OR_RAISE(std::string node, ReduceNodeFor(spec, k));
+    nodes.push_back(std::move(node));
+  }
+  return nodes;
+}
+
+arrow::Result<DatasetRef> PutBucketTable(const PipelineSpec& spec, const std::vector<std::string>& nodes,
+                                         const std::string& dataset, int32_t map,
+                                         const std::shared_ptr<arrow::Table>& table) {
+  const auto count = static_cast<int32_t>(nodes.size());
   ARROW_ASSIGN_OR_RAISE(auto buckets, SplitByBucket(table, count));
   DatasetRef total;
   for (int32_t k = 0; k < count; ++k) {
@@ -130,8 +148,6 @@ arrow::Result<DatasetRef> PutBuckets(const PipelineSpec& spec, const std::vector
   return total;
 }
 
-// The figures of map `map`'s buckets under every one of `datasets` when all
-// of them are on their nodes (durable specs), else nullopt.
 arrow::Result<std::optional<DatasetRef>> BucketsThere(const PipelineSpec& spec, const std::vector<std::string>& nodes,
                                                       const std::vector<std::string>& datasets, int32_t map) {
   DatasetRef total;
@@ -152,7 +168,7 @@ arrow::Result<std::optional<DatasetRef>> BucketsThere(const PipelineSpec& spec, 
   return total;
 }
 
-}  // namespace
+}  // namespace internal
 
 std::string ReduceKey(const PipelineSpec& spec, int32_t reduce) {
   return spec.tenant + "/" + spec.name + "/reduce/" + std::to_string(reduce);
@@ -170,15 +186,13 @@ arrow::Result<DatasetRef> ShuffleMap(const PipelineSpec& spec, const std::string
                                      const std::optional<DatasetRef>& input, StageRange range) {
   ARROW_RETURN_NOT_OK(CheckRun(run));
   const StagePlan plan = PlanStages(spec);
-  if (plan.shuffle <= 0) return arrow::Status::Invalid("the spec of run ", run, " has no shuffle");
+  if (plan.shuffle <= 0 || plan.range) {
+    return arrow::Status::Invalid("the spec of run ", run, " has no hash shuffle");
+  }
   if (range.end != plan.per_partition.end) {
     return arrow::Status::Invalid("the map of run ", run, " must end the per-partition stages");
   }
-  std::vector<std::string> nodes;
-  for (int32_t k = 0; k < plan.shuffle; ++k) {
-    ARROW_ASSIGN_OR_RAISE(std::string node, ReduceNodeFor(spec, k));
-    nodes.push_back(std::move(node));
-  }
+  ARROW_ASSIGN_OR_RAISE(const std::vector<std::string> nodes, ReduceNodes(spec, plan.shuffle));
   const StageSpec& keyed = spec.stages[plan.reduce.begin];
   std::vector<std::string> datasets = {ShuffleDataset(run)};
   if (keyed.kind == StageSpec::Kind::kJoin) datasets.push_back(ShuffleRightDataset(run));
@@ -218,37 +232,13 @@ arrow::Result<DatasetRef> Reduce(const PipelineSpec& spec, const std::string& ru
     return arrow::Status::Invalid("reduce ", reduce, " out of range [0, ", plan.shuffle, ")");
   }
   ARROW_ASSIGN_OR_RAISE(std::string node, ReduceNodeFor(spec, reduce));
-  // Where bucket copies are: the reduce's node, then (with replicas) the
-  // next ones of its ranking.
-  ARROW_ASSIGN_OR_RAISE(auto ranked, RankedNodes(spec, ReduceKey(spec, reduce), spec.replicas > 1 ? 0 : 1));
   // Bucket `reduce` of every map under `dataset`, in map order.
   const auto gather = [&](const std::string& dataset) -> arrow::Result<DataFrame> {
     std::optional<DataFrame> all;
     for (int32_t map = 0; map < spec.partitions; ++map) {
-      const std::string name = BucketName(map, reduce);
-      DatasetRef ref;
-      ref.path = spec.tenant + "/" + dataset + "/" + name;
-      arrow::Status unreachable;
-      for (const auto& holder : ranked) {
-        auto client = flight::NodeClient::For(holder);
-        auto ticket = client.ok() ? (*client)->Find(Who(spec), {spec.tenant, dataset, name})
-                                  : arrow::Result<std::optional<std::string>>(client.status());
-        if (!ticket.ok()) {
-          if (ranked.size() == 1) return ticket.status();
-          unreachable = ticket.status();
-          continue;
-        }
-        if (!*ticket) continue;
-        ref.node = holder;
-        ref.ticket = **ticket;
-        break;
-      }
-      if (ref.ticket.empty()) {
-        return DatasetLost(std::to_string(map),
-                           arrow::Status::KeyError("bucket ", name, " of ", dataset, " is on none of ", ranked.size(),
-                                                   " nodes", unreachable.ok() ? "" : " that answered"));
-      }
-      ARROW_ASSIGN_OR_RAISE(DataFrame part, ReadRef(spec, ref, std::to_string(map)));
+      const std::string input = std::to_string(map);
+      ARROW_ASSIGN_OR_RAISE(DatasetRef ref, FindByPath(spec, dataset, BucketName(map, reduce), input));
+      ARROW_ASSIGN_OR_RAISE(DataFrame part, ReadRef(spec, ref, input));
       all = all ? all->Union(part) : part;
     }
     return *all;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -144,9 +145,19 @@ std::string CommitFolder(const PipelineSpec& spec, const std::string& run) {
   return (sink.parent_path() / ("." + sink.filename().string() + ".commit-" + run)).string();
 }
 
+int32_t PartCount(const PipelineSpec& spec) {
+  const StagePlan plan = PlanStages(spec);
+  if (!plan.global.empty()) return 1;
+  return plan.shuffle > 0 ? plan.shuffle : std::max<int32_t>(1, spec.partitions);
+}
+
 std::string PartName(const PipelineSpec& spec, int32_t part) {
-  if (spec.sink.kind == SinkSpec::Kind::kFlight) return "part-" + std::to_string(part);
-  return "part-" + std::to_string(part) + "." + ExtensionOf(spec.sink.kind);
+  // As wide as the last part's number, so that names sort as parts do.
+  std::string number = std::to_string(part);
+  const size_t width = std::to_string(std::max<int32_t>(0, PartCount(spec) - 1)).size();
+  if (number.size() < width) number.insert(0, width - number.size(), '0');
+  if (spec.sink.kind == SinkSpec::Kind::kFlight) return "part-" + number;
+  return "part-" + number + "." + ExtensionOf(spec.sink.kind);
 }
 
 std::string StagingFolder(const PipelineSpec& spec, const std::string& run) {

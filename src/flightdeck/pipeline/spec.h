@@ -22,7 +22,7 @@
 //   sink:
 //     parquet: out/orders                          # or ipc|csv: <dir>, or flight: {dataset: name}
 //   partitions: 8
-//   shuffle: auto         # reduce partitions of a global aggregate or distinct: a number, off,
+//   shuffle: auto         # reduce partitions of a global aggregate, distinct or sort: a number, off,
 //                         # or auto (one per partition with several nodes, off with one)
 //   parallelism: 2
 //   replicas: 1           # copies of each intermediate dataset, on distinct nodes
@@ -158,7 +158,8 @@ struct PipelineSpec {
   SinkSpec sink;
   int32_t partitions = 1;
   /// How many reduce partitions a hash shuffle of a global aggregate (with
-  /// groups) or distinct has (StagePlan in stages.h): kShuffleAuto (one per
+  /// groups) or distinct, or the range shuffle of a global sort, has
+  /// (StagePlan in stages.h): kShuffleAuto (one per
   /// partition when the spec names several nodes, else none), 0 (off: one
   /// combine over every partition's output) or a count.
   int32_t shuffle = kShuffleAuto;

@@ -275,6 +275,34 @@ arrow::Result<DataFrame> ReadRef(const PipelineSpec& spec, const DatasetRef& ref
   return frame;
 }
 
+arrow::Result<DatasetRef> FindByPath(const PipelineSpec& spec, const std::string& dataset,
+                                     const std::string& partition, const std::string& input) {
+  // Where copies are: the placement's first node, then (with replicas) the
+  // next ones of its ranking.
+  ARROW_ASSIGN_OR_RAISE(auto ranked, RankedNodes(spec, PlacementKeyOf(spec, dataset, partition),
+                                                 spec.replicas > 1 ? 0 : 1));
+  DatasetRef ref;
+  ref.path = spec.tenant + "/" + dataset + "/" + partition;
+  arrow::Status unreachable;
+  for (const auto& holder : ranked) {
+    auto client = flight::NodeClient::For(holder);
+    auto ticket = client.ok() ? (*client)->Find(Who(spec), {spec.tenant, dataset, partition})
+                              : arrow::Result<std::optional<std::string>>(client.status());
+    if (!ticket.ok()) {
+      // One copy only: its node's failure is the answer (retried).
+      if (ranked.size() == 1) return ticket.status();
+      unreachable = ticket.status();
+      continue;
+    }
+    if (!*ticket) continue;
+    ref.node = holder;
+    ref.ticket = **ticket;
+    return ref;
+  }
+  return DatasetLost(input, arrow::Status::KeyError(dataset, "/", partition, " is on none of ", ranked.size(),
+                                                    " nodes", unreachable.ok() ? "" : " that answered"));
+}
+
 arrow::Status CheckRun(const std::string& run) {
   if (run.empty() || run.size() > 200 || run.find_first_of("/\\") != std::string::npos ||
       run == "." || run == "..") {

@@ -27,6 +27,15 @@ arrow::Result<DataFrame> FinalAggregate(const StageSpec& stage, DataFrame partia
   return partials.GroupBy(stage.aggregate.by).Agg(aggs);
 }
 
+arrow::Result<StageRange> WithPartial(const PipelineSpec& spec, StageRange range, bool partial) {
+  if (!partial) return range;
+  const StagePlan plan = PlanStages(spec);
+  if (range.end == plan.per_partition.end && plan.partial_aggregate) return StageRange{range.begin, range.end + 1};
+  if (range.end == plan.per_partition.end && plan.partial_top) return StageRange{range.begin, range.end + 2};
+  return arrow::Status::Invalid("no global stage to compute partially follows stage range [", range.begin, ", ",
+                                range.end, ")");
+}
+
 }  // namespace internal
 
 namespace {
@@ -140,14 +149,21 @@ StagePlan PlanStages(const PipelineSpec& spec) {
                                                                 : spec.shuffle;
   // A join that asks for a shuffle gets one (the parser refuses shuffle: off).
   if (split < spec.stages.size() && IsShuffleJoin(spec.stages[split]) && reduces <= 0) reduces = spec.partitions;
-  if (reduces > 0 && split < spec.stages.size() && ShuffleKeyed(spec.stages[split])) {
+  // A sort followed by a limit is a top-N: the combine keeps it.
+  const bool range = split < spec.stages.size() && spec.stages[split].kind == StageSpec::Kind::kSort &&
+                     !(split + 1 < spec.stages.size() && spec.stages[split + 1].kind == StageSpec::Kind::kLimit);
+  if (reduces > 0 && split < spec.stages.size() && (ShuffleKeyed(spec.stages[split]) || range)) {
     // The shuffled stage and the row-wise stages after it run per reduce.
     size_t end = split + 1;
     while (end < spec.stages.size() && RowWise(spec.stages[end].kind)) ++end;
     plan.shuffle = reduces;
     plan.reduce = {split, end};
     plan.global = {end, spec.stages.size()};
+    plan.range = range;
   }
+  plan.partial_top = plan.shuffle == 0 && split + 1 < spec.stages.size() &&
+                     spec.stages[split].kind == StageSpec::Kind::kSort &&
+                     spec.stages[split + 1].kind == StageSpec::Kind::kLimit;
   return plan;
 }
 

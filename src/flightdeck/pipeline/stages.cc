@@ -84,22 +84,17 @@ arrow::Result<DatasetRef> InStages(const PipelineSpec& spec, const std::string& 
 
 arrow::Result<DatasetRef> TransformPartition(const PipelineSpec& spec, const std::string& run,
                                              int32_t partition, const DatasetRef& input,
-                                             StageRange range, bool partial_aggregate) {
+                                             StageRange range, bool partial, bool keep_local) {
   ARROW_RETURN_NOT_OK(CheckRun(run));
-  if (partial_aggregate && (range.end >= spec.stages.size() ||
-                            spec.stages[range.end].kind != StageSpec::Kind::kAggregate)) {
-    return arrow::Status::Invalid("no aggregate stage follows stage range [", range.begin, ", ",
-                                  range.end, ") to compute partially");
-  }
-  StageRange with_partial = range;
-  if (partial_aggregate) with_partial.end += 1;
+  ARROW_ASSIGN_OR_RAISE(const StageRange with_partial, WithPartial(spec, range, partial));
   return InStages(spec, "partition " + std::to_string(partition), with_partial,
                   PutStageOutput(spec, input.node, TransformDataset(run, range), std::to_string(partition),
                                  [&]() -> arrow::Result<DataFrame> {
                                    ARROW_ASSIGN_OR_RAISE(DataFrame in,
                                                          ReadRef(spec, input, std::to_string(partition)));
                                    return ApplyStages(spec, std::move(in), with_partial);
-                                 }));
+                                 },
+                                 keep_local));
 }
 
 bool SourceIsDurable(const SourceSpec& source) {
@@ -109,26 +104,21 @@ bool SourceIsDurable(const SourceSpec& source) {
 
 arrow::Result<DatasetRef> TransformSourcePartition(const PipelineSpec& spec, const std::string& run,
                                                    int32_t partition, StageRange range,
-                                                   bool partial_aggregate) {
+                                                   bool partial, bool keep_local) {
   ARROW_RETURN_NOT_OK(CheckRun(run));
   if (!SourceIsDurable(spec.source)) {
     return arrow::Status::Invalid("source '", KindName(spec.source.kind),
                                   "' is not a file source; its partitions are extracted first");
   }
-  if (partial_aggregate && (range.end >= spec.stages.size() ||
-                            spec.stages[range.end].kind != StageSpec::Kind::kAggregate)) {
-    return arrow::Status::Invalid("no aggregate stage follows stage range [", range.begin, ", ",
-                                  range.end, ") to compute partially");
-  }
+  ARROW_ASSIGN_OR_RAISE(const StageRange with_partial, WithPartial(spec, range, partial));
   ARROW_ASSIGN_OR_RAISE(std::string node, NodeFor(spec, partition));
-  StageRange with_partial = range;
-  if (partial_aggregate) with_partial.end += 1;
   return InStages(spec, "partition " + std::to_string(partition), with_partial,
                   PutStageOutput(spec, node, TransformDataset(run, range), std::to_string(partition),
                                  [&]() -> arrow::Result<DataFrame> {
                                    ARROW_ASSIGN_OR_RAISE(DataFrame in, ReadSourcePartition(spec, partition));
                                    return ApplyStages(spec, std::move(in), with_partial);
-                                 }));
+                                 },
+                                 keep_local));
 }
 
 arrow::Result<DatasetRef> Combine(const PipelineSpec& spec, const std::string& run,
@@ -163,7 +153,7 @@ arrow::Result<std::string> Load(const PipelineSpec& spec, const std::string& run
     durable.durable = false;  // always replace: an earlier run's part is stale
     ARROW_ASSIGN_OR_RAISE(DatasetRef ref,
                           PutStageOutput(durable, input.node, spec.sink.dataset,
-                                         "part-" + std::to_string(part),
+                                         PartName(spec, part),
                                          [&] { return ReadRef(spec, input, std::to_string(part)); },
                                          /*keep_local=*/false, /*made_table=*/nullptr, /*leased=*/false));
     ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(input.node));

@@ -84,6 +84,22 @@ struct StageRange {
 /// stages after those (`global`, possibly none) run in one combine over the
 /// reduce outputs in reduce order; without them reduce k is part k of the
 /// sink.
+///
+/// Top-N (`partial_top`): when the first global stage is a sort directly
+/// followed by a limit and no shuffle takes it, each partition's chain also
+/// computes that sort and limit (its own first N rows), and the combine
+/// sorts and limits the partitions' tops again: it reads at most N rows per
+/// partition.
+///
+/// Range shuffle (`range`): when the first global stage is a sort not
+/// followed by a limit (a top-N stays in the combine) and the shuffle
+/// resolves to K > 0, reduce k holds the k-th range of the sort order, so
+/// that the reduces' outputs in reduce order are the sorted rows. Each
+/// partition's chain ends with its output checkpointed as usual plus a
+/// sample of its sort keys (PutSortSample); one activity turns the samples
+/// into K-1 boundaries (SortBounds); a split per map puts the rows of each
+/// range in its bucket (RangeSplit); reduce k sorts bucket k of every map
+/// and runs the row-wise stages after the sort.
 struct StagePlan {
   StageRange per_partition;
   StageRange global;
@@ -92,6 +108,10 @@ struct StagePlan {
   /// starts where per_partition ends).
   int32_t shuffle = 0;
   StageRange reduce;
+  /// The shuffle is by ranges of the sort at reduce.begin.
+  bool range = false;
+  /// Each partition computes the sort and limit that start `global`.
+  bool partial_top = false;
 };
 StagePlan PlanStages(const PipelineSpec& spec);
 
@@ -118,7 +138,8 @@ std::string TransformDataset(const std::string& run, StageRange range);
 
 /// The datasets (names under the spec's tenant) a run creates on the
 /// nodes, every partition of each: its extract, every step's transform and
-/// Python stage output, and the combine; also "<run>-spec-<hash>", the
+/// Python stage output, the shuffle's samples, boundaries, buckets and
+/// reduce outputs, and the combine; also "<run>-spec-<hash>", the
 /// stored spec (see SpecKeyOf). Not a Flight sink's (the run's result). Pure.
 std::vector<std::string> RunDatasets(const PipelineSpec& spec, const std::string& run);
 
@@ -185,6 +206,35 @@ std::string BucketName(int32_t map, int32_t reduce);
 arrow::Result<DatasetRef> ShuffleMap(const PipelineSpec& spec, const std::string& run, int32_t map,
                                      const std::optional<DatasetRef>& input, StageRange range);
 
+// --- Range shuffle (StagePlan.range) -------------------------------------------
+//
+// Datasets: map m's sample of sort keys [tenant, RUN + "-sample", M] on
+// NodeFor(m); the boundaries [tenant, RUN + "-bounds", "0"] on NodeFor(0);
+// buckets and reduce outputs as for the hash shuffle. Sort keys compare as
+// DuckDB's create_sort_key() blobs (the sort's directions and null order
+// folded in), byte by byte.
+
+/// The sample of map `map`'s output `output` (the chain's last checkpoint):
+/// every n-th row's sort key with the number of rows it stands for, about
+/// 100 * K / M rows. A durable spec keeps the sample an earlier attempt put.
+/// DatasetLost (input `map`) when `output` is gone.
+arrow::Status PutSortSample(const PipelineSpec& spec, const std::string& run, int32_t map,
+                            const DatasetRef& output);
+
+/// The K-1 boundaries of the range shuffle from every map's sample: the
+/// weighted quantiles i/K of the sample keys, put as one binary column.
+/// DatasetLost naming map M when its sample is gone (its chain runs again).
+arrow::Result<DatasetRef> SortBounds(const PipelineSpec& spec, const std::string& run);
+
+/// The map side of the range shuffle: `input` (map `map`'s output) split
+/// into K buckets by the boundaries (a row goes to the bucket of the number
+/// of boundaries below its key: equal keys share a bucket), each put on its
+/// reduce's node. A durable spec keeps the buckets an earlier attempt put
+/// and reads nothing when all are there. The rows and bytes of all buckets.
+/// DatasetLost naming "bounds" or map `map` when one is gone.
+arrow::Result<DatasetRef> RangeSplit(const PipelineSpec& spec, const std::string& run, int32_t map,
+                                     const DatasetRef& input);
+
 /// The reduce side: bucket `reduce` of every map, in map order, through
 /// plan.reduce, put on ReduceNodeFor(reduce). DatasetLost naming map M (as
 /// its partition) when its bucket is gone: the workflow runs map M again,
@@ -248,11 +298,15 @@ arrow::Result<DatasetRef> Extract(const PipelineSpec& spec, const std::string& r
                                   int32_t partition);
 
 /// The per-partition stages `range` over `input`, put on input's node; with
-/// `partial_aggregate`, followed by the partial form of the aggregate stage
-/// at range.end (see StagePlan). DatasetLost when the input is gone.
+/// `partial` (range ends the per-partition stages), followed by the plan's
+/// partial global stages: the partial form of the aggregate stage at
+/// range.end, or the top-N (see StagePlan). With `keep_local`, the output also stays
+/// in this process for the next read of it here (PutSortSample's).
+/// DatasetLost when the input is gone.
 arrow::Result<DatasetRef> TransformPartition(const PipelineSpec& spec, const std::string& run,
                                              int32_t partition, const DatasetRef& input,
-                                             StageRange range, bool partial_aggregate = false);
+                                             StageRange range, bool partial = false,
+                                             bool keep_local = false);
 
 /// Whether the source is files (Parquet, CSV, IPC): durable already, so a
 /// partition's first stages read them directly (TransformSourcePartition)
@@ -264,7 +318,7 @@ bool SourceIsDurable(const SourceSpec& source);
 /// need), put on NodeFor(partition). Invalid for other sources.
 arrow::Result<DatasetRef> TransformSourcePartition(const PipelineSpec& spec, const std::string& run,
                                                    int32_t partition, StageRange range,
-                                                   bool partial_aggregate = false);
+                                                   bool partial = false, bool keep_local = false);
 
 /// The global stages `range` over the union of `inputs` (in that order;
 /// the partitions' outputs, or after a shuffle the reduces', each on its
@@ -279,7 +333,7 @@ arrow::Result<DatasetRef> Combine(const PipelineSpec& spec, const std::string& r
 /// `part`, when it is gone).
 /// File sinks: to <sink>/_staging/<run>/part-<part>.<ext> (temporary name,
 /// then rename); a staged part already there is kept (retries). Returns the
-/// staged path. Flight sinks: a durable put to [tenant, dataset, "part-<part>"]
+/// staged path. Flight sinks: a durable put to [tenant, dataset, PartName]
 /// that replaces the dataset of an earlier run; returns the ref's JSON.
 arrow::Result<std::string> Load(const PipelineSpec& spec, const std::string& run, int32_t part,
                                 const DatasetRef& input);
@@ -301,8 +355,15 @@ arrow::Result<std::string> Load(const PipelineSpec& spec, const std::string& run
 arrow::Status Commit(const PipelineSpec& spec, const std::string& run,
                      const std::vector<std::string>& staged);
 
+/// How many parts a run of the spec writes to its sink: 1 after a combine,
+/// one per reduce after a shuffle, else one per partition. Pure.
+int32_t PartCount(const PipelineSpec& spec);
+
 /// The name of part `part` of the sink, as Load stages it:
-/// "part-<part>.<ext>" for file sinks, "part-<part>" for Flight sinks. Pure.
+/// "part-<part>.<ext>" for file sinks, "part-<part>" for Flight sinks, the
+/// number zero-padded to the width of the last part's (part-07 of 12), so
+/// that the names sort as the parts do (a sorted run's parts hold the rows
+/// in order). Pure.
 std::string PartName(const PipelineSpec& spec, int32_t part);
 
 /// Where Commit assembles the next sink of `run` of a file sink:

@@ -64,6 +64,14 @@ arrow::Result<DatasetRef> PutStageOutput(const PipelineSpec& spec, const std::st
 /// node no longer has it.
 arrow::Result<frame::DataFrame> ReadRef(const PipelineSpec& spec, const DatasetRef& ref, const std::string& input);
 
+/// The dataset [tenant, dataset, partition] of a run found by path where
+/// its copies are put (PlacementKeyOf; with replicas along the ranking),
+/// with its path set for ReadRef's failover. DatasetLost (input `input`)
+/// when no node that answered has it; the node's failure when its one node
+/// does not answer.
+arrow::Result<DatasetRef> FindByPath(const PipelineSpec& spec, const std::string& dataset,
+                                     const std::string& partition, const std::string& input);
+
 /// Invalid unless `run` can name files and datasets (1 to 200 characters,
 /// no '/' or '\\').
 arrow::Status CheckRun(const std::string& run);
@@ -99,11 +107,34 @@ arrow::Result<frame::DataFrame> ReadWholeSource(const PipelineSpec& spec, const 
 /// Whether `needed` names `column`; SQL identifiers are case-insensitive.
 bool Mentions(const std::set<std::string>& needed, const std::string& column);
 
+// --- shuffle.cc ---------------------------------------------------------------
+
+/// The column of a map's table that names each row's bucket (int32).
+inline constexpr char kBucketColumn[] = "__flightdeck_bucket";
+/// The dataset of the shuffle's (left) buckets: RUN + "-shuffle".
+std::string ShuffleDataset(const std::string& run);
+/// The nodes of reduces 0 to count - 1 (ReduceNodeFor).
+arrow::Result<std::vector<std::string>> ReduceNodes(const PipelineSpec& spec, int32_t count);
+/// Puts map `map`'s buckets of `table` under `dataset`: the rows whose
+/// kBucketColumn is k (the column dropped, the rows' order kept) as bucket
+/// k on nodes[k]. The rows and bytes of all buckets.
+arrow::Result<DatasetRef> PutBucketTable(const PipelineSpec& spec, const std::vector<std::string>& nodes,
+                                         const std::string& dataset, int32_t map,
+                                         const std::shared_ptr<arrow::Table>& table);
+/// The figures of map `map`'s buckets under every one of `datasets` when all
+/// of them are on their nodes (durable specs), else nullopt.
+arrow::Result<std::optional<DatasetRef>> BucketsThere(const PipelineSpec& spec, const std::vector<std::string>& nodes,
+                                                      const std::vector<std::string>& datasets, int32_t map);
+
 // --- stage_plan.cc ------------------------------------------------------------
 
 using frame::ParseAggregation;
 /// Whether partial results of `agg` combine (sum, count, min, max).
 bool Combinable(const frame::Aggregation& agg);
+/// Stages `range` and, with `partial`, the plan's partial global stages
+/// after them (StagePlan: the aggregate, or the top-N's sort and limit);
+/// Invalid when `partial` but none follows `range`.
+arrow::Result<StageRange> WithPartial(const PipelineSpec& spec, StageRange range, bool partial);
 /// An aggregate stage as the final combine of partial aggregates that had
 /// the same output columns: counts and sums add up, min and max stay.
 arrow::Result<frame::DataFrame> FinalAggregate(const StageSpec& stage, frame::DataFrame partials);

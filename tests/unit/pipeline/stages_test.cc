@@ -659,6 +659,154 @@ TEST_F(StagesTest, ShuffleMapsAndReducesEqualTheLocalDataFrameAndRetriesReuseBuc
   EXPECT_TRUE(ApproxSameTable(*a, *e)) << a->Slice(0, 5)->ToString() << "\n" << e->Slice(0, 5)->ToString();
 }
 
+constexpr char kRangeSpec[] = R"yaml(
+name: ranged
+tenant: acme
+source:
+  generate: {rows: 20000, seed: 5}
+stages:
+  - filter: "amount > 10"
+  - sort: [{column: category, descending: true}, amount, {column: id, nulls_first: true}]
+  - with_column: {name: cents, expr: "amount * 100"}
+sink:
+  parquet: out
+partitions: 4
+shuffle: 3
+durable: true
+)yaml";
+
+TEST_F(StagesTest, RangeShuffleSortsEachRangeInItsReduceAndThePartsInOrderAreTheSortedRows) {
+  PipelineSpec spec = Spec(kRangeSpec);
+  const StagePlan plan = PlanStages(spec);
+  ASSERT_TRUE(plan.range);
+  EXPECT_EQ(plan.shuffle, 3);
+  EXPECT_EQ(plan.reduce.begin, 1u);
+  EXPECT_EQ(plan.reduce.end, 3u);  // the sort and the with_column
+  EXPECT_TRUE(plan.global.empty());
+  EXPECT_EQ(PartCount(spec), 3);
+  // A sort followed by a limit is a top-N: it stays in the combine.
+  PipelineSpec top = spec;
+  top.stages.insert(top.stages.begin() + 2, StageSpec{});
+  top.stages[2].kind = StageSpec::Kind::kLimit;
+  top.stages[2].limit = 5;
+  EXPECT_FALSE(PlanStages(top).range);
+  EXPECT_EQ(PlanStages(top).shuffle, 0);
+  EXPECT_TRUE(PlanStages(top).partial_top);
+  EXPECT_FALSE(plan.partial_top);
+
+  const std::string run = "run-range";
+  std::vector<DatasetRef> outputs;
+  for (int32_t p = 0; p < spec.partitions; ++p) {
+    ASSERT_OK_AND_ASSIGN(DatasetRef extracted, Extract(spec, run, p));
+    ASSERT_OK_AND_ASSIGN(DatasetRef output, TransformPartition(spec, run, p, extracted, plan.per_partition));
+    outputs.push_back(output);
+    if (p < spec.partitions - 1) ASSERT_OK(PutSortSample(spec, run, p, output));
+  }
+  // The last map's sample is missing: the boundaries name it.
+  auto status = SortBounds(spec, run).status();
+  EXPECT_EQ(LostInputOf(status), "3") << status.ToString();
+  ASSERT_OK(PutSortSample(spec, run, 3, outputs[3]));
+  ASSERT_OK(PutSortSample(spec, run, 3, outputs[3]));  // a retry keeps the sample
+  // No boundaries yet: the split names them.
+  status = RangeSplit(spec, run, 0, outputs[0]).status();
+  EXPECT_EQ(LostInputOf(status), "bounds") << status.ToString();
+  ASSERT_OK_AND_ASSIGN(DatasetRef bounds, SortBounds(spec, run));
+  EXPECT_EQ(bounds.rows, 2);
+  int64_t split_rows = 0;
+  for (int32_t p = 0; p < spec.partitions; ++p) {
+    ASSERT_OK_AND_ASSIGN(DatasetRef split, RangeSplit(spec, run, p, outputs[p]));
+    EXPECT_EQ(split.rows, outputs[p].rows);
+    split_rows += split.rows;
+    if (p == 0) {
+      // Map 1 has not split: a reduce names it.
+      EXPECT_EQ(LostInputOf(Reduce(spec, run, 1).status()), "1");
+      // A retried split finds its buckets and reads nothing.
+      DatasetRef gone{node_->location().ToString(), "fdt1:acme:00000000000000000000000000000000", 1, 1, "f", "c"};
+      ASSERT_OK_AND_ASSIGN(DatasetRef again, RangeSplit(spec, run, p, gone));
+      EXPECT_EQ(again.rows, split.rows);
+    }
+  }
+  std::vector<std::string> staged;
+  for (int32_t k = 0; k < plan.shuffle; ++k) {
+    ASSERT_OK_AND_ASSIGN(DatasetRef reduced, Reduce(spec, run, k));
+    // Every range holds a fair share of the rows.
+    EXPECT_GT(reduced.rows, split_rows / 6) << "reduce " << k;
+    EXPECT_LT(reduced.rows, split_rows / 2) << "reduce " << k;
+    ASSERT_OK_AND_ASSIGN(std::string part, Load(spec, run, k, reduced));
+    staged.push_back(part);
+  }
+  ASSERT_OK(Commit(spec, run, staged));
+  // The parts read in name order are the rows in sort order.
+  std::vector<std::shared_ptr<arrow::Table>> parts;
+  for (int32_t k = 0; k < plan.shuffle; ++k) {
+    ASSERT_OK_AND_ASSIGN(auto frame, DataFrame::Read((dir_ / "out" / PartName(spec, k)).string(),
+                                                     frame::FileFormat::kParquet));
+    ASSERT_OK_AND_ASSIGN(auto table, frame.Collect());
+    parts.push_back(table);
+  }
+  ASSERT_OK_AND_ASSIGN(auto all, arrow::ConcatenateTables(parts));
+  ASSERT_OK_AND_ASSIGN(all, all->CombineChunks());
+  ASSERT_OK_AND_ASSIGN(auto expected_frame, ComputeLocally(spec));
+  ASSERT_OK_AND_ASSIGN(auto expected, expected_frame.Collect());
+  ASSERT_OK_AND_ASSIGN(expected, expected->CombineChunks());
+  EXPECT_EQ(all->num_rows(), split_rows);
+  EXPECT_TRUE(all->Equals(*expected)) << all->Slice(0, 5)->ToString() << "\n" << expected->Slice(0, 5)->ToString();
+}
+
+TEST_F(StagesTest, ATopNIsComputedPerPartitionAndAgainInTheCombine) {
+  PipelineSpec spec = Spec(R"yaml(
+name: top
+tenant: acme
+source:
+  generate: {rows: 20000, seed: 3}
+stages:
+  - filter: "amount > 10"
+  - sort: [{column: amount, descending: true}, id]
+  - limit: 25
+  - with_column: {name: cents, expr: "amount * 100"}
+sink:
+  parquet: out
+partitions: 4
+)yaml");
+  const StagePlan plan = PlanStages(spec);
+  ASSERT_TRUE(plan.partial_top);
+  EXPECT_EQ(plan.per_partition.end, 1u);
+  EXPECT_EQ(plan.global.begin, 1u);
+  const std::string run = "run-top";
+  std::vector<DatasetRef> tops;
+  for (int32_t p = 0; p < spec.partitions; ++p) {
+    ASSERT_OK_AND_ASSIGN(DatasetRef extracted, Extract(spec, run, p));
+    ASSERT_OK_AND_ASSIGN(DatasetRef top, TransformPartition(spec, run, p, extracted, plan.per_partition, true));
+    EXPECT_EQ(top.rows, 25);  // each partition keeps its own first 25
+    tops.push_back(top);
+  }
+  // Only the step that ends the per-partition stages has partial stages.
+  ASSERT_RAISES(Invalid, TransformPartition(spec, run, 0, tops[0], {0, 0}, true));
+  ASSERT_OK_AND_ASSIGN(DatasetRef combined, Combine(spec, run, tops, plan.global));
+  ASSERT_OK(Commit(spec, run, {*Load(spec, run, 0, combined)}));
+  ASSERT_OK_AND_ASSIGN(auto expected_frame, ComputeLocally(spec));
+  ASSERT_OK_AND_ASSIGN(auto expected, expected_frame.Collect());
+  ASSERT_OK_AND_ASSIGN(expected, expected->CombineChunks());
+  ASSERT_OK_AND_ASSIGN(auto got, ReadSink()->CombineChunks());
+  EXPECT_EQ(got->num_rows(), 25);
+  EXPECT_TRUE(got->Equals(*expected)) << got->Slice(0, 5)->ToString() << "\n" << expected->Slice(0, 5)->ToString();
+}
+
+TEST(PartNameTest, NumbersArePaddedToTheLastPartsWidth) {
+  auto spec = ParsePipelineSpec("name: p\nsource: {generate: {rows: 1}}\nsink: {parquet: o}\npartitions: 12\n", "p.yaml");
+  ASSERT_OK(spec.status());
+  EXPECT_EQ(PartCount(*spec), 12);
+  EXPECT_EQ(PartName(*spec, 7), "part-07.parquet");
+  EXPECT_EQ(PartName(*spec, 11), "part-11.parquet");
+  spec->partitions = 10;
+  EXPECT_EQ(PartName(*spec, 7), "part-7.parquet");
+  spec->sink.kind = SinkSpec::Kind::kFlight;
+  spec->partitions = 100;  // parts 00 to 99
+  EXPECT_EQ(PartName(*spec, 7), "part-07");
+  spec->partitions = 101;
+  EXPECT_EQ(PartName(*spec, 7), "part-007");
+}
+
 TEST_F(StagesTest, PythonStagesSplitTheChainIntoSteps) {
   PipelineSpec spec = Spec(R"yaml(
 name: steps
