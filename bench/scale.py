@@ -12,6 +12,10 @@
     against DuckDB (Python, all cores) running the same aggregate from the
     same files into Parquet in the same run. Best of SCALE_BENCH_REPEATS.
     shuffle_rows_per_s is the 3-node figure.
+(c) The range-shuffled sort of the same rows by (k, id) to Parquet over 3
+    nodes (sample, boundaries, splits, K sorted reduces) against DuckDB's
+    ORDER BY of the same files into Parquet: sort_rows_per_s,
+    duckdb_sort_rows_per_s.
 The last stdout line is one JSON object of the figures.
 """
 
@@ -55,13 +59,17 @@ def write_input(folder):
         pq.write_table(pa.table({"id": ids, "k": k, "v": v}), folder / f"part-{part}.parquet")
 
 
-def spec_text(orders, nodes, sink, queue):
+AGGREGATE = '  - aggregate: {by: [k], aggs: {total: "sum(v)", n: "count(*)", top: "max(v)"}}'
+SORT = "  - sort: [k, id]"
+
+
+def spec_text(orders, nodes, sink, queue, stages):
     return f"""name: scale-bench
 tenant: bench
 source:
   parquet: {orders}
 stages:
-  - aggregate: {{by: [k], aggs: {{total: "sum(v)", n: "count(*)", top: "max(v)"}}}}
+{stages}
 sink:
   parquet: {sink}
 partitions: {FILES}
@@ -74,14 +82,15 @@ task_queue: {queue}
 """
 
 
-async def shuffle_rates(address, work, orders):
+async def shuffle_rates(address, work, orders, stages, counts, what):
+    """Rows/s of the spec with `stages` over each of `counts` local nodes."""
     from temporalio.client import Client
     client = await Client.connect(address, namespace="default")
     procs, nodes, rates = [], [], {}
     try:
         procs.append(start(["worker", "--target", address, "--task-queue", "scale", "--activity-slots", "2"],
                            "flightdeck worker polling"))
-        for count in (1, 2, 3):
+        for count in counts:
             while len(nodes) < count:
                 port = free_port()
                 procs.append(start(["node", "--port", str(port), "--data-dir", str(work / f"node-{len(nodes)}")],
@@ -90,32 +99,32 @@ async def shuffle_rates(address, work, orders):
             best = None
             for repeat in range(REPEATS):
                 run = f"scale-{count}-{repeat}-{uuid.uuid4().hex[:6]}"
-                spec = spec_text(orders, nodes, work / f"out-{count}-{repeat}", "scale")
+                spec = spec_text(orders, nodes, work / f"out-{run}", "scale", stages)
                 began = time.perf_counter()
                 await client.execute_workflow(WORKFLOW, args=[spec, "scale.yaml", run], id=run,
                                               task_queue="scale", task_timeout=TASK_TIMEOUT)
                 seconds = time.perf_counter() - began
                 best = seconds if best is None else min(best, seconds)
             rates[count] = ROWS / best
-            print(f"shuffle aggregate over {count} node(s): {ROWS} rows, {GROUPS} groups in {best:.2f} s = "
-                  f"{rates[count] / 1e6:.2f} M rows/s", flush=True)
+            print(f"{what} over {count} node(s): {ROWS} rows in {best:.2f} s = {rates[count] / 1e6:.2f} M rows/s",
+                  flush=True)
     finally:
         for proc in procs:
             stop(proc)
     return rates
 
 
-def duckdb_rate(work, orders):
+def duckdb_rate(work, query, what):
+    """Rows/s of DuckDB writing `query` (FILES as the input) to Parquet."""
     import duckdb
     best = None
     for repeat in range(REPEATS):
         out = work / f"duckdb-{repeat}.parquet"
         began = time.perf_counter()
-        duckdb.sql(f"""COPY (SELECT k, sum(v) AS total, count(*) AS n, max(v) AS top
-                       FROM read_parquet('{orders}/*.parquet') GROUP BY k) TO '{out}' (FORMAT parquet)""")
+        duckdb.sql(f"COPY ({query}) TO '{out}' (FORMAT parquet)")
         seconds = time.perf_counter() - began
         best = seconds if best is None else min(best, seconds)
-    print(f"duckdb: the same aggregate in {best:.2f} s = {ROWS / best / 1e6:.2f} M rows/s", flush=True)
+    print(f"duckdb: the same {what} in {best:.2f} s = {ROWS / best / 1e6:.2f} M rows/s", flush=True)
     return ROWS / best
 
 
@@ -126,16 +135,22 @@ def main():
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     work = pathlib.Path(tempfile.mkdtemp(prefix="fd-bench-scale-"))
     try:
-        write_input(work / "orders")
-        duck = duckdb_rate(work, work / "orders")
+        orders = work / "orders"
+        write_input(orders)
+        files = f"read_parquet('{orders}/*.parquet')"
+        duck = duckdb_rate(work, f"SELECT k, sum(v) AS total, count(*) AS n, max(v) AS top FROM {files} GROUP BY k",
+                           "aggregate")
+        duck_sort = duckdb_rate(work, f"SELECT * FROM {files} ORDER BY k, id", "sort")
         with dev_server() as address:
-            rates = asyncio.run(shuffle_rates(address, work, work / "orders"))
+            rates = asyncio.run(shuffle_rates(address, work, orders, AGGREGATE, (1, 2, 3), "shuffle aggregate"))
+            sorts = asyncio.run(shuffle_rates(address, work, orders, SORT, (3,), "range-shuffled sort"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     figures.update({"shuffle_rows_per_s": rates[3], "shuffle_rows_per_s_1": rates[1],
                     "shuffle_rows_per_s_2": rates[2], "shuffle_rows_per_s_3": rates[3],
                     "duckdb_rows_per_s": duck, "shuffle_vs_duckdb": rates[3] / duck, "groups": GROUPS,
-                    "rows": ROWS,
+                    "rows": ROWS, "sort_rows_per_s": sorts[3], "duckdb_sort_rows_per_s": duck_sort,
+                    "sort_vs_duckdb": sorts[3] / duck_sort,
                     "targets": {"placement_max_over_mean_100": 1.15, "moved_fraction_join_100": 1.2 / 100}})
     ok = (figures["placement_max_over_mean_100"] <= 1.15 and figures["moved_fraction_join_100"] <= 1.2 / 100)
     print(f"placement at 100 nodes: max/mean {figures['placement_max_over_mean_100']:.3f}, "

@@ -5,10 +5,12 @@ boundaries, flightdeck.split puts each map's rows of range k in reduce k's
 bucket, and reduce k sorts its range. The parts, in name order, are the
 sorted rows. Through the real CLI and processes: 12 reduces over 3 nodes and
 2 workers equal DuckDB's ORDER BY (nulls first, descending and ascending
-keys); a worker and a node SIGKILLed during the split change no byte."""
+keys); a worker and a node SIGKILLed during the split change no byte; a
+node that loses its memory during the reduces costs recomputes only."""
 
 import asyncio
 import pathlib
+import sys
 import time
 
 import duckdb
@@ -18,7 +20,12 @@ import pyarrow.parquet as pq
 
 from pipeline_cluster import cluster  # noqa: F401 (cluster is a fixture)
 from test_pipeline_deterministic import sink_files
-from test_pipeline_shuffle import assert_same_sink, kill_and_replace_a_worker_and_a_node, run, spec_text, three_nodes
+from test_pipeline_replicas import recomputes
+from test_pipeline_shuffle import (assert_a_fault_changes_no_byte, kill_and_replace_a_worker_and_a_node, run,
+                                   spec_text, three_nodes)
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "python"))
+from flightdeck_stage.placement import place_key  # noqa: E402
 
 
 def write_events(folder: pathlib.Path, rows: int, files: int) -> pathlib.Path:
@@ -108,21 +115,34 @@ def test_a_worker_and_a_node_killed_during_the_split_change_no_byte(cluster, tmp
     c = cluster("range-faults", worker_args=["--engine-threads", "2"])
     c.cpp_worker()
     nodes = three_nodes(c)
-    clean = tmp_path / "clean.yaml"
-    clean.write_text(spec_text("range-clean", events, nodes, c.queue, tmp_path / "clean", STAGES))
-    run(c, clean, "range-clean-run")
-    want = sink_files(tmp_path / "clean")
-    assert len(want) == 6, list(want)
 
-    faulty = tmp_path / "faulty.yaml"
-    faulty.write_text(spec_text("range-clean", events, nodes, c.queue, tmp_path / "faulty", STAGES))
-    started = c.start_run(faulty, "range-faulty-run")
-    try:
-        asyncio.run(wait_for_phase(c.address, "range-faulty-run", ("split", "reduce")))
+    def fault(run_id):
+        asyncio.run(wait_for_phase(c.address, run_id, ("split", "reduce")))
         kill_and_replace_a_worker_and_a_node(c, nodes[2], tmp_path / "node-2")
-        out, _ = started.communicate(timeout=600)
-    finally:
-        if started.poll() is None:
-            started.kill()
-    assert started.returncode == 0, out
-    assert_same_sink(tmp_path / "faulty", want)
+
+    assert_a_fault_changes_no_byte(
+        c, tmp_path, lambda sink: spec_text("range-clean", events, nodes, c.queue, sink, STAGES), fault, parts=6)
+
+
+def test_a_node_lost_with_its_memory_during_the_reduces_costs_only_recomputes(cluster, tmp_path):
+    """durable: false keeps the datasets in the nodes' memory: the node of
+    the last reduce, killed when the reduces start and restarted empty,
+    loses its buckets (and what else it held); the reduces that miss a
+    bucket run that map's split again (and its chain when the map's output
+    went too), and the parts are byte for byte those of a fault-free run."""
+    events = write_events(tmp_path, rows=3_000_000, files=6)
+    c = cluster("range-memory", worker_args=["--engine-threads", "2"])
+    c.cpp_worker()
+    nodes = three_nodes(c)
+    folders = {nodes[0]: tmp_path / "node", nodes[1]: tmp_path / "node-1", nodes[2]: tmp_path / "node-2"}
+    victim = nodes[place_key("default/range-memory/reduce/5", nodes)[0]]
+
+    def fault(run_id):
+        asyncio.run(wait_for_phase(c.address, run_id, ("reduce",)))
+        kill_and_replace_a_worker_and_a_node(c, victim, folders[victim])
+
+    run_id = assert_a_fault_changes_no_byte(
+        c, tmp_path,
+        lambda sink: spec_text("range-memory", events, nodes, c.queue, sink, STAGES) + "durable: false\n",
+        fault, parts=6)
+    assert recomputes(c, run_id) > 0

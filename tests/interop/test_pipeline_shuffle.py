@@ -139,26 +139,42 @@ def test_a_worker_and_a_node_killed_during_the_shuffle_change_no_byte(cluster, t
   - filter: "v > 10"
   - aggregate: {by: [k, s], aggs: {total: "sum(v)", n: "count(*)"}}
 """
-    clean = tmp_path / "clean.yaml"
-    clean.write_text(spec_text("shuffle-clean", orders, nodes, c.queue, tmp_path / "clean", stages))
-    run(c, clean, "shuffle-clean-run")
-    want = sink_files(tmp_path / "clean")
-    assert len(want) == 6, list(want)
 
-    faulty = tmp_path / "faulty.yaml"
-    faulty.write_text(spec_text("shuffle-clean", orders, nodes, c.queue, tmp_path / "faulty", stages))
-    started = c.start_run(faulty, "shuffle-faulty-run")
-    try:
+    def fault(run_id):
         # Once two maps put their buckets (on every node: one reduce per
         # partition), kill the third node and a worker.
-        asyncio.run(wait_for_maps(c.address, "shuffle-faulty-run", 2))
+        asyncio.run(wait_for_maps(c.address, run_id, 2))
         kill_and_replace_a_worker_and_a_node(c, nodes[2], tmp_path / "node-2")
+
+    assert_a_fault_changes_no_byte(
+        c, tmp_path, lambda sink: spec_text("shuffle-clean", orders, nodes, c.queue, sink, stages), fault, parts=6)
+
+
+def assert_a_fault_changes_no_byte(c, tmp_path: pathlib.Path, spec_for, fault, parts: int) -> str:
+    """Runs the spec spec_for(sink folder) without a fault, then again with
+    fault(run id) called once that run started: it completes, and its
+    committed parts (`parts` of them) are byte for byte the fault-free
+    run's. The faulty run's id."""
+    clean = tmp_path / "clean.yaml"
+    clean.write_text(spec_for(tmp_path / "clean"))
+    run(c, clean, f"{c.queue}-clean-run")
+    want = sink_files(tmp_path / "clean")
+    assert len(want) == parts, list(want)
+    faulty = tmp_path / "faulty.yaml"
+    faulty.write_text(spec_for(tmp_path / "faulty"))
+    run_id = f"{c.queue}-faulty-run"
+    started = c.start_run(faulty, run_id)
+    try:
+        fault(run_id)
         out, _ = started.communicate(timeout=600)
     finally:
         if started.poll() is None:
             started.kill()
     assert started.returncode == 0, out
-    assert_same_sink(tmp_path / "faulty", want)
+    got = sink_files(tmp_path / "faulty")
+    assert sorted(got) == sorted(want)
+    assert [name for name in want if got[name] != want[name]] == [], "parts differ between the clean and faulty run"
+    return run_id
 
 
 def kill_and_replace_a_worker_and_a_node(c, victim: str, victim_folder: pathlib.Path) -> None:
@@ -169,13 +185,6 @@ def kill_and_replace_a_worker_and_a_node(c, victim: str, victim_folder: pathlib.
     node_process.kill()
     c.data_node(victim_folder, port=int(victim.rsplit(":", 1)[1]))
     c.cpp_worker()
-
-
-def assert_same_sink(folder: pathlib.Path, want: dict) -> None:
-    """The committed sink in `folder` has the parts of `want`, byte for byte."""
-    got = sink_files(folder)
-    assert sorted(got) == sorted(want)
-    assert [name for name in want if got[name] != want[name]] == [], "parts differ between the clean and faulty run"
 
 
 def write_customers(folder: pathlib.Path, rows: int, files: int) -> pathlib.Path:

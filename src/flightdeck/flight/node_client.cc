@@ -205,6 +205,22 @@ arrow::Result<std::optional<std::string>> NodeClient::Find(const CallIdentity& w
   return (*info)->endpoints()[0].ticket.ticket;
 }
 
+arrow::Result<std::optional<DatasetCopy>> NodeClient::FindCopy(const std::vector<std::string>& holders,
+                                                               const CallIdentity& who,
+                                                               const std::vector<std::string>& path,
+                                                               arrow::Status* unreachable) {
+  for (const auto& holder : holders) {
+    auto client = For(holder);
+    auto ticket = client.ok() ? (*client)->Find(who, path) : arrow::Result<std::optional<std::string>>(client.status());
+    if (!ticket.ok()) {
+      if (unreachable != nullptr) *unreachable = ticket.status();
+      continue;
+    }
+    if (*ticket) return DatasetCopy{holder, **ticket};
+  }
+  return std::nullopt;
+}
+
 arrow::Result<DatasetRef> NodeClient::Persist(const CallIdentity& who, const std::string& ticket) {
   auto answer = Action(who, "persist", {{"ticket", ticket}});
   if (!answer.ok()) return LostIfMissing(answer.status());

@@ -78,6 +78,12 @@ struct PutStreamResult {
   std::vector<std::string> server_metadata;
 };
 
+/// Where one copy of a dataset is: a node that holds it and its ticket there.
+struct DatasetCopy {
+  std::string node;
+  std::string ticket;
+};
+
 /// A connection to one data node. Thread-safe; cheap to share.
 class NodeClient {
  public:
@@ -128,6 +134,15 @@ class NodeClient {
   /// nullopt when the node holds none there.
   arrow::Result<std::optional<std::string>> Find(const CallIdentity& who,
                                                  const std::vector<std::string>& path);
+  /// Failover for replicated datasets: the first of `holders` (the nodes
+  /// its copies are put on, in the order to try them) that holds a dataset
+  /// at `path`. A node that does not answer is skipped (its failure goes to
+  /// `*unreachable` when given); nullopt when no node that answered holds
+  /// one.
+  static arrow::Result<std::optional<DatasetCopy>> FindCopy(const std::vector<std::string>& holders,
+                                                            const CallIdentity& who,
+                                                            const std::vector<std::string>& path,
+                                                            arrow::Status* unreachable = nullptr);
   /// Makes the dataset of `ticket` durable; its ref (durable set).
   arrow::Result<DatasetRef> Persist(const CallIdentity& who, const std::string& ticket);
   /// Drops the dataset of `ticket`; DatasetLost when it is not there.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,7 @@ struct RunState {
   bool closed = false;            // the run's work is over (the lease keeper stops)
   bool stopping = false;          // a chain failed: the others start no further step
   bool released = false;          // the run's datasets were released (by commit)
+  std::set<std::string> recomputing;        // lost inputs being computed again ("chain/3", "bounds")
   std::map<int, int64_t> python_in_flight;  // stage index -> tasks scheduled or running
   int64_t python_tasks = 0;                 // Python stage tasks started, for activity ids
   json python_stages = json::array();       // {stage, transform, queue} of the spec's Python stages

@@ -430,16 +430,55 @@ Task<void> RunPartitions(WorkflowContext& ctx, std::shared_ptr<Env> env, std::sh
   co_return arrow::Status::OK();
 }
 
-// Runs the chain of `partition` again for a step that found its output
-// lost (`what`: the metric's input label); the new output is its partial.
-Task<void> ChainAgain(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state,
-                      int32_t partition, const char* what, std::string why) {
-  CountRecompute(ctx, *state, what);
-  ctx.Log(LogLevel::kWarning, why + ", running partition " + std::to_string(partition) + "'s chain again");
+// How often a step computed each of its lost inputs again (named as
+// DatasetLost names them): one node going may take several inputs of a
+// step, so each has kMaxRecomputes tries of its own.
+class RecomputeBudget {
+ public:
+  // Whether `input` may be computed once more (counting this time).
+  bool Spend(const std::string& input) { return ++spent_[input] <= kMaxRecomputes; }
+
+ private:
+  std::map<std::string, int> spent_;
+};
+
+// Runs `recompute()` (a Task<void>) unless another step is computing `key`
+// already; then waits for that one to end instead. Steps that lose the same
+// input with one node compute it once; the caller retries its step either
+// way.
+template <typename Recompute>
+Task<void> RecomputeOnce(WorkflowContext& ctx, std::shared_ptr<RunState> state, std::string key,
+                         Recompute recompute) {
+  if (state->recomputing.count(key) != 0) {
+    Future<void> done = ctx.WaitCondition([state, key] { return state->recomputing.count(key) == 0; });
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await done);
+    co_return arrow::Status::OK();
+  }
+  state->recomputing.insert(key);
+  Task<void> task = recompute();
+  const arrow::Status status = co_await task;
+  state->recomputing.erase(key);
+  co_return status;
+}
+
+// The chain of `partition` once more, its output the new partial.
+Task<void> RunChainAgain(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state,
+                         int32_t partition) {
   Task<DatasetRef> chain = PartitionChain(ctx, env, state, partition);
   FLIGHTDECK_CO_ASSIGN_OR_RAISE(DatasetRef again, co_await chain);
   if (!again.ticket.empty()) state->partials[static_cast<size_t>(partition)] = again.ticket;
   co_return arrow::Status::OK();
+}
+
+// Runs the chain of `partition` again for a step that found its output
+// lost (`what`: the metric's input label), once for all such steps.
+Task<void> ChainAgain(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state,
+                      int32_t partition, const char* what, std::string why) {
+  CountRecompute(ctx, *state, what);
+  ctx.Log(LogLevel::kWarning, why + ", running partition " + std::to_string(partition) + "'s chain again");
+  const auto again = [&ctx, env, state, partition] { return RunChainAgain(ctx, env, state, partition); };
+  Task<void> once = RecomputeOnce(ctx, state, "chain/" + std::to_string(partition), again);
+  co_return co_await once;
 }
 
 // The map the DatasetLost `status` names when it is one of the spec's
@@ -454,7 +493,8 @@ int32_t LostMap(const Env& env, const arrow::Status& status) {
 // The boundaries of the range shuffle; a map whose sample is lost runs its
 // chain again (which samples again).
 Task<void> RunBounds(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state) {
-  for (int recomputes = 0;; ++recomputes) {
+  RecomputeBudget budget;
+  while (true) {
     Task<void> resumed = WhilePaused(ctx, state, env->run);
     FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
     state->phase = "bounds";
@@ -462,7 +502,9 @@ Task<void> RunBounds(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared
                                               TaskOf(*env, *state, 0));
     auto outcome = co_await step;
     if (outcome.ok()) co_return arrow::Status::OK();
-    if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes) co_return outcome.status();
+    if (!IsLost(outcome.status()) || !budget.Spend(LostInputOfFailure(outcome.status()))) {
+      co_return outcome.status();
+    }
     if (IsSpecLost(outcome.status())) {
       Task<void> prepared = PrepareAgain(ctx, env, state);
       FLIGHTDECK_CO_RETURN_NOT_OK(co_await prepared);
@@ -480,7 +522,8 @@ Task<void> RunBounds(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared
 // computed again, a lost map output by the map's chain.
 Task<DatasetRef> RunSplit(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state,
                           int32_t map) {
-  for (int recomputes = 0;; ++recomputes) {
+  RecomputeBudget budget;
+  while (true) {
     Task<void> resumed = WhilePaused(ctx, state, env->run);
     FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
     const StageTask task = TaskOf(*env, *state, map, state->partials[static_cast<size_t>(map)]);
@@ -488,7 +531,9 @@ Task<DatasetRef> RunSplit(WorkflowContext& ctx, std::shared_ptr<Env> env, std::s
         NearData<DatasetRef>(ctx, env, state, "split", NodeFor(env->spec, map), kSplitActivity, task);
     auto outcome = co_await step;
     if (outcome.ok()) co_return outcome;
-    if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes) co_return outcome.status();
+    if (!IsLost(outcome.status()) || !budget.Spend(LostInputOfFailure(outcome.status()))) {
+      co_return outcome.status();
+    }
     if (IsSpecLost(outcome.status())) {
       Task<void> prepared = PrepareAgain(ctx, env, state);
       FLIGHTDECK_CO_RETURN_NOT_OK(co_await prepared);
@@ -496,9 +541,10 @@ Task<DatasetRef> RunSplit(WorkflowContext& ctx, std::shared_ptr<Env> env, std::s
     }
     if (LostInputOfFailure(outcome.status()) == "bounds") {
       CountRecompute(ctx, *state, "bounds");
-      Task<void> bounds = RunBounds(ctx, env, state);
+      const auto again = [&ctx, env, state] { return RunBounds(ctx, env, state); };
+      Task<void> bounds = RecomputeOnce(ctx, state, "bounds", again);
       FLIGHTDECK_CO_RETURN_NOT_OK(co_await bounds);
-      state->phase = "split";
+      state->phase = state->reduced.empty() ? "split" : "reduce";
       continue;
     }
     if (LostMap(*env, outcome.status()) != map) co_return outcome.status();
@@ -508,12 +554,20 @@ Task<DatasetRef> RunSplit(WorkflowContext& ctx, std::shared_ptr<Env> env, std::s
   }
 }
 
+// RunSplit of `map` once more (its buckets put again).
+Task<void> SplitAgain(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state, int32_t map) {
+  Task<DatasetRef> split = RunSplit(ctx, env, state, map);
+  FLIGHTDECK_CO_RETURN_NOT_OK((co_await split).status());
+  co_return arrow::Status::OK();
+}
+
 // Reduce `reduce` of the shuffle; a map whose bucket it finds lost runs
 // again (putting only its missing buckets: a hash map's chain, a range
 // map's split), the spec is stored again.
 Task<DatasetRef> RunReduce(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state,
                            int32_t reduce) {
-  for (int recomputes = 0;; ++recomputes) {
+  RecomputeBudget budget;
+  while (true) {
     Task<void> resumed = WhilePaused(ctx, state, env->run);
     FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
     const StageTask task = TaskOf(*env, *state, reduce);
@@ -525,7 +579,9 @@ Task<DatasetRef> RunReduce(WorkflowContext& ctx, std::shared_ptr<Env> env, std::
       state->events += 1;
       co_return outcome;
     }
-    if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes) co_return outcome.status();
+    if (!IsLost(outcome.status()) || !budget.Spend(LostInputOfFailure(outcome.status()))) {
+      co_return outcome.status();
+    }
     if (IsSpecLost(outcome.status())) {
       Task<void> prepared = PrepareAgain(ctx, env, state);
       FLIGHTDECK_CO_RETURN_NOT_OK(co_await prepared);
@@ -533,16 +589,18 @@ Task<DatasetRef> RunReduce(WorkflowContext& ctx, std::shared_ptr<Env> env, std::
     }
     const int32_t map = LostMap(*env, outcome.status());
     if (map < 0) co_return outcome.status();
-    CountRecompute(ctx, *state, "bucket");
-    ctx.Log(LogLevel::kWarning, "reduce " + std::to_string(reduce) + ": a bucket of map " + std::to_string(map) +
-                                    " is lost, running the map again");
-    if (env->range) {
-      Task<DatasetRef> split = RunSplit(ctx, env, state, map);
-      FLIGHTDECK_CO_RETURN_NOT_OK((co_await split).status());
-    } else {
-      Task<DatasetRef> chain = PartitionChain(ctx, env, state, map);
-      FLIGHTDECK_CO_RETURN_NOT_OK((co_await chain).status());
+    const std::string why = "reduce " + std::to_string(reduce) + ": a bucket of map " + std::to_string(map) + " is lost";
+    if (!env->range) {
+      // A hash map's chain puts only its missing buckets.
+      Task<void> again = ChainAgain(ctx, env, state, map, "bucket", why);
+      FLIGHTDECK_CO_RETURN_NOT_OK(co_await again);
+      continue;
     }
+    CountRecompute(ctx, *state, "bucket");
+    ctx.Log(LogLevel::kWarning, why + ", splitting the map again");
+    const auto split = [&ctx, env, state, map]() -> Task<void> { return SplitAgain(ctx, env, state, map); };
+    Task<void> again = RecomputeOnce(ctx, state, "split/" + std::to_string(map), split);
+    FLIGHTDECK_CO_RETURN_NOT_OK(co_await again);
   }
 }
 
@@ -615,7 +673,8 @@ Task<std::vector<DatasetRef>> RunReduces(WorkflowContext& ctx, std::shared_ptr<E
 // reduce's); an input it finds lost is computed again by its partition's
 // chain or its reduce (the spec, by prepare again).
 Task<DatasetRef> CombinePartitions(WorkflowContext& ctx, std::shared_ptr<Env> env, std::shared_ptr<RunState> state) {
-  for (int recomputes = 0;; ++recomputes) {
+  RecomputeBudget budget;
+  while (true) {
     Task<void> resumed = WhilePaused(ctx, state, env->run);
     FLIGHTDECK_CO_RETURN_NOT_OK(co_await resumed);
     state->phase = "combine";
@@ -625,7 +684,7 @@ Task<DatasetRef> CombinePartitions(WorkflowContext& ctx, std::shared_ptr<Env> en
     auto outcome = co_await combine;
     if (outcome.ok()) co_return outcome;
     const std::string lost = LostInputOfFailure(outcome.status());
-    if (!IsLost(outcome.status()) || recomputes >= kMaxRecomputes || lost.empty()) {
+    if (!IsLost(outcome.status()) || lost.empty() || !budget.Spend(lost)) {
       co_return outcome.status();
     }
     if (lost == "spec") {

@@ -97,7 +97,10 @@ inline constexpr char kResumeSignal[] = "resume";
 /// that dies holding a workflow task delays the run by this much (the
 /// server's default is 10 s); replaying a run's history takes far less.
 inline constexpr std::chrono::milliseconds kPipelineTaskTimeout{3000};
-/// Recomputations of lost combine inputs allowed before the workflow fails.
+/// Recomputations of one lost input of a step (a partition's chain, a
+/// map's split, the boundaries, the spec) allowed before the workflow
+/// fails; a step that loses several inputs with one node may recompute
+/// each of them this often.
 inline constexpr int kMaxRecomputes = 3;
 /// The heartbeat timeout of every stage activity: how long the server waits
 /// for a heartbeat before it retries the attempt (on any worker). A killed

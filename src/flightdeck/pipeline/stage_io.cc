@@ -1,5 +1,6 @@
 // The pipeline's calls to its data nodes (through flight::NodeClient) and
 // the small file helpers the stage files share.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <list>
@@ -251,20 +252,20 @@ arrow::Result<DataFrame> ReadRef(const PipelineSpec& spec, const DatasetRef& ref
     if (first != std::string::npos && last > first) {
       const std::string dataset = ref.path.substr(first + 1, last - first - 1);
       const std::string partition = ref.path.substr(last + 1);
-      ARROW_ASSIGN_OR_RAISE(auto ranked, RankedNodes(spec, PlacementKeyOf(spec, dataset, partition)));
-      for (const auto& node : ranked) {
-        if (node == ref.node) continue;
-        auto copy = [&]() -> arrow::Result<DataFrame> {
-          ARROW_ASSIGN_OR_RAISE(auto client, flight::NodeClient::For(node));
-          ARROW_ASSIGN_OR_RAISE(auto ticket, client->Find(Who(spec), {spec.tenant, dataset, partition}));
-          if (!ticket) return arrow::Status::KeyError("no copy on ", node);
-          return DataFrame::FromFlight(node, *ticket, Who(spec));
-        }();
-        if (copy.ok()) {
-          FD_LOG(kInfo) << ref.path << ": read the copy on " << node << " (" << ref.node << ": "
+      ARROW_ASSIGN_OR_RAISE(auto holders, RankedNodes(spec, PlacementKeyOf(spec, dataset, partition)));
+      holders.erase(std::remove(holders.begin(), holders.end(), ref.node), holders.end());
+      while (true) {
+        ARROW_ASSIGN_OR_RAISE(auto copy, flight::NodeClient::FindCopy(holders, Who(spec),
+                                                                        {spec.tenant, dataset, partition}));
+        if (!copy) break;
+        auto read = DataFrame::FromFlight(copy->node, copy->ticket, Who(spec));
+        if (read.ok()) {
+          FD_LOG(kInfo) << ref.path << ": read the copy on " << copy->node << " (" << ref.node << ": "
                         << frame.status().message() << ")";
-          return copy;
+          return read;
         }
+        // It failed to stream: the next holder.
+        holders.erase(std::find(holders.begin(), holders.end(), copy->node));
       }
       // No node holds a copy any more: lost, computed again from lineage.
       return DatasetLost(input, arrow::Status::KeyError("no copy of ", ref.path, " is left on the spec's nodes (",
@@ -281,26 +282,20 @@ arrow::Result<DatasetRef> FindByPath(const PipelineSpec& spec, const std::string
   // next ones of its ranking.
   ARROW_ASSIGN_OR_RAISE(auto ranked, RankedNodes(spec, PlacementKeyOf(spec, dataset, partition),
                                                  spec.replicas > 1 ? 0 : 1));
+  const std::vector<std::string> path = {spec.tenant, dataset, partition};
   DatasetRef ref;
   ref.path = spec.tenant + "/" + dataset + "/" + partition;
   arrow::Status unreachable;
-  for (const auto& holder : ranked) {
-    auto client = flight::NodeClient::For(holder);
-    auto ticket = client.ok() ? (*client)->Find(Who(spec), {spec.tenant, dataset, partition})
-                              : arrow::Result<std::optional<std::string>>(client.status());
-    if (!ticket.ok()) {
-      // One copy only: its node's failure is the answer (retried).
-      if (ranked.size() == 1) return ticket.status();
-      unreachable = ticket.status();
-      continue;
-    }
-    if (!*ticket) continue;
-    ref.node = holder;
-    ref.ticket = **ticket;
+  ARROW_ASSIGN_OR_RAISE(auto copy, flight::NodeClient::FindCopy(ranked, Who(spec), path, &unreachable));
+  if (copy) {
+    ref.node = copy->node;
+    ref.ticket = copy->ticket;
     return ref;
   }
-  return DatasetLost(input, arrow::Status::KeyError(dataset, "/", partition, " is on none of ", ranked.size(),
-                                                    " nodes", unreachable.ok() ? "" : " that answered"));
+  // One copy only: its node's failure is the answer (retried).
+  if (ranked.size() == 1 && !unreachable.ok()) return unreachable;
+  return DatasetLost(input, arrow::Status::KeyError(ref.path, " is on none of ", ranked.size(), " nodes",
+                                                    unreachable.ok() ? "" : " that answered"));
 }
 
 arrow::Status CheckRun(const std::string& run) {
