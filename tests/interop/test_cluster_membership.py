@@ -3,7 +3,8 @@ register under a lease (`flightdeck node --cluster etcd://...`), clients list
 and watch them (`flightdeck cluster members|watch`), a SIGKILLed node drops
 out when its lease ends and a stopped one at once; `flightdeck run
 --cluster` runs a spec without `nodes:` over the live members of etcd or of
-a static cluster file. Bad names and files are refused up front."""
+a static cluster file; the same over HTTPS to an etcd that asks for client
+certificates (etcds://). Bad names and files are refused up front."""
 
 import json
 import pathlib
@@ -14,27 +15,30 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import Process, flightdeck_binary, free_port
-from pipeline_cluster import cluster, wait_for  # noqa: F401 (cluster is a fixture)
+from pipeline_cluster import cluster, make_certs, wait_for  # noqa: F401 (cluster is a fixture)
 from test_pipeline_shuffle import write_orders
 
 REGISTERED = r"flightdeck node registered in"
 
 
-@pytest.fixture
-def etcd(tmp_path):
-    """A real etcd (Debian's etcd-server) on free ports; yields its client URL's host:port."""
+def running_etcd(tmp_path, name: str, server_tls=(), client_tls=()):
+    """A real etcd (Debian's etcd-server) on free ports, serving HTTPS with
+    `server_tls` (its flags); yields its client URL's host:port once
+    `cluster members` (with `client_tls`) gets an answer."""
     binary = shutil.which("etcd") or "/usr/bin/etcd"
     client, peer = free_port(), free_port()
-    log = open(tmp_path / "etcd.log", "w")
-    proc = subprocess.Popen([binary, "--name", "test", "--data-dir", str(tmp_path / "etcd"),
-                             "--listen-client-urls", f"http://127.0.0.1:{client}",
-                             "--advertise-client-urls", f"http://127.0.0.1:{client}",
+    scheme = "https" if server_tls else "http"
+    log = open(tmp_path / f"{name}.log", "w")
+    proc = subprocess.Popen([binary, "--name", name, "--data-dir", str(tmp_path / name),
+                             "--listen-client-urls", f"{scheme}://127.0.0.1:{client}",
+                             "--advertise-client-urls", f"{scheme}://127.0.0.1:{client}",
                              "--listen-peer-urls", f"http://127.0.0.1:{peer}",
                              "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-                             "--initial-cluster", f"test=http://127.0.0.1:{peer}"],
+                             "--initial-cluster", f"{name}=http://127.0.0.1:{peer}", *server_tls],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: members(f"etcd://127.0.0.1:{client}/probe", check=False).returncode == 0, 60, "etcd to serve")
+        probe = f"{'etcds' if server_tls else 'etcd'}://127.0.0.1:{client}/probe"
+        wait_for(lambda: members(probe, *client_tls, check=False).returncode == 0, 60, "etcd to serve")
         yield f"127.0.0.1:{client}"
     finally:
         proc.kill()
@@ -42,23 +46,28 @@ def etcd(tmp_path):
         log.close()
 
 
-def members(name, check=True):
-    done = subprocess.run([flightdeck_binary(), "cluster", "members", "--cluster", name], capture_output=True,
+@pytest.fixture
+def etcd(tmp_path):
+    yield from running_etcd(tmp_path, "etcd")
+
+
+def members(name, *args, check=True):
+    done = subprocess.run([flightdeck_binary(), "cluster", "members", "--cluster", name, *args], capture_output=True,
                           text=True, timeout=30)
     if check:
         assert done.returncode == 0, done.stderr
     return done
 
 
-def listed(name):
-    return [json.loads(line) for line in members(name).stdout.splitlines()]
+def listed(name, *args):
+    return [json.loads(line) for line in members(name, *args).stdout.splitlines()]
 
 
 class Watch:
     """`flightdeck cluster watch` in the background; .latest() is the last member list it printed."""
 
-    def __init__(self, name, tmp_path):
-        self.process = Process(["cluster", "watch", "--cluster", name], r'\{"members"',
+    def __init__(self, name, tmp_path, *args):
+        self.process = Process(["cluster", "watch", "--cluster", name, *args], r'\{"members"',
                                stderr_path=tmp_path / "watch.stderr")
         self.lines = [json.loads(self.process.match.string)]
         self.pending = b""
@@ -138,7 +147,7 @@ def test_bad_cluster_names_files_and_combinations_are_refused_up_front(tmp_path)
     run = subprocess.run([flightdeck_binary(), "run", str(spec), "--cluster", "etcd://127.0.0.1:2379"],
                          capture_output=True, text=True, timeout=30)
     assert run.returncode == 2 and "names its nodes already" in run.stderr, run.stderr
-    for name, words in (("https://127.0.0.1:2379", "TLS is not supported"), ("etcd://nohost", "HOST:PORT"),
+    for name, words in (("https://127.0.0.1:2379", "etcds://HOST:PORT (HTTPS)"), ("etcd://nohost", "HOST:PORT"),
                         ("etcd://127.0.0.1:99999", "HOST:PORT")):
         done = members(name, check=False)
         assert done.returncode == 2 and words in done.stderr, (name, done.stderr)
@@ -161,3 +170,60 @@ def test_bad_cluster_names_files_and_combinations_are_refused_up_front(tmp_path)
     run = subprocess.run([flightdeck_binary(), "run", str(spec), "--cluster", f"etcd://127.0.0.1:{port}"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 1 and f"127.0.0.1:{port}" in run.stderr, run.stderr
+
+
+@pytest.fixture
+def etcd_tls(tmp_path):
+    """An etcd serving HTTPS that asks every client for a certificate
+    (make_certs: its certificate is the node one, for 127.0.0.1); yields
+    (host:port, the certificates' folder)."""
+    certs = make_certs(tmp_path / "etcd-certs")
+    server_tls = ["--cert-file", str(certs / "node.pem"), "--key-file", str(certs / "node-key.pem"),
+                  "--client-cert-auth", "--trusted-ca-file", str(certs / "ca.pem")]
+    for endpoint in running_etcd(tmp_path, "etcd-tls", server_tls, etcd_client_tls(certs)):
+        yield endpoint, certs
+
+
+def etcd_client_tls(certs: pathlib.Path) -> list:
+    return ["--cluster-ca", str(certs / "ca.pem"), "--cluster-cert", str(certs / "client.pem"),
+            "--cluster-key", str(certs / "client-key.pem")]
+
+
+def test_etcd_over_tls_with_client_certificates_registers_lists_and_runs(cluster, etcd_tls, tmp_path):
+    endpoint, certs = etcd_tls
+    name = f"etcds://{endpoint}/fd-tls"
+    tls = etcd_client_tls(certs)
+    c = cluster("etcd-tls")
+    node = c.data_node(tmp_path / "t1", 0, "--cluster", name, *tls, ready=REGISTERED)
+    assert listed(name, *tls) == [{"location": node.location, "weight": 1.0}]
+    watch = Watch(name, tmp_path, *tls)
+    assert watch.latest() == [node.location]
+    watch.process.terminate()
+
+    # run --cluster over HTTPS takes the member.
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"name: tls-run\nsource: {{generate: {{rows: 1000}}}}\nsink: {{parquet: {tmp_path / 'out'}}}\n"
+                    f"partitions: 2\ntask_queue: {c.queue}\n")
+    done = c.cli("run", str(spec), "--cluster", name, *tls, "--wait", "--id", "tls-run")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert pq.read_table(tmp_path / "out").num_rows == 1000
+
+    # etcd refuses a client without a certificate; a client without the CA
+    # refuses etcd's certificate; plain HTTP to it gets no answer.
+    ca = str(certs / "ca.pem")
+    for args, words in ((["--cluster-ca", ca], "needs --cluster-cert"),
+                        (["--cluster-cert", str(certs / "client.pem"), "--cluster-key", str(certs / "client-key.pem")],
+                         "not signed by --cluster-ca")):
+        refused = members(name, *args, check=False)
+        assert refused.returncode != 0 and f"etcd at https://{endpoint}" in refused.stderr, refused.stderr
+        assert words in refused.stderr, refused.stderr
+    plain = members(f"etcd://{endpoint}/fd-tls", check=False)
+    assert plain.returncode != 0 and "etcds://" in plain.stderr, plain.stderr
+
+    # TLS files that cannot apply or are incomplete are refused up front.
+    for cluster_name, args, words in (
+            (f"etcd://{endpoint}/fd-tls", ["--cluster-ca", ca], "apply to etcds:// clusters only"),
+            (name, ["--cluster-cert", str(certs / "client.pem")], "give both or neither"),
+            (name, ["--cluster-ca", str(tmp_path / "missing.pem")], "missing.pem")):
+        bad = members(cluster_name, *args, check=False)
+        assert bad.returncode == 2 and words in bad.stderr, bad.stderr

@@ -85,10 +85,16 @@ def test_kubernetes_manifests_hang_together_and_their_command_lines_are_real():
             assert mounts <= volumes | claims, (workload["metadata"]["name"], mounts - volumes - claims)
     assert checked["node"]["--data-dir"].startswith("/var/lib/flightdeck")
     assert "--tls-cert" in checked["node"] and "--auth-config" in checked["node"]  # secure by default
-    # The cluster the nodes register in is an etcd URL the binary parses.
+    # The cluster the nodes register in is etcd over HTTPS, with client
+    # certificates on both sides.
     cluster = configmaps["flightdeck-temporal"]["FLIGHTDECK_CLUSTER"]
-    assert cluster.startswith("etcd://flightdeck-etcd:")
+    assert cluster.startswith("etcds://flightdeck-etcd:")
     assert ("Service", "flightdeck-etcd") in kinds
+    assert {"--cluster-ca", "--cluster-cert", "--cluster-key"} <= checked["node"].keys()
+    etcd = next(d for d in by_kind["StatefulSet"] if d["metadata"]["name"] == "flightdeck-etcd")
+    etcd_command = etcd["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--client-cert-auth" in etcd_command
+    assert "--listen-client-urls=https://0.0.0.0:2379" in etcd_command
 
     # KEDA's Temporal scaler watches the queue the workers poll and scales them.
     assert scaler["spec"]["scaleTargetRef"]["name"] == worker["metadata"]["name"]

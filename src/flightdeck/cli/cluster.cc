@@ -28,18 +28,36 @@ nlohmann::json MembersJson(const std::vector<flight::PlacementNode>& members) {
 
 }  // namespace
 
-flight::ClusterName ParseClusterOrExit(const std::string& name) {
-  auto cluster = flight::ParseClusterName(name);
+std::shared_ptr<ClusterFlags> AddClusterOptions(CLI::App* cmd, const std::string& help, bool required) {
+  auto flags = std::make_shared<ClusterFlags>();
+  auto* name = cmd->add_option("--cluster", flags->name, help);
+  if (required) name->required();
+  cmd->add_option("--cluster-ca", flags->ca_file, "PEM CA that signed etcd's certificate (etcds:// clusters; "
+                                                  "default: the system's roots)");
+  cmd->add_option("--cluster-cert", flags->cert_file,
+                  "PEM client certificate for an etcd that asks for one (etcds://, --client-cert-auth)");
+  cmd->add_option("--cluster-key", flags->key_file, "PEM private key of --cluster-cert");
+  return flags;
+}
+
+flight::ClusterName ParseClusterOrExit(const ClusterFlags& flags) {
+  auto cluster = flight::ParseClusterName(flags.name);
   if (!cluster.ok()) throw CommandFailed("--cluster: " + cluster.status().message(), kExitUsage);
+  cluster->ca_file = flags.ca_file;
+  cluster->cert_file = flags.cert_file;
+  cluster->key_file = flags.key_file;
+  const auto tls = flight::CheckClusterTls(*cluster);
+  if (!tls.ok()) throw CommandFailed("--cluster " + flags.name + ": " + tls.message(), kExitUsage);
   return *cluster;
 }
 
-std::string SpecWithClusterNodes(const std::string& spec_text, bool names_nodes, const std::string& cluster_name) {
+std::string SpecWithClusterNodes(const std::string& spec_text, bool names_nodes, const ClusterFlags& cluster) {
+  const std::string& cluster_name = cluster.name;
   if (names_nodes) {
     throw CommandFailed("--cluster " + cluster_name + ": the spec names its nodes already; drop its 'nodes:' or "
                         "--cluster", kExitUsage);
   }
-  auto members = flight::ClusterMembers(ParseClusterOrExit(cluster_name));
+  auto members = flight::ClusterMembers(ParseClusterOrExit(cluster));
   Check(members.status(), "cluster " + cluster_name);
   if (members->empty()) throw CommandFailed("cluster " + cluster_name + " has no live data node");
   // Appended, so that every line of the spec keeps its number in errors.
@@ -55,7 +73,7 @@ std::string SpecWithClusterNodes(const std::string& spec_text, bool names_nodes,
 
 void AddRepairCommand(CLI::App& app) {
   struct Options {
-    std::string cluster, id = "flightdeck-repair", queue = "flightdeck";
+    std::string id = "flightdeck-repair", queue = "flightdeck";
     int replicas = 2;
     double grace_s = 30, interval_s = 5;
     std::vector<std::string> tenants;
@@ -64,8 +82,7 @@ void AddRepairCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "repair", "Start flightdeck.Repair: it watches the cluster's nodes and, once one is gone for --grace, copies "
                 "durable datasets held by fewer than --replicas live nodes back to that many");
-  cmd->add_option("--cluster", options->cluster, "A cluster file, or etcd://HOST:PORT[/PREFIX] (its members now)")
-      ->required();
+  auto cluster = AddClusterOptions(cmd, "A cluster file, or etcd[s]://HOST:PORT[/PREFIX] (its members now)", true);
   cmd->add_option("--replicas", options->replicas, "Copies to keep")->check(CLI::Range(1, 16))->capture_default_str();
   cmd->add_option("--grace", options->grace_s, "Seconds a node may be down before it counts as gone")
       ->check(NonNegativeNumber())
@@ -77,10 +94,10 @@ void AddRepairCommand(CLI::App& app) {
   cmd->add_option("--task-queue", options->queue, "The workers' task queue")->capture_default_str();
   cmd->add_option("--id", options->id, "Workflow id")->capture_default_str();
   auto temporal_flags = AddTemporalOptions(cmd);
-  cmd->callback([options, temporal_flags] {
-    auto members = flight::ClusterMembers(ParseClusterOrExit(options->cluster));
-    Check(members.status(), "cluster " + options->cluster);
-    if (members->empty()) throw CommandFailed("cluster " + options->cluster + " has no data node");
+  cmd->callback([options, cluster, temporal_flags] {
+    auto members = flight::ClusterMembers(ParseClusterOrExit(*cluster));
+    Check(members.status(), "cluster " + cluster->name);
+    if (members->empty()) throw CommandFailed("cluster " + cluster->name + " has no data node");
     nlohmann::json nodes = nlohmann::json::array();
     for (const auto& member : *members) nodes.push_back(member.location);
     const nlohmann::json input = {
@@ -104,28 +121,27 @@ void AddClusterCommands(CLI::App& app) {
   AddRepairCommand(app);
   CLI::App* cluster = app.add_subcommand("cluster", "Show the data nodes of a cluster (a file or etcd)");
   cluster->require_subcommand(1);
-  auto name = std::make_shared<std::string>();
   CLI::App* members = cluster->add_subcommand("members", "Print the live members, one JSON object per line");
-  members->add_option("--cluster", *name, "A cluster file, or etcd://HOST:PORT[/PREFIX]")->required();
-  members->callback([name] {
-    auto found = flight::ClusterMembers(ParseClusterOrExit(*name));
-    Check(found.status(), "cluster " + *name);
+  auto listed = AddClusterOptions(members, "A cluster file, or etcd[s]://HOST:PORT[/PREFIX]", true);
+  members->callback([listed] {
+    auto found = flight::ClusterMembers(ParseClusterOrExit(*listed));
+    Check(found.status(), "cluster " + listed->name);
     for (const auto& member : MembersJson(*found)) std::cout << member.dump() << "\n";
     std::cout.flush();
   });
   CLI::App* watch = cluster->add_subcommand(
       "watch", "Print the members as a JSON line {\"members\": [...]} at start and after every change, until "
                "SIGINT/SIGTERM");
-  watch->add_option("--cluster", *name, "A cluster file, or etcd://HOST:PORT[/PREFIX]")->required();
-  watch->callback([name] {
+  auto watched = AddClusterOptions(watch, "A cluster file, or etcd[s]://HOST:PORT[/PREFIX]", true);
+  watch->callback([watched] {
     std::signal(SIGINT, OnWatchStop);
     std::signal(SIGTERM, OnWatchStop);
     std::mutex out;
-    auto started = flight::ClusterWatch::Start(ParseClusterOrExit(*name), [&out](const auto& members) {
+    auto started = flight::ClusterWatch::Start(ParseClusterOrExit(*watched), [&out](const auto& members) {
       std::lock_guard<std::mutex> lock(out);
       std::cout << nlohmann::json{{"members", MembersJson(members)}}.dump() << std::endl;
     });
-    Check(started.status(), "cluster " + *name);
+    Check(started.status(), "cluster " + watched->name);
     while (!watch_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   });
 }

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <arrow/status.h>
 
+#include "flightdeck/flight/cluster.h"
 #include "flightdeck/flight/exchange_transform.h"
 #include "flightdeck/flight/tls.h"
 #include "flightdeck/frame/engine.h"
@@ -109,11 +110,24 @@ void AddFrameQueryCommand(CLI::App& app);
 void AddBackupCommands(CLI::App& app);
 /// `cluster members` and `cluster watch` (cluster.cc).
 void AddClusterCommands(CLI::App& app);
-/// The spec's text with `nodes:` appended from the live members of cluster
-/// `cluster_name` (`run --cluster`); ends the command when the spec names
-/// nodes itself (`names_nodes`), the name is bad (exit 2), or the cluster
-/// cannot be read or has no member.
-std::string SpecWithClusterNodes(const std::string& spec_text, bool names_nodes, const std::string& cluster_name);
+/// --cluster NAME and the TLS files of an etcds:// cluster.
+struct ClusterFlags {
+  std::string name;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
+/// Adds --cluster (described by `help`; `required`), --cluster-ca,
+/// --cluster-cert and --cluster-key to `cmd`.
+std::shared_ptr<ClusterFlags> AddClusterOptions(CLI::App* cmd, const std::string& help, bool required);
+/// The cluster the flags name, with its TLS files checked; ends the command
+/// (exit 2) when the name or a file is wrong.
+flight::ClusterName ParseClusterOrExit(const ClusterFlags& flags);
+/// The spec's text with `nodes:` appended from the live members of the
+/// cluster (`run --cluster`); ends the command when the spec names nodes
+/// itself (`names_nodes`), the name is bad (exit 2), or the cluster cannot
+/// be read or has no member.
+std::string SpecWithClusterNodes(const std::string& spec_text, bool names_nodes, const ClusterFlags& cluster);
 /// worker, run, status, cancel, list (pipeline.cc).
 void AddPipelineCommands(CLI::App& app);
 

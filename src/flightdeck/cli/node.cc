@@ -217,12 +217,13 @@ void AddNodeCommand(CLI::App& app) {
                   "Seconds between background collections of expired datasets")
       ->check(PositiveNumber())
       ->capture_default_str();
-  auto cluster = std::make_shared<std::string>();
   auto weight = std::make_shared<double>(1.0);
   auto lease_ttl = std::make_shared<int>(5);
-  cmd->add_option("--cluster", *cluster,
-                  "Register in this etcd cluster (etcd://HOST:PORT[/PREFIX]) under a lease renewed every third of "
-                  "--lease-ttl, as the --advertise location; revoked on shutdown");
+  auto cluster = AddClusterOptions(cmd,
+                                   "Register in this etcd cluster (etcd[s]://HOST:PORT[/PREFIX]) under a lease "
+                                   "renewed every third of --lease-ttl, as the --advertise location; revoked on "
+                                   "shutdown",
+                                   false);
   cmd->add_option("--weight", *weight, "This node's capacity in placement, relative to the others' (with --cluster)")
       ->check(PositiveNumber())
       ->capture_default_str();
@@ -234,14 +235,13 @@ void AddNodeCommand(CLI::App& app) {
                  audit_log, audit_key, key_file, ticket_key_file, ticket_ttl_seconds, metrics_flags, cluster,
                  weight, lease_ttl] {
     std::optional<flight::ClusterName> cluster_name;
-    if (!cluster->empty()) {
-      auto parsed_cluster = flight::ParseClusterName(*cluster);
-      if (!parsed_cluster.ok()) throw CommandFailed("--cluster: " + parsed_cluster.status().message(), kExitUsage);
-      if (parsed_cluster->kind != flight::ClusterName::Kind::kEtcd) {
-        throw CommandFailed("--cluster: a node registers in etcd (etcd://HOST:PORT[/PREFIX]); a cluster file "
+    if (!cluster->name.empty()) {
+      const flight::ClusterName parsed_cluster = ParseClusterOrExit(*cluster);
+      if (parsed_cluster.kind != flight::ClusterName::Kind::kEtcd) {
+        throw CommandFailed("--cluster: a node registers in etcd (etcd[s]://HOST:PORT[/PREFIX]); a cluster file "
                             "lists its nodes itself", kExitUsage);
       }
-      cluster_name = *parsed_cluster;
+      cluster_name = parsed_cluster;
     }
     if (!ticket_key_file->empty()) {
       auto keys = KeyRing::Load(*ticket_key_file);
@@ -300,9 +300,9 @@ void AddNodeCommand(CLI::App& app) {
     if (cluster_name) {
       auto registered = flight::ClusterRegistration::Start(
           *cluster_name, {(*node)->location().ToString(), *weight}, std::chrono::seconds(*lease_ttl));
-      Check(registered.status(), "registering in cluster " + *cluster);
+      Check(registered.status(), "registering in cluster " + cluster->name);
       registration = std::move(*registered);
-      std::cout << "flightdeck node registered in " << *cluster << std::endl;
+      std::cout << "flightdeck node registered in " << cluster->name << std::endl;
     }
     std::thread reloader;
     // The ticket keys given, or those a node with an auth config keeps in its data dir.

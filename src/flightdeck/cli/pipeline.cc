@@ -66,7 +66,7 @@ struct RunOptions {
   std::string id;
   bool wait = false;
   bool quiet = false;
-  std::string cluster;
+  std::shared_ptr<ClusterFlags> cluster;
 };
 
 void RunPipeline(const RunOptions& options) {
@@ -76,9 +76,9 @@ void RunPipeline(const RunOptions& options) {
   text << in.rdbuf();
   auto spec = pipeline::ParsePipelineSpec(text.str(), options.spec_path);
   if (!spec.ok()) throw CommandFailed("invalid spec: " + spec.status().message(), kExitUsage);
-  if (!options.cluster.empty()) {
+  if (!options.cluster->name.empty()) {
     // The run's nodes are the cluster's live members now, fixed in its input.
-    const std::string with_nodes = SpecWithClusterNodes(text.str(), !spec->nodes.empty(), options.cluster);
+    const std::string with_nodes = SpecWithClusterNodes(text.str(), !spec->nodes.empty(), *options.cluster);
     text.str(with_nodes);
     spec = pipeline::ParsePipelineSpec(text.str(), options.spec_path);
     if (!spec.ok()) throw CommandFailed("invalid spec: " + spec.status().message(), kExitUsage);
@@ -102,9 +102,11 @@ void AddRunCommand(CLI::App& app) {
   cmd->add_option("--id", options->id, "Workflow (and run) id; default: <name>-<random>");
   cmd->add_flag("--wait", options->wait, "Show progress and wait for the summary");
   cmd->add_flag("-q,--quiet", options->quiet, "With --wait: no progress lines, only the summary");
-  cmd->add_option("--cluster", options->cluster,
-                  "The data nodes of a spec without 'nodes:': the live members of a cluster file or of "
-                  "etcd://HOST:PORT[/PREFIX], fixed in the run's input when it starts");
+  options->cluster = AddClusterOptions(cmd,
+                                       "The data nodes of a spec without 'nodes:': the live members of a cluster "
+                                       "file or of etcd[s]://HOST:PORT[/PREFIX], fixed in the run's input when it "
+                                       "starts",
+                                       false);
   auto nodes = AddNodeClientOptions(cmd);
   cmd->callback([options, nodes] {
     UseNodeClient(*nodes);

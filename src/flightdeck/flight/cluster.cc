@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "flightdeck/common/logging.h"
+#include "flightdeck/flight/tls.h"
 
 namespace flightdeck::flight {
 namespace {
@@ -48,20 +49,56 @@ arrow::Status CheckMember(const PlacementNode& node, const std::string& where) {
   return arrow::Status::OK();
 }
 
+// An HTTP client of the cluster's etcd: HTTPS for etcds:// (the server's
+// certificate verified against the CA, or the system's roots; the client
+// certificate sent when given).
+std::unique_ptr<httplib::Client> EtcdClient(const ClusterName& cluster, std::chrono::seconds read_timeout) {
+  std::unique_ptr<httplib::Client> client;
+  if (!cluster.tls) {
+    client = std::make_unique<httplib::Client>("http://" + cluster.endpoint);
+  } else {
+    client = cluster.cert_file.empty()
+                 ? std::make_unique<httplib::Client>("https://" + cluster.endpoint)
+                 : std::make_unique<httplib::Client>("https://" + cluster.endpoint, cluster.cert_file,
+                                                     cluster.key_file);
+    if (!cluster.ca_file.empty()) client->set_ca_cert_path(cluster.ca_file);
+    client->enable_server_certificate_verification(true);
+  }
+  client->set_connection_timeout(std::chrono::seconds(3));
+  client->set_read_timeout(read_timeout);
+  return client;
+}
+
+// What an HTTP client error tells a user of `cluster`.
+std::string ExplainError(httplib::Error error, const ClusterName& cluster) {
+  std::string text = httplib::to_string(error);
+  switch (error) {
+    case httplib::Error::SSLServerVerification:
+      return text + " (its certificate is not signed by --cluster-ca or the system's roots, or does not name " +
+             cluster.endpoint + ")";
+    case httplib::Error::Read:
+      return text + (cluster.tls ? " (it closed the connection: an etcd with --client-cert-auth needs "
+                                   "--cluster-cert and --cluster-key)"
+                                 : " (it closed the connection: an etcd serving HTTPS is etcds://)");
+    default:
+      return text;
+  }
+}
+
 // etcd's v3 JSON gateway: POST of a JSON body, the answer's JSON.
 class EtcdGateway {
  public:
-  explicit EtcdGateway(const std::string& endpoint) : endpoint_(endpoint), client_("http://" + endpoint) {
-    client_.set_connection_timeout(std::chrono::seconds(3));
-    client_.set_read_timeout(std::chrono::seconds(5));
-  }
+  explicit EtcdGateway(const ClusterName& cluster)
+      : cluster_(cluster),
+        endpoint_((cluster.tls ? "https://" : "http://") + cluster.endpoint),
+        client_(EtcdClient(cluster, std::chrono::seconds(5))) {}
 
   arrow::Result<json> Post(const std::string& path, const json& body) {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto answer = client_.Post(path, body.dump(), "application/json");
+    auto answer = client_->Post(path, body.dump(), "application/json");
     if (!answer) {
       return arrow::Status::IOError("etcd at ", endpoint_, " did not answer ", path, ": ",
-                                    httplib::to_string(answer.error()));
+                                    ExplainError(answer.error(), cluster_));
     }
     if (answer->status != 200) {
       return arrow::Status::IOError("etcd at ", endpoint_, " answered ", path, " with HTTP ", answer->status, ": ",
@@ -98,9 +135,10 @@ class EtcdGateway {
   }
 
  private:
+  ClusterName cluster_;
   std::string endpoint_;
   std::mutex mutex_;
-  httplib::Client client_;
+  std::unique_ptr<httplib::Client> client_;
 };
 
 arrow::Result<std::vector<PlacementNode>> FileMembers(const std::string& path) {
@@ -191,7 +229,7 @@ int64_t RemainingTtl(const json& answer) {
 class EtcdRegistration : public ClusterRegistration {
  public:
   EtcdRegistration(ClusterName cluster, PlacementNode self, std::chrono::seconds ttl)
-      : cluster_(std::move(cluster)), self_(std::move(self)), ttl_(ttl), gateway_(cluster_.endpoint) {}
+      : cluster_(std::move(cluster)), self_(std::move(self)), ttl_(ttl), gateway_(cluster_) {}
 
   ~EtcdRegistration() override {
     stopper_.Stop();
@@ -247,7 +285,7 @@ class FileWatch : public ClusterWatch {};
 class EtcdWatch : public ClusterWatch {
  public:
   EtcdWatch(ClusterName cluster, Callback on_change)
-      : cluster_(std::move(cluster)), on_change_(std::move(on_change)), gateway_(cluster_.endpoint) {}
+      : cluster_(std::move(cluster)), on_change_(std::move(on_change)), gateway_(cluster_) {}
 
   ~EtcdWatch() override {
     stopper_.Stop();
@@ -284,9 +322,7 @@ class EtcdWatch : public ClusterWatch {
 
   // One watch stream on the members' keys: every event lists them again.
   void Stream() {
-    auto client = std::make_unique<httplib::Client>("http://" + cluster_.endpoint);
-    client->set_connection_timeout(std::chrono::seconds(3));
-    client->set_read_timeout(std::chrono::seconds(60));
+    auto client = EtcdClient(cluster_, std::chrono::seconds(60));
     {
       std::lock_guard<std::mutex> lock(stream_mutex_);
       if (stopper_.stopping()) return;
@@ -334,19 +370,22 @@ class EtcdWatch : public ClusterWatch {
 arrow::Result<ClusterName> ParseClusterName(std::string_view name) {
   ClusterName cluster;
   if (name.empty()) return arrow::Status::Invalid("cluster: empty name (a file, or etcd://HOST:PORT[/PREFIX])");
-  if (name.rfind("etcds://", 0) == 0 || name.rfind("https://", 0) == 0) {
-    return arrow::Status::Invalid("cluster '", name, "': etcd over TLS is not supported yet; use etcd://HOST:PORT");
+  if (name.rfind("https://", 0) == 0 || name.rfind("http://", 0) == 0) {
+    return arrow::Status::Invalid("cluster '", name, "': name etcd as etcd://HOST:PORT (HTTP) or etcds://HOST:PORT "
+                                  "(HTTPS)");
   }
   constexpr std::string_view kEtcd = "etcd://";
-  if (name.rfind(kEtcd, 0) != 0) {
+  constexpr std::string_view kEtcds = "etcds://";
+  cluster.tls = name.rfind(kEtcds, 0) == 0;
+  if (name.rfind(kEtcd, 0) != 0 && !cluster.tls) {
     if (name.find("://") != std::string_view::npos) {
-      return arrow::Status::Invalid("cluster '", name, "': not a file nor etcd://HOST:PORT[/PREFIX]");
+      return arrow::Status::Invalid("cluster '", name, "': not a file nor etcd[s]://HOST:PORT[/PREFIX]");
     }
     cluster.path = std::string(name);
     return cluster;
   }
   cluster.kind = ClusterName::Kind::kEtcd;
-  std::string_view rest = name.substr(kEtcd.size());
+  std::string_view rest = name.substr(cluster.tls ? kEtcds.size() : kEtcd.size());
   const size_t slash = rest.find('/');
   cluster.endpoint = std::string(rest.substr(0, slash));
   cluster.prefix = slash == std::string_view::npos ? "flightdeck" : std::string(rest.substr(slash + 1));
@@ -357,14 +396,30 @@ arrow::Result<ClusterName> ParseClusterName(std::string_view name) {
   if (colon == 0 || port.empty() || port.size() > 5 ||
       !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
       std::stoi(port) < 1 || std::stoi(port) > 65535) {
-    return arrow::Status::Invalid("cluster '", name, "': expected etcd://HOST:PORT[/PREFIX]");
+    return arrow::Status::Invalid("cluster '", name, "': expected etcd[s]://HOST:PORT[/PREFIX]");
   }
   return cluster;
 }
 
+arrow::Status CheckClusterTls(const ClusterName& cluster) {
+  const bool any = !cluster.ca_file.empty() || !cluster.cert_file.empty() || !cluster.key_file.empty();
+  if (any && !cluster.tls) {
+    return arrow::Status::Invalid("the cluster's CA, certificate and key apply to etcds:// clusters only");
+  }
+  if (cluster.cert_file.empty() != cluster.key_file.empty()) {
+    return arrow::Status::Invalid("the cluster's client certificate and key go together: give both or neither");
+  }
+  for (const auto& [file, what] : {std::pair{cluster.ca_file, "the cluster's CA"},
+                                   std::pair{cluster.cert_file, "the cluster's client certificate"},
+                                   std::pair{cluster.key_file, "the cluster's client key"}}) {
+    if (!file.empty()) ARROW_RETURN_NOT_OK(ReadPemFile(file, what).status());
+  }
+  return arrow::Status::OK();
+}
+
 arrow::Result<std::vector<PlacementNode>> ClusterMembers(const ClusterName& cluster) {
   if (cluster.kind == ClusterName::Kind::kFile) return FileMembers(cluster.path);
-  EtcdGateway gateway(cluster.endpoint);
+  EtcdGateway gateway(cluster);
   return gateway.Members(cluster);
 }
 

@@ -6,13 +6,16 @@
 //         - grpc+tcp://10.0.0.1:7100
 //         - {location: grpc+tcp://10.0.0.2:7100, weight: 2}
 //   - etcd://HOST:PORT[/PREFIX] (PREFIX default "flightdeck"): membership in
-//     etcd v3, through its JSON gateway over HTTP. Each node registers the key
+//     etcd v3, through its JSON gateway over HTTP; etcds://HOST:PORT[/PREFIX]
+//     the same over HTTPS (the server's certificate checked against a CA,
+//     and a client certificate for an etcd with --client-cert-auth), as a
+//     deployment should run it. Each node registers the key
 //     PREFIX/nodes/<location> = {"location": L, "weight": W} under a lease it
 //     renews every third of the lease's TTL; a node that dies stops renewing
 //     and its key goes when the lease ends, one that stops revokes it at once.
 //     Clients list the keys under PREFIX/nodes/ and watch them.
 // Members come sorted by location; weights are capacities for placement
-// (placement.h). etcd with TLS (https) is not supported yet and refused.
+// (placement.h).
 #pragma once
 
 #include <chrono>
@@ -35,11 +38,23 @@ struct ClusterName {
   std::string path;      // kFile
   std::string endpoint;  // kEtcd: host:port
   std::string prefix;    // kEtcd: key prefix, without a trailing '/'
+  bool tls = false;      // kEtcd: etcds:// (HTTPS)
+  /// etcds://: the PEM CA that signed etcd's certificate (empty: the
+  /// system's roots), and this client's PEM certificate and key for an etcd
+  /// that asks for one (both or neither). Not part of the name.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
 };
 
 /// Parses a cluster's name (see the file comment). Invalid naming what is
-/// wrong: an empty name, etcds:// or https:// (not supported), a bad port.
+/// wrong: an empty name, https:// (etcds:// is etcd over TLS), a bad port.
 arrow::Result<ClusterName> ParseClusterName(std::string_view name);
+
+/// Checks the TLS files of `cluster` up front: Invalid when files are given
+/// for a cluster that is not etcds://, a certificate without its key (or
+/// the reverse), or a file that cannot be read as PEM.
+arrow::Status CheckClusterTls(const ClusterName& cluster);
 
 /// The members now: the file's list (IOError when it cannot be read,
 /// Invalid naming the entry that is wrong) or the live registrations in etcd
