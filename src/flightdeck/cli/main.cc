@@ -1,6 +1,7 @@
 // The `flightdeck` command: node, dev-server, demo (more come with later
 // layers). Errors are printed in words; exit codes are in commands.h.
 #include <cctype>
+#include <csignal>
 #include <cstdlib>
 #include <exception>
 #include <fstream>
@@ -102,6 +103,11 @@ void UseNodeClient(const NodeClientOptions& options) {
 
 int main(int argc, char** argv) {
   using namespace flightdeck::cli;
+  // A peer that closes a TLS connection mid-write (an etcd refusing a
+  // client without a certificate) must be an error of that call, not a
+  // SIGPIPE that kills the process: OpenSSL writes to its sockets without
+  // MSG_NOSIGNAL.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"flightdeck: data pipelines on Temporal and Arrow Flight"};
   app.require_subcommand(1);
   app.set_version_flag("--version", [] { return VersionText(); }, "Print the versions of flightdeck, Arrow and DuckDB");

@@ -77,9 +77,11 @@ std::string ExplainError(httplib::Error error, const ClusterName& cluster) {
       return text + " (its certificate is not signed by --cluster-ca or the system's roots, or does not name " +
              cluster.endpoint + ")";
     case httplib::Error::Read:
-      return text + (cluster.tls ? " (it closed the connection: an etcd with --client-cert-auth needs "
+    case httplib::Error::Write:
+    case httplib::Error::SSLConnection:
+      return text + (cluster.tls ? " (the connection failed or was closed: an etcd with --client-cert-auth needs "
                                    "--cluster-cert and --cluster-key)"
-                                 : " (it closed the connection: an etcd serving HTTPS is etcds://)");
+                                 : " (the connection was closed: an etcd serving HTTPS is etcds://)");
     default:
       return text;
   }
