@@ -164,6 +164,10 @@ def test_bad_cluster_names_files_and_combinations_are_refused_up_front(tmp_path)
     node = subprocess.run([flightdeck_binary(), "node", "--port", "0", "--cluster", str(bad)], capture_output=True,
                           text=True, timeout=30)
     assert node.returncode == 2 and "registers in etcd" in node.stderr, node.stderr
+    # etcd's TLS files without a cluster are refused, not ignored.
+    node = subprocess.run([flightdeck_binary(), "node", "--port", "0", "--cluster-ca", str(bad)], capture_output=True,
+                          text=True, timeout=30)
+    assert node.returncode == 2 and "--cluster-ca requires --cluster" in node.stderr, node.stderr
     # Nobody answers at this etcd: an IO error naming it, before anything starts.
     spec.write_text("name: x\nsource: {generate: {rows: 10}}\nsink: {parquet: out}\n")
     port = free_port()

@@ -33,10 +33,12 @@ std::shared_ptr<ClusterFlags> AddClusterOptions(CLI::App* cmd, const std::string
   auto* name = cmd->add_option("--cluster", flags->name, help);
   if (required) name->required();
   cmd->add_option("--cluster-ca", flags->ca_file, "PEM CA that signed etcd's certificate (etcds:// clusters; "
-                                                  "default: the system's roots)");
+                                                  "default: the system's roots)")
+      ->needs(name);
   cmd->add_option("--cluster-cert", flags->cert_file,
-                  "PEM client certificate for an etcd that asks for one (etcds://, --client-cert-auth)");
-  cmd->add_option("--cluster-key", flags->key_file, "PEM private key of --cluster-cert");
+                  "PEM client certificate for an etcd that asks for one (etcds://, --client-cert-auth)")
+      ->needs(name);
+  cmd->add_option("--cluster-key", flags->key_file, "PEM private key of --cluster-cert")->needs(name);
   return flags;
 }
 
